@@ -1,0 +1,82 @@
+//! Account settings the engine needs to connect.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use skiff_proto::jid::Jid;
+
+/// How to secure the connection to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain TCP, then STARTTLS (required).
+    StartTls,
+    /// TLS from the first byte (XEP-0368).
+    Direct,
+    /// No encryption. Refused unless the server address is loopback.
+    Plaintext,
+}
+
+/// A secret string: never printed by `Debug`, never logged.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything needed to sign in one account.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    /// The account; a resource in it is requested at bind.
+    pub jid: Jid,
+    pub password: Secret,
+    /// Explicit server address; skips DNS SRV.
+    pub server: Option<(String, u16)>,
+    pub tls: TlsMode,
+    /// Extra CA certificates (PEM) trusted beside the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Largest stanza accepted from the server; larger ends the stream.
+    pub max_stanza_bytes: usize,
+    /// How long an IQ request waits for its answer.
+    pub iq_timeout: Duration,
+    /// Silence after which the server is pinged (XEP-0199).
+    pub keepalive: Duration,
+    /// Reconnect after a drop (with exponential backoff).
+    pub reconnect: bool,
+    /// Timeout for TCP connect + TLS + sign-in of one attempt.
+    pub connect_timeout: Duration,
+    /// Presence priority announced.
+    pub priority: i8,
+}
+
+impl AccountConfig {
+    pub fn new(jid: Jid, password: Secret) -> AccountConfig {
+        AccountConfig {
+            jid,
+            password,
+            server: None,
+            tls: TlsMode::StartTls,
+            ca_file: None,
+            max_stanza_bytes: 4 << 20,
+            iq_timeout: Duration::from_secs(30),
+            keepalive: Duration::from_secs(60),
+            reconnect: true,
+            connect_timeout: Duration::from_secs(30),
+            priority: 0,
+        }
+    }
+}

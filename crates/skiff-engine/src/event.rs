@@ -1,0 +1,76 @@
+//! The events the engine emits: the contract with the CLI and the desktop shell.
+//!
+//! Serialised as JSON objects tagged by `type` (the CLI's `--json` lines are exactly
+//! these). The state is written before the event that announces it is sent.
+
+use serde::Serialize;
+
+/// One contact of the roster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Contact {
+    /// Bare JID.
+    pub jid: String,
+    pub name: Option<String>,
+    /// `none`, `to`, `from` or `both`.
+    pub subscription: String,
+    /// We asked to see their presence and wait for the answer.
+    pub pending_out: bool,
+    pub groups: Vec<String>,
+}
+
+/// One online resource of a contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourcePresence {
+    pub resource: String,
+    /// `available`, `away`, `chat`, `dnd` or `xa`.
+    pub show: String,
+    pub status: Option<String>,
+    pub priority: i8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A connection attempt starts.
+    Connecting { attempt: u32 },
+    /// Signed in and bound.
+    Online { jid: String, tls: bool, mechanism: String },
+    /// The connection ended. `will_retry` tells whether the engine reconnects.
+    Offline { reason: String, will_retry: bool },
+    /// The next attempt starts after `delay_ms`.
+    Reconnecting { attempt: u32, delay_ms: u64 },
+    /// The whole roster, after sign-in.
+    Roster { contacts: Vec<Contact> },
+    /// A roster push added or changed a contact.
+    ContactChanged { contact: Contact },
+    /// A roster push removed a contact.
+    ContactRemoved { jid: String },
+    /// A contact's resource came online, changed, or went offline (`available: false`).
+    Presence { jid: String, resource: String, available: bool, show: String, status: Option<String>, priority: i8 },
+    /// Someone asks to see our presence.
+    SubscriptionRequest { from: String },
+    /// Sign-in failed in a way retrying will not fix (wrong password, untrusted
+    /// certificate, ...). `code` is stable for the UI to branch on.
+    Fatal { code: String, message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape() {
+        let e = Event::Presence {
+            jid: "bob@localhost".into(),
+            resource: "pc".into(),
+            available: true,
+            show: "away".into(),
+            status: None,
+            priority: 5,
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"type":"presence","jid":"bob@localhost","resource":"pc","available":true,"show":"away","status":null,"priority":5}"#
+        );
+    }
+}

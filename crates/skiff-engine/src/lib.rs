@@ -1,0 +1,15 @@
+//! Skiff's engine: the running XMPP client on tokio. No GUI code here.
+//!
+//! `connection` turns an account into a signed-in stream (DNS SRV, TCP, TLS, SASL,
+//! bind) by driving the sans-IO negotiator of `skiff-proto`; `session` routes stanzas
+//! (IQ tracker, roster, presence, disco, keepalive, reconnection) and exposes the
+//! [`Client`] command API; `event` is the contract with the shells (CLI, desktop).
+
+pub mod config;
+pub mod connection;
+pub mod event;
+pub mod session;
+
+pub use config::{AccountConfig, Secret, TlsMode};
+pub use event::Event;
+pub use session::{Client, ClientError};

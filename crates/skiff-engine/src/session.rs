@@ -1,0 +1,808 @@
+//! The running session: one tokio task per account that owns the connection.
+//!
+//! It routes stanzas (IQ replies to their waiting requests by (peer, id); IQ requests
+//! to registered handlers, to the built-in answers for disco#info, ping and version,
+//! or `service-unavailable`), keeps the roster and contacts' presence, pings the
+//! server when the line is quiet, and reconnects with backoff after a drop.
+//! [`Client`] is the handle the shells and the transfer engine use.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use skiff_proto::jid::Jid;
+use skiff_proto::ns;
+use skiff_proto::roster::{Roster, RosterItem, Subscription};
+use skiff_proto::stanza::{Condition, Iq, IqKind, Message, Presence, PresenceType, Stanza, StanzaError};
+use skiff_proto::stream::{self, StreamEvent};
+use skiff_proto::stream_error::StreamError;
+use skiff_proto::xml::Element;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::config::AccountConfig;
+use crate::connection::{self, ConnectError, Connected, Transport};
+use crate::event::{Contact, Event, ResourcePresence};
+
+/// Errors of the client API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    #[error("not connected to the server")]
+    NotConnected,
+    #[error("no answer from {peer} within {secs} seconds")]
+    Timeout { peer: String, secs: u64 },
+    #[error("the connection dropped before the answer arrived")]
+    Disconnected,
+    #[error("{peer} answered with an error: {error}")]
+    Stanza { peer: String, error: StanzaError },
+    #[error("{0}")]
+    Fatal(String),
+    #[error("the client was shut down")]
+    Stopped,
+}
+
+/// Where the connection stands, for [`Client::wait_online`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnState {
+    Connecting,
+    Online(Jid),
+    /// Dropped; reconnecting.
+    Offline(String),
+    /// Gave up (fatal error or shut down).
+    Failed(String),
+    Stopped,
+}
+
+enum Command {
+    Send(Element),
+    Iq { iq: Iq, reply: oneshot::Sender<Result<Option<Element>, ClientError>> },
+    Disconnect(oneshot::Sender<()>),
+}
+
+#[derive(Default)]
+struct Shared {
+    roster: BTreeMap<Jid, RosterItem>,
+    presence: BTreeMap<Jid, BTreeMap<String, ResourcePresence>>,
+    handlers: HashMap<(String, String), mpsc::Sender<Iq>>,
+    features: Vec<String>,
+    stream_features: Vec<String>,
+}
+
+struct Inner {
+    cmd: mpsc::UnboundedSender<Command>,
+    events: broadcast::Sender<Event>,
+    state: watch::Receiver<ConnState>,
+    shared: Mutex<Shared>,
+}
+
+/// Handle to a running account. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("state", &*self.inner.state.borrow()).finish()
+    }
+}
+
+/// Features every Skiff session answers in disco#info.
+const BASE_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::PING, "jabber:iq:version"];
+
+impl Client {
+    /// Starts the session task; it connects at once and keeps reconnecting after
+    /// drops. Subscribe to events with [`Client::events`] (no event is lost if you
+    /// subscribe before awaiting anything), or wait with [`Client::wait_online`].
+    pub fn start(cfg: AccountConfig) -> Client {
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (ev_tx, _) = broadcast::channel(4096);
+        let (state_tx, state_rx) = watch::channel(ConnState::Connecting);
+        let inner = Arc::new(Inner {
+            cmd: cmd_tx,
+            events: ev_tx,
+            state: state_rx,
+            shared: Mutex::new(Shared {
+                features: BASE_FEATURES.iter().map(|s| s.to_string()).collect(),
+                ..Shared::default()
+            }),
+        });
+        let task = SessionTask { cfg, inner: Arc::downgrade(&inner), cmd_rx, state: state_tx, ev: inner.events.clone(), stop_ack: None };
+        tokio::spawn(task.run());
+        Client { inner }
+    }
+
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn state(&self) -> ConnState {
+        self.inner.state.borrow().clone()
+    }
+
+    /// Waits until signed in (returns the bound JID) or until sign-in failed for good.
+    pub async fn wait_online(&self) -> Result<Jid, ClientError> {
+        let mut rx = self.inner.state.clone();
+        loop {
+            match &*rx.borrow_and_update() {
+                ConnState::Online(j) => return Ok(j.clone()),
+                ConnState::Failed(e) => return Err(ClientError::Fatal(e.clone())),
+                ConnState::Stopped => return Err(ClientError::Stopped),
+                _ => {}
+            }
+            rx.changed().await.map_err(|_| ClientError::Stopped)?;
+        }
+    }
+
+    /// The bound full JID while online.
+    pub fn jid(&self) -> Option<Jid> {
+        match &*self.inner.state.borrow() {
+            ConnState::Online(j) => Some(j.clone()),
+            _ => None,
+        }
+    }
+
+    /// Sends a stanza without waiting for anything.
+    pub fn send(&self, el: impl Into<Element>) -> Result<(), ClientError> {
+        self.inner.cmd.send(Command::Send(el.into())).map_err(|_| ClientError::Stopped)
+    }
+
+    /// Sends an IQ get/set (its id is assigned here) and waits for the result payload.
+    pub async fn iq(&self, iq: Iq) -> Result<Option<Element>, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.cmd.send(Command::Iq { iq, reply: tx }).map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// IQ get to `to` (None = our server account).
+    pub async fn get(&self, to: Option<Jid>, payload: Element) -> Result<Option<Element>, ClientError> {
+        self.iq(Iq::get("", to, payload)).await
+    }
+
+    /// IQ set to `to`.
+    pub async fn set(&self, to: Option<Jid>, payload: Element) -> Result<Option<Element>, ClientError> {
+        self.iq(Iq::set("", to, payload)).await
+    }
+
+    /// Routes incoming IQ get/set requests whose payload is `<name xmlns=ns>` to the
+    /// returned receiver; the handler answers with [`Client::send`]. Registering a
+    /// namespace also advertises it in disco#info.
+    pub fn handle_iqs(&self, name: &str, namespace: &str) -> mpsc::Receiver<Iq> {
+        let (tx, rx) = mpsc::channel(256);
+        let mut sh = self.inner.shared.lock().unwrap();
+        sh.handlers.insert((name.to_owned(), namespace.to_owned()), tx);
+        drop(sh);
+        self.add_feature(namespace);
+        rx
+    }
+
+    /// Advertises a feature in our disco#info.
+    pub fn add_feature(&self, feature: &str) {
+        let mut sh = self.inner.shared.lock().unwrap();
+        if !sh.features.iter().any(|f| f == feature) {
+            sh.features.push(feature.to_owned());
+        }
+    }
+
+    /// Our disco#info features, sorted.
+    pub fn features(&self) -> Vec<String> {
+        let mut f = self.inner.shared.lock().unwrap().features.clone();
+        f.sort();
+        f
+    }
+
+    /// Namespaces of the server's stream features after bind.
+    pub fn stream_features(&self) -> Vec<String> {
+        self.inner.shared.lock().unwrap().stream_features.clone()
+    }
+
+    pub fn roster(&self) -> Vec<Contact> {
+        self.inner.shared.lock().unwrap().roster.values().map(contact).collect()
+    }
+
+    /// Online resources of a contact (bare JID), highest priority first.
+    pub fn presence_of(&self, bare: &Jid) -> Vec<ResourcePresence> {
+        let sh = self.inner.shared.lock().unwrap();
+        let mut v: Vec<_> = sh.presence.get(bare).map(|m| m.values().cloned().collect()).unwrap_or_default();
+        v.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.resource.cmp(&b.resource)));
+        v
+    }
+
+    /// Asks to see `jid`'s presence (and adds it to the roster).
+    pub fn subscribe(&self, jid: &Jid) -> Result<(), ClientError> {
+        self.send(Presence::new(PresenceType::Subscribe).to(jid.bare()))
+    }
+
+    /// Lets `jid` see our presence (answers a subscription request).
+    pub fn approve(&self, jid: &Jid) -> Result<(), ClientError> {
+        self.send(Presence::new(PresenceType::Subscribed).to(jid.bare()))
+    }
+
+    /// Refuses (or revokes) `jid`'s subscription to our presence.
+    pub fn deny(&self, jid: &Jid) -> Result<(), ClientError> {
+        self.send(Presence::new(PresenceType::Unsubscribed).to(jid.bare()))
+    }
+
+    /// Signs out cleanly (unavailable presence, stream close) and stops the task.
+    pub async fn disconnect(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.cmd.send(Command::Disconnect(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+fn contact(item: &RosterItem) -> Contact {
+    Contact {
+        jid: item.jid.to_string(),
+        name: item.name.clone(),
+        subscription: item.subscription.as_str().to_owned(),
+        pending_out: item.ask,
+        groups: item.groups.clone(),
+    }
+}
+
+/// Why a connected session ended.
+enum End {
+    Stopped,
+    Dropped(String),
+    Fatal { code: &'static str, message: String },
+}
+
+struct SessionTask {
+    cfg: AccountConfig,
+    inner: std::sync::Weak<Inner>,
+    cmd_rx: mpsc::UnboundedReceiver<Command>,
+    state: watch::Sender<ConnState>,
+    ev: broadcast::Sender<Event>,
+    stop_ack: Option<oneshot::Sender<()>>,
+}
+
+/// Backoff before reconnect attempt `n` (1-based): about 1, 2, 4, ... 60 s, with
+/// +-10% jitter so that many clients do not return at once.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 1000u64.saturating_mul(1 << attempt.saturating_sub(1).min(6)).min(60_000);
+    let jitter = rand::random::<u64>() % (base / 5 + 1);
+    Duration::from_millis(base - base / 10 + jitter)
+}
+
+/// A stable code for a sign-in failure, for the UI to branch on.
+fn error_code(e: &ConnectError) -> &'static str {
+    use skiff_proto::negotiation::NegotiationError as N;
+    match e {
+        ConnectError::Resolve { .. } => "resolve",
+        ConnectError::Connect { .. } => "connect",
+        ConnectError::Tls { .. } => "tls",
+        ConnectError::CaFile { .. } => "ca-file",
+        ConnectError::PlaintextNotLoopback { .. } => "plaintext-refused",
+        ConnectError::Negotiation(N::AuthFailed { .. }) => "auth-failed",
+        ConnectError::Negotiation(N::TlsNotOffered | N::TlsRefused | N::TlsRequiredByServer) => "tls",
+        ConnectError::Negotiation(N::NoMechanism(_) | N::ServerProofInvalid | N::Sasl(_)) => "auth-failed",
+        ConnectError::Negotiation(_) | ConnectError::Xml(_) => "protocol",
+        ConnectError::Io(_) => "connect",
+        ConnectError::Timeout(_) => "timeout",
+    }
+}
+
+impl SessionTask {
+    fn emit(&self, e: Event) {
+        let _ = self.ev.send(e);
+    }
+
+    /// Runs `fut` while answering commands that cannot wait for a connection.
+    /// `None` when the client was told to stop meanwhile.
+    async fn serve_until<F: std::future::Future>(&mut self, fut: F) -> Option<F::Output> {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                out = &mut fut => return Some(out),
+                cmd = self.cmd_rx.recv() => match cmd {
+                    None => return None,
+                    Some(Command::Disconnect(done)) => {
+                        self.stop_ack = Some(done);
+                        return None;
+                    }
+                    Some(Command::Iq { reply, .. }) => {
+                        let _ = reply.send(Err(ClientError::NotConnected));
+                    }
+                    Some(Command::Send(el)) => tracing::debug!("not connected; dropped <{}/>", el.name),
+                },
+            }
+        }
+    }
+
+    fn finish(&mut self, state: ConnState) {
+        self.state.send_replace(state);
+        if let Some(ack) = self.stop_ack.take() {
+            let _ = ack.send(());
+        }
+    }
+
+    async fn run(mut self) {
+        let mut attempt: u32 = 0;
+        let mut was_online = false;
+        loop {
+            attempt += 1;
+            self.emit(Event::Connecting { attempt });
+            let cfg = self.cfg.clone();
+            let Some(result) = self.serve_until(connection::connect(&cfg)).await else {
+                return self.finish(ConnState::Stopped);
+            };
+            let reason = match result {
+                Ok(conn) => {
+                    attempt = 0;
+                    was_online = true;
+                    match self.connected(conn).await {
+                        End::Stopped => return self.finish(ConnState::Stopped),
+                        End::Fatal { code, message } => {
+                            self.emit(Event::Offline { reason: message.clone(), will_retry: false });
+                            self.emit(Event::Fatal { code: code.into(), message: message.clone() });
+                            return self.finish(ConnState::Failed(message));
+                        }
+                        End::Dropped(reason) => reason,
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    tracing::info!("sign-in failed: {message}");
+                    if e.is_fatal() || !was_online || !self.cfg.reconnect {
+                        self.emit(Event::Fatal { code: error_code(&e).into(), message: message.clone() });
+                        return self.finish(ConnState::Failed(message));
+                    }
+                    message
+                }
+            };
+            let will_retry = self.cfg.reconnect;
+            self.emit(Event::Offline { reason: reason.clone(), will_retry });
+            if !will_retry {
+                return self.finish(ConnState::Failed(reason));
+            }
+            self.state.send_replace(ConnState::Offline(reason));
+            let delay = backoff(attempt.max(1));
+            self.emit(Event::Reconnecting { attempt: attempt + 1, delay_ms: delay.as_millis() as u64 });
+            if self.serve_until(tokio::time::sleep(delay)).await.is_none() {
+                return self.finish(ConnState::Stopped);
+            }
+        }
+    }
+
+    async fn connected(&mut self, conn: Connected) -> End {
+        let Connected { transport, mut parser, negotiated, .. } = conn;
+        let Some(inner) = self.inner.upgrade() else { return End::Stopped };
+        inner.shared.lock().unwrap().stream_features = negotiated.features.clone();
+        let (mut rd, wr) = tokio::io::split(transport);
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(writer_task(wr, out_rx));
+        let mut router = Router {
+            own: negotiated.jid.clone(),
+            pending: HashMap::new(),
+            next_id: 0,
+            id_prefix: format!("{:08x}", rand::random::<u32>()),
+            inner,
+            out: out_tx,
+            ev: self.ev.clone(),
+            iq_timeout: self.cfg.iq_timeout,
+            writer_gone: false,
+        };
+        // RFC 6121: fetch the roster before sending initial presence.
+        router.request(Iq::get("", None, Element::new("query", ns::ROSTER)), Waiter::Roster);
+        let mut presence = Presence::new(PresenceType::Available);
+        presence.priority = self.cfg.priority;
+        router.send(presence.into());
+        self.state.send_replace(ConnState::Online(negotiated.jid.clone()));
+        self.emit(Event::Online { jid: negotiated.jid.to_string(), tls: negotiated.tls, mechanism: negotiated.mechanism.clone() });
+
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut last_rx = Instant::now();
+        let end = loop {
+            if let Some(end) = router.drain(&mut parser) {
+                break end;
+            }
+            if router.writer_gone {
+                break End::Dropped("the connection to the server broke while sending".into());
+            }
+            tokio::select! {
+                n = rd.read(&mut buf) => match n {
+                    Ok(0) => break End::Dropped("the server closed the connection".into()),
+                    Ok(n) => {
+                        last_rx = Instant::now();
+                        parser.feed(&buf[..n]);
+                    }
+                    Err(e) => break End::Dropped(format!("the connection to the server was lost: {e}")),
+                },
+                cmd = self.cmd_rx.recv() => match cmd {
+                    None => {
+                        router.close();
+                        break End::Stopped;
+                    }
+                    Some(Command::Disconnect(done)) => {
+                        router.send(Presence::new(PresenceType::Unavailable).into());
+                        router.close();
+                        self.stop_ack = Some(done);
+                        break End::Stopped;
+                    }
+                    Some(Command::Send(el)) => router.send(el),
+                    Some(Command::Iq { iq, reply }) => router.request(iq, Waiter::External(reply)),
+                },
+                _ = tick.tick() => {
+                    if let Some(end) = router.tick(last_rx, self.cfg.keepalive) {
+                        break end;
+                    }
+                }
+            }
+        };
+        router.fail_all();
+        router.clear_presence();
+        drop(router);
+        // Let the writer flush the closing bytes, but do not hang on a dead socket.
+        let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+        end
+    }
+}
+
+enum Out {
+    Element(Element),
+    Raw(String),
+}
+
+async fn writer_task(mut wr: WriteHalf<Transport>, mut rx: mpsc::UnboundedReceiver<Out>) {
+    while let Some(out) = rx.recv().await {
+        let r = match out {
+            Out::Element(el) => connection::write_element(&mut wr, &el).await,
+            Out::Raw(s) => {
+                tracing::debug!(target: "skiff::xml", "SEND {s}");
+                wr.write_all(s.as_bytes()).await
+            }
+        };
+        if let Err(e) = r {
+            tracing::info!("write to the server failed: {e}");
+            return;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+/// Who waits for an IQ answer.
+enum Waiter {
+    External(oneshot::Sender<Result<Option<Element>, ClientError>>),
+    Roster,
+    Ping,
+}
+
+struct Pending {
+    waiter: Waiter,
+    deadline: Instant,
+    peer: String,
+}
+
+/// Stanza routing of one connected session.
+struct Router {
+    own: Jid,
+    /// Outstanding requests by (addressee as sent, id).
+    pending: HashMap<(Option<Jid>, String), Pending>,
+    next_id: u64,
+    id_prefix: String,
+    inner: Arc<Inner>,
+    out: mpsc::UnboundedSender<Out>,
+    ev: broadcast::Sender<Event>,
+    iq_timeout: Duration,
+    writer_gone: bool,
+}
+
+impl Router {
+    fn send(&mut self, el: Element) {
+        if self.out.send(Out::Element(el)).is_err() {
+            self.writer_gone = true;
+        }
+    }
+
+    fn close(&mut self) {
+        let _ = self.out.send(Out::Raw(stream::CLOSE_STREAM.to_owned()));
+    }
+
+    fn emit(&self, e: Event) {
+        let _ = self.ev.send(e);
+    }
+
+    fn request(&mut self, mut iq: Iq, waiter: Waiter) {
+        self.next_id += 1;
+        iq.id = format!("{}-{}", self.id_prefix, self.next_id);
+        let peer = iq.to.as_ref().map(Jid::to_string).unwrap_or_else(|| self.own.domain().to_owned());
+        let key = (iq.to.clone(), iq.id.clone());
+        self.pending.insert(key, Pending { waiter, deadline: Instant::now() + self.iq_timeout, peer });
+        self.send(iq.into());
+    }
+
+    /// Processes every complete event in the parser.
+    fn drain(&mut self, parser: &mut stream::StreamParser) -> Option<End> {
+        loop {
+            match parser.next_event() {
+                Ok(None) => return None,
+                Ok(Some(StreamEvent::Stanza(el))) => {
+                    tracing::debug!(target: "skiff::xml", "RECV {}", connection::redacted(&el));
+                    if let Some(err) = StreamError::from_element(&el) {
+                        let message = err.to_string();
+                        if err.condition == "conflict" {
+                            return Some(End::Fatal { code: "conflict", message });
+                        }
+                        return Some(End::Dropped(message));
+                    }
+                    self.stanza(el);
+                }
+                Ok(Some(StreamEvent::Close)) => {
+                    self.close();
+                    return Some(End::Dropped("the server closed the stream".into()));
+                }
+                Ok(Some(StreamEvent::Open(_))) => {
+                    return Some(End::Dropped("the server restarted the stream unexpectedly".into()));
+                }
+                Err(e) => {
+                    let _ = self.out.send(Out::Raw(stream::stream_error(e.condition(), Some(&e.to_string()))));
+                    self.close();
+                    return Some(End::Dropped(format!("the server sent bad data ({e}); the stream was closed")));
+                }
+            }
+        }
+    }
+
+    fn stanza(&mut self, el: Element) {
+        // Keep what is needed to answer a request we cannot parse.
+        let request_info = (el.name == "iq" && matches!(el.attr("type"), Some("get" | "set")))
+            .then(|| (el.attr("id").map(str::to_owned), el.attr("from").and_then(|f| f.parse::<Jid>().ok())));
+        match Stanza::try_from(el) {
+            Ok(Stanza::Iq(iq)) => self.iq(iq),
+            Ok(Stanza::Presence(p)) => self.presence(p),
+            Ok(Stanza::Message(m)) => self.message(m),
+            Err(e) => {
+                tracing::info!("ignoring a stanza that does not parse: {e}");
+                if let Some((Some(id), from)) = request_info {
+                    let err = StanzaError::new(Condition::BadRequest).with_text(e.to_string());
+                    self.send(Iq { id, from: None, to: from, kind: IqKind::Error(err) }.into());
+                }
+            }
+        }
+    }
+
+    /// Is `from` allowed to answer a request sent to `to`? RFC 6120 10.3.3: a request
+    /// sent without `to` (or to our bare JID) is answered by our server account.
+    fn answer_key(&self, from: &Option<Jid>, id: &str) -> Option<(Option<Jid>, String)> {
+        let mut candidates = vec![(from.clone(), id.to_owned())];
+        let own_bare = self.own.bare();
+        let from_self = from.as_ref().is_none_or(|f| *f == own_bare || *f == self.own.domain_jid());
+        if from_self {
+            candidates.push((None, id.to_owned()));
+            candidates.push((Some(own_bare), id.to_owned()));
+        }
+        candidates.into_iter().find(|k| self.pending.contains_key(k))
+    }
+
+    fn iq(&mut self, iq: Iq) {
+        if !iq.is_request() {
+            let Some(key) = self.answer_key(&iq.from, &iq.id) else {
+                tracing::debug!("an answer nobody waits for: {} from {:?}", iq.id, iq.from);
+                return;
+            };
+            let pending = self.pending.remove(&key).expect("key found above");
+            let result = match iq.kind {
+                IqKind::Result(payload) => Ok(payload),
+                IqKind::Error(error) => Err(ClientError::Stanza { peer: pending.peer.clone(), error }),
+                _ => unreachable!("requests handled below"),
+            };
+            match pending.waiter {
+                Waiter::External(reply) => {
+                    let _ = reply.send(result);
+                }
+                Waiter::Roster => match result {
+                    Ok(Some(payload)) => self.roster_result(&payload),
+                    Ok(None) => self.emit(Event::Roster { contacts: Vec::new() }),
+                    Err(e) => tracing::warn!("roster fetch failed: {e}"),
+                },
+                Waiter::Ping => {}
+            }
+            return;
+        }
+        let payload = iq.request_payload().expect("a request has a payload");
+        let (name, pns, get) = (payload.name.clone(), payload.ns.clone(), matches!(iq.kind, IqKind::Get(_)));
+        match (get, name.as_str(), pns.as_str()) {
+            (false, "query", ns::ROSTER) => self.roster_push(iq),
+            (true, "ping", ns::PING) => {
+                let r = iq.result_for(None);
+                self.send(r.into());
+            }
+            (true, "query", ns::DISCO_INFO) => {
+                let node = payload.attr("node").map(str::to_owned);
+                let answer = self.disco_info(node);
+                let r = iq.result_for(Some(answer));
+                self.send(r.into());
+            }
+            (true, "query", "jabber:iq:version") => {
+                let version = Element::new("query", "jabber:iq:version")
+                    .with_child(Element::new("name", "jabber:iq:version").with_text("Skiff"))
+                    .with_child(Element::new("version", "jabber:iq:version").with_text(env!("CARGO_PKG_VERSION")));
+                let r = iq.result_for(Some(version));
+                self.send(r.into());
+            }
+            _ => {
+                let key = (name, pns);
+                let handler = self.inner.shared.lock().unwrap().handlers.get(&key).cloned();
+                let unhandled = match handler {
+                    Some(tx) => match tx.try_send(iq) {
+                        Ok(()) => return,
+                        Err(mpsc::error::TrySendError::Full(iq)) => (iq, Condition::ResourceConstraint),
+                        Err(mpsc::error::TrySendError::Closed(iq)) => {
+                            self.inner.shared.lock().unwrap().handlers.remove(&key);
+                            (iq, Condition::ServiceUnavailable)
+                        }
+                    },
+                    None => (iq, Condition::ServiceUnavailable),
+                };
+                let (iq, condition) = unhandled;
+                let r = iq.error_for(StanzaError::new(condition));
+                self.send(r.into());
+            }
+        }
+    }
+
+    fn disco_info(&self, node: Option<String>) -> Element {
+        let mut features = self.inner.shared.lock().unwrap().features.clone();
+        features.sort();
+        features.dedup();
+        skiff_proto::disco::DiscoInfoResult {
+            node,
+            identities: vec![skiff_proto::disco::Identity {
+                category: "client".into(),
+                kind: "pc".into(),
+                name: Some("Skiff".into()),
+                lang: None,
+            }],
+            features,
+            extensions: Vec::new(),
+        }
+        .into()
+    }
+
+    fn roster_result(&mut self, payload: &Element) {
+        match Roster::try_from(payload) {
+            Ok(roster) => {
+                let contacts = {
+                    let mut sh = self.inner.shared.lock().unwrap();
+                    sh.roster = roster.items.into_iter().map(|i| (i.jid.clone(), i)).collect();
+                    sh.roster.values().map(contact).collect()
+                };
+                self.emit(Event::Roster { contacts });
+            }
+            Err(e) => tracing::warn!("the server sent a roster that does not parse: {e}"),
+        }
+    }
+
+    fn roster_push(&mut self, iq: Iq) {
+        // RFC 6121 2.1.6: only our own account may push; anything else is spoofed.
+        let legit = iq.from.as_ref().is_none_or(|f| *f == self.own.bare());
+        let parsed = iq.request_payload().map(Roster::try_from);
+        let roster = match (legit, parsed) {
+            (true, Some(Ok(r))) if r.items.len() == 1 => r,
+            (false, _) => {
+                let r = iq.error_for(StanzaError::new(Condition::ServiceUnavailable));
+                return self.send(r.into());
+            }
+            _ => {
+                let r = iq.error_for(StanzaError::new(Condition::BadRequest).with_text("a roster push holds exactly one item"));
+                return self.send(r.into());
+            }
+        };
+        let r = iq.result_for(None);
+        self.send(r.into());
+        for item in roster.items {
+            let mut sh = self.inner.shared.lock().unwrap();
+            if item.subscription == Subscription::Remove {
+                sh.roster.remove(&item.jid);
+                drop(sh);
+                self.emit(Event::ContactRemoved { jid: item.jid.to_string() });
+            } else {
+                let c = contact(&item);
+                sh.roster.insert(item.jid.clone(), item);
+                drop(sh);
+                self.emit(Event::ContactChanged { contact: c });
+            }
+        }
+    }
+
+    fn presence(&mut self, p: Presence) {
+        let Some(from) = p.from.clone() else { return };
+        if from == self.own {
+            return;
+        }
+        let bare = from.bare();
+        let resource = from.resource().unwrap_or_default().to_owned();
+        match p.kind {
+            PresenceType::Available => {
+                let rp = ResourcePresence {
+                    resource: resource.clone(),
+                    show: p.show.map(|s| s.as_str()).unwrap_or("available").to_owned(),
+                    status: p.status.clone(),
+                    priority: p.priority,
+                };
+                self.inner.shared.lock().unwrap().presence.entry(bare.clone()).or_default().insert(resource.clone(), rp.clone());
+                self.emit(Event::Presence {
+                    jid: bare.to_string(),
+                    resource,
+                    available: true,
+                    show: rp.show,
+                    status: rp.status,
+                    priority: rp.priority,
+                });
+            }
+            PresenceType::Unavailable => {
+                {
+                    let mut sh = self.inner.shared.lock().unwrap();
+                    if let Some(m) = sh.presence.get_mut(&bare) {
+                        if resource.is_empty() {
+                            m.clear();
+                        } else {
+                            m.remove(&resource);
+                        }
+                        if m.is_empty() {
+                            sh.presence.remove(&bare);
+                        }
+                    }
+                }
+                self.emit(Event::Presence {
+                    jid: bare.to_string(),
+                    resource,
+                    available: false,
+                    show: "unavailable".into(),
+                    status: p.status,
+                    priority: 0,
+                });
+            }
+            PresenceType::Subscribe => self.emit(Event::SubscriptionRequest { from: bare.to_string() }),
+            other => tracing::debug!("presence {other:?} from {from}"),
+        }
+    }
+
+    fn message(&mut self, m: Message) {
+        tracing::debug!("message from {:?} ignored (no handler yet)", m.from);
+    }
+
+    /// Once a second: expire requests, keep the line alive.
+    fn tick(&mut self, last_rx: Instant, keepalive: Duration) -> Option<End> {
+        let now = Instant::now();
+        let expired: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now || matches!(&p.waiter, Waiter::External(tx) if tx.is_closed()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            let p = self.pending.remove(&key).expect("listed above");
+            let secs = self.iq_timeout.as_secs();
+            match p.waiter {
+                Waiter::External(tx) => {
+                    let _ = tx.send(Err(ClientError::Timeout { peer: p.peer, secs }));
+                }
+                Waiter::Ping => return Some(End::Dropped(format!("the server did not answer a ping within {secs} seconds"))),
+                Waiter::Roster => tracing::warn!("the server did not send the roster"),
+            }
+        }
+        let ping_pending = self.pending.values().any(|p| matches!(p.waiter, Waiter::Ping));
+        if now.duration_since(last_rx) >= keepalive && !ping_pending {
+            let server = Some(self.own.domain_jid());
+            self.request(Iq::get("", server, skiff_proto::ping::ping()), Waiter::Ping);
+        }
+        None
+    }
+
+    fn fail_all(&mut self) {
+        for (_, p) in self.pending.drain() {
+            if let Waiter::External(tx) = p.waiter {
+                let _ = tx.send(Err(ClientError::Disconnected));
+            }
+        }
+    }
+
+    fn clear_presence(&mut self) {
+        self.inner.shared.lock().unwrap().presence.clear();
+    }
+}

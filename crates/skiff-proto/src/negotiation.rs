@@ -1,0 +1,510 @@
+//! RFC 6120 stream negotiation, client side: STARTTLS, SASL, resource binding.
+//!
+//! A sans-IO state machine. The driver opens the stream, feeds every [`StreamEvent`]
+//! to [`Negotiator::handle`] and carries out the returned [`Action`]s: send an
+//! element, upgrade the transport to TLS (then call [`Negotiator::tls_established`]),
+//! restart the stream. [`Action::Done`] hands over the bound JID.
+//!
+//! Policy lives here, where it can be tested without a network:
+//! - without TLS on the transport, STARTTLS is required unless the caller opted into
+//!   plaintext;
+//! - SASL picks the strongest mechanism offered: SCRAM-SHA-256, SCRAM-SHA-1, then
+//!   PLAIN, and PLAIN only over TLS;
+//! - the SCRAM server signature is verified.
+
+use base64::Engine as _;
+use sasl::client::mechanisms::{Plain, Scram};
+use sasl::client::Mechanism;
+use sasl::common::scram::{Sha1, Sha256};
+use sasl::common::{ChannelBinding, Credentials};
+
+use crate::jid::Jid;
+use crate::ns;
+use crate::stanza::{Iq, IqKind, StanzaError};
+use crate::stream::StreamEvent;
+use crate::stream_error::StreamError;
+use crate::xml::Element;
+
+/// How the transport is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsPolicy {
+    /// Require STARTTLS (the transport starts in plaintext).
+    StartTls,
+    /// The transport is already TLS (XEP-0368 direct TLS).
+    Direct,
+    /// No TLS at all. Only for loopback test servers; the driver enforces that.
+    Plaintext,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NegotiationError {
+    #[error("the server does not offer TLS (STARTTLS); refusing to sign in without encryption")]
+    TlsNotOffered,
+    #[error("the server requires TLS, but plaintext was chosen")]
+    TlsRequiredByServer,
+    #[error("the server refused to start TLS")]
+    TlsRefused,
+    #[error("wrong password or unknown account for {jid} (the server said {condition}{})", text.as_ref().map(|t| format!(": {t}")).unwrap_or_default())]
+    AuthFailed { jid: String, condition: String, text: Option<String> },
+    #[error("the server offers no sign-in method this client can use safely (offered: {0})")]
+    NoMechanism(String),
+    #[error("the server's SCRAM proof did not verify: it may not know this account's password (or someone is in the middle)")]
+    ServerProofInvalid,
+    #[error("sign-in failed: {0}")]
+    Sasl(String),
+    #[error("the server refused the resource binding: {0}")]
+    BindFailed(StanzaError),
+    #[error("the server sent something unexpected during sign-in: {0}")]
+    Unexpected(String),
+    #[error("{0}")]
+    Stream(StreamError),
+    #[error("the server closed the stream during sign-in")]
+    Closed,
+}
+
+/// What the driver must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write this element on the stream.
+    Send(Element),
+    /// Upgrade the transport to TLS now, then call [`Negotiator::tls_established`].
+    StartTls,
+    /// Send a new stream header and reset the parser.
+    RestartStream,
+    /// Negotiation finished.
+    Done(Negotiated),
+}
+
+/// The outcome of a successful negotiation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    pub jid: Jid,
+    /// The SASL mechanism used.
+    pub mechanism: String,
+    /// Namespaces of the post-bind stream features (e.g. stream management, CSI).
+    pub features: Vec<String>,
+    pub tls: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    AwaitHeader,
+    AwaitFeatures,
+    AwaitProceed,
+    AwaitTls,
+    Sasl,
+    AwaitBind,
+    AwaitSession,
+    Done,
+}
+
+/// The client-side stream negotiation of one connection.
+pub struct Negotiator {
+    jid: Jid,
+    password: String,
+    resource: Option<String>,
+    policy: TlsPolicy,
+    tls: bool,
+    state: State,
+    mech: Option<Box<dyn Mechanism + Send>>,
+    mech_name: String,
+    authenticated: bool,
+    bound: Option<Jid>,
+    features: Vec<String>,
+}
+
+impl std::fmt::Debug for Negotiator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("Negotiator").field("jid", &self.jid).field("state", &self.state).field("tls", &self.tls).finish()
+    }
+}
+
+const BIND_ID: &str = "bind-1";
+const SESSION_ID: &str = "session-1";
+
+impl Negotiator {
+    /// `jid` is the account (its resource, if any, is the one requested at bind).
+    pub fn new(jid: Jid, password: impl Into<String>, policy: TlsPolicy) -> Negotiator {
+        let resource = jid.resource().map(str::to_owned);
+        Negotiator {
+            jid: jid.bare(),
+            password: password.into(),
+            resource,
+            policy,
+            tls: policy == TlsPolicy::Direct,
+            state: State::AwaitHeader,
+            mech: None,
+            mech_name: String::new(),
+            authenticated: false,
+            bound: None,
+            features: Vec::new(),
+        }
+    }
+
+    /// The transport is now TLS: restart the stream.
+    pub fn tls_established(&mut self) -> Vec<Action> {
+        self.tls = true;
+        self.state = State::AwaitHeader;
+        vec![Action::RestartStream]
+    }
+
+    pub fn handle(&mut self, event: StreamEvent) -> Result<Vec<Action>, NegotiationError> {
+        let el = match event {
+            StreamEvent::Open(_) => {
+                if self.state == State::AwaitHeader {
+                    self.state = State::AwaitFeatures;
+                    return Ok(vec![]);
+                }
+                return Err(NegotiationError::Unexpected("a second stream header".into()));
+            }
+            StreamEvent::Close => return Err(NegotiationError::Closed),
+            StreamEvent::Stanza(el) => el,
+        };
+        if let Some(err) = StreamError::from_element(&el) {
+            return Err(NegotiationError::Stream(err));
+        }
+        match self.state {
+            State::AwaitFeatures if el.is("features", ns::STREAM) => self.on_features(&el),
+            State::AwaitProceed if el.is("proceed", ns::TLS) => {
+                self.state = State::AwaitTls;
+                Ok(vec![Action::StartTls])
+            }
+            State::AwaitProceed if el.is("failure", ns::TLS) => Err(NegotiationError::TlsRefused),
+            State::Sasl if el.ns == ns::SASL => self.on_sasl(&el),
+            State::AwaitBind | State::AwaitSession if el.is("iq", ns::CLIENT) => self.on_iq(el),
+            _ => Err(NegotiationError::Unexpected(format!("<{}/> ({}) while {:?}", el.name, el.ns, self.state))),
+        }
+    }
+
+    fn on_features(&mut self, features: &Element) -> Result<Vec<Action>, NegotiationError> {
+        let starttls = features.child("starttls", ns::TLS);
+        if !self.tls {
+            match (self.policy, starttls) {
+                (TlsPolicy::Plaintext, Some(st)) if st.child("required", ns::TLS).is_some() => {
+                    return Err(NegotiationError::TlsRequiredByServer)
+                }
+                (TlsPolicy::Plaintext, _) => {}
+                (_, Some(_)) => {
+                    self.state = State::AwaitProceed;
+                    return Ok(vec![Action::Send(Element::new("starttls", ns::TLS))]);
+                }
+                (_, None) => return Err(NegotiationError::TlsNotOffered),
+            }
+        }
+        if !self.authenticated {
+            return self.start_sasl(features);
+        }
+        // Authenticated: bind.
+        if features.child("bind", ns::BIND).is_none() {
+            return Err(NegotiationError::Unexpected("no resource binding offered after sign-in".into()));
+        }
+        self.features = features.elements().map(|e| e.ns.clone()).collect();
+        let session_required = features
+            .child("session", ns::SESSION)
+            .is_some_and(|s| s.child("optional", ns::SESSION).is_none());
+        self.state = State::AwaitBind;
+        let mut bind = Element::new("bind", ns::BIND);
+        if let Some(r) = &self.resource {
+            bind.push_child(Element::new("resource", ns::BIND).with_text(r.clone()));
+        }
+        if session_required {
+            self.features.push(ns::SESSION.to_owned());
+        }
+        Ok(vec![Action::Send(Iq::set(BIND_ID, None, bind).into())])
+    }
+
+    fn start_sasl(&mut self, features: &Element) -> Result<Vec<Action>, NegotiationError> {
+        let offered: Vec<String> = features
+            .child("mechanisms", ns::SASL)
+            .map(|m| m.children_named("mechanism", ns::SASL).map(|e| e.text().trim().to_owned()).collect())
+            .unwrap_or_default();
+        let has = |m: &str| offered.iter().any(|o| o == m);
+        let user = self.jid.local().unwrap_or_default().to_owned();
+        let creds = Credentials::default()
+            .with_username(user.clone())
+            .with_password(self.password.clone())
+            .with_channel_binding(ChannelBinding::None);
+        let mech: Box<dyn Mechanism + Send> = if has("SCRAM-SHA-256") {
+            Box::new(Scram::<Sha256>::from_credentials(creds).map_err(|e| NegotiationError::Sasl(e.to_string()))?)
+        } else if has("SCRAM-SHA-1") {
+            Box::new(Scram::<Sha1>::from_credentials(creds).map_err(|e| NegotiationError::Sasl(e.to_string()))?)
+        } else if has("PLAIN") && self.tls {
+            Box::new(Plain::new(user, self.password.clone()))
+        } else {
+            return Err(NegotiationError::NoMechanism(if offered.is_empty() { "none".into() } else { offered.join(", ") }));
+        };
+        let mut mech = mech;
+        self.mech_name = mech.name().to_owned();
+        let initial = mech.initial();
+        self.mech = Some(mech);
+        self.state = State::Sasl;
+        let auth = Element::new("auth", ns::SASL).with_attr("mechanism", self.mech_name.clone()).with_text(encode(&initial));
+        Ok(vec![Action::Send(auth)])
+    }
+
+    fn on_sasl(&mut self, el: &Element) -> Result<Vec<Action>, NegotiationError> {
+        let mech = self.mech.as_mut().ok_or_else(|| NegotiationError::Unexpected("SASL without a mechanism".into()))?;
+        match el.name.as_str() {
+            "challenge" => {
+                let data = decode(&el.text())?;
+                let resp = mech.response(&data).map_err(|e| NegotiationError::Sasl(e.to_string()))?;
+                Ok(vec![Action::Send(Element::new("response", ns::SASL).with_text(encode(&resp)))])
+            }
+            "success" => {
+                let data = decode(&el.text())?;
+                if let Err(e) = mech.success(&data) {
+                    return Err(match e {
+                        sasl::client::MechanismError::InvalidSignatureInSuccessResponse
+                        | sasl::client::MechanismError::NoSignatureInSuccessResponse => NegotiationError::ServerProofInvalid,
+                        other => NegotiationError::Sasl(other.to_string()),
+                    });
+                }
+                self.mech = None;
+                self.authenticated = true;
+                self.state = State::AwaitHeader;
+                Ok(vec![Action::RestartStream])
+            }
+            "failure" => {
+                let condition = el
+                    .elements()
+                    .find(|e| e.name != "text")
+                    .map(|e| e.name.clone())
+                    .unwrap_or_else(|| "not-authorized".into());
+                let text = el.child_text("text", ns::SASL).filter(|t| !t.is_empty());
+                Err(NegotiationError::AuthFailed { jid: self.jid.to_string(), condition, text })
+            }
+            other => Err(NegotiationError::Unexpected(format!("SASL <{other}/>"))),
+        }
+    }
+
+    fn on_iq(&mut self, el: Element) -> Result<Vec<Action>, NegotiationError> {
+        let iq = Iq::try_from(el).map_err(|e| NegotiationError::Unexpected(e.to_string()))?;
+        match (&self.state, iq.id.as_str(), iq.kind) {
+            (State::AwaitBind, BIND_ID, IqKind::Result(Some(payload))) => {
+                let jid = payload
+                    .child_text("jid", ns::BIND)
+                    .ok_or_else(|| NegotiationError::Unexpected("bind result without a JID".into()))?;
+                let jid: Jid = jid.trim().parse().map_err(|e| NegotiationError::Unexpected(format!("bound JID: {e}")))?;
+                if jid.bare() != self.jid || jid.is_bare() {
+                    return Err(NegotiationError::Unexpected(format!("the server bound an unexpected address {jid}")));
+                }
+                self.bound = Some(jid);
+                if let Some(pos) = self.features.iter().position(|f| f == ns::SESSION) {
+                    self.features.remove(pos);
+                    self.state = State::AwaitSession;
+                    return Ok(vec![Action::Send(Iq::set(SESSION_ID, None, Element::new("session", ns::SESSION)).into())]);
+                }
+                Ok(vec![self.done()])
+            }
+            (State::AwaitBind, BIND_ID, IqKind::Error(e)) => Err(NegotiationError::BindFailed(e)),
+            (State::AwaitSession, SESSION_ID, IqKind::Result(_)) => Ok(vec![self.done()]),
+            (State::AwaitSession, SESSION_ID, IqKind::Error(e)) => Err(NegotiationError::BindFailed(e)),
+            (_, id, _) => Err(NegotiationError::Unexpected(format!("an IQ '{id}' before sign-in finished"))),
+        }
+    }
+
+    fn done(&mut self) -> Action {
+        self.state = State::Done;
+        Action::Done(Negotiated {
+            jid: self.bound.clone().unwrap_or_else(|| self.jid.clone()),
+            mechanism: self.mech_name.clone(),
+            features: std::mem::take(&mut self.features),
+            tls: self.tls,
+        })
+    }
+}
+
+fn encode(data: &[u8]) -> String {
+    if data.is_empty() {
+        // RFC 6120 6.4.2: an empty initial response is sent as '='.
+        "=".to_owned()
+    } else {
+        base64::engine::general_purpose::STANDARD.encode(data)
+    }
+}
+
+fn decode(text: &str) -> Result<Vec<u8>, NegotiationError> {
+    let t = text.trim();
+    if t.is_empty() || t == "=" {
+        return Ok(Vec::new());
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(t)
+        .map_err(|_| NegotiationError::Unexpected("SASL data that is not base64".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::StreamHeader;
+
+    fn open() -> StreamEvent {
+        StreamEvent::Open(StreamHeader { attrs: vec![], default_ns: ns::CLIENT.into() })
+    }
+
+    fn st(xml: &str) -> StreamEvent {
+        StreamEvent::Stanza(xml.parse().unwrap())
+    }
+
+    fn features(inner: &str) -> StreamEvent {
+        st(&format!("<features xmlns='http://etherx.jabber.org/streams'>{inner}</features>"))
+    }
+
+    const MECHS: &str = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-1</mechanism></mechanisms>";
+    const STARTTLS: &str = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>";
+
+    fn sent(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| match a {
+                Action::Send(e) => e.to_xml(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn neg(policy: TlsPolicy) -> Negotiator {
+        Negotiator::new("user@example.com/skiff".parse().unwrap(), "pencil", policy)
+    }
+
+    #[test]
+    fn starttls_then_restart() {
+        let mut n = neg(TlsPolicy::StartTls);
+        assert_eq!(n.handle(open()).unwrap(), vec![]);
+        let a = n.handle(features(&format!("{STARTTLS}{MECHS}"))).unwrap();
+        assert_eq!(sent(&a), vec!["<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"]);
+        assert_eq!(n.handle(st("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")).unwrap(), vec![Action::StartTls]);
+        assert_eq!(n.tls_established(), vec![Action::RestartStream]);
+        n.handle(open()).unwrap();
+        let a = n.handle(features(MECHS)).unwrap();
+        // SCRAM-SHA-1 preferred over PLAIN.
+        assert!(sent(&a)[0].starts_with("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>"));
+    }
+
+    #[test]
+    fn refuses_to_continue_without_tls() {
+        let mut n = neg(TlsPolicy::StartTls);
+        n.handle(open()).unwrap();
+        assert_eq!(n.handle(features(MECHS)), Err(NegotiationError::TlsNotOffered));
+        let mut n = neg(TlsPolicy::StartTls);
+        n.handle(open()).unwrap();
+        n.handle(features(STARTTLS)).unwrap();
+        assert_eq!(
+            n.handle(st("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")),
+            Err(NegotiationError::TlsRefused)
+        );
+    }
+
+    #[test]
+    fn no_plain_without_tls() {
+        let mut n = neg(TlsPolicy::Plaintext);
+        n.handle(open()).unwrap();
+        let only_plain = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>";
+        assert_eq!(n.handle(features(only_plain)), Err(NegotiationError::NoMechanism("PLAIN".into())));
+        let mut n = neg(TlsPolicy::Plaintext);
+        n.handle(open()).unwrap();
+        assert_eq!(n.handle(features(STARTTLS)), Err(NegotiationError::TlsRequiredByServer));
+    }
+
+    #[test]
+    fn plain_over_tls() {
+        let mut n = neg(TlsPolicy::Direct);
+        n.handle(open()).unwrap();
+        let a = n.handle(features("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>")).unwrap();
+        // base64("\0user\0pencil")
+        assert_eq!(sent(&a), vec!["<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AHVzZXIAcGVuY2ls</auth>"]);
+    }
+
+    #[test]
+    fn sasl_failure_is_a_clear_error() {
+        let mut n = neg(TlsPolicy::Direct);
+        n.handle(open()).unwrap();
+        n.handle(features(MECHS)).unwrap();
+        let err = n
+            .handle(st("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/><text>Invalid username or password</text></failure>"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "wrong password or unknown account for user@example.com (the server said not-authorized: Invalid username or password)"
+        );
+    }
+
+    #[test]
+    fn stream_error_during_negotiation() {
+        let mut n = neg(TlsPolicy::StartTls);
+        n.handle(open()).unwrap();
+        let err = n
+            .handle(st("<error xmlns='http://etherx.jabber.org/streams'><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></error>"))
+            .unwrap_err();
+        assert!(matches!(err, NegotiationError::Stream(ref e) if e.condition == "host-unknown"));
+        assert_eq!(n.handle(StreamEvent::Close), Err(NegotiationError::Closed));
+    }
+
+    /// A full SCRAM-SHA-1 exchange with the RFC 5802 test vector (user "user",
+    /// password "pencil"), the client nonce fixed by the vector.
+    #[test]
+    fn scram_sha1_rfc5802_vector_and_bind() {
+        let mut n = neg(TlsPolicy::Direct);
+        n.handle(open()).unwrap();
+        n.handle(features(MECHS)).unwrap();
+        // Swap in the mechanism with the RFC's nonce.
+        n.mech = Some(Box::new(
+            Scram::<Sha1>::new_with_nonce("user", "pencil".to_owned(), "fyko+d2lbbFgONRv9qkxdawL".to_owned()),
+        ));
+        let _ = n.mech.as_mut().unwrap().initial();
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let challenge = b64("r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096");
+        let a = n.handle(st(&format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{challenge}</challenge>"))).unwrap();
+        let expect = b64("c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=");
+        assert_eq!(sent(&a), vec![format!("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{expect}</response>")]);
+        // A forged server signature is caught.
+        let mut forged = neg(TlsPolicy::Direct);
+        forged.state = State::Sasl;
+        forged.mech = n.mech.take();
+        let bad = b64("v=AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        assert_eq!(
+            forged.handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{bad}</success>"))),
+            Err(NegotiationError::ServerProofInvalid)
+        );
+        n.mech = forged.mech.take();
+        let ok = b64("v=rmF9pqV8S7suAoZWja4dJRkFsKQ=");
+        assert_eq!(n.handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{ok}</success>"))).unwrap(), vec![Action::RestartStream]);
+        n.handle(open()).unwrap();
+        let a = n
+            .handle(features("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>"))
+            .unwrap();
+        assert_eq!(
+            sent(&a),
+            vec!["<iq xmlns='jabber:client' id='bind-1' type='set'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>skiff</resource></bind></iq>"]
+        );
+        let a = n
+            .handle(st("<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@example.com/skiff</jid></bind></iq>"))
+            .unwrap();
+        let [Action::Done(done)] = a.as_slice() else { panic!("{a:?}") };
+        assert_eq!(done.jid.to_string(), "user@example.com/skiff");
+        assert!(done.tls);
+    }
+
+    #[test]
+    fn required_legacy_session_and_bad_bind() {
+        let mut n = neg(TlsPolicy::Direct);
+        n.authenticated = true; // as after SASL success
+        n.handle(open()).unwrap();
+        n.handle(features("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>")).unwrap();
+        let a = n
+            .handle(st("<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@example.com/x</jid></bind></iq>"))
+            .unwrap();
+        assert_eq!(sent(&a), vec!["<iq xmlns='jabber:client' id='session-1' type='set'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>"]);
+        assert!(matches!(n.handle(st("<iq xmlns='jabber:client' id='session-1' type='result'/>")).unwrap()[0], Action::Done(_)));
+
+        let mut n = neg(TlsPolicy::Direct);
+        n.authenticated = true;
+        n.handle(open()).unwrap();
+        n.handle(features("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>")).unwrap();
+        let err = n
+            .handle(st("<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>mallory@evil.example/x</jid></bind></iq>"))
+            .unwrap_err();
+        assert!(matches!(err, NegotiationError::Unexpected(_)));
+    }
+}

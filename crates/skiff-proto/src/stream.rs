@@ -1,0 +1,948 @@
+//! XMPP stream framing (RFC 6120 §4): an incremental, memory-bounded reader that turns
+//! socket bytes into a stream header, stanzas and the stream close, plus the few strings
+//! we write on the stream ourselves.
+//!
+//! A small hand-written lexer resumes where it stopped, so n bytes cost O(n) however
+//! they are chunked. It tracks only what it needs to find where a stanza ends (tags,
+//! quoted attribute values, CDATA sections, element depth) and rejects what RFC 6120
+//! §11.1 forbids on a stream (DTDs, comments, processing instructions). Each complete
+//! stanza is then parsed by quick-xml's `NsReader` inside a synthetic wrapper element that
+//! re-declares the header's namespaces, so `stream:` prefixes and the default
+//! `jabber:client` namespace resolve exactly as they do on the wire.
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+use crate::ns;
+use crate::xml::{escape_into, Element, Node};
+
+/// Why the incoming XML was rejected. Every variant is fatal for the stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    /// Not well-formed XML (bad syntax, mismatched tags, bad UTF-8, undeclared prefix,
+    /// unknown entity...).
+    #[error("malformed XML: {0}")]
+    Malformed(String),
+    /// A stanza (or the stream header) grew past the size cap.
+    #[error("stanza larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    /// Something RFC 6120 forbids on a stream: DTD / DOCTYPE, entity declarations,
+    /// comments, processing instructions (other than the initial `<?xml ...?>`).
+    #[error("restricted XML: {0}")]
+    Restricted(&'static str),
+    /// The stream header is not `<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>`.
+    /// Messages starting with "namespace" mean the namespace was wrong.
+    #[error("bad stream header: {0}")]
+    BadHeader(String),
+}
+
+impl XmlError {
+    /// The RFC 6120 §4.9.3 stream-error condition to send before closing the stream.
+    pub fn condition(&self) -> &'static str {
+        match self {
+            XmlError::BadHeader(m) if m.starts_with("namespace") => "invalid-namespace",
+            XmlError::Malformed(_) | XmlError::BadHeader(_) => "not-well-formed",
+            XmlError::TooLarge { .. } => "policy-violation",
+            XmlError::Restricted(_) => "restricted-xml",
+        }
+    }
+}
+
+fn malformed(e: impl std::fmt::Display) -> XmlError {
+    XmlError::Malformed(e.to_string())
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, XmlError> {
+    std::str::from_utf8(bytes).map_err(|_| malformed("invalid UTF-8"))
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// XML 1.0 `Char` production (Rust strings already exclude surrogates).
+fn check_chars(s: &str) -> Result<(), XmlError> {
+    let bad = |c: char| matches!(c, '\0'..='\x08' | '\x0B' | '\x0C' | '\x0E'..='\x1F' | '\u{FFFE}' | '\u{FFFF}');
+    match s.chars().find(|&c| bad(c)) {
+        Some(c) => Err(malformed(format!("character U+{:04X} is not allowed in XML", c as u32))),
+        None => Ok(()),
+    }
+}
+
+fn ns_name(res: ResolveResult<'_>) -> Result<String, XmlError> {
+    match res {
+        ResolveResult::Bound(n) => Ok(utf8(n.into_inner())?.to_owned()),
+        ResolveResult::Unbound => Ok(String::new()),
+        ResolveResult::Unknown(p) => {
+            Err(malformed(format!("undeclared namespace prefix '{}'", String::from_utf8_lossy(&p))))
+        }
+    }
+}
+
+/// Attributes of `start`, values decoded and normalised (XML 1.0 §3.3.3). Namespace
+/// declarations go to `decls` (when given) instead of the result. Attribute names keep
+/// their qualified form (`xml:lang`), after checking the prefix is declared.
+fn read_attrs(
+    reader: &NsReader<&[u8]>,
+    start: &BytesStart<'_>,
+    mut decls: Option<&mut Vec<(String, String)>>,
+) -> Result<Vec<(String, String)>, XmlError> {
+    let mut attrs = Vec::new();
+    for attr in start.attributes() {
+        let attr = attr.map_err(malformed)?;
+        let raw = utf8(&attr.value)?;
+        if raw.contains('<') {
+            return Err(malformed("'<' in an attribute value"));
+        }
+        let raw: Cow<'_, str> = if raw.contains(['\t', '\n', '\r']) {
+            raw.replace("\r\n", " ").replace(['\t', '\n', '\r'], " ").into()
+        } else {
+            raw.into()
+        };
+        let value = quick_xml::escape::unescape(&raw).map_err(malformed)?.into_owned();
+        check_chars(&value)?;
+        let key = utf8(attr.key.as_ref())?.to_owned();
+        if attr.key.as_namespace_binding().is_some() {
+            if let Some(d) = decls.as_deref_mut() {
+                d.push((key, value));
+            }
+            continue;
+        }
+        ns_name(reader.resolve_attribute(attr.key).0)?;
+        attrs.push((key, value));
+    }
+    Ok(attrs)
+}
+
+/// The character a `&...;` reference stands for: the five predefined entities and
+/// character references; anything else is an error (there is no DTD to define it).
+fn resolve_ref(r: &BytesRef<'_>) -> Result<char, XmlError> {
+    if let Some(c) = r.resolve_char_ref().map_err(malformed)? {
+        return Ok(c);
+    }
+    match &*r.decode().map_err(malformed)? {
+        "lt" => Ok('<'),
+        "gt" => Ok('>'),
+        "amp" => Ok('&'),
+        "apos" => Ok('\''),
+        "quot" => Ok('"'),
+        other => Err(malformed(format!("unknown entity '&{other};'"))),
+    }
+}
+
+fn push_text(stack: &mut [Element], text: &str) -> Result<(), XmlError> {
+    check_chars(text)?;
+    match stack.last_mut() {
+        Some(top) => top.push_text(text),
+        None if text.bytes().all(is_ws) => {}
+        None => return Err(malformed("text outside the root element")),
+    }
+    Ok(())
+}
+
+/// Builds the tree of the single root element of `xml`. `standalone` (for
+/// [`parse_element`]) allows a leading XML declaration and skips comments; otherwise
+/// both are restricted.
+fn read_tree(xml: &str, standalone: bool) -> Result<Element, XmlError> {
+    let mut reader = NsReader::from_str(xml);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut decl_ok = standalone;
+    loop {
+        let (res, event) = reader.read_resolved_event().map_err(malformed)?;
+        let ns = ns_name(res);
+        let mut finished = None;
+        match event {
+            Event::Start(ref s) | Event::Empty(ref s) => {
+                if root.is_some() {
+                    return Err(malformed("content after the root element"));
+                }
+                let el = Element {
+                    name: utf8(s.local_name().as_ref())?.to_owned(),
+                    ns: ns?,
+                    attrs: read_attrs(&reader, s, None)?,
+                    children: Vec::new(),
+                };
+                match event {
+                    Event::Start(_) => stack.push(el),
+                    _ => finished = Some(el),
+                }
+            }
+            Event::End(_) => finished = Some(stack.pop().ok_or_else(|| malformed("unexpected end tag"))?),
+            Event::Text(t) => push_text(&mut stack, &t.xml10_content().map_err(malformed)?)?,
+            Event::CData(c) if !stack.is_empty() => push_text(&mut stack, &c.xml10_content().map_err(malformed)?)?,
+            Event::GeneralRef(r) if !stack.is_empty() => push_text(&mut stack, resolve_ref(&r)?.encode_utf8(&mut [0; 4]))?,
+            Event::CData(_) | Event::GeneralRef(_) => return Err(malformed("text outside the root element")),
+            Event::Decl(_) if decl_ok && root.is_none() && stack.is_empty() => {}
+            Event::Comment(_) if standalone => {}
+            Event::Comment(_) => return Err(XmlError::Restricted("comments are not allowed")),
+            Event::Decl(_) | Event::PI(_) => return Err(XmlError::Restricted("processing instructions are not allowed")),
+            Event::DocType(_) => return Err(XmlError::Restricted("DTDs are not allowed")),
+            Event::Eof => break,
+        }
+        decl_ok = false;
+        if let Some(el) = finished {
+            match stack.last_mut() {
+                Some(parent) => parent.push_child(el),
+                None => root = Some(el),
+            }
+        }
+    }
+    if !stack.is_empty() {
+        return Err(malformed("unclosed element"));
+    }
+    root.ok_or_else(|| malformed("no element"))
+}
+
+/// Parses one standalone element (a test vector, a stored stanza). Namespaces are
+/// resolved; a leading XML declaration, whitespace around the element and comments are
+/// allowed; DTDs, processing instructions and anything else after the element are not.
+pub fn parse_element(bytes: &[u8]) -> Result<Element, XmlError> {
+    read_tree(utf8(bytes)?, true)
+}
+
+/// The attributes of a received `<stream:stream>` opening tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamHeader {
+    /// `from`, `to`, `id`, `version`, `xml:lang`... (namespace declarations excluded).
+    pub attrs: Vec<(String, String)>,
+    /// The content namespace (`jabber:client`), empty when none was declared.
+    pub default_ns: String,
+}
+
+impl StreamHeader {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    /// The stream id the server assigned.
+    pub fn id(&self) -> Option<&str> {
+        self.attr("id")
+    }
+    pub fn from(&self) -> Option<&str> {
+        self.attr("from")
+    }
+}
+
+/// What the reader produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// The peer opened (or restarted) the stream.
+    Open(StreamHeader),
+    /// A complete top-level element: a stanza or a stream-level element (features, SASL...).
+    Stanza(Element),
+    /// `</stream:stream>`.
+    Close,
+}
+
+/// What the header taught us, needed to parse stanzas and the close tag.
+#[derive(Debug)]
+struct StreamCtx {
+    /// The header's qualified name (`stream:stream`), to match the closing tag.
+    qname: String,
+    /// `<w xmlns='...' xmlns:stream='...'>`: re-declares the header's namespaces.
+    wrapper: String,
+}
+
+fn parse_header(bytes: &[u8]) -> Result<(StreamHeader, StreamCtx), XmlError> {
+    let mut reader = NsReader::from_str(utf8(bytes)?);
+    let (res, event) = reader.read_resolved_event().map_err(malformed)?;
+    let ns = ns_name(res).map_err(|e| XmlError::BadHeader(e.to_string()))?;
+    let start = match event {
+        Event::Start(s) => s,
+        Event::Empty(_) => return Err(XmlError::BadHeader("the stream element is empty".into())),
+        _ => return Err(malformed("expected the stream header")),
+    };
+    if ns != ns::STREAM {
+        return Err(XmlError::BadHeader(format!("namespace of the stream element must be '{}', not '{ns}'", ns::STREAM)));
+    }
+    if start.local_name().as_ref() != b"stream" {
+        return Err(XmlError::BadHeader("the root element must be <stream>".into()));
+    }
+    let mut decls = Vec::new();
+    let attrs = read_attrs(&reader, &start, Some(&mut decls))?;
+    let default_ns = decls.iter().find(|(k, _)| k == "xmlns").map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut wrapper = String::from("<w");
+    for (k, v) in &decls {
+        wrapper.push(' ');
+        wrapper.push_str(k);
+        wrapper.push_str("='");
+        escape_into(&mut wrapper, v, true);
+        wrapper.push('\'');
+    }
+    wrapper.push('>');
+    let qname = utf8(start.name().as_ref())?.to_owned();
+    Ok((StreamHeader { attrs, default_ns }, StreamCtx { qname, wrapper }))
+}
+
+/// Lexer state: where in the markup the byte at `pos` falls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lex {
+    /// Character data (or inter-stanza whitespace).
+    Text,
+    /// Just after `<`.
+    Lt,
+    /// Inside a start tag; `quote` is the open quote (0 outside values), `slash` whether
+    /// the previous byte was an unquoted `/`.
+    Start { quote: u8, slash: bool },
+    /// Inside an end tag.
+    End,
+    /// After `<!`, with this many bytes of `[CDATA[` matched.
+    Bang(usize),
+    /// Inside a CDATA section, with this many trailing `]` seen (at most 2).
+    CData(u8),
+    /// Inside the XML declaration; whether the previous byte was `?`.
+    Pi(bool),
+}
+
+/// Incremental, sans-IO stream reader: [`feed`](Self::feed) it bytes as they arrive from
+/// the socket and pull events with [`next_event`](Self::next_event).
+#[derive(Debug)]
+pub struct StreamParser {
+    buf: Vec<u8>,
+    /// Next byte the lexer looks at.
+    pos: usize,
+    /// Start of the unit being assembled (header, declaration, stanza) when there is one.
+    token: Option<usize>,
+    lex: Lex,
+    /// Open elements, the stream element included: 0 before the header, 1 between stanzas.
+    depth: usize,
+    decl_allowed: bool,
+    closed: bool,
+    max: usize,
+    ctx: Option<StreamCtx>,
+    error: Option<XmlError>,
+}
+
+impl StreamParser {
+    /// A reader expecting a stream header; stanzas (and the header) larger than
+    /// `max_stanza_bytes` are rejected with [`XmlError::TooLarge`].
+    pub fn new(max_stanza_bytes: usize) -> Self {
+        StreamParser {
+            buf: Vec::new(),
+            pos: 0,
+            token: None,
+            lex: Lex::Text,
+            depth: 0,
+            decl_allowed: true,
+            closed: false,
+            max: max_stanza_bytes,
+            ctx: None,
+            error: None,
+        }
+    }
+
+    /// Appends bytes received from the peer (ignored once the parser has failed).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.error.is_none() {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// Next complete event, `Ok(None)` when more bytes are needed. After an `Err` the
+    /// parser is poisoned and keeps returning the same error.
+    pub fn next_event(&mut self) -> Result<Option<StreamEvent>, XmlError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        match self.scan() {
+            Ok(None) => {
+                self.compact();
+                Ok(None)
+            }
+            Ok(event) => Ok(event),
+            Err(e) => {
+                self.error = Some(e.clone());
+                self.buf = Vec::new();
+                self.pos = 0;
+                self.token = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Stream restart (after STARTTLS or SASL success): forgets everything buffered and
+    /// expects a new header.
+    pub fn reset(&mut self) {
+        *self = StreamParser::new(self.max);
+    }
+
+    /// Bytes currently buffered.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Drops the bytes before the current unit. Once a partial unit sits at offset 0
+    /// nothing moves any more, so the total copying stays linear.
+    fn compact(&mut self) {
+        let keep = self.token.unwrap_or(self.pos);
+        if keep > 0 {
+            self.buf.drain(..keep);
+            self.pos -= keep;
+            self.token = self.token.map(|_| 0);
+        }
+        if self.buf.capacity() > 64 * 1024 && self.buf.len() < self.buf.capacity() / 4 {
+            self.buf.shrink_to(self.buf.len() * 2);
+        }
+    }
+
+    fn check_size(&self) -> Result<(), XmlError> {
+        match self.token {
+            Some(start) if self.pos - start > self.max => Err(XmlError::TooLarge { limit: self.max }),
+            _ => Ok(()),
+        }
+    }
+
+    fn scan(&mut self) -> Result<Option<StreamEvent>, XmlError> {
+        while let Some(&b) = self.buf.get(self.pos) {
+            self.pos += 1;
+            self.check_size()?;
+            if let Some(event) = self.step(b)? {
+                return Ok(Some(event));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Advances the lexer over byte `b` (already counted in `pos`).
+    fn step(&mut self, b: u8) -> Result<Option<StreamEvent>, XmlError> {
+        match self.lex {
+            Lex::Text if b == b'<' => {
+                if self.closed {
+                    return Err(malformed("data after the stream was closed"));
+                }
+                if self.depth <= 1 {
+                    self.token = Some(self.pos - 1);
+                }
+                self.lex = Lex::Lt;
+            }
+            Lex::Text if self.depth >= 2 => {
+                // Character data inside a stanza: skip to the next markup at once.
+                let rest = &self.buf[self.pos..];
+                self.pos += rest.iter().position(|&c| c == b'<').unwrap_or(rest.len());
+                self.check_size()?;
+            }
+            Lex::Text if is_ws(b) => {}
+            Lex::Text => {
+                return Err(malformed(match (self.closed, self.depth) {
+                    (true, _) => "data after the stream was closed",
+                    (_, 0) => "text before the stream header",
+                    _ => "text between stanzas",
+                }))
+            }
+            Lex::Lt => {
+                self.lex = match b {
+                    b'/' => Lex::End,
+                    b'!' => Lex::Bang(0),
+                    b'?' if self.depth == 0 && self.decl_allowed => Lex::Pi(false),
+                    b'?' => return Err(XmlError::Restricted("processing instructions are not allowed")),
+                    b'>' | b'<' => return Err(malformed("missing tag name")),
+                    _ if is_ws(b) => return Err(malformed("missing tag name")),
+                    _ => Lex::Start { quote: 0, slash: false },
+                }
+            }
+            Lex::Start { quote: 0, slash } => match b {
+                b'>' => return self.start_tag(slash),
+                b'\'' | b'"' => self.lex = Lex::Start { quote: b, slash: false },
+                b'<' => return Err(malformed("'<' inside a tag")),
+                _ => self.lex = Lex::Start { quote: 0, slash: b == b'/' },
+            },
+            Lex::Start { quote, .. } if b == quote => self.lex = Lex::Start { quote: 0, slash: false },
+            Lex::Start { .. } if b == b'<' => return Err(malformed("'<' in an attribute value")),
+            Lex::Start { .. } => {}
+            Lex::End if b == b'>' => return self.end_tag(),
+            Lex::End if b == b'<' => return Err(malformed("'<' inside an end tag")),
+            Lex::End => {}
+            Lex::Bang(0) if b == b'-' => return Err(XmlError::Restricted("comments are not allowed")),
+            Lex::Bang(0) if b.is_ascii_uppercase() => {
+                return Err(XmlError::Restricted("DTDs and entity declarations are not allowed"))
+            }
+            Lex::Bang(i) => {
+                const CDATA: &[u8] = b"[CDATA[";
+                if CDATA.get(i) != Some(&b) {
+                    return Err(malformed("bad '<!' markup"));
+                }
+                self.lex = if i + 1 < CDATA.len() {
+                    Lex::Bang(i + 1)
+                } else if self.depth >= 2 {
+                    Lex::CData(0)
+                } else {
+                    return Err(malformed("CDATA outside a stanza"));
+                };
+            }
+            Lex::CData(n) => {
+                self.lex = match b {
+                    b']' => Lex::CData((n + 1).min(2)),
+                    b'>' if n == 2 => Lex::Text,
+                    _ => Lex::CData(0),
+                }
+            }
+            Lex::Pi(true) if b == b'>' => return self.declaration(),
+            Lex::Pi(_) => self.lex = Lex::Pi(b == b'?'),
+        }
+        Ok(None)
+    }
+
+    /// Where the unit just completed lies in `buf` (`token..pos`), forgetting the unit.
+    fn take_token(&mut self) -> std::ops::Range<usize> {
+        self.token.take().unwrap_or(self.pos)..self.pos
+    }
+
+    fn declaration(&mut self) -> Result<Option<StreamEvent>, XmlError> {
+        self.lex = Lex::Text;
+        let range = self.take_token();
+        let pi = &self.buf[range];
+        if !(pi.starts_with(b"<?xml") && pi.get(5).is_some_and(|&c| is_ws(c) || c == b'?')) {
+            return Err(XmlError::Restricted("processing instructions are not allowed"));
+        }
+        self.decl_allowed = false;
+        Ok(None)
+    }
+
+    fn start_tag(&mut self, empty: bool) -> Result<Option<StreamEvent>, XmlError> {
+        self.lex = Lex::Text;
+        match self.depth {
+            0 => {
+                let range = self.take_token();
+                let (header, ctx) = parse_header(&self.buf[range])?;
+                self.ctx = Some(ctx);
+                self.depth = 1;
+                self.decl_allowed = false;
+                Ok(Some(StreamEvent::Open(header)))
+            }
+            1 if empty => self.stanza(),
+            _ => {
+                self.depth += usize::from(!empty);
+                Ok(None)
+            }
+        }
+    }
+
+    fn end_tag(&mut self) -> Result<Option<StreamEvent>, XmlError> {
+        self.lex = Lex::Text;
+        match self.depth {
+            0 => Err(malformed("end tag before the stream header")),
+            1 => {
+                let range = self.take_token();
+                let tag = &self.buf[range];
+                let name = tag.get(2..tag.len() - 1).unwrap_or_default().trim_ascii_end();
+                if self.ctx.as_ref().map(|c| c.qname.as_bytes()) != Some(name) {
+                    return Err(malformed("unexpected end tag at stream level"));
+                }
+                self.depth = 0;
+                self.closed = true;
+                Ok(Some(StreamEvent::Close))
+            }
+            2 => {
+                self.depth = 1;
+                self.stanza()
+            }
+            _ => {
+                self.depth -= 1;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Parses the stanza just completed, inside the namespace wrapper.
+    fn stanza(&mut self) -> Result<Option<StreamEvent>, XmlError> {
+        let range = self.take_token();
+        let text = utf8(&self.buf[range])?;
+        let wrapper = self.ctx.as_ref().map_or("<w>", |c| c.wrapper.as_str());
+        let mut doc = String::with_capacity(wrapper.len() + text.len() + 4);
+        doc.push_str(wrapper);
+        doc.push_str(text);
+        doc.push_str("</w>");
+        let root = read_tree(&doc, false)?;
+        let stanza = root.children.into_iter().find_map(|n| match n {
+            Node::Element(e) => Some(e),
+            Node::Text(_) => None,
+        });
+        stanza.map(|s| Some(StreamEvent::Stanza(s))).ok_or_else(|| malformed("empty stanza"))
+    }
+}
+
+/// The opening we send: XML declaration and `<stream:stream>` in `jabber:client`.
+pub fn open_stream(to: &str, from: Option<&str>) -> String {
+    let mut out = String::from(
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='",
+    );
+    escape_into(&mut out, to, true);
+    if let Some(from) = from {
+        out.push_str("' from='");
+        escape_into(&mut out, from, true);
+    }
+    out.push_str("' version='1.0' xml:lang='en'>");
+    out
+}
+
+/// Closes the stream we opened.
+pub const CLOSE_STREAM: &str = "</stream:stream>";
+
+/// `<stream:error>` with an RFC 6120 condition (e.g. [`XmlError::condition`]) and optional text.
+pub fn stream_error(condition: &str, text: Option<&str>) -> String {
+    let mut out = format!("<stream:error><{condition} xmlns='{}'/>", ns::STREAM_ERRORS);
+    if let Some(text) = text {
+        out.push_str("<text xmlns='");
+        out.push_str(ns::STREAM_ERRORS);
+        out.push_str("'>");
+        escape_into(&mut out, text, false);
+        out.push_str("</text>");
+    }
+    out.push_str("</stream:error>");
+    out
+}
+
+/// Serialises a stanza for a `jabber:client` stream (no `xmlns` on the top element when
+/// it is in `jabber:client`).
+pub fn write_stanza(el: &Element) -> String {
+    let mut out = String::with_capacity(128);
+    el.write_to(&mut out, Some(ns::CLIENT));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s-1' version='1.0' xml:lang='en'>";
+
+    /// Feeds `input` in chunks whose sizes `next_size` picks, pulling every event in between.
+    fn run(input: &[u8], mut next_size: impl FnMut() -> usize) -> (Vec<StreamEvent>, Option<XmlError>) {
+        let mut parser = StreamParser::new(1 << 16);
+        let (mut events, mut rest) = (Vec::new(), input);
+        loop {
+            loop {
+                match parser.next_event() {
+                    Ok(Some(e)) => events.push(e),
+                    Ok(None) => break,
+                    Err(e) => return (events, Some(e)),
+                }
+            }
+            if rest.is_empty() {
+                return (events, None);
+            }
+            let n = next_size().clamp(1, rest.len());
+            parser.feed(&rest[..n]);
+            rest = &rest[n..];
+        }
+    }
+
+    fn whole(input: &str) -> (Vec<StreamEvent>, Option<XmlError>) {
+        run(input.as_bytes(), || usize::MAX)
+    }
+
+    fn stanzas(body: &str) -> Vec<Element> {
+        let (events, err) = whole(&format!("{HEADER}{body}"));
+        assert_eq!(err, None, "{body}");
+        events.into_iter().filter_map(|e| if let StreamEvent::Stanza(s) = e { Some(s) } else { None }).collect()
+    }
+
+    fn stanza(body: &str) -> Element {
+        let mut all = stanzas(body);
+        assert_eq!(all.len(), 1);
+        all.remove(0)
+    }
+
+    fn error(input: &str) -> XmlError {
+        whole(input).1.expect("an error")
+    }
+
+    fn body_error(body: &str) -> XmlError {
+        error(&format!("{HEADER}{body}"))
+    }
+
+    fn header(input: &str) -> StreamHeader {
+        match whole(input).0.first() {
+            Some(StreamEvent::Open(h)) => h.clone(),
+            other => panic!("no header: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn header_with_declaration() {
+        let h = header(HEADER);
+        assert_eq!(h.default_ns, "jabber:client");
+        assert_eq!((h.id(), h.from()), (Some("s-1"), Some("example.com")));
+        assert_eq!(h.attr("version"), Some("1.0"));
+        assert_eq!(h.attr("xml:lang"), Some("en"));
+        assert_eq!(h.attrs.len(), 4, "namespace declarations are not attributes");
+    }
+
+    #[test]
+    fn header_without_declaration_double_quotes_other_prefix() {
+        let h = header("\n <s:stream xmlns=\"jabber:client\" xmlns:s=\"http://etherx.jabber.org/streams\" to=\"a&amp;b&#x41;\">");
+        assert_eq!(h.attr("to"), Some("a&bA"));
+        let (events, err) = whole(
+            "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'>\
+             <s:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></s:features></s:stream >",
+        );
+        assert_eq!(err, None);
+        let StreamEvent::Stanza(f) = &events[1] else { panic!("{events:?}") };
+        assert!(f.is("features", ns::STREAM) && f.child("starttls", ns::TLS).is_some());
+        assert_eq!(events[2], StreamEvent::Close);
+    }
+
+    #[test]
+    fn stanzas_resolve_namespaces() {
+        let iq = stanza("<iq type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b'/></query></iq>");
+        assert!(iq.is("iq", "jabber:client"));
+        assert_eq!(iq.attrs, vec![("type".into(), "result".into()), ("id".into(), "1".into())]);
+        let item = iq.child("query", ns::ROSTER).and_then(|q| q.child("item", ns::ROSTER)).expect("item");
+        assert_eq!(item.attr("jid"), Some("a@b"));
+
+        let m = stanza("<message><foo:bar xmlns:foo='urn:x' foo:a='1'><baz/><foo:q/></foo:bar></message>");
+        let bar = m.child("bar", "urn:x").expect("bar");
+        assert_eq!(bar.attr("foo:a"), Some("1"));
+        assert!(bar.child("baz", ns::CLIENT).is_some() && bar.child("q", "urn:x").is_some());
+
+        let all = stanzas(
+            "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>\
+             </mechanisms></stream:features><stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+             </stream:error>",
+        );
+        assert!(all[0].is("features", ns::STREAM));
+        assert_eq!(all[0].child("mechanisms", ns::SASL).and_then(|m| m.child_text("mechanism", ns::SASL)).as_deref(), Some("PLAIN"));
+        assert!(all[1].is("error", ns::STREAM) && all[1].child("conflict", ns::STREAM_ERRORS).is_some());
+    }
+
+    #[test]
+    fn references_cdata_and_line_ends() {
+        let m = stanza(
+            "<message to='a&apos;b&#x41;&#66;&quot;' note='x\ty\r\nz'><body>&lt;&gt;&amp;&apos;&quot;&#233;&#x1F600;\
+             r\r\nn</body><x><![CDATA[<y>&amp;]]]]><![CDATA[>]]></x></message>",
+        );
+        assert_eq!(m.attr("to"), Some("a'bAB\""));
+        assert_eq!(m.attr("note"), Some("x y z"));
+        assert_eq!(m.child_text("body", ns::CLIENT).as_deref(), Some("<>&'\"é😀r\nn"));
+        assert_eq!(m.child_text("x", ns::CLIENT).as_deref(), Some("<y>&amp;]]>"));
+        assert!(matches!(body_error("<message><body>&nbsp;</body></message>"), XmlError::Malformed(_)));
+        assert!(matches!(body_error("<message><body>&#1;</body></message>"), XmlError::Malformed(_)));
+        assert!(matches!(body_error("<message a='&bogus;'/>"), XmlError::Malformed(_)));
+        assert!(matches!(body_error("<message><body>a & b</body></message>"), XmlError::Malformed(_)));
+    }
+
+    #[test]
+    fn keepalives_and_close() {
+        let input = format!("{HEADER} \n<presence/>\t \r\n<presence/>  </stream:stream>\n");
+        let (events, err) = whole(&input);
+        assert_eq!(err, None);
+        assert_eq!(events.len(), 4);
+        assert!(matches!(events[0], StreamEvent::Open(_)) && events[3] == StreamEvent::Close);
+        let mut p = StreamParser::new(1000);
+        p.feed(format!("{HEADER}<presence/>").as_bytes());
+        while let Ok(Some(_)) = p.next_event() {}
+        p.feed(b" \n \n");
+        assert_eq!(p.next_event(), Ok(None));
+        assert_eq!(p.buffered(), 0, "keepalives are dropped");
+        p.feed(b"<presence");
+        assert_eq!(p.next_event(), Ok(None));
+        assert_eq!(p.buffered(), 9);
+        assert!(matches!(body_error("<presence/>x<presence/>"), XmlError::Malformed(_)));
+        assert!(matches!(body_error("<![CDATA[x]]>"), XmlError::Malformed(_)));
+        assert!(matches!(error(&format!("{HEADER}</stream:stream><presence/>")), XmlError::Malformed(_)));
+    }
+
+    const FIXTURE: &str = "<?xml version='1.0' encoding='UTF-8'?>\n\
+        <stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='ïd' version='1.0'>\
+        <stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>\n \
+        <message from='jüliet@ex.com' to=\"r&#xF6;meo@ex.com\" a='>'><body>Grüße 😀 &amp; ]]&gt; --&gt;</body>\
+        <x xmlns='jabber:x:data' type=\"form\"><field var='a'><value><![CDATA[<>]]]]><![CDATA[>]]>Zoë]]></value>\
+        </field></x></message>\r\n<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq></stream:stream>";
+
+    #[test]
+    fn any_chunking_gives_the_same_events() {
+        let (expected, err) = whole(FIXTURE);
+        assert_eq!(err, None);
+        assert_eq!(expected.len(), 5);
+        assert_eq!(run(FIXTURE.as_bytes(), || 1), (expected.clone(), None));
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for max in [2, 3, 7, 16, 64] {
+            for _ in 0..50 {
+                let sizes = || {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed % max) as usize + 1
+                };
+                assert_eq!(run(FIXTURE.as_bytes(), sizes), (expected.clone(), None));
+            }
+        }
+    }
+
+    #[test]
+    fn reset_restarts_the_stream() {
+        let mut p = StreamParser::new(4096);
+        p.feed(format!("{HEADER}<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\x16\x03\x01garbage").as_bytes());
+        assert!(matches!(p.next_event(), Ok(Some(StreamEvent::Open(_)))));
+        assert!(matches!(p.next_event(), Ok(Some(StreamEvent::Stanza(s))) if s.is("proceed", ns::TLS)));
+        p.reset();
+        assert_eq!(p.buffered(), 0);
+        p.feed(HEADER.replace("s-1", "s-2").as_bytes());
+        p.feed(b"<stream:features/>");
+        assert!(matches!(p.next_event(), Ok(Some(StreamEvent::Open(h))) if h.id() == Some("s-2")));
+        assert!(matches!(p.next_event(), Ok(Some(StreamEvent::Stanza(s))) if s.is("features", ns::STREAM)));
+    }
+
+    #[test]
+    fn oversize_stanza_fails_early_with_bounded_memory() {
+        const CAP: usize = 64 * 1024;
+        let mut p = StreamParser::new(CAP);
+        p.feed(HEADER.as_bytes());
+        p.feed(b"<message><body>");
+        let chunk = [b'a'; 4096];
+        let mut fed = 0;
+        let err = loop {
+            assert!(fed < 10 << 20, "never failed");
+            match p.next_event() {
+                Ok(Some(StreamEvent::Open(_))) => continue,
+                Ok(None) => assert!(p.buffered() <= CAP + 4096 + 64, "{}", p.buffered()),
+                other => break other,
+            }
+            p.feed(&chunk);
+            fed += chunk.len();
+        };
+        assert_eq!(err, Err(XmlError::TooLarge { limit: CAP }));
+        assert!(fed <= CAP + 8192);
+        assert_eq!(p.buffered(), 0);
+        p.feed(b"</body></message>");
+        assert_eq!(p.next_event(), Err(XmlError::TooLarge { limit: CAP }), "poisoned");
+
+        // The cap counts the whole stanza, header too.
+        let exact = "<presence/>";
+        let mut p = StreamParser::new(HEADER.len());
+        p.feed(format!("{HEADER}{exact}").as_bytes());
+        assert!(matches!(p.next_event(), Ok(Some(StreamEvent::Open(_)))));
+        assert!(matches!(p.next_event(), Ok(Some(StreamEvent::Stanza(_)))));
+        let mut p = StreamParser::new(exact.len() - 1);
+        p.feed(format!("{HEADER}{exact}").as_bytes());
+        assert_eq!(p.next_event(), Err(XmlError::TooLarge { limit: exact.len() - 1 }));
+    }
+
+    #[test]
+    fn restricted_xml() {
+        let laughs = "<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;'>]>";
+        assert!(matches!(error(&format!("{laughs}{HEADER}")), XmlError::Restricted(_)));
+        assert!(matches!(body_error("<message><!ENTITY x 'y'></message>"), XmlError::Restricted(_)));
+        for bad in ["<!-- hi -->", "<message><!-- hi --></message>", "<?foo bar?>", "<message><?xml version='1.0'?></message>"] {
+            let e = body_error(bad);
+            assert!(matches!(e, XmlError::Restricted(_)), "{bad}: {e:?}");
+            assert_eq!(e.condition(), "restricted-xml");
+        }
+        assert!(matches!(error("<!-- c --><stream:stream/>"), XmlError::Restricted(_)));
+        assert!(matches!(error("<?xml-stylesheet x?><stream:stream/>"), XmlError::Restricted(_)));
+        assert!(matches!(error("<?xml version='1.0'?><?xml version='1.0'?>"), XmlError::Restricted(_)));
+    }
+
+    #[test]
+    fn malformed_xml() {
+        for bad in [
+            "<message><body></message></body>",
+            "</foo>",
+            "<message><x:y/></message>",
+            "<message x:a='1'/>",
+            "<message a='1' a='2'/>",
+            "<message a=1/>",
+            "<message a='<'/>",
+            "<message><</message>",
+            "<message><!bogus></message>",
+        ] {
+            let e = body_error(bad);
+            assert!(matches!(e, XmlError::Malformed(_)), "{bad}: {e:?}");
+            assert_eq!(e.condition(), "not-well-formed");
+        }
+        for bad in [&b"<message><body>\xff</body></message>"[..], b"<message a='\xc3'/>", b"<message><body>\xe2\x82</body></message>"] {
+            let input = [HEADER.as_bytes(), bad].concat();
+            assert!(matches!(run(&input, || 1).1, Some(XmlError::Malformed(_))));
+        }
+        assert!(matches!(error("hello"), XmlError::Malformed(_)));
+    }
+
+    #[test]
+    fn bad_headers() {
+        let e = error("<stream:stream xmlns:stream='jabber:client'>");
+        assert!(matches!(e, XmlError::BadHeader(_)));
+        assert_eq!(e.condition(), "invalid-namespace");
+        let e = error("<stream:foo xmlns:stream='http://etherx.jabber.org/streams'>");
+        assert!(matches!(e, XmlError::BadHeader(_)));
+        assert_eq!(e.condition(), "not-well-formed");
+        assert!(matches!(error("<stream:stream xmlns='jabber:client'>"), XmlError::BadHeader(_)));
+        assert!(matches!(error("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>"), XmlError::BadHeader(_)));
+    }
+
+    #[test]
+    fn round_trips_real_stanzas() {
+        let vectors = [
+            "<iq type='set' id='offer1' to='receiver@jabber.org/resource'>\
+               <si xmlns='http://jabber.org/protocol/si' id='a0' mime-type='text/plain'\
+                   profile='http://jabber.org/protocol/si/profile/file-transfer'>\
+                 <file xmlns='http://jabber.org/protocol/si/profile/file-transfer' name='test.txt' size='1022'>\
+                   <desc>This is a test. If this were a real file...</desc><range/></file>\
+                 <feature xmlns='http://jabber.org/protocol/feature-neg'>\
+                   <x xmlns='jabber:x:data' type='form'><field var='stream-method' type='list-single'>\
+                     <option><value>http://jabber.org/protocol/bytestreams</value></option>\
+                     <option><value>http://jabber.org/protocol/ibb</value></option></field></x></feature></si></iq>",
+            "<iq type='set' from='requester@example.com/foo' to='target@example.org/bar' id='hu3vax16'>\
+               <query xmlns='http://jabber.org/protocol/bytestreams' sid='vxf9n471bn46' mode='tcp'>\
+                 <streamhost jid='requester@example.com/foo' host='192.168.4.1' port='5086'/>\
+                 <streamhost jid='proxy.example.net' host='24.24.24.1' zeroconf='_jabber.bytestreams'/></query></iq>",
+            "<message to='a@b' type='chat' xml:lang='en'><body>&lt;&amp;&gt;&apos;&quot; \r\n\tdone</body>\
+               <stream:error/><thread>t&#13;1</thread></message>",
+        ];
+        for v in vectors {
+            let first = stanza(v);
+            let written = write_stanza(&first);
+            assert!(written.starts_with(&format!("<{} ", first.name)), "{written}");
+            assert_eq!(stanza(&written), first, "{written}");
+        }
+        let m = stanza(vectors[2]);
+        assert_eq!(m.child_text("body", ns::CLIENT).as_deref(), Some("<&>'\" \n\tdone"));
+        assert_eq!(m.child_text("thread", ns::CLIENT).as_deref(), Some("t\r1"));
+    }
+
+    #[test]
+    fn standalone_elements() {
+        let e = parse_element(b"<?xml version='1.0'?>\n<!-- c --><a xmlns='urn:a' k='&lt;'><b:c xmlns:b='urn:b'/>x</a>\n ")
+            .expect("parses");
+        assert!(e.is("a", "urn:a") && e.child("c", "urn:b").is_some());
+        assert_eq!((e.attr("k"), e.text().as_str()), (Some("<"), "x"));
+        assert_eq!("<iq/>".parse::<Element>(), Ok(Element::new("iq", "")));
+        assert!(matches!(parse_element(b"<a/>junk"), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse_element(b"<a/><b/>"), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse_element(b"<a>"), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse_element(b""), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse_element(b"<a><p:b/></a>"), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse_element(b"<!DOCTYPE a><a/>"), Err(XmlError::Restricted(_))));
+        assert!(matches!(parse_element(b"<a><?pi x?></a>"), Err(XmlError::Restricted(_))));
+    }
+
+    #[test]
+    fn writers() {
+        assert_eq!(
+            open_stream("ex'ample.com", Some("me@ex.com")),
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+             to='ex&apos;ample.com' from='me@ex.com' version='1.0' xml:lang='en'>"
+        );
+        let h = header(&open_stream("example.com", None));
+        assert_eq!(h.attrs, vec![
+            ("to".into(), "example.com".into()),
+            ("version".into(), "1.0".into()),
+            ("xml:lang".into(), "en".into())
+        ]);
+        let err = stream_error("policy-violation", Some("too <big>"));
+        assert_eq!(
+            err,
+            "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>too &lt;big&gt;</text></stream:error>"
+        );
+        let e = stanza(&err);
+        assert!(e.is("error", ns::STREAM) && e.child("policy-violation", ns::STREAM_ERRORS).is_some());
+        assert_eq!(stream_error("conflict", None), "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+        assert_eq!(write_stanza(&Element::new("presence", ns::CLIENT)), "<presence/>");
+        assert_eq!(XmlError::TooLarge { limit: 1 }.condition(), "policy-violation");
+        assert_eq!(format!("{}{CLOSE_STREAM}", open_stream("a", None)).matches("stream:stream").count(), 2);
+    }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs what Skiff's build and end-to-end tests need on Debian 12 / Ubuntu:
+#   prosody (test XMPP server), python3-slixmpp (third-party test peer),
+#   build-essential, pkg-config, ca-certificates, curl,
+#   and Rust via rustup when `cargo` is missing.
+#
+# Idempotent: packages already installed are left alone, and `apt-get update`
+# is skipped when nothing is missing. Run as root, or as a user with sudo.
+# The system Prosody service that Debian's package may start is not used by
+# the tests (they run their own Prosody on other ports, loopback only).
+set -euo pipefail
+
+log() { printf 'install-deps: %s\n' "$*"; }
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+else
+    log "run this as root or install sudo" >&2
+    exit 1
+fi
+
+PACKAGES=(prosody python3-slixmpp build-essential pkg-config ca-certificates curl)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then
+        continue
+    fi
+    missing+=("$pkg")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    log "apt packages already installed: ${PACKAGES[*]}"
+else
+    log "installing apt packages: ${missing[*]}"
+    "${SUDO[@]}" apt-get update -q
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+    log "installed: ${missing[*]}"
+fi
+
+if command -v cargo >/dev/null 2>&1; then
+    log "Rust already installed: $(cargo --version)"
+elif [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
+    log "Rust already installed in ${CARGO_HOME:-$HOME/.cargo}/bin (add it to PATH):" \
+        "$("${CARGO_HOME:-$HOME/.cargo}/bin/cargo" --version)"
+else
+    log "installing Rust with rustup (stable, minimal profile)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+        | sh -s -- -y --profile minimal --default-toolchain stable
+    log "installed: $("${CARGO_HOME:-$HOME/.cargo}/bin/cargo" --version);" \
+        "run: . \"${CARGO_HOME:-$HOME/.cargo}/env\""
+fi
+
+# Sanity checks of what the tests run.
+command -v prosody >/dev/null && command -v prosodyctl >/dev/null \
+    || { log "prosody/prosodyctl not on PATH after install" >&2; exit 1; }
+/usr/bin/python3 -c 'import slixmpp' 2>/dev/null \
+    || { log "/usr/bin/python3 cannot import slixmpp" >&2; exit 1; }
+log "ok: $(dpkg-query -W -f='prosody ${Version}' prosody), $(dpkg-query -W -f='python3-slixmpp ${Version}' python3-slixmpp)"

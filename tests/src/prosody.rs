@@ -1,0 +1,836 @@
+//! A real Prosody XMPP server run as a child process, for end-to-end tests.
+//!
+//! Each [`Prosody`] is a separate `prosody -F` process in its own process group,
+//! with its own directory (config, certificates, data, log) and its own ports,
+//! all bound to `127.0.0.1` only. Nothing is shared with the system's Prosody
+//! (`/etc/prosody` is never read), so tests can run in parallel.
+//!
+//! What an instance serves:
+//! - client-to-server on [`Prosody::c2s_port`], with STARTTLS required
+//!   ([`TlsMode::StartTls`], certificate signed by a fresh CA in
+//!   [`Prosody::ca_file`]) or without TLS at all ([`TlsMode::Plaintext`]);
+//! - a SOCKS5 bytestream proxy (XEP-0065) at [`Prosody::proxy_jid`], listening on
+//!   [`Prosody::proxy_port`] and advertising `127.0.0.1`;
+//! - HTTP file upload (XEP-0363) at [`Prosody::upload_jid`], served over plain
+//!   HTTP on [`Prosody::http_port`].
+//!
+//! Accounts are created with `prosodyctl register` and contacts are made by
+//! writing Prosody's roster storage files before the server starts.
+//!
+//! Environment variables:
+//! - `SKIFF_PROSODY_LOG=debug` logs at debug level (default `info`) into
+//!   `DIR/prosody.log`;
+//! - `SKIFF_KEEP_PROSODY_DIR=1` keeps the temporary directory of
+//!   [`Prosody::start`] after the instance is dropped (its path is logged);
+//! - `SKIFF_PROSODY_BIN` / `SKIFF_PROSODYCTL_BIN` override the executables
+//!   (default `prosody` / `prosodyctl` from `PATH`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+
+/// The XMPP domain every instance serves.
+pub const DOMAIN: &str = "localhost";
+
+/// How long [`Prosody::start`] / [`Prosody::restart`] wait for the ports.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long [`Prosody::stop`] waits after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How many times [`Prosody::start`] picks new ports when one turned out taken.
+const PORT_ATTEMPTS: usize = 5;
+
+/// How clients must secure their c2s connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsMode {
+    /// STARTTLS is offered and required (`c2s_require_encryption = true`);
+    /// PLAIN authentication is refused before TLS. The server certificate is
+    /// signed by the CA in [`Prosody::ca_file`].
+    #[default]
+    StartTls,
+    /// No TLS at all (the `tls` module is not loaded); SASL PLAIN is allowed
+    /// over the unencrypted stream. For tests only.
+    Plaintext,
+}
+
+/// What to set up in a [`Prosody`] instance.
+#[derive(Debug, Clone)]
+pub struct ProsodyOptions {
+    /// How the c2s port is secured.
+    pub tls: TlsMode,
+    /// Accounts to create on the domain: `(username, password)`.
+    pub users: Vec<(String, String)>,
+    /// Pairs of usernames made mutual contacts (roster items with
+    /// `subscription = "both"` in both directions).
+    pub contacts: Vec<(String, String)>,
+    /// Largest file the HTTP upload service accepts, in bytes.
+    pub upload_size_limit: u64,
+}
+
+impl Default for ProsodyOptions {
+    /// STARTTLS; users `alice` / `alice-pw` and `bob` / `bob-pw`, mutual
+    /// contacts; uploads up to 1 GiB.
+    fn default() -> Self {
+        ProsodyOptions {
+            tls: TlsMode::StartTls,
+            users: vec![
+                ("alice".to_owned(), "alice-pw".to_owned()),
+                ("bob".to_owned(), "bob-pw".to_owned()),
+            ],
+            contacts: vec![("alice".to_owned(), "bob".to_owned())],
+            upload_size_limit: 1 << 30,
+        }
+    }
+}
+
+/// A running Prosody server. Dropping it stops the server (and, for
+/// [`Prosody::start`], deletes its temporary directory).
+#[derive(Debug)]
+pub struct Prosody {
+    /// The XMPP domain: `"localhost"`.
+    pub domain: String,
+    /// Client-to-server port on 127.0.0.1.
+    pub c2s_port: u16,
+    /// SOCKS5 bytestream proxy (proxy65) port on 127.0.0.1.
+    pub proxy_port: u16,
+    /// HTTP port on 127.0.0.1 (file upload and download).
+    pub http_port: u16,
+    /// PEM file of the CA that signed the server certificate.
+    pub ca_file: PathBuf,
+    /// The instance's directory (config, certs, data, logs).
+    pub dir: PathBuf,
+    opts: ProsodyOptions,
+    config_file: PathBuf,
+    log_file: PathBuf,
+    stdout_file: PathBuf,
+    /// Passwords of the accounts we created, by username.
+    passwords: Mutex<HashMap<String, String>>,
+    child: Option<Child>,
+    /// Declared last so that it is removed after the server has stopped.
+    tempdir: Option<TempDir>,
+}
+
+/// Why a launch failed: port conflicts are retried with other ports.
+#[derive(Debug)]
+enum LaunchError {
+    PortInUse(anyhow::Error),
+    Other(anyhow::Error),
+}
+
+impl From<LaunchError> for anyhow::Error {
+    fn from(e: LaunchError) -> Self {
+        match e {
+            LaunchError::PortInUse(e) | LaunchError::Other(e) => e,
+        }
+    }
+}
+
+impl Prosody {
+    /// Starts a fresh instance in a new temporary directory, on free ports.
+    ///
+    /// Blocks until the c2s, proxy65 and HTTP ports accept connections (at most
+    /// 20 s; the error then includes the end of Prosody's log).
+    pub fn start(opts: ProsodyOptions) -> Result<Prosody> {
+        let tempdir = tempfile::Builder::new()
+            .prefix("skiff-prosody-")
+            .tempdir()
+            .context("creating a temporary directory for Prosody")?;
+        let mut prosody = Self::start_in(tempdir.path(), opts, None)?;
+        if std::env::var_os("SKIFF_KEEP_PROSODY_DIR").is_some_and(|v| !v.is_empty() && v != "0") {
+            let kept = tempdir.keep();
+            tracing::info!(dir = %kept.display(), "keeping Prosody's directory (SKIFF_KEEP_PROSODY_DIR)");
+        } else {
+            prosody.tempdir = Some(tempdir);
+        }
+        Ok(prosody)
+    }
+
+    /// Starts an instance in `dir`, which is created if needed and kept
+    /// afterwards (the dev server's persistent directory).
+    ///
+    /// `ports` is `(c2s, proxy65, http)`; `None` picks free ports (and picks
+    /// again if one turns out to be taken). Certificates already in `DIR/certs`
+    /// are reused, so clients keep trusting the same CA across runs. Accounts
+    /// are (re-)registered with the given passwords. A user's roster file is
+    /// written only when it is missing or lacks one of the given contacts
+    /// (rewriting it then drops other items).
+    pub fn start_in(
+        dir: &Path,
+        opts: ProsodyOptions,
+        ports: Option<(u16, u16, u16)>,
+    ) -> Result<Prosody> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("resolving {}", dir.display()))?;
+        let certs = dir.join("certs");
+        let ca_file = write_certificates(&certs)?;
+        let data = dir.join("data");
+        fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+
+        let (c2s_port, proxy_port, http_port) = ports.unwrap_or_else(free_ports3);
+        let mut prosody = Prosody {
+            domain: DOMAIN.to_owned(),
+            c2s_port,
+            proxy_port,
+            http_port,
+            ca_file,
+            config_file: dir.join("prosody.cfg.lua"),
+            log_file: dir.join("prosody.log"),
+            stdout_file: dir.join("prosody.stdout"),
+            dir,
+            opts,
+            passwords: Mutex::new(HashMap::new()),
+            child: None,
+            tempdir: None,
+        };
+        prosody.write_config()?;
+        for (user, password) in &prosody.opts.users {
+            prosody.register(user, password)?;
+        }
+        prosody.write_rosters()?;
+
+        let attempts = if ports.is_some() { 1 } else { PORT_ATTEMPTS };
+        let mut attempt = 1;
+        loop {
+            match prosody.launch() {
+                Ok(()) => return Ok(prosody),
+                Err(LaunchError::PortInUse(e)) if attempt < attempts => {
+                    tracing::warn!("Prosody could not bind its ports, retrying with others: {e:#}");
+                    (prosody.c2s_port, prosody.proxy_port, prosody.http_port) = free_ports3();
+                    prosody.write_config()?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The bare JID of `user` on this server, e.g. `"alice@localhost"`.
+    pub fn jid(&self, user: &str) -> String {
+        format!("{user}@{}", self.domain)
+    }
+
+    /// The password of an account created through [`ProsodyOptions::users`]
+    /// or [`Prosody::register`].
+    ///
+    /// # Panics
+    /// If no such account was created by this harness.
+    pub fn password(&self, user: &str) -> String {
+        self.passwords
+            .lock()
+            .unwrap()
+            .get(user)
+            .cloned()
+            .unwrap_or_else(|| panic!("no account {user:?} was created on this Prosody"))
+    }
+
+    /// Creates (or resets the password of) an account with
+    /// `prosodyctl register`. Works whether or not the server is running.
+    pub fn register(&self, user: &str, password: &str) -> Result<()> {
+        let output = Command::new(prosodyctl_bin())
+            .arg("--config")
+            .arg(&self.config_file)
+            .args(["register", user, &self.domain, password])
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| {
+                format!(
+                    "running {} (is Prosody installed? see scripts/install-deps.sh)",
+                    prosodyctl_bin()
+                )
+            })?;
+        if !output.status.success() {
+            bail!(
+                "`prosodyctl register {user} {}` failed ({}):\n{}{}",
+                self.domain,
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        self.passwords
+            .lock()
+            .unwrap()
+            .insert(user.to_owned(), password.to_owned());
+        Ok(())
+    }
+
+    /// Stops the server: SIGTERM to its process group, SIGKILL if it is
+    /// still running 5 s later. Does nothing if it is not running.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let group = Pid::from_raw(child.id() as i32);
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = killpg(group, Signal::SIGTERM);
+            let deadline = Instant::now() + STOP_GRACE;
+            while Instant::now() < deadline {
+                match child.try_wait() {
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                    _ => break,
+                }
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                tracing::warn!(
+                    pid = child.id(),
+                    "Prosody ignored SIGTERM for 5 s, killing it"
+                );
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+        }
+        let _ = child.wait();
+    }
+
+    /// Stops the server and starts it again with the same directory, ports,
+    /// configuration and data; returns when it is ready again.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.launch().map_err(anyhow::Error::from)
+    }
+
+    /// The process id of the running server, if it is running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the server process is still running (false after it died or
+    /// was stopped).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// The last `lines` lines of Prosody's log file (`DIR/prosody.log`).
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail_of_file(&self.log_file, lines)
+    }
+
+    /// The JID of the SOCKS5 bytestream proxy: `"proxy.localhost"`.
+    pub fn proxy_jid(&self) -> String {
+        format!("proxy.{}", self.domain)
+    }
+
+    /// The JID of the HTTP upload service: `"upload.localhost"`.
+    pub fn upload_jid(&self) -> String {
+        format!("upload.{}", self.domain)
+    }
+
+    /// The path of Prosody's configuration file.
+    pub fn config_file(&self) -> &Path {
+        &self.config_file
+    }
+
+    /// The options this instance was started with.
+    pub fn options(&self) -> &ProsodyOptions {
+        &self.opts
+    }
+
+    /// Spawns `prosody -F` and waits until it serves all three ports.
+    fn launch(&mut self) -> Result<(), LaunchError> {
+        let log_offset = fs::metadata(&self.log_file).map(|m| m.len()).unwrap_or(0);
+        let stdout = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stdout_file)
+            .with_context(|| format!("opening {}", self.stdout_file.display()))
+            .map_err(LaunchError::Other)?;
+        let stderr = stdout
+            .try_clone()
+            .context("duplicating the stdout file")
+            .map_err(LaunchError::Other)?;
+        let child = Command::new(prosody_bin())
+            .arg("--config")
+            .arg(&self.config_file)
+            .arg("-F")
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting {} (is Prosody installed? see scripts/install-deps.sh)",
+                    prosody_bin()
+                )
+            })
+            .map_err(LaunchError::Other)?;
+        tracing::debug!(pid = child.id(), dir = %self.dir.display(), "spawned Prosody");
+        self.child = Some(child);
+        let result = self.wait_ready(log_offset);
+        match &result {
+            Ok(()) => tracing::info!(
+                dir = %self.dir.display(),
+                c2s = self.c2s_port,
+                proxy65 = self.proxy_port,
+                http = self.http_port,
+                "Prosody is ready"
+            ),
+            Err(_) => self.stop(),
+        }
+        result
+    }
+
+    /// Polls until Prosody logged that it listens on each of our ports and
+    /// each port accepts a TCP connection (so a port held by someone else
+    /// is not mistaken for ours).
+    fn wait_ready(&mut self, log_offset: u64) -> Result<(), LaunchError> {
+        let services = [
+            ("c2s", self.c2s_port),
+            ("proxy65", self.proxy_port),
+            ("http", self.http_port),
+        ];
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut waiting_for: Vec<String>;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(LaunchError::Other(anyhow!(
+                        "Prosody exited during startup ({status})\n{}",
+                        self.diagnostics()
+                    )));
+                }
+            }
+            let log = read_from(&self.log_file, log_offset);
+            if let Some(line) = log
+                .lines()
+                .find(|l| l.contains("Failed to open server port"))
+            {
+                return Err(LaunchError::PortInUse(anyhow!(
+                    "Prosody could not listen on one of its ports: {line}\n{}",
+                    self.diagnostics()
+                )));
+            }
+            waiting_for = services
+                .iter()
+                .filter(|(name, port)| {
+                    let marker = format!("Activated service '{name}' on [127.0.0.1]:{port}");
+                    !(log.contains(&marker) && accepts(*port))
+                })
+                .map(|(name, port)| format!("{name} on 127.0.0.1:{port}"))
+                .collect();
+            if waiting_for.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(LaunchError::Other(anyhow!(
+            "Prosody was not ready after {} s; still waiting for {}\n{}",
+            READY_TIMEOUT.as_secs(),
+            waiting_for.join(", "),
+            self.diagnostics()
+        )))
+    }
+
+    /// The end of Prosody's log and of its stdout/stderr, for error messages.
+    fn diagnostics(&self) -> String {
+        let mut s = format!(
+            "--- last lines of {} ---\n{}",
+            self.log_file.display(),
+            self.log_tail(40)
+        );
+        let out = tail_of_file(&self.stdout_file, 20);
+        if !out.trim().is_empty() {
+            let _ = write!(
+                s,
+                "\n--- last lines of {} ---\n{out}",
+                self.stdout_file.display()
+            );
+        }
+        s
+    }
+
+    /// Writes the configuration file for the current ports and options.
+    fn write_config(&self) -> Result<()> {
+        fs::write(&self.config_file, self.config_text())
+            .with_context(|| format!("writing {}", self.config_file.display()))
+    }
+
+    /// Prosody's configuration file for this instance.
+    fn config_text(&self) -> String {
+        let dir = &self.dir;
+        let certs = dir.join("certs");
+        let log_level = match std::env::var("SKIFF_PROSODY_LOG").as_deref() {
+            Ok("debug") => "debug",
+            Ok("info") | Ok("") | Err(_) => "info",
+            Ok(other) => {
+                tracing::warn!(
+                    "SKIFF_PROSODY_LOG={other:?} is not supported (debug or info), using info"
+                );
+                "info"
+            }
+        };
+        let (tls_module, tls_settings) = match self.opts.tls {
+            TlsMode::StartTls => (
+                "\t\"tls\";\n",
+                "c2s_require_encryption = true\nallow_unencrypted_plain_auth = false\n",
+            ),
+            TlsMode::Plaintext => (
+                "",
+                "c2s_require_encryption = false\nallow_unencrypted_plain_auth = true\n",
+            ),
+        };
+        let limit = self.opts.upload_size_limit;
+        // The default daily quota is 10 uploads of the size limit: tests that
+        // use a small limit upload many files, so make it effectively unlimited.
+        let quota = limit.saturating_mul(1000).max(1 << 40);
+        format!(
+            r#"-- Generated by skiff-tests for one test instance. Do not edit.
+run_as_root = true
+pidfile = {pidfile}
+data_path = {data}
+certificates = {certs}
+log = {{
+	{{ levels = {{ min = {level} }}, to = "file", filename = {logfile} }};
+}}
+
+interfaces = {{ "127.0.0.1" }}
+local_interfaces = {{ "127.0.0.1" }}
+c2s_interfaces = {{ "127.0.0.1" }}
+http_interfaces = {{ "127.0.0.1" }}
+proxy65_interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {c2s} }}
+proxy65_ports = {{ {proxy} }}
+http_ports = {{ {http} }}
+https_ports = {{}}
+c2s_direct_tls_ports = {{}}
+legacy_ssl_ports = {{}}
+s2s_ports = {{}}
+network_settings = {{ nagle = false }}
+
+modules_enabled = {{
+	"roster";
+	"saslauth";
+{tls_module}	"disco";
+	"ping";
+	"offline";
+	"version";
+	"uptime";
+}}
+modules_disabled = {{ "s2s" }}
+
+authentication = "internal_hashed"
+storage = "internal"
+ssl = {{
+	certificate = {cert};
+	key = {key};
+}}
+{tls_settings}
+http_external_url = "http://127.0.0.1:{http}/"
+http_default_host = {upload_host}
+
+VirtualHost {domain}
+
+Component {proxy_host} "proxy65"
+	proxy65_address = "127.0.0.1"
+
+Component {upload_host} "http_file_share"
+	http_file_share_size_limit = {limit}
+	http_file_share_daily_quota = {quota}
+"#,
+            pidfile = lua_str(&dir.join("prosody.pid").to_string_lossy()),
+            data = lua_str(&dir.join("data").to_string_lossy()),
+            certs = lua_str(&certs.to_string_lossy()),
+            level = lua_str(log_level),
+            logfile = lua_str(&self.log_file.to_string_lossy()),
+            c2s = self.c2s_port,
+            proxy = self.proxy_port,
+            http = self.http_port,
+            cert = lua_str(&certs.join("server.crt").to_string_lossy()),
+            key = lua_str(&certs.join("server.key").to_string_lossy()),
+            domain = lua_str(&self.domain),
+            proxy_host = lua_str(&self.proxy_jid()),
+            upload_host = lua_str(&self.upload_jid()),
+        )
+    }
+
+    /// Writes each user's roster storage file so that the configured contact
+    /// pairs are mutual contacts (see [`roster_file_text`]).
+    fn write_rosters(&self) -> Result<()> {
+        let mut rosters: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for (a, b) in &self.opts.contacts {
+            if a == b {
+                continue;
+            }
+            rosters.entry(a).or_default().insert(b);
+            rosters.entry(b).or_default().insert(a);
+        }
+        if rosters.is_empty() {
+            return Ok(());
+        }
+        let roster_dir = self
+            .dir
+            .join("data")
+            .join(prosody_path_encode(&self.domain))
+            .join("roster");
+        fs::create_dir_all(&roster_dir)
+            .with_context(|| format!("creating {}", roster_dir.display()))?;
+        for (user, contacts) in rosters {
+            let path = roster_dir.join(format!("{}.dat", prosody_path_encode(user)));
+            let contacts: Vec<(String, &str)> =
+                contacts.into_iter().map(|c| (self.jid(c), c)).collect();
+            if let Ok(existing) = fs::read_to_string(&path) {
+                let has_all = contacts
+                    .iter()
+                    .all(|(jid, _)| existing.contains(&format!("[{}]", lua_str(jid))));
+                if has_all {
+                    continue;
+                }
+            }
+            fs::write(&path, roster_file_text(&contacts))
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Prosody {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound to port 0, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0")
+}
+
+/// Three distinct free ports (all held at once while choosing).
+fn free_ports3() -> (u16, u16, u16) {
+    let bind = || TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
+    let (a, b, c) = (bind(), bind(), bind());
+    let port = |l: &TcpListener| l.local_addr().expect("local address").port();
+    (port(&a), port(&b), port(&c))
+}
+
+/// Whether 127.0.0.1:`port` accepts a TCP connection.
+fn accepts(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+}
+
+fn prosody_bin() -> String {
+    std::env::var("SKIFF_PROSODY_BIN").unwrap_or_else(|_| "prosody".to_owned())
+}
+
+fn prosodyctl_bin() -> String {
+    std::env::var("SKIFF_PROSODYCTL_BIN").unwrap_or_else(|_| "prosodyctl".to_owned())
+}
+
+/// The content of `path` from byte `offset` on (lossy UTF-8; empty if absent).
+fn read_from(path: &Path, offset: u64) -> String {
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = File::open(path) {
+        if f.seek(SeekFrom::Start(offset)).is_ok() {
+            let _ = f.read_to_end(&mut bytes);
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The last `lines` lines of a text file (empty if absent).
+fn tail_of_file(path: &Path, lines: usize) -> String {
+    let text = read_from(path, 0);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A Lua string literal for `s`.
+fn lua_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c == '\x7f' => {
+                let _ = write!(out, "\\{:03}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// How Prosody's file storage (`util.datamanager`) encodes host and user
+/// names in paths: every byte that is not an ASCII letter or digit becomes
+/// `%xx` (lowercase hex). `localhost` and `alice` stay as they are;
+/// `upload.localhost` becomes `upload%2elocalhost`.
+pub fn prosody_path_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02x}");
+        }
+    }
+    out
+}
+
+/// A roster storage file (`DATA/<host>/roster/<user>.dat`) in the format
+/// Prosody 0.12 itself writes, with every contact at `subscription = "both"`.
+///
+/// `contacts` are `(bare JID, display name)`. Prosody's own file after two
+/// users subscribed to each other reads:
+///
+/// ```lua
+/// return {
+///     [false] = {
+///         ["pending"] = {};
+///         ["version"] = 4;
+///     };
+///     ["bob@localhost"] = {
+///         ["subscription"] = "both";
+///         ["groups"] = {};
+///     };
+/// };
+/// ```
+pub fn roster_file_text(contacts: &[(String, &str)]) -> String {
+    let mut s = String::from(
+        "return {\n\t[false] = {\n\t\t[\"pending\"] = {};\n\t\t[\"version\"] = 1;\n\t};\n",
+    );
+    for (jid, name) in contacts {
+        let _ = write!(
+            s,
+            "\t[{}] = {{\n\t\t[\"subscription\"] = \"both\";\n\t\t[\"groups\"] = {{}};\n\t\t[\"name\"] = {};\n\t}};\n",
+            lua_str(jid),
+            lua_str(name)
+        );
+    }
+    s.push_str("};\n");
+    s
+}
+
+/// Writes the CA and server certificate into `certs` unless all three files
+/// already exist; returns the CA file's path.
+///
+/// Files: `ca.pem` (the CA certificate), `server.crt` (server certificate
+/// followed by the CA certificate), `server.key` (PKCS#8 key, mode 0600).
+/// The server certificate names `localhost`, `proxy.localhost` and
+/// `upload.localhost`.
+fn write_certificates(certs: &Path) -> Result<PathBuf> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+        IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+
+    let ca_file = certs.join("ca.pem");
+    let cert_file = certs.join("server.crt");
+    let key_file = certs.join("server.key");
+    if ca_file.is_file() && cert_file.is_file() && key_file.is_file() {
+        return Ok(ca_file);
+    }
+    fs::create_dir_all(certs).with_context(|| format!("creating {}", certs.display()))?;
+
+    let ca_key = KeyPair::generate().context("generating the CA key")?;
+    let mut ca_params = CertificateParams::default();
+    let mut ca_name = DistinguishedName::new();
+    ca_name.push(DnType::CommonName, "Skiff test CA");
+    ca_name.push(DnType::OrganizationName, "Skiff tests");
+    ca_params.distinguished_name = ca_name;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params
+        .self_signed(&ca_key)
+        .context("signing the CA certificate")?;
+    let issuer = Issuer::new(ca_params, &ca_key);
+
+    let server_key = KeyPair::generate().context("generating the server key")?;
+    let mut params = CertificateParams::new(vec![
+        DOMAIN.to_owned(),
+        format!("proxy.{DOMAIN}"),
+        format!("upload.{DOMAIN}"),
+    ])
+    .context("building the server certificate parameters")?;
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, DOMAIN);
+    params.distinguished_name = name;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    let server_cert = params
+        .signed_by(&server_key, &issuer)
+        .context("signing the server certificate")?;
+
+    fs::write(&ca_file, ca_cert.pem()).with_context(|| format!("writing {}", ca_file.display()))?;
+    fs::write(
+        &cert_file,
+        format!("{}{}", server_cert.pem(), ca_cert.pem()),
+    )
+    .with_context(|| format!("writing {}", cert_file.display()))?;
+    // Prosody runs as the same user as the tests (root with run_as_root), so
+    // an owner-only key is readable by it.
+    let _ = fs::remove_file(&key_file);
+    let mut key_out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key_file)
+        .with_context(|| format!("creating {}", key_file.display()))?;
+    std::io::Write::write_all(&mut key_out, server_key.serialize_pem().as_bytes())
+        .with_context(|| format!("writing {}", key_file.display()))?;
+    Ok(ca_file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_encoding_matches_prosody() {
+        assert_eq!(prosody_path_encode("localhost"), "localhost");
+        assert_eq!(
+            prosody_path_encode("upload.localhost"),
+            "upload%2elocalhost"
+        );
+        assert_eq!(prosody_path_encode("a-b_c"), "a%2db%5fc");
+    }
+
+    #[test]
+    fn lua_strings_are_escaped() {
+        assert_eq!(lua_str(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(lua_str("x\ny"), r#""x\ny""#);
+    }
+
+    #[test]
+    fn roster_file_lists_contacts() {
+        let text = roster_file_text(&[("bob@localhost".to_owned(), "bob")]);
+        assert!(text.starts_with("return {\n\t[false] = {"));
+        assert!(text.contains("\t[\"bob@localhost\"] = {\n\t\t[\"subscription\"] = \"both\";"));
+        assert!(text.ends_with("};\n"));
+    }
+}
