@@ -280,7 +280,18 @@ async fn attempt(
             return Err(NegotiationError::Closed.into());
         }
         parser.feed(&buf[..n]);
-        while let Some(ev) = parser.next_event()? {
+        loop {
+            let ev = match parser.next_event() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break,
+                Err(e) => {
+                    // Tell the server why, end the stream, and report.
+                    let bye = format!("{}{}", stream::stream_error(e.condition(), Some(&e.to_string())), stream::CLOSE_STREAM);
+                    let _ = write_raw(&mut transport, &bye).await;
+                    let _ = transport.shutdown().await;
+                    return Err(e.into());
+                }
+            };
             log_event(&ev);
             let mut queue: std::collections::VecDeque<Action> = negotiator.handle(ev)?.into();
             while let Some(action) = queue.pop_front() {

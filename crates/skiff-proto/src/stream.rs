@@ -249,7 +249,10 @@ struct StreamCtx {
 fn parse_header(bytes: &[u8]) -> Result<(StreamHeader, StreamCtx), XmlError> {
     let mut reader = NsReader::from_str(utf8(bytes)?);
     let (res, event) = reader.read_resolved_event().map_err(malformed)?;
-    let ns = ns_name(res).map_err(|e| XmlError::BadHeader(e.to_string()))?;
+    let ns = ns_name(res).map_err(|e| match e {
+        XmlError::Malformed(m) => XmlError::BadHeader(m),
+        e => e,
+    })?;
     let start = match event {
         Event::Start(s) => s,
         Event::Empty(_) => return Err(XmlError::BadHeader("the stream element is empty".into())),
@@ -869,7 +872,10 @@ mod tests {
         let e = error("<stream:foo xmlns:stream='http://etherx.jabber.org/streams'>");
         assert!(matches!(e, XmlError::BadHeader(_)));
         assert_eq!(e.condition(), "not-well-formed");
-        assert!(matches!(error("<stream:stream xmlns='jabber:client'>"), XmlError::BadHeader(_)));
+        assert_eq!(
+            error("<stream:stream xmlns='jabber:client'>").to_string(),
+            "bad stream header: undeclared namespace prefix 'stream'"
+        );
         assert!(matches!(error("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>"), XmlError::BadHeader(_)));
     }
 
