@@ -87,10 +87,7 @@ impl Default for ProsodyOptions {
     fn default() -> Self {
         ProsodyOptions {
             tls: TlsMode::StartTls,
-            users: vec![
-                ("alice".to_owned(), "alice-pw".to_owned()),
-                ("bob".to_owned(), "bob-pw".to_owned()),
-            ],
+            users: vec![("alice".to_owned(), "alice-pw".to_owned()), ("bob".to_owned(), "bob-pw".to_owned())],
             contacts: vec![("alice".to_owned(), "bob".to_owned())],
             upload_size_limit: 1 << 30,
         }
@@ -168,15 +165,9 @@ impl Prosody {
     /// are (re-)registered with the given passwords. A user's roster file is
     /// written only when it is missing or lacks one of the given contacts
     /// (rewriting it then drops other items).
-    pub fn start_in(
-        dir: &Path,
-        opts: ProsodyOptions,
-        ports: Option<(u16, u16, u16)>,
-    ) -> Result<Prosody> {
+    pub fn start_in(dir: &Path, opts: ProsodyOptions, ports: Option<(u16, u16, u16)>) -> Result<Prosody> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let dir = dir
-            .canonicalize()
-            .with_context(|| format!("resolving {}", dir.display()))?;
+        let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
         let certs = dir.join("certs");
         let ca_file = write_certificates(&certs)?;
         let data = dir.join("data");
@@ -249,10 +240,7 @@ impl Prosody {
             .stdin(Stdio::null())
             .output()
             .with_context(|| {
-                format!(
-                    "running {} (is Prosody installed? see scripts/install-deps.sh)",
-                    prosodyctl_bin()
-                )
+                format!("running {} (is Prosody installed? see scripts/install-deps.sh)", prosodyctl_bin())
             })?;
         if !output.status.success() {
             bail!(
@@ -263,15 +251,15 @@ impl Prosody {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        self.passwords
-            .lock()
-            .unwrap()
-            .insert(user.to_owned(), password.to_owned());
+        self.passwords.lock().unwrap().insert(user.to_owned(), password.to_owned());
         Ok(())
     }
 
     /// Stops the server: SIGTERM to its process group, SIGKILL if it is
     /// still running 5 s later. Does nothing if it is not running.
+    ///
+    /// Prosody closes client streams gracefully, so with clients still
+    /// connected this takes up to about a second (20 ms without).
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
@@ -287,14 +275,15 @@ impl Prosody {
                 }
             }
             if matches!(child.try_wait(), Ok(None)) {
-                tracing::warn!(
-                    pid = child.id(),
-                    "Prosody ignored SIGTERM for 5 s, killing it"
-                );
+                tracing::warn!(pid = child.id(), "Prosody ignored SIGTERM for 5 s, killing it");
                 let _ = killpg(group, Signal::SIGKILL);
             }
         }
         let _ = child.wait();
+        // Anything Prosody may have left in its group (it normally has no
+        // children) goes too; the group id cannot have been reused while
+        // members remain, and ESRCH (group empty) is the usual outcome.
+        let _ = killpg(group, Signal::SIGKILL);
     }
 
     /// Stops the server and starts it again with the same directory, ports,
@@ -312,9 +301,7 @@ impl Prosody {
     /// Whether the server process is still running (false after it died or
     /// was stopped).
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// The last `lines` lines of Prosody's log file (`DIR/prosody.log`).
@@ -351,10 +338,7 @@ impl Prosody {
             .open(&self.stdout_file)
             .with_context(|| format!("opening {}", self.stdout_file.display()))
             .map_err(LaunchError::Other)?;
-        let stderr = stdout
-            .try_clone()
-            .context("duplicating the stdout file")
-            .map_err(LaunchError::Other)?;
+        let stderr = stdout.try_clone().context("duplicating the stdout file").map_err(LaunchError::Other)?;
         let child = Command::new(prosody_bin())
             .arg("--config")
             .arg(&self.config_file)
@@ -365,12 +349,7 @@ impl Prosody {
             .stderr(stderr)
             .process_group(0)
             .spawn()
-            .with_context(|| {
-                format!(
-                    "starting {} (is Prosody installed? see scripts/install-deps.sh)",
-                    prosody_bin()
-                )
-            })
+            .with_context(|| format!("starting {} (is Prosody installed? see scripts/install-deps.sh)", prosody_bin()))
             .map_err(LaunchError::Other)?;
         tracing::debug!(pid = child.id(), dir = %self.dir.display(), "spawned Prosody");
         self.child = Some(child);
@@ -392,11 +371,7 @@ impl Prosody {
     /// each port accepts a TCP connection (so a port held by someone else
     /// is not mistaken for ours).
     fn wait_ready(&mut self, log_offset: u64) -> Result<(), LaunchError> {
-        let services = [
-            ("c2s", self.c2s_port),
-            ("proxy65", self.proxy_port),
-            ("http", self.http_port),
-        ];
+        let services = [("c2s", self.c2s_port), ("proxy65", self.proxy_port), ("http", self.http_port)];
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut waiting_for: Vec<String>;
         loop {
@@ -409,10 +384,7 @@ impl Prosody {
                 }
             }
             let log = read_from(&self.log_file, log_offset);
-            if let Some(line) = log
-                .lines()
-                .find(|l| l.contains("Failed to open server port"))
-            {
+            if let Some(line) = log.lines().find(|l| l.contains("Failed to open server port")) {
                 return Err(LaunchError::PortInUse(anyhow!(
                     "Prosody could not listen on one of its ports: {line}\n{}",
                     self.diagnostics()
@@ -444,18 +416,12 @@ impl Prosody {
 
     /// The end of Prosody's log and of its stdout/stderr, for error messages.
     fn diagnostics(&self) -> String {
-        let mut s = format!(
-            "--- last lines of {} ---\n{}",
-            self.log_file.display(),
-            self.log_tail(40)
-        );
+        let log = self.log_tail(40);
+        let log = if log.trim().is_empty() { "(empty)".to_owned() } else { log };
+        let mut s = format!("--- last lines of {} ---\n{log}", self.log_file.display());
         let out = tail_of_file(&self.stdout_file, 20);
         if !out.trim().is_empty() {
-            let _ = write!(
-                s,
-                "\n--- last lines of {} ---\n{out}",
-                self.stdout_file.display()
-            );
+            let _ = write!(s, "\n--- last lines of {} ---\n{out}", self.stdout_file.display());
         }
         s
     }
@@ -474,21 +440,15 @@ impl Prosody {
             Ok("debug") => "debug",
             Ok("info") | Ok("") | Err(_) => "info",
             Ok(other) => {
-                tracing::warn!(
-                    "SKIFF_PROSODY_LOG={other:?} is not supported (debug or info), using info"
-                );
+                tracing::warn!("SKIFF_PROSODY_LOG={other:?} is not supported (debug or info), using info");
                 "info"
             }
         };
         let (tls_module, tls_settings) = match self.opts.tls {
-            TlsMode::StartTls => (
-                "\t\"tls\";\n",
-                "c2s_require_encryption = true\nallow_unencrypted_plain_auth = false\n",
-            ),
-            TlsMode::Plaintext => (
-                "",
-                "c2s_require_encryption = false\nallow_unencrypted_plain_auth = true\n",
-            ),
+            TlsMode::StartTls => {
+                ("\t\"tls\";\n", "c2s_require_encryption = true\nallow_unencrypted_plain_auth = false\n")
+            }
+            TlsMode::Plaintext => ("", "c2s_require_encryption = false\nallow_unencrypted_plain_auth = true\n"),
         };
         let limit = self.opts.upload_size_limit;
         // The default daily quota is 10 uploads of the size limit: tests that
@@ -578,27 +538,18 @@ Component {upload_host} "http_file_share"
         if rosters.is_empty() {
             return Ok(());
         }
-        let roster_dir = self
-            .dir
-            .join("data")
-            .join(prosody_path_encode(&self.domain))
-            .join("roster");
-        fs::create_dir_all(&roster_dir)
-            .with_context(|| format!("creating {}", roster_dir.display()))?;
+        let roster_dir = self.dir.join("data").join(prosody_path_encode(&self.domain)).join("roster");
+        fs::create_dir_all(&roster_dir).with_context(|| format!("creating {}", roster_dir.display()))?;
         for (user, contacts) in rosters {
             let path = roster_dir.join(format!("{}.dat", prosody_path_encode(user)));
-            let contacts: Vec<(String, &str)> =
-                contacts.into_iter().map(|c| (self.jid(c), c)).collect();
+            let contacts: Vec<(String, &str)> = contacts.into_iter().map(|c| (self.jid(c), c)).collect();
             if let Ok(existing) = fs::read_to_string(&path) {
-                let has_all = contacts
-                    .iter()
-                    .all(|(jid, _)| existing.contains(&format!("[{}]", lua_str(jid))));
+                let has_all = contacts.iter().all(|(jid, _)| existing.contains(&format!("[{}]", lua_str(jid))));
                 if has_all {
                     continue;
                 }
             }
-            fs::write(&path, roster_file_text(&contacts))
-                .with_context(|| format!("writing {}", path.display()))?;
+            fs::write(&path, roster_file_text(&contacts)).with_context(|| format!("writing {}", path.display()))?;
         }
         Ok(())
     }
@@ -713,9 +664,7 @@ pub fn prosody_path_encode(s: &str) -> String {
 /// };
 /// ```
 pub fn roster_file_text(contacts: &[(String, &str)]) -> String {
-    let mut s = String::from(
-        "return {\n\t[false] = {\n\t\t[\"pending\"] = {};\n\t\t[\"version\"] = 1;\n\t};\n",
-    );
+    let mut s = String::from("return {\n\t[false] = {\n\t\t[\"pending\"] = {};\n\t\t[\"version\"] = 1;\n\t};\n");
     for (jid, name) in contacts {
         let _ = write!(
             s,
@@ -737,8 +686,8 @@ pub fn roster_file_text(contacts: &[(String, &str)]) -> String {
 /// `upload.localhost`.
 fn write_certificates(certs: &Path) -> Result<PathBuf> {
     use rcgen::{
-        BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-        IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+        KeyUsagePurpose,
     };
 
     let ca_file = certs.join("ca.pem");
@@ -756,42 +705,26 @@ fn write_certificates(certs: &Path) -> Result<PathBuf> {
     ca_name.push(DnType::OrganizationName, "Skiff tests");
     ca_params.distinguished_name = ca_name;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca_params
-        .self_signed(&ca_key)
-        .context("signing the CA certificate")?;
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let ca_cert = ca_params.self_signed(&ca_key).context("signing the CA certificate")?;
     let issuer = Issuer::new(ca_params, &ca_key);
 
     let server_key = KeyPair::generate().context("generating the server key")?;
-    let mut params = CertificateParams::new(vec![
-        DOMAIN.to_owned(),
-        format!("proxy.{DOMAIN}"),
-        format!("upload.{DOMAIN}"),
-    ])
-    .context("building the server certificate parameters")?;
+    let mut params =
+        CertificateParams::new(vec![DOMAIN.to_owned(), format!("proxy.{DOMAIN}"), format!("upload.{DOMAIN}")])
+            .context("building the server certificate parameters")?;
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, DOMAIN);
     params.distinguished_name = name;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
-    let server_cert = params
-        .signed_by(&server_key, &issuer)
-        .context("signing the server certificate")?;
+    let server_cert = params.signed_by(&server_key, &issuer).context("signing the server certificate")?;
 
     fs::write(&ca_file, ca_cert.pem()).with_context(|| format!("writing {}", ca_file.display()))?;
-    fs::write(
-        &cert_file,
-        format!("{}{}", server_cert.pem(), ca_cert.pem()),
-    )
-    .with_context(|| format!("writing {}", cert_file.display()))?;
+    fs::write(&cert_file, format!("{}{}", server_cert.pem(), ca_cert.pem()))
+        .with_context(|| format!("writing {}", cert_file.display()))?;
     // Prosody runs as the same user as the tests (root with run_as_root), so
     // an owner-only key is readable by it.
     let _ = fs::remove_file(&key_file);
@@ -813,10 +746,7 @@ mod tests {
     #[test]
     fn path_encoding_matches_prosody() {
         assert_eq!(prosody_path_encode("localhost"), "localhost");
-        assert_eq!(
-            prosody_path_encode("upload.localhost"),
-            "upload%2elocalhost"
-        );
+        assert_eq!(prosody_path_encode("upload.localhost"), "upload%2elocalhost");
         assert_eq!(prosody_path_encode("a-b_c"), "a%2db%5fc");
     }
 

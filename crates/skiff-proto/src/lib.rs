@@ -16,3 +16,8 @@ pub mod roster;
 pub mod ping;
 pub mod dataforms; // helper-3
 pub mod disco; // helper-3
+pub mod si; // helper-3
+pub mod bytestreams; // helper-3
+pub mod socks5; // helper-3
+pub mod ibb; // helper-3
+pub mod oob; // helper-3

@@ -120,7 +120,7 @@ pub struct FileOffer {
 
 impl FileOffer {
     /// The first of `ours` (our preference order) that the offer lists.
-    pub fn pick_method(&self, ours: &[&str]) -> Option<&str> {
+    pub fn pick_method<'a>(&self, ours: &[&'a str]) -> Option<&'a str> {
         ours.iter().copied().find(|m| self.methods.iter().any(|o| o == m))
     }
 }

@@ -540,23 +540,23 @@ mod tests {
     fn replies() {
         let r = domain_reply(0, HASH);
         assert_eq!(r.len(), 47);
-        let (reply, n) = parse_reply(&r).unwrap().unwrap();
+        let (rd, n) = parse_reply(&r).unwrap().unwrap();
         assert_eq!(n, 47);
-        assert_eq!(reply, Reply { bound_addr: Addr::Domain(HASH.into()), port: 0 });
-        assert_eq!(reply.check_echo(HASH), Echo::Exact);
-        assert_eq!(reply.check_echo(&HASH.to_uppercase()), Echo::Exact);
+        assert_eq!(rd, Reply { bound_addr: Addr::Domain(HASH.into()), port: 0 });
+        assert_eq!(rd.check_echo(HASH), Echo::Exact);
+        assert_eq!(rd.check_echo(&HASH.to_uppercase()), Echo::Exact);
         for i in 0..r.len() {
             assert_eq!(parse_reply(&r[..i]), Ok(None), "prefix {i}");
         }
         // IPv4 and IPv6 bound addresses.
         let v4 = [5, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        let (reply, n) = parse_reply(&v4).unwrap().unwrap();
-        assert_eq!((reply.check_echo(HASH), n), (Echo::Unspecified, 10));
+        let (r4, n) = parse_reply(&v4).unwrap().unwrap();
+        assert_eq!((r4.check_echo(HASH), n), (Echo::Unspecified, 10));
         let v6 = reply(0, &Addr::V6(Ipv6Addr::LOCALHOST), 7777);
         assert_eq!(v6.len(), 22);
-        let (reply, _) = parse_reply(&v6).unwrap().unwrap();
-        assert_eq!((reply.bound_addr.clone(), reply.port), (Addr::V6(Ipv6Addr::LOCALHOST), 7777));
-        assert_eq!(reply.check_echo(HASH), Echo::Mismatch);
+        let (r6, _) = parse_reply(&v6).unwrap().unwrap();
+        assert_eq!((r6.bound_addr.clone(), r6.port), (Addr::V6(Ipv6Addr::LOCALHOST), 7777));
+        assert_eq!(r6.check_echo(HASH), Echo::Mismatch);
         assert_eq!(parse_reply(&domain_reply(0, "other")).unwrap().unwrap().0.check_echo(HASH), Echo::Mismatch);
         assert_eq!(parse_reply(&domain_reply(0, "")).unwrap().unwrap().0.check_echo(HASH), Echo::Unspecified);
     }

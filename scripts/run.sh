@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs Skiff. With an account (SKIFF_JID and SKIFF_PASSWORD set, or --jid), it runs
+# the `skiff` command line with the arguments given (default: `roster`).
+# Without one, it starts a local demo Prosody (accounts alice, bob, carol), brings
+# bob online, and shows alice's contacts with their presence.
+# Installs what it needs first. Usage: scripts/run.sh [skiff arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh >/dev/null
+[ -f "${CARGO_HOME:-$HOME/.cargo}/env" ] && . "${CARGO_HOME:-$HOME/.cargo}/env"
+cargo build --quiet --locked -p skiff-cli -p skiff-tests --bin skiff --bin skiff-devserver
+target_dir=$(cargo metadata --format-version 1 --no-deps | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+skiff="$target_dir/debug/skiff"
+
+if [ -n "${SKIFF_JID:-}" ] || [[ " $* " == *" --jid "* ]]; then
+    [ $# -eq 0 ] && set -- roster
+    exec "$skiff" "$@"
+fi
+
+demo_dir="${XDG_DATA_HOME:-$HOME/.local/share}/skiff-demo"
+info=$(mktemp)
+"$target_dir/debug/skiff-devserver" --dir "$demo_dir" >"$info" 2>"$demo_dir.devserver.log" &
+server_pid=$!
+bob_pid=""
+cleanup() {
+    [ -n "$bob_pid" ] && kill "$bob_pid" 2>/dev/null || true
+    kill "$server_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -f "$info"
+}
+trap cleanup EXIT
+for _ in $(seq 100); do
+    [ -s "$info" ] && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$demo_dir.devserver.log" >&2; exit 1; }
+    sleep 0.2
+done
+read -r port ca < <(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["c2s_port"], d["ca_file"])' "$info")
+common=(--server "127.0.0.1:$port" --ca-file "$ca")
+echo "Demo server on 127.0.0.1:$port (accounts alice, bob, carol; passwords NAME-demo)."
+SKIFF_PASSWORD=bob-demo "$skiff" --jid bob@localhost --resource laptop "${common[@]}" online >/dev/null &
+bob_pid=$!
+sleep 1
+echo "alice's contacts:"
+SKIFF_PASSWORD=alice-demo "$skiff" --jid alice@localhost "${common[@]}" "${@:-roster}"
