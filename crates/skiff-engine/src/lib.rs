@@ -8,7 +8,9 @@
 pub mod config;
 pub mod connection;
 pub mod event;
+pub mod files;
 pub mod session;
+pub mod store;
 
 pub use config::{AccountConfig, Secret, TlsMode};
 pub use event::Event;

@@ -35,7 +35,7 @@ pub enum ClientError {
     #[error("the connection dropped before the answer arrived")]
     Disconnected,
     #[error("{peer} answered with an error: {error}")]
-    Stanza { peer: String, error: StanzaError },
+    Stanza { peer: String, error: Box<StanzaError> },
     #[error("{0}")]
     Fatal(String),
     #[error("the client was shut down")]
@@ -56,7 +56,7 @@ pub enum ConnState {
 
 enum Command {
     Send(Element),
-    Iq { iq: Iq, reply: oneshot::Sender<Result<Option<Element>, ClientError>> },
+    Iq { iq: Box<Iq>, reply: oneshot::Sender<Result<Option<Element>, ClientError>> },
     Disconnect(oneshot::Sender<()>),
 }
 
@@ -151,7 +151,7 @@ impl Client {
     /// Sends an IQ get/set (its id is assigned here) and waits for the result payload.
     pub async fn iq(&self, iq: Iq) -> Result<Option<Element>, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.inner.cmd.send(Command::Iq { iq, reply: tx }).map_err(|_| ClientError::Stopped)?;
+        self.inner.cmd.send(Command::Iq { iq: Box::new(iq), reply: tx }).map_err(|_| ClientError::Stopped)?;
         rx.await.map_err(|_| ClientError::Stopped)?
     }
 
@@ -424,7 +424,7 @@ impl SessionTask {
                         break End::Stopped;
                     }
                     Some(Command::Send(el)) => router.send(el),
-                    Some(Command::Iq { iq, reply }) => router.request(iq, Waiter::External(reply)),
+                    Some(Command::Iq { iq, reply }) => router.request(*iq, Waiter::External(reply)),
                 },
                 _ = tick.tick() => {
                     if let Some(end) = router.tick(last_rx, self.cfg.keepalive) {
@@ -587,7 +587,7 @@ impl Router {
             let pending = self.pending.remove(&key).expect("key found above");
             let result = match iq.kind {
                 IqKind::Result(payload) => Ok(payload),
-                IqKind::Error(error) => Err(ClientError::Stanza { peer: pending.peer.clone(), error }),
+                IqKind::Error(error) => Err(ClientError::Stanza { peer: pending.peer.clone(), error: Box::new(error) }),
                 _ => unreachable!("requests handled below"),
             };
             match pending.waiter {

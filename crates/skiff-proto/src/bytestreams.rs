@@ -119,7 +119,8 @@ impl TryFrom<&Element> for StreamHostUsed {
 
 impl From<&StreamHostUsed> for Element {
     fn from(u: &StreamHostUsed) -> Element {
-        query(u.sid.as_deref()).with_child(Element::new("streamhost-used", ns::BYTESTREAMS).with_attr("jid", u.jid.as_str()))
+        query(u.sid.as_deref())
+            .with_child(Element::new("streamhost-used", ns::BYTESTREAMS).with_attr("jid", u.jid.as_str()))
     }
 }
 
@@ -137,8 +138,9 @@ impl TryFrom<&Element> for Activate {
     fn try_from(el: &Element) -> Result<Self, ParseError> {
         expect(el, "query", ns::BYTESTREAMS)?;
         let sid = req_attr(el, "query", "sid")?.to_owned();
-        let activate =
-            el.child("activate", ns::BYTESTREAMS).ok_or(ParseError::MissingChild { element: "query", child: "activate" })?;
+        let activate = el
+            .child("activate", ns::BYTESTREAMS)
+            .ok_or(ParseError::MissingChild { element: "query", child: "activate" })?;
         let target = activate.text().trim().to_owned();
         if target.is_empty() {
             return Err(ParseError::invalid("activate", "no target JID"));
@@ -225,7 +227,9 @@ impl BytestreamsPayload {
             "get" => BytestreamsPayload::ProxyQuery(ProxyQuery::try_from(el)?),
             "result" if has("streamhost-used") => BytestreamsPayload::Used(StreamHostUsed::try_from(el)?),
             "result" if has("streamhost") => BytestreamsPayload::ProxyInfo(ProxyInfo::try_from(el)?),
-            "result" => return Err(ParseError::invalid("query", "a result carries neither streamhost-used nor streamhost")),
+            "result" => {
+                return Err(ParseError::invalid("query", "a result carries neither streamhost-used nor streamhost"))
+            }
             other => return Err(ParseError::invalid("query", format!("unexpected in an iq of type '{other}'"))),
         })
     }
@@ -343,8 +347,14 @@ mod tests {
             "<query xmlns='http://jabber.org/protocol/bytestreams' sid='s1'><streamhost-used jid='proxy.b'/></query>",
             "result",
         );
-        round_trip("<query xmlns='http://jabber.org/protocol/bytestreams'><streamhost-used jid='a@b/c'/></query>", "result");
-        round_trip("<query xmlns='http://jabber.org/protocol/bytestreams' sid='s1'><activate>t@b/r</activate></query>", "set");
+        round_trip(
+            "<query xmlns='http://jabber.org/protocol/bytestreams'><streamhost-used jid='a@b/c'/></query>",
+            "result",
+        );
+        round_trip(
+            "<query xmlns='http://jabber.org/protocol/bytestreams' sid='s1'><activate>t@b/r</activate></query>",
+            "set",
+        );
         round_trip("<query xmlns='http://jabber.org/protocol/bytestreams'/>", "get");
         round_trip(
             "<query xmlns='http://jabber.org/protocol/bytestreams'><streamhost jid='proxy.b' host='10.0.0.1' port='7777'/></query>",
@@ -363,7 +373,9 @@ mod tests {
 
     #[test]
     fn bad_input() {
-        let bs = |inner: &str, attrs: &str| el(&format!("<query xmlns='http://jabber.org/protocol/bytestreams'{attrs}>{inner}</query>"));
+        let bs = |inner: &str, attrs: &str| {
+            el(&format!("<query xmlns='http://jabber.org/protocol/bytestreams'{attrs}>{inner}</query>"))
+        };
         assert_eq!(
             BytestreamsPayload::parse(&bs("<streamhost jid='j' host='h'/>", " sid='s'"), "set"),
             Err(ParseError::MissingAttr { element: "streamhost", attr: "port" })

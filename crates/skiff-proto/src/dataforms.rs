@@ -76,10 +76,8 @@ impl TryFrom<&Element> for Field {
         let var = req_attr(el, "field", "var")?.to_owned();
         let values = el.children_named("value", ns::DATA_FORMS).map(Element::text).collect();
         // An <option/> without a <value/> offers nothing: skip it.
-        let options = el
-            .children_named("option", ns::DATA_FORMS)
-            .filter_map(|o| o.child_text("value", ns::DATA_FORMS))
-            .collect();
+        let options =
+            el.children_named("option", ns::DATA_FORMS).filter_map(|o| o.child_text("value", ns::DATA_FORMS)).collect();
         Ok(Field {
             var,
             kind: el.attr("type").map(str::to_owned),

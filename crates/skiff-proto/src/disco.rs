@@ -134,7 +134,9 @@ impl From<&DiscoInfoResult> for Element {
         Element::new("query", ns::DISCO_INFO)
             .with_opt_attr("node", info.node.as_deref())
             .with_children(info.identities.iter().map(Element::from))
-            .with_children(info.features.iter().map(|f| Element::new("feature", ns::DISCO_INFO).with_attr("var", f.as_str())))
+            .with_children(
+                info.features.iter().map(|f| Element::new("feature", ns::DISCO_INFO).with_attr("var", f.as_str())),
+            )
             .with_children(info.extensions.iter().map(Element::from))
     }
 }
@@ -312,11 +314,15 @@ mod tests {
     #[test]
     fn bad_input() {
         assert_eq!(
-            DiscoItemsResult::try_from(&el("<query xmlns='http://jabber.org/protocol/disco#items'><item name='x'/></query>")),
+            DiscoItemsResult::try_from(&el(
+                "<query xmlns='http://jabber.org/protocol/disco#items'><item name='x'/></query>"
+            )),
             Err(ParseError::MissingAttr { element: "item", attr: "jid" })
         );
         assert_eq!(
-            DiscoInfoResult::try_from(&el("<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client'/></query>")),
+            DiscoInfoResult::try_from(&el(
+                "<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client'/></query>"
+            )),
             Err(ParseError::MissingAttr { element: "identity", attr: "type" })
         );
         assert_eq!(
@@ -324,7 +330,9 @@ mod tests {
             Err(ParseError::MissingAttr { element: "feature", attr: "var" })
         );
         assert_eq!(
-            DiscoInfoQuery::try_from(&el("<query xmlns='http://jabber.org/protocol/disco#info'><feature var='a'/></query>")),
+            DiscoInfoQuery::try_from(&el(
+                "<query xmlns='http://jabber.org/protocol/disco#info'><feature var='a'/></query>"
+            )),
             Err(ParseError::invalid("query", "a disco#info request has no children"))
         );
         assert!(DiscoInfoResult::try_from(&el("<query xmlns='http://jabber.org/protocol/disco#items'/>"))

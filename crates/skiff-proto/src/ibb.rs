@@ -220,7 +220,7 @@ impl SeqCounter {
     }
 
     /// The number for the next block.
-    #[allow(clippy::should_implement_trait)] // never ends: not an Iterator
+    #[allow(clippy::should_implement_trait)] // endless: an Iterator would only add unwraps
     pub fn next(&mut self) -> u16 {
         let seq = self.next;
         self.next = self.next.wrapping_add(1);
@@ -286,9 +286,11 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let open = round_trip("<open xmlns='http://jabber.org/protocol/ibb' block-size='4096' sid='i781hf64' stanza='iq'/>");
+        let open =
+            round_trip("<open xmlns='http://jabber.org/protocol/ibb' block-size='4096' sid='i781hf64' stanza='iq'/>");
         assert_eq!(open, IbbPayload::Open(Open { sid: "i781hf64".into(), block_size: 4096, stanza: StanzaKind::Iq }));
-        let open = round_trip("<open xmlns='http://jabber.org/protocol/ibb' block-size='65535' sid='s' stanza='message'/>");
+        let open =
+            round_trip("<open xmlns='http://jabber.org/protocol/ibb' block-size='65535' sid='s' stanza='message'/>");
         assert!(matches!(open, IbbPayload::Open(Open { block_size: 65535, stanza: StanzaKind::Message, .. })));
         let data = round_trip("<data xmlns='http://jabber.org/protocol/ibb' seq='65535' sid='s'>aGVsbG8=</data>");
         assert_eq!(data, IbbPayload::Data(Data { sid: "s".into(), seq: 65535, data: b"hello".to_vec() }));
@@ -304,9 +306,13 @@ mod tests {
 
     #[test]
     fn base64_with_whitespace_and_without_padding() {
-        let d = Data::try_from(&el("<data xmlns='http://jabber.org/protocol/ibb' seq='0' sid='s'>aGVs\nbG8g\r\n d29y bGQ=\n</data>")).unwrap();
+        let d = Data::try_from(&el(
+            "<data xmlns='http://jabber.org/protocol/ibb' seq='0' sid='s'>aGVs\nbG8g\r\n d29y bGQ=\n</data>",
+        ))
+        .unwrap();
         assert_eq!(d.data, b"hello world");
-        let d = Data::try_from(&el("<data xmlns='http://jabber.org/protocol/ibb' seq='0' sid='s'>aGVsbG8</data>")).unwrap();
+        let d =
+            Data::try_from(&el("<data xmlns='http://jabber.org/protocol/ibb' seq='0' sid='s'>aGVsbG8</data>")).unwrap();
         assert_eq!(d.data, b"hello");
         let d = Data::try_from(&el("<data xmlns='http://jabber.org/protocol/ibb' seq='0' sid='s'/>")).unwrap();
         assert!(d.data.is_empty());
@@ -314,12 +320,23 @@ mod tests {
 
     #[test]
     fn bad_input() {
-        let open = |attrs: &str| Open::try_from(&el(&format!("<open xmlns='http://jabber.org/protocol/ibb' sid='s' {attrs}/>")));
+        let open = |attrs: &str| {
+            Open::try_from(&el(&format!("<open xmlns='http://jabber.org/protocol/ibb' sid='s' {attrs}/>")))
+        };
         assert_eq!(open("block-size='0'"), Err(ParseError::invalid("open", "block-size 0 is not within 1..=65535")));
-        assert_eq!(open("block-size='65536'"), Err(ParseError::invalid("open", "block-size 65536 is not within 1..=65535")));
-        assert_eq!(open("block-size='-5'"), Err(ParseError::invalid("open", "attribute 'block-size' has a bad value '-5'")));
+        assert_eq!(
+            open("block-size='65536'"),
+            Err(ParseError::invalid("open", "block-size 65536 is not within 1..=65535"))
+        );
+        assert_eq!(
+            open("block-size='-5'"),
+            Err(ParseError::invalid("open", "attribute 'block-size' has a bad value '-5'"))
+        );
         assert_eq!(open(""), Err(ParseError::MissingAttr { element: "open", attr: "block-size" }));
-        assert_eq!(open("block-size='1' stanza='presence'"), Err(ParseError::invalid("open", "unknown stanza kind 'presence'")));
+        assert_eq!(
+            open("block-size='1' stanza='presence'"),
+            Err(ParseError::invalid("open", "unknown stanza kind 'presence'"))
+        );
         assert_eq!(
             Data::try_from(&el("<data xmlns='http://jabber.org/protocol/ibb' seq='0' sid='s'>a*b=</data>")),
             Err(ParseError::invalid("data", "bad base64: Invalid symbol 42, offset 1."))
@@ -343,7 +360,10 @@ mod tests {
     #[test]
     fn block_size_rule() {
         let d = Data { sid: "s".into(), seq: 0, data: vec![0; 4097] };
-        assert_eq!(d.check_len(4096), Err(ParseError::invalid("data", "a block of 4097 bytes exceeds the block-size 4096")));
+        assert_eq!(
+            d.check_len(4096),
+            Err(ParseError::invalid("data", "a block of 4097 bytes exceeds the block-size 4096"))
+        );
         assert_eq!(d.check_len(65535), Ok(()));
         // libpurple counts base64 size: its blocks are smaller than declared, accepted.
         let d = Data { data: vec![0; 3072], ..d };

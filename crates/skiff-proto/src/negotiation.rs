@@ -53,7 +53,7 @@ pub enum NegotiationError {
     #[error("sign-in failed: {0}")]
     Sasl(String),
     #[error("the server refused the resource binding: {0}")]
-    BindFailed(StanzaError),
+    BindFailed(Box<StanzaError>),
     #[error("the server sent something unexpected during sign-in: {0}")]
     Unexpected(String),
     #[error("{0}")]
@@ -109,6 +109,7 @@ pub struct Negotiator {
     mech: Option<Box<dyn Mechanism + Send>>,
     mech_name: String,
     authenticated: bool,
+    session_required: bool,
     bound: Option<Jid>,
     features: Vec<String>,
 }
@@ -137,6 +138,7 @@ impl Negotiator {
             mech: None,
             mech_name: String::new(),
             authenticated: false,
+            session_required: false,
             bound: None,
             features: Vec::new(),
         }
@@ -200,16 +202,13 @@ impl Negotiator {
             return Err(NegotiationError::Unexpected("no resource binding offered after sign-in".into()));
         }
         self.features = features.elements().map(|e| e.ns.clone()).collect();
-        let session_required = features
+        self.session_required = features
             .child("session", ns::SESSION)
             .is_some_and(|s| s.child("optional", ns::SESSION).is_none());
         self.state = State::AwaitBind;
         let mut bind = Element::new("bind", ns::BIND);
         if let Some(r) = &self.resource {
             bind.push_child(Element::new("resource", ns::BIND).with_text(r.clone()));
-        }
-        if session_required {
-            self.features.push(ns::SESSION.to_owned());
         }
         Ok(vec![Action::Send(Iq::set(BIND_ID, None, bind).into())])
     }
@@ -290,16 +289,15 @@ impl Negotiator {
                     return Err(NegotiationError::Unexpected(format!("the server bound an unexpected address {jid}")));
                 }
                 self.bound = Some(jid);
-                if let Some(pos) = self.features.iter().position(|f| f == ns::SESSION) {
-                    self.features.remove(pos);
+                if self.session_required {
                     self.state = State::AwaitSession;
                     return Ok(vec![Action::Send(Iq::set(SESSION_ID, None, Element::new("session", ns::SESSION)).into())]);
                 }
                 Ok(vec![self.done()])
             }
-            (State::AwaitBind, BIND_ID, IqKind::Error(e)) => Err(NegotiationError::BindFailed(e)),
+            (State::AwaitBind, BIND_ID, IqKind::Error(e)) => Err(NegotiationError::BindFailed(Box::new(e))),
             (State::AwaitSession, SESSION_ID, IqKind::Result(_)) => Ok(vec![self.done()]),
-            (State::AwaitSession, SESSION_ID, IqKind::Error(e)) => Err(NegotiationError::BindFailed(e)),
+            (State::AwaitSession, SESSION_ID, IqKind::Error(e)) => Err(NegotiationError::BindFailed(Box::new(e))),
             (_, id, _) => Err(NegotiationError::Unexpected(format!("an IQ '{id}' before sign-in finished"))),
         }
     }
@@ -441,49 +439,99 @@ mod tests {
         assert_eq!(n.handle(StreamEvent::Close), Err(NegotiationError::Closed));
     }
 
-    /// A full SCRAM-SHA-1 exchange with the RFC 5802 test vector (user "user",
-    /// password "pencil"), the client nonce fixed by the vector.
+    /// A minimal SCRAM-SHA-256 server (RFC 5802/7677) for the tests, written from the
+    /// RFC: salt "saltsalt", 4096 iterations, password "pencil".
+    struct ScramServer {
+        client_first_bare: String,
+        server_first: String,
+        nonce: String,
+    }
+
+    fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
+        use hmac::Mac;
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    }
+
+    fn sha256(data: &[u8]) -> Vec<u8> {
+        use sha2::Digest;
+        sha2::Sha256::digest(data).to_vec()
+    }
+
+    impl ScramServer {
+        fn first(client_first: &[u8]) -> (ScramServer, Vec<u8>) {
+            let cf = std::str::from_utf8(client_first).unwrap();
+            let bare = cf.strip_prefix("n,,").expect("no channel binding: gs2 header n,,");
+            assert!(bare.starts_with("n=user,r="), "{bare}");
+            let nonce = format!("{}srvnonce", &bare["n=user,r=".len()..]);
+            let server_first = format!("r={nonce},s={},i=4096", base64::engine::general_purpose::STANDARD.encode(b"saltsalt"));
+            let s = ScramServer { client_first_bare: bare.to_owned(), server_first: server_first.clone(), nonce };
+            (s, server_first.into_bytes())
+        }
+
+        /// Checks the client proof; returns the server-final message.
+        fn last(&self, client_final: &[u8]) -> Vec<u8> {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let cf = std::str::from_utf8(client_final).unwrap();
+            let (without_proof, proof) = cf.rsplit_once(",p=").unwrap();
+            assert_eq!(without_proof, format!("c=biws,r={}", self.nonce));
+            let mut salted = [0u8; 32];
+            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"pencil", b"saltsalt", 4096, &mut salted);
+            let client_key = hmac256(&salted, b"Client Key");
+            let auth = format!("{},{},{}", self.client_first_bare, self.server_first, without_proof);
+            let client_sig = hmac256(&sha256(&client_key), auth.as_bytes());
+            let expected: Vec<u8> = client_key.iter().zip(&client_sig).map(|(a, b)| a ^ b).collect();
+            assert_eq!(b64.decode(proof).unwrap(), expected, "client proof");
+            let server_sig = hmac256(&hmac256(&salted, b"Server Key"), auth.as_bytes());
+            format!("v={}", b64.encode(server_sig)).into_bytes()
+        }
+    }
+
+    fn sasl_payload(a: &[Action]) -> Vec<u8> {
+        let [Action::Send(el)] = a else { panic!("{a:?}") };
+        decode(&el.text()).unwrap()
+    }
+
+    /// A full SCRAM-SHA-256 exchange against a SCRAM server written from the RFC,
+    /// then bind; a forged server signature is caught.
     #[test]
-    fn scram_sha1_rfc5802_vector_and_bind() {
-        let mut n = neg(TlsPolicy::Direct);
-        n.handle(open()).unwrap();
-        n.handle(features(MECHS)).unwrap();
-        // Swap in the mechanism with the RFC's nonce.
-        n.mech = Some(Box::new(
-            Scram::<Sha1>::new_with_nonce("user", "pencil".to_owned(), "fyko+d2lbbFgONRv9qkxdawL".to_owned()),
-        ));
-        let _ = n.mech.as_mut().unwrap().initial();
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let challenge = b64("r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096");
-        let a = n.handle(st(&format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{challenge}</challenge>"))).unwrap();
-        let expect = b64("c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=");
-        assert_eq!(sent(&a), vec![format!("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{expect}</response>")]);
-        // A forged server signature is caught.
-        let mut forged = neg(TlsPolicy::Direct);
-        forged.state = State::Sasl;
-        forged.mech = n.mech.take();
-        let bad = b64("v=AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
-        assert_eq!(
-            forged.handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{bad}</success>"))),
-            Err(NegotiationError::ServerProofInvalid)
-        );
-        n.mech = forged.mech.take();
-        let ok = b64("v=rmF9pqV8S7suAoZWja4dJRkFsKQ=");
-        assert_eq!(n.handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{ok}</success>"))).unwrap(), vec![Action::RestartStream]);
-        n.handle(open()).unwrap();
-        let a = n
-            .handle(features("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>"))
-            .unwrap();
-        assert_eq!(
-            sent(&a),
-            vec!["<iq xmlns='jabber:client' id='bind-1' type='set'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>skiff</resource></bind></iq>"]
-        );
-        let a = n
-            .handle(st("<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@example.com/skiff</jid></bind></iq>"))
-            .unwrap();
-        let [Action::Done(done)] = a.as_slice() else { panic!("{a:?}") };
-        assert_eq!(done.jid.to_string(), "user@example.com/skiff");
-        assert!(done.tls);
+    fn scram_sha256_exchange_and_bind() {
+        let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+        for forge in [true, false] {
+            let mut n = neg(TlsPolicy::Direct);
+            n.handle(open()).unwrap();
+            let mechs = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism><mechanism>SCRAM-SHA-256</mechanism><mechanism>PLAIN</mechanism></mechanisms>";
+            let a = n.handle(features(mechs)).unwrap();
+            assert!(sent(&a)[0].contains("mechanism='SCRAM-SHA-256'"), "{a:?}");
+            let (server, challenge) = ScramServer::first(&sasl_payload(&a));
+            let a = n.handle(st(&format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>", b64(&challenge)))).unwrap();
+            let mut fin = server.last(&sasl_payload(&a));
+            if forge {
+                let last = fin.len() - 2;
+                fin[last] ^= 1;
+                let r = n.handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>", b64(&fin))));
+                assert!(matches!(r, Err(NegotiationError::ServerProofInvalid | NegotiationError::Sasl(_))), "{r:?}");
+                continue;
+            }
+            let a = n.handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>", b64(&fin)))).unwrap();
+            assert_eq!(a, vec![Action::RestartStream]);
+            n.handle(open()).unwrap();
+            let a = n
+                .handle(features("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>"))
+                .unwrap();
+            assert_eq!(
+                sent(&a),
+                vec!["<iq xmlns='jabber:client' id='bind-1' type='set'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>skiff</resource></bind></iq>"]
+            );
+            let a = n
+                .handle(st("<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@example.com/skiff</jid></bind></iq>"))
+                .unwrap();
+            let [Action::Done(done)] = a.as_slice() else { panic!("{a:?}") };
+            assert_eq!(done.jid.to_string(), "user@example.com/skiff");
+            assert_eq!(done.mechanism, "SCRAM-SHA-256");
+            assert!(done.tls);
+        }
     }
 
     #[test]

@@ -126,7 +126,10 @@ mod tests {
             IqOob::try_from(&el("<query xmlns='jabber:iq:oob'><desc>d</desc></query>")),
             Err(ParseError::MissingChild { element: "query", child: "url" })
         );
-        assert_eq!(XOob::try_from(&el("<x xmlns='jabber:x:oob'><url> </url></x>")), Err(ParseError::invalid("x", "empty url")));
+        assert_eq!(
+            XOob::try_from(&el("<x xmlns='jabber:x:oob'><url> </url></x>")),
+            Err(ParseError::invalid("x", "empty url"))
+        );
         assert!(XOob::try_from(&el("<query xmlns='jabber:iq:oob'/>")).unwrap_err().is_not_mine());
         assert!(IqOob::try_from(&el("<x xmlns='jabber:x:oob'/>")).unwrap_err().is_not_mine());
     }

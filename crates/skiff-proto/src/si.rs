@@ -47,7 +47,8 @@ fn check_profile(si: &Element, required: bool) -> Result<(), ParseError> {
 
 /// The data form inside `<feature xmlns='http://jabber.org/protocol/feature-neg'/>`.
 fn feature_form(si: &Element) -> Result<DataForm, ParseError> {
-    let feature = si.child("feature", ns::FEATURE_NEG).ok_or(ParseError::MissingChild { element: "si", child: "feature" })?;
+    let feature =
+        si.child("feature", ns::FEATURE_NEG).ok_or(ParseError::MissingChild { element: "si", child: "feature" })?;
     let x = feature.child("x", ns::DATA_FORMS).ok_or(ParseError::MissingChild { element: "feature", child: "x" })?;
     DataForm::try_from(x)
 }
@@ -112,6 +113,7 @@ impl From<&FileInfo> for Element {
 pub struct FileOffer {
     /// The SI `id`: it becomes the bytestream `sid`.
     pub sid: String,
+    /// Written as `application/octet-stream` when `None`.
     pub mime_type: Option<String>,
     pub file: FileInfo,
     /// The stream methods offered, in the sender's order.
@@ -132,7 +134,8 @@ impl TryFrom<&Element> for FileOffer {
         expect(el, "si", ns::SI)?;
         check_profile(el, true)?;
         let sid = req_attr(el, "si", "id")?.to_owned();
-        let file = el.child("file", ns::SI_FILE_TRANSFER).ok_or(ParseError::MissingChild { element: "si", child: "file" })?;
+        let file =
+            el.child("file", ns::SI_FILE_TRANSFER).ok_or(ParseError::MissingChild { element: "si", child: "file" })?;
         let file = FileInfo::try_from(file)?;
         let methods = feature_form(el)?.field(STREAM_METHOD).map(|f| f.options.clone()).unwrap_or_default();
         if methods.is_empty() {
@@ -306,7 +309,10 @@ mod tests {
         // Written back, it gains the default mime-type and is otherwise the same offer.
         let written = Element::from(&o);
         assert_eq!(written.attr("mime-type"), Some(DEFAULT_MIME_TYPE));
-        assert_eq!(FileOffer::try_from(&written).unwrap(), FileOffer { mime_type: Some(DEFAULT_MIME_TYPE.into()), ..o });
+        assert_eq!(
+            FileOffer::try_from(&written).unwrap(),
+            FileOffer { mime_type: Some(DEFAULT_MIME_TYPE.into()), ..o }
+        );
     }
 
     #[test]
@@ -390,7 +396,9 @@ mod tests {
             FileOffer::try_from(&el("<si xmlns='http://jabber.org/protocol/si' id='s' profile='http://jabber.org/protocol/si/profile/file-transfer'/>")),
             Err(ParseError::MissingChild { element: "si", child: "file" })
         );
-        assert!(FileOffer::try_from(&el("<query xmlns='http://jabber.org/protocol/bytestreams'/>")).unwrap_err().is_not_mine());
+        assert!(FileOffer::try_from(&el("<query xmlns='http://jabber.org/protocol/bytestreams'/>"))
+            .unwrap_err()
+            .is_not_mine());
     }
 
     #[test]
@@ -401,7 +409,10 @@ mod tests {
                  <x xmlns='jabber:x:data' type='submit'><field var='stream-method'>{values}</field></x></feature></si>"
             ))
         };
-        assert_eq!(SiAccept::try_from(&accept("")), Err(ParseError::invalid("si", "the accept chooses no stream method")));
+        assert_eq!(
+            SiAccept::try_from(&accept("")),
+            Err(ParseError::invalid("si", "the accept chooses no stream method"))
+        );
         assert_eq!(
             SiAccept::try_from(&accept("<value>a</value><value>b</value>")),
             Err(ParseError::invalid("si", "the accept chooses several stream methods"))

@@ -68,7 +68,7 @@ pub enum Socks5Error {
     Refused { code: u8 },
     #[error("the SOCKS5 message uses an unknown address type ({0})")]
     UnsupportedAddressType(u8),
-    #[error("the SOCKS5 message carries a domain name that is not ASCII")]
+    #[error("a peer connected to our streamhost sent a DST.ADDR that is not ASCII")]
     BadDomain,
     #[error("a peer connected to our streamhost without speaking SOCKS5 (version byte 0x{0:02x})")]
     PeerNotSocks5(u8),
@@ -159,8 +159,9 @@ fn parse_addr_port(buf: &[u8]) -> Result<Option<(Addr, u16, usize)>, Socks5Error
     let addr = match atyp {
         ATYP_IPV4 => Addr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(raw).expect("4 bytes"))),
         ATYP_IPV6 => Addr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(raw).expect("16 bytes"))),
-        _ if raw.is_ascii() => Addr::Domain(String::from_utf8_lossy(raw).into_owned()),
-        _ => return Err(Socks5Error::BadDomain),
+        // Not ASCII cannot be a DST.ADDR; kept (lossily) so a reply's odd BND.ADDR is
+        // reported by `check_echo`, and refused in a request.
+        _ => Addr::Domain(String::from_utf8_lossy(raw).into_owned()),
     };
     let port = u16::from_be_bytes([buf[end], buf[end + 1]]);
     Ok(Some((addr, port, end + 2)))
@@ -380,9 +381,12 @@ pub fn parse_connect_request(buf: &[u8]) -> Result<Option<(ConnectRequest, usize
         [_, cmd, _, ..] => cmd,
         _ => return Ok(None),
     };
+    if buf.get(3..5) == Some(&[ATYP_DOMAIN, 0]) {
+        return Err(Socks5Error::EmptyDomain);
+    }
     match parse_addr_port(&buf[3..])? {
         None => Ok(None),
-        Some((Addr::Domain(d), ..)) if d.is_empty() => Err(Socks5Error::EmptyDomain),
+        Some((Addr::Domain(d), ..)) if !d.is_ascii() => Err(Socks5Error::BadDomain),
         Some((addr, port, n)) => Ok(Some((ConnectRequest { cmd, addr, port }, 3 + n))),
     }
 }
@@ -570,17 +574,22 @@ mod tests {
         );
         assert_eq!(parse_reply(b"HTTP/1.1"), Err(Socks5Error::NotSocks5(b'H')));
         assert_eq!(parse_reply(&[5, 0, 0, 9, 0, 0]), Err(Socks5Error::UnsupportedAddressType(9)));
-        assert_eq!(parse_reply(&[5, 0, 0, 3, 1, 0xe9, 0, 0]), Err(Socks5Error::BadDomain));
+        // A bound domain that is not ASCII is odd but tolerated, like any wrong echo.
+        let (odd, n) = parse_reply(&[5, 0, 0, 3, 1, 0xe9, 0, 0]).unwrap().unwrap();
+        assert_eq!((odd.check_echo(HASH), n), (Echo::Mismatch, 8));
     }
 
-    /// Runs a client against the server's bytes `input`, split at `cut`.
+    /// Runs a client against the server's bytes `input`, split at `cut`. Returns what
+    /// it sent and its last step; bytes not fed after `Done` are appended to `leftover`
+    /// (the caller would read them as stream data).
     fn run_client(input: &[u8], cut: usize) -> (Vec<Vec<u8>>, Result<ClientStep, Socks5Error>) {
         let mut c = ClientHandshake::new(HASH);
         let mut sent = vec![c.initial_bytes().to_vec()];
         let mut last = Ok(ClientStep::NeedMore);
-        for chunk in [&input[..cut], &input[cut..]] {
+        let chunks = [&input[..cut], &input[cut..]];
+        for (i, chunk) in chunks.iter().enumerate() {
             // A chunk may complete the method selection and start the reply.
-            let mut data = chunk;
+            let mut data = *chunk;
             loop {
                 last = c.on_bytes(data);
                 data = &[];
@@ -589,7 +598,10 @@ mod tests {
                     _ => break,
                 }
             }
-            if last.is_err() {
+            if let Ok(ClientStep::Done { leftover, .. }) = &mut last {
+                chunks[i + 1..].iter().for_each(|rest| leftover.extend_from_slice(rest));
+            }
+            if !matches!(last, Ok(ClientStep::NeedMore)) {
                 break;
             }
         }
@@ -650,7 +662,10 @@ mod tests {
         assert_eq!(r.check_dst(HASH), Ok(()));
         assert_eq!(
             r.check_dst("ebb4d0f517348cc1cc62a8f3eccf6826fc817818"),
-            Err(Socks5Error::WrongDstAddr { expected: "ebb4d0f517348cc1cc62a8f3eccf6826fc817818".into(), got: HASH.into() })
+            Err(Socks5Error::WrongDstAddr {
+                expected: "ebb4d0f517348cc1cc62a8f3eccf6826fc817818".into(),
+                got: HASH.into()
+            })
         );
         assert_eq!(r.reply(REP_SUCCEEDED), domain_reply(0, HASH));
         for i in 0..req.len() {
@@ -661,9 +676,11 @@ mod tests {
         assert_eq!((r.addr.clone(), r.port, n), (Addr::V4(Ipv4Addr::LOCALHOST), 8080, 10));
         assert_eq!(r.dst_addr(), None);
         assert!(matches!(r.check_dst(HASH), Err(Socks5Error::WrongDstAddr { .. })));
+        assert_eq!(parse_connect_request(&[5, 1, 0, 3, 0]), Err(Socks5Error::EmptyDomain));
         assert_eq!(parse_connect_request(&[5, 1, 0, 3, 0, 0, 0]), Err(Socks5Error::EmptyDomain));
         assert_eq!(parse_connect_request(&[5, 1, 0, 7]), Err(Socks5Error::UnsupportedAddressType(7)));
         assert_eq!(parse_connect_request(&[0x16, 3, 1]), Err(Socks5Error::PeerNotSocks5(0x16)));
+        assert_eq!(parse_connect_request(&[5, 1, 0, 3, 2, b'a', 0xe9, 0, 0]), Err(Socks5Error::BadDomain));
     }
 
     #[test]
@@ -676,6 +693,11 @@ mod tests {
             let mut sent = Vec::new();
             let mut done = None;
             for chunk in [&input[..cut], &input[cut..]] {
+                if let Some((_, leftover)) = &mut done {
+                    // After the request, bytes are stream data, read by the caller.
+                    Vec::extend_from_slice(leftover, chunk);
+                    continue;
+                }
                 match s.on_bytes(chunk).unwrap() {
                     ServerStep::NeedMore { send } => sent.extend(send),
                     ServerStep::Request { send, request, leftover } => {
@@ -687,7 +709,7 @@ mod tests {
             assert_eq!(sent, [5, 0], "cut {cut}");
             let (request, leftover) = done.unwrap_or_else(|| panic!("cut {cut}: no request"));
             assert_eq!(request.dst_addr(), Some(HASH));
-            assert_eq!(leftover, b"early");
+            assert_eq!(leftover, b"early", "cut {cut}");
         }
     }
 
@@ -707,7 +729,10 @@ mod tests {
         assert_eq!(s.on_bytes(&[5, 1, 0]), Ok(ServerStep::NeedMore { send: vec![5, 0] }));
         assert_eq!(
             s.on_bytes(&[5, 1, 0, 9]),
-            Err(ServerFailure { send: vec![5, 8, 0, 1, 0, 0, 0, 0, 0, 0], error: Socks5Error::UnsupportedAddressType(9) })
+            Err(ServerFailure {
+                send: vec![5, 8, 0, 1, 0, 0, 0, 0, 0, 0],
+                error: Socks5Error::UnsupportedAddressType(9)
+            })
         );
         let mut s = ServerHandshake::new();
         assert_eq!(s.on_bytes(&[5, 1, 0, 5, 1, 0, 3, 0]).unwrap_err().error, Socks5Error::EmptyDomain);

@@ -176,7 +176,7 @@ fn read_tree(xml: &str, standalone: bool) -> Result<Element, XmlError> {
             Event::CData(c) if !stack.is_empty() => push_text(&mut stack, &c.xml10_content().map_err(malformed)?)?,
             Event::GeneralRef(r) if !stack.is_empty() => push_text(&mut stack, resolve_ref(&r)?.encode_utf8(&mut [0; 4]))?,
             Event::CData(_) | Event::GeneralRef(_) => return Err(malformed("text outside the root element")),
-            Event::Decl(_) if decl_ok && root.is_none() && stack.is_empty() => {}
+            Event::Decl(_) if decl_ok => {}
             Event::Comment(_) if standalone => {}
             Event::Comment(_) => return Err(XmlError::Restricted("comments are not allowed")),
             Event::Decl(_) | Event::PI(_) => return Err(XmlError::Restricted("processing instructions are not allowed")),

@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use skiff_tests::{free_port, Prosody, ProsodyOptions, TlsMode};
+use skiff_tests::{Prosody, ProsodyOptions, TlsMode};
 
 const USERS: [&str; 3] = ["alice", "bob", "carol"];
 const PREFERRED_PORTS: (u16, u16, u16) = (15222, 17777, 15280);
@@ -67,12 +67,10 @@ fn parse_args() -> Result<Option<PathBuf>> {
     while let Some(arg) = args.next() {
         let arg_str = arg.to_string_lossy();
         if arg_str == "-h" || arg_str == "--help" {
-            println!("{USAGE}");
+            let _ = writeln!(std::io::stdout(), "{USAGE}");
             return Ok(None);
         } else if arg_str == "--dir" {
-            let value = args
-                .next()
-                .context("--dir needs a value\n\n".to_owned() + USAGE)?;
+            let value = args.next().context("--dir needs a value\n\n".to_owned() + USAGE)?;
             dir = Some(PathBuf::from(value));
         } else if let Some(value) = arg_str.strip_prefix("--dir=") {
             dir = Some(PathBuf::from(value));
@@ -98,16 +96,25 @@ fn default_dir() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/share/skiff-demo"))
 }
 
-/// `port` if 127.0.0.1:`port` can be bound now, else a free port.
-fn port_or_free(port: u16) -> u16 {
-    match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-        Ok(_) => port,
-        Err(_) => {
-            let other = free_port();
-            tracing::warn!("port {port} is taken, using {other} instead");
-            other
-        }
+/// The preferred ports where they can be bound now, other free ports
+/// otherwise. All three listeners are held while choosing, so the ports
+/// are distinct.
+fn choose_ports() -> Result<(u16, u16, u16)> {
+    let (c2s, proxy, http) = PREFERRED_PORTS;
+    let mut listeners = Vec::new();
+    for port in [c2s, proxy, http] {
+        let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            Ok(l) => l,
+            Err(_) => {
+                let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
+                tracing::warn!("port {port} is taken, using {} instead", l.local_addr()?.port());
+                l
+            }
+        };
+        listeners.push(listener);
     }
+    let port = |i: usize| listeners[i].local_addr().map(|a| a.port());
+    Ok((port(0)?, port(1)?, port(2)?))
 }
 
 fn run() -> Result<()> {
@@ -115,32 +122,21 @@ fn run() -> Result<()> {
         return Ok(());
     };
 
-    let users: Vec<(String, String)> = USERS
-        .iter()
-        .map(|u| (u.to_string(), format!("{u}-demo")))
-        .collect();
+    let users: Vec<(String, String)> = USERS.iter().map(|u| (u.to_string(), format!("{u}-demo"))).collect();
     let mut contacts = Vec::new();
     for (i, a) in USERS.iter().enumerate() {
         for b in &USERS[i + 1..] {
             contacts.push((a.to_string(), b.to_string()));
         }
     }
-    let opts = ProsodyOptions {
-        tls: TlsMode::StartTls,
-        users,
-        contacts,
-        ..ProsodyOptions::default()
-    };
-    let (c2s, proxy, http) = PREFERRED_PORTS;
-    let ports = (port_or_free(c2s), port_or_free(proxy), port_or_free(http));
+    let opts = ProsodyOptions { tls: TlsMode::StartTls, users, contacts, ..ProsodyOptions::default() };
+    let ports = choose_ports()?;
 
-    let mut prosody = Prosody::start_in(&dir, opts, Some(ports))
-        .with_context(|| format!("starting Prosody in {}", dir.display()))?;
+    let mut prosody =
+        Prosody::start_in(&dir, opts, Some(ports)).with_context(|| format!("starting Prosody in {}", dir.display()))?;
 
-    let accounts: Vec<serde_json::Value> = USERS
-        .iter()
-        .map(|u| serde_json::json!({ "jid": prosody.jid(u), "password": prosody.password(u) }))
-        .collect();
+    let accounts: Vec<serde_json::Value> =
+        USERS.iter().map(|u| serde_json::json!({ "jid": prosody.jid(u), "password": prosody.password(u) })).collect();
     let info = serde_json::json!({
         "domain": prosody.domain,
         "c2s_port": prosody.c2s_port,
@@ -159,10 +155,8 @@ fn run() -> Result<()> {
         prosody.dir.join("prosody.log").display()
     );
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("building the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("building the async runtime")?;
     let outcome = runtime.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
