@@ -15,7 +15,9 @@ pub enum Node {
 }
 
 /// An XML element with its namespace resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Equality is XML equality: attribute order does not matter.
+#[derive(Clone, Debug, Eq)]
 pub struct Element {
     /// Local name, without prefix.
     pub name: String,
@@ -25,6 +27,16 @@ pub struct Element {
     /// is kept as `xml:lang`. Namespace declarations are not attributes.
     pub attrs: Vec<(String, String)>,
     pub children: Vec<Node>,
+}
+
+impl PartialEq for Element {
+    fn eq(&self, other: &Element) -> bool {
+        self.name == other.name
+            && self.ns == other.ns
+            && self.attrs.len() == other.attrs.len()
+            && self.attrs.iter().all(|(k, v)| other.attr(k) == Some(v.as_str()))
+            && self.children == other.children
+    }
 }
 
 impl Element {
@@ -244,6 +256,15 @@ mod tests {
     fn escapes_attribute_values() {
         let e = Element::new("a", "urn:x").with_attr("v", "'\"<&>\n");
         assert_eq!(e.to_xml(), "<a xmlns='urn:x' v='&apos;&quot;&lt;&amp;&gt;&#10;'/>");
+    }
+
+    #[test]
+    fn equality_ignores_attribute_order() {
+        let a = Element::new("a", "urn:x").with_attr("k", "1").with_attr("l", "2");
+        let b = Element::new("a", "urn:x").with_attr("l", "2").with_attr("k", "1");
+        assert_eq!(a, b);
+        assert_ne!(a, Element::new("a", "urn:x").with_attr("k", "1").with_attr("l", "3"));
+        assert_ne!(a, Element::new("a", "urn:x").with_attr("k", "1"));
     }
 
     #[test]
