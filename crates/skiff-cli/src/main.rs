@@ -9,7 +9,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use skiff_engine::event::{Contact, ResourcePresence};
+use skiff_engine::store::{Direction, HistoryFilter, Store};
+use skiff_engine::transfer::{AcceptPolicy, Method, TransferConfig, Transfers};
 use skiff_engine::{AccountConfig, Client, Event, Secret, TlsMode};
+use std::sync::Arc;
+use tokio::sync::broadcast::Receiver;
 use skiff_proto::disco::DiscoInfoResult;
 use skiff_proto::jid::Jid;
 use skiff_proto::ns;
@@ -39,6 +43,10 @@ struct Cli {
     /// Resource to bind (default: skiff-cli).
     #[arg(long, global = true, value_name = "R")]
     resource: Option<String>,
+    /// Address our own SOCKS5 streamhost listens on and offers (repeatable; default:
+    /// every usable local address). Tests set 127.0.0.1.
+    #[arg(long = "streamhost-addr", global = true, value_name = "IP", env = "SKIFF_STREAMHOST_ADDRS", value_delimiter = ',')]
+    streamhost_addrs: Vec<std::net::IpAddr>,
     /// Print one JSON object a line instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -72,6 +80,75 @@ enum Command {
         #[arg(long)]
         seconds: Option<f64>,
     },
+    /// Send files to a contact (a bare JID picks their best client, a full JID that one).
+    Send {
+        to: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// How to carry the data: SOCKS5 then in-band (auto), or only one of them.
+        #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
+        method: MethodArg,
+        /// Use this SOCKS5 proxy (e.g. proxy.example.com) instead of discovering the server's.
+        #[arg(long, value_name = "JID")]
+        proxy: Option<String>,
+        /// Do not offer our own streamhost (only the proxy).
+        #[arg(long)]
+        no_direct: bool,
+        /// Do not offer a proxy.
+        #[arg(long)]
+        no_proxy: bool,
+        /// Largest in-band block size to ask for (bytes, at most 65535).
+        #[arg(long, default_value_t = 65535, value_parser = clap::value_parser!(u16).range(512..))]
+        ibb_block_size: u16,
+        /// A description shown to the receiver.
+        #[arg(long)]
+        desc: Option<String>,
+        /// Seconds to wait for the recipient to come online.
+        #[arg(long, default_value_t = 10.0)]
+        wait: f64,
+    },
+    /// Stay online and receive files.
+    Receive {
+        /// Where files go (default: ~/Downloads or the data folder's downloads/).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Which offers to accept.
+        #[arg(long, value_enum, default_value_t = AcceptArg::Contacts)]
+        accept: AcceptArg,
+        /// Leave after this many transfers have finished (completed, failed or declined).
+        #[arg(long)]
+        count: Option<u32>,
+        /// Leave (with an error) after this many seconds.
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
+    /// List past and current transfers.
+    History {
+        /// Only transfers with this contact (bare JID).
+        #[arg(long)]
+        peer: Option<String>,
+        /// Only files whose name contains this.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Offer an interrupted outgoing transfer again; the receiver continues where it stopped.
+    Resume { id: i64 },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum MethodArg {
+    Auto,
+    S5b,
+    Ibb,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum AcceptArg {
+    All,
+    Contacts,
+    None,
 }
 
 fn main() -> std::process::ExitCode {
@@ -134,27 +211,321 @@ fn account(cli: &Cli) -> Result<AccountConfig> {
             .with_context(|| format!("--server wants HOST:PORT, got '{server}'"))?;
         cfg.server = Some((host, port));
     }
-    // A one-shot command should not retry forever; `online` reconnects.
-    cfg.reconnect = matches!(cli.command, Command::Online { .. });
+    // A one-shot command should not retry forever; staying online reconnects.
+    cfg.reconnect = matches!(cli.command, Command::Online { .. } | Command::Receive { .. });
     Ok(cfg)
 }
 
+fn data_dir(cli: &Cli) -> PathBuf {
+    cli.data_dir.clone().unwrap_or_else(|| {
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        base.join("skiff")
+    })
+}
+
+fn open_store(cli: &Cli) -> Result<Arc<Store>> {
+    let dir = data_dir(cli);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    Ok(Arc::new(Store::open(&dir.join("history.sqlite3"))?))
+}
+
 async fn run(cli: Cli) -> Result<()> {
-    let cfg = account(&cli)?;
-    if let Some(dir) = &cli.data_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    let out = Output { json: cli.json };
+    if let Command::History { peer, name, limit } = &cli.command {
+        return history(&*open_store(&cli)?, &out, peer.clone(), name.clone(), *limit);
     }
+    let cfg = account(&cli)?;
+    let store = match &cli.command {
+        Command::Send { .. } | Command::Receive { .. } | Command::Resume { .. } => Some(open_store(&cli)?),
+        _ => None,
+    };
+    let account_jid = cfg.jid.clone();
     let client = Client::start(cfg);
     let mut events = client.events();
     let jid = client.wait_online().await.context("sign-in failed")?;
-    let out = Output { json: cli.json };
-    let result = match cli.command {
-        Command::Roster { wait } => roster(&client, &mut events, &out, wait).await,
-        Command::Whoami => whoami(&client, &jid, &out).await,
-        Command::Online { seconds } => online(&client, &mut events, &out, seconds).await,
+    let transfers = match store {
+        Some(store) => Some(Transfers::start(client.clone(), store, transfer_config(&cli)?, &account_jid)?),
+        None => None,
+    };
+    let result = match (&cli.command, transfers) {
+        (Command::Roster { wait }, _) => roster(&client, &mut events, &out, *wait).await,
+        (Command::Whoami, _) => whoami(&client, &jid, &out).await,
+        (Command::Online { seconds }, _) => online(&client, &mut events, &out, *seconds).await,
+        (Command::Send { to, files, wait, desc, .. }, Some(t)) => send(&t, &mut events, &out, to, files, *wait, desc.clone()).await,
+        (Command::Receive { count, timeout, .. }, Some(t)) => receive(&t, &mut events, &out, *count, *timeout).await,
+        (Command::Resume { id }, Some(t)) => {
+            let id = t.resume(*id).await?;
+            follow(&mut events, &out, vec![id]).await
+        }
+        _ => unreachable!("every command is handled"),
     };
     client.disconnect().await;
     result
+}
+
+fn transfer_config(cli: &Cli) -> Result<TransferConfig> {
+    let downloads = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join("Downloads"))
+        .unwrap_or_else(|| data_dir(cli).join("downloads"));
+    let mut cfg = TransferConfig::new(downloads);
+    cfg.streamhost_addrs = cli.streamhost_addrs.clone();
+    match &cli.command {
+        Command::Send { method, proxy, no_direct, no_proxy, ibb_block_size, .. } => {
+            cfg.methods = match method {
+                MethodArg::Auto => vec![Method::S5b, Method::Ibb],
+                MethodArg::S5b => vec![Method::S5b],
+                MethodArg::Ibb => vec![Method::Ibb],
+            };
+            if let Some(p) = proxy {
+                cfg.proxy = Some(p.parse().with_context(|| format!("--proxy: '{p}' is not a valid address"))?);
+            }
+            cfg.use_direct = !no_direct;
+            cfg.use_proxy = !no_proxy;
+            cfg.ibb_block_size = *ibb_block_size;
+        }
+        Command::Receive { dir, accept, .. } => {
+            if let Some(d) = dir {
+                cfg.download_dir = d.clone();
+            }
+            cfg.accept = match accept {
+                AcceptArg::All => AcceptPolicy::All,
+                AcceptArg::Contacts => AcceptPolicy::Contacts,
+                AcceptArg::None => AcceptPolicy::None,
+            };
+        }
+        _ => {}
+    }
+    Ok(cfg)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    t: &Transfers,
+    events: &mut Receiver<Event>,
+    out: &Output,
+    to: &str,
+    files: &[PathBuf],
+    wait: f64,
+    desc: Option<String>,
+) -> Result<()> {
+    let to: Jid = to.parse().with_context(|| format!("'{to}' is not a valid XMPP address"))?;
+    // Presence of the recipient arrives shortly after sign-in.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait.max(0.0));
+    while t.client().presence_of(&to.bare()).is_empty() && tokio::time::Instant::now() < deadline {
+        let _ = tokio::time::timeout_at(deadline, events.recv()).await;
+    }
+    let mut ids = Vec::new();
+    for f in files {
+        let id = t.send_file(&to, f, desc.clone()).await.with_context(|| format!("cannot send {}", f.display()))?;
+        ids.push(id);
+    }
+    follow(events, out, ids).await
+}
+
+/// Shows the transfers `ids` until each has ended; an error when any failed.
+async fn follow(events: &mut Receiver<Event>, out: &Output, ids: Vec<i64>) -> Result<()> {
+    let mut bars = Bars::new(out.json);
+    let mut open: std::collections::HashSet<i64> = ids.iter().copied().collect();
+    let mut failed = 0;
+    while !open.is_empty() {
+        let ev = match events.recv().await {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => bail!("the engine stopped"),
+        };
+        let Some(id) = transfer_id(&ev) else {
+            if let Event::Offline { reason, will_retry: false } = &ev {
+                bail!("disconnected: {reason}");
+            }
+            continue;
+        };
+        if !open.contains(&id) {
+            continue;
+        }
+        bars.show(out, &ev);
+        match ev {
+            Event::TransferCompleted { .. } => {
+                open.remove(&id);
+            }
+            Event::TransferFailed { .. } | Event::TransferRejected { .. } => {
+                open.remove(&id);
+                failed += 1;
+            }
+            _ => {}
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} transfers did not complete", ids.len());
+    }
+    Ok(())
+}
+
+async fn receive(t: &Transfers, events: &mut Receiver<Event>, out: &Output, count: Option<u32>, timeout: Option<f64>) -> Result<()> {
+    let me = t.client().jid().map(|j| j.to_string()).unwrap_or_default();
+    if out.json {
+        out.json_line(&serde_json::json!({"type": "ready", "jid": me}));
+    } else {
+        eprintln!("Receiving as {me}. Ctrl-C to leave.");
+    }
+    let mut bars = Bars::new(out.json);
+    let (mut finished, mut failed) = (0u32, 0u32);
+    let deadline = timeout.map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s));
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    loop {
+        if count.is_some_and(|c| finished >= c) {
+            break;
+        }
+        let ev = tokio::select! {
+            _ = &mut sleep => bail!("timed out after {} transfers", finished),
+            _ = tokio::signal::ctrl_c() => break,
+            ev = events.recv() => match ev {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => bail!("the engine stopped"),
+            },
+        };
+        if let Event::Fatal { message, .. } = &ev {
+            bail!("{message}");
+        }
+        if transfer_id(&ev).is_none() {
+            continue;
+        }
+        bars.show(out, &ev);
+        match ev {
+            Event::TransferCompleted { .. } => finished += 1,
+            Event::TransferFailed { .. } | Event::TransferRejected { .. } => {
+                finished += 1;
+                failed += 1;
+            }
+            _ => {}
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {finished} transfers did not complete");
+    }
+    Ok(())
+}
+
+fn transfer_id(e: &Event) -> Option<i64> {
+    match e {
+        Event::TransferOffered { id, .. }
+        | Event::TransferStarted { id, .. }
+        | Event::TransferProgress { id, .. }
+        | Event::TransferCompleted { id, .. }
+        | Event::TransferFailed { id, .. }
+        | Event::TransferRejected { id, .. } => Some(*id),
+        _ => None,
+    }
+}
+
+/// Progress bars on a terminal, JSON lines with `--json`.
+struct Bars {
+    multi: Option<indicatif::MultiProgress>,
+    bars: std::collections::HashMap<i64, indicatif::ProgressBar>,
+}
+
+impl Bars {
+    fn new(json: bool) -> Bars {
+        let multi = (!json).then(|| {
+            let target = if std::io::stderr().is_terminal() {
+                indicatif::ProgressDrawTarget::stderr()
+            } else {
+                indicatif::ProgressDrawTarget::hidden()
+            };
+            indicatif::MultiProgress::with_draw_target(target)
+        });
+        Bars { multi, bars: Default::default() }
+    }
+
+    fn show(&mut self, out: &Output, ev: &Event) {
+        let Some(multi) = &self.multi else {
+            out.json_line(ev);
+            return;
+        };
+        match ev {
+            Event::TransferOffered { id, direction, peer, name, size, resume_from, .. } => {
+                let bar = multi.add(indicatif::ProgressBar::new(*size));
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{prefix:.bold} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                let arrow = if direction == "incoming" { "from" } else { "to" };
+                bar.set_prefix(format!("{name} {arrow} {peer}"));
+                bar.set_position(*resume_from);
+                self.bars.insert(*id, bar);
+                let _ = multi.println(format!("#{id} {direction} {name} ({size} bytes) {arrow} {peer}"));
+            }
+            Event::TransferStarted { id, route, .. } => {
+                if let Some(b) = self.bars.get(id) {
+                    b.set_message(format!("[{route}]"));
+                }
+            }
+            Event::TransferProgress { id, bytes, .. } => {
+                if let Some(b) = self.bars.get(id) {
+                    b.set_position(*bytes);
+                }
+            }
+            Event::TransferCompleted { id, path, route, seconds, sha256, .. } => {
+                if let Some(b) = self.bars.remove(id) {
+                    b.finish_and_clear();
+                }
+                println!("#{id} done: {path} via {route} in {seconds:.1} s (sha256 {sha256})");
+            }
+            Event::TransferFailed { id, name, error, resumable } => {
+                if let Some(b) = self.bars.remove(id) {
+                    b.abandon();
+                }
+                let hint = if *resumable { format!(" (resumable: skiff resume {id})") } else { String::new() };
+                eprintln!("#{id} {name} failed: {error}{hint}");
+            }
+            Event::TransferRejected { id, name, reason } => {
+                if let Some(b) = self.bars.remove(id) {
+                    b.abandon();
+                }
+                eprintln!("#{id} {name}: {reason}");
+            }
+            _ => {}
+        }
+    }
+}
+
+fn history(store: &Store, out: &Output, peer: Option<String>, name: Option<String>, limit: u32) -> Result<()> {
+    let filter = HistoryFilter { peer, name_contains: name, limit: Some(limit), ..HistoryFilter::default() };
+    let records = store.list(&filter)?;
+    if records.is_empty() && !out.json {
+        println!("No transfers yet.");
+    }
+    for r in &records {
+        if out.json {
+            out.json_line(r);
+            continue;
+        }
+        let arrow = match r.direction {
+            Direction::Incoming => "<-",
+            Direction::Outgoing => "->",
+        };
+        let route = r.route.map(|x| x.as_str()).unwrap_or("-");
+        let err = r.error.as_deref().map(|e| format!("  ({e})")).unwrap_or_default();
+        println!(
+            "#{:<4} {arrow} {:<28} {:<32} {:>12} / {:<12} {:<11} {route}{err}",
+            r.id,
+            r.peer_jid,
+            r.file_name,
+            r.bytes_done,
+            r.size,
+            r.state.as_str()
+        );
+    }
+    Ok(())
 }
 
 struct Output {
@@ -304,5 +675,6 @@ fn describe(e: &Event) -> String {
         Event::Presence { jid, resource, .. } => format!("{jid}/{resource} went offline"),
         Event::SubscriptionRequest { from } => format!("{from} asks to see your presence"),
         Event::Fatal { message, .. } => format!("error: {message}"),
+        other => format!("{other:?}"),
     }
 }

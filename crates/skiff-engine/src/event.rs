@@ -28,7 +28,7 @@ pub struct ResourcePresence {
     pub priority: i8,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A connection attempt starts.
@@ -49,6 +49,28 @@ pub enum Event {
     Presence { jid: String, resource: String, available: bool, show: String, status: Option<String>, priority: i8 },
     /// Someone asks to see our presence.
     SubscriptionRequest { from: String },
+    /// A transfer was offered: to us (`direction: incoming`, waiting for accept or
+    /// reject unless a policy decides) or by us. `resume_from` > 0 when the receiver
+    /// already holds that many bytes of this file.
+    TransferOffered {
+        id: i64,
+        direction: String,
+        peer: String,
+        name: String,
+        size: u64,
+        description: Option<String>,
+        resume_from: u64,
+    },
+    /// Data starts to flow over `route` (`s5b-direct`, `s5b-proxy`, `ibb`).
+    TransferStarted { id: i64, route: String, streamhost: Option<String>, offset: u64 },
+    /// Progress, at most about ten times a second per transfer.
+    TransferProgress { id: i64, bytes: u64, total: u64, bytes_per_sec: u64 },
+    /// Done and verified. `bytes` counts what travelled in this attempt.
+    TransferCompleted { id: i64, name: String, path: String, size: u64, bytes: u64, sha256: String, route: String, seconds: f64 },
+    /// Failed; `resumable` when the partial data is kept for a later resume.
+    TransferFailed { id: i64, name: String, error: String, resumable: bool },
+    /// The receiver declined, or we did.
+    TransferRejected { id: i64, name: String, reason: String },
     /// Sign-in failed in a way retrying will not fix (wrong password, untrusted
     /// certificate, ...). `code` is stable for the UI to branch on.
     Fatal { code: String, message: String },

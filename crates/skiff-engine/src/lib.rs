@@ -11,6 +11,7 @@ pub mod event;
 pub mod files;
 pub mod session;
 pub mod store;
+pub mod transfer;
 
 pub use config::{AccountConfig, Secret, TlsMode};
 pub use event::Event;

@@ -42,6 +42,9 @@ pub enum ClientError {
     Stopped,
 }
 
+/// Where the answer to a queued IQ arrives.
+pub type IqReply = oneshot::Receiver<Result<Option<Element>, ClientError>>;
+
 /// Where the connection stands, for [`Client::wait_online`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnState {
@@ -56,7 +59,7 @@ pub enum ConnState {
 
 enum Command {
     Send(Element),
-    Iq { iq: Box<Iq>, reply: oneshot::Sender<Result<Option<Element>, ClientError>> },
+    Iq { iq: Box<Iq>, timeout: Option<Duration>, reply: oneshot::Sender<Result<Option<Element>, ClientError>> },
     Disconnect(oneshot::Sender<()>),
 }
 
@@ -150,9 +153,25 @@ impl Client {
 
     /// Sends an IQ get/set (its id is assigned here) and waits for the result payload.
     pub async fn iq(&self, iq: Iq) -> Result<Option<Element>, ClientError> {
+        self.iq_within(iq, None).await
+    }
+
+    /// Like [`Client::iq`] with its own timeout (e.g. an offer a user must answer).
+    pub async fn iq_within(&self, iq: Iq, timeout: Option<Duration>) -> Result<Option<Element>, ClientError> {
+        self.start_iq(iq, timeout)?.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Queues an IQ request now (requests go out in the order of these calls) and
+    /// returns where its answer will arrive. For pipelines such as in-band data.
+    pub fn start_iq(&self, iq: Iq, timeout: Option<Duration>) -> Result<IqReply, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.inner.cmd.send(Command::Iq { iq: Box::new(iq), reply: tx }).map_err(|_| ClientError::Stopped)?;
-        rx.await.map_err(|_| ClientError::Stopped)?
+        self.inner.cmd.send(Command::Iq { iq: Box::new(iq), timeout, reply: tx }).map_err(|_| ClientError::Stopped)?;
+        Ok(rx)
+    }
+
+    /// Emits an event to every subscriber (used by the transfer engine).
+    pub(crate) fn emit(&self, e: Event) {
+        let _ = self.inner.events.send(e);
     }
 
     /// IQ get to `to` (None = our server account).
@@ -424,7 +443,7 @@ impl SessionTask {
                         break End::Stopped;
                     }
                     Some(Command::Send(el)) => router.send(el),
-                    Some(Command::Iq { iq, reply }) => router.request(*iq, Waiter::External(reply)),
+                    Some(Command::Iq { iq, timeout, reply }) => router.request_within(*iq, Waiter::External(reply), timeout),
                 },
                 _ = tick.tick() => {
                     if let Some(end) = router.tick(last_rx, self.cfg.keepalive) {
@@ -473,6 +492,7 @@ enum Waiter {
 
 struct Pending {
     waiter: Waiter,
+    started: Instant,
     deadline: Instant,
     peer: String,
 }
@@ -506,12 +526,16 @@ impl Router {
         let _ = self.ev.send(e);
     }
 
-    fn request(&mut self, mut iq: Iq, waiter: Waiter) {
+    fn request(&mut self, iq: Iq, waiter: Waiter) {
+        self.request_within(iq, waiter, None)
+    }
+
+    fn request_within(&mut self, mut iq: Iq, waiter: Waiter, timeout: Option<Duration>) {
         self.next_id += 1;
         iq.id = format!("{}-{}", self.id_prefix, self.next_id);
         let peer = iq.to.as_ref().map(Jid::to_string).unwrap_or_else(|| self.own.domain().to_owned());
         let key = (iq.to.clone(), iq.id.clone());
-        self.pending.insert(key, Pending { waiter, deadline: Instant::now() + self.iq_timeout, peer });
+        self.pending.insert(key, Pending { waiter, started: Instant::now(), deadline: Instant::now() + timeout.unwrap_or(self.iq_timeout), peer });
         self.send(iq.into());
     }
 
@@ -780,6 +804,7 @@ impl Router {
             let secs = self.iq_timeout.as_secs();
             match p.waiter {
                 Waiter::External(tx) => {
+                    let secs = (p.deadline - p.started).as_secs();
                     let _ = tx.send(Err(ClientError::Timeout { peer: p.peer, secs }));
                 }
                 Waiter::Ping => return Some(End::Dropped(format!("the server did not answer a ping within {secs} seconds"))),

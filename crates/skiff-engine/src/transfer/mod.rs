@@ -1,0 +1,403 @@
+//! The transfer engine: XEP-0096 SI file transfer carried by XEP-0065 SOCKS5
+//! bytestreams (our streamhost first, then the server's proxy) or XEP-0047 in-band
+//! bytestreams, with a SQLite history and resume.
+//!
+//! [`Transfers`] is the handle. Each transfer runs as one task (`outgoing.rs` or
+//! `incoming.rs`); IQs for a transfer in progress are routed to its task by sid. Every
+//! state change is written to the store first, then announced as an [`Event`].
+
+mod ibb;
+mod incoming;
+mod outgoing;
+pub mod s5b;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use skiff_proto::jid::Jid;
+use skiff_proto::ns;
+use skiff_proto::stanza::{Condition, Iq, StanzaError};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::event::Event;
+use crate::session::Client;
+use crate::store::{Store, StoreError, TransferState};
+
+pub use s5b::StreamhostServer;
+
+/// A way to carry the bytes, in the SI `stream-method` sense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// XEP-0065 SOCKS5 bytestreams (direct or through a proxy).
+    S5b,
+    /// XEP-0047 in-band bytestreams.
+    Ibb,
+}
+
+impl Method {
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Method::S5b => ns::BYTESTREAMS,
+            Method::Ibb => ns::IBB,
+        }
+    }
+}
+
+/// What to do with an incoming offer when nobody answers it by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AcceptPolicy {
+    /// Wait for [`Transfers::accept`] or [`Transfers::reject`].
+    Ask,
+    /// Accept every offer.
+    All,
+    /// Accept offers from roster contacts; reject the rest.
+    Contacts,
+    /// Reject every offer.
+    None,
+}
+
+/// Transfer settings.
+#[derive(Debug, Clone)]
+pub struct TransferConfig {
+    /// Where accepted files go unless the accept names another folder.
+    pub download_dir: PathBuf,
+    /// Addresses our own streamhost listens on and offers; empty = every usable local
+    /// address (loopback when there is no other).
+    pub streamhost_addrs: Vec<IpAddr>,
+    /// The proxy to use; `None` = discover the server's.
+    pub proxy: Option<Jid>,
+    /// Offer our own streamhost.
+    pub use_direct: bool,
+    /// Offer the proxy.
+    pub use_proxy: bool,
+    /// Allowed methods in preference order.
+    pub methods: Vec<Method>,
+    /// Largest in-band block we ask for (the peer may make us step down).
+    pub ibb_block_size: u16,
+    /// In-band blocks in flight before waiting for acknowledgements.
+    pub ibb_window: usize,
+    /// How long an offer waits for the other side's answer.
+    pub offer_timeout: Duration,
+    pub accept: AcceptPolicy,
+}
+
+impl TransferConfig {
+    pub fn new(download_dir: PathBuf) -> TransferConfig {
+        TransferConfig {
+            download_dir,
+            streamhost_addrs: Vec::new(),
+            proxy: None,
+            use_direct: true,
+            use_proxy: true,
+            methods: vec![Method::S5b, Method::Ibb],
+            ibb_block_size: 65535,
+            ibb_window: 16,
+            offer_timeout: Duration::from_secs(300),
+            accept: AcceptPolicy::Ask,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("{0} is offline")]
+    Offline(String),
+    #[error("none of {0}'s online clients can receive files (no SI file transfer support)")]
+    NoFileTransfer(String),
+    #[error("cannot read {path}: {reason}")]
+    Source { path: String, reason: String },
+    #[error("no transfer with id {0}")]
+    Unknown(i64),
+    #[error("transfer {0} is not waiting for an answer")]
+    NotPending(i64),
+    #[error("transfer {id} cannot be resumed here: {reason}")]
+    NotResumable { id: i64, reason: String },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// An answer to an incoming offer.
+#[derive(Debug)]
+enum Decision {
+    Accept(Option<PathBuf>),
+    Reject,
+}
+
+/// IQs of a transfer in progress, routed by sid, with the peer they must come from.
+type Route = (Jid, mpsc::Sender<Iq>);
+
+struct Inner {
+    client: Client,
+    store: Arc<Store>,
+    cfg: TransferConfig,
+    account: String,
+    streamhost: tokio::sync::OnceCell<Option<StreamhostServer>>,
+    proxies: tokio::sync::Mutex<Option<Vec<skiff_proto::bytestreams::StreamHost>>>,
+    decisions: Mutex<HashMap<i64, oneshot::Sender<Decision>>>,
+    routes: Mutex<HashMap<String, Route>>,
+    cancels: Mutex<HashMap<i64, watch::Sender<bool>>>,
+}
+
+/// The transfer engine of one account.
+#[derive(Clone)]
+pub struct Transfers {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Transfers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfers").field("account", &self.inner.account).finish()
+    }
+}
+
+impl Transfers {
+    /// Starts the engine on a session: registers the SI, bytestreams and IBB handlers
+    /// (which also advertises them in disco#info) and marks transfers a previous run
+    /// left unfinished as interrupted.
+    pub fn start(client: Client, store: Arc<Store>, cfg: TransferConfig, account: &Jid) -> Result<Transfers, TransferError> {
+        let account = account.bare().to_string();
+        let n = store.interrupt_unfinished(&account)?;
+        if n > 0 {
+            tracing::info!("{n} transfers from an earlier run are marked interrupted");
+        }
+        let inner = Arc::new(Inner {
+            client: client.clone(),
+            store,
+            cfg,
+            account,
+            streamhost: tokio::sync::OnceCell::new(),
+            proxies: tokio::sync::Mutex::new(None),
+            decisions: Mutex::default(),
+            routes: Mutex::default(),
+            cancels: Mutex::default(),
+        });
+        client.add_feature(ns::SI_FILE_TRANSFER);
+        let offers = client.handle_iqs("si", ns::SI);
+        let bytestreams = client.handle_iqs("query", ns::BYTESTREAMS);
+        let ibb_open = client.handle_iqs("open", ns::IBB);
+        let ibb_data = client.handle_iqs("data", ns::IBB);
+        let ibb_close = client.handle_iqs("close", ns::IBB);
+        let t = Transfers { inner };
+        tokio::spawn(incoming::offer_loop(t.clone(), offers));
+        for rx in [bytestreams, ibb_open, ibb_data, ibb_close] {
+            tokio::spawn(route_loop(t.clone(), rx));
+        }
+        tokio::spawn(outgoing::reoffer_loop(t.clone()));
+        Ok(t)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// Offers `path` to `to` (a full JID, or a bare one: the best resource that can
+    /// receive files is picked). Returns the transfer id once the offer is recorded;
+    /// the rest is reported as events.
+    pub async fn send_file(&self, to: &Jid, path: &std::path::Path, description: Option<String>) -> Result<i64, TransferError> {
+        outgoing::start(self.clone(), to, path, description, None).await
+    }
+
+    /// Accepts an incoming offer, into `dir` (default: the download folder).
+    pub fn accept(&self, id: i64, dir: Option<PathBuf>) -> Result<(), TransferError> {
+        self.decide(id, Decision::Accept(dir))
+    }
+
+    /// Declines an incoming offer (the sender sees `forbidden`).
+    pub fn reject(&self, id: i64) -> Result<(), TransferError> {
+        self.decide(id, Decision::Reject)
+    }
+
+    fn decide(&self, id: i64, d: Decision) -> Result<(), TransferError> {
+        let tx = self.inner.decisions.lock().unwrap().remove(&id).ok_or(TransferError::NotPending(id))?;
+        tx.send(d).map_err(|_| TransferError::NotPending(id))
+    }
+
+    /// Stops a transfer in progress; its partial data is kept for a resume.
+    pub fn cancel(&self, id: i64) -> Result<(), TransferError> {
+        if let Some(d) = self.inner.decisions.lock().unwrap().remove(&id) {
+            let _ = d.send(Decision::Reject);
+            return Ok(());
+        }
+        let cancels = self.inner.cancels.lock().unwrap();
+        let tx = cancels.get(&id).ok_or(TransferError::NotPending(id))?;
+        let _ = tx.send(true);
+        Ok(())
+    }
+
+    /// Offers an interrupted or failed outgoing transfer again; the receiver answers
+    /// with the range it still needs. Returns the id (the same record).
+    pub async fn resume(&self, id: i64) -> Result<i64, TransferError> {
+        let rec = self.inner.store.get(id)?;
+        if rec.direction != crate::store::Direction::Outgoing {
+            return Err(TransferError::NotResumable {
+                id,
+                reason: format!(
+                    "it is an incoming transfer: ask {} to send it again, and Skiff will continue from {} bytes",
+                    rec.peer_jid, rec.bytes_done
+                ),
+            });
+        }
+        if rec.state == TransferState::Completed {
+            return Err(TransferError::NotResumable { id, reason: "it is already complete".into() });
+        }
+        let path = rec.local_path.clone().ok_or_else(|| TransferError::NotResumable { id, reason: "the source file is unknown".into() })?;
+        let peer: Jid = rec.peer_jid.parse().map_err(|e| TransferError::Other(format!("stored peer address: {e}")))?;
+        outgoing::start(self.clone(), &peer.bare(), std::path::Path::new(&path), rec.description.clone(), Some(id)).await
+    }
+
+    fn emit(&self, e: Event) {
+        self.inner.client.emit(e);
+    }
+
+    /// Records the failure of transfer `id` and announces it.
+    fn fail(&self, id: i64, name: &str, error: &str, resumable: bool) {
+        let state = if resumable { TransferState::Interrupted } else { TransferState::Failed };
+        if let Err(e) = self.inner.store.set_state(id, state, Some(error)) {
+            tracing::warn!("history: {e}");
+        }
+        self.emit(Event::TransferFailed { id, name: name.to_owned(), error: error.to_owned(), resumable });
+    }
+
+    /// A cancel switch for transfer `id`, removed when the guard drops.
+    fn cancel_switch(&self, id: i64) -> CancelGuard {
+        let (tx, rx) = watch::channel(false);
+        self.inner.cancels.lock().unwrap().insert(id, tx);
+        CancelGuard { t: self.clone(), id, rx }
+    }
+
+    /// Routes IQs for `sid` from `peer` to the returned receiver until the guard drops.
+    fn route(&self, sid: &str, peer: &Jid) -> RouteGuard {
+        let (tx, rx) = mpsc::channel(64);
+        self.inner.routes.lock().unwrap().insert(sid.to_owned(), (peer.clone(), tx));
+        RouteGuard { t: self.clone(), sid: sid.to_owned(), rx }
+    }
+
+    /// Our streamhost, started on first use.
+    async fn streamhost(&self) -> Option<StreamhostServer> {
+        self.inner
+            .streamhost
+            .get_or_init(|| async {
+                let ips = s5b::local_addresses(&self.inner.cfg.streamhost_addrs);
+                match StreamhostServer::bind(&ips).await {
+                    Ok(s) if !s.addrs().is_empty() => Some(s),
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::warn!("cannot start our streamhost: {e}");
+                        None
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+}
+
+struct CancelGuard {
+    t: Transfers,
+    id: i64,
+    rx: watch::Receiver<bool>,
+}
+
+impl CancelGuard {
+    /// Resolves when the transfer is cancelled.
+    async fn cancelled(&mut self) {
+        while !*self.rx.borrow_and_update() {
+            if self.rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        self.t.inner.cancels.lock().unwrap().remove(&self.id);
+    }
+}
+
+struct RouteGuard {
+    t: Transfers,
+    sid: String,
+    rx: mpsc::Receiver<Iq>,
+}
+
+impl Drop for RouteGuard {
+    fn drop(&mut self) {
+        self.t.inner.routes.lock().unwrap().remove(&self.sid);
+    }
+}
+
+/// Hands bytestreams and IBB requests to the transfer they belong to.
+async fn route_loop(t: Transfers, mut rx: mpsc::Receiver<Iq>) {
+    while let Some(iq) = rx.recv().await {
+        let sid = iq.request_payload().and_then(|p| p.attr("sid")).unwrap_or_default().to_owned();
+        let route = t.inner.routes.lock().unwrap().get(&sid).cloned();
+        let deliver = match route {
+            Some((peer, tx)) if iq.from.as_ref() == Some(&peer) => Some(tx),
+            _ => None,
+        };
+        let unrouted = match deliver {
+            Some(tx) => match tx.send(iq).await {
+                Ok(()) => continue,
+                Err(e) => e.0,
+            },
+            None => iq,
+        };
+        // XEP-0065 and XEP-0047 both answer an unknown sid this way.
+        let condition = if unrouted.request_payload().is_some_and(|p| p.ns == ns::BYTESTREAMS) {
+            Condition::NotAcceptable
+        } else {
+            Condition::ItemNotFound
+        };
+        let err = unrouted.error_for(StanzaError::new(condition).with_text("no such stream"));
+        let _ = t.inner.client.send(err);
+    }
+}
+
+/// Throttled progress: events at most every 100 ms, history checkpoints every second.
+struct Progress {
+    t: Transfers,
+    id: i64,
+    total: u64,
+    started: Instant,
+    start_bytes: u64,
+    last_event: Instant,
+    last_store: Instant,
+}
+
+impl Progress {
+    fn new(t: &Transfers, id: i64, total: u64, start_bytes: u64) -> Progress {
+        let now = Instant::now();
+        Progress { t: t.clone(), id, total, started: now, start_bytes, last_event: now, last_store: now }
+    }
+
+    /// `done` counts bytes of the whole file (including a resumed prefix).
+    fn update(&mut self, done: u64) {
+        let now = Instant::now();
+        if now.duration_since(self.last_store) >= Duration::from_secs(1) {
+            self.last_store = now;
+            let _ = self.t.inner.store.set_progress(self.id, done);
+        }
+        if now.duration_since(self.last_event) >= Duration::from_millis(100) || done == self.total {
+            self.last_event = now;
+            let secs = now.duration_since(self.started).as_secs_f64().max(1e-3);
+            let rate = ((done - self.start_bytes.min(done)) as f64 / secs) as u64;
+            self.t.emit(Event::TransferProgress { id: self.id, bytes: done, total: self.total, bytes_per_sec: rate });
+        }
+    }
+
+    fn seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}

@@ -1,0 +1,247 @@
+//! XEP-0065 SOCKS5 Bytestreams on sockets: our own streamhost (a SOCKS5 listener that
+//! hands each connection to the transfer whose DST.ADDR it names), connecting to a
+//! streamhost as target or requester, and proxy discovery and activation. The wire
+//! bytes come from the sans-IO `skiff_proto::socks5` state machines.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use skiff_proto::bytestreams::{ProxyInfo, ProxyQuery, StreamHost};
+use skiff_proto::disco::{DiscoInfoResult, DiscoItemsResult};
+use skiff_proto::jid::Jid;
+use skiff_proto::ns;
+use skiff_proto::socks5::{self, ClientHandshake, ClientStep, Echo, ServerStep};
+use skiff_proto::xml::Element;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+use crate::session::Client;
+
+/// How long one streamhost candidate may take to connect and finish the handshake.
+pub const CANDIDATE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Our own streamhost: listeners on the offered addresses, and the DST.ADDRs that
+/// transfers are waiting for.
+#[derive(Debug, Clone)]
+pub struct StreamhostServer {
+    addrs: Vec<SocketAddr>,
+    waiting: Arc<Mutex<HashMap<String, oneshot::Sender<TcpStream>>>>,
+}
+
+impl StreamhostServer {
+    /// Binds one listener per address (port 0 = any free port).
+    pub async fn bind(ips: &[IpAddr]) -> std::io::Result<StreamhostServer> {
+        let waiting: Arc<Mutex<HashMap<String, oneshot::Sender<TcpStream>>>> = Arc::default();
+        let mut addrs = Vec::new();
+        for ip in ips {
+            let listener = match TcpListener::bind(SocketAddr::new(*ip, 0)).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!("cannot listen for bytestreams on {ip}: {e}");
+                    continue;
+                }
+            };
+            addrs.push(listener.local_addr()?);
+            tokio::spawn(accept_loop(listener, waiting.clone()));
+        }
+        Ok(StreamhostServer { addrs, waiting })
+    }
+
+    /// The addresses we offer, in order.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Waits for the target's connection that names `dst_addr`. Register before the
+    /// streamhosts are sent: the target may connect before it answers.
+    pub fn expect(&self, dst_addr: &str) -> Expected {
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().unwrap().insert(dst_addr.to_owned(), tx);
+        Expected { rx, dst: dst_addr.to_owned(), waiting: self.waiting.clone() }
+    }
+}
+
+/// A registration of [`StreamhostServer::expect`]; dropping it unregisters.
+#[derive(Debug)]
+pub struct Expected {
+    rx: oneshot::Receiver<TcpStream>,
+    dst: String,
+    waiting: Arc<Mutex<HashMap<String, oneshot::Sender<TcpStream>>>>,
+}
+
+impl Expected {
+    /// The connection, if it arrives within `timeout`.
+    pub async fn take(mut self, timeout: Duration) -> Option<TcpStream> {
+        tokio::time::timeout(timeout, &mut self.rx).await.ok()?.ok()
+    }
+}
+
+impl Drop for Expected {
+    fn drop(&mut self) {
+        self.waiting.lock().unwrap().remove(&self.dst);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, waiting: Arc<Mutex<HashMap<String, oneshot::Sender<TcpStream>>>>) {
+    loop {
+        let (sock, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("bytestreams listener: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let waiting = waiting.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(CANDIDATE_TIMEOUT, serve(sock, &waiting)).await {
+                Ok(Ok(dst)) => tracing::debug!("bytestream from {peer} for {dst}"),
+                Ok(Err(e)) => tracing::warn!("refused a bytestream connection from {peer}: {e}"),
+                Err(_) => tracing::warn!("a bytestream connection from {peer} stalled in the SOCKS5 handshake"),
+            }
+        });
+    }
+}
+
+/// The streamhost side of one connection: SOCKS5 handshake, DST.ADDR check, hand-over.
+async fn serve(mut sock: TcpStream, waiting: &Mutex<HashMap<String, oneshot::Sender<TcpStream>>>) -> Result<String, String> {
+    sock.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut hs = socks5::ServerHandshake::new();
+    let mut buf = [0u8; 512];
+    loop {
+        let n = sock.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed during the SOCKS5 handshake".into());
+        }
+        match hs.on_bytes(&buf[..n]) {
+            Ok(ServerStep::NeedMore { send }) => {
+                if !send.is_empty() {
+                    sock.write_all(&send).await.map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(ServerStep::Request { send, request, .. }) => {
+                if !send.is_empty() {
+                    sock.write_all(&send).await.map_err(|e| e.to_string())?;
+                }
+                let dst = request.dst_addr().unwrap_or_default().to_owned();
+                let Some(tx) = waiting.lock().unwrap().remove(&dst) else {
+                    let _ = sock.write_all(&request.reply(socks5::REP_NOT_ALLOWED)).await;
+                    return Err(format!("DST.ADDR '{dst}' matches no transfer of ours (wrong hash or a stranger)"));
+                };
+                sock.write_all(&request.reply(socks5::REP_SUCCEEDED)).await.map_err(|e| e.to_string())?;
+                tx.send(sock).map_err(|_| "the transfer gave up waiting".to_owned())?;
+                return Ok(dst);
+            }
+            Err(failure) => {
+                let _ = sock.write_all(&failure.send).await;
+                return Err(failure.error.to_string());
+            }
+        }
+    }
+}
+
+/// Connects to a streamhost and opens the bytestream named `dst_addr` (both the
+/// target connecting to a candidate and the requester connecting to a proxy do this).
+pub async fn connect(host: &str, port: u16, dst_addr: &str) -> Result<TcpStream, String> {
+    let work = async {
+        let mut sock = TcpStream::connect((host, port)).await.map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        sock.set_nodelay(true).map_err(|e| e.to_string())?;
+        let mut hs = ClientHandshake::new(dst_addr);
+        sock.write_all(&hs.initial_bytes()).await.map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 512];
+        loop {
+            let n = sock.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err(format!("{host}:{port} closed the connection during the SOCKS5 handshake"));
+            }
+            match hs.on_bytes(&buf[..n]).map_err(|e| format!("{host}:{port}: {e}"))? {
+                ClientStep::NeedMore => {}
+                ClientStep::Send(bytes) => sock.write_all(&bytes).await.map_err(|e| e.to_string())?,
+                ClientStep::Done { echo, leftover, .. } => {
+                    if echo == Echo::Mismatch {
+                        tracing::info!("{host}:{port} did not echo the DST.ADDR in its SOCKS5 reply (tolerated)");
+                    }
+                    if !leftover.is_empty() {
+                        return Err(format!("{host}:{port} sent data before the stream was activated"));
+                    }
+                    return Ok(sock);
+                }
+            }
+        }
+    };
+    tokio::time::timeout(CANDIDATE_TIMEOUT, work)
+        .await
+        .map_err(|_| format!("{host}:{port} did not complete the SOCKS5 handshake within {} s", CANDIDATE_TIMEOUT.as_secs()))?
+}
+
+/// Tries the candidates in the given order; the first that opens wins.
+pub async fn connect_first(hosts: &[StreamHost], dst_addr: &str) -> Result<(StreamHost, TcpStream), Vec<String>> {
+    let mut errors = Vec::new();
+    for h in hosts {
+        match connect(&h.host, h.port, dst_addr).await {
+            Ok(s) => return Ok((h.clone(), s)),
+            Err(e) => {
+                tracing::info!("streamhost {} ({}:{}) failed: {e}", h.jid, h.host, h.port);
+                errors.push(e);
+            }
+        }
+    }
+    Err(errors)
+}
+
+/// Asks a proxy for its network address (the `bytestreams` query without children).
+pub async fn query_proxy(client: &Client, proxy: &Jid) -> Result<Vec<StreamHost>, String> {
+    let payload = client
+        .get(Some(proxy.clone()), Element::from(&ProxyQuery { sid: None }))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{proxy} answered the address query with nothing"))?;
+    let info = ProxyInfo::try_from(&payload).map_err(|e| format!("{proxy}: {e}"))?;
+    Ok(info.hosts)
+}
+
+/// Finds the server's bytestreams proxies (disco#items, then disco#info on each).
+pub async fn discover_proxies(client: &Client, domain: &Jid) -> Vec<Jid> {
+    let Ok(Some(items)) = client.get(Some(domain.clone()), Element::new("query", ns::DISCO_ITEMS)).await else {
+        return Vec::new();
+    };
+    let Ok(items) = DiscoItemsResult::try_from(&items) else { return Vec::new() };
+    let mut proxies = Vec::new();
+    for item in items.items {
+        let Ok(jid) = item.jid.parse::<Jid>() else { continue };
+        let Ok(Some(info)) = client.get(Some(jid.clone()), Element::new("query", ns::DISCO_INFO)).await else { continue };
+        if DiscoInfoResult::try_from(&info).is_ok_and(|i| i.is_bytestreams_proxy()) {
+            proxies.push(jid);
+        }
+    }
+    proxies
+}
+
+/// The addresses to offer as our own streamhost: the configured ones, or every
+/// usable local address (IPv4 first, then IPv6), or loopback when there is no other.
+pub fn local_addresses(configured: &[IpAddr]) -> Vec<IpAddr> {
+    if !configured.is_empty() {
+        return configured.to_vec();
+    }
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    if let Ok(ifaces) = if_addrs::get_if_addrs() {
+        for iface in ifaces {
+            let ip = iface.ip();
+            match ip {
+                IpAddr::V4(a) if !a.is_loopback() && !a.is_link_local() => v4.push(ip),
+                // Link-local IPv6 needs a scope id a peer cannot use.
+                IpAddr::V6(a) if !a.is_loopback() && (a.segments()[0] & 0xffc0) != 0xfe80 => v6.push(ip),
+                _ => {}
+            }
+        }
+    }
+    v4.extend(v6);
+    if v4.is_empty() {
+        v4.push(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    }
+    v4
+}
