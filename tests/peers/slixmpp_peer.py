@@ -768,7 +768,9 @@ class Peer(ClientXMPP):
         # slixmpp has no SOCKS5 server of its own: handshake() offers exactly the
         # proxies in _proxies, waits for <streamhost-used/>, connects to that proxy
         # and sends <activate/>. Preset _proxies so it skips its own discovery.
-        s5b._proxies = {pjid: (host, port)}
+        # The port must be a string: StreamHost has no set_port(), an int crashes the
+        # serializer in the send queue (the IQ is silently never sent).
+        s5b._proxies = {pjid: (host, str(port))}
         closed = self.loop_.create_future()
 
         def on_closed(exc):

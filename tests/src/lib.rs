@@ -15,6 +15,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod peer;
 pub mod prosody;
 
 pub use prosody::{free_port, Prosody, ProsodyOptions, TlsMode};

@@ -1,0 +1,109 @@
+//! Skiff to Skiff file transfer through a real Prosody: every route (SOCKS5 direct,
+//! SOCKS5 through Prosody's proxy65, in-band), several sizes, checked byte for byte
+//! and in the SQLite history of both ends.
+
+use skiff_engine::store::{Direction, HistoryFilter, TransferState};
+use skiff_engine::transfer::Method;
+use skiff_engine::Event;
+use skiff_tests::peer::{random_file, sha256_file, Peer};
+use skiff_tests::{Prosody, ProsodyOptions};
+
+fn server(users: &[&str]) -> Prosody {
+    let contacts = users.iter().filter(|u| **u != "bob").map(|u| (u.to_string(), "bob".to_string())).collect();
+    Prosody::start(ProsodyOptions {
+        users: users.iter().map(|u| (u.to_string(), format!("{u}-pw"))).collect(),
+        contacts,
+        ..ProsodyOptions::default()
+    })
+    .unwrap()
+}
+
+/// Sends `path` from `from` to `to` and checks both ends: event, route, bytes, history.
+async fn check_transfer(from: &mut Peer, to: &mut Peer, path: &std::path::Path, route: &str) {
+    let id = from.transfers.send_file(&to.jid.bare(), path, None).await.unwrap();
+    let sent = from.finished(id, 120).await;
+    let got = to.next_finished(120).await;
+    let Event::TransferCompleted { route: r, sha256, size, .. } = &sent else { panic!("sender: {sent:?}") };
+    assert_eq!(r, route, "sender's route for {}", path.display());
+    let Event::TransferCompleted { path: out, sha256: sha_in, route: r_in, id: in_id, .. } = &got else { panic!("receiver: {got:?}") };
+    assert_eq!(r_in, route);
+    let want = sha256_file(path);
+    assert_eq!(sha256, &want);
+    assert_eq!(sha_in, &want);
+    assert_eq!(sha256_file(std::path::Path::new(out)), want, "bytes on disk");
+    assert_eq!(std::fs::metadata(out).unwrap().len(), *size);
+    assert!(!std::path::Path::new(&format!("{out}.part")).exists());
+    let rec = to.transfers.store().get(*in_id).unwrap();
+    assert_eq!((rec.state, rec.direction, rec.route.map(|r| r.as_str())), (TransferState::Completed, Direction::Incoming, Some(route)));
+    assert_eq!(rec.sha256.as_deref(), Some(want.as_str()));
+    assert_eq!(rec.bytes_done, *size);
+    let rec = from.transfers.store().get(id).unwrap();
+    assert_eq!((rec.state, rec.route.map(|r| r.as_str())), (TransferState::Completed, Some(route)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_and_size() {
+    let server = server(&["alice", "bob", "carol", "dave"]);
+    let mut bob = Peer::start(&server, "bob", |_| {}).await;
+    let mut direct = Peer::start(&server, "alice", |_| {}).await;
+    let mut proxy = Peer::start(&server, "carol", |c| c.use_direct = false).await;
+    let mut inband = Peer::start(&server, "dave", |c| c.methods = vec![Method::Ibb]).await;
+    let files = tempfile::tempdir().unwrap();
+    let sizes = [0u64, 1, 10 << 20];
+    for (peer, route) in [(&mut direct, "s5b-direct"), (&mut proxy, "s5b-proxy"), (&mut inband, "ibb")] {
+        peer.sees(&bob.jid).await;
+        for (i, size) in sizes.iter().enumerate() {
+            let f = random_file(files.path(), &format!("{route}-{size}.bin"), *size, i as u64 + 1);
+            check_transfer(peer, &mut bob, &f, route).await;
+        }
+    }
+    let incoming = bob.transfers.store().list(&HistoryFilter::default()).unwrap();
+    assert_eq!(incoming.len(), 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socks5_failure_falls_back_to_in_band() {
+    // No own streamhost and no proxy reachable: the configured proxy does not exist.
+    let server = server(&["alice", "bob"]);
+    let mut bob = Peer::start(&server, "bob", |_| {}).await;
+    let mut alice = Peer::start(&server, "alice", |c| {
+        c.use_direct = false;
+        c.proxy = Some("nosuchproxy.localhost".parse().unwrap());
+    })
+    .await;
+    alice.sees(&bob.jid).await;
+    let files = tempfile::tempdir().unwrap();
+    let f = random_file(files.path(), "fallback.bin", 300_000, 9);
+    check_transfer(&mut alice, &mut bob, &f, "ibb").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declined_offer_and_name_collisions() {
+    let server = server(&["alice", "bob"]);
+    let mut bob = Peer::start(&server, "bob", |c| c.accept = skiff_engine::transfer::AcceptPolicy::Ask).await;
+    let mut alice = Peer::start(&server, "alice", |_| {}).await;
+    alice.sees(&bob.jid).await;
+    let files = tempfile::tempdir().unwrap();
+    let f = random_file(files.path(), "report.pdf", 1000, 3);
+    // Declined by hand.
+    let id = alice.transfers.send_file(&bob.jid.bare(), &f, Some("the report".into())).await.unwrap();
+    let offer = skiff_tests::peer::wait_for(&mut bob.events, 10, "offer", |e| matches!(e, Event::TransferOffered { .. })).await;
+    let Event::TransferOffered { id: in_id, name, description, size, .. } = offer else { unreachable!() };
+    assert_eq!((name.as_str(), description.as_deref(), size), ("report.pdf", Some("the report"), 1000));
+    bob.transfers.reject(in_id).unwrap();
+    let end = alice.finished(id, 10).await;
+    assert!(matches!(end, Event::TransferRejected { .. }), "{end:?}");
+    assert_eq!(alice.transfers.store().get(id).unwrap().state, TransferState::Rejected);
+    // Accepted twice: the second copy does not overwrite the first.
+    for round in 0..2 {
+        let id = alice.transfers.send_file(&bob.jid.bare(), &f, None).await.unwrap();
+        let offer = skiff_tests::peer::wait_for(&mut bob.events, 10, "offer", |e| matches!(e, Event::TransferOffered { .. })).await;
+        let Event::TransferOffered { id: in_id, .. } = offer else { unreachable!() };
+        bob.transfers.accept(in_id, None).unwrap();
+        assert!(matches!(alice.finished(id, 30).await, Event::TransferCompleted { .. }));
+        let done = bob.next_finished(30).await;
+        let Event::TransferCompleted { path, .. } = done else { panic!("{done:?}") };
+        let expect = if round == 0 { "report.pdf" } else { "report (1).pdf" };
+        assert!(path.ends_with(expect), "{path}");
+    }
+}
