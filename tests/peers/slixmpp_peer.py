@@ -170,6 +170,16 @@ def form_values(si_xml, var):
     return out
 
 
+def error_extension(err):
+    """Local name of an application-specific error child (e.g. no-valid-streams)."""
+    for child in err.xml:
+        tag = child.tag
+        if tag.startswith('{') and not tag.startswith(
+                '{urn:ietf:params:xml:ns:xmpp-stanzas}'):
+            return tag.split('}', 1)[1]
+    return None
+
+
 def method_label(ns):
     return METHOD_NAME.get(ns, ns)
 
@@ -495,8 +505,9 @@ class Peer(ClientXMPP):
                     payload['range']['length'] = length
 
         try:
-            os.makedirs(args.dir, exist_ok=True)
-            inc = Incoming(peer, sid, name, size, file_el.get('hash'), chosen, args.dir,
+            directory = os.path.abspath(args.dir)
+            os.makedirs(directory, exist_ok=True)
+            inc = Incoming(peer, sid, name, size, file_el.get('hash'), chosen, directory,
                            offset, length)
         except OSError as exc:
             emit('failed', error='cannot create file: %s' % exc, sid=sid)
@@ -551,7 +562,8 @@ class Peer(ClientXMPP):
         inc = self._lookup(sid, requester) if sid else None
         hosts = []
         for sh in iq['socks']['streamhosts']:
-            hosts.append((sh['jid'].full, sh['host'], sh['port']))
+            port = sh['port']
+            hosts.append((sh['jid'].full, sh['host'], int(port) if str(port).isdigit() else port))
         emit('streamhosts', sid=sid, hosts=[{'jid': j, 'host': h, 'port': p}
                                             for j, h, p in hosts])
 
@@ -679,7 +691,7 @@ class Peer(ClientXMPP):
             err = exc.iq['error']
             raise PeerFailure('offer rejected', condition=err['condition'],
                               text=err['text'] or None, type=err['type'] or None,
-                              sid=sid)
+                              extension=error_extension(err), sid=sid)
         si_xml = result['si'].xml
         chosen = form_values(si_xml, 'stream-method')
         if len(chosen) != 1 or chosen[0] not in methods:

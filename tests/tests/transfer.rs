@@ -21,8 +21,8 @@ fn server(users: &[&str]) -> Prosody {
 /// Sends `path` from `from` to `to` and checks both ends: event, route, bytes, history.
 async fn check_transfer(from: &mut Peer, to: &mut Peer, path: &std::path::Path, route: &str) {
     let id = from.transfers.send_file(&to.jid.bare(), path, None).await.unwrap();
-    let sent = from.finished(id, 120).await;
-    let got = to.next_finished(120).await;
+    let sent = from.finished(id, 300).await;
+    let got = to.next_finished(300).await;
     let Event::TransferCompleted { route: r, sha256, size, .. } = &sent else { panic!("sender: {sent:?}") };
     assert_eq!(r, route, "sender's route for {}", path.display());
     let Event::TransferCompleted { path: out, sha256: sha_in, route: r_in, id: in_id, .. } = &got else { panic!("receiver: {got:?}") };
@@ -106,4 +106,23 @@ async fn declined_offer_and_name_collisions() {
         let expect = if round == 0 { "report.pdf" } else { "report (1).pdf" };
         assert!(path.ends_with(expect), "{path}");
     }
+}
+
+/// 300 MiB in 4096-byte blocks is 76800 blocks: the 16-bit sequence number wraps
+/// from 65535 to 0 and the transfer must go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_band_sequence_numbers_wrap_past_65535() {
+    let server = server(&["alice", "bob"]);
+    let mut bob = Peer::start(&server, "bob", |_| {}).await;
+    let mut alice = Peer::start(&server, "alice", |c| {
+        c.methods = vec![Method::Ibb];
+        c.ibb_block_size = 4096;
+    })
+    .await;
+    alice.sees(&bob.jid).await;
+    let files = tempfile::tempdir().unwrap();
+    let size = 300u64 << 20;
+    assert!(size / 4096 > 65536);
+    let f = random_file(files.path(), "big.bin", size, 42);
+    check_transfer(&mut alice, &mut bob, &f, "ibb").await;
 }
