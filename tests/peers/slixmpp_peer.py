@@ -28,7 +28,6 @@ import logging
 import os
 import signal
 import socket
-import struct
 import sys
 import time
 import uuid
@@ -283,13 +282,17 @@ class Peer(ClientXMPP):
         for fut in (self.session_ready, self.all_done):
             fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
+        # ClientXMPP registered feature_mechanisms already (a pconfig passed to
+        # register_plugin now would be ignored): change its config in place.
+        mech_config = self['feature_mechanisms'].config
         if args.plaintext:
-            self.register_plugin('feature_mechanisms', pconfig={'unencrypted_plain': True})
+            mech_config['unencrypted_plain'] = True
         else:
-            # No authentication at all unless the stream is encrypted.
-            self.register_plugin('feature_mechanisms', pconfig={
-                'unencrypted_plain': False, 'unencrypted_scram': False,
-                'unencrypted_digest': False, 'unencrypted_cram': False})
+            # No authentication at all unless the stream is encrypted (slixmpp would
+            # otherwise do SCRAM in the clear, and it never enforces STARTTLS).
+            for key in ('unencrypted_plain', 'unencrypted_scram', 'unencrypted_digest',
+                        'unencrypted_cram'):
+                mech_config[key] = False
             self.ca_certs = args.ca_file
 
         for plugin in ('xep_0030', 'xep_0004', 'xep_0020', 'xep_0047',
@@ -311,6 +314,18 @@ class Peer(ClientXMPP):
         self.register_handler(CoroutineCallback(
             'Socks5 Bytestreams (peer)', StanzaPath('iq@type=set/socks/streamhost'),
             self._on_streamhost))
+
+        if args.command == 'receive':
+            ibb = self['xep_0047']
+            ibb.max_block_size = args.ibb_max_block
+            if args.ibb_allow_retry:
+                # slixmpp consumes the sid's pre-authorisation before it checks the
+                # block size, so after its <resource-constraint/> a retry with a smaller
+                # block-size on the same sid gets <not-acceptable/>. Check size first.
+                self.remove_handler('IBB Open')
+                self.register_handler(CoroutineCallback(
+                    'IBB Open (peer)', StanzaPath('iq@type=set/ibb_open'),
+                    self._on_ibb_open))
 
         self.add_event_handler('session_start', self._on_session_start)
         self.add_event_handler('failed_auth', self._on_failed_auth)
@@ -349,8 +364,8 @@ class Peer(ClientXMPP):
         self._fail_session('authentication failed')
 
     def _on_failed_all_auth(self, _event):
-        self._fail_session('no usable authentication mechanism (server requires TLS? '
-                           'wrong --plaintext?)')
+        self._fail_session('no usable authentication mechanism (no TLS on this server? '
+                           'then use --plaintext; or the server requires TLS)')
 
     def _on_stream_negotiated(self, _event):
         if not self.authenticated:
@@ -421,6 +436,8 @@ class Peer(ClientXMPP):
             fields['offset'] = inc.offset
         if inc.streamhost:
             fields['streamhost'] = inc.streamhost
+        if getattr(inc, 'ibb_block_size', None):
+            fields['block_size'] = inc.ibb_block_size
         emit('completed', **fields)
         self._finish_one()
 
@@ -529,6 +546,15 @@ class Peer(ClientXMPP):
         return self.incoming.get((sid, JID(peer).full))
 
     # ------------------------------------------------------------------ receive: IBB
+    async def _on_ibb_open(self, iq):
+        ibb = self['xep_0047']
+        size = iq['ibb_open']['block_size'] or ibb.block_size
+        if size > ibb.max_block_size:
+            emit('ibb_refused', sid=iq['ibb_open']['sid'], block_size=size,
+                 max_block_size=ibb.max_block_size)
+            raise XMPPError('resource-constraint', etype='modify')
+        await ibb._handle_open_request(iq)
+
     def _on_ibb_start(self, stream):
         inc = self._lookup(stream.sid, stream.peer_jid)
         if inc is None or inc.method != NS_IBB:
@@ -950,6 +976,13 @@ def build_parser():
     r.add_argument('--s5b-native', action='store_true',
                    help="use slixmpp's own SOCKS5 target handler (connects to all "
                    "streamhosts at once) instead of trying them in order")
+    r.add_argument('--ibb-max-block', type=int, default=8192,
+                   help="largest IBB block-size accepted (slixmpp's default 8192); "
+                   "larger opens get <resource-constraint/>")
+    r.add_argument('--ibb-allow-retry', action='store_true',
+                   help='let a sender retry IBB open on the same sid after '
+                   '<resource-constraint/> (real slixmpp answers the retry with '
+                   '<not-acceptable/>)')
     r.add_argument('--range-offset', type=int, default=None,
                    help='ask for <range offset=N/> in the accept (only if offered)')
     r.add_argument('--range-length', type=int, default=None,
