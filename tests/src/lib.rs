@@ -17,5 +17,6 @@
 
 pub mod peer;
 pub mod prosody;
+pub mod slix;
 
 pub use prosody::{free_port, Prosody, ProsodyOptions, TlsMode};

@@ -22,10 +22,16 @@ const STEP_DOWN: &[u16] = &[65535, 32768, 16384, 8192, 4096, 2048, 1024];
 /// How long a receiver waits for the next in-band block.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Block size for peers that are not Skiff: the XEP's recommendation. Some clients
+/// (slixmpp) refuse more and cannot take a retry on the same stream.
+pub const INTEROP_BLOCK_SIZE: u16 = 4096;
+
 /// Sends `length` bytes of `path` from `offset` in-band to `to`.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn send(
     t: &Transfers,
     to: &Jid,
+    skiff_peer: bool,
     sid: &str,
     path: &Path,
     offset: u64,
@@ -35,7 +41,8 @@ pub(super) async fn send(
     let client = t.client();
     let cfg = &t.inner.cfg;
     let mut block_size = None;
-    for &size in STEP_DOWN.iter().filter(|&&s| s <= cfg.ibb_block_size.max(1024)) {
+    let largest = if skiff_peer { cfg.ibb_block_size } else { cfg.ibb_block_size.min(INTEROP_BLOCK_SIZE) };
+    for &size in STEP_DOWN.iter().filter(|&&s| s <= largest.max(1024)) {
         let open = Open { sid: sid.to_owned(), block_size: size, stanza: StanzaKind::Iq };
         match client.set(Some(to.clone()), Element::from(&open)).await {
             Ok(_) => {

@@ -42,6 +42,8 @@ struct Outgoing {
     id: i64,
     sid: String,
     target: Jid,
+    /// The receiver is Skiff: in-band blocks start at the configured maximum.
+    skiff_peer: bool,
     path: PathBuf,
     name: String,
     size: u64,
@@ -62,7 +64,7 @@ pub(super) async fn start(
     let source_err = |e: std::io::Error| TransferError::Source { path: path.display().to_string(), reason: e.to_string() };
     let meta = files::file_meta(path).map_err(source_err)?;
     let path = std::fs::canonicalize(path).map_err(source_err)?;
-    let target = pick_resource(&t, to).await?;
+    let (target, skiff_peer) = pick_resource(&t, to).await?;
     let path_str = path.display().to_string();
     let store = &t.inner.store;
     // MD5 for the offer: from the cache, or computed now if it is quick; SHA-256 for
@@ -122,6 +124,7 @@ pub(super) async fn start(
         id,
         sid,
         target,
+        skiff_peer,
         path,
         name: meta.name,
         size: meta.size,
@@ -135,22 +138,29 @@ pub(super) async fn start(
 }
 
 /// The full JID to offer to: `to` itself when it has a resource, else the online
-/// resource with the highest priority that advertises SI file transfer.
-async fn pick_resource(t: &Transfers, to: &Jid) -> Result<Jid, TransferError> {
-    if !to.is_bare() {
-        return Ok(to.clone());
-    }
-    let online = t.inner.client.presence_of(to);
-    if online.is_empty() {
-        return Err(TransferError::Offline(to.to_string()));
-    }
-    for r in online {
-        let Ok(full) = to.with_resource(&r.resource) else { continue };
+/// resource with the highest priority that advertises SI file transfer. Also tells
+/// whether that client is Skiff (which takes the largest in-band blocks).
+async fn pick_resource(t: &Transfers, to: &Jid) -> Result<(Jid, bool), TransferError> {
+    let candidates: Vec<Jid> = if to.is_bare() {
+        let online = t.inner.client.presence_of(to);
+        if online.is_empty() {
+            return Err(TransferError::Offline(to.to_string()));
+        }
+        online.iter().filter_map(|r| to.with_resource(&r.resource).ok()).collect()
+    } else {
+        vec![to.clone()]
+    };
+    for full in &candidates {
         let info = t.inner.client.get(Some(full.clone()), Element::new("query", ns::DISCO_INFO)).await;
-        if let Ok(Some(el)) = info {
-            if DiscoInfoResult::try_from(&el).is_ok_and(|i| i.has_feature(ns::SI_FILE_TRANSFER)) {
-                return Ok(full);
+        let info = info.ok().flatten().and_then(|el| DiscoInfoResult::try_from(&el).ok());
+        match info {
+            Some(i) if i.has_feature(ns::SI_FILE_TRANSFER) => {
+                let skiff = i.identities.iter().any(|id| id.name.as_deref() == Some("Skiff"));
+                return Ok((full.clone(), skiff));
             }
+            // A full JID that does not answer disco: try anyway, the offer will tell.
+            None if !to.is_bare() => return Ok((full.clone(), false)),
+            _ => {}
         }
     }
     Err(TransferError::NoFileTransfer(to.to_string()))
@@ -279,7 +289,7 @@ impl Outgoing {
 
     async fn ibb(&self, offset: u64, length: u64, progress: &mut Progress) -> Result<Route, Failure> {
         self.started(Route::Ibb, None, offset);
-        ibb::send(&self.t, &self.target, &self.sid, &self.path, offset, length, progress).await?;
+        ibb::send(&self.t, &self.target, self.skiff_peer, &self.sid, &self.path, offset, length, progress).await?;
         Ok(Route::Ibb)
     }
 
