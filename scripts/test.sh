@@ -13,4 +13,6 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
+# The end-to-end tests run the `skiff` binary (e.g. to kill it with SIGKILL).
+cargo build --workspace --bins --locked
 cargo test --workspace --locked

@@ -15,6 +15,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod cli;
 pub mod peer;
 pub mod prosody;
 pub mod slix;

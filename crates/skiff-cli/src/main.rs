@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use skiff_engine::event::{Contact, ResourcePresence};
 use skiff_engine::store::{Direction, HistoryFilter, Store};
-use skiff_engine::transfer::{AcceptPolicy, Method, TransferConfig, Transfers};
+use skiff_engine::transfer::{AcceptPolicy, Method, TransferConfig, TransferError, Transfers};
 use skiff_engine::{AccountConfig, Client, Event, Secret, TlsMode};
 use std::sync::Arc;
 use tokio::sync::broadcast::Receiver;
@@ -245,21 +245,20 @@ async fn run(cli: Cli) -> Result<()> {
     let account_jid = cfg.jid.clone();
     let client = Client::start(cfg);
     let mut events = client.events();
-    let jid = client.wait_online().await.context("sign-in failed")?;
+    // Register the transfer handlers before the first presence goes out, so that a
+    // peer who sees us online finds file transfer in our disco#info.
     let transfers = match store {
         Some(store) => Some(Transfers::start(client.clone(), store, transfer_config(&cli)?, &account_jid)?),
         None => None,
     };
+    let jid = client.wait_online().await.context("sign-in failed")?;
     let result = match (&cli.command, transfers) {
         (Command::Roster { wait }, _) => roster(&client, &mut events, &out, *wait).await,
         (Command::Whoami, _) => whoami(&client, &jid, &out).await,
         (Command::Online { seconds }, _) => online(&client, &mut events, &out, *seconds).await,
         (Command::Send { to, files, wait, desc, .. }, Some(t)) => send(&t, &mut events, &out, to, files, *wait, desc.clone()).await,
         (Command::Receive { count, timeout, .. }, Some(t)) => receive(&t, &mut events, &out, *count, *timeout).await,
-        (Command::Resume { id }, Some(t)) => {
-            let id = t.resume(*id).await?;
-            follow(&mut events, &out, vec![id]).await
-        }
+        (Command::Resume { id }, Some(t)) => resume(&t, &mut events, &out, *id).await,
         _ => unreachable!("every command is handled"),
     };
     client.disconnect().await;
@@ -313,16 +312,31 @@ async fn send(
 ) -> Result<()> {
     let to: Jid = to.parse().with_context(|| format!("'{to}' is not a valid XMPP address"))?;
     // Presence of the recipient arrives shortly after sign-in.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait.max(0.0));
-    while t.client().presence_of(&to.bare()).is_empty() && tokio::time::Instant::now() < deadline {
-        let _ = tokio::time::timeout_at(deadline, events.recv()).await;
-    }
+    wait_for_presence(t, events, &to.bare(), wait).await;
     let mut ids = Vec::new();
     for f in files {
         let id = t.send_file(&to, f, desc.clone()).await.with_context(|| format!("cannot send {}", f.display()))?;
         ids.push(id);
     }
     follow(events, out, ids).await
+}
+
+async fn resume(t: &Transfers, events: &mut Receiver<Event>, out: &Output, id: i64) -> Result<()> {
+    let rec = t.store().get(id)?;
+    let peer: Jid = rec.peer_jid.parse().context("stored peer address")?;
+    wait_for_presence(t, events, &peer.bare(), 10.0).await;
+    match t.resume(id).await {
+        // The engine offered it again by itself when the peer's presence arrived.
+        Ok(_) | Err(TransferError::AlreadyActive(_)) => follow(events, out, vec![id]).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn wait_for_presence(t: &Transfers, events: &mut Receiver<Event>, bare: &Jid, secs: f64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs.max(0.0));
+    while t.client().presence_of(bare).is_empty() && tokio::time::Instant::now() < deadline {
+        let _ = tokio::time::timeout_at(deadline, events.recv()).await;
+    }
 }
 
 /// Shows the transfers `ids` until each has ended; an error when any failed.

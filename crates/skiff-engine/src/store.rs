@@ -435,10 +435,15 @@ impl Store {
         q.and("account = ? AND direction = 'incoming'", [text(account)]);
         q.peer(peer_bare);
         q.and("file_name = ? AND size = ?", [text(file_name), to_i64(size)?.into()]);
-        q.and("state IN ('interrupted', 'failed', 'active', 'accepted') AND bytes_done > 0", []);
+        // bytes_done is a checkpoint that may lag: the `.part` file's length decides
+        // where to continue, so a record with 0 bytes done still counts.
+        q.and("state IN ('interrupted', 'failed', 'active', 'accepted')", []);
         q.and("local_path IS NOT NULL", []);
+        // An earlier offer may have gone out before the sender's MD5 was ready: then
+        // the date decides. The final MD5 check catches a wrong match.
         match (md5, date) {
-            (Some(md5), _) => q.and("lower(md5) = lower(?)", [text(md5)]),
+            (Some(md5), Some(date)) => q.and("(lower(md5) = lower(?) OR (md5 IS NULL AND date = ?))", [text(md5), text(date)]),
+            (Some(md5), None) => q.and("lower(md5) = lower(?)", [text(md5)]),
             (None, Some(date)) => q.and("date = ?", [text(date)]),
             (None, None) => {}
         }
@@ -870,6 +875,12 @@ mod tests {
         assert_eq!(find("bob@x", None, date), Some(id), "no hash, same date");
         assert_eq!(find("bob@x", None, Some("2023-01-01T00:00:00Z")), None);
         assert_eq!(find("bob@x", None, None), Some(id));
+        // The first offer went out without a hash (not ready yet): the date decides.
+        store.conn().execute("UPDATE transfers SET md5 = NULL WHERE id = ?1", [id]).unwrap();
+        assert_eq!(find("bob@x", Some("abc"), date), Some(id), "hash now, none before, same date");
+        assert_eq!(find("bob@x", Some("abc"), Some("2023-01-01T00:00:00Z")), None, "hash now, none before, other date");
+        assert_eq!(find("bob@x", Some("abc"), None), None, "hash now, none before, no date");
+        store.conn().execute("UPDATE transfers SET md5 = 'abc' WHERE id = ?1", [id]).unwrap();
         assert_eq!(find("carol@x", None, None), None, "other peer");
         assert_eq!(find("bob@xy", None, None), None);
         assert_eq!(store.find_resumable_incoming(ME, "bob@x", "a.iso", 999, None, None).unwrap(), None);
@@ -886,7 +897,7 @@ mod tests {
         }
         store.set_state(id, Interrupted, None).unwrap();
         store.set_progress(id, 0).unwrap();
-        assert_eq!(find("bob@x", None, None), None, "nothing done");
+        assert_eq!(find("bob@x", None, None), Some(id), "killed before the first checkpoint");
         store.set_progress(id, 500).unwrap();
 
         let newer = store.insert(&t).unwrap();

@@ -58,7 +58,10 @@ async fn receive(t: Transfers, iq: Iq, offer: FileOffer, from: Jid, method: Stri
     let name = files::sanitize_file_name(&offer.file.name);
     match prepare(&t, &iq, &offer, &from, &name).await {
         Ok(Some((id, final_path, offset))) => {
-            let mut cancel = t.cancel_switch(id);
+            let Some(mut cancel) = t.claim(id) else {
+                let _ = t.client().send(iq.error_for(StanzaError::new(Condition::Conflict).with_text("this file is being received already")));
+                return;
+            };
             let result = tokio::select! {
                 r = run(&t, id, &iq, &offer, &from, &method, final_path, offset) => r,
                 _ = cancel.cancelled() => Err(Failure::resumable("cancelled")),

@@ -115,6 +115,8 @@ pub enum TransferError {
     Unknown(i64),
     #[error("transfer {0} is not waiting for an answer")]
     NotPending(i64),
+    #[error("transfer {0} is already running")]
+    AlreadyActive(i64),
     #[error("transfer {id} cannot be resumed here: {reason}")]
     NotResumable { id: i64, reason: String },
     #[error("{0}")]
@@ -269,11 +271,21 @@ impl Transfers {
         self.emit(Event::TransferFailed { id, name: name.to_owned(), error: error.to_owned(), resumable });
     }
 
-    /// A cancel switch for transfer `id`, removed when the guard drops.
-    fn cancel_switch(&self, id: i64) -> CancelGuard {
+    /// Marks transfer `id` as running and gives its cancel switch (removed when the
+    /// guard drops); `None` when it is running already.
+    fn claim(&self, id: i64) -> Option<CancelGuard> {
+        let mut cancels = self.inner.cancels.lock().unwrap();
+        if cancels.contains_key(&id) {
+            return None;
+        }
         let (tx, rx) = watch::channel(false);
-        self.inner.cancels.lock().unwrap().insert(id, tx);
-        CancelGuard { t: self.clone(), id, rx }
+        cancels.insert(id, tx);
+        Some(CancelGuard { t: self.clone(), id, rx })
+    }
+
+    /// Whether transfer `id` is running in this engine.
+    pub fn is_active(&self, id: i64) -> bool {
+        self.inner.cancels.lock().unwrap().contains_key(&id)
     }
 
     /// Routes IQs for `sid` from `peer` to the returned receiver until the guard drops.
@@ -365,7 +377,7 @@ async fn route_loop(t: Transfers, mut rx: mpsc::Receiver<Iq>) {
     }
 }
 
-/// Throttled progress: events at most every 100 ms, history checkpoints every second.
+/// Throttled progress: events at most every 100 ms, history checkpoints every 250 ms.
 struct Progress {
     t: Transfers,
     id: i64,
@@ -385,7 +397,7 @@ impl Progress {
     /// `done` counts bytes of the whole file (including a resumed prefix).
     fn update(&mut self, done: u64) {
         let now = Instant::now();
-        if now.duration_since(self.last_store) >= Duration::from_secs(1) {
+        if now.duration_since(self.last_store) >= Duration::from_millis(250) {
             self.last_store = now;
             let _ = self.t.inner.store.set_progress(self.id, done);
         }

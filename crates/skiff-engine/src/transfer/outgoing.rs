@@ -90,6 +90,11 @@ pub(super) async fn start(
         }
     };
     let sid = random_sid();
+    // One attempt at a time per record (a manual resume may race the automatic one).
+    let claim = match resume_id {
+        Some(id) => Some(t.claim(id).ok_or(TransferError::AlreadyActive(id))?),
+        None => None,
+    };
     let id = match resume_id {
         Some(id) => {
             store.start_attempt(id, &sid, &target.to_string(), 0)?;
@@ -133,7 +138,11 @@ pub(super) async fn start(
         description,
         hashes,
     };
-    tokio::spawn(o.run());
+    let cancel = match claim {
+        Some(c) => c,
+        None => t.claim(id).ok_or(TransferError::AlreadyActive(id))?,
+    };
+    tokio::spawn(o.run(cancel));
     Ok(id)
 }
 
@@ -172,8 +181,7 @@ fn random_sid() -> String {
 }
 
 impl Outgoing {
-    async fn run(self) {
-        let mut cancel = self.t.cancel_switch(self.id);
+    async fn run(self, mut cancel: super::CancelGuard) {
         let t = self.t.clone();
         let (id, name) = (self.id, self.name.clone());
         let result = tokio::select! {
@@ -402,13 +410,27 @@ pub(super) async fn reoffer_loop(t: Transfers) {
         let Event::Presence { jid, available: true, .. } = ev else { continue };
         let Ok(list) = t.inner.store.interrupted_outgoing(&t.inner.account, &jid) else { continue };
         for rec in list {
-            if rec.attempts >= 5 || t.inner.cancels.lock().unwrap().contains_key(&rec.id) {
+            if rec.attempts >= 5 || t.is_active(rec.id) {
                 continue;
             }
             tracing::info!("{jid} is back: offering {} again", rec.file_name);
-            if let Err(e) = t.resume(rec.id).await {
-                tracing::info!("cannot offer {} again: {e}", rec.file_name);
-            }
+            let t = t.clone();
+            tokio::spawn(async move {
+                // Its client may announce file transfer a moment after its presence.
+                for attempt in 1..=3 {
+                    match t.resume(rec.id).await {
+                        Ok(_) => return,
+                        Err(e @ TransferError::NoFileTransfer(_)) if attempt < 3 => {
+                            tracing::debug!("{e}; trying again");
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                        }
+                        Err(e) => {
+                            tracing::info!("cannot offer {} again: {e}", rec.file_name);
+                            return;
+                        }
+                    }
+                }
+            });
         }
     }
 }
