@@ -14,7 +14,11 @@ pub fn skiff_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("skiff");
-    assert!(bin.exists(), "{} is missing: build it first (cargo build -p skiff-cli; scripts/test.sh does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p skiff-cli; scripts/test.sh does)",
+        bin.display()
+    );
     bin
 }
 
@@ -43,7 +47,12 @@ impl SkiffProcess {
     }
 
     /// The next event line matching `pred` (panics after `secs`).
-    pub async fn expect(&mut self, secs: u64, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub async fn expect(
+        &mut self,
+        secs: u64,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let line = tokio::time::timeout_at(deadline, self.lines.next_line())
@@ -51,7 +60,8 @@ impl SkiffProcess {
                 .unwrap_or_else(|_| panic!("skiff: no {what} within {secs} s"))
                 .expect("read skiff's output");
             let Some(line) = line else { panic!("skiff exited before {what}") };
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("skiff printed non-JSON {line:?}: {e}"));
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("skiff printed non-JSON {line:?}: {e}"));
             if pred(&v) {
                 return v;
             }

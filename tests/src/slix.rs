@@ -44,7 +44,8 @@ impl SlixPeer {
                 .unwrap_or_else(|_| panic!("slixmpp peer: no '{name}' within {secs} s"))
                 .expect("read the peer's output");
             let Some(line) = line else { panic!("slixmpp peer exited before '{name}'") };
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("peer printed non-JSON {line:?}: {e}"));
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("peer printed non-JSON {line:?}: {e}"));
             if v["event"] == "failed" && name != "failed" {
                 panic!("slixmpp peer failed while waiting for '{name}': {v}");
             }
@@ -56,7 +57,8 @@ impl SlixPeer {
 
     /// Waits for the process to exit and returns its status code.
     pub async fn exit_code(&mut self, secs: u64) -> i32 {
-        let status = tokio::time::timeout(Duration::from_secs(secs), self.child.wait()).await.expect("peer exit").expect("wait");
+        let status =
+            tokio::time::timeout(Duration::from_secs(secs), self.child.wait()).await.expect("peer exit").expect("wait");
         status.code().unwrap_or(-1)
     }
 }

@@ -14,7 +14,7 @@ use skiff_proto::ibb::{Close, Data, Open, StanzaKind};
 use skiff_proto::jid::Jid;
 use skiff_proto::ns;
 use skiff_proto::si::{FileInfo, FileOffer, SiAccept};
-use skiff_proto::stanza::{Condition, Iq};
+use skiff_proto::stanza::Condition;
 use skiff_proto::xml::Element;
 use skiff_tests::peer::{account, random_file, sha256_file, Peer};
 use skiff_tests::{Prosody, ProsodyOptions};
@@ -29,12 +29,21 @@ fn offer(sid: &str, name: &str, size: u64, hash: Option<&str>, methods: &[&str])
     let mut file = FileInfo::new(name, size);
     file.hash = hash.map(str::to_owned);
     file.range = true;
-    FileOffer { sid: sid.into(), mime_type: None, file, methods: methods.iter().map(|m| m.to_string()).collect() }.into()
+    FileOffer { sid: sid.into(), mime_type: None, file, methods: methods.iter().map(|m| m.to_string()).collect() }
+        .into()
 }
 
 /// Offers `data` in-band under `name`, announcing `size` and `hash`; returns the
 /// error of the first refused step, if any.
-async fn send_in_band(c: &Client, to: &Jid, sid: &str, name: &str, size: u64, hash: Option<&str>, data: &[u8]) -> Result<(), ClientError> {
+async fn send_in_band(
+    c: &Client,
+    to: &Jid,
+    sid: &str,
+    name: &str,
+    size: u64,
+    hash: Option<&str>,
+    data: &[u8],
+) -> Result<(), ClientError> {
     let accept = c.set(Some(to.clone()), offer(sid, name, size, hash, &[ns::IBB])).await?.unwrap();
     assert_eq!(SiAccept::try_from(&accept).unwrap().method, ns::IBB);
     c.set(Some(to.clone()), Element::from(&Open { sid: sid.into(), block_size: 4096, stanza: StanzaKind::Iq })).await?;
@@ -75,9 +84,15 @@ async fn path_tricks_in_names_stay_in_the_download_folder() {
     let mallory = raw(&server, "alice").await;
     let downloads = bob.dir.path().join("downloads");
     let outside_before = files_under(bob.dir.path());
-    for (i, (name, expect)) in [("../../evil", "evil"), ("/etc/passwd", "passwd"), ("..\\..\\win.ini", "win.ini"), ("..", "file"), (".bashrc", "_bashrc")]
-        .iter()
-        .enumerate()
+    for (i, (name, expect)) in [
+        ("../../evil", "evil"),
+        ("/etc/passwd", "passwd"),
+        ("..\\..\\win.ini", "win.ini"),
+        ("..", "file"),
+        (".bashrc", "_bashrc"),
+    ]
+    .iter()
+    .enumerate()
     {
         send_in_band(&mallory, &bob.jid, &format!("sid{i}"), name, 5, None, b"hello").await.unwrap();
         let done = bob.next_finished(20).await;
@@ -109,7 +124,10 @@ async fn wrong_md5_and_size_lies_are_refused() {
 
     // More bytes than announced: refused at the first byte too many.
     let err = send_in_band(&mallory, &bob.jid, "more", "more.bin", 5000, None, &[7u8; 8192]).await.unwrap_err();
-    assert!(matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::NotAcceptable), "{err:?}");
+    assert!(
+        matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::NotAcceptable),
+        "{err:?}"
+    );
     let end = bob.next_finished(20).await;
     assert!(matches!(end, Event::TransferFailed { ref error, .. } if error.contains("5000")), "{end:?}");
     assert!(!downloads.join("more.bin").exists());
@@ -139,17 +157,34 @@ async fn a_stalling_streamhost_is_skipped_then_in_band_completes() {
         }
     });
     let sid = "stall1";
-    let accept = mallory.set(Some(bob.jid.clone()), offer(sid, "stall.bin", 5, None, &[ns::BYTESTREAMS, ns::IBB])).await.unwrap().unwrap();
+    let accept = mallory
+        .set(Some(bob.jid.clone()), offer(sid, "stall.bin", 5, None, &[ns::BYTESTREAMS, ns::IBB]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(SiAccept::try_from(&accept).unwrap().method, ns::BYTESTREAMS, "bytestreams preferred");
-    let hosts = StreamHosts { sid: sid.into(), mode_tcp: true, hosts: vec![StreamHost { jid: mallory.jid().unwrap().to_string(), host: "127.0.0.1".into(), port }] };
+    let hosts = StreamHosts {
+        sid: sid.into(),
+        mode_tcp: true,
+        hosts: vec![StreamHost { jid: mallory.jid().unwrap().to_string(), host: "127.0.0.1".into(), port }],
+    };
     let started = Instant::now();
     let err = mallory.set(Some(bob.jid.clone()), Element::from(&hosts)).await.unwrap_err();
     let waited = started.elapsed();
-    assert!(matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::ItemNotFound), "{err:?}");
+    assert!(
+        matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::ItemNotFound),
+        "{err:?}"
+    );
     assert!(waited >= Duration::from_secs(4) && waited < Duration::from_secs(15), "{waited:?}");
     // Falling back in-band on the same stream id works.
-    mallory.set(Some(bob.jid.clone()), Element::from(&Open { sid: sid.into(), block_size: 4096, stanza: StanzaKind::Iq })).await.unwrap();
-    mallory.set(Some(bob.jid.clone()), Element::from(&Data { sid: sid.into(), seq: 0, data: b"hello".to_vec() })).await.unwrap();
+    mallory
+        .set(Some(bob.jid.clone()), Element::from(&Open { sid: sid.into(), block_size: 4096, stanza: StanzaKind::Iq }))
+        .await
+        .unwrap();
+    mallory
+        .set(Some(bob.jid.clone()), Element::from(&Data { sid: sid.into(), seq: 0, data: b"hello".to_vec() }))
+        .await
+        .unwrap();
     mallory.set(Some(bob.jid.clone()), Element::from(&Close { sid: sid.into() })).await.unwrap();
     let end = bob.next_finished(20).await;
     assert!(matches!(end, Event::TransferCompleted { ref route, .. } if route == "ibb"), "{end:?}");
@@ -183,7 +218,8 @@ async fn a_wrong_dst_addr_on_our_streamhost_is_refused() {
     // The right hash opens the stream; the data is intact.
     let dst = dst_addr(&offer.sid, &alice.jid.to_string(), &bob_jid.to_string());
     let mut sock = s5b::connect(&own.host, own.port, &dst).await.unwrap();
-    bob.send(q.result_for(Some(Element::from(&StreamHostUsed { sid: Some(offer.sid.clone()), jid: own.jid.clone() })))).unwrap();
+    bob.send(q.result_for(Some(Element::from(&StreamHostUsed { sid: Some(offer.sid.clone()), jid: own.jid.clone() }))))
+        .unwrap();
     let mut got = Vec::new();
     tokio::io::AsyncReadExt::read_to_end(&mut sock, &mut got).await.unwrap();
     drop(sock);

@@ -13,10 +13,18 @@ fn server() -> Prosody {
 }
 
 /// Skiff (alice) sends to slixmpp (bob) receiving with `method`; returns the route used.
-async fn skiff_to_slixmpp(tweak: impl FnOnce(&mut skiff_engine::transfer::TransferConfig), method: &str, size: u64) -> String {
+async fn skiff_to_slixmpp(
+    tweak: impl FnOnce(&mut skiff_engine::transfer::TransferConfig),
+    method: &str,
+    size: u64,
+) -> String {
     let server = server();
     let out = tempfile::tempdir().unwrap();
-    let mut bob = SlixPeer::start(&server, "bob", &["receive", "--dir", &out.path().display().to_string(), "--method", method, "--timeout", "120"]);
+    let mut bob = SlixPeer::start(
+        &server,
+        "bob",
+        &["receive", "--dir", &out.path().display().to_string(), "--method", method, "--timeout", "120"],
+    );
     let online = bob.expect("online", 20).await;
     let bob_jid: Jid = online["jid"].as_str().unwrap().parse().unwrap();
     let mut alice = Peer::start(&server, "alice", tweak).await;
@@ -58,7 +66,15 @@ async fn slixmpp_to_skiff(method: &str, size: u64, route: &str) {
     let mut bob = Peer::start(&server, "bob", |_| {}).await;
     let files = tempfile::tempdir().unwrap();
     let f = random_file(files.path(), "from-slixmpp.bin", size, 12);
-    let mut args = vec!["send".to_string(), "--to".into(), bob.jid.to_string(), "--file".into(), f.display().to_string(), "--method".into(), method.into()];
+    let mut args = vec![
+        "send".to_string(),
+        "--to".into(),
+        bob.jid.to_string(),
+        "--file".into(),
+        f.display().to_string(),
+        "--method".into(),
+        method.into(),
+    ];
     if method == "s5b" {
         args.extend(["--proxy".into(), server.proxy_jid()]);
     }

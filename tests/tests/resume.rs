@@ -24,7 +24,8 @@ async fn receiver_killed_at_40_percent_resumes_where_it_stopped() {
     let files = tempfile::tempdir().unwrap();
     let f = random_file(files.path(), "movie.bin", SIZE, 7);
     let id = alice.transfers.send_file(&"bob@localhost".parse().unwrap(), &f, None).await.unwrap();
-    bob.expect(60, "40 %", |v| v["type"] == "transfer_progress" && v["bytes"].as_u64().unwrap_or(0) * 10 >= SIZE * 4).await;
+    bob.expect(60, "40 %", |v| v["type"] == "transfer_progress" && v["bytes"].as_u64().unwrap_or(0) * 10 >= SIZE * 4)
+        .await;
     bob.kill_9().await;
 
     // The sender sees the break; its record is resumable.
@@ -34,7 +35,7 @@ async fn receiver_killed_at_40_percent_resumes_where_it_stopped() {
     // The killed receiver's history survived: an unfinished record and its .part.
     let part = downloads.join("movie.bin.part");
     let had = std::fs::metadata(&part).unwrap().len();
-    assert!(had >= SIZE * 4 / 10 && had < SIZE, "{had}");
+    assert!((SIZE * 4 / 10..SIZE).contains(&had), "{had}");
     assert!(!downloads.join("movie.bin").exists());
     {
         let store = Store::open(&bob_data.path().join("history.sqlite3")).unwrap();
@@ -45,10 +46,16 @@ async fn receiver_killed_at_40_percent_resumes_where_it_stopped() {
     }
 
     // bob comes back: alice offers again by herself, bob resumes without asking.
-    let mut bob = SkiffProcess::start(&server, "bob", bob_data.path(), &["receive", "--dir", &dl, "--accept", "none", "--count", "1"]);
+    let mut bob = SkiffProcess::start(
+        &server,
+        "bob",
+        bob_data.path(),
+        &["receive", "--dir", &dl, "--accept", "none", "--count", "1"],
+    );
     let offered = bob.expect(60, "the offer again", |v| v["type"] == "transfer_offered").await;
     assert!(offered["resume_from"].as_u64().unwrap() >= had, "{offered}");
-    let done = bob.expect(120, "completion", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed").await;
+    let done =
+        bob.expect(120, "completion", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed").await;
     assert_eq!(done["type"], "transfer_completed", "{done}");
     let want = sha256_file(&f);
     assert_eq!(done["sha256"].as_str(), Some(want.as_str()));
@@ -73,8 +80,11 @@ async fn sender_killed_mid_transfer_is_interrupted_and_resumable() {
     let files = tempfile::tempdir().unwrap();
     let f = random_file(files.path(), "archive.bin", SIZE, 8);
     let path = f.display().to_string();
-    let mut alice = SkiffProcess::start(&server, "alice", alice_data.path(), &["send", "bob@localhost", &path, "--no-direct"]);
-    alice.expect(60, "30 %", |v| v["type"] == "transfer_progress" && v["bytes"].as_u64().unwrap_or(0) * 10 >= SIZE * 3).await;
+    let mut alice =
+        SkiffProcess::start(&server, "alice", alice_data.path(), &["send", "bob@localhost", &path, "--no-direct"]);
+    alice
+        .expect(60, "30 %", |v| v["type"] == "transfer_progress" && v["bytes"].as_u64().unwrap_or(0) * 10 >= SIZE * 3)
+        .await;
     alice.kill_9().await;
     let end = bob.next_finished(90).await;
     assert!(matches!(end, Event::TransferFailed { resumable: true, .. }), "{end:?}");
@@ -87,7 +97,8 @@ async fn sender_killed_mid_transfer_is_interrupted_and_resumable() {
     };
     // `skiff resume ID` marks the leftover interrupted, offers again, and completes.
     let mut alice = SkiffProcess::start(&server, "alice", alice_data.path(), &["resume", &id.to_string()]);
-    let done = alice.expect(120, "completion", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed").await;
+    let done =
+        alice.expect(120, "completion", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed").await;
     assert_eq!(done["type"], "transfer_completed", "{done}");
     assert!(done["bytes"].as_u64().unwrap() * 100 < SIZE * 75, "{done}");
     let got = bob.next_finished(60).await;

@@ -104,7 +104,10 @@ async fn plaintext_only_when_opted_in() {
     let mut events = client.events();
     client.wait_online().await.unwrap();
     let online = expect_event(&mut events, "online", |e| matches!(e, Event::Online { .. })).await;
-    assert!(matches!(online, Event::Online { tls: false, ref mechanism, .. } if mechanism.starts_with("SCRAM")), "{online:?}");
+    assert!(
+        matches!(online, Event::Online { tls: false, ref mechanism, .. } if mechanism.starts_with("SCRAM")),
+        "{online:?}"
+    );
     client.disconnect().await;
     // Opting into plaintext against a server that requires TLS is refused by the server's rule.
     let tls_server = Prosody::start(ProsodyOptions::default()).unwrap();
@@ -129,7 +132,12 @@ async fn roster_presence_and_subscription_requests() {
     bob_cfg.priority = 7;
     let bob = Client::start(bob_cfg);
     bob.wait_online().await.unwrap();
-    let p = expect_event(&mut a_events, "bob's presence", |e| matches!(e, Event::Presence { jid, available: true, .. } if jid == "bob@localhost")).await;
+    let p = expect_event(
+        &mut a_events,
+        "bob's presence",
+        |e| matches!(e, Event::Presence { jid, available: true, .. } if jid == "bob@localhost"),
+    )
+    .await;
     assert!(matches!(p, Event::Presence { ref resource, priority: 7, .. } if resource == "phone"), "{p:?}");
     let bob_jid: Jid = "bob@localhost".parse().unwrap();
     assert_eq!(alice.presence_of(&bob_jid).len(), 1);
@@ -139,13 +147,19 @@ async fn roster_presence_and_subscription_requests() {
     let carol = Client::start(account(&server, "carol", "c"));
     carol.wait_online().await.unwrap();
     carol.subscribe(&"alice@localhost".parse().unwrap()).unwrap();
-    let req = expect_event(&mut a_events, "subscription request", |e| matches!(e, Event::SubscriptionRequest { .. })).await;
+    let req =
+        expect_event(&mut a_events, "subscription request", |e| matches!(e, Event::SubscriptionRequest { .. })).await;
     assert_eq!(req, Event::SubscriptionRequest { from: "carol@localhost".into() });
     alice.approve(&"carol@localhost".parse().unwrap()).unwrap();
     expect_event(&mut a_events, "roster push for carol", |e| matches!(e, Event::ContactChanged { contact } if contact.jid == "carol@localhost" && contact.subscription == "from")).await;
 
     bob.disconnect().await;
-    expect_event(&mut a_events, "bob offline", |e| matches!(e, Event::Presence { jid, available: false, .. } if jid == "bob@localhost")).await;
+    expect_event(
+        &mut a_events,
+        "bob offline",
+        |e| matches!(e, Event::Presence { jid, available: false, .. } if jid == "bob@localhost"),
+    )
+    .await;
     assert!(alice.presence_of(&bob_jid).is_empty());
     carol.disconnect().await;
     alice.disconnect().await;
@@ -170,7 +184,10 @@ async fn disco_info_is_answered_and_unknown_iqs_get_service_unavailable() {
     assert_eq!(alice.get(Some(bob_full.clone()), skiff_proto::ping::ping()).await.unwrap(), None);
     // Nobody handles this namespace: service-unavailable, not silence.
     let err = alice.get(Some(bob_full.clone()), Element::new("query", "urn:example:unknown")).await.unwrap_err();
-    assert!(matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::ServiceUnavailable), "{err:?}");
+    assert!(
+        matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::ServiceUnavailable),
+        "{err:?}"
+    );
     // A registered handler receives the request and answers it.
     let mut rx = bob.handle_iqs("query", "urn:example:echo");
     let bob2 = bob.clone();
@@ -196,7 +213,8 @@ async fn reconnects_after_the_server_restarts() {
     assert!(matches!(off, Event::Offline { will_retry: true, .. }), "{off:?}");
     expect_event(&mut events, "reconnecting", |e| matches!(e, Event::Reconnecting { .. })).await;
     expect_event(&mut events, "online again", |e| matches!(e, Event::Online { .. })).await;
-    expect_event(&mut events, "roster again", |e| matches!(e, Event::Roster { contacts } if !contacts.is_empty())).await;
+    expect_event(&mut events, "roster again", |e| matches!(e, Event::Roster { contacts } if !contacts.is_empty()))
+        .await;
     // The new session is usable.
     let info = alice.get(Some("localhost".parse().unwrap()), Element::new("query", ns::DISCO_INFO)).await.unwrap();
     assert!(info.is_some());

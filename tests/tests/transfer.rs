@@ -25,7 +25,9 @@ async fn check_transfer(from: &mut Peer, to: &mut Peer, path: &std::path::Path, 
     let got = to.next_finished(300).await;
     let Event::TransferCompleted { route: r, sha256, size, .. } = &sent else { panic!("sender: {sent:?}") };
     assert_eq!(r, route, "sender's route for {}", path.display());
-    let Event::TransferCompleted { path: out, sha256: sha_in, route: r_in, id: in_id, .. } = &got else { panic!("receiver: {got:?}") };
+    let Event::TransferCompleted { path: out, sha256: sha_in, route: r_in, id: in_id, .. } = &got else {
+        panic!("receiver: {got:?}")
+    };
     assert_eq!(r_in, route);
     let want = sha256_file(path);
     assert_eq!(sha256, &want);
@@ -34,7 +36,10 @@ async fn check_transfer(from: &mut Peer, to: &mut Peer, path: &std::path::Path, 
     assert_eq!(std::fs::metadata(out).unwrap().len(), *size);
     assert!(!std::path::Path::new(&format!("{out}.part")).exists());
     let rec = to.transfers.store().get(*in_id).unwrap();
-    assert_eq!((rec.state, rec.direction, rec.route.map(|r| r.as_str())), (TransferState::Completed, Direction::Incoming, Some(route)));
+    assert_eq!(
+        (rec.state, rec.direction, rec.route.map(|r| r.as_str())),
+        (TransferState::Completed, Direction::Incoming, Some(route))
+    );
     assert_eq!(rec.sha256.as_deref(), Some(want.as_str()));
     assert_eq!(rec.bytes_done, *size);
     let rec = from.transfers.store().get(id).unwrap();
@@ -87,7 +92,8 @@ async fn declined_offer_and_name_collisions() {
     let f = random_file(files.path(), "report.pdf", 1000, 3);
     // Declined by hand.
     let id = alice.transfers.send_file(&bob.jid.bare(), &f, Some("the report".into())).await.unwrap();
-    let offer = skiff_tests::peer::wait_for(&mut bob.events, 10, "offer", |e| matches!(e, Event::TransferOffered { .. })).await;
+    let offer =
+        skiff_tests::peer::wait_for(&mut bob.events, 10, "offer", |e| matches!(e, Event::TransferOffered { .. })).await;
     let Event::TransferOffered { id: in_id, name, description, size, .. } = offer else { unreachable!() };
     assert_eq!((name.as_str(), description.as_deref(), size), ("report.pdf", Some("the report"), 1000));
     bob.transfers.reject(in_id).unwrap();
@@ -97,7 +103,9 @@ async fn declined_offer_and_name_collisions() {
     // Accepted twice: the second copy does not overwrite the first.
     for round in 0..2 {
         let id = alice.transfers.send_file(&bob.jid.bare(), &f, None).await.unwrap();
-        let offer = skiff_tests::peer::wait_for(&mut bob.events, 10, "offer", |e| matches!(e, Event::TransferOffered { .. })).await;
+        let offer =
+            skiff_tests::peer::wait_for(&mut bob.events, 10, "offer", |e| matches!(e, Event::TransferOffered { .. }))
+                .await;
         let Event::TransferOffered { id: in_id, .. } = offer else { unreachable!() };
         bob.transfers.accept(in_id, None).unwrap();
         assert!(matches!(alice.finished(id, 30).await, Event::TransferCompleted { .. }));

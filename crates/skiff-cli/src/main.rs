@@ -12,12 +12,12 @@ use skiff_engine::event::{Contact, ResourcePresence};
 use skiff_engine::store::{Direction, HistoryFilter, Store};
 use skiff_engine::transfer::{AcceptPolicy, Method, TransferConfig, TransferError, Transfers};
 use skiff_engine::{AccountConfig, Client, Event, Secret, TlsMode};
-use std::sync::Arc;
-use tokio::sync::broadcast::Receiver;
 use skiff_proto::disco::DiscoInfoResult;
 use skiff_proto::jid::Jid;
 use skiff_proto::ns;
 use skiff_proto::xml::Element;
+use std::sync::Arc;
+use tokio::sync::broadcast::Receiver;
 
 #[derive(Parser, Debug)]
 #[command(name = "skiff", version, about = "Send and receive files over XMPP")]
@@ -45,7 +45,13 @@ struct Cli {
     resource: Option<String>,
     /// Address our own SOCKS5 streamhost listens on and offers (repeatable; default:
     /// every usable local address). Tests set 127.0.0.1.
-    #[arg(long = "streamhost-addr", global = true, value_name = "IP", env = "SKIFF_STREAMHOST_ADDRS", value_delimiter = ',')]
+    #[arg(
+        long = "streamhost-addr",
+        global = true,
+        value_name = "IP",
+        env = "SKIFF_STREAMHOST_ADDRS",
+        value_delimiter = ','
+    )]
     streamhost_addrs: Vec<std::net::IpAddr>,
     /// Print one JSON object a line instead of text.
     #[arg(long, global = true)]
@@ -188,14 +194,18 @@ fn account(cli: &Cli) -> Result<AccountConfig> {
     if jid.local().is_none() {
         bail!("'{jid}' has no user part: an account looks like you@server");
     }
-    let resource = cli.resource.clone().or_else(|| jid.resource().map(str::to_owned)).unwrap_or_else(|| "skiff-cli".into());
+    let resource =
+        cli.resource.clone().or_else(|| jid.resource().map(str::to_owned)).unwrap_or_else(|| "skiff-cli".into());
     jid = jid.with_resource(&resource).context("bad resource")?;
     let password = match std::env::var(&cli.password_env) {
         Ok(p) => p,
         Err(_) if std::io::stdin().is_terminal() => {
             rpassword::prompt_password(format!("Password for {}: ", jid.bare())).context("cannot read the password")?
         }
-        Err(_) => bail!("no password: set the environment variable {} (or run skiff in a terminal to be asked)", cli.password_env),
+        Err(_) => bail!(
+            "no password: set the environment variable {} (or run skiff in a terminal to be asked)",
+            cli.password_env
+        ),
     };
     let mut cfg = AccountConfig::new(jid, Secret::new(password));
     cfg.tls = match cli.tls {
@@ -256,7 +266,9 @@ async fn run(cli: Cli) -> Result<()> {
         (Command::Roster { wait }, _) => roster(&client, &mut events, &out, *wait).await,
         (Command::Whoami, _) => whoami(&client, &jid, &out).await,
         (Command::Online { seconds }, _) => online(&client, &mut events, &out, *seconds).await,
-        (Command::Send { to, files, wait, desc, .. }, Some(t)) => send(&t, &mut events, &out, to, files, *wait, desc.clone()).await,
+        (Command::Send { to, files, wait, desc, .. }, Some(t)) => {
+            send(&t, &mut events, &out, to, files, *wait, desc.clone()).await
+        }
         (Command::Receive { count, timeout, .. }, Some(t)) => receive(&t, &mut events, &out, *count, *timeout).await,
         (Command::Resume { id }, Some(t)) => resume(&t, &mut events, &out, *id).await,
         _ => unreachable!("every command is handled"),
@@ -377,7 +389,13 @@ async fn follow(events: &mut Receiver<Event>, out: &Output, ids: Vec<i64>) -> Re
     Ok(())
 }
 
-async fn receive(t: &Transfers, events: &mut Receiver<Event>, out: &Output, count: Option<u32>, timeout: Option<f64>) -> Result<()> {
+async fn receive(
+    t: &Transfers,
+    events: &mut Receiver<Event>,
+    out: &Output,
+    count: Option<u32>,
+    timeout: Option<f64>,
+) -> Result<()> {
     let me = t.client().jid().map(|j| j.to_string()).unwrap_or_default();
     if out.json {
         out.json_line(&serde_json::json!({"type": "ready", "jid": me}));
@@ -469,8 +487,10 @@ impl Bars {
             Event::TransferOffered { id, direction, peer, name, size, resume_from, .. } => {
                 let bar = multi.add(indicatif::ProgressBar::new(*size));
                 bar.set_style(
-                    indicatif::ProgressStyle::with_template("{prefix:.bold} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}")
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    indicatif::ProgressStyle::with_template(
+                        "{prefix:.bold} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                 );
                 let arrow = if direction == "incoming" { "from" } else { "to" };
                 bar.set_prefix(format!("{name} {arrow} {peer}"));
@@ -562,7 +582,12 @@ struct ContactLine<'a> {
     resources: Vec<ResourcePresence>,
 }
 
-async fn roster(client: &Client, events: &mut tokio::sync::broadcast::Receiver<Event>, out: &Output, wait: f64) -> Result<()> {
+async fn roster(
+    client: &Client,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    out: &Output,
+    wait: f64,
+) -> Result<()> {
     // The roster arrives right after sign-in; presence trickles in after it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait.max(0.0));
     let mut have_roster = false;
@@ -646,7 +671,12 @@ async fn whoami(client: &Client, jid: &Jid, out: &Output) -> Result<()> {
     Ok(())
 }
 
-async fn online(client: &Client, events: &mut tokio::sync::broadcast::Receiver<Event>, out: &Output, seconds: Option<f64>) -> Result<()> {
+async fn online(
+    client: &Client,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    out: &Output,
+    seconds: Option<f64>,
+) -> Result<()> {
     let jid = client.jid().map(|j| j.to_string()).unwrap_or_default();
     if out.json {
         out.json_line(&serde_json::json!({"type": "online", "jid": jid}));
@@ -680,7 +710,9 @@ fn describe(e: &Event) -> String {
     match e {
         Event::Connecting { attempt } => format!("connecting (attempt {attempt})"),
         Event::Online { jid, .. } => format!("online as {jid}"),
-        Event::Offline { reason, will_retry } => format!("offline: {reason}{}", if *will_retry { "; will reconnect" } else { "" }),
+        Event::Offline { reason, will_retry } => {
+            format!("offline: {reason}{}", if *will_retry { "; will reconnect" } else { "" })
+        }
         Event::Reconnecting { delay_ms, .. } => format!("reconnecting in {:.1} s", *delay_ms as f64 / 1000.0),
         Event::Roster { contacts } => format!("{} contacts", contacts.len()),
         Event::ContactChanged { contact } => format!("contact {} is now {}", contact.jid, contact.subscription),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
-use skiff_proto::negotiation::{Action, NegotiationError, Negotiated, Negotiator, TlsPolicy};
+use skiff_proto::negotiation::{Action, Negotiated, NegotiationError, Negotiator, TlsPolicy};
 use skiff_proto::ns;
 use skiff_proto::stream::{self, StreamParser, XmlError};
 use skiff_proto::xml::Element;
@@ -31,7 +31,9 @@ pub enum ConnectError {
     Tls { host: String, reason: String },
     #[error("cannot read the CA file {path}: {reason}")]
     CaFile { path: String, reason: String },
-    #[error("plaintext (unencrypted) connections are allowed only to a server on this machine; {target} is not loopback")]
+    #[error(
+        "plaintext (unencrypted) connections are allowed only to a server on this machine; {target} is not loopback"
+    )]
     PlaintextNotLoopback { target: String },
     #[error("{0}")]
     Negotiation(#[from] NegotiationError),
@@ -145,7 +147,10 @@ async fn connect_inner(cfg: &AccountConfig) -> Result<Connected, ConnectError> {
             }
         }
     }
-    Err(last_err.unwrap_or_else(|| ConnectError::Resolve { domain: cfg.jid.domain().to_owned(), reason: "no address found".into() }))
+    Err(last_err.unwrap_or_else(|| ConnectError::Resolve {
+        domain: cfg.jid.domain().to_owned(),
+        reason: "no address found".into(),
+    }))
 }
 
 /// The endpoints to try, in order: the explicit server, or DNS SRV records
@@ -225,7 +230,8 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, C
 fn explain_tls(e: &io::Error) -> String {
     let text = e.to_string();
     if text.contains("UnknownIssuer") {
-        "the server's certificate is not signed by an authority this computer trusts (pass its CA with --ca-file)".into()
+        "the server's certificate is not signed by an authority this computer trusts (pass its CA with --ca-file)"
+            .into()
     } else if text.contains("NotValidForName") {
         "the server's certificate is not valid for this domain".into()
     } else if text.contains("Expired") {
@@ -235,7 +241,12 @@ fn explain_tls(e: &io::Error) -> String {
     }
 }
 
-async fn start_tls(tcp: TcpStream, domain: &str, config: Arc<rustls::ClientConfig>, alpn: bool) -> Result<Transport, ConnectError> {
+async fn start_tls(
+    tcp: TcpStream,
+    domain: &str,
+    config: Arc<rustls::ClientConfig>,
+    alpn: bool,
+) -> Result<Transport, ConnectError> {
     let name = ServerName::try_from(domain.to_owned())
         .map_err(|e| ConnectError::Tls { host: domain.to_owned(), reason: e.to_string() })?;
     let config = if alpn {
@@ -261,7 +272,8 @@ async fn attempt(
 ) -> Result<Connected, ConnectError> {
     let target = format!("{}:{} ({addr})", ep.host, ep.port);
     tracing::info!("connecting to {target} ({:?})", ep.tls);
-    let tcp = TcpStream::connect(addr).await.map_err(|source| ConnectError::Connect { target: target.clone(), source })?;
+    let tcp =
+        TcpStream::connect(addr).await.map_err(|source| ConnectError::Connect { target: target.clone(), source })?;
     tcp.set_nodelay(true)?;
     let domain = cfg.jid.domain().to_owned();
     let (mut transport, policy) = match ep.tls {
@@ -286,7 +298,11 @@ async fn attempt(
                 Ok(None) => break,
                 Err(e) => {
                     // Tell the server why, end the stream, and report.
-                    let bye = format!("{}{}", stream::stream_error(e.condition(), Some(&e.to_string())), stream::CLOSE_STREAM);
+                    let bye = format!(
+                        "{}{}",
+                        stream::stream_error(e.condition(), Some(&e.to_string())),
+                        stream::CLOSE_STREAM
+                    );
                     let _ = write_raw(&mut transport, &bye).await;
                     let _ = transport.shutdown().await;
                     return Err(e.into());
@@ -311,7 +327,12 @@ async fn attempt(
                         write_raw(&mut transport, &open(tls)).await?;
                     }
                     Action::Done(negotiated) => {
-                        tracing::info!("signed in as {} ({}, TLS: {})", negotiated.jid, negotiated.mechanism, negotiated.tls);
+                        tracing::info!(
+                            "signed in as {} ({}, TLS: {})",
+                            negotiated.jid,
+                            negotiated.mechanism,
+                            negotiated.tls
+                        );
                         return Ok(Connected { transport, parser, negotiated, peer_addr: addr });
                     }
                 }
@@ -362,7 +383,10 @@ mod tests {
     #[test]
     fn sasl_is_redacted_in_logs() {
         let auth = Element::new("auth", ns::SASL).with_attr("mechanism", "PLAIN").with_text("AHVzZXIAcGVuY2ls");
-        assert_eq!(redacted(&auth), "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>[redacted]</auth>");
+        assert_eq!(
+            redacted(&auth),
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>[redacted]</auth>"
+        );
         let msg = Element::new("message", ns::CLIENT).with_text("x");
         assert_eq!(redacted(&msg), msg.to_xml());
     }
@@ -370,10 +394,16 @@ mod tests {
     #[tokio::test]
     async fn explicit_server_and_localhost_skip_dns() {
         let mut cfg = AccountConfig::new("a@localhost".parse().unwrap(), crate::Secret::new("p"));
-        assert_eq!(endpoints(&cfg).await.unwrap(), vec![Endpoint { host: "localhost".into(), port: 5222, tls: TlsMode::StartTls }]);
+        assert_eq!(
+            endpoints(&cfg).await.unwrap(),
+            vec![Endpoint { host: "localhost".into(), port: 5222, tls: TlsMode::StartTls }]
+        );
         cfg.server = Some(("127.0.0.1".into(), 15222));
         cfg.tls = TlsMode::Direct;
-        assert_eq!(endpoints(&cfg).await.unwrap(), vec![Endpoint { host: "127.0.0.1".into(), port: 15222, tls: TlsMode::Direct }]);
+        assert_eq!(
+            endpoints(&cfg).await.unwrap(),
+            vec![Endpoint { host: "127.0.0.1".into(), port: 15222, tls: TlsMode::Direct }]
+        );
     }
 
     #[test]

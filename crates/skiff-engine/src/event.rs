@@ -66,7 +66,16 @@ pub enum Event {
     /// Progress, at most about ten times a second per transfer.
     TransferProgress { id: i64, bytes: u64, total: u64, bytes_per_sec: u64 },
     /// Done and verified. `bytes` counts what travelled in this attempt.
-    TransferCompleted { id: i64, name: String, path: String, size: u64, bytes: u64, sha256: String, route: String, seconds: f64 },
+    TransferCompleted {
+        id: i64,
+        name: String,
+        path: String,
+        size: u64,
+        bytes: u64,
+        sha256: String,
+        route: String,
+        seconds: f64,
+    },
     /// Failed; `resumable` when the partial data is kept for a later resume.
     TransferFailed { id: i64, name: String, error: String, resumable: bool },
     /// The receiver declined, or we did.

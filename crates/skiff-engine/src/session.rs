@@ -111,7 +111,14 @@ impl Client {
                 ..Shared::default()
             }),
         });
-        let task = SessionTask { cfg, inner: Arc::downgrade(&inner), cmd_rx, state: state_tx, ev: inner.events.clone(), stop_ack: None };
+        let task = SessionTask {
+            cfg,
+            inner: Arc::downgrade(&inner),
+            cmd_rx,
+            state: state_tx,
+            ev: inner.events.clone(),
+            stop_ack: None,
+        };
         tokio::spawn(task.run());
         Client { inner }
     }
@@ -410,7 +417,11 @@ impl SessionTask {
         presence.priority = self.cfg.priority;
         router.send(presence.into());
         self.state.send_replace(ConnState::Online(negotiated.jid.clone()));
-        self.emit(Event::Online { jid: negotiated.jid.to_string(), tls: negotiated.tls, mechanism: negotiated.mechanism.clone() });
+        self.emit(Event::Online {
+            jid: negotiated.jid.to_string(),
+            tls: negotiated.tls,
+            mechanism: negotiated.mechanism.clone(),
+        });
 
         let mut buf = vec![0u8; 64 * 1024];
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -535,7 +546,15 @@ impl Router {
         iq.id = format!("{}-{}", self.id_prefix, self.next_id);
         let peer = iq.to.as_ref().map(Jid::to_string).unwrap_or_else(|| self.own.domain().to_owned());
         let key = (iq.to.clone(), iq.id.clone());
-        self.pending.insert(key, Pending { waiter, started: Instant::now(), deadline: Instant::now() + timeout.unwrap_or(self.iq_timeout), peer });
+        self.pending.insert(
+            key,
+            Pending {
+                waiter,
+                started: Instant::now(),
+                deadline: Instant::now() + timeout.unwrap_or(self.iq_timeout),
+                peer,
+            },
+        );
         self.send(iq.into());
     }
 
@@ -712,7 +731,9 @@ impl Router {
                 return self.send(r.into());
             }
             _ => {
-                let r = iq.error_for(StanzaError::new(Condition::BadRequest).with_text("a roster push holds exactly one item"));
+                let r = iq.error_for(
+                    StanzaError::new(Condition::BadRequest).with_text("a roster push holds exactly one item"),
+                );
                 return self.send(r.into());
             }
         };
@@ -748,7 +769,14 @@ impl Router {
                     status: p.status.clone(),
                     priority: p.priority,
                 };
-                self.inner.shared.lock().unwrap().presence.entry(bare.clone()).or_default().insert(resource.clone(), rp.clone());
+                self.inner
+                    .shared
+                    .lock()
+                    .unwrap()
+                    .presence
+                    .entry(bare.clone())
+                    .or_default()
+                    .insert(resource.clone(), rp.clone());
                 self.emit(Event::Presence {
                     jid: bare.to_string(),
                     resource,
@@ -807,7 +835,9 @@ impl Router {
                     let secs = (p.deadline - p.started).as_secs();
                     let _ = tx.send(Err(ClientError::Timeout { peer: p.peer, secs }));
                 }
-                Waiter::Ping => return Some(End::Dropped(format!("the server did not answer a ping within {secs} seconds"))),
+                Waiter::Ping => {
+                    return Some(End::Dropped(format!("the server did not answer a ping within {secs} seconds")))
+                }
                 Waiter::Roster => tracing::warn!("the server did not send the roster"),
             }
         }

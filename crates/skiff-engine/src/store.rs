@@ -442,7 +442,9 @@ impl Store {
         // An earlier offer may have gone out before the sender's MD5 was ready: then
         // the date decides. The final MD5 check catches a wrong match.
         match (md5, date) {
-            (Some(md5), Some(date)) => q.and("(lower(md5) = lower(?) OR (md5 IS NULL AND date = ?))", [text(md5), text(date)]),
+            (Some(md5), Some(date)) => {
+                q.and("(lower(md5) = lower(?) OR (md5 IS NULL AND date = ?))", [text(md5), text(date)])
+            }
             (Some(md5), None) => q.and("lower(md5) = lower(?)", [text(md5)]),
             (None, Some(date)) => q.and("date = ?", [text(date)]),
             (None, None) => {}

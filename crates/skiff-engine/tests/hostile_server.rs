@@ -95,7 +95,11 @@ async fn malformed_xml_ends_the_stream_with_not_well_formed() {
         let mut buf = [0u8; 1024];
         let _ = sock.read(&mut buf).await.unwrap();
         sock.write_all(HEADER.as_bytes()).await.unwrap();
-        sock.write_all(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'></wrong></stream:features>").await.unwrap();
+        sock.write_all(
+            b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'></wrong></stream:features>",
+        )
+        .await
+        .unwrap();
         read_all(&mut sock).await
     })
     .await;
@@ -111,7 +115,9 @@ async fn entity_declarations_are_refused() {
     let (port, server) = fake_server(|mut sock| async move {
         let mut buf = [0u8; 1024];
         let _ = sock.read(&mut buf).await.unwrap();
-        sock.write_all(b"<?xml version='1.0'?><!DOCTYPE lol [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;&lol;'>]>").await.unwrap();
+        sock.write_all(b"<?xml version='1.0'?><!DOCTYPE lol [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;&lol;'>]>")
+            .await
+            .unwrap();
         sock.write_all(HEADER.as_bytes()).await.unwrap();
         read_all(&mut sock).await
     })

@@ -47,7 +47,11 @@ pub fn req_attr<'a>(el: &'a Element, element: &'static str, attr: &'static str) 
 }
 
 /// An optional attribute parsed with `FromStr`; a value that does not parse is an error.
-pub fn opt_parse<T: std::str::FromStr>(el: &Element, element: &'static str, attr: &'static str) -> Result<Option<T>, ParseError> {
+pub fn opt_parse<T: std::str::FromStr>(
+    el: &Element,
+    element: &'static str,
+    attr: &'static str,
+) -> Result<Option<T>, ParseError> {
     match el.attr(attr) {
         None => Ok(None),
         Some(v) => v
@@ -59,6 +63,10 @@ pub fn opt_parse<T: std::str::FromStr>(el: &Element, element: &'static str, attr
 }
 
 /// A required attribute parsed with `FromStr`.
-pub fn req_parse<T: std::str::FromStr>(el: &Element, element: &'static str, attr: &'static str) -> Result<T, ParseError> {
+pub fn req_parse<T: std::str::FromStr>(
+    el: &Element,
+    element: &'static str,
+    attr: &'static str,
+) -> Result<T, ParseError> {
     opt_parse(el, element, attr)?.ok_or(ParseError::MissingAttr { element, attr })
 }

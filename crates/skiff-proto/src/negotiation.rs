@@ -117,7 +117,11 @@ pub struct Negotiator {
 impl std::fmt::Debug for Negotiator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the password.
-        f.debug_struct("Negotiator").field("jid", &self.jid).field("state", &self.state).field("tls", &self.tls).finish()
+        f.debug_struct("Negotiator")
+            .field("jid", &self.jid)
+            .field("state", &self.state)
+            .field("tls", &self.tls)
+            .finish()
     }
 }
 
@@ -202,9 +206,8 @@ impl Negotiator {
             return Err(NegotiationError::Unexpected("no resource binding offered after sign-in".into()));
         }
         self.features = features.elements().map(|e| e.ns.clone()).collect();
-        self.session_required = features
-            .child("session", ns::SESSION)
-            .is_some_and(|s| s.child("optional", ns::SESSION).is_none());
+        self.session_required =
+            features.child("session", ns::SESSION).is_some_and(|s| s.child("optional", ns::SESSION).is_none());
         self.state = State::AwaitBind;
         let mut bind = Element::new("bind", ns::BIND);
         if let Some(r) = &self.resource {
@@ -231,14 +234,19 @@ impl Negotiator {
         } else if has("PLAIN") && self.tls {
             Box::new(Plain::new(user, self.password.clone()))
         } else {
-            return Err(NegotiationError::NoMechanism(if offered.is_empty() { "none".into() } else { offered.join(", ") }));
+            return Err(NegotiationError::NoMechanism(if offered.is_empty() {
+                "none".into()
+            } else {
+                offered.join(", ")
+            }));
         };
         let mut mech = mech;
         self.mech_name = mech.name().to_owned();
         let initial = mech.initial();
         self.mech = Some(mech);
         self.state = State::Sasl;
-        let auth = Element::new("auth", ns::SASL).with_attr("mechanism", self.mech_name.clone()).with_text(encode(&initial));
+        let auth =
+            Element::new("auth", ns::SASL).with_attr("mechanism", self.mech_name.clone()).with_text(encode(&initial));
         Ok(vec![Action::Send(auth)])
     }
 
@@ -255,7 +263,9 @@ impl Negotiator {
                 if let Err(e) = mech.success(&data) {
                     return Err(match e {
                         sasl::client::MechanismError::InvalidSignatureInSuccessResponse
-                        | sasl::client::MechanismError::NoSignatureInSuccessResponse => NegotiationError::ServerProofInvalid,
+                        | sasl::client::MechanismError::NoSignatureInSuccessResponse => {
+                            NegotiationError::ServerProofInvalid
+                        }
                         other => NegotiationError::Sasl(other.to_string()),
                     });
                 }
@@ -284,14 +294,17 @@ impl Negotiator {
                 let jid = payload
                     .child_text("jid", ns::BIND)
                     .ok_or_else(|| NegotiationError::Unexpected("bind result without a JID".into()))?;
-                let jid: Jid = jid.trim().parse().map_err(|e| NegotiationError::Unexpected(format!("bound JID: {e}")))?;
+                let jid: Jid =
+                    jid.trim().parse().map_err(|e| NegotiationError::Unexpected(format!("bound JID: {e}")))?;
                 if jid.bare() != self.jid || jid.is_bare() {
                     return Err(NegotiationError::Unexpected(format!("the server bound an unexpected address {jid}")));
                 }
                 self.bound = Some(jid);
                 if self.session_required {
                     self.state = State::AwaitSession;
-                    return Ok(vec![Action::Send(Iq::set(SESSION_ID, None, Element::new("session", ns::SESSION)).into())]);
+                    return Ok(vec![Action::Send(
+                        Iq::set(SESSION_ID, None, Element::new("session", ns::SESSION)).into(),
+                    )]);
                 }
                 Ok(vec![self.done()])
             }
@@ -398,7 +411,8 @@ mod tests {
     fn no_plain_without_tls() {
         let mut n = neg(TlsPolicy::Plaintext);
         n.handle(open()).unwrap();
-        let only_plain = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>";
+        let only_plain =
+            "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>";
         assert_eq!(n.handle(features(only_plain)), Err(NegotiationError::NoMechanism("PLAIN".into())));
         let mut n = neg(TlsPolicy::Plaintext);
         n.handle(open()).unwrap();
@@ -409,9 +423,16 @@ mod tests {
     fn plain_over_tls() {
         let mut n = neg(TlsPolicy::Direct);
         n.handle(open()).unwrap();
-        let a = n.handle(features("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>")).unwrap();
+        let a = n
+            .handle(features(
+                "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>",
+            ))
+            .unwrap();
         // base64("\0user\0pencil")
-        assert_eq!(sent(&a), vec!["<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AHVzZXIAcGVuY2ls</auth>"]);
+        assert_eq!(
+            sent(&a),
+            vec!["<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AHVzZXIAcGVuY2ls</auth>"]
+        );
     }
 
     #[test]
@@ -465,7 +486,8 @@ mod tests {
             let bare = cf.strip_prefix("n,,").expect("no channel binding: gs2 header n,,");
             assert!(bare.starts_with("n=user,r="), "{bare}");
             let nonce = format!("{}srvnonce", &bare["n=user,r=".len()..]);
-            let server_first = format!("r={nonce},s={},i=4096", base64::engine::general_purpose::STANDARD.encode(b"saltsalt"));
+            let server_first =
+                format!("r={nonce},s={},i=4096", base64::engine::general_purpose::STANDARD.encode(b"saltsalt"));
             let s = ScramServer { client_first_bare: bare.to_owned(), server_first: server_first.clone(), nonce };
             (s, server_first.into_bytes())
         }
@@ -505,16 +527,24 @@ mod tests {
             let a = n.handle(features(mechs)).unwrap();
             assert!(sent(&a)[0].contains("mechanism='SCRAM-SHA-256'"), "{a:?}");
             let (server, challenge) = ScramServer::first(&sasl_payload(&a));
-            let a = n.handle(st(&format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>", b64(&challenge)))).unwrap();
+            let a = n
+                .handle(st(&format!(
+                    "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>",
+                    b64(&challenge)
+                )))
+                .unwrap();
             let mut fin = server.last(&sasl_payload(&a));
             if forge {
                 let last = fin.len() - 2;
                 fin[last] ^= 1;
-                let r = n.handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>", b64(&fin))));
+                let r =
+                    n.handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>", b64(&fin))));
                 assert!(matches!(r, Err(NegotiationError::ServerProofInvalid | NegotiationError::Sasl(_))), "{r:?}");
                 continue;
             }
-            let a = n.handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>", b64(&fin)))).unwrap();
+            let a = n
+                .handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>", b64(&fin))))
+                .unwrap();
             assert_eq!(a, vec![Action::RestartStream]);
             n.handle(open()).unwrap();
             let a = n
@@ -539,12 +569,18 @@ mod tests {
         let mut n = neg(TlsPolicy::Direct);
         n.authenticated = true; // as after SASL success
         n.handle(open()).unwrap();
-        n.handle(features("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>")).unwrap();
+        n.handle(features(
+            "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>",
+        ))
+        .unwrap();
         let a = n
             .handle(st("<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@example.com/x</jid></bind></iq>"))
             .unwrap();
         assert_eq!(sent(&a), vec!["<iq xmlns='jabber:client' id='session-1' type='set'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>"]);
-        assert!(matches!(n.handle(st("<iq xmlns='jabber:client' id='session-1' type='result'/>")).unwrap()[0], Action::Done(_)));
+        assert!(matches!(
+            n.handle(st("<iq xmlns='jabber:client' id='session-1' type='result'/>")).unwrap()[0],
+            Action::Done(_)
+        ));
 
         let mut n = neg(TlsPolicy::Direct);
         n.authenticated = true;

@@ -51,9 +51,8 @@ impl TryFrom<&Element> for RosterItem {
 
     fn try_from(el: &Element) -> Result<Self, ParseError> {
         expect(el, "item", ns::ROSTER)?;
-        let jid = req_attr(el, "item", "jid")?
-            .parse()
-            .map_err(|e| ParseError::invalid("item", format!("bad jid: {e}")))?;
+        let jid =
+            req_attr(el, "item", "jid")?.parse().map_err(|e| ParseError::invalid("item", format!("bad jid: {e}")))?;
         let subscription = match el.attr("subscription").unwrap_or("none") {
             "none" => Subscription::None,
             "to" => Subscription::To,
@@ -125,7 +124,8 @@ mod tests {
         assert_eq!(r.items[0].jid.to_string(), "bob@localhost");
         let bad: Element = "<query xmlns='jabber:iq:roster'><item/></query>".parse().unwrap();
         assert_eq!(Roster::try_from(&bad), Err(ParseError::MissingAttr { element: "item", attr: "jid" }));
-        let bad: Element = "<query xmlns='jabber:iq:roster'><item jid='a@b' subscription='maybe'/></query>".parse().unwrap();
+        let bad: Element =
+            "<query xmlns='jabber:iq:roster'><item jid='a@b' subscription='maybe'/></query>".parse().unwrap();
         assert_eq!(Roster::try_from(&bad), Err(ParseError::invalid("item", "unknown subscription 'maybe'")));
         let other: Element = "<query xmlns='jabber:iq:private'/>".parse().unwrap();
         assert!(Roster::try_from(&other).unwrap_err().is_not_mine());

@@ -105,7 +105,11 @@ impl Condition {
     }
 
     pub fn from_name(s: &str) -> Condition {
-        CONDITIONS.iter().find(|(n, _)| *n == s).map(|(_, c)| c.clone()).unwrap_or_else(|| Condition::Other(s.to_owned()))
+        CONDITIONS
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_else(|| Condition::Other(s.to_owned()))
     }
 
     /// The error type RFC 6120 suggests for this condition.
@@ -116,10 +120,13 @@ impl Condition {
             | Condition::NotAcceptable
             | Condition::PolicyViolation
             | Condition::Redirect => ErrorType::Modify,
-            Condition::Forbidden | Condition::NotAuthorized | Condition::RegistrationRequired | Condition::SubscriptionRequired => {
-                ErrorType::Auth
+            Condition::Forbidden
+            | Condition::NotAuthorized
+            | Condition::RegistrationRequired
+            | Condition::SubscriptionRequired => ErrorType::Auth,
+            Condition::RecipientUnavailable | Condition::RemoteServerTimeout | Condition::ResourceConstraint => {
+                ErrorType::Wait
             }
-            Condition::RecipientUnavailable | Condition::RemoteServerTimeout | Condition::ResourceConstraint => ErrorType::Wait,
             _ => ErrorType::Cancel,
         }
     }
@@ -485,11 +492,10 @@ impl TryFrom<Element> for Presence {
                     p.status.get_or_insert_with(|| e.text());
                 }
                 "priority" => {
-                    p.priority = e
-                        .text()
-                        .trim()
-                        .parse()
-                        .map_err(|_| ParseError::invalid("presence", "priority must be a number from -128 to 127"))?
+                    p.priority =
+                        e.text().trim().parse().map_err(|_| {
+                            ParseError::invalid("presence", "priority must be a number from -128 to 127")
+                        })?
                 }
                 _ => p.payloads.push(e),
             }
@@ -606,7 +612,10 @@ mod tests {
 
     #[test]
     fn result_for_answers_the_sender() {
-        let iq = Iq::try_from(el("<iq xmlns='jabber:client' id='7' type='get' from='a@b/c'><ping xmlns='urn:xmpp:ping'/></iq>")).unwrap();
+        let iq = Iq::try_from(el(
+            "<iq xmlns='jabber:client' id='7' type='get' from='a@b/c'><ping xmlns='urn:xmpp:ping'/></iq>",
+        ))
+        .unwrap();
         let r = iq.result_for(None);
         assert_eq!(Element::from(r).to_xml(), "<iq xmlns='jabber:client' id='7' to='a@b/c' type='result'/>");
     }
@@ -614,15 +623,30 @@ mod tests {
     #[test]
     fn bad_iqs() {
         let e = |x: &str| Iq::try_from(el(x)).unwrap_err();
-        assert_eq!(e("<iq xmlns='jabber:client' type='get'><a xmlns='u'/></iq>"), ParseError::MissingAttr { element: "iq", attr: "id" });
-        assert_eq!(e("<iq xmlns='jabber:client' id='1'><a xmlns='u'/></iq>"), ParseError::MissingAttr { element: "iq", attr: "type" });
-        assert_eq!(e("<iq xmlns='jabber:client' id='1' type='get'/>"), ParseError::MissingChild { element: "iq", child: "payload" });
+        assert_eq!(
+            e("<iq xmlns='jabber:client' type='get'><a xmlns='u'/></iq>"),
+            ParseError::MissingAttr { element: "iq", attr: "id" }
+        );
+        assert_eq!(
+            e("<iq xmlns='jabber:client' id='1'><a xmlns='u'/></iq>"),
+            ParseError::MissingAttr { element: "iq", attr: "type" }
+        );
+        assert_eq!(
+            e("<iq xmlns='jabber:client' id='1' type='get'/>"),
+            ParseError::MissingChild { element: "iq", child: "payload" }
+        );
         assert_eq!(
             e("<iq xmlns='jabber:client' id='1' type='set'><a xmlns='u'/><b xmlns='u'/></iq>"),
             ParseError::invalid("iq", "a get or set must carry exactly one payload")
         );
-        assert_eq!(e("<iq xmlns='jabber:client' id='1' type='nope'/>"), ParseError::invalid("iq", "unknown type 'nope'"));
-        assert!(matches!(e("<iq xmlns='jabber:client' id='1' type='result' from='@bad'/>"), ParseError::Invalid { .. }));
+        assert_eq!(
+            e("<iq xmlns='jabber:client' id='1' type='nope'/>"),
+            ParseError::invalid("iq", "unknown type 'nope'")
+        );
+        assert!(matches!(
+            e("<iq xmlns='jabber:client' id='1' type='result' from='@bad'/>"),
+            ParseError::Invalid { .. }
+        ));
         assert!(e("<iq xmlns='urn:other' id='1' type='result'/>").is_not_mine());
     }
 
@@ -646,13 +670,16 @@ mod tests {
         assert_eq!(p.payloads.len(), 1);
         let p: Presence = round_trip("<presence xmlns='jabber:client' to='bob@localhost' type='subscribe'/>");
         assert_eq!(p.kind, PresenceType::Subscribe);
-        let bad = Presence::try_from(el("<presence xmlns='jabber:client'><priority>300</priority></presence>")).unwrap_err();
+        let bad =
+            Presence::try_from(el("<presence xmlns='jabber:client'><priority>300</priority></presence>")).unwrap_err();
         assert_eq!(bad, ParseError::invalid("presence", "priority must be a number from -128 to 127"));
     }
 
     #[test]
     fn stanza_dispatch() {
         assert!(matches!(Stanza::try_from(el("<presence xmlns='jabber:client'/>")), Ok(Stanza::Presence(_))));
-        assert!(Stanza::try_from(el("<features xmlns='http://etherx.jabber.org/streams'/>")).unwrap_err().is_not_mine());
+        assert!(Stanza::try_from(el("<features xmlns='http://etherx.jabber.org/streams'/>"))
+            .unwrap_err()
+            .is_not_mine());
     }
 }

@@ -174,12 +174,16 @@ fn read_tree(xml: &str, standalone: bool) -> Result<Element, XmlError> {
             Event::End(_) => finished = Some(stack.pop().ok_or_else(|| malformed("unexpected end tag"))?),
             Event::Text(t) => push_text(&mut stack, &t.xml10_content().map_err(malformed)?)?,
             Event::CData(c) if !stack.is_empty() => push_text(&mut stack, &c.xml10_content().map_err(malformed)?)?,
-            Event::GeneralRef(r) if !stack.is_empty() => push_text(&mut stack, resolve_ref(&r)?.encode_utf8(&mut [0; 4]))?,
+            Event::GeneralRef(r) if !stack.is_empty() => {
+                push_text(&mut stack, resolve_ref(&r)?.encode_utf8(&mut [0; 4]))?
+            }
             Event::CData(_) | Event::GeneralRef(_) => return Err(malformed("text outside the root element")),
             Event::Decl(_) if decl_ok => {}
             Event::Comment(_) if standalone => {}
             Event::Comment(_) => return Err(XmlError::Restricted("comments are not allowed")),
-            Event::Decl(_) | Event::PI(_) => return Err(XmlError::Restricted("processing instructions are not allowed")),
+            Event::Decl(_) | Event::PI(_) => {
+                return Err(XmlError::Restricted("processing instructions are not allowed"))
+            }
             Event::DocType(_) => return Err(XmlError::Restricted("DTDs are not allowed")),
             Event::Eof => break,
         }
@@ -259,7 +263,10 @@ fn parse_header(bytes: &[u8]) -> Result<(StreamHeader, StreamCtx), XmlError> {
         _ => return Err(malformed("expected the stream header")),
     };
     if ns != ns::STREAM {
-        return Err(XmlError::BadHeader(format!("namespace of the stream element must be '{}', not '{ns}'", ns::STREAM)));
+        return Err(XmlError::BadHeader(format!(
+            "namespace of the stream element must be '{}', not '{ns}'",
+            ns::STREAM
+        )));
     }
     if start.local_name().as_ref() != b"stream" {
         return Err(XmlError::BadHeader("the root element must be <stream>".into()));
@@ -677,7 +684,9 @@ mod tests {
 
     #[test]
     fn header_without_declaration_double_quotes_other_prefix() {
-        let h = header("\n <s:stream xmlns=\"jabber:client\" xmlns:s=\"http://etherx.jabber.org/streams\" to=\"a&amp;b&#x41;\">");
+        let h = header(
+            "\n <s:stream xmlns=\"jabber:client\" xmlns:s=\"http://etherx.jabber.org/streams\" to=\"a&amp;b&#x41;\">",
+        );
         assert_eq!(h.attr("to"), Some("a&bA"));
         let (events, err) = whole(
             "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'>\
@@ -708,7 +717,10 @@ mod tests {
              </stream:error>",
         );
         assert!(all[0].is("features", ns::STREAM));
-        assert_eq!(all[0].child("mechanisms", ns::SASL).and_then(|m| m.child_text("mechanism", ns::SASL)).as_deref(), Some("PLAIN"));
+        assert_eq!(
+            all[0].child("mechanisms", ns::SASL).and_then(|m| m.child_text("mechanism", ns::SASL)).as_deref(),
+            Some("PLAIN")
+        );
         assert!(all[1].is("error", ns::STREAM) && all[1].child("conflict", ns::STREAM_ERRORS).is_some());
     }
 
@@ -830,7 +842,9 @@ mod tests {
         let laughs = "<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;'>]>";
         assert!(matches!(error(&format!("{laughs}{HEADER}")), XmlError::Restricted(_)));
         assert!(matches!(body_error("<message><!ENTITY x 'y'></message>"), XmlError::Restricted(_)));
-        for bad in ["<!-- hi -->", "<message><!-- hi --></message>", "<?foo bar?>", "<message><?xml version='1.0'?></message>"] {
+        for bad in
+            ["<!-- hi -->", "<message><!-- hi --></message>", "<?foo bar?>", "<message><?xml version='1.0'?></message>"]
+        {
             let e = body_error(bad);
             assert!(matches!(e, XmlError::Restricted(_)), "{bad}: {e:?}");
             assert_eq!(e.condition(), "restricted-xml");
@@ -857,7 +871,11 @@ mod tests {
             assert!(matches!(e, XmlError::Malformed(_)), "{bad}: {e:?}");
             assert_eq!(e.condition(), "not-well-formed");
         }
-        for bad in [&b"<message><body>\xff</body></message>"[..], b"<message a='\xc3'/>", b"<message><body>\xe2\x82</body></message>"] {
+        for bad in [
+            &b"<message><body>\xff</body></message>"[..],
+            b"<message a='\xc3'/>",
+            b"<message><body>\xe2\x82</body></message>",
+        ] {
             let input = [HEADER.as_bytes(), bad].concat();
             assert!(matches!(run(&input, || 1).1, Some(XmlError::Malformed(_))));
         }
@@ -876,7 +894,10 @@ mod tests {
             error("<stream:stream xmlns='jabber:client'>").to_string(),
             "bad stream header: undeclared namespace prefix 'stream'"
         );
-        assert!(matches!(error("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>"), XmlError::BadHeader(_)));
+        assert!(matches!(
+            error("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>"),
+            XmlError::BadHeader(_)
+        ));
     }
 
     #[test]
@@ -911,8 +932,9 @@ mod tests {
 
     #[test]
     fn standalone_elements() {
-        let e = parse_element(b"<?xml version='1.0'?>\n<!-- c --><a xmlns='urn:a' k='&lt;'><b:c xmlns:b='urn:b'/>x</a>\n ")
-            .expect("parses");
+        let e =
+            parse_element(b"<?xml version='1.0'?>\n<!-- c --><a xmlns='urn:a' k='&lt;'><b:c xmlns:b='urn:b'/>x</a>\n ")
+                .expect("parses");
         assert!(e.is("a", "urn:a") && e.child("c", "urn:b").is_some());
         assert_eq!((e.attr("k"), e.text().as_str()), (Some("<"), "x"));
         assert_eq!("<iq/>".parse::<Element>(), Ok(Element::new("iq", "")));
@@ -933,11 +955,14 @@ mod tests {
              to='ex&apos;ample.com' from='me@ex.com' version='1.0' xml:lang='en'>"
         );
         let h = header(&open_stream("example.com", None));
-        assert_eq!(h.attrs, vec![
-            ("to".into(), "example.com".into()),
-            ("version".into(), "1.0".into()),
-            ("xml:lang".into(), "en".into())
-        ]);
+        assert_eq!(
+            h.attrs,
+            vec![
+                ("to".into(), "example.com".into()),
+                ("version".into(), "1.0".into()),
+                ("xml:lang".into(), "en".into())
+            ]
+        );
         let err = stream_error("policy-violation", Some("too <big>"));
         assert_eq!(
             err,
@@ -946,7 +971,10 @@ mod tests {
         );
         let e = stanza(&err);
         assert!(e.is("error", ns::STREAM) && e.child("policy-violation", ns::STREAM_ERRORS).is_some());
-        assert_eq!(stream_error("conflict", None), "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+        assert_eq!(
+            stream_error("conflict", None),
+            "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"
+        );
         assert_eq!(write_stanza(&Element::new("presence", ns::CLIENT)), "<presence/>");
         assert_eq!(XmlError::TooLarge { limit: 1 }.condition(), "policy-violation");
         assert_eq!(format!("{}{CLOSE_STREAM}", open_stream("a", None)).matches("stream:stream").count(), 2);

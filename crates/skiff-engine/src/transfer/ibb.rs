@@ -53,9 +53,12 @@ pub(super) async fn send(
             Err(e) => return Err(Failure::resumable(format!("the receiver refused the in-band stream: {e}"))),
         }
     }
-    let block_size = block_size.ok_or_else(|| Failure::fatal("the receiver accepts no in-band block size Skiff can use"))?;
+    let block_size =
+        block_size.ok_or_else(|| Failure::fatal("the receiver accepts no in-band block size Skiff can use"))?;
     tracing::info!("in-band stream {sid} open with {block_size}-byte blocks, window {}", cfg.ibb_window);
-    let mut src = SourceFile::open(path, offset).await.map_err(|e| Failure::fatal(format!("cannot read {}: {e}", path.display())))?;
+    let mut src = SourceFile::open(path, offset)
+        .await
+        .map_err(|e| Failure::fatal(format!("cannot read {}: {e}", path.display())))?;
     let mut seq = SeqCounter::new();
     let mut window = VecDeque::new();
     let mut buf = vec![0u8; usize::from(block_size)];
@@ -64,12 +67,16 @@ pub(super) async fn send(
     let broke = |e: ClientError, at: u64| Failure::resumable(format!("the in-band stream broke after {at} bytes: {e}"));
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = src.read_block(&mut buf[..want]).await.map_err(|e| Failure::fatal(format!("cannot read {}: {e}", path.display())))?;
+        let n = src
+            .read_block(&mut buf[..want])
+            .await
+            .map_err(|e| Failure::fatal(format!("cannot read {}: {e}", path.display())))?;
         if n == 0 {
             return Err(Failure::fatal(format!("{} got shorter while it was being sent", path.display())));
         }
         let data = Data { sid: sid.to_owned(), seq: seq.next(), data: buf[..n].to_vec() };
-        let reply = client.start_iq(Iq::set("", Some(to.clone()), Element::from(&data)), None).map_err(|e| broke(e, acked))?;
+        let reply =
+            client.start_iq(Iq::set("", Some(to.clone()), Element::from(&data)), None).map_err(|e| broke(e, acked))?;
         window.push_back(reply);
         sizes.push_back(n as u64);
         left -= n as u64;
@@ -112,7 +119,9 @@ pub(super) async fn receive(
     let block_size = match open.request_payload().map(Open::try_from) {
         Some(Ok(o)) if o.stanza == StanzaKind::Iq => o.block_size,
         Some(Ok(_)) => {
-            let _ = client.send(open.error_for(StanzaError::new(Condition::FeatureNotImplemented).with_text("only stanza='iq' is supported")));
+            let _ = client.send(open.error_for(
+                StanzaError::new(Condition::FeatureNotImplemented).with_text("only stanza='iq' is supported"),
+            ));
             return Err(Failure::resumable("the sender wanted in-band data in messages, which Skiff does not take"));
         }
         _ => {
@@ -126,7 +135,9 @@ pub(super) async fn receive(
         let iq = match tokio::time::timeout(IDLE_TIMEOUT, route.rx.recv()).await {
             Ok(Some(iq)) => iq,
             Ok(None) => return Err(Failure::resumable("stopped")),
-            Err(_) => return Err(Failure::resumable(format!("no in-band data for {} seconds", IDLE_TIMEOUT.as_secs()))),
+            Err(_) => {
+                return Err(Failure::resumable(format!("no in-band data for {} seconds", IDLE_TIMEOUT.as_secs())))
+            }
         };
         let payload = match (&iq.kind, iq.request_payload().map(IbbPayload::try_from)) {
             (IqKind::Set(_), Some(Ok(p))) => p,
@@ -138,7 +149,8 @@ pub(super) async fn receive(
         match payload {
             IbbPayload::Data(d) => {
                 if let Err(e) = seq.check(d.seq) {
-                    let _ = client.send(iq.error_for(StanzaError::new(Condition::UnexpectedRequest).with_text(e.to_string())));
+                    let _ = client
+                        .send(iq.error_for(StanzaError::new(Condition::UnexpectedRequest).with_text(e.to_string())));
                     if let SeqError::Reused(_) = e {
                         continue;
                     }
@@ -147,11 +159,17 @@ pub(super) async fn receive(
                     )));
                 }
                 if d.data.len() > ibb::max_data_len(block_size) {
-                    let _ = client.send(iq.error_for(StanzaError::new(Condition::BadRequest).with_text("block larger than the agreed block-size")));
-                    return Err(Failure::resumable(format!("the sender sent a {}-byte block over the agreed {block_size}", d.data.len())));
+                    let _ = client.send(iq.error_for(
+                        StanzaError::new(Condition::BadRequest).with_text("block larger than the agreed block-size"),
+                    ));
+                    return Err(Failure::resumable(format!(
+                        "the sender sent a {}-byte block over the agreed {block_size}",
+                        d.data.len()
+                    )));
                 }
                 if let Err(e) = part.write(&d.data).await {
-                    let _ = client.send(iq.error_for(StanzaError::new(Condition::NotAcceptable).with_text(e.to_string())));
+                    let _ =
+                        client.send(iq.error_for(StanzaError::new(Condition::NotAcceptable).with_text(e.to_string())));
                     return Err(Failure::fatal(format!("cannot store the data: {e}")));
                 }
                 let _ = client.send(iq.result_for(None));
@@ -162,7 +180,10 @@ pub(super) async fn receive(
                 return Ok(());
             }
             IbbPayload::Open(_) => {
-                let _ = client.send(iq.error_for(StanzaError::new(Condition::UnexpectedRequest).with_text("the stream is already open")));
+                let _ =
+                    client.send(iq.error_for(
+                        StanzaError::new(Condition::UnexpectedRequest).with_text("the stream is already open"),
+                    ));
             }
         }
     }

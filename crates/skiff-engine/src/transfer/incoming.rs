@@ -59,7 +59,10 @@ async fn receive(t: Transfers, iq: Iq, offer: FileOffer, from: Jid, method: Stri
     match prepare(&t, &iq, &offer, &from, &name).await {
         Ok(Some((id, final_path, offset))) => {
             let Some(mut cancel) = t.claim(id) else {
-                let _ = t.client().send(iq.error_for(StanzaError::new(Condition::Conflict).with_text("this file is being received already")));
+                let _ =
+                    t.client().send(iq.error_for(
+                        StanzaError::new(Condition::Conflict).with_text("this file is being received already"),
+                    ));
                 return;
             };
             let result = tokio::select! {
@@ -73,7 +76,9 @@ async fn receive(t: Transfers, iq: Iq, offer: FileOffer, from: Jid, method: Stri
         Ok(None) => {}
         Err(e) => {
             tracing::warn!("offer of {name} from {from}: {e}");
-            let _ = t.client().send(iq.error_for(StanzaError::new(Condition::InternalServerError).with_text(e.to_string())));
+            let _ = t
+                .client()
+                .send(iq.error_for(StanzaError::new(Condition::InternalServerError).with_text(e.to_string())));
         }
     }
 }
@@ -90,7 +95,14 @@ async fn prepare(
     let f = &offer.file;
     // The same file from the same peer, partly received before: resume it.
     let earlier = if f.range {
-        store.find_resumable_incoming(&t.inner.account, &from.bare().to_string(), name, f.size, f.hash.as_deref(), f.date.as_deref())?
+        store.find_resumable_incoming(
+            &t.inner.account,
+            &from.bare().to_string(),
+            name,
+            f.size,
+            f.hash.as_deref(),
+            f.date.as_deref(),
+        )?
     } else {
         None
     };
@@ -160,7 +172,8 @@ async fn prepare(
             Some((id, final_path, have)) => (id, final_path, have),
             None => {
                 let dir = dir.unwrap_or_else(|| t.inner.cfg.download_dir.clone());
-                std::fs::create_dir_all(&dir).map_err(|e| super::TransferError::Other(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| super::TransferError::Other(format!("cannot create {}: {e}", dir.display())))?;
                 (id, files::unique_path(&dir, name), 0)
             }
         })),
@@ -181,11 +194,17 @@ async fn run(
     let client = t.client().clone();
     let store = &t.inner.store;
     let size = offer.file.size;
-    let part = if offset > 0 { PartFile::resume(final_path.clone(), offset, size).await } else { PartFile::create(final_path.clone(), size).await };
+    let part = if offset > 0 {
+        PartFile::resume(final_path.clone(), offset, size).await
+    } else {
+        PartFile::create(final_path.clone(), size).await
+    };
     let mut part = match part {
         Ok(p) => p,
         Err(e) => {
-            let _ = client.send(iq.error_for(StanzaError::new(Condition::InternalServerError).with_text("cannot write the file")));
+            let _ = client.send(
+                iq.error_for(StanzaError::new(Condition::InternalServerError).with_text("cannot write the file")),
+            );
             return Err(Failure::fatal(format!("cannot write {}: {e}", final_path.display())));
         }
     };
@@ -201,7 +220,12 @@ async fn run(
         let req = match tokio::time::timeout(STREAM_TIMEOUT, route.rx.recv()).await {
             Ok(Some(req)) => req,
             Ok(None) => return Err(Failure::resumable("stopped")),
-            Err(_) => return Err(Failure::resumable(format!("the sender opened no stream within {} seconds", STREAM_TIMEOUT.as_secs()))),
+            Err(_) => {
+                return Err(Failure::resumable(format!(
+                    "the sender opened no stream within {} seconds",
+                    STREAM_TIMEOUT.as_secs()
+                )))
+            }
         };
         let Some(payload) = req.request_payload() else { continue };
         if payload.is("open", ns::IBB) {
@@ -213,7 +237,8 @@ async fn run(
             let hosts = match StreamHosts::try_from(payload) {
                 Ok(h) => h,
                 Err(e) => {
-                    let _ = client.send(req.error_for(StanzaError::new(Condition::BadRequest).with_text(e.to_string())));
+                    let _ =
+                        client.send(req.error_for(StanzaError::new(Condition::BadRequest).with_text(e.to_string())));
                     continue;
                 }
             };
@@ -229,7 +254,9 @@ async fn run(
                 }
                 Err(errors) => {
                     tracing::info!("no streamhost worked: {}", errors.join("; "));
-                    let _ = client.send(req.error_for(StanzaError::new(Condition::ItemNotFound).with_text("could not connect to any streamhost")));
+                    let _ = client.send(req.error_for(
+                        StanzaError::new(Condition::ItemNotFound).with_text("could not connect to any streamhost"),
+                    ));
                     // The sender may fall back to in-band: keep waiting.
                 }
             }
@@ -265,7 +292,12 @@ async fn run(
 fn started(t: &Transfers, id: i64, route: Route, streamhost: Option<&str>, offset: u64) {
     let _ = t.inner.store.set_route(id, route, streamhost);
     let _ = t.inner.store.set_state(id, TransferState::Active, None);
-    t.emit(Event::TransferStarted { id, route: route.as_str().to_owned(), streamhost: streamhost.map(str::to_owned), offset });
+    t.emit(Event::TransferStarted {
+        id,
+        route: route.as_str().to_owned(),
+        streamhost: streamhost.map(str::to_owned),
+        offset,
+    });
 }
 
 /// Reads the bytestream into the part file until the announced size is reached.
@@ -275,7 +307,9 @@ async fn read_socket(mut sock: TcpStream, part: &mut PartFile, progress: &mut Pr
     while part.written() < expected {
         let n = match tokio::time::timeout(ibb::IDLE_TIMEOUT, sock.read(&mut buf)).await {
             Ok(Ok(n)) => n,
-            Ok(Err(e)) => return Err(Failure::resumable(format!("the connection broke after {} bytes: {e}", part.written()))),
+            Ok(Err(e)) => {
+                return Err(Failure::resumable(format!("the connection broke after {} bytes: {e}", part.written())))
+            }
             Err(_) => return Err(Failure::resumable(format!("no data for {} seconds", ibb::IDLE_TIMEOUT.as_secs()))),
         };
         if n == 0 {
@@ -290,7 +324,9 @@ async fn read_socket(mut sock: TcpStream, part: &mut PartFile, progress: &mut Pr
     }
     // Anything beyond the announced size is a lie: do not accept the file.
     match tokio::time::timeout(Duration::from_secs(2), sock.read(&mut buf)).await {
-        Ok(Ok(n)) if n > 0 => Err(Failure::fatal(format!("the sender sent more than the {expected} bytes it announced"))),
+        Ok(Ok(n)) if n > 0 => {
+            Err(Failure::fatal(format!("the sender sent more than the {expected} bytes it announced")))
+        }
         _ => Ok(()),
     }
 }

@@ -163,7 +163,12 @@ impl Transfers {
     /// Starts the engine on a session: registers the SI, bytestreams and IBB handlers
     /// (which also advertises them in disco#info) and marks transfers a previous run
     /// left unfinished as interrupted.
-    pub fn start(client: Client, store: Arc<Store>, cfg: TransferConfig, account: &Jid) -> Result<Transfers, TransferError> {
+    pub fn start(
+        client: Client,
+        store: Arc<Store>,
+        cfg: TransferConfig,
+        account: &Jid,
+    ) -> Result<Transfers, TransferError> {
         let account = account.bare().to_string();
         let n = store.interrupt_unfinished(&account)?;
         if n > 0 {
@@ -206,7 +211,12 @@ impl Transfers {
     /// Offers `path` to `to` (a full JID, or a bare one: the best resource that can
     /// receive files is picked). Returns the transfer id once the offer is recorded;
     /// the rest is reported as events.
-    pub async fn send_file(&self, to: &Jid, path: &std::path::Path, description: Option<String>) -> Result<i64, TransferError> {
+    pub async fn send_file(
+        &self,
+        to: &Jid,
+        path: &std::path::Path,
+        description: Option<String>,
+    ) -> Result<i64, TransferError> {
         outgoing::start(self.clone(), to, path, description, None).await
     }
 
@@ -253,9 +263,13 @@ impl Transfers {
         if rec.state == TransferState::Completed {
             return Err(TransferError::NotResumable { id, reason: "it is already complete".into() });
         }
-        let path = rec.local_path.clone().ok_or_else(|| TransferError::NotResumable { id, reason: "the source file is unknown".into() })?;
+        let path = rec
+            .local_path
+            .clone()
+            .ok_or_else(|| TransferError::NotResumable { id, reason: "the source file is unknown".into() })?;
         let peer: Jid = rec.peer_jid.parse().map_err(|e| TransferError::Other(format!("stored peer address: {e}")))?;
-        outgoing::start(self.clone(), &peer.bare(), std::path::Path::new(&path), rec.description.clone(), Some(id)).await
+        outgoing::start(self.clone(), &peer.bare(), std::path::Path::new(&path), rec.description.clone(), Some(id))
+            .await
     }
 
     fn emit(&self, e: Event) {

@@ -61,7 +61,8 @@ pub(super) async fn start(
     description: Option<String>,
     resume_id: Option<i64>,
 ) -> Result<i64, TransferError> {
-    let source_err = |e: std::io::Error| TransferError::Source { path: path.display().to_string(), reason: e.to_string() };
+    let source_err =
+        |e: std::io::Error| TransferError::Source { path: path.display().to_string(), reason: e.to_string() };
     let meta = files::file_meta(path).map_err(source_err)?;
     let path = std::fs::canonicalize(path).map_err(source_err)?;
     let (target, skiff_peer) = pick_resource(&t, to).await?;
@@ -218,9 +219,12 @@ impl Outgoing {
             },
             methods: cfg.methods.iter().map(|m| m.namespace().to_owned()).collect(),
         };
-        let answer = client.iq_within(Iq::set("", Some(self.target.clone()), offer.into()), Some(cfg.offer_timeout)).await;
+        let answer =
+            client.iq_within(Iq::set("", Some(self.target.clone()), offer.into()), Some(cfg.offer_timeout)).await;
         let accept = match answer {
-            Ok(Some(el)) => SiAccept::try_from(&el).map_err(|e| Failure::fatal(format!("{} answered the offer in a way Skiff cannot read: {e}", self.target)))?,
+            Ok(Some(el)) => SiAccept::try_from(&el).map_err(|e| {
+                Failure::fatal(format!("{} answered the offer in a way Skiff cannot read: {e}", self.target))
+            })?,
             Ok(None) => return Err(Failure::fatal(format!("{} accepted without choosing a method", self.target))),
             Err(ClientError::Stanza { error, .. }) => {
                 return Err(match error.condition {
@@ -237,7 +241,10 @@ impl Outgoing {
         };
         let offset = accept.range.as_ref().map(|r| r.offset).unwrap_or(0);
         if offset > self.size {
-            return Err(Failure::fatal(format!("the receiver asked for data from byte {offset} of a {} byte file", self.size)));
+            return Err(Failure::fatal(format!(
+                "the receiver asked for data from byte {offset} of a {} byte file",
+                self.size
+            )));
         }
         let length = accept.range.as_ref().and_then(|r| r.length).unwrap_or(self.size - offset).min(self.size - offset);
         let store = &self.t.inner.store;
@@ -268,7 +275,11 @@ impl Outgoing {
             _ => None,
         };
         let sha256 = hashes.as_ref().map(|h| h.sha256.clone()).unwrap_or_default();
-        let _ = store.set_hashes(self.id, hashes.as_ref().map(|h| h.md5.as_str()), hashes.as_ref().map(|h| h.sha256.as_str()));
+        let _ = store.set_hashes(
+            self.id,
+            hashes.as_ref().map(|h| h.md5.as_str()),
+            hashes.as_ref().map(|h| h.sha256.as_str()),
+        );
         let _ = store.set_progress(self.id, self.size);
         let _ = store.set_state(self.id, TransferState::Completed, None);
         self.t.emit(Event::TransferCompleted {
@@ -312,7 +323,11 @@ impl Outgoing {
         if cfg.use_direct {
             if let Some(server) = self.t.streamhost().await {
                 expected = Some(server.expect(&dst));
-                hosts.extend(server.addrs().iter().map(|a| StreamHost { jid: me.to_string(), host: a.ip().to_string(), port: a.port() }));
+                hosts.extend(server.addrs().iter().map(|a| StreamHost {
+                    jid: me.to_string(),
+                    host: a.ip().to_string(),
+                    port: a.port(),
+                }));
             }
         }
         let proxies = if cfg.use_proxy { self.t.proxies().await } else { Vec::new() };
@@ -336,11 +351,17 @@ impl Outgoing {
             return Ok((sock, Route::S5bDirect, Some(me.to_string())));
         }
         drop(expected);
-        let proxy = proxies.iter().find(|p| p.jid == used.jid).ok_or_else(|| format!("the receiver used a streamhost we did not offer ({})", used.jid))?;
+        let proxy = proxies
+            .iter()
+            .find(|p| p.jid == used.jid)
+            .ok_or_else(|| format!("the receiver used a streamhost we did not offer ({})", used.jid))?;
         let sock = s5b::connect(&proxy.host, proxy.port, &dst).await?;
         let proxy_jid: Jid = proxy.jid.parse().map_err(|e| format!("proxy address: {e}"))?;
         let activate = Activate { sid: self.sid.clone(), target: self.target.to_string() };
-        client.set(Some(proxy_jid), Element::from(&activate)).await.map_err(|e| format!("the proxy refused to activate the stream: {e}"))?;
+        client
+            .set(Some(proxy_jid), Element::from(&activate))
+            .await
+            .map_err(|e| format!("the proxy refused to activate the stream: {e}"))?;
         Ok((sock, Route::S5bProxy, Some(proxy.jid.clone())))
     }
 }
@@ -376,18 +397,31 @@ impl Transfers {
 
 /// Streams `length` bytes of `path` from `offset` into the socket, then closes it
 /// and waits for the receiver to close its side (it has everything then).
-async fn send_socket(mut sock: TcpStream, path: &Path, offset: u64, length: u64, progress: &mut Progress) -> Result<(), Failure> {
-    let mut src = SourceFile::open(path, offset).await.map_err(|e| Failure::fatal(format!("cannot read {}: {e}", path.display())))?;
+async fn send_socket(
+    mut sock: TcpStream,
+    path: &Path,
+    offset: u64,
+    length: u64,
+    progress: &mut Progress,
+) -> Result<(), Failure> {
+    let mut src = SourceFile::open(path, offset)
+        .await
+        .map_err(|e| Failure::fatal(format!("cannot read {}: {e}", path.display())))?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut left = length;
     let mut done = offset;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = src.read_block(&mut buf[..want]).await.map_err(|e| Failure::fatal(format!("cannot read {}: {e}", path.display())))?;
+        let n = src
+            .read_block(&mut buf[..want])
+            .await
+            .map_err(|e| Failure::fatal(format!("cannot read {}: {e}", path.display())))?;
         if n == 0 {
             return Err(Failure::fatal(format!("{} got shorter while it was being sent", path.display())));
         }
-        sock.write_all(&buf[..n]).await.map_err(|e| Failure::resumable(format!("the connection broke after {done} bytes: {e}")))?;
+        sock.write_all(&buf[..n])
+            .await
+            .map_err(|e| Failure::resumable(format!("the connection broke after {done} bytes: {e}")))?;
         left -= n as u64;
         done += n as u64;
         progress.update(done);

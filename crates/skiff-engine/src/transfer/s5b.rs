@@ -107,7 +107,10 @@ async fn accept_loop(listener: TcpListener, waiting: Arc<Mutex<HashMap<String, o
 }
 
 /// The streamhost side of one connection: SOCKS5 handshake, DST.ADDR check, hand-over.
-async fn serve(mut sock: TcpStream, waiting: &Mutex<HashMap<String, oneshot::Sender<TcpStream>>>) -> Result<String, String> {
+async fn serve(
+    mut sock: TcpStream,
+    waiting: &Mutex<HashMap<String, oneshot::Sender<TcpStream>>>,
+) -> Result<String, String> {
     sock.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut hs = socks5::ServerHandshake::new();
     let mut buf = [0u8; 512];
@@ -147,7 +150,8 @@ async fn serve(mut sock: TcpStream, waiting: &Mutex<HashMap<String, oneshot::Sen
 /// target connecting to a candidate and the requester connecting to a proxy do this).
 pub async fn connect(host: &str, port: u16, dst_addr: &str) -> Result<TcpStream, String> {
     let work = async {
-        let mut sock = TcpStream::connect((host, port)).await.map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        let mut sock =
+            TcpStream::connect((host, port)).await.map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
         sock.set_nodelay(true).map_err(|e| e.to_string())?;
         let mut hs = ClientHandshake::new(dst_addr);
         sock.write_all(&hs.initial_bytes()).await.map_err(|e| e.to_string())?;
@@ -172,9 +176,9 @@ pub async fn connect(host: &str, port: u16, dst_addr: &str) -> Result<TcpStream,
             }
         }
     };
-    tokio::time::timeout(CANDIDATE_TIMEOUT, work)
-        .await
-        .map_err(|_| format!("{host}:{port} did not complete the SOCKS5 handshake within {} s", CANDIDATE_TIMEOUT.as_secs()))?
+    tokio::time::timeout(CANDIDATE_TIMEOUT, work).await.map_err(|_| {
+        format!("{host}:{port} did not complete the SOCKS5 handshake within {} s", CANDIDATE_TIMEOUT.as_secs())
+    })?
 }
 
 /// Tries the candidates in the given order; the first that opens wins.
@@ -212,7 +216,9 @@ pub async fn discover_proxies(client: &Client, domain: &Jid) -> Vec<Jid> {
     let mut proxies = Vec::new();
     for item in items.items {
         let Ok(jid) = item.jid.parse::<Jid>() else { continue };
-        let Ok(Some(info)) = client.get(Some(jid.clone()), Element::new("query", ns::DISCO_INFO)).await else { continue };
+        let Ok(Some(info)) = client.get(Some(jid.clone()), Element::new("query", ns::DISCO_INFO)).await else {
+            continue;
+        };
         if DiscoInfoResult::try_from(&info).is_ok_and(|i| i.is_bytestreams_proxy()) {
             proxies.push(jid);
         }
