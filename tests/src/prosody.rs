@@ -79,6 +79,9 @@ pub struct ProsodyOptions {
     pub contacts: Vec<(String, String)>,
     /// Largest file the HTTP upload service accepts, in bytes.
     pub upload_size_limit: u64,
+    /// Throttle what clients send (Prosody's mod_limits), e.g. `"8kb/s"`, as
+    /// ejabberd's default shaper does.
+    pub c2s_rate_limit: Option<String>,
 }
 
 impl Default for ProsodyOptions {
@@ -90,6 +93,7 @@ impl Default for ProsodyOptions {
             users: vec![("alice".to_owned(), "alice-pw".to_owned()), ("bob".to_owned(), "bob-pw".to_owned())],
             contacts: vec![("alice".to_owned(), "bob".to_owned())],
             upload_size_limit: 1 << 30,
+            c2s_rate_limit: None,
         }
     }
 }
@@ -450,6 +454,12 @@ impl Prosody {
             }
             TlsMode::Plaintext => ("", "c2s_require_encryption = false\nallow_unencrypted_plain_auth = true\n"),
         };
+        let (limits_module, limits_settings) = match &self.opts.c2s_rate_limit {
+            Some(rate) => {
+                ("\t\"limits\";\n", format!("limits = {{ c2s = {{ rate = {}; burst = \"1s\"; }}; }}\n", lua_str(rate)))
+            }
+            None => ("", String::new()),
+        };
         let limit = self.opts.upload_size_limit;
         // The default daily quota is 10 uploads of the size limit: tests that
         // use a small limit upload many files, so make it effectively unlimited.
@@ -486,8 +496,8 @@ modules_enabled = {{
 	"offline";
 	"version";
 	"uptime";
-}}
-modules_disabled = {{ "s2s" }}
+{limits_module}}}
+{limits_settings}modules_disabled = {{ "s2s" }}
 
 authentication = "internal_hashed"
 storage = "internal"

@@ -54,16 +54,17 @@ async fn every_route_and_size() {
     let mut proxy = Peer::start(&server, "carol", |c| c.use_direct = false).await;
     let mut inband = Peer::start(&server, "dave", |c| c.methods = vec![Method::Ibb]).await;
     let files = tempfile::tempdir().unwrap();
-    let sizes = [0u64, 1, 10 << 20];
+    // 300 MiB in-band has a test of its own (sequence wrap).
     for (peer, route) in [(&mut direct, "s5b-direct"), (&mut proxy, "s5b-proxy"), (&mut inband, "ibb")] {
         peer.sees(&bob.jid).await;
+        let sizes: &[u64] = if route == "ibb" { &[0, 1, 10 << 20] } else { &[0, 1, 10 << 20, 300 << 20] };
         for (i, size) in sizes.iter().enumerate() {
             let f = random_file(files.path(), &format!("{route}-{size}.bin"), *size, i as u64 + 1);
             check_transfer(peer, &mut bob, &f, route).await;
         }
     }
     let incoming = bob.transfers.store().list(&HistoryFilter::default()).unwrap();
-    assert_eq!(incoming.len(), 9);
+    assert_eq!(incoming.len(), 11);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,4 +134,26 @@ async fn in_band_sequence_numbers_wrap_past_65535() {
     assert!(size / 4096 > 65536);
     let f = random_file(files.path(), "big.bin", size, 42);
     check_transfer(&mut alice, &mut bob, &f, "ibb").await;
+}
+
+/// A server that throttles clients (as ejabberd's default shaper does): in-band data
+/// crawls, and the sender says why while it still completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_in_band_tells_the_user_why() {
+    let server =
+        Prosody::start(ProsodyOptions { c2s_rate_limit: Some("16kb/s".into()), ..ProsodyOptions::default() }).unwrap();
+    let mut bob = Peer::start(&server, "bob", |_| {}).await;
+    let mut alice = Peer::start(&server, "alice", |c| c.methods = vec![Method::Ibb]).await;
+    alice.sees(&bob.jid).await;
+    let files = tempfile::tempdir().unwrap();
+    let f = random_file(files.path(), "slow.bin", 100_000, 4);
+    let id = alice.transfers.send_file(&bob.jid.bare(), &f, None).await.unwrap();
+    let notice =
+        skiff_tests::peer::wait_for(&mut alice.events, 30, "a notice", |e| matches!(e, Event::TransferNotice { .. }))
+            .await;
+    let Event::TransferNotice { id: nid, message } = notice else { unreachable!() };
+    assert_eq!(nid, id);
+    assert!(message.contains("the server limits"), "{message}");
+    assert!(matches!(alice.finished(id, 60).await, Event::TransferCompleted { .. }));
+    assert!(matches!(bob.next_finished(30).await, Event::TransferCompleted { .. }));
 }

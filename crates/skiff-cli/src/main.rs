@@ -454,7 +454,8 @@ fn transfer_id(e: &Event) -> Option<i64> {
         | Event::TransferProgress { id, .. }
         | Event::TransferCompleted { id, .. }
         | Event::TransferFailed { id, .. }
-        | Event::TransferRejected { id, .. } => Some(*id),
+        | Event::TransferRejected { id, .. }
+        | Event::TransferNotice { id, .. } => Some(*id),
         _ => None,
     }
 }
@@ -520,6 +521,9 @@ impl Bars {
                 }
                 let hint = if *resumable { format!(" (resumable: skiff resume {id})") } else { String::new() };
                 eprintln!("#{id} {name} failed: {error}{hint}");
+            }
+            Event::TransferNotice { id, message } => {
+                let _ = multi.println(format!("#{id}: {message}"));
             }
             Event::TransferRejected { id, name, reason } => {
                 if let Some(b) = self.bars.remove(id) {

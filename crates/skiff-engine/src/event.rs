@@ -78,6 +78,8 @@ pub enum Event {
     },
     /// Failed; `resumable` when the partial data is kept for a later resume.
     TransferFailed { id: i64, name: String, error: String, resumable: bool },
+    /// Something the user should know about a running transfer (e.g. why it is slow).
+    TransferNotice { id: i64, message: String },
     /// The receiver declined, or we did.
     TransferRejected { id: i64, name: String, reason: String },
     /// Sign-in failed in a way retrying will not fix (wrong password, untrusted

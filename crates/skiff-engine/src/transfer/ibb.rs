@@ -65,6 +65,8 @@ pub(super) async fn send(
     let (mut left, mut sent, mut acked) = (length, offset, offset);
     let mut sizes = VecDeque::new();
     let broke = |e: ClientError, at: u64| Failure::resumable(format!("the in-band stream broke after {at} bytes: {e}"));
+    let started = std::time::Instant::now();
+    let mut slow_told = false;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = src
@@ -84,16 +86,42 @@ pub(super) async fn send(
         if window.len() >= cfg.ibb_window.max(1) {
             wait_ack(&mut window, &mut sizes, &mut acked).await.map_err(|e| broke(e, acked))?;
             progress.update(acked);
+            slow_told = slow_told || tell_if_throttled(t, progress.id, started.elapsed(), acked - offset);
         }
     }
     while !window.is_empty() {
         wait_ack(&mut window, &mut sizes, &mut acked).await.map_err(|e| broke(e, acked))?;
         progress.update(acked);
+        slow_told = slow_told || tell_if_throttled(t, progress.id, started.elapsed(), acked - offset);
     }
     debug_assert_eq!(sent, acked);
     let close = Close { sid: sid.to_owned() };
     client.set(Some(to.clone()), Element::from(&close)).await.map_err(|e| broke(e, acked))?;
     Ok(())
+}
+
+/// Below this rate after [`SLOW_AFTER`], in-band data is throttled by the server.
+pub const SLOW_RATE: u64 = 64 * 1024;
+pub const SLOW_AFTER: Duration = Duration::from_secs(5);
+
+/// Tells the user once why in-band data crawls; true when told.
+fn tell_if_throttled(t: &Transfers, id: i64, elapsed: Duration, bytes: u64) -> bool {
+    if elapsed < SLOW_AFTER {
+        return false;
+    }
+    let rate = (bytes as f64 / elapsed.as_secs_f64()) as u64;
+    if rate >= SLOW_RATE {
+        return true; // fast enough: no need to look again
+    }
+    t.emit(crate::event::Event::TransferNotice {
+        id,
+        message: format!(
+            "in-band data moves at only {} KB/s: the server limits how fast this connection may send \
+             (ejabberd's default allows about 3 KB/s). A SOCKS5 route (direct or proxy) or HTTP upload avoids the limit.",
+            rate / 1000
+        ),
+    });
+    true
 }
 
 async fn wait_ack(

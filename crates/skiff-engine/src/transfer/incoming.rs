@@ -131,6 +131,12 @@ async fn prepare(
             state: TransferState::Offered,
         })?,
     };
+    // Ready for an answer before anyone can see the offer.
+    let asked = (resume.is_none() && t.inner.cfg.accept == AcceptPolicy::Ask).then(|| {
+        let (tx, rx) = oneshot::channel();
+        t.inner.decisions.lock().unwrap().insert(id, tx);
+        rx
+    });
     t.emit(Event::TransferOffered {
         id,
         direction: "incoming".into(),
@@ -154,11 +160,12 @@ async fn prepare(
             }
         }
         (None, AcceptPolicy::Ask) => {
-            let (tx, rx) = oneshot::channel();
-            t.inner.decisions.lock().unwrap().insert(id, tx);
-            let d = tokio::time::timeout(t.inner.cfg.offer_timeout, rx).await;
+            let d = match asked {
+                Some(rx) => tokio::time::timeout(t.inner.cfg.offer_timeout, rx).await.ok().and_then(Result::ok),
+                None => None,
+            };
             t.inner.decisions.lock().unwrap().remove(&id);
-            d.ok().and_then(Result::ok).unwrap_or(Decision::Reject)
+            d.unwrap_or(Decision::Reject)
         }
     };
     match decision {
