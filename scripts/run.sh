@@ -19,8 +19,9 @@ if [ -n "${SKIFF_JID:-}" ] || [[ " $* " == *" --jid "* ]]; then
 fi
 
 demo_dir="${XDG_DATA_HOME:-$HOME/.local/share}/skiff-demo"
+mkdir -p "$demo_dir"
 info=$(mktemp)
-"$target_dir/debug/skiff-devserver" --dir "$demo_dir" >"$info" 2>"$demo_dir.devserver.log" &
+"$target_dir/debug/skiff-devserver" --dir "$demo_dir" >"$info" 2>"$demo_dir/devserver.log" &
 server_pid=$!
 bob_pid=""
 cleanup() {
@@ -32,14 +33,27 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 100); do
     [ -s "$info" ] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$demo_dir.devserver.log" >&2; exit 1; }
+    kill -0 "$server_pid" 2>/dev/null || { cat "$demo_dir/devserver.log" >&2; exit 1; }
     sleep 0.2
 done
 read -r port ca < <(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["c2s_port"], d["ca_file"])' "$info")
 common=(--server "127.0.0.1:$port" --ca-file "$ca")
 echo "Demo server on 127.0.0.1:$port (accounts alice, bob, carol; passwords NAME-demo)."
-SKIFF_PASSWORD=bob-demo "$skiff" --jid bob@localhost --resource laptop "${common[@]}" online >/dev/null &
+bob_dir="$demo_dir/bob"
+SKIFF_PASSWORD=bob-demo "$skiff" --jid bob@localhost --resource laptop "${common[@]}" \
+    --data-dir "$bob_dir" --streamhost-addr 127.0.0.1 receive --dir "$bob_dir/Downloads" --accept contacts >/dev/null 2>&1 &
 bob_pid=$!
-sleep 1
+sleep 1.5
+alice=(env SKIFF_PASSWORD=alice-demo "$skiff" --jid alice@localhost "${common[@]}" --data-dir "$demo_dir/alice" --streamhost-addr 127.0.0.1)
+if [ $# -gt 0 ]; then
+    "${alice[@]}" "$@"
+    exit
+fi
 echo "alice's contacts:"
-SKIFF_PASSWORD=alice-demo "$skiff" --jid alice@localhost "${common[@]}" "${@:-roster}"
+"${alice[@]}" roster
+echo
+echo "alice sends README.md to bob:"
+"${alice[@]}" send bob@localhost README.md
+echo
+echo "bob's history:"
+"$skiff" --data-dir "$bob_dir" history --limit 5
