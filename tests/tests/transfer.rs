@@ -65,6 +65,9 @@ async fn every_route_and_size() {
     }
     let incoming = bob.transfers.store().list(&HistoryFilter::default()).unwrap();
     assert_eq!(incoming.len(), 11);
+    // The discovered proxy is cached per account, across restarts.
+    let cached = proxy.transfers.store().setting("proxy-cache/carol@localhost/discovered").unwrap();
+    assert_eq!(cached, Some(format!("proxy.localhost 127.0.0.1 {}", server.proxy_port)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -355,7 +355,13 @@ impl Outgoing {
             .iter()
             .find(|p| p.jid == used.jid)
             .ok_or_else(|| format!("the receiver used a streamhost we did not offer ({})", used.jid))?;
-        let sock = s5b::connect(&proxy.host, proxy.port, &dst).await?;
+        let sock = match s5b::connect(&proxy.host, proxy.port, &dst).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.t.forget_proxies().await;
+                return Err(e);
+            }
+        };
         let proxy_jid: Jid = proxy.jid.parse().map_err(|e| format!("proxy address: {e}"))?;
         let activate = Activate { sid: self.sid.clone(), target: self.target.to_string() };
         client
@@ -367,11 +373,30 @@ impl Outgoing {
 }
 
 impl Transfers {
-    /// The proxies to offer: the configured one, or those the server has (cached).
+    /// The proxies to offer: the configured one, or those the server has. Cached per
+    /// account, in memory and in the settings (so a restart does not ask again).
     async fn proxies(&self) -> Vec<StreamHost> {
         let mut cache = self.inner.proxies.lock().await;
         if let Some(p) = cache.as_ref() {
             return p.clone();
+        }
+        let key = self.proxy_cache_key();
+        if let Ok(Some(saved)) = self.inner.store.setting(&key) {
+            let hosts: Vec<StreamHost> = saved
+                .lines()
+                .filter_map(|l| {
+                    let mut f = l.split(' ');
+                    Some(StreamHost {
+                        jid: f.next()?.to_owned(),
+                        host: f.next()?.to_owned(),
+                        port: f.next()?.parse().ok()?,
+                    })
+                })
+                .collect();
+            if !hosts.is_empty() {
+                *cache = Some(hosts.clone());
+                return hosts;
+            }
         }
         let client = &self.inner.client;
         let jids = match &self.inner.cfg.proxy {
@@ -390,8 +415,21 @@ impl Transfers {
         }
         if !hosts.is_empty() {
             *cache = Some(hosts.clone());
+            let text: Vec<String> = hosts.iter().map(|h| format!("{} {} {}", h.jid, h.host, h.port)).collect();
+            let _ = self.inner.store.set_setting(&key, &text.join("\n"));
         }
         hosts
+    }
+
+    fn proxy_cache_key(&self) -> String {
+        let which = self.inner.cfg.proxy.as_ref().map(Jid::to_string).unwrap_or_else(|| "discovered".into());
+        format!("proxy-cache/{}/{which}", self.inner.account)
+    }
+
+    /// Forgets the cached proxies (one failed: ask the server again next time).
+    async fn forget_proxies(&self) {
+        *self.inner.proxies.lock().await = None;
+        let _ = self.inner.store.set_setting(&self.proxy_cache_key(), "");
     }
 }
 
