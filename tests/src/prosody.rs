@@ -110,6 +110,8 @@ pub struct Prosody {
     pub proxy_port: u16,
     /// HTTP port on 127.0.0.1 (file upload and download).
     pub http_port: u16,
+    /// Direct TLS (XEP-0368) client port on 127.0.0.1; open in STARTTLS mode only.
+    pub direct_tls_port: u16,
     /// PEM file of the CA that signed the server certificate.
     pub ca_file: PathBuf,
     /// The instance's directory (config, certs, data, logs).
@@ -183,6 +185,7 @@ impl Prosody {
             c2s_port,
             proxy_port,
             http_port,
+            direct_tls_port: free_port(),
             ca_file,
             config_file: dir.join("prosody.cfg.lua"),
             log_file: dir.join("prosody.log"),
@@ -207,6 +210,7 @@ impl Prosody {
                 Err(LaunchError::PortInUse(e)) if attempt < attempts => {
                     tracing::warn!("Prosody could not bind its ports, retrying with others: {e:#}");
                     (prosody.c2s_port, prosody.proxy_port, prosody.http_port) = free_ports3();
+                    prosody.direct_tls_port = free_port();
                     prosody.write_config()?;
                     attempt += 1;
                 }
@@ -375,7 +379,10 @@ impl Prosody {
     /// each port accepts a TCP connection (so a port held by someone else
     /// is not mistaken for ours).
     fn wait_ready(&mut self, log_offset: u64) -> Result<(), LaunchError> {
-        let services = [("c2s", self.c2s_port), ("proxy65", self.proxy_port), ("http", self.http_port)];
+        let mut services = vec![("c2s", self.c2s_port), ("proxy65", self.proxy_port), ("http", self.http_port)];
+        if self.opts.tls == TlsMode::StartTls {
+            services.push(("c2s_direct_tls", self.direct_tls_port));
+        }
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut waiting_for: Vec<String>;
         loop {
@@ -483,7 +490,7 @@ c2s_ports = {{ {c2s} }}
 proxy65_ports = {{ {proxy} }}
 http_ports = {{ {http} }}
 https_ports = {{}}
-c2s_direct_tls_ports = {{}}
+c2s_direct_tls_ports = {{ {direct_tls} }}
 legacy_ssl_ports = {{}}
 s2s_ports = {{}}
 network_settings = {{ nagle = false }}
@@ -526,6 +533,8 @@ Component {upload_host} "http_file_share"
             c2s = self.c2s_port,
             proxy = self.proxy_port,
             http = self.http_port,
+            direct_tls =
+                if self.opts.tls == TlsMode::StartTls { self.direct_tls_port.to_string() } else { String::new() },
             cert = lua_str(&certs.join("server.crt").to_string_lossy()),
             key = lua_str(&certs.join("server.key").to_string_lossy()),
             domain = lua_str(&self.domain),

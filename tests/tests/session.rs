@@ -220,3 +220,22 @@ async fn reconnects_after_the_server_restarts() {
     assert!(info.is_some());
     alice.disconnect().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signs_in_over_direct_tls() {
+    let server = Prosody::start(ProsodyOptions::default()).unwrap();
+    let mut cfg = account(&server, "alice", "direct");
+    cfg.server = Some(("127.0.0.1".into(), server.direct_tls_port));
+    cfg.tls = TlsMode::Direct;
+    let client = Client::start(cfg);
+    let mut events = client.events();
+    client.wait_online().await.unwrap();
+    let online = expect_event(&mut events, "online", |e| matches!(e, Event::Online { .. })).await;
+    assert!(matches!(online, Event::Online { tls: true, .. }), "{online:?}");
+    // STARTTLS against the direct TLS port, or direct TLS against the STARTTLS port, fails cleanly.
+    let mut cfg = account(&server, "alice", "direct");
+    cfg.tls = TlsMode::Direct;
+    let err = Client::start(cfg).wait_online().await.unwrap_err();
+    assert!(err.to_string().contains("TLS"), "{err}");
+    client.disconnect().await;
+}

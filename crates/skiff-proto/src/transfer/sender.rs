@@ -659,7 +659,7 @@ impl Sender {
             return;
         }
         if ibb.left > 0 {
-            if ibb.in_flight.len() >= window {
+            if ibb.in_flight.iter().filter(|b| !b.acked).count() >= window {
                 return;
             }
             // The engine's throttling notice: judged once, after SLOW_AFTER.
@@ -1268,7 +1268,7 @@ mod tests {
         );
     }
 
-    /// In-band stream open with 4-byte... (the smallest step is 1024) blocks.
+    /// An in-band stream open with 1024-byte blocks (the smallest step).
     fn ibb_open(size: u64, window: usize) -> Sender {
         let cfg = SenderConfig { ibb_block_size: 1024, ibb_window: window, ..SenderConfig::default() };
         let (mut s, out) = accepted(cfg, size, ns::IBB, None);
@@ -1299,7 +1299,7 @@ mod tests {
         assert_eq!(s.handle(result(&d0, None), T0), [SenderAction::Progress { acked: 2048 }]);
         // A short read is fine; the next read asks for what is left.
         let out = s.handle(SenderInput::Block(vec![2; 1000]), T0);
-        assert_eq!(out[1], SenderAction::ReadBlock { len: 1024 - 72 + 72 });
+        assert_eq!(out[1], SenderAction::ReadBlock { len: 1024 });
     }
 
     #[test]
