@@ -20,4 +20,5 @@ pub mod socks5; // helper-3
 pub mod stanza;
 pub mod stream;
 pub mod stream_error;
+pub mod transfer;
 pub mod xml; // helper-3

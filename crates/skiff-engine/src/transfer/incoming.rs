@@ -2,95 +2,98 @@
 //! accepted, the bytes arrive over a SOCKS5 streamhost (tried in the offered order)
 //! or in-band into a `.part` file, which is verified and renamed.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use skiff_proto::bytestreams::{dst_addr, StreamHostUsed, StreamHosts};
 use skiff_proto::jid::Jid;
-use skiff_proto::ns;
-use skiff_proto::si::{self, FileOffer, Range, SiAccept};
+use skiff_proto::si::FileOffer;
 use skiff_proto::stanza::{Condition, Iq, IqKind, StanzaError};
-use skiff_proto::xml::Element;
+use skiff_proto::transfer::{Receiver, ReceiverAction, ReceiverConfig, ReceiverInput, IDLE_TIMEOUT};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::outgoing::Failure;
-use super::{ibb, s5b, AcceptPolicy, Decision, Progress, Transfers};
+use super::outgoing::{bridge_iq, store_route, Clock, Failure};
+use super::{s5b, AcceptPolicy, Decision, Progress, Transfers};
 use crate::event::Event;
 use crate::files::{self, PartFile, VerifyError};
 use crate::store::{Direction, NewTransfer, Route, TransferState};
-
-/// How long an accepted transfer waits for the sender to open a stream.
-const STREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Answers every SI request: malformed ones at once, good offers in their own task.
 pub(super) async fn offer_loop(t: Transfers, mut rx: mpsc::Receiver<Iq>) {
     while let Some(iq) = rx.recv().await {
         let client = t.client();
-        let bad = |text: String| StanzaError::new(Condition::BadRequest).with_text(text);
-        let (Some(from), IqKind::Set(payload)) = (iq.from.clone(), &iq.kind) else {
-            let _ = client.send(iq.error_for(bad("an SI offer is an IQ set from a full JID".into())));
-            continue;
-        };
-        let offer = match FileOffer::try_from(payload) {
-            Ok(o) => o,
-            Err(e) if si::is_bad_profile(&e) => {
-                let _ = client.send(iq.error_for(bad("unknown SI profile".into()).with_app(si::bad_profile())));
-                continue;
+        let Some(me) = client.jid() else { continue };
+        let clock = Clock::new();
+        let cfg = ReceiverConfig { methods: t.inner.cfg.methods.clone(), ..ReceiverConfig::default() };
+        match Receiver::from_offer(cfg, me, iq, clock.now()) {
+            Ok(m) => {
+                tokio::spawn(receive(t.clone(), m, clock));
             }
-            Err(e) => {
-                let _ = client.send(iq.error_for(bad(e.to_string())));
-                continue;
+            Err(reply) => {
+                let _ = client.send(reply);
             }
-        };
-        let ours: Vec<&str> = t.inner.cfg.methods.iter().map(|m| m.namespace()).collect();
-        let Some(method) = offer.pick_method(&ours) else {
-            let _ = client.send(iq.error_for(bad("no common stream method".into()).with_app(si::no_valid_streams())));
-            continue;
-        };
-        let method = method.to_owned();
-        tokio::spawn(receive(t.clone(), iq, offer, from, method));
+        }
     }
 }
 
-async fn receive(t: Transfers, iq: Iq, offer: FileOffer, from: Jid, method: String) {
+/// The outcome of the decision about an offer.
+enum Decided {
+    Accepted { id: i64, final_path: PathBuf, offset: u64 },
+    Declined { id: i64 },
+}
+
+async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
+    let offer = m.offer().clone();
+    let from = m.peer().clone();
     let name = files::sanitize_file_name(&offer.file.name);
-    match prepare(&t, &iq, &offer, &from, &name).await {
-        Ok(Some((id, final_path, offset))) => {
-            let Some(mut cancel) = t.claim(id) else {
-                let _ =
-                    t.client().send(iq.error_for(
-                        StanzaError::new(Condition::Conflict).with_text("this file is being received already"),
-                    ));
-                return;
-            };
-            let result = tokio::select! {
-                r = run(&t, id, &iq, &offer, &from, &method, final_path, offset) => r,
-                _ = cancel.cancelled() => Err(Failure::resumable("cancelled")),
-            };
-            if let Err(Failure::Failed { error, resumable }) = result {
-                t.fail(id, &name, &error, resumable);
-            }
-        }
-        Ok(None) => {}
+    let decided = match prepare(&t, &offer, &from, &name).await {
+        Ok(d) => d,
         Err(e) => {
             tracing::warn!("offer of {name} from {from}: {e}");
-            let _ = t
-                .client()
-                .send(iq.error_for(StanzaError::new(Condition::InternalServerError).with_text(e.to_string())));
+            refuse(&t, &mut m, &clock, Some(StanzaError::new(Condition::InternalServerError).with_text(e.to_string())));
+            return;
+        }
+    };
+    let (id, final_path, offset) = match decided {
+        Decided::Declined { id } => {
+            refuse(&t, &mut m, &clock, None);
+            let _ = t.inner.store.set_state(id, TransferState::Rejected, Some("declined"));
+            t.emit(Event::TransferRejected { id, name, reason: "declined".into() });
+            return;
+        }
+        Decided::Accepted { id, final_path, offset } => (id, final_path, offset),
+    };
+    let Some(cancel) = t.claim(id) else {
+        refuse(
+            &t,
+            &mut m,
+            &clock,
+            Some(StanzaError::new(Condition::Conflict).with_text("this file is being received already")),
+        );
+        return;
+    };
+    if let Err(Failure::Failed { error, resumable }) = drive(&t, m, clock, cancel, id, final_path, offset).await {
+        t.fail(id, &name, &error, resumable);
+    }
+}
+
+/// Answers the offer with an error: the machine's `forbidden`, or `error` instead.
+fn refuse(t: &Transfers, m: &mut Receiver, clock: &Clock, error: Option<StanzaError>) {
+    for a in m.handle(ReceiverInput::Reject, clock.now()) {
+        if let ReceiverAction::SendIq(mut iq) = a {
+            if let (Some(e), IqKind::Error(_)) = (&error, &iq.kind) {
+                iq.kind = IqKind::Error(e.clone());
+            }
+            let _ = t.client().send(iq);
         }
     }
 }
 
 /// Records the offer, announces it and waits for the decision. `None` when declined.
-async fn prepare(
-    t: &Transfers,
-    iq: &Iq,
-    offer: &FileOffer,
-    from: &Jid,
-    name: &str,
-) -> Result<Option<(i64, PathBuf, u64)>, super::TransferError> {
+async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Result<Decided, super::TransferError> {
     let store = &t.inner.store;
     let f = &offer.file;
     // The same file from the same peer, partly received before: resume it.
@@ -169,111 +172,174 @@ async fn prepare(
         }
     };
     match decision {
-        Decision::Reject => {
-            let _ = t.client().send(iq.error_for(StanzaError::new(Condition::Forbidden).with_text("Offer declined")));
-            store.set_state(id, TransferState::Rejected, Some("declined"))?;
-            t.emit(Event::TransferRejected { id, name: name.to_owned(), reason: "declined".into() });
-            Ok(None)
-        }
-        Decision::Accept(dir) => Ok(Some(match resume {
-            Some((id, final_path, have)) => (id, final_path, have),
+        Decision::Reject => Ok(Decided::Declined { id }),
+        Decision::Accept(dir) => Ok(match resume {
+            Some((id, final_path, have)) => Decided::Accepted { id, final_path, offset: have },
             None => {
                 let dir = dir.unwrap_or_else(|| t.inner.cfg.download_dir.clone());
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| super::TransferError::Other(format!("cannot create {}: {e}", dir.display())))?;
-                (id, files::unique_path(&dir, name), 0)
+                Decided::Accepted { id, final_path: files::unique_path(&dir, name), offset: 0 }
             }
-        })),
+        }),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run(
+/// Drives the sans-IO [`Receiver`] machine once the offer is accepted.
+async fn drive(
     t: &Transfers,
+    mut m: Receiver,
+    clock: Clock,
+    mut cancel: super::CancelGuard,
     id: i64,
-    iq: &Iq,
-    offer: &FileOffer,
-    from: &Jid,
-    method: &str,
     final_path: PathBuf,
     offset: u64,
 ) -> Result<(), Failure> {
     let client = t.client().clone();
     let store = &t.inner.store;
-    let size = offer.file.size;
-    let part = if offset > 0 {
+    let size = m.offer().file.size;
+    let md5 = m.offer().file.hash.clone();
+    let opened = if offset > 0 {
         PartFile::resume(final_path.clone(), offset, size).await
     } else {
         PartFile::create(final_path.clone(), size).await
     };
-    let mut part = match part {
-        Ok(p) => p,
+    let part = match opened {
+        Ok(p) => Arc::new(Mutex::new(Some(p))),
         Err(e) => {
-            let _ = client.send(
-                iq.error_for(StanzaError::new(Condition::InternalServerError).with_text("cannot write the file")),
+            refuse(
+                t,
+                &mut m,
+                &clock,
+                Some(StanzaError::new(Condition::InternalServerError).with_text("cannot write the file")),
             );
             return Err(Failure::fatal(format!("cannot write {}: {e}", final_path.display())));
         }
     };
     let _ = store.set_local_path(id, &final_path.display().to_string());
-    let mut route = t.route(&offer.sid, from);
-    let range = (offset > 0).then_some(Range { offset, length: None });
-    let accept = SiAccept { method: method.to_owned(), range };
     let _ = store.set_state(id, TransferState::Accepted, None);
-    client.send(iq.result_for(Some(Element::from(&accept)))).map_err(|e| Failure::resumable(e.to_string()))?;
+    // IQs for this stream reach us from now on (before the accept goes out).
+    let mut route = t.route(m.sid(), m.peer());
+    let (inputs, mut rx) = mpsc::unbounded_channel();
     let mut progress = Progress::new(t, id, size, offset);
-    let me = client.jid().ok_or_else(|| Failure::resumable("signed out"))?;
-    let used_route = loop {
-        let req = match tokio::time::timeout(STREAM_TIMEOUT, route.rx.recv()).await {
-            Ok(Some(req)) => req,
-            Ok(None) => return Err(Failure::resumable("stopped")),
-            Err(_) => {
-                return Err(Failure::resumable(format!(
-                    "the sender opened no stream within {} seconds",
-                    STREAM_TIMEOUT.as_secs()
-                )))
-            }
-        };
-        let Some(payload) = req.request_payload() else { continue };
-        if payload.is("open", ns::IBB) {
-            started(t, id, Route::Ibb, None, offset);
-            ibb::receive(t, req, &mut route, &mut part, &mut progress).await?;
-            break Route::Ibb;
-        }
-        if payload.is("query", ns::BYTESTREAMS) {
-            let hosts = match StreamHosts::try_from(payload) {
-                Ok(h) => h,
-                Err(e) => {
-                    let _ =
-                        client.send(req.error_for(StanzaError::new(Condition::BadRequest).with_text(e.to_string())));
-                    continue;
+    let mut sock: Option<TcpStream> = None;
+    let mut reader: Option<tokio::task::JoinHandle<()>> = None;
+    let mut actions: VecDeque<ReceiverAction> = m.handle(ReceiverInput::Accept { offset }, clock.now()).into();
+    let result = async {
+        loop {
+            while let Some(action) = actions.pop_front() {
+                let input = match action {
+                    ReceiverAction::SendIq(iq) => {
+                        bridge_iq(&client, iq, &inputs, ReceiverInput::Iq);
+                        None
+                    }
+                    ReceiverAction::ConnectCandidates { hosts, dst_addr } => {
+                        Some(match s5b::connect_first(&hosts, &dst_addr).await {
+                            Ok((host, s)) => {
+                                sock = Some(s);
+                                ReceiverInput::CandidateConnected { jid: host.jid }
+                            }
+                            Err(errors) => ReceiverInput::CandidatesFailed(errors.join("; ")),
+                        })
+                    }
+                    ReceiverAction::ReadSocket { expected } => {
+                        let Some(s) = sock.take() else {
+                            return Err(Failure::resumable("the bytestream is gone"));
+                        };
+                        let (part, tx, t2) = (part.clone(), inputs.clone(), t.clone());
+                        reader = Some(tokio::spawn(async move {
+                            let mut p = Progress::new(&t2, id, size, 0);
+                            let _ = tx.send(read_socket(s, &part, expected, &mut p).await);
+                        }));
+                        None
+                    }
+                    ReceiverAction::CloseSocket => {
+                        if let Some(r) = reader.take() {
+                            r.abort();
+                        }
+                        sock = None;
+                        None
+                    }
+                    ReceiverAction::Write(data) => {
+                        let mut guard = part.lock().await;
+                        Some(match guard.as_mut() {
+                            Some(p) => match p.write(&data).await {
+                                Ok(()) => ReceiverInput::Written,
+                                Err(e) => ReceiverInput::WriteFailed(e.to_string()),
+                            },
+                            None => ReceiverInput::WriteFailed("the file is closed".into()),
+                        })
+                    }
+                    ReceiverAction::Started { route: r, streamhost, offset } => {
+                        let r = store_route(r);
+                        let mut guard = part.lock().await;
+                        if guard.as_ref().is_some_and(|p| p.written() != offset) {
+                            // The machine starts elsewhere (e.g. no range possible): reopen there.
+                            *guard =
+                                Some(PartFile::resume(final_path.clone(), offset, size).await.map_err(|e| {
+                                    Failure::fatal(format!("cannot write {}: {e}", final_path.display()))
+                                })?);
+                        }
+                        drop(guard);
+                        let _ = store.set_route(id, r, streamhost.as_deref());
+                        let _ = store.set_state(id, TransferState::Active, None);
+                        progress = Progress::new(t, id, size, offset);
+                        t.emit(Event::TransferStarted { id, route: r.as_str().to_owned(), streamhost, offset });
+                        None
+                    }
+                    ReceiverAction::Progress { bytes } => {
+                        progress.update(bytes);
+                        None
+                    }
+                    ReceiverAction::Done { route: r } => {
+                        drop(route);
+                        let Some(p) = part.lock().await.take() else {
+                            return Err(Failure::fatal("the file is closed"));
+                        };
+                        return finish(t, id, p, md5.as_deref(), store_route(r), &progress).await;
+                    }
+                    ReceiverAction::Rejected => {
+                        let _ = store.set_state(id, TransferState::Rejected, Some("declined"));
+                        return Ok(());
+                    }
+                    ReceiverAction::Failed { error, resumable } => return Err(Failure::Failed { error, resumable }),
+                };
+                if let Some(input) = input {
+                    actions.extend(m.handle(input, clock.now()));
                 }
+            }
+            let input = tokio::select! {
+                Some(iq) = route.rx.recv() => ReceiverInput::Iq(iq),
+                Some(input) = rx.recv() => input,
+                _ = clock.sleep_until(m.poll_timeout()) => ReceiverInput::Tick,
+                _ = cancel.cancelled() => ReceiverInput::Cancel,
             };
-            let dst = dst_addr(&offer.sid, &from.to_string(), &me.to_string());
-            match s5b::connect_first(&hosts.hosts, &dst).await {
-                Ok((host, sock)) => {
-                    let used = StreamHostUsed { sid: Some(offer.sid.clone()), jid: host.jid.clone() };
-                    let _ = client.send(req.result_for(Some(Element::from(&used))));
-                    let r = if host.jid == from.to_string() { Route::S5bDirect } else { Route::S5bProxy };
-                    started(t, id, r, Some(&host.jid), offset);
-                    read_socket(sock, &mut part, &mut progress).await?;
-                    break r;
-                }
-                Err(errors) => {
-                    tracing::info!("no streamhost worked: {}", errors.join("; "));
-                    let _ = client.send(req.error_for(
-                        StanzaError::new(Condition::ItemNotFound).with_text("could not connect to any streamhost"),
-                    ));
-                    // The sender may fall back to in-band: keep waiting.
-                }
-            }
-            continue;
+            actions.extend(m.handle(input, clock.now()));
         }
-        let _ = client.send(req.error_for(StanzaError::new(Condition::UnexpectedRequest)));
-    };
-    drop(route);
-    let transferred = part.written() - offset;
-    match part.finish(offer.file.hash.as_deref()).await {
+    }
+    .await;
+    if let Some(r) = reader.take() {
+        r.abort();
+    }
+    // Whatever arrived stays on disk for a resume.
+    if let Some(p) = part.lock().await.as_mut() {
+        let _ = p.flush().await;
+    }
+    result
+}
+
+/// Verifies and renames the received file, records and announces the result.
+async fn finish(
+    t: &Transfers,
+    id: i64,
+    part: PartFile,
+    md5: Option<&str>,
+    route: Route,
+    progress: &Progress,
+) -> Result<(), Failure> {
+    let store = &t.inner.store;
+    let transferred = part.written().saturating_sub(progress.start_bytes);
+    match part.finish(md5).await {
         Ok(done) => {
             let _ = store.set_local_path(id, &done.path.display().to_string());
             let _ = store.set_hashes(id, Some(&done.hashes.md5), Some(&done.hashes.sha256));
@@ -286,7 +352,7 @@ async fn run(
                 size: done.size,
                 bytes: transferred,
                 sha256: done.hashes.sha256,
-                route: used_route.as_str().to_owned(),
+                route: route.as_str().to_owned(),
                 seconds: progress.seconds(),
             });
             Ok(())
@@ -296,44 +362,38 @@ async fn run(
     }
 }
 
-fn started(t: &Transfers, id: i64, route: Route, streamhost: Option<&str>, offset: u64) {
-    let _ = t.inner.store.set_route(id, route, streamhost);
-    let _ = t.inner.store.set_state(id, TransferState::Active, None);
-    t.emit(Event::TransferStarted {
-        id,
-        route: route.as_str().to_owned(),
-        streamhost: streamhost.map(str::to_owned),
-        offset,
-    });
-}
-
-/// Reads the bytestream into the part file until the announced size is reached.
-async fn read_socket(mut sock: TcpStream, part: &mut PartFile, progress: &mut Progress) -> Result<(), Failure> {
+/// Reads exactly `expected` bytes of the bytestream into the part file, then checks
+/// that nothing more follows (a lie about the size).
+async fn read_socket(
+    mut sock: TcpStream,
+    part: &Mutex<Option<PartFile>>,
+    expected: u64,
+    progress: &mut Progress,
+) -> ReceiverInput {
     let mut buf = vec![0u8; 256 * 1024];
-    let expected = part.expected_size();
-    while part.written() < expected {
-        let n = match tokio::time::timeout(ibb::IDLE_TIMEOUT, sock.read(&mut buf)).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => {
-                return Err(Failure::resumable(format!("the connection broke after {} bytes: {e}", part.written())))
+    let mut got = 0u64;
+    while got < expected {
+        let want = buf.len().min(usize::try_from(expected - got).unwrap_or(usize::MAX));
+        let n = match tokio::time::timeout(IDLE_TIMEOUT, sock.read(&mut buf[..want])).await {
+            Ok(Ok(0)) => {
+                return ReceiverInput::SocketFailed(format!(
+                    "the sender closed the stream after {got} of {expected} bytes"
+                ))
             }
-            Err(_) => return Err(Failure::resumable(format!("no data for {} seconds", ibb::IDLE_TIMEOUT.as_secs()))),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return ReceiverInput::SocketFailed(format!("the connection broke after {got} bytes: {e}")),
+            Err(_) => return ReceiverInput::SocketFailed(format!("no data for {} seconds", IDLE_TIMEOUT.as_secs())),
         };
-        if n == 0 {
-            return Err(Failure::resumable(format!(
-                "the sender closed the stream after {} of {} bytes",
-                part.written(),
-                expected
-            )));
+        let mut guard = part.lock().await;
+        let Some(p) = guard.as_mut() else { return ReceiverInput::SocketFailed("the file is closed".into()) };
+        if let Err(e) = p.write(&buf[..n]).await {
+            return ReceiverInput::WriteFailed(e.to_string());
         }
-        part.write(&buf[..n]).await.map_err(|e| Failure::fatal(format!("{e}")))?;
-        progress.update(part.written());
+        progress.update(p.written());
+        got += n as u64;
     }
-    // Anything beyond the announced size is a lie: do not accept the file.
     match tokio::time::timeout(Duration::from_secs(2), sock.read(&mut buf)).await {
-        Ok(Ok(n)) if n > 0 => {
-            Err(Failure::fatal(format!("the sender sent more than the {expected} bytes it announced")))
-        }
-        _ => Ok(()),
+        Ok(Ok(n)) if n > 0 => ReceiverInput::SocketOverrun,
+        _ => ReceiverInput::SocketDone,
     }
 }

@@ -6,7 +6,6 @@
 //! `incoming.rs`); IQs for a transfer in progress are routed to its task by sid. Every
 //! state change is written to the store first, then announced as an [`Event`].
 
-mod ibb;
 mod incoming;
 mod outgoing;
 pub mod s5b;
@@ -28,24 +27,7 @@ use crate::store::{Store, StoreError, TransferState};
 
 pub use s5b::StreamhostServer;
 
-/// A way to carry the bytes, in the SI `stream-method` sense.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    /// XEP-0065 SOCKS5 bytestreams (direct or through a proxy).
-    S5b,
-    /// XEP-0047 in-band bytestreams.
-    Ibb,
-}
-
-impl Method {
-    pub fn namespace(self) -> &'static str {
-        match self {
-            Method::S5b => ns::BYTESTREAMS,
-            Method::Ibb => ns::IBB,
-        }
-    }
-}
+pub use skiff_proto::transfer::Method;
 
 /// What to do with an incoming offer when nobody answers it by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

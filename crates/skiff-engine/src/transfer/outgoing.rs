@@ -4,21 +4,25 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use skiff_proto::bytestreams::{dst_addr, Activate, StreamHost, StreamHostUsed, StreamHosts};
+use std::collections::VecDeque;
+
+use skiff_proto::bytestreams::StreamHost;
 use skiff_proto::disco::DiscoInfoResult;
 use skiff_proto::jid::Jid;
 use skiff_proto::ns;
-use skiff_proto::si::{FileInfo, FileOffer, SiAccept};
-use skiff_proto::stanza::{Condition, Iq};
+use skiff_proto::si::FileInfo;
+use skiff_proto::stanza::{Condition, Iq, IqKind, StanzaError};
+use skiff_proto::transfer::{Sender, SenderAction, SenderConfig, SenderInput};
 use skiff_proto::xml::Element;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{ibb, s5b, Method, Progress, TransferError, Transfers};
+use super::{s5b, Progress, TransferError, Transfers};
 use crate::event::Event;
 use crate::files::{self, Hashes, SourceFile};
-use crate::session::ClientError;
+use crate::session::{Client, ClientError};
 use crate::store::{Direction, NewTransfer, Route, TransferState};
 
 /// How an attempt ended, short of success.
@@ -182,94 +186,188 @@ fn random_sid() -> String {
 }
 
 impl Outgoing {
-    async fn run(self, mut cancel: super::CancelGuard) {
+    async fn run(self, cancel: super::CancelGuard) {
         let t = self.t.clone();
         let (id, name) = (self.id, self.name.clone());
-        let result = tokio::select! {
-            r = self.transfer() => r,
-            _ = cancel.cancelled() => {
-                let _ = t.inner.store.set_state(id, TransferState::Cancelled, Some("cancelled"));
-                t.emit(Event::TransferFailed { id, name, error: "cancelled".into(), resumable: true });
-                return;
-            }
-        };
-        match result {
+        match self.transfer(cancel).await {
             Ok(()) => {}
             Err(Failure::Rejected(reason)) => {
                 let _ = t.inner.store.set_state(id, TransferState::Rejected, Some(&reason));
                 t.emit(Event::TransferRejected { id, name, reason });
             }
+            Err(Failure::Failed { error, resumable }) if error == "cancelled" => {
+                let _ = t.inner.store.set_state(id, TransferState::Cancelled, Some("cancelled"));
+                t.emit(Event::TransferFailed { id, name, error, resumable });
+            }
             Err(Failure::Failed { error, resumable }) => t.fail(id, &name, &error, resumable),
         }
     }
 
-    async fn transfer(self) -> Result<(), Failure> {
+    /// Drives the sans-IO [`Sender`] machine: its actions become socket, file and
+    /// stanza work here; their results go back in as inputs.
+    async fn transfer(self, mut cancel: super::CancelGuard) -> Result<(), Failure> {
         let cfg = &self.t.inner.cfg;
         let client = self.t.inner.client.clone();
-        let offer = FileOffer {
-            sid: self.sid.clone(),
-            mime_type: None,
-            file: FileInfo {
-                name: self.name.clone(),
-                size: self.size,
-                date: Some(self.date.clone()),
-                hash: self.md5.clone(),
-                desc: self.description.clone(),
-                range: true,
-            },
-            methods: cfg.methods.iter().map(|m| m.namespace().to_owned()).collect(),
+        let me = client.jid().ok_or_else(|| Failure::resumable("signed out"))?;
+        let file = FileInfo {
+            name: self.name.clone(),
+            size: self.size,
+            date: Some(self.date.clone()),
+            hash: self.md5.clone(),
+            desc: self.description.clone(),
+            range: true,
         };
-        let answer =
-            client.iq_within(Iq::set("", Some(self.target.clone()), offer.into()), Some(cfg.offer_timeout)).await;
-        let accept = match answer {
-            Ok(Some(el)) => SiAccept::try_from(&el).map_err(|e| {
-                Failure::fatal(format!("{} answered the offer in a way Skiff cannot read: {e}", self.target))
-            })?,
-            Ok(None) => return Err(Failure::fatal(format!("{} accepted without choosing a method", self.target))),
-            Err(ClientError::Stanza { error, .. }) => {
-                return Err(match error.condition {
-                    Condition::Forbidden | Condition::NotAcceptable | Condition::NotAllowed => Failure::Rejected(
-                        error.text.clone().map(|t| format!("declined: {t}")).unwrap_or_else(|| "declined".into()),
-                    ),
-                    Condition::BadRequest if error.app.as_ref().is_some_and(|a| a.name == "no-valid-streams") => {
-                        Failure::fatal(format!("{} supports none of the transfer methods offered", self.target))
+        let machine_cfg = SenderConfig {
+            methods: cfg.methods.clone(),
+            ibb_block_size: cfg.ibb_block_size,
+            ibb_window: cfg.ibb_window,
+            offer_timeout: cfg.offer_timeout,
+            skiff_peer: self.skiff_peer,
+            ..SenderConfig::default()
+        };
+        let clock = Clock::new();
+        let mut m = Sender::new(machine_cfg, me.clone(), self.target.clone(), self.sid.clone(), file, clock.now());
+        let (inputs, mut rx) = mpsc::unbounded_channel();
+        let mut progress = Progress::new(&self.t, self.id, self.size, 0);
+        let mut expected: Option<s5b::Expected> = None;
+        let mut sock: Option<TcpStream> = None;
+        let mut src: Option<SourceFile> = None;
+        let mut actions: VecDeque<SenderAction> = m.handle(SenderInput::Start, clock.now()).into();
+        loop {
+            while let Some(action) = actions.pop_front() {
+                let input = match action {
+                    SenderAction::SendIq(iq) => {
+                        bridge_iq(&client, iq, &inputs, SenderInput::Iq);
+                        None
                     }
-                    _ => Failure::fatal(format!("{} refused the offer: {error}", self.target)),
-                })
+                    SenderAction::GatherStreamhosts { dst_addr } => {
+                        let mut hosts = Vec::new();
+                        if cfg.use_direct {
+                            if let Some(server) = self.t.streamhost().await {
+                                expected = Some(server.expect(&dst_addr));
+                                hosts.extend(server.addrs().iter().map(|a| StreamHost {
+                                    jid: me.to_string(),
+                                    host: a.ip().to_string(),
+                                    port: a.port(),
+                                }));
+                            }
+                        }
+                        if cfg.use_proxy {
+                            hosts.extend(self.t.proxies().await);
+                        }
+                        Some(SenderInput::Streamhosts(hosts))
+                    }
+                    SenderAction::AwaitDirect => {
+                        let got = match expected.take() {
+                            Some(e) => e.take(Duration::from_secs(5)).await,
+                            None => None,
+                        };
+                        Some(match got {
+                            Some(s) => {
+                                sock = Some(s);
+                                SenderInput::DirectConnected
+                            }
+                            None => SenderInput::DirectMissing,
+                        })
+                    }
+                    SenderAction::ConnectProxy { host, port, dst_addr } => {
+                        expected = None;
+                        Some(match s5b::connect(&host, port, &dst_addr).await {
+                            Ok(s) => {
+                                sock = Some(s);
+                                SenderInput::ProxyConnected
+                            }
+                            Err(e) => {
+                                self.t.forget_proxies().await;
+                                SenderInput::ProxyFailed(e)
+                            }
+                        })
+                    }
+                    SenderAction::Started { route, streamhost, offset, length } => {
+                        let route = store_route(route);
+                        let _ = self.t.inner.store.set_route(self.id, route, streamhost.as_deref());
+                        let _ = self.t.inner.store.set_state(self.id, TransferState::Active, None);
+                        let _ = self.t.inner.store.set_progress(self.id, offset);
+                        progress = Progress::new(&self.t, self.id, self.size, offset);
+                        self.t.emit(Event::TransferStarted {
+                            id: self.id,
+                            route: route.as_str().to_owned(),
+                            streamhost,
+                            offset,
+                        });
+                        if route == Route::Ibb {
+                            match SourceFile::open(&self.path, offset).await {
+                                Ok(f) => src = Some(f),
+                                Err(e) => {
+                                    return Err(Failure::fatal(format!("cannot read {}: {e}", self.path.display())))
+                                }
+                            }
+                        }
+                        let _ = length;
+                        None
+                    }
+                    SenderAction::StreamSocket { offset, length } => {
+                        let Some(s) = sock.take() else {
+                            return Err(Failure::resumable("the bytestream is gone"));
+                        };
+                        let (t, id, size, path, tx) =
+                            (self.t.clone(), self.id, self.size, self.path.clone(), inputs.clone());
+                        tokio::spawn(async move {
+                            let mut p = Progress::new(&t, id, size, offset);
+                            let r = send_socket(s, &path, offset, length, &mut p).await;
+                            let _ = tx.send(match r {
+                                Ok(()) => SenderInput::SocketDone,
+                                Err(e) => SenderInput::SocketFailed(e),
+                            });
+                        });
+                        None
+                    }
+                    SenderAction::ReadBlock { len } => {
+                        let Some(f) = src.as_mut() else {
+                            return Err(Failure::fatal("in-band data before the stream started"));
+                        };
+                        let mut buf = vec![0u8; len];
+                        Some(match f.read_block(&mut buf).await {
+                            Ok(n) => {
+                                buf.truncate(n);
+                                SenderInput::Block(buf)
+                            }
+                            Err(e) => SenderInput::ReadFailed(format!("cannot read {}: {e}", self.path.display())),
+                        })
+                    }
+                    SenderAction::Progress { acked } => {
+                        progress.update(acked);
+                        None
+                    }
+                    SenderAction::FellBack { reason } => {
+                        tracing::info!("SOCKS5 bytestream failed ({reason}); falling back to in-band");
+                        None
+                    }
+                    SenderAction::Slow { bytes_per_sec } => {
+                        self.t.emit(Event::TransferNotice { id: self.id, message: slow_message(bytes_per_sec) });
+                        None
+                    }
+                    SenderAction::Done { route, bytes } => {
+                        return self.completed(store_route(route), bytes, &progress).await
+                    }
+                    SenderAction::Rejected { reason } => return Err(Failure::Rejected(reason)),
+                    SenderAction::Failed { error, resumable } => return Err(Failure::Failed { error, resumable }),
+                };
+                if let Some(input) = input {
+                    actions.extend(m.handle(input, clock.now()));
+                }
             }
-            Err(e) => return Err(Failure::fatal(format!("the offer got no answer: {e}"))),
-        };
-        let offset = accept.range.as_ref().map(|r| r.offset).unwrap_or(0);
-        if offset > self.size {
-            return Err(Failure::fatal(format!(
-                "the receiver asked for data from byte {offset} of a {} byte file",
-                self.size
-            )));
+            let input = tokio::select! {
+                Some(input) = rx.recv() => input,
+                _ = clock.sleep_until(m.poll_timeout()) => SenderInput::Tick,
+                _ = cancel.cancelled() => SenderInput::Cancel,
+            };
+            actions.extend(m.handle(input, clock.now()));
         }
-        let length = accept.range.as_ref().and_then(|r| r.length).unwrap_or(self.size - offset).min(self.size - offset);
+    }
+
+    async fn completed(self, route: Route, bytes: u64, progress: &Progress) -> Result<(), Failure> {
         let store = &self.t.inner.store;
-        let _ = store.set_state(self.id, TransferState::Accepted, None);
-        let _ = store.set_progress(self.id, offset);
-        let mut progress = Progress::new(&self.t, self.id, self.size, offset);
-        let ibb_allowed = cfg.methods.contains(&Method::Ibb);
-        let route = if accept.method == ns::BYTESTREAMS {
-            match self.s5b().await {
-                Ok((sock, route, host)) => {
-                    self.started(route, host.as_deref(), offset);
-                    send_socket(sock, &self.path, offset, length, &mut progress).await?;
-                    route
-                }
-                Err(e) if ibb_allowed => {
-                    tracing::info!("SOCKS5 bytestream failed ({e}); falling back to in-band");
-                    self.ibb(offset, length, &mut progress).await?
-                }
-                Err(e) => return Err(Failure::resumable(e)),
-            }
-        } else if accept.method == ns::IBB {
-            self.ibb(offset, length, &mut progress).await?
-        } else {
-            return Err(Failure::fatal(format!("the receiver chose a method that was not offered: {}", accept.method)));
-        };
         let hashes = match self.hashes.await {
             Ok(Ok(h)) => Some(h),
             _ => None,
@@ -287,89 +385,81 @@ impl Outgoing {
             name: self.name.clone(),
             path: self.path.display().to_string(),
             size: self.size,
-            bytes: length,
+            bytes,
             sha256,
             route: route.as_str().to_owned(),
             seconds: progress.seconds(),
         });
         Ok(())
     }
+}
 
-    fn started(&self, route: Route, streamhost: Option<&str>, offset: u64) {
-        let _ = self.t.inner.store.set_route(self.id, route, streamhost);
-        let _ = self.t.inner.store.set_state(self.id, TransferState::Active, None);
-        self.t.emit(Event::TransferStarted {
-            id: self.id,
-            route: route.as_str().to_owned(),
-            streamhost: streamhost.map(str::to_owned),
-            offset,
-        });
+/// The history's name for a route.
+pub(super) fn store_route(r: skiff_proto::transfer::Route) -> Route {
+    match r {
+        skiff_proto::transfer::Route::S5bDirect => Route::S5bDirect,
+        skiff_proto::transfer::Route::S5bProxy => Route::S5bProxy,
+        skiff_proto::transfer::Route::Ibb => Route::Ibb,
+    }
+}
+
+fn slow_message(bytes_per_sec: u64) -> String {
+    format!(
+        "in-band data moves at only {} KB/s: the server limits how fast this connection may send \
+         (ejabberd's default allows about 3 KB/s). A SOCKS5 route (direct or proxy) or HTTP upload avoids the limit.",
+        bytes_per_sec / 1000
+    )
+}
+
+/// The machines' clock: time since the transfer began.
+pub(super) struct Clock(std::time::Instant);
+
+impl Clock {
+    pub(super) fn new() -> Clock {
+        Clock(std::time::Instant::now())
     }
 
-    async fn ibb(&self, offset: u64, length: u64, progress: &mut Progress) -> Result<Route, Failure> {
-        self.started(Route::Ibb, None, offset);
-        ibb::send(&self.t, &self.target, self.skiff_peer, &self.sid, &self.path, offset, length, progress).await?;
-        Ok(Route::Ibb)
+    pub(super) fn now(&self) -> Duration {
+        self.0.elapsed()
     }
 
-    /// Offers the streamhosts and opens the bytestream the receiver picked.
-    async fn s5b(&self) -> Result<(TcpStream, Route, Option<String>), String> {
-        let client = &self.t.inner.client;
-        let cfg = &self.t.inner.cfg;
-        let me = client.jid().ok_or("signed out")?;
-        let dst = dst_addr(&self.sid, &me.to_string(), &self.target.to_string());
-        let mut hosts = Vec::new();
-        let mut expected = None;
-        if cfg.use_direct {
-            if let Some(server) = self.t.streamhost().await {
-                expected = Some(server.expect(&dst));
-                hosts.extend(server.addrs().iter().map(|a| StreamHost {
-                    jid: me.to_string(),
-                    host: a.ip().to_string(),
-                    port: a.port(),
-                }));
-            }
+    /// Sleeps until the machine's deadline (forever when it has none).
+    pub(super) async fn sleep_until(&self, deadline: Option<Duration>) {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(self.0 + d)).await,
+            None => std::future::pending().await,
         }
-        let proxies = if cfg.use_proxy { self.t.proxies().await } else { Vec::new() };
-        hosts.extend(proxies.iter().cloned());
-        if hosts.is_empty() {
-            return Err("no streamhost to offer (no own address allowed and no proxy)".into());
-        }
-        let query = StreamHosts { sid: self.sid.clone(), mode_tcp: true, hosts };
-        let answer = client
-            .iq_within(Iq::set("", Some(self.target.clone()), Element::from(&query)), Some(Duration::from_secs(60)))
-            .await
-            .map_err(|e| format!("the receiver could not use any streamhost: {e}"))?
-            .ok_or("the receiver answered the streamhosts with nothing")?;
-        let used = StreamHostUsed::try_from(&answer).map_err(|e| e.to_string())?;
-        if used.jid == me.to_string() {
-            let sock = match expected {
-                Some(e) => e.take(Duration::from_secs(5)).await,
-                None => None,
-            };
-            let sock = sock.ok_or("the receiver says it used our streamhost, but its connection never arrived")?;
-            return Ok((sock, Route::S5bDirect, Some(me.to_string())));
-        }
-        drop(expected);
-        let proxy = proxies
-            .iter()
-            .find(|p| p.jid == used.jid)
-            .ok_or_else(|| format!("the receiver used a streamhost we did not offer ({})", used.jid))?;
-        let sock = match s5b::connect(&proxy.host, proxy.port, &dst).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.t.forget_proxies().await;
-                return Err(e);
-            }
+    }
+}
+
+/// Sends a machine's IQ. A request's answer comes back as an input carrying the
+/// machine's own id (the session numbers requests itself); the machine's timers, not
+/// the session's, decide when to give up. Answers (results, errors) go out as they are.
+pub(super) fn bridge_iq<I: Send + 'static>(
+    client: &Client,
+    iq: Iq,
+    inputs: &mpsc::UnboundedSender<I>,
+    wrap: fn(Iq) -> I,
+) {
+    if !iq.is_request() {
+        let _ = client.send(iq);
+        return;
+    }
+    let (id, peer) = (iq.id.clone(), iq.to.clone());
+    let answer = client.start_iq(iq, Some(Duration::from_secs(24 * 3600)));
+    let inputs = inputs.clone();
+    tokio::spawn(async move {
+        let result = match answer {
+            Ok(rx) => rx.await.unwrap_or(Err(ClientError::Stopped)),
+            Err(e) => Err(e),
         };
-        let proxy_jid: Jid = proxy.jid.parse().map_err(|e| format!("proxy address: {e}"))?;
-        let activate = Activate { sid: self.sid.clone(), target: self.target.to_string() };
-        client
-            .set(Some(proxy_jid), Element::from(&activate))
-            .await
-            .map_err(|e| format!("the proxy refused to activate the stream: {e}"))?;
-        Ok((sock, Route::S5bProxy, Some(proxy.jid.clone())))
-    }
+        let kind = match result {
+            Ok(payload) => IqKind::Result(payload),
+            Err(ClientError::Stanza { error, .. }) => IqKind::Error(*error),
+            Err(e) => IqKind::Error(StanzaError::new(Condition::RecipientUnavailable).with_text(e.to_string())),
+        };
+        let _ = inputs.send(wrap(Iq { id, from: peer, to: None, kind }));
+    });
 }
 
 impl Transfers {
@@ -441,30 +531,23 @@ async fn send_socket(
     offset: u64,
     length: u64,
     progress: &mut Progress,
-) -> Result<(), Failure> {
-    let mut src = SourceFile::open(path, offset)
-        .await
-        .map_err(|e| Failure::fatal(format!("cannot read {}: {e}", path.display())))?;
+) -> Result<(), String> {
+    let mut src = SourceFile::open(path, offset).await.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut left = length;
     let mut done = offset;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = src
-            .read_block(&mut buf[..want])
-            .await
-            .map_err(|e| Failure::fatal(format!("cannot read {}: {e}", path.display())))?;
+        let n = src.read_block(&mut buf[..want]).await.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if n == 0 {
-            return Err(Failure::fatal(format!("{} got shorter while it was being sent", path.display())));
+            return Err(format!("{} got shorter while it was being sent", path.display()));
         }
-        sock.write_all(&buf[..n])
-            .await
-            .map_err(|e| Failure::resumable(format!("the connection broke after {done} bytes: {e}")))?;
+        sock.write_all(&buf[..n]).await.map_err(|e| format!("the connection broke after {done} bytes: {e}"))?;
         left -= n as u64;
         done += n as u64;
         progress.update(done);
     }
-    sock.shutdown().await.map_err(|e| Failure::resumable(format!("closing the stream failed: {e}")))?;
+    sock.shutdown().await.map_err(|e| format!("closing the stream failed: {e}"))?;
     let mut scratch = [0u8; 64];
     let _ = tokio::time::timeout(Duration::from_secs(30), sock.read(&mut scratch)).await;
     Ok(())

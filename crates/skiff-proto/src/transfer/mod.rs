@@ -13,7 +13,7 @@
 //!   `handle(Tick, now)` next, if nothing else happens first.
 //!
 //! Time is an [`Instant`]: a [`Duration`] since an origin the driver picks; only
-//! differences matter. Stanzas leave as [`Iq`](crate::stanza::Iq) values with `id`
+//! differences matter. Stanzas leave as [`Iq`] values with `id`
 //! and `to` already set; the machines match answers to their own requests by id and
 //! ignore anything else.
 //!

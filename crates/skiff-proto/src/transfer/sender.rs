@@ -65,6 +65,8 @@ impl Default for SenderConfig {
 }
 
 /// What happened, for an outgoing transfer.
+// Most values carry an IQ (the data blocks do): boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SenderInput {
     /// Send the offer.
@@ -100,6 +102,8 @@ pub enum SenderInput {
 }
 
 /// What the driver must do, in order.
+// Most values carry an IQ (the data blocks do): boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SenderAction {
     /// Send this IQ as it is (`id` and `to` are set).
@@ -184,17 +188,46 @@ struct IbbSend {
 #[derive(Debug)]
 enum State {
     Idle,
-    Offered { id: String, deadline: Instant },
-    Gathering { dst: String },
-    StreamhostsSent { id: String, deadline: Instant, dst: String, hosts: Vec<StreamHost> },
+    Offered {
+        id: String,
+        deadline: Instant,
+    },
+    Gathering {
+        dst: String,
+    },
+    StreamhostsSent {
+        id: String,
+        deadline: Instant,
+        dst: String,
+        hosts: Vec<StreamHost>,
+    },
     AwaitingDirect,
-    ConnectingProxy { proxy: StreamHost },
-    Activating { id: String, deadline: Instant, proxy: Jid, name: String },
-    Streaming { route: Route },
+    ConnectingProxy {
+        proxy: StreamHost,
+    },
+    Activating {
+        id: String,
+        deadline: Instant,
+        proxy: Jid,
+        name: String,
+    },
+    Streaming {
+        route: Route,
+    },
     /// The open waits; `rest` are the smaller sizes still to try.
-    Opening { id: String, deadline: Instant, block_size: u16, rest: VecDeque<u16> },
+    Opening {
+        id: String,
+        deadline: Instant,
+        block_size: u16,
+        rest: VecDeque<u16>,
+    },
     Sending(Box<IbbSend>),
-    Closing { id: String, deadline: Instant, acked: u64, block_size: u16 },
+    Closing {
+        id: String,
+        deadline: Instant,
+        acked: u64,
+        block_size: u16,
+    },
     Done,
     Rejected,
     Failed,
@@ -254,9 +287,8 @@ impl Sender {
 
     /// Starts the in-band sequence numbers at `start` instead of 0 (to test the wrap).
     #[cfg(test)]
-    pub(in crate::transfer) fn with_seq_start(mut self, start: u16) -> Sender {
+    pub(in crate::transfer) fn set_seq_start(&mut self, start: u16) {
         self.seq_start = start;
-        self
     }
 
     pub fn sid(&self) -> &str {
@@ -366,11 +398,11 @@ impl Sender {
             }
             SenderInput::ReadFailed(e) => {
                 if matches!(self.state, State::Streaming { .. } | State::Sending(_)) {
-                    self.fail(e, false, &mut out);
+                    self.abort(e, false, &mut out);
                 }
             }
             SenderInput::Block(bytes) => self.on_block(bytes, now, &mut out),
-            SenderInput::Cancel => self.cancel(&mut out),
+            SenderInput::Cancel => self.abort("cancelled", true, &mut out),
             SenderInput::Tick => self.on_tick(now, &mut out),
         }
         out
@@ -404,7 +436,7 @@ impl Sender {
             methods: self.cfg.methods.iter().map(|m| m.namespace().to_owned()).collect(),
         };
         let id = self.send_set(self.peer.clone(), offer.into(), out);
-        self.state = State::Offered { id, deadline: now + self.cfg.offer_timeout };
+        self.state = State::Offered { id, deadline: now.saturating_add(self.cfg.offer_timeout) };
     }
 
     /// Which request of ours `iq` answers, if any.
@@ -440,7 +472,12 @@ impl Sender {
 
     // --- SI -----------------------------------------------------------------------
 
-    fn on_offer_answer(&mut self, answer: Result<Option<Element>, StanzaError>, now: Instant, out: &mut Vec<SenderAction>) {
+    fn on_offer_answer(
+        &mut self,
+        answer: Result<Option<Element>, StanzaError>,
+        now: Instant,
+        out: &mut Vec<SenderAction>,
+    ) {
         let accept = match answer {
             Ok(Some(el)) => match SiAccept::try_from(&el) {
                 Ok(a) => a,
@@ -504,7 +541,7 @@ impl Sender {
         }
         let query = StreamHosts { sid: self.sid.clone(), mode_tcp: true, hosts };
         let id = self.send_set(self.peer.clone(), Element::from(&query), out);
-        let deadline = now + self.cfg.streamhosts_timeout;
+        let deadline = now.saturating_add(self.cfg.streamhosts_timeout);
         self.state = State::StreamhostsSent { id, deadline, dst, hosts: query.hosts };
     }
 
@@ -541,7 +578,8 @@ impl Sender {
             }
             return;
         }
-        let same = |a: &str, b: &str| a == b || matches!((a.parse::<Jid>(), b.parse::<Jid>()), (Ok(x), Ok(y)) if x == y);
+        let same =
+            |a: &str, b: &str| a == b || matches!((a.parse::<Jid>(), b.parse::<Jid>()), (Ok(x), Ok(y)) if x == y);
         match hosts.iter().find(|h| !self.is_me(&h.jid) && same(&h.jid, &used.jid)) {
             Some(proxy) => {
                 out.push(SenderAction::ConnectProxy { host: proxy.host.clone(), port: proxy.port, dst_addr: dst });
@@ -563,7 +601,7 @@ impl Sender {
         };
         let activate = Activate { sid: self.sid.clone(), target: self.peer.to_string() };
         let id = self.send_set(jid.clone(), Element::from(&activate), out);
-        self.state = State::Activating { id, deadline: now + self.cfg.iq_timeout, proxy: jid, name };
+        self.state = State::Activating { id, deadline: now.saturating_add(self.cfg.iq_timeout), proxy: jid, name };
     }
 
     fn on_activate_answer(
@@ -606,7 +644,12 @@ impl Sender {
         let largest =
             if self.cfg.skiff_peer { self.cfg.ibb_block_size } else { self.cfg.ibb_block_size.min(INTEROP_BLOCK_SIZE) };
         let sizes = STEP_DOWN.iter().copied().filter(|&s| s <= largest.max(1024)).collect();
-        out.push(SenderAction::Started { route: Route::Ibb, streamhost: None, offset: self.offset, length: self.length });
+        out.push(SenderAction::Started {
+            route: Route::Ibb,
+            streamhost: None,
+            offset: self.offset,
+            length: self.length,
+        });
         self.ibb_started = now;
         self.open_next(sizes, now, out);
     }
@@ -618,10 +661,15 @@ impl Sender {
         };
         let open = Open { sid: self.sid.clone(), block_size, stanza: StanzaKind::Iq };
         let id = self.send_set(self.peer.clone(), Element::from(&open), out);
-        self.state = State::Opening { id, deadline: now + self.cfg.iq_timeout, block_size, rest: sizes };
+        self.state = State::Opening { id, deadline: now.saturating_add(self.cfg.iq_timeout), block_size, rest: sizes };
     }
 
-    fn on_open_answer(&mut self, answer: Result<Option<Element>, StanzaError>, now: Instant, out: &mut Vec<SenderAction>) {
+    fn on_open_answer(
+        &mut self,
+        answer: Result<Option<Element>, StanzaError>,
+        now: Instant,
+        out: &mut Vec<SenderAction>,
+    ) {
         let State::Opening { block_size, rest, .. } = &mut self.state else { return };
         let block_size = *block_size;
         match answer {
@@ -658,18 +706,19 @@ impl Sender {
         if ibb.reading.is_some() {
             return;
         }
+        // The throttling notice: judged once, at the first step after SLOW_AFTER
+        // (also while the last blocks drain).
+        let elapsed = now.saturating_sub(self.ibb_started);
+        if !self.slow_judged && elapsed >= SLOW_AFTER {
+            self.slow_judged = true;
+            let rate = ((ibb.acked - self.offset) as f64 / elapsed.as_secs_f64()) as u64;
+            if rate < SLOW_RATE {
+                out.push(SenderAction::Slow { bytes_per_sec: rate });
+            }
+        }
         if ibb.left > 0 {
             if ibb.in_flight.iter().filter(|b| !b.acked).count() >= window {
                 return;
-            }
-            // The engine's throttling notice: judged once, after SLOW_AFTER.
-            let elapsed = now.saturating_sub(self.ibb_started);
-            if !self.slow_judged && elapsed >= SLOW_AFTER {
-                self.slow_judged = true;
-                let rate = ((ibb.acked - self.offset) as f64 / elapsed.as_secs_f64()) as u64;
-                if rate < SLOW_RATE {
-                    out.push(SenderAction::Slow { bytes_per_sec: rate });
-                }
             }
             let len = usize::try_from(ibb.left.min(u64::from(ibb.block_size))).unwrap_or(usize::from(ibb.block_size));
             ibb.reading = Some(len);
@@ -678,7 +727,7 @@ impl Sender {
             let (acked, block_size) = (ibb.acked, ibb.block_size);
             let close = Close { sid: self.sid.clone() };
             let id = self.send_set(self.peer.clone(), Element::from(&close), out);
-            self.state = State::Closing { id, deadline: now + self.cfg.iq_timeout, acked, block_size };
+            self.state = State::Closing { id, deadline: now.saturating_add(self.cfg.iq_timeout), acked, block_size };
         }
     }
 
@@ -687,14 +736,14 @@ impl Sender {
         let Some(want) = ibb.reading else { return };
         if bytes.is_empty() {
             let error = format!("{} got shorter while it was being sent", self.file.name);
-            return self.fail(error, false, out);
+            return self.abort(error, false, out);
         }
         if bytes.len() > want {
             let error = format!("reading {} returned {} bytes where {want} were asked", self.file.name, bytes.len());
-            return self.fail(error, false, out);
+            return self.abort(error, false, out);
         }
         let id = self.new_id();
-        let deadline = now + self.cfg.iq_timeout;
+        let deadline = now.saturating_add(self.cfg.iq_timeout);
         let State::Sending(ibb) = &mut self.state else { return };
         let len = bytes.len() as u64;
         let data = Data { sid: self.sid.clone(), seq: ibb.seq.next(), data: bytes };
@@ -703,10 +752,6 @@ impl Sender {
         ibb.reading = None;
         ibb.left -= len;
         self.pump(now, out);
-    }
-
-    fn broke(&self, acked: u64, why: &str) -> String {
-        format!("the in-band stream broke after {acked} bytes: {why}")
     }
 
     fn on_data_answer(
@@ -734,7 +779,7 @@ impl Sender {
                 self.pump(now, out);
             }
             Err(e) => {
-                let error = self.broke(ibb.acked, &answered_with(&self.peer, &e));
+                let error = broke(ibb.acked, &answered_with(&self.peer, &e));
                 self.fail(error, true, out);
             }
         }
@@ -748,7 +793,7 @@ impl Sender {
                 out.push(SenderAction::Done { route: Route::Ibb, bytes: self.length });
             }
             Err(e) => {
-                let error = self.broke(acked, &answered_with(&self.peer, &e));
+                let error = broke(acked, &answered_with(&self.peer, &e));
                 self.fail(error, true, out);
             }
         }
@@ -780,26 +825,32 @@ impl Sender {
                 self.fail(error, true, out);
             }
             State::Sending(ibb) => {
-                let error = self.broke(ibb.acked, &no_answer(&peer, iq_timeout));
+                let error = broke(ibb.acked, &no_answer(&peer, iq_timeout));
                 self.fail(error, true, out);
             }
             State::Closing { acked, .. } => {
-                let error = self.broke(*acked, &no_answer(&peer, iq_timeout));
+                let error = broke(*acked, &no_answer(&peer, iq_timeout));
                 self.fail(error, true, out);
             }
             _ => {}
         }
     }
 
-    fn cancel(&mut self, out: &mut Vec<SenderAction>) {
-        // An open (or opening) in-band stream is closed so the receiver stops waiting;
-        // its answer is not awaited. A socket is the driver's to drop.
+    /// Fails for a reason on our side (the user, the file). An open (or opening)
+    /// in-band stream is closed so the receiver stops waiting at once; the answer is
+    /// not awaited. A socket is the driver's to drop.
+    fn abort(&mut self, error: impl Into<String>, resumable: bool, out: &mut Vec<SenderAction>) {
         if matches!(self.state, State::Sending(_) | State::Opening { .. }) {
             let close = Close { sid: self.sid.clone() };
             self.send_set(self.peer.clone(), Element::from(&close), out);
         }
-        self.fail("cancelled", true, out);
+        self.fail(error, resumable, out);
     }
+}
+
+/// The user-facing text of an in-band stream that failed after `acked` bytes.
+fn broke(acked: u64, why: &str) -> String {
+    format!("the in-band stream broke after {acked} bytes: {why}")
 }
 
 #[cfg(test)]
@@ -1093,7 +1144,9 @@ mod tests {
     #[test]
     fn proxy_route() {
         let (mut s, q) = streamhosts_sent(SenderConfig::default());
-        let used = el("<query xmlns='http://jabber.org/protocol/bytestreams'><streamhost-used jid='proxy.example.com'/></query>");
+        let used = el(
+            "<query xmlns='http://jabber.org/protocol/bytestreams'><streamhost-used jid='proxy.example.com'/></query>",
+        );
         let dst = dst_addr(SID, "alice@example.com/skiff", "bob@example.com/psi");
         assert_eq!(
             s.handle(result(&q, Some(used)), T0),
@@ -1120,8 +1173,10 @@ mod tests {
                 length: 10
             }
         );
-        assert_eq!(s.handle(SenderInput::SocketFailed("the connection broke after 5 bytes: reset".into()), T0),
-            [SenderAction::Failed { error: "the connection broke after 5 bytes: reset".into(), resumable: true }]);
+        assert_eq!(
+            s.handle(SenderInput::SocketFailed("the connection broke after 5 bytes: reset".into()), T0),
+            [SenderAction::Failed { error: "the connection broke after 5 bytes: reset".into(), resumable: true }]
+        );
     }
 
     fn fell_back(out: &[SenderAction]) -> &str {
@@ -1161,12 +1216,16 @@ mod tests {
         assert_eq!(fell_back(&out), "the receiver says it used our streamhost, but its connection never arrived");
         // A streamhost we never offered.
         let (mut s, q) = streamhosts_sent(SenderConfig::default());
-        let used = el("<query xmlns='http://jabber.org/protocol/bytestreams'><streamhost-used jid='evil.example.com'/></query>");
+        let used = el(
+            "<query xmlns='http://jabber.org/protocol/bytestreams'><streamhost-used jid='evil.example.com'/></query>",
+        );
         let out = s.handle(result(&q, Some(used)), T0);
         assert_eq!(fell_back(&out), "the receiver used a streamhost we did not offer (evil.example.com)");
         // The proxy fails, or refuses to activate.
         let (mut s, q) = streamhosts_sent(SenderConfig::default());
-        let used = el("<query xmlns='http://jabber.org/protocol/bytestreams'><streamhost-used jid='proxy.example.com'/></query>");
+        let used = el(
+            "<query xmlns='http://jabber.org/protocol/bytestreams'><streamhost-used jid='proxy.example.com'/></query>",
+        );
         s.handle(result(&q, Some(used.clone())), T0);
         let out = s.handle(SenderInput::ProxyFailed("cannot connect to 10.0.0.1:7777: refused".into()), T0);
         assert_eq!(fell_back(&out), "cannot connect to 10.0.0.1:7777: refused");
@@ -1358,23 +1417,28 @@ mod tests {
 
     #[test]
     fn file_shorter_than_announced() {
+        // The in-band stream is closed on the way out.
+        let closed_then = |out: Vec<SenderAction>| {
+            assert!(only_iq(&out).request_payload().unwrap().is("close", ns::IBB));
+            out[1].clone()
+        };
         let mut s = ibb_open(5000, 4);
         assert_eq!(
-            s.handle(SenderInput::Block(Vec::new()), T0),
-            [SenderAction::Failed { error: "a.bin got shorter while it was being sent".into(), resumable: false }]
+            closed_then(s.handle(SenderInput::Block(Vec::new()), T0)),
+            SenderAction::Failed { error: "a.bin got shorter while it was being sent".into(), resumable: false }
         );
         let mut s = ibb_open(5000, 4);
         assert_eq!(
-            s.handle(SenderInput::Block(vec![0; 1025]), T0),
-            [SenderAction::Failed {
+            closed_then(s.handle(SenderInput::Block(vec![0; 1025]), T0)),
+            SenderAction::Failed {
                 error: "reading a.bin returned 1025 bytes where 1024 were asked".into(),
                 resumable: false
-            }]
+            }
         );
         let mut s = ibb_open(5000, 4);
         assert_eq!(
-            s.handle(SenderInput::ReadFailed("cannot read a.bin: gone".into()), T0),
-            [SenderAction::Failed { error: "cannot read a.bin: gone".into(), resumable: false }]
+            closed_then(s.handle(SenderInput::ReadFailed("cannot read a.bin: gone".into()), T0)),
+            SenderAction::Failed { error: "cannot read a.bin: gone".into(), resumable: false }
         );
     }
 
