@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use skiff_proto::jid::Jid;
 use skiff_proto::ns;
-use skiff_proto::stanza::{Condition, Iq, StanzaError};
+use skiff_proto::stanza::Iq;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::event::Event;
@@ -362,14 +362,7 @@ async fn route_loop(t: Transfers, mut rx: mpsc::Receiver<Iq>) {
             },
             None => iq,
         };
-        // XEP-0065 and XEP-0047 both answer an unknown sid this way.
-        let condition = if unrouted.request_payload().is_some_and(|p| p.ns == ns::BYTESTREAMS) {
-            Condition::NotAcceptable
-        } else {
-            Condition::ItemNotFound
-        };
-        let err = unrouted.error_for(StanzaError::new(condition).with_text("no such stream"));
-        let _ = t.inner.client.send(err);
+        let _ = t.inner.client.send(skiff_proto::transfer::no_such_stream(&unrouted));
     }
 }
 

@@ -132,7 +132,7 @@ fn answers(iq: &Iq, id: &str, to: &Jid) -> bool {
 
 /// The answer to a request for a stream that does not exist (any more): XEP-0065 says
 /// `not-acceptable`, XEP-0047 `item-not-found`.
-fn no_such_stream(request: &Iq) -> Iq {
+pub fn no_such_stream(request: &Iq) -> Iq {
     let condition = if request.request_payload().is_some_and(|p| p.ns == ns::BYTESTREAMS) {
         Condition::NotAcceptable
     } else {
