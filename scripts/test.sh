@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 [ -f "${CARGO_HOME:-$HOME/.cargo}/env" ] && . "${CARGO_HOME:-$HOME/.cargo}/env"
 
+echo "== web UI: unit tests and build (the desktop shell embeds ui/dist)"
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run build)
+
 echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -1,0 +1,168 @@
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+const invoke = vi.fn();
+const listen = vi.fn();
+const onDragDropEvent = vi.fn();
+vi.mock('@tauri-apps/api/core', () => ({ invoke: (...a: unknown[]) => invoke(...a) }));
+vi.mock('@tauri-apps/api/event', () => ({ listen: (...a: unknown[]) => listen(...a) }));
+vi.mock('@tauri-apps/api/webview', () => ({ getCurrentWebview: () => ({ onDragDropEvent }) }));
+
+import { inTauri, toCommandError, wantsMock } from './backend';
+import { MockBackend, mockOptionsFromQuery } from './mock-backend';
+import { EVENT_CHANNEL, TauriBackend } from './tauri-backend';
+import type { DragDropEvent, EngineEvent } from './types';
+
+describe('TauriBackend: the command contract with src-tauri', () => {
+  beforeEach(() => {
+    invoke.mockReset();
+    invoke.mockResolvedValue(undefined);
+  });
+
+  it('calls each command by its name with camelCase arguments', async () => {
+    const b = new TauriBackend();
+    await b.signIn({ jid: 'a@b', password: 'pw', tls: 'starttls', remember: true });
+    await b.signIn({ jid: 'a@b', password: 'pw', server: 'h:5222', tls: 'direct', caFile: '/ca.pem', remember: false });
+    await b.signOut();
+    await b.account();
+    await b.roster();
+    await b.sendFiles('bob@x', ['/a', '/dir']);
+    await b.accept(3);
+    await b.accept(3, '/tmp');
+    await b.reject(4);
+    await b.cancel(5);
+    await b.resume(6);
+    await b.retry(7);
+    await b.history({ peer: 'bob@x', nameContains: 'pdf', sinceMs: 1, untilMs: 2, limit: 10, direction: 'incoming', state: 'completed' });
+    await b.history({});
+    await b.removeFromHistory(8);
+    await b.openFile(9);
+    await b.showInFolder(10);
+    await b.getSettings();
+    const settings = { downloadDir: '/d', proxyJid: '', methods: ['s5b', 'ibb'] as const, autoAcceptMaxBytes: 0, language: 'en' as const, theme: 'dark' as const, streamhostAddrs: [] };
+    await b.setSettings({ ...settings, methods: [...settings.methods] });
+    await b.pickFiles();
+    await b.pickFolder();
+    expect(invoke.mock.calls).toEqual([
+      ['sign_in', { jid: 'a@b', password: 'pw', tls: 'starttls', remember: true }],
+      ['sign_in', { jid: 'a@b', password: 'pw', server: 'h:5222', tls: 'direct', caFile: '/ca.pem', remember: false }],
+      ['sign_out', undefined],
+      ['account', undefined],
+      ['roster', undefined],
+      ['send_files', { to: 'bob@x', paths: ['/a', '/dir'] }],
+      ['accept', { id: 3 }],
+      ['accept', { id: 3, dir: '/tmp' }],
+      ['reject', { id: 4 }],
+      ['cancel', { id: 5 }],
+      ['resume', { id: 6 }],
+      ['retry', { id: 7 }],
+      ['history', { peer: 'bob@x', nameContains: 'pdf', sinceMs: 1, untilMs: 2, limit: 10, direction: 'incoming', state: 'completed' }],
+      ['history', {}],
+      ['remove_from_history', { id: 8 }],
+      ['open_file', { id: 9 }],
+      ['show_in_folder', { id: 10 }],
+      ['get_settings', undefined],
+      ['set_settings', { settings: { ...settings, methods: ['s5b', 'ibb'] } }],
+      ['pick_files', undefined],
+      ['pick_folder', undefined],
+    ]);
+  });
+
+  it('rejects with { code, message } whatever the shell threw', async () => {
+    const b = new TauriBackend();
+    invoke.mockRejectedValueOnce({ code: 'auth-failed', message: 'not-authorized' });
+    await expect(b.signIn({ jid: 'a@b', password: 'x', tls: 'starttls', remember: false })).rejects.toEqual({ code: 'auth-failed', message: 'not-authorized' });
+    invoke.mockRejectedValueOnce('plain string');
+    await expect(b.roster()).rejects.toEqual({ code: 'error', message: 'plain string' });
+  });
+
+  it('listens to skiff://event and forwards the payload', async () => {
+    const b = new TauriBackend();
+    let cb: ((e: { payload: EngineEvent }) => void) | undefined;
+    listen.mockImplementation(async (name: string, f: typeof cb) => {
+      expect(name).toBe(EVENT_CHANNEL);
+      cb = f;
+      return () => {};
+    });
+    const got: EngineEvent[] = [];
+    await b.onEvent((e) => got.push(e));
+    cb!({ payload: { type: 'transfer_progress', id: 3, bytes: 1, total: 2, bytes_per_sec: 3 } });
+    expect(EVENT_CHANNEL).toBe('skiff://event');
+    expect(got).toEqual([{ type: 'transfer_progress', id: 3, bytes: 1, total: 2, bytes_per_sec: 3 }]);
+  });
+
+  it('turns webview drag-drop events into plain objects', async () => {
+    const b = new TauriBackend();
+    let cb: ((e: { payload: unknown }) => void) | undefined;
+    onDragDropEvent.mockImplementation(async (f: typeof cb) => {
+      cb = f;
+      return () => {};
+    });
+    const got: DragDropEvent[] = [];
+    await b.onDragDrop((e) => got.push(e));
+    cb!({ payload: { type: 'enter', paths: ['/a'], position: { x: 1, y: 2, type: 'Physical' } } });
+    cb!({ payload: { type: 'over', position: { x: 3, y: 4 } } });
+    cb!({ payload: { type: 'drop', paths: ['/a'], position: { x: 5, y: 6 } } });
+    cb!({ payload: { type: 'leave' } });
+    expect(got).toEqual([
+      { type: 'enter', paths: ['/a'], position: { x: 1, y: 2 } },
+      { type: 'over', position: { x: 3, y: 4 } },
+      { type: 'drop', paths: ['/a'], position: { x: 5, y: 6 } },
+      { type: 'leave' },
+    ]);
+  });
+});
+
+describe('backend selection', () => {
+  it('uses the mock with ?mock or outside Tauri', () => {
+    expect(wantsMock('?mock', true)).toBe(true);
+    expect(wantsMock('?view=history&mock', true)).toBe(true);
+    expect(wantsMock('', false)).toBe(true);
+    expect(wantsMock('', true)).toBe(false);
+    expect(inTauri({ __TAURI_INTERNALS__: {} })).toBe(true);
+    expect(inTauri({})).toBe(false);
+  });
+
+  it('normalises errors', () => {
+    expect(toCommandError({ code: 'tls', message: 'bad cert' })).toEqual({ code: 'tls', message: 'bad cert' });
+    expect(toCommandError(new Error('boom'))).toEqual({ code: 'error', message: 'boom' });
+    expect(toCommandError(42)).toEqual({ code: 'error', message: '42' });
+  });
+});
+
+describe('MockBackend', () => {
+  const make = () => new MockBackend({ ...mockOptionsFromQuery('?mock&quiet'), tickMs: 0 });
+
+  it('reads its options from the URL', () => {
+    expect(mockOptionsFromQuery('?mock&signin&offer=2&lang=zh-CN&theme=dark')).toMatchObject({ signedIn: false, offers: 2, language: 'zh-CN', theme: 'dark', offerAfterMs: 0 });
+    expect(mockOptionsFromQuery('?mock&lang=fr')).toMatchObject({ signedIn: true, language: undefined, offerAfterMs: 4000 });
+  });
+
+  it('emits engine events for a send, and refuses offline contacts', async () => {
+    const b = make();
+    const events: EngineEvent[] = [];
+    await b.onEvent((e) => events.push(e));
+    const ids = await b.sendFiles('bob@localhost', ['/x/a.txt']);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'transfer_offered', id: ids[0], direction: 'outgoing', name: 'a.txt', peer: 'bob@localhost/laptop' }));
+    await expect(b.sendFiles('carol@localhost', ['/x'])).rejects.toMatchObject({ code: 'offline' });
+    await b.cancel(ids[0]!);
+    expect(events.at(-1)).toEqual({ type: 'transfer_failed', id: ids[0], name: 'a.txt', error: 'cancelled', resumable: true });
+    b.dispose();
+  });
+
+  it('filters its history like the engine', async () => {
+    const b = make();
+    const all = await b.history({});
+    expect(all.length).toBeGreaterThan(5);
+    expect(all.map((r) => r.created_at)).toEqual([...all.map((r) => r.created_at)].sort((x, y) => y - x));
+    const bob = await b.history({ peer: 'bob@localhost' });
+    expect(bob.every((r) => r.peer_jid.startsWith('bob@localhost/'))).toBe(true);
+    expect((await b.history({ state: 'completed', direction: 'incoming' })).every((r) => r.state === 'completed' && r.direction === 'incoming')).toBe(true);
+    expect((await b.history({ nameContains: 'NOTES' })).map((r) => r.file_name)).toEqual(['notes.txt']);
+    expect(await b.history({ limit: 2 })).toHaveLength(2);
+    const id = all[0]!.id;
+    await b.removeFromHistory(id);
+    expect((await b.history({})).some((r) => r.id === id)).toBe(false);
+    await expect(b.openFile(id)).rejects.toMatchObject({ code: 'not-found' });
+    b.dispose();
+  });
+});

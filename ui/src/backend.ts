@@ -1,0 +1,94 @@
+// The one seam between the UI and the rest of Skiff.
+//
+// Every method maps 1:1 to a Tauri command of the shell (same name in snake_case, same
+// arguments in camelCase; Tauri turns them into snake_case Rust arguments). Events come
+// from one subscription. Nothing else in the UI talks to Tauri: views get a `Backend`.
+
+import type {
+  Account,
+  CommandError,
+  Contact,
+  DragDropEvent,
+  EngineEvent,
+  HistoryQuery,
+  Settings,
+  SignInArgs,
+  TransferRecord,
+} from './types';
+
+export type Unlisten = () => void;
+
+export interface Backend {
+  /** `sign_in`: resolves with the bound bare JID; rejects with a CommandError (`auth-failed`, `tls`, ...). */
+  signIn(args: SignInArgs): Promise<{ jid: string }>;
+  /** `sign_out`. */
+  signOut(): Promise<void>;
+  /** `account`: the signed-in account, or null to show the sign-in screen. */
+  account(): Promise<Account | null>;
+  /** `roster`: contacts with their online resources. */
+  roster(): Promise<Contact[]>;
+  /** `send_files`: one transfer id per file (a folder sends every file in it). */
+  sendFiles(to: string, paths: string[]): Promise<number[]>;
+  /** `accept`: `dir` overrides the download folder for this file. */
+  accept(id: number, dir?: string): Promise<void>;
+  /** `reject`. */
+  reject(id: number): Promise<void>;
+  /** `cancel`. */
+  cancel(id: number): Promise<void>;
+  /** `resume`: offer an interrupted transfer again; only the missing part travels. */
+  resume(id: number): Promise<void>;
+  /** `retry`: start a failed transfer again from the beginning. */
+  retry(id: number): Promise<void>;
+  /** `history`. */
+  history(query: HistoryQuery): Promise<TransferRecord[]>;
+  /** `remove_from_history`. */
+  removeFromHistory(id: number): Promise<void>;
+  /** `open_file`. */
+  openFile(id: number): Promise<void>;
+  /** `show_in_folder`. */
+  showInFolder(id: number): Promise<void>;
+  /** `get_settings`. */
+  getSettings(): Promise<Settings>;
+  /** `set_settings`. */
+  setSettings(settings: Settings): Promise<void>;
+  /** `pick_files`: native open dialog; [] when cancelled. */
+  pickFiles(): Promise<string[]>;
+  /** `pick_folder`: native folder dialog; null when cancelled. */
+  pickFolder(): Promise<string | null>;
+  /** The `skiff://event` stream: one engine Event per call. */
+  onEvent(handler: (event: EngineEvent) => void): Promise<Unlisten>;
+  /** Files dragged over / dropped on the window (positions in physical pixels). */
+  onDragDrop(handler: (event: DragDropEvent) => void): Promise<Unlisten>;
+}
+
+/** Normalises whatever a command rejected with into `{ code, message }`. */
+export function toCommandError(e: unknown): CommandError {
+  if (e && typeof e === 'object' && 'message' in e) {
+    const o = e as { code?: unknown; message?: unknown };
+    return {
+      code: typeof o.code === 'string' ? o.code : 'error',
+      message: String(o.message),
+    };
+  }
+  if (typeof e === 'string') return { code: 'error', message: e };
+  return { code: 'error', message: String(e) };
+}
+
+/** True when running inside the Tauri webview. */
+export function inTauri(w: unknown = globalThis): boolean {
+  return !!w && typeof w === 'object' && '__TAURI_INTERNALS__' in w;
+}
+
+/** `?mock` forces the in-memory backend; so does a plain browser. */
+export function wantsMock(search: string, tauri: boolean): boolean {
+  return new URLSearchParams(search).has('mock') || !tauri;
+}
+
+export async function createBackend(search: string = location.search): Promise<Backend> {
+  if (wantsMock(search, inTauri())) {
+    const { MockBackend, mockOptionsFromQuery } = await import('./mock-backend');
+    return new MockBackend(mockOptionsFromQuery(search));
+  }
+  const { TauriBackend } = await import('./tauri-backend');
+  return new TauriBackend();
+}

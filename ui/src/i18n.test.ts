@@ -1,0 +1,116 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { dictionaries, hasKey, pickLanguage, t, tn, type Key } from './i18n';
+
+const en = dictionaries.en;
+const zh = dictionaries['zh-CN'];
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    if (statSync(p).isDirectory()) return sourceFiles(p);
+    return p.endsWith('.ts') && !p.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+const placeholders = (s: string) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+
+describe('dictionaries', () => {
+  it('have the same keys in English and Simplified Chinese', () => {
+    expect(Object.keys(zh).sort()).toEqual(Object.keys(en).sort());
+  });
+
+  it('have no empty strings', () => {
+    for (const [lang, dict] of Object.entries(dictionaries)) {
+      for (const [k, v] of Object.entries(dict)) expect(v.trim(), `${lang} ${k}`).not.toBe('');
+    }
+  });
+
+  it('use the same placeholders in both languages', () => {
+    for (const k of Object.keys(en) as Key[]) expect(placeholders(zh[k]), k).toEqual(placeholders(en[k]));
+  });
+
+  it('translate into Chinese (everything except names and examples)', () => {
+    const sameOk = new Set<Key>(['app.name', 'lang.en', 'lang.zh-CN', 'signin.jidPlaceholder', 'signin.caFilePlaceholder']);
+    for (const k of Object.keys(en) as Key[]) {
+      if (sameOk.has(k)) continue;
+      expect(zh[k], k).not.toBe(en[k]);
+      expect(/[\u4e00-\u9fff]/.test(zh[k]), `${k}: ${zh[k]}`).toBe(true);
+    }
+  });
+
+  it('use Chinese punctuation, not ASCII, next to Chinese text', () => {
+    for (const [k, v] of Object.entries(zh)) {
+      expect(/[\u4e00-\u9fff][,;!?]|[\u4e00-\u9fff]\.$/.test(v), `${k}: ${v}`).toBe(false);
+    }
+  });
+
+  it('name every key the code uses', () => {
+    // Every quoted literal in the sources that starts with a dictionary namespace
+    // ('signin.', 'transfer.', ...) must be a key (or a plural base with .other).
+    const namespaces = new Set(Object.keys(en).map((k) => k.split('.')[0]));
+    const used = new Set<string>();
+    for (const file of sourceFiles(__dirname)) {
+      if (file.endsWith('i18n.ts')) continue;
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/'([a-z][\w-]*)\.([\w.-]+)'/g)) {
+        if (namespaces.has(m[1]!)) used.add(`${m[1]}.${m[2]}`);
+      }
+    }
+    expect(used.size).toBeGreaterThan(150);
+    const missing = [...used].filter((k) => !hasKey(k) && !hasKey(`${k}.other`));
+    expect(missing).toEqual([]);
+  });
+
+  it('leave no key unused', () => {
+    const all = sourceFiles(__dirname)
+      .filter((f) => !f.endsWith('i18n.ts'))
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
+    // Keys built at run time from a prefix.
+    const dynamicPrefixes = ['state.', 'route.', 'presence.', 'theme.', 'method.', 'signin.tls.', 'error.', 'lang.', 'toast.sending.', 'history.count.'];
+    const unused = (Object.keys(en) as Key[]).filter(
+      (k) => !all.includes(`'${k}'`) && !dynamicPrefixes.some((p) => k.startsWith(p)),
+    );
+    expect(unused).toEqual([]);
+  });
+
+  it('cover the run-time built keys (states, routes, presence, themes, methods)', () => {
+    const dynamic = [
+      ...['offered', 'accepted', 'active', 'completed', 'failed', 'rejected', 'cancelled', 'interrupted'].map((s) => `state.${s}`),
+      ...['s5b-direct', 's5b-proxy', 'ibb', 'upload', 'oob'].flatMap((r) => [`route.${r}`, `route.tip.${r}`]),
+      ...['available', 'away', 'dnd', 'offline'].map((p) => `presence.${p}`),
+      ...['system', 'light', 'dark'].map((x) => `theme.${x}`),
+      ...['s5b', 'ibb'].map((m) => `method.${m}`),
+      ...['starttls', 'direct', 'plaintext'].map((m) => `signin.tls.${m}`),
+      ...['auth-failed', 'tls', 'offline'].map((c) => `error.${c}`),
+    ];
+    expect(dynamic.filter((k) => !hasKey(k))).toEqual([]);
+  });
+});
+
+describe('t and tn', () => {
+  it('fills placeholders and leaves unknown ones', () => {
+    expect(t('contacts.sendFileTo', { name: 'Bob' })).toBe('Send a file to Bob');
+    expect(t('contacts.sendFileTo', { name: 'Bob' }, 'zh-CN')).toBe('给 Bob 发送文件');
+    expect(t('contacts.sendFileTo')).toBe('Send a file to {name}');
+  });
+
+  it('picks plural forms', () => {
+    expect(tn('toast.sending', 1, { name: 'Bob' })).toBe('Sending a file to Bob');
+    expect(tn('toast.sending', 3, { name: 'Bob' })).toBe('Sending 3 files to Bob');
+    expect(tn('history.count', 1)).toBe('1 transfer');
+    expect(tn('history.count', 0)).toBe('0 transfers');
+    expect(tn('toast.sending', 3, { name: 'Bob' }, 'zh-CN')).toBe('正在给 Bob 发送 3 个文件');
+  });
+
+  it('picks the UI language from the system preferences', () => {
+    expect(pickLanguage(['zh-CN', 'en'])).toBe('zh-CN');
+    expect(pickLanguage(['zh-Hans-CN'])).toBe('zh-CN');
+    expect(pickLanguage(['zh'])).toBe('zh-CN');
+    expect(pickLanguage(['de-DE', 'en-GB'])).toBe('en');
+    expect(pickLanguage(['fr'])).toBe('en');
+    expect(pickLanguage([])).toBe('en');
+  });
+});

@@ -1,0 +1,529 @@
+// An in-memory backend for developing and screenshotting the UI in a plain browser:
+// a demo roster (bob online, carol offline, ...), transfers that progress over time, an
+// incoming offer after a few seconds. It emits the same events the engine would.
+//
+// URL parameters (with `?mock`): signin=1 (start signed out), offer=N (N offers at
+// once), lang=en|zh-CN, theme=system|light|dark, quiet=1 (no timed offer),
+// many=N (N extra running transfers, for load testing), drag=X,Y (files held over that
+// point, in CSS pixels, for screenshots of the drop highlight).
+
+import { type Backend, type Unlisten } from './backend';
+import { bareJid, baseName } from './format';
+import type {
+  Account,
+  CommandError,
+  Contact,
+  Direction,
+  DragDropEvent,
+  EngineEvent,
+  HistoryQuery,
+  Language,
+  Route,
+  Settings,
+  SignInArgs,
+  Theme,
+  TransferRecord,
+  TransferState,
+} from './types';
+
+export interface MockOptions {
+  signedIn: boolean;
+  offers: number;
+  /** Send one offer after this many ms (0 = none). */
+  offerAfterMs: number;
+  language?: Language;
+  theme?: Theme;
+  many: number;
+  /** Multiplier for simulated speeds. */
+  speed: number;
+  /** Progress tick interval; tests can use 0 to drive ticks by hand. */
+  tickMs: number;
+  /** Simulated drag position (CSS pixels), or null. */
+  drag: { x: number; y: number } | null;
+}
+
+export function mockOptionsFromQuery(search: string): MockOptions {
+  const q = new URLSearchParams(search);
+  const lang = q.get('lang');
+  const theme = q.get('theme');
+  return {
+    signedIn: !q.has('signin'),
+    offers: Number(q.get('offer') ?? 0) || 0,
+    offerAfterMs: q.has('quiet') || q.has('offer') ? 0 : 4000,
+    language: lang === 'en' || lang === 'zh-CN' ? lang : undefined,
+    theme: theme === 'light' || theme === 'dark' || theme === 'system' ? theme : undefined,
+    many: Math.min(500, Number(q.get('many') ?? 0) || 0),
+    speed: Number(q.get('speed') ?? 1) || 1,
+    tickMs: 100,
+    drag: parsePoint(q.get('drag')),
+  };
+}
+
+function parsePoint(v: string | null): { x: number; y: number } | null {
+  const m = v ? /^(\d+),(\d+)$/.exec(v) : null;
+  return m ? { x: Number(m[1]), y: Number(m[2]) } : null;
+}
+
+const ME = 'alice@localhost';
+const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+
+function err(code: string, message: string): CommandError {
+  return { code, message };
+}
+
+const DEMO_ROSTER: Contact[] = [
+  {
+    jid: 'bob@localhost',
+    name: 'Bob',
+    subscription: 'both',
+    pending_out: false,
+    groups: ['Friends'],
+    resources: [
+      { resource: 'laptop', show: 'available', status: 'Ready to receive', priority: 5 },
+      { resource: 'phone', show: 'away', status: null, priority: 0 },
+    ],
+  },
+  { jid: 'carol@localhost', name: 'Carol', subscription: 'both', pending_out: false, groups: [], resources: [] },
+  {
+    jid: 'dave.from.the.research.department@conference-and-files.example.org',
+    name: 'Dave Okonkwo-Villanueva (Research, Building 7)',
+    subscription: 'both',
+    pending_out: false,
+    groups: ['Work'],
+    resources: [{ resource: 'desk', show: 'dnd', status: 'In a meeting until 15:00', priority: 1 }],
+  },
+  {
+    jid: 'erin@localhost',
+    name: 'Erin',
+    subscription: 'both',
+    pending_out: false,
+    groups: [],
+    resources: [{ resource: 'pc', show: 'xa', status: 'Back tomorrow', priority: 0 }],
+  },
+  {
+    jid: 'lilei@jabber.example.cn',
+    name: '李雷',
+    subscription: 'both',
+    pending_out: false,
+    groups: [],
+    resources: [{ resource: 'mobile', show: 'chat', status: null, priority: 3 }],
+  },
+  { jid: 'frank@localhost', name: null, subscription: 'to', pending_out: true, groups: [], resources: [] },
+];
+
+interface Running {
+  timer: ReturnType<typeof setInterval> | null;
+  bytesPerSec: number;
+}
+
+export class MockBackend implements Backend {
+  private handlers = new Set<(e: EngineEvent) => void>();
+  private account_: Account | null;
+  private roster_: Contact[] = structuredClone(DEMO_ROSTER);
+  private records = new Map<number, TransferRecord>();
+  private running = new Map<number, Running>();
+  private nextId = 1;
+  private started = false;
+  private settings: Settings;
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(private readonly opts: MockOptions = mockOptionsFromQuery('')) {
+    this.account_ = opts.signedIn ? { jid: ME, online: true, demo: true } : null;
+    this.settings = {
+      downloadDir: '/home/alice/Downloads',
+      proxyJid: '',
+      methods: ['s5b', 'ibb'],
+      autoAcceptMaxBytes: 0,
+      language: opts.language ?? 'en',
+      theme: opts.theme ?? 'system',
+      streamhostAddrs: [],
+    };
+    this.seedHistory();
+  }
+
+  // ---- helpers ----
+
+  private emit(e: EngineEvent): void {
+    for (const h of this.handlers) h(e);
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const id = setTimeout(() => {
+      this.timers.delete(id);
+      fn();
+    }, ms);
+    this.timers.add(id);
+  }
+
+  /** Stops every timer (tests). */
+  dispose(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const r of this.running.values()) if (r.timer) clearInterval(r.timer);
+    this.running.clear();
+  }
+
+  private record(
+    direction: Direction,
+    peer: string,
+    name: string,
+    size: number,
+    state: TransferState,
+    extra: Partial<TransferRecord> = {},
+  ): TransferRecord {
+    const now = Date.now();
+    const id = this.nextId++;
+    const r: TransferRecord = {
+      id,
+      sid: `mock${id}`,
+      direction,
+      account: ME,
+      peer_jid: peer,
+      file_name: name,
+      local_path: direction === 'outgoing' ? `/home/alice/Documents/${name}` : `/home/alice/Downloads/${name}`,
+      size,
+      md5: null,
+      sha256: null,
+      date: null,
+      description: null,
+      route: null,
+      streamhost: null,
+      state,
+      bytes_done: state === 'completed' ? size : 0,
+      error: null,
+      created_at: now,
+      updated_at: now,
+      finished_at: state === 'completed' || state === 'failed' || state === 'rejected' || state === 'cancelled' ? now : null,
+      offset: 0,
+      attempts: 1,
+      ...extra,
+    };
+    this.records.set(id, r);
+    return r;
+  }
+
+  private seedHistory(): void {
+    const day = 24 * 3600 * 1000;
+    const now = Date.now();
+    const old = (ago: number, secs = 20) => ({ created_at: now - ago, updated_at: now - ago + secs * 1000, finished_at: now - ago + secs * 1000 });
+    this.record('outgoing', 'bob@localhost/laptop', 'thesis-draft-v7.pdf', 4.2 * MIB, 'completed', { route: 's5b-direct', ...old(9 * day, 2) });
+    this.record('incoming', 'carol@localhost/home', 'Family photos 2023 — summer holidays in the mountains.zip', 1.6 * GIB, 'completed', { route: 's5b-proxy', streamhost: 'proxy.localhost', ...old(40 * day, 95) });
+    this.record('outgoing', 'erin@localhost/pc', 'budget.xlsx', 88 * 1024, 'rejected', { error: 'declined', ...old(3 * day, 5) });
+    this.record('incoming', 'lilei@jabber.example.cn/mobile', '会议纪要-第三季度.docx', 356 * 1024, 'completed', { route: 'ibb', ...old(2 * day, 4) });
+    this.record('outgoing', 'dave.from.the.research.department@conference-and-files.example.org/desk', 'measurements-2024-raw.csv', 230 * MIB, 'cancelled', { error: 'cancelled', bytes_done: 12 * MIB, route: 's5b-direct', ...old(30 * 3600 * 1000, 9) });
+    // Recent ones: these start on the transfers pane.
+    this.record('outgoing', 'erin@localhost/pc', 'notes.txt', 12_345, 'completed', { route: 'ibb', ...old(25 * 60 * 1000, 1) });
+    this.record('outgoing', 'dave.from.the.research.department@conference-and-files.example.org/desk', 'dataset.tar.gz', 2.4 * GIB, 'interrupted', {
+      route: 's5b-proxy',
+      streamhost: 'proxy.localhost',
+      bytes_done: 310 * MIB,
+      error: 'The connection to the proxy was lost',
+      ...old(12 * 60 * 1000, 40),
+      finished_at: null,
+    });
+  }
+
+  /** Live transfers, started once the UI listens. */
+  private startDemo(): void {
+    if (this.started || !this.account_) return;
+    this.started = true;
+    this.later(0, () => {
+      const a = this.startOutgoing('bob@localhost/laptop', 'Quarterly report – final (v3).pdf', 48 * MIB, 's5b-direct', 0.62, 3.1 * MIB);
+      const b = this.startIncoming('bob@localhost/laptop', 'holiday-video-4k.mp4', 1.2 * GIB, 's5b-proxy', 0.23, 7.8 * MIB);
+      this.emit({ type: 'transfer_notice', id: b, message: 'Direct connection failed; relaying through proxy.localhost.' });
+      void a;
+      for (let i = 0; i < this.opts.many; i++) {
+        this.startOutgoing('bob@localhost/laptop', `load-test-${String(i + 1).padStart(3, '0')}.bin`, (20 + (i % 50)) * MIB, i % 3 ? 's5b-direct' : 'ibb', 0, (1 + (i % 7)) * MIB);
+      }
+      for (let i = 0; i < this.opts.offers; i++) this.offerIncoming(i);
+    });
+    if (this.opts.offerAfterMs > 0) this.later(this.opts.offerAfterMs, () => this.offerIncoming(0));
+  }
+
+  private offerIncoming(i: number): number {
+    const samples: [string, string, number, string | null][] = [
+      ['bob@localhost/laptop', 'holiday-photos-2024 (edited, full resolution).zip', 486 * MIB, 'The edited ones from the lake trip. The originals follow tomorrow.'],
+      ['lilei@jabber.example.cn/mobile', '项目计划书_最终版.pdf', 2.7 * MIB, '请查收，有问题随时联系。'],
+      ['erin@localhost/pc', 'recipe.txt', 2048, null],
+    ];
+    const [peer, name, size, description] = samples[i % samples.length]!;
+    const r = this.record('incoming', peer, name, Math.round(size), 'offered', { description, local_path: null });
+    this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description, resume_from: 0 });
+    return r.id;
+  }
+
+  private startOutgoing(peer: string, name: string, size: number, route: Route, at: number, bps: number): number {
+    const r = this.record('outgoing', peer, name, Math.round(size), 'active', { route, created_at: Date.now(), local_path: `/home/alice/Documents/${name}` });
+    r.bytes_done = Math.round(r.size * at);
+    this.emit({ type: 'transfer_offered', id: r.id, direction: 'outgoing', peer, name, size: r.size, description: null, resume_from: 0 });
+    this.emit({ type: 'transfer_started', id: r.id, route, streamhost: route === 's5b-proxy' ? 'proxy.localhost' : null, offset: 0 });
+    this.run(r.id, bps);
+    return r.id;
+  }
+
+  private startIncoming(peer: string, name: string, size: number, route: Route, at: number, bps: number): number {
+    const r = this.record('incoming', peer, name, Math.round(size), 'active', { route, streamhost: route === 's5b-proxy' ? 'proxy.localhost' : null });
+    r.bytes_done = Math.round(r.size * at);
+    this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description: null, resume_from: 0 });
+    this.emit({ type: 'transfer_started', id: r.id, route, streamhost: r.streamhost, offset: 0 });
+    this.run(r.id, bps);
+    return r.id;
+  }
+
+  /** Progress ticks until done; a little jitter so speeds look alive. */
+  private run(id: number, bps: number): void {
+    const r = this.records.get(id)!;
+    r.state = 'active';
+    const run: Running = { timer: null, bytesPerSec: bps * this.opts.speed };
+    this.running.set(id, run);
+    const tick = () => {
+      const jitter = 0.85 + Math.random() * 0.3;
+      const rate = Math.round(run.bytesPerSec * jitter);
+      r.bytes_done = Math.min(r.size, r.bytes_done + Math.round((rate * this.opts.tickMs) / 1000));
+      r.updated_at = Date.now();
+      this.emit({ type: 'transfer_progress', id, bytes: r.bytes_done, total: r.size, bytes_per_sec: rate });
+      if (r.bytes_done >= r.size) this.complete(id);
+    };
+    this.emit({ type: 'transfer_progress', id, bytes: r.bytes_done, total: r.size, bytes_per_sec: run.bytesPerSec });
+    if (this.opts.tickMs > 0) run.timer = setInterval(tick, this.opts.tickMs);
+  }
+
+  private stop(id: number): void {
+    const run = this.running.get(id);
+    if (run?.timer) clearInterval(run.timer);
+    this.running.delete(id);
+  }
+
+  private complete(id: number): void {
+    this.stop(id);
+    const r = this.records.get(id)!;
+    r.state = 'completed';
+    r.finished_at = Date.now();
+    if (r.direction === 'incoming') r.local_path = `${this.settings.downloadDir}/${r.file_name}`;
+    this.emit({
+      type: 'transfer_completed',
+      id,
+      name: r.file_name,
+      path: r.local_path ?? '',
+      size: r.size,
+      bytes: r.size - r.offset,
+      sha256: '0'.repeat(64),
+      route: r.route ?? 's5b-direct',
+      seconds: Math.max(0.1, (r.finished_at - r.created_at) / 1000),
+    });
+  }
+
+  private need(id: number): TransferRecord {
+    const r = this.records.get(id);
+    if (!r) throw err('not-found', `No transfer with id ${id}.`);
+    return r;
+  }
+
+  private requireOnline(): void {
+    if (!this.account_) throw err('offline', 'You are not signed in.');
+  }
+
+  // ---- Backend ----
+
+  async signIn(args: SignInArgs): Promise<{ jid: string }> {
+    await new Promise((r) => setTimeout(r, 500));
+    if (args.password === 'wrong') throw err('auth-failed', 'The server refused the password for this account (SCRAM-SHA-256).');
+    if (args.caFile === 'bad') throw err('tls', 'The server certificate is not trusted: unknown issuer.');
+    if (args.server === 'nowhere:5222') throw err('connect', 'Could not connect to nowhere:5222: connection refused.');
+    const jid = bareJid(args.jid.trim());
+    this.account_ = { jid, online: true, demo: true };
+    this.emit({ type: 'connecting', attempt: 1 });
+    this.emit({ type: 'online', jid: `${jid}/skiff`, tls: args.tls !== 'plaintext', mechanism: 'SCRAM-SHA-256' });
+    this.emit({ type: 'roster', contacts: this.roster_.map(({ resources: _r, ...c }) => c) });
+    this.startDemo();
+    return { jid };
+  }
+
+  async signOut(): Promise<void> {
+    this.account_ = null;
+    for (const id of [...this.running.keys()]) this.stop(id);
+    this.started = false;
+  }
+
+  async account(): Promise<Account | null> {
+    if (this.account_) this.startDemo();
+    return this.account_ ? { ...this.account_ } : null;
+  }
+
+  async roster(): Promise<Contact[]> {
+    this.requireOnline();
+    return structuredClone(this.roster_);
+  }
+
+  async sendFiles(to: string, paths: string[]): Promise<number[]> {
+    this.requireOnline();
+    const bare = bareJid(to);
+    const c = this.roster_.find((x) => x.jid === bare);
+    if (!c || c.resources.length === 0) throw err('offline', `${bare} is offline: nobody to send the file to.`);
+    const res = [...c.resources].sort((a, b) => b.priority - a.priority)[0]!;
+    const peer = `${bare}/${res.resource}`;
+    return paths.map((path) => {
+      const name = baseName(path);
+      const size = Math.round((3 + Math.random() * 120) * MIB);
+      const r = this.record('outgoing', peer, name, size, 'offered', { local_path: path });
+      this.emit({ type: 'transfer_offered', id: r.id, direction: 'outgoing', peer, name, size, description: null, resume_from: 0 });
+      this.later(900, () => {
+        if (r.state !== 'offered') return;
+        const route: Route = bare === 'dave.from.the.research.department@conference-and-files.example.org' ? 's5b-proxy' : 's5b-direct';
+        r.route = route;
+        this.emit({ type: 'transfer_started', id: r.id, route, streamhost: route === 's5b-proxy' ? 'proxy.localhost' : null, offset: 0 });
+        this.run(r.id, (4 + Math.random() * 20) * MIB);
+      });
+      return r.id;
+    });
+  }
+
+  async accept(id: number, dir?: string): Promise<void> {
+    const r = this.need(id);
+    if (r.state !== 'offered') throw err('not-found', 'This offer was withdrawn.');
+    r.state = 'accepted';
+    r.local_path = `${dir ?? this.settings.downloadDir}/${r.file_name}.part`;
+    this.later(400, () => {
+      r.route = 's5b-direct';
+      this.emit({ type: 'transfer_started', id, route: 's5b-direct', streamhost: null, offset: 0 });
+      this.run(id, 9 * MIB);
+    });
+  }
+
+  async reject(id: number): Promise<void> {
+    const r = this.need(id);
+    r.state = 'rejected';
+    r.error = 'declined';
+    r.finished_at = Date.now();
+    this.emit({ type: 'transfer_rejected', id, name: r.file_name, reason: 'declined' });
+  }
+
+  async cancel(id: number): Promise<void> {
+    const r = this.need(id);
+    this.stop(id);
+    r.state = 'cancelled';
+    r.error = 'cancelled';
+    r.finished_at = Date.now();
+    this.emit({ type: 'transfer_failed', id, name: r.file_name, error: 'cancelled', resumable: r.direction === 'outgoing' });
+  }
+
+  async resume(id: number): Promise<void> {
+    const r = this.need(id);
+    if (r.direction !== 'outgoing' || !r.local_path) throw err('not-resumable', 'Only a file you sent can be resumed from here.');
+    r.state = 'offered';
+    r.offset = r.bytes_done;
+    r.attempts++;
+    r.error = null;
+    r.finished_at = null;
+    this.emit({ type: 'transfer_offered', id, direction: 'outgoing', peer: r.peer_jid, name: r.file_name, size: r.size, description: r.description, resume_from: r.bytes_done });
+    this.later(700, () => {
+      this.emit({ type: 'transfer_started', id, route: r.route ?? 's5b-direct', streamhost: r.streamhost, offset: r.offset });
+      this.run(id, 11 * MIB);
+    });
+  }
+
+  async retry(id: number): Promise<void> {
+    const r = this.need(id);
+    r.bytes_done = 0;
+    r.offset = 0;
+    await this.resume(id);
+  }
+
+  async history(q: HistoryQuery): Promise<TransferRecord[]> {
+    let list = [...this.records.values()];
+    if (q.peer) list = list.filter((r) => bareJid(r.peer_jid).toLowerCase() === q.peer!.toLowerCase());
+    if (q.direction) list = list.filter((r) => r.direction === q.direction);
+    if (q.state) list = list.filter((r) => r.state === q.state);
+    if (q.nameContains) list = list.filter((r) => r.file_name.toLowerCase().includes(q.nameContains!.toLowerCase()));
+    if (q.sinceMs != null) list = list.filter((r) => r.created_at >= q.sinceMs!);
+    if (q.untilMs != null) list = list.filter((r) => r.created_at < q.untilMs!);
+    list.sort((a, b) => b.created_at - a.created_at || b.id - a.id);
+    return structuredClone(list.slice(0, q.limit ?? list.length));
+  }
+
+  async removeFromHistory(id: number): Promise<void> {
+    this.need(id);
+    this.records.delete(id);
+  }
+
+  async openFile(id: number): Promise<void> {
+    console.info('[mock] open', this.need(id).local_path);
+  }
+
+  async showInFolder(id: number): Promise<void> {
+    console.info('[mock] show in folder', this.need(id).local_path);
+  }
+
+  async getSettings(): Promise<Settings> {
+    return structuredClone(this.settings);
+  }
+
+  async setSettings(settings: Settings): Promise<void> {
+    this.settings = structuredClone(settings);
+  }
+
+  async pickFiles(): Promise<string[]> {
+    return ['/home/alice/Documents/report.pdf', '/home/alice/Pictures/diagram.png'];
+  }
+
+  async pickFolder(): Promise<string | null> {
+    return '/home/alice/Downloads/Skiff';
+  }
+
+  async onEvent(handler: (event: EngineEvent) => void): Promise<Unlisten> {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  /** In a browser: HTML drag and drop of files, reported like the Tauri webview does. */
+  async onDragDrop(handler: (event: DragDropEvent) => void): Promise<Unlisten> {
+    if (typeof window === 'undefined') return () => {};
+    const dpr = () => window.devicePixelRatio || 1;
+    const held = this.opts.drag;
+    if (held) {
+      this.later(300, () => {
+        const position = { x: held.x * dpr(), y: held.y * dpr() };
+        handler({ type: 'enter', paths: ['/home/alice/Pictures/photo.jpg'], position });
+        handler({ type: 'over', position });
+      });
+    }
+    const pos = (e: DragEvent) => ({ x: e.clientX * dpr(), y: e.clientY * dpr() });
+    const hasFiles = (e: DragEvent) => !!e.dataTransfer && [...e.dataTransfer.types].includes('Files');
+    let inside = 0;
+    const enter = (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      if (inside++ === 0) handler({ type: 'enter', paths: [], position: pos(e) });
+    };
+    const over = (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      handler({ type: 'over', position: pos(e) });
+    };
+    const leave = (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      if (--inside <= 0) {
+        inside = 0;
+        handler({ type: 'leave' });
+      }
+    };
+    const drop = (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      inside = 0;
+      const paths = [...(e.dataTransfer?.files ?? [])].map((f) => `/home/alice/${f.name}`);
+      handler({ type: 'drop', paths, position: pos(e) });
+    };
+    window.addEventListener('dragenter', enter);
+    window.addEventListener('dragover', over);
+    window.addEventListener('dragleave', leave);
+    window.addEventListener('drop', drop);
+    return () => {
+      window.removeEventListener('dragenter', enter);
+      window.removeEventListener('dragover', over);
+      window.removeEventListener('dragleave', leave);
+      window.removeEventListener('drop', drop);
+    };
+  }
+}

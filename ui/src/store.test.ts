@@ -1,0 +1,410 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyEvent,
+  bestResource,
+  clearFinished,
+  contactPresence,
+  emptyDirty,
+  FrameScheduler,
+  initialState,
+  seedTransfers,
+  setContacts,
+  Store,
+  visibleContacts,
+  type AppState,
+  type SchedulerDeps,
+} from './store';
+import type { Contact, EngineEvent, TransferRecord } from './types';
+
+function reduce(events: EngineEvent[], state: AppState = initialState(), now = 1000) {
+  const dirty = emptyDirty();
+  for (const e of events) applyEvent(state, e, dirty, now);
+  return { state, dirty };
+}
+
+const offered = (id: number, direction: 'incoming' | 'outgoing' = 'outgoing', extra: Partial<EngineEvent & { type: 'transfer_offered' }> = {}): EngineEvent => ({
+  type: 'transfer_offered',
+  id,
+  direction,
+  peer: 'bob@localhost/pc',
+  name: `file-${id}.bin`,
+  size: 1000,
+  description: null,
+  resume_from: 0,
+  ...extra,
+});
+
+/** A fake clock + frame queue: frames run only when the test says so. */
+function fakeDeps() {
+  let now = 0;
+  const frames: (() => void)[] = [];
+  const timers: { at: number; cb: () => void }[] = [];
+  const deps: SchedulerDeps = {
+    now: () => now,
+    requestFrame: (cb) => void frames.push(cb),
+    setTimer: (cb, ms) => void timers.push({ at: now + ms, cb }),
+  };
+  return {
+    deps,
+    advance(ms: number) {
+      now += ms;
+      for (const t of timers.filter((t) => t.at <= now)) {
+        timers.splice(timers.indexOf(t), 1);
+        t.cb();
+      }
+    },
+    /** Runs the pending animation frames (one display refresh). */
+    frame() {
+      const run = frames.splice(0);
+      for (const f of run) f();
+      return run.length;
+    },
+    get pendingFrames() {
+      return frames.length;
+    },
+  };
+}
+
+describe('transfer reducer', () => {
+  it('follows an outgoing transfer from offer to completion', () => {
+    const { state, dirty } = reduce([
+      offered(1),
+      { type: 'transfer_started', id: 1, route: 's5b-direct', streamhost: null, offset: 0 },
+      { type: 'transfer_progress', id: 1, bytes: 400, total: 1000, bytes_per_sec: 200 },
+    ]);
+    const t = state.transfers.get(1)!;
+    expect(t).toMatchObject({ state: 'active', route: 's5b-direct', bytes: 400, total: 1000, bytesPerSec: 200, name: 'file-1.bin' });
+    expect(state.order).toEqual([1]);
+    expect(state.offers).toEqual([]);
+    expect([...dirty.transfers]).toEqual([1]);
+    expect(dirty.order).toBe(true);
+
+    reduce(
+      [
+        {
+          type: 'transfer_completed',
+          id: 1,
+          name: 'file-1.bin',
+          path: '/tmp/file-1.bin',
+          size: 1000,
+          bytes: 1000,
+          sha256: 'ab',
+          route: 's5b-direct',
+          seconds: 2,
+        },
+      ],
+      state,
+    );
+    expect(state.transfers.get(1)).toMatchObject({ state: 'completed', path: '/tmp/file-1.bin', bytes: 1000, seconds: 2, bytesPerSec: 500 });
+  });
+
+  it('queues incoming offers in order and drops them when answered', () => {
+    const { state, dirty } = reduce([offered(1, 'incoming'), offered(2, 'incoming'), offered(3, 'outgoing')]);
+    expect(state.offers).toEqual([1, 2]);
+    expect(dirty.offers).toBe(true);
+    expect(state.order).toEqual([3, 2, 1]);
+    reduce([{ type: 'transfer_started', id: 1, route: 'ibb', streamhost: null, offset: 0 }], state);
+    expect(state.offers).toEqual([2]);
+    reduce([{ type: 'transfer_rejected', id: 2, name: 'file-2.bin', reason: 'declined' }], state);
+    expect(state.offers).toEqual([]);
+    expect(state.transfers.get(2)).toMatchObject({ state: 'rejected', error: 'declined' });
+  });
+
+  it('does not ask again for a resumption (resume_from > 0)', () => {
+    const { state } = reduce([offered(7, 'incoming', { resume_from: 500 })]);
+    expect(state.offers).toEqual([]);
+    expect(state.transfers.get(7)).toMatchObject({ state: 'offered', bytes: 500, offset: 500 });
+  });
+
+  it('lets a policy answer an offer (auto-accept) without the dialog', () => {
+    const state = initialState();
+    const dirty = emptyDirty();
+    applyEvent(state, offered(1, 'incoming'), dirty, 0, (o) => o.size > 500);
+    applyEvent(state, offered(2, 'incoming', { size: 100 }), dirty, 0, (o) => o.size > 500);
+    expect(state.offers).toEqual([1]);
+  });
+
+  it('withdraws the offer when the sender gives up', () => {
+    const { state } = reduce([offered(1, 'incoming'), { type: 'transfer_failed', id: 1, name: 'file-1.bin', error: 'the sender cancelled', resumable: false }]);
+    expect(state.offers).toEqual([]);
+    expect(state.transfers.get(1)!.state).toBe('failed');
+  });
+
+  it('maps failures: cancelled, interrupted (resumable), failed', () => {
+    const { state } = reduce([
+      offered(1),
+      offered(2),
+      offered(3),
+      { type: 'transfer_failed', id: 1, name: 'a', error: 'cancelled', resumable: true },
+      { type: 'transfer_failed', id: 2, name: 'b', error: 'connection lost', resumable: true },
+      { type: 'transfer_failed', id: 3, name: 'c', error: 'file changed', resumable: false },
+    ]);
+    expect(state.transfers.get(1)).toMatchObject({ state: 'cancelled', name: 'a' });
+    expect(state.transfers.get(2)).toMatchObject({ state: 'interrupted', resumable: true, error: 'connection lost' });
+    expect(state.transfers.get(3)).toMatchObject({ state: 'failed', resumable: false, error: 'file changed' });
+  });
+
+  it('ignores progress that arrives after the end', () => {
+    const { state } = reduce([
+      offered(1),
+      { type: 'transfer_failed', id: 1, name: 'x', error: 'boom', resumable: false },
+      { type: 'transfer_progress', id: 1, bytes: 999, total: 1000, bytes_per_sec: 5 },
+    ]);
+    expect(state.transfers.get(1)).toMatchObject({ state: 'failed', bytes: 0 });
+  });
+
+  it('creates a placeholder for a transfer it never saw offered', () => {
+    const { state } = reduce([{ type: 'transfer_progress', id: 42, bytes: 10, total: 100, bytes_per_sec: 1 }]);
+    expect(state.transfers.get(42)).toMatchObject({ name: '#42', state: 'active', bytes: 10, total: 100 });
+    expect(state.order).toEqual([42]);
+  });
+
+  it('keeps the last notices only', () => {
+    const events: EngineEvent[] = [offered(1)];
+    for (let i = 0; i < 5; i++) events.push({ type: 'transfer_notice', id: 1, message: `n${i}` });
+    const { state } = reduce(events);
+    expect(state.transfers.get(1)!.notices).toEqual(['n2', 'n3', 'n4']);
+  });
+
+  it('brings a resumed transfer back to the top with a fresh attempt', () => {
+    const { state } = reduce([
+      offered(1),
+      offered(2),
+      { type: 'transfer_failed', id: 1, name: 'file-1.bin', error: 'lost', resumable: true },
+    ]);
+    expect(state.order).toEqual([2, 1]);
+    reduce([offered(1, 'outgoing', { resume_from: 300 })], state, 5000);
+    expect(state.order).toEqual([1, 2]);
+    expect(state.transfers.get(1)).toMatchObject({ state: 'offered', error: null, offset: 300, bytes: 300 });
+  });
+
+  it('seeds from history without overriding what events said', () => {
+    const rec = (id: number, extra: Partial<TransferRecord> = {}): TransferRecord => ({
+      id,
+      sid: 's',
+      direction: 'outgoing',
+      account: 'a@b',
+      peer_jid: 'bob@localhost/pc',
+      file_name: `r${id}`,
+      local_path: '/x',
+      size: 100,
+      md5: null,
+      sha256: null,
+      date: null,
+      description: null,
+      route: 'ibb',
+      streamhost: null,
+      state: 'completed',
+      bytes_done: 100,
+      error: null,
+      created_at: id * 1000,
+      updated_at: id * 1000,
+      finished_at: id * 1000 + 4000,
+      offset: 0,
+      attempts: 1,
+      ...extra,
+    });
+    const { state } = reduce([{ type: 'transfer_progress', id: 2, bytes: 50, total: 100, bytes_per_sec: 10 }]);
+    const dirty = emptyDirty();
+    seedTransfers(state, [rec(1), rec(2, { state: 'interrupted', bytes_done: 20 }), rec(3)], dirty);
+    expect(state.transfers.get(2)!.bytes).toBe(50);
+    expect(state.transfers.get(1)).toMatchObject({ state: 'completed', seconds: 4, bytesPerSec: 25 });
+    expect(state.order[0]).toBe(3);
+    const removed = clearFinished(state, emptyDirty());
+    expect(removed).toBe(2);
+    expect(state.order).toEqual([2]);
+  });
+});
+
+describe('connection and roster reducer', () => {
+  const contact = (jid: string, extra: Partial<Contact> = {}): Contact => ({
+    jid,
+    name: null,
+    subscription: 'both',
+    pending_out: false,
+    groups: [],
+    resources: [],
+    ...extra,
+  });
+
+  it('tracks connection state', () => {
+    const { state } = reduce([{ type: 'connecting', attempt: 1 }]);
+    expect(state.connection).toEqual({ kind: 'connecting', attempt: 1 });
+    reduce([{ type: 'online', jid: 'a@b/r', tls: true, mechanism: 'SCRAM-SHA-256' }], state);
+    expect(state.connection).toMatchObject({ kind: 'online', tls: true });
+    reduce([{ type: 'offline', reason: 'connection reset', will_retry: true }], state);
+    expect(state.connection).toEqual({ kind: 'offline', reason: 'connection reset', willRetry: true });
+    reduce([{ type: 'reconnecting', attempt: 2, delay_ms: 4000 }], state, 10_000);
+    expect(state.connection).toEqual({ kind: 'reconnecting', attempt: 2, at: 14_000 });
+    reduce([{ type: 'fatal', code: 'auth-failed', message: 'bad password' }], state);
+    expect(state.fatal).toEqual({ code: 'auth-failed', message: 'bad password' });
+  });
+
+  it('applies roster, pushes and presence', () => {
+    const state = initialState();
+    setContacts(state, [contact('bob@localhost', { resources: [{ resource: 'pc', show: 'available', status: null, priority: 1 }] })], emptyDirty());
+    const { dirty } = reduce(
+      [
+        { type: 'roster', contacts: [{ jid: 'bob@localhost', name: 'Bob', subscription: 'both', pending_out: false, groups: [] }, { jid: 'carol@localhost', name: null, subscription: 'to', pending_out: true, groups: [] }] },
+        { type: 'presence', jid: 'carol@localhost/phone', resource: 'phone', available: true, show: 'dnd', status: 'busy', priority: 0 },
+        { type: 'presence', jid: 'stranger@x/y', resource: 'y', available: true, show: 'available', status: null, priority: 0 },
+      ],
+      state,
+    );
+    expect(dirty.contacts).toBe(true);
+    expect(state.contacts.get('bob@localhost')!.name).toBe('Bob');
+    expect(state.contacts.get('bob@localhost')!.resources).toHaveLength(1); // kept across the roster event
+    expect(contactPresence(state.contacts.get('carol@localhost')!)).toBe('dnd');
+    expect(state.contacts.has('stranger@x')).toBe(false);
+
+    reduce([{ type: 'presence', jid: 'carol@localhost/phone', resource: 'phone', available: false, show: 'available', status: null, priority: 0 }], state);
+    expect(contactPresence(state.contacts.get('carol@localhost')!)).toBe('offline');
+
+    reduce([{ type: 'contact_changed', contact: { jid: 'bob@localhost', name: 'Robert', subscription: 'both', pending_out: false, groups: ['x'] } }], state);
+    expect(state.contacts.get('bob@localhost')).toMatchObject({ name: 'Robert', groups: ['x'] });
+    expect(state.contacts.get('bob@localhost')!.resources).toHaveLength(1);
+
+    reduce([{ type: 'contact_removed', jid: 'carol@localhost' }], state);
+    expect(state.contacts.has('carol@localhost')).toBe(false);
+
+    reduce([{ type: 'offline', reason: 'x', will_retry: true }], state);
+    expect(contactPresence(state.contacts.get('bob@localhost')!)).toBe('offline');
+  });
+
+  it('picks the best resource by priority, then availability', () => {
+    expect(bestResource([])).toBeNull();
+    expect(
+      bestResource([
+        { resource: 'a', show: 'away', status: null, priority: 5 },
+        { resource: 'b', show: 'available', status: null, priority: 1 },
+      ])!.resource,
+    ).toBe('a');
+    expect(
+      bestResource([
+        { resource: 'a', show: 'xa', status: null, priority: 1 },
+        { resource: 'b', show: 'chat', status: null, priority: 1 },
+      ])!.resource,
+    ).toBe('b');
+  });
+
+  it('filters and sorts contacts: online first, then by name', () => {
+    const list = [
+      contact('zed@x', { name: 'Zed', resources: [{ resource: 'r', show: 'away', status: null, priority: 0 }] }),
+      contact('amy@x', { name: 'Amy' }),
+      contact('bob@x', { name: 'Bob', resources: [{ resource: 'r', show: 'available', status: null, priority: 0 }] }),
+      contact('carl@y'),
+    ];
+    expect(visibleContacts(list, '').map((c) => c.jid)).toEqual(['bob@x', 'zed@x', 'amy@x', 'carl@y']);
+    expect(visibleContacts(list, 'AM').map((c) => c.jid)).toEqual(['amy@x']);
+    expect(visibleContacts(list, '@y').map((c) => c.jid)).toEqual(['carl@y']);
+    expect(visibleContacts(list, 'nobody')).toEqual([]);
+  });
+});
+
+describe('FrameScheduler', () => {
+  it('renders once per frame however many requests come', () => {
+    const f = fakeDeps();
+    let renders = 0;
+    const s = new FrameScheduler(() => renders++, f.deps, 100);
+    for (let i = 0; i < 50; i++) s.request();
+    expect(f.pendingFrames).toBe(1);
+    f.frame();
+    expect(renders).toBe(1);
+  });
+
+  it('waits until minInterval has passed since the last render', () => {
+    const f = fakeDeps();
+    let renders = 0;
+    const s = new FrameScheduler(() => renders++, f.deps, 100);
+    s.request();
+    f.frame();
+    s.request();
+    expect(f.pendingFrames).toBe(0); // held back by the timer
+    f.advance(50);
+    expect(f.pendingFrames).toBe(0);
+    f.advance(50);
+    expect(f.pendingFrames).toBe(1);
+    f.frame();
+    expect(renders).toBe(2);
+  });
+});
+
+describe('100 concurrent transfers x 1000 progress events', () => {
+  const N = 100;
+  const STEPS = 1000;
+  const SIZE = 1_000_000;
+
+  function setup() {
+    const f = fakeDeps();
+    const store = new Store(f.deps, 100, () => 0);
+    const updates: number[] = [];
+    store.subscribe((d) => updates.push(d.transfers.size));
+    return { f, store, updates };
+  }
+
+  function feedOffers(store: Store) {
+    for (let id = 1; id <= N; id++) {
+      store.dispatch(offered(id, 'outgoing', { size: SIZE }));
+      store.dispatch({ type: 'transfer_started', id, route: id % 2 ? 's5b-direct' : 'ibb', streamhost: null, offset: 0 });
+    }
+  }
+
+  it('ends in the right state and renders each card at most once per frame', () => {
+    const { f, store, updates } = setup();
+    feedOffers(store);
+    // Interleaved like real traffic: every transfer advances one step at a time. The
+    // clock moves 0.1 ms per event, so 100 000 events span 10 s of virtual time: each
+    // transfer reports 100 times a second, ten times what the engine sends.
+    let events = 0;
+    for (let step = 1; step <= STEPS; step++) {
+      for (let id = 1; id <= N; id++) {
+        store.dispatch({ type: 'transfer_progress', id, bytes: (SIZE * step) / STEPS, total: SIZE, bytes_per_sec: 1000 * id });
+        events++;
+        f.advance(0.1);
+        if (events % 160 === 0) f.frame(); // a display refresh every ~16 ms
+      }
+    }
+    f.advance(1000);
+    f.frame();
+
+    const s = store.state;
+    expect(s.transfers.size).toBe(N);
+    for (let id = 1; id <= N; id++) {
+      expect(s.transfers.get(id)).toMatchObject({ state: 'active', bytes: SIZE, total: SIZE, bytesPerSec: 1000 * id });
+    }
+    expect(s.order).toHaveLength(N);
+    expect(s.order[0]).toBe(N);
+
+    // Rendering is bounded by time, not by events: at most one render per 100 ms of
+    // virtual time (10 s -> ~100 renders) and at most N card updates per render.
+    expect(events).toBe(N * STEPS);
+    expect(store.renders).toBeLessThanOrEqual(10_000 / 100 + 2);
+    expect(Math.max(...updates)).toBeLessThanOrEqual(N);
+    const cardUpdates = updates.reduce((a, b) => a + b, 0);
+    expect(cardUpdates).toBeLessThanOrEqual(store.renders * N);
+    expect(cardUpdates).toBeLessThanOrEqual(events / 10);
+  });
+
+  it('coalesces a burst into a single render of every card', () => {
+    const { f, store, updates } = setup();
+    feedOffers(store);
+    for (let step = 1; step <= STEPS; step++) {
+      for (let id = 1; id <= N; id++) store.dispatch({ type: 'transfer_progress', id, bytes: step, total: STEPS, bytes_per_sec: 1 });
+    }
+    expect(f.pendingFrames).toBe(1);
+    f.frame();
+    expect(store.renders).toBe(1);
+    expect(updates).toEqual([N]);
+    expect(store.state.transfers.get(50)!.bytes).toBe(STEPS);
+  });
+
+  it('handles 100 000 events quickly', () => {
+    const { store } = setup();
+    feedOffers(store);
+    const t0 = performance.now();
+    for (let step = 1; step <= STEPS; step++) {
+      for (let id = 1; id <= N; id++) store.dispatch({ type: 'transfer_progress', id, bytes: step, total: STEPS, bytes_per_sec: 1 });
+    }
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});

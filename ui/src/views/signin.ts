@@ -1,0 +1,190 @@
+// First run: sign in with an XMPP address and password; advanced server, TLS mode and
+// CA file. Enter submits; errors from the shell come back as { code, message }.
+
+import { toCommandError } from '../backend';
+import { h } from '../dom';
+import { hasKey, LANGUAGES, t } from '../i18n';
+import type { CommandError, Language, SignInArgs, TlsMode } from '../types';
+
+export interface SignInActions {
+  signIn(args: SignInArgs): Promise<void>;
+  setLanguage(lang: Language): void;
+  language(): Language;
+}
+
+/** Local checks before asking the server; returns an i18n key or null. */
+export function validateSignIn(jid: string, password: string): 'signin.missingJid' | 'signin.badJid' | 'signin.missingPassword' | null {
+  const j = jid.trim();
+  if (!j) return 'signin.missingJid';
+  const at = j.indexOf('@');
+  if (at <= 0 || at === j.length - 1 || /\s/.test(j)) return 'signin.badJid';
+  if (!password) return 'signin.missingPassword';
+  return null;
+}
+
+/** The headline for an error code (localised), the shell's message under it. */
+export function describeError(e: CommandError): { title: string; detail: string } {
+  const key = `error.${e.code}`;
+  if (hasKey(key)) {
+    const title = t(key);
+    return { title, detail: e.message && e.message !== title ? e.message : '' };
+  }
+  return { title: e.message || t('error.generic'), detail: '' };
+}
+
+export class SignInView {
+  readonly el: HTMLElement;
+  private readonly form: HTMLFormElement;
+  private readonly jid: HTMLInputElement;
+  private readonly password: HTMLInputElement;
+  private readonly remember: HTMLInputElement;
+  private readonly advanced: HTMLDetailsElement;
+  private readonly server: HTMLInputElement;
+  private readonly tls: HTMLSelectElement;
+  private readonly caFile: HTMLInputElement;
+  private readonly submit: HTMLButtonElement;
+  private readonly error: HTMLElement;
+  private readonly errorTitle: HTMLElement;
+  private readonly errorDetail: HTMLElement;
+  private readonly lang: HTMLSelectElement;
+  private busy = false;
+
+  constructor(private readonly actions: SignInActions) {
+    this.jid = h('input', {
+      id: 'signin-jid',
+      class: 'input',
+      type: 'email',
+      autocomplete: 'username',
+      spellcheck: 'false',
+      autocapitalize: 'off',
+      required: true,
+      'i18n-placeholder': 'signin.jidPlaceholder',
+      testid: 'signin-jid',
+    });
+    this.password = h('input', { id: 'signin-password', class: 'input', type: 'password', autocomplete: 'current-password', required: true, testid: 'signin-password' });
+    this.remember = h('input', { id: 'signin-remember', type: 'checkbox', checked: true, testid: 'signin-remember' });
+    this.server = h('input', { id: 'signin-server', class: 'input', type: 'text', spellcheck: 'false', autocomplete: 'off', 'i18n-placeholder': 'signin.serverPlaceholder', testid: 'signin-server' });
+    this.tls = h('select', { id: 'signin-tls', class: 'input', testid: 'signin-tls' });
+    this.caFile = h('input', { id: 'signin-ca', class: 'input', type: 'text', spellcheck: 'false', autocomplete: 'off', 'i18n-placeholder': 'signin.caFilePlaceholder', testid: 'signin-ca' });
+    this.submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', testid: 'signin-submit' });
+    this.errorTitle = h('strong', { class: 'error-title' });
+    this.errorDetail = h('span', { class: 'error-detail' });
+    this.error = h('div', { class: 'form-error', role: 'alert', hidden: true, testid: 'signin-error' }, this.errorTitle, this.errorDetail);
+    this.lang = h('select', { class: 'input input-compact', testid: 'signin-language', 'i18n-aria-label': 'common.language' }, ...LANGUAGES.map((l) => h('option', { value: l, lang: l }, t(`lang.${l}`))));
+    this.lang.addEventListener('change', () => this.actions.setLanguage(this.lang.value as Language));
+
+    const field = (id: string, key: Parameters<typeof t>[0], control: HTMLElement, help?: Parameters<typeof t>[0]) =>
+      h('div', { class: 'field' }, h('label', { class: 'field-label', for: id, i18n: key }), control, help ? h('p', { class: 'field-help', i18n: help }) : null);
+
+    this.advanced = h(
+      'details',
+      { class: 'disclosure', testid: 'signin-advanced' },
+      h('summary', { i18n: 'signin.advanced' }),
+      h(
+        'div',
+        { class: 'disclosure-body' },
+        field('signin-server', 'signin.server', this.server, 'signin.serverHelp'),
+        field('signin-tls', 'signin.tls', this.tls),
+        field('signin-ca', 'signin.caFile', this.caFile, 'signin.caHelp'),
+      ),
+    );
+
+    this.form = h(
+      'form',
+      { class: 'signin-form', novalidate: true, 'aria-labelledby': 'signin-title' },
+      h('div', { class: 'brand-mark', 'aria-hidden': 'true' }, 'S'),
+      h('h1', { id: 'signin-title', class: 'signin-title', i18n: 'signin.title' }),
+      h('p', { class: 'signin-sub', i18n: 'signin.subtitle' }),
+      field('signin-jid', 'signin.jid', this.jid),
+      field('signin-password', 'signin.password', this.password),
+      h('div', { class: 'check-row' }, this.remember, h('label', { for: 'signin-remember', i18n: 'signin.remember' })),
+      this.advanced,
+      this.error,
+      this.submit,
+    );
+    this.form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.onSubmit();
+    });
+    this.el = h('main', { class: 'signin', testid: 'signin' }, h('div', { class: 'signin-card' }, this.form), h('div', { class: 'signin-lang' }, this.lang));
+    this.relabel();
+  }
+
+  /** Texts built from t() at run time. */
+  relabel(): void {
+    const v = this.tls.value || 'starttls';
+    this.tls.replaceChildren(
+      ...(['starttls', 'direct', 'plaintext'] as TlsMode[]).map((m) => h('option', { value: m }, t(`signin.tls.${m}`))),
+    );
+    this.tls.value = v;
+    this.submit.textContent = t(this.busy ? 'signin.busy' : 'signin.submit');
+    this.lang.value = this.actions.language();
+  }
+
+  focus(): void {
+    (this.jid.value ? this.password : this.jid).focus();
+  }
+
+  /** Shows an error that ended the session (a `fatal` event), e.g. a changed password. */
+  showError(e: CommandError | null): void {
+    if (!e) {
+      this.error.hidden = true;
+      return;
+    }
+    const d = describeError(e);
+    this.errorTitle.textContent = d.title;
+    this.errorDetail.textContent = d.detail;
+    this.errorDetail.hidden = !d.detail;
+    this.error.dataset.code = e.code;
+    this.error.hidden = false;
+    if (e.code === 'tls') this.advanced.open = true;
+  }
+
+  prefill(jid: string): void {
+    if (!this.jid.value) this.jid.value = jid;
+  }
+
+  private setBusy(b: boolean): void {
+    this.busy = b;
+    this.submit.disabled = b;
+    this.submit.textContent = t(b ? 'signin.busy' : 'signin.submit');
+    this.form.setAttribute('aria-busy', String(b));
+  }
+
+  private async onSubmit(): Promise<void> {
+    if (this.busy) return;
+    const problem = validateSignIn(this.jid.value, this.password.value);
+    if (problem) {
+      this.showError({ code: 'invalid', message: t(problem) });
+      (problem === 'signin.missingPassword' ? this.password : this.jid).focus();
+      return;
+    }
+    const args: SignInArgs = {
+      jid: this.jid.value.trim(),
+      password: this.password.value,
+      tls: this.tls.value as TlsMode,
+      remember: this.remember.checked,
+    };
+    const server = this.server.value.trim();
+    if (server) args.server = server;
+    const ca = this.caFile.value.trim();
+    if (ca) args.caFile = ca;
+    this.showError(null);
+    this.setBusy(true);
+    try {
+      await this.actions.signIn(args);
+      this.password.value = '';
+    } catch (e) {
+      const err = toCommandError(e);
+      this.showError(err);
+      if (err.code === 'auth-failed') {
+        this.password.focus();
+        this.password.select();
+      } else if (err.code === 'tls') {
+        this.tls.focus();
+      }
+    } finally {
+      this.setBusy(false);
+    }
+  }
+}

@@ -1,0 +1,342 @@
+// Right pane: one card per transfer. Cards are made once and then patched field by field
+// for the transfers the store marked dirty, so 100 busy transfers cost 100 small updates
+// per frame at most.
+
+import { h, keyed, setAttr, setHidden, setText } from '../dom';
+import { bareJid, formatBytes, formatDuration, formatEta, formatProgressBytes, formatSpeed, percent } from '../format';
+import { icon } from '../icons';
+import { language, t, tDynamic } from '../i18n';
+import { displayName, isFinal, isLive, type AppState, type Dirty, type TransferView } from '../store';
+
+export interface TransferActions {
+  cancel(id: number): void;
+  accept(id: number): void;
+  decline(id: number): void;
+  open(id: number): void;
+  showInFolder(id: number): void;
+  resume(id: number): void;
+  retry(id: number): void;
+  dismiss(id: number): void;
+  clearFinished(): void;
+}
+
+type ActionName = 'accept' | 'decline' | 'cancel' | 'open' | 'showInFolder' | 'resume' | 'retry' | 'dismiss';
+
+interface CardParts {
+  dir: HTMLElement;
+  name: HTMLElement;
+  route: HTMLElement;
+  state: HTMLElement;
+  peer: HTMLElement;
+  bar: HTMLElement;
+  fill: HTMLElement;
+  bytes: HTMLElement;
+  speed: HTMLElement;
+  eta: HTMLElement;
+  pct: HTMLElement;
+  notices: HTMLElement;
+  error: HTMLElement;
+  buttons: Record<ActionName, HTMLButtonElement>;
+}
+
+const BUTTON_LABELS: Record<ActionName, Parameters<typeof t>[0]> = {
+  accept: 'transfer.accept',
+  decline: 'transfer.decline',
+  cancel: 'transfer.cancel',
+  open: 'transfer.open',
+  showInFolder: 'transfer.showInFolder',
+  resume: 'transfer.resume',
+  retry: 'transfer.retry',
+  dismiss: 'transfer.dismiss',
+};
+
+/** Route badge text: Direct / Proxy / In-band / Upload. */
+export function routeLabel(route: string | null): string {
+  if (!route) return '';
+  return tDynamic(`route.${route}`, route);
+}
+
+export function routeTip(route: string | null, streamhost: string | null): string {
+  if (!route) return '';
+  if (route === 's5b-proxy' && streamhost) return t('route.tip.s5b-proxyVia', { host: streamhost });
+  return tDynamic(`route.tip.${route}`, route);
+}
+
+/** Which buttons a card shows in its state. */
+export function cardButtons(v: TransferView): ActionName[] {
+  switch (v.state) {
+    case 'offered':
+      return v.direction === 'incoming' ? ['accept', 'decline'] : ['cancel'];
+    case 'accepted':
+    case 'active':
+      return ['cancel'];
+    case 'completed':
+      return v.path ? ['open', 'showInFolder', 'dismiss'] : ['dismiss'];
+    case 'interrupted':
+    case 'failed':
+      if (v.direction === 'outgoing') return [v.resumable ? 'resume' : 'retry', 'dismiss'];
+      return ['dismiss'];
+    case 'rejected':
+    case 'cancelled':
+      return v.direction === 'outgoing' ? ['retry', 'dismiss'] : ['dismiss'];
+  }
+}
+
+/** The line under the progress bar: what is happening now. */
+function statusLine(v: TransferView): { bytes: string; speed: string; eta: string } {
+  const lang = language();
+  switch (v.state) {
+    case 'offered':
+      return {
+        bytes: formatBytes(v.size),
+        speed: v.direction === 'outgoing' ? t('transfer.waitingPeer', { peer: v.peer }) : t('transfer.waitingYou'),
+        eta: '',
+      };
+    case 'accepted':
+      return { bytes: formatProgressBytes(v.bytes, v.total), speed: t('transfer.connecting'), eta: '' };
+    case 'active':
+      return {
+        bytes: formatProgressBytes(v.bytes, v.total),
+        speed: formatSpeed(v.bytesPerSec),
+        eta: t('transfer.left', { eta: formatEta(v.bytes, v.total, v.bytesPerSec, lang) }),
+      };
+    case 'completed':
+      return {
+        bytes: formatBytes(v.size),
+        speed:
+          v.seconds != null
+            ? t('transfer.doneIn', { duration: formatDuration(v.seconds, lang), speed: formatSpeed(v.bytesPerSec) })
+            : t('transfer.done'),
+        eta: '',
+      };
+    default:
+      return { bytes: formatProgressBytes(v.bytes, v.total), speed: '', eta: '' };
+  }
+}
+
+export class TransfersPane {
+  readonly el: HTMLElement;
+  private readonly list: HTMLElement;
+  private readonly meta: HTMLElement;
+  private readonly clear: HTMLButtonElement;
+  private readonly empty: HTMLElement;
+  private readonly cards = new Map<number, HTMLElement>();
+  private readonly parts = new Map<number, CardParts>();
+  /** Cards patched since creation (tests bound the rendering work with it). */
+  cardUpdates = 0;
+
+  constructor(private readonly actions: TransferActions) {
+    this.meta = h('span', { class: 'pane-meta' });
+    this.clear = h('button', {
+      type: 'button',
+      class: 'btn btn-small btn-ghost',
+      i18n: 'transfers.clearFinished',
+      testid: 'clear-finished',
+    });
+    this.clear.addEventListener('click', () => this.actions.clearFinished());
+    this.list = h('div', { class: 'transfer-list', role: 'list', testid: 'transfer-list' });
+    this.empty = h(
+      'div',
+      { class: 'transfers-empty', hidden: true },
+      icon('inbox', 'icon empty-icon'),
+      h('p', { class: 'empty-title', i18n: 'transfers.emptyTitle' }),
+      h('p', { class: 'empty-body', i18n: 'transfers.emptyBody' }),
+    );
+    this.list.addEventListener('click', (e) => this.onClick(e));
+    this.el = h(
+      'section',
+      { class: 'transfers-pane', 'i18n-aria-label': 'transfers.title' },
+      h('div', { class: 'pane-head' }, h('h2', { class: 'pane-title', i18n: 'transfers.title' }), this.meta, h('span', { class: 'spacer' }), this.clear),
+      this.list,
+      this.empty,
+    );
+  }
+
+  /** Applies the changes in `dirty` (everything when `all`). */
+  render(state: AppState, dirty: Dirty, all = false): void {
+    if (all || dirty.order) {
+      keyed(this.list, this.cards, state.order, (id) => this.createCard(id));
+      for (const id of this.parts.keys()) if (!this.cards.has(id)) this.parts.delete(id);
+    }
+    // Peer names come from the roster: a roster change re-labels every card.
+    const ids = all || dirty.order || dirty.contacts ? state.order : dirty.transfers;
+    for (const id of ids) {
+      const v = state.transfers.get(id);
+      if (v && this.cards.has(id)) this.update(v, state);
+    }
+    let active = 0;
+    let finished = 0;
+    for (const v of state.transfers.values()) {
+      if (isLive(v.state)) active++;
+      else if (isFinal(v.state)) finished++;
+    }
+    setText(this.meta, active ? t('transfers.active', { n: active }) : '');
+    this.clear.hidden = finished === 0;
+    setHidden(this.empty, state.order.length > 0);
+  }
+
+  private createCard(id: number): HTMLElement {
+    const mk = (name: ActionName, primary = false) => {
+      const b = h('button', {
+        type: 'button',
+        class: `btn btn-small ${primary ? 'btn-primary' : name === 'dismiss' ? 'btn-icon btn-ghost' : 'btn-secondary'}`,
+        testid: `transfer-${id}-${name === 'showInFolder' ? 'show' : name}`,
+      });
+      b.dataset.action = name;
+      if (name === 'dismiss') b.append(icon('x'));
+      else b.append(h('span', { class: 'btn-label' }));
+      return b;
+    };
+    const buttons: Record<ActionName, HTMLButtonElement> = {
+      accept: mk('accept', true),
+      decline: mk('decline'),
+      cancel: mk('cancel'),
+      open: mk('open', true),
+      showInFolder: mk('showInFolder'),
+      resume: mk('resume', true),
+      retry: mk('retry', true),
+      dismiss: mk('dismiss'),
+    };
+    const parts: CardParts = {
+      dir: h('span', { class: 'dir-icon' }),
+      name: h('span', { class: 'transfer-name' }),
+      route: h('span', { class: 'badge route-badge', testid: `transfer-${id}-route` }),
+      state: h('span', { class: 'badge state-badge', testid: `transfer-${id}-state` }),
+      peer: h('span', { class: 'transfer-peer' }),
+      bar: h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100' }),
+      fill: h('div', { class: 'bar-fill' }),
+      bytes: h('span', { class: 'transfer-bytes' }),
+      speed: h('span', { class: 'transfer-speed' }),
+      eta: h('span', { class: 'transfer-eta' }),
+      pct: h('span', { class: 'transfer-pct' }),
+      notices: h('ul', { class: 'transfer-notices', hidden: true }),
+      error: h('p', { class: 'transfer-error', hidden: true, role: 'status' }),
+      buttons,
+    };
+    parts.bar.append(parts.fill);
+    const card = h(
+      'article',
+      { class: 'card transfer-card', role: 'listitem', testid: `transfer-${id}` },
+      h(
+        'div',
+        { class: 'card-row card-top' },
+        parts.dir,
+        h('div', { class: 'transfer-title' }, parts.name, parts.peer),
+        h('div', { class: 'badges' }, parts.route, parts.state),
+      ),
+      parts.bar,
+      h(
+        'div',
+        { class: 'card-row card-bottom' },
+        h('div', { class: 'card-stats' }, parts.pct, parts.bytes, parts.speed, parts.eta),
+        h('div', { class: 'card-actions' }, ...Object.values(buttons)),
+      ),
+      parts.notices,
+      parts.error,
+    );
+    card.dataset.id = String(id);
+    this.parts.set(id, parts);
+    return card;
+  }
+
+  private update(v: TransferView, state: AppState): void {
+    const card = this.cards.get(v.id)!;
+    const p = this.parts.get(v.id)!;
+    this.cardUpdates++;
+    card.dataset.state = v.state;
+    card.dataset.direction = v.direction;
+
+    const dirLabel = t(v.direction === 'incoming' ? 'dir.incoming' : 'dir.outgoing');
+    if (p.dir.dataset.dir !== v.direction) {
+      p.dir.dataset.dir = v.direction;
+      p.dir.replaceChildren(icon(v.direction === 'incoming' ? 'down' : 'up'));
+    }
+    setAttr(p.dir, 'title', dirLabel);
+    setAttr(p.dir, 'aria-label', dirLabel);
+    setAttr(p.dir, 'role', 'img');
+    setText(p.name, v.name);
+    setAttr(p.name, 'title', v.path ?? v.name);
+    const contact = state.contacts.get(bareJid(v.peer));
+    const who = contact ? displayName(contact) : bareJid(v.peer);
+    const peer = t(v.direction === 'incoming' ? 'transfer.from' : 'transfer.to', { peer: who });
+    setText(p.peer, peer);
+    setAttr(p.peer, 'title', v.peer);
+
+    setText(p.route, routeLabel(v.route));
+    setAttr(p.route, 'title', routeTip(v.route, v.streamhost));
+    setHidden(p.route, !v.route);
+    if (v.route) p.route.dataset.route = v.route;
+    setText(p.state, t(`state.${v.state}`));
+    p.state.dataset.state = v.state;
+
+    const pc = v.state === 'completed' ? 100 : percent(v.bytes, v.total);
+    const width = `${pc}%`;
+    if (p.fill.style.width !== width) p.fill.style.width = width;
+    setAttr(p.bar, 'aria-valuenow', String(pc));
+    setAttr(p.bar, 'aria-label', t('transfer.progressLabel', { name: v.name, percent: pc }));
+    p.bar.dataset.state = v.state;
+
+    const line = statusLine(v);
+    setText(p.bytes, line.bytes);
+    setText(p.speed, line.speed);
+    setText(p.eta, line.eta);
+    setHidden(p.eta, !line.eta);
+    setText(p.pct, v.state === 'active' || v.state === 'interrupted' ? `${pc}%` : '');
+
+    if (v.notices.length) {
+      const want = v.notices.join('\n');
+      if (p.notices.dataset.text !== want) {
+        p.notices.dataset.text = want;
+        p.notices.replaceChildren(...v.notices.map((n) => h('li', null, icon('info'), h('span', null, n))));
+      }
+    }
+    setHidden(p.notices, v.notices.length === 0 || isFinal(v.state));
+
+    let err = '';
+    if (v.state === 'failed' || v.state === 'interrupted' || v.state === 'rejected') err = v.error ?? '';
+    if (v.state === 'interrupted' && v.direction === 'incoming') {
+      const later = t('transfer.willContinue', { peer: who });
+      err = err ? `${err} — ${later}` : later;
+    }
+    if (v.state === 'offered' && v.offset > 0) err = t('transfer.resumedFrom', { bytes: formatBytes(v.offset) });
+    setText(p.error, err);
+    setHidden(p.error, !err);
+    p.error.classList.toggle('is-info', v.state === 'offered');
+
+    const show = new Set(cardButtons(v));
+    for (const [name, b] of Object.entries(p.buttons) as [ActionName, HTMLButtonElement][]) {
+      setHidden(b, !show.has(name));
+      const label = t(BUTTON_LABELS[name]);
+      if (name === 'dismiss') {
+        setAttr(b, 'aria-label', label);
+        setAttr(b, 'title', label);
+      } else setText(b.querySelector('.btn-label')!, label);
+    }
+  }
+
+  private onClick(e: MouseEvent): void {
+    const b = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-action]');
+    const card = b?.closest<HTMLElement>('[data-id]');
+    if (!b || !card) return;
+    const id = Number(card.dataset.id);
+    const a = this.actions;
+    switch (b.dataset.action as ActionName) {
+      case 'accept':
+        return a.accept(id);
+      case 'decline':
+        return a.decline(id);
+      case 'cancel':
+        return a.cancel(id);
+      case 'open':
+        return a.open(id);
+      case 'showInFolder':
+        return a.showInFolder(id);
+      case 'resume':
+        return a.resume(id);
+      case 'retry':
+        return a.retry(id);
+      case 'dismiss':
+        return a.dismiss(id);
+    }
+  }
+}

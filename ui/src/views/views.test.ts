@@ -1,0 +1,394 @@
+// @vitest-environment happy-dom
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { domWrites } from '../dom';
+import { setLanguage } from '../i18n';
+import { applyEvent, emptyDirty, initialState, setContacts, Store, type AppState, type SchedulerDeps, type TransferView } from '../store';
+import type { Contact, EngineEvent } from '../types';
+import { ContactsPane } from './contacts';
+import { connectionText } from './header';
+import { errorNote, queryOf, recordActions, NO_FILTERS } from './history';
+import { OfferDialog } from './offer';
+import { formToSize, isIpAddress, sizeToForm } from './settings';
+import { describeError, validateSignIn } from './signin';
+import { cardButtons, TransfersPane } from './transfers';
+
+const contacts: Contact[] = [
+  { jid: 'bob@localhost', name: 'Bob', subscription: 'both', pending_out: false, groups: [], resources: [{ resource: 'pc', show: 'available', status: 'Ready', priority: 5 }] },
+  { jid: 'carol@localhost', name: 'Carol', subscription: 'both', pending_out: false, groups: [], resources: [] },
+  { jid: 'dave@localhost', name: null, subscription: 'both', pending_out: false, groups: [], resources: [{ resource: 'x', show: 'dnd', status: null, priority: 0 }] },
+];
+
+function stateWith(events: EngineEvent[]): AppState {
+  const s = initialState();
+  const d = emptyDirty();
+  setContacts(s, contacts, d);
+  for (const e of events) applyEvent(s, e, d, 1000);
+  return s;
+}
+
+const offer = (id: number, direction: 'incoming' | 'outgoing' = 'incoming', name = `f${id}.zip`): EngineEvent => ({
+  type: 'transfer_offered',
+  id,
+  direction,
+  peer: 'bob@localhost/pc',
+  name,
+  size: 5 * 1024 * 1024,
+  description: id === 1 ? 'Holiday pictures' : null,
+  resume_from: 0,
+});
+
+const noopTransferActions = () => ({
+  cancel: vi.fn(),
+  accept: vi.fn(),
+  decline: vi.fn(),
+  open: vi.fn(),
+  showInFolder: vi.fn(),
+  resume: vi.fn(),
+  retry: vi.fn(),
+  dismiss: vi.fn(),
+  clearFinished: vi.fn(),
+});
+
+beforeEach(() => {
+  document.body.replaceChildren();
+  setLanguage('en');
+});
+
+afterEach(() => setLanguage('en'));
+
+describe('transfer cards', () => {
+  it('render name, peer, route badge, state and progress with test ids', () => {
+    const s = stateWith([
+      offer(3, 'outgoing', 'report.pdf'),
+      { type: 'transfer_started', id: 3, route: 's5b-proxy', streamhost: 'proxy.localhost', offset: 0 },
+      { type: 'transfer_progress', id: 3, bytes: 2 * 1024 * 1024, total: 5 * 1024 * 1024, bytes_per_sec: 1024 * 1024 },
+    ]);
+    const pane = new TransfersPane(noopTransferActions());
+    document.body.append(pane.el);
+    pane.render(s, emptyDirty(), true);
+    const card = document.querySelector('[data-testid="transfer-3"]') as HTMLElement;
+    expect(card).not.toBeNull();
+    expect(card.dataset.state).toBe('active');
+    expect(card.querySelector('.transfer-name')!.textContent).toBe('report.pdf');
+    expect(card.querySelector('.transfer-peer')!.textContent).toBe('to Bob');
+    expect(document.querySelector('[data-testid="transfer-3-route"]')!.textContent).toBe('Proxy');
+    expect(document.querySelector('[data-testid="transfer-3-route"]')!.getAttribute('title')).toContain('proxy.localhost');
+    expect(document.querySelector('[data-testid="transfer-3-state"]')!.textContent).toBe('In progress');
+    expect(card.querySelector('.transfer-bytes')!.textContent).toBe('2.0 / 5.0 MiB');
+    expect(card.querySelector('.transfer-speed')!.textContent).toBe('1.0 MiB/s');
+    expect(card.querySelector('.transfer-eta')!.textContent).toBe('3 s left');
+    expect(card.querySelector('[role=progressbar]')!.getAttribute('aria-valuenow')).toBe('40');
+    const visible = [...card.querySelectorAll<HTMLButtonElement>('button[data-action]')].filter((b) => !b.hidden).map((b) => b.dataset.action);
+    expect(visible).toEqual(['cancel']);
+  });
+
+  it('offer the right buttons per state', () => {
+    const base = { id: 1, path: '/x', resumable: false } as TransferView;
+    expect(cardButtons({ ...base, state: 'offered', direction: 'incoming' })).toEqual(['accept', 'decline']);
+    expect(cardButtons({ ...base, state: 'offered', direction: 'outgoing' })).toEqual(['cancel']);
+    expect(cardButtons({ ...base, state: 'active', direction: 'incoming' })).toEqual(['cancel']);
+    expect(cardButtons({ ...base, state: 'completed', direction: 'incoming' })).toEqual(['open', 'showInFolder', 'dismiss']);
+    expect(cardButtons({ ...base, state: 'interrupted', direction: 'outgoing', resumable: true })).toEqual(['resume', 'dismiss']);
+    expect(cardButtons({ ...base, state: 'failed', direction: 'outgoing' })).toEqual(['retry', 'dismiss']);
+    expect(cardButtons({ ...base, state: 'failed', direction: 'incoming' })).toEqual(['dismiss']);
+    expect(cardButtons({ ...base, state: 'rejected', direction: 'outgoing' })).toEqual(['retry', 'dismiss']);
+  });
+
+  it('route clicks to the actions with the card id', () => {
+    const actions = noopTransferActions();
+    const s = stateWith([offer(9, 'outgoing'), { type: 'transfer_failed', id: 9, name: 'f9.zip', error: 'lost', resumable: true }]);
+    const pane = new TransfersPane(actions);
+    document.body.append(pane.el);
+    pane.render(s, emptyDirty(), true);
+    (document.querySelector('[data-testid="transfer-9-resume"]') as HTMLButtonElement).click();
+    expect(actions.resume).toHaveBeenCalledWith(9);
+    expect(document.querySelector('.transfer-error')!.textContent).toBe('lost');
+  });
+
+  it('updates only the dirty cards, with bounded DOM work for 100 transfers x 1000 events', () => {
+    let now = 0;
+    const frames: (() => void)[] = [];
+    let timers: { at: number; cb: () => void }[] = [];
+    const deps: SchedulerDeps = {
+      now: () => now,
+      requestFrame: (cb) => void frames.push(cb),
+      setTimer: (cb, ms) => void timers.push({ at: now + ms, cb }),
+    };
+    const store = new Store(deps, 100, () => 0);
+    setContacts(store.state, contacts, emptyDirty());
+    const pane = new TransfersPane(noopTransferActions());
+    document.body.append(pane.el);
+    let first = true;
+    store.subscribe((d) => {
+      pane.render(store.state, d, first);
+      first = false;
+    });
+    // One display refresh: due timers fire, then the queued animation frames run.
+    const frame = () => {
+      const due = timers.filter((t) => t.at <= now);
+      timers = timers.filter((t) => t.at > now);
+      due.forEach((t) => t.cb());
+      frames.splice(0).forEach((f) => f());
+    };
+    for (let id = 1; id <= 100; id++) {
+      store.dispatch(offer(id, 'outgoing'));
+      store.dispatch({ type: 'transfer_started', id, route: 'ibb', streamhost: null, offset: 0 });
+    }
+    now += 100;
+    frame();
+    expect(document.querySelectorAll('.transfer-card')).toHaveLength(100);
+    const updatesBefore = pane.cardUpdates;
+    const writesBefore = domWrites.count;
+    for (let step = 1; step <= 1000; step++) {
+      for (let id = 1; id <= 100; id++) store.dispatch({ type: 'transfer_progress', id, bytes: step * 1000, total: 1_000_000, bytes_per_sec: 10_000 });
+      now += 1; // 100 000 events within one second of virtual time
+      if (step % 16 === 0) frame();
+    }
+    now += 200;
+    frame();
+    frame();
+    const renders = store.renders;
+    expect(renders).toBeLessThanOrEqual(13); // ~1 s at <= 10 renders/s, plus the first
+    expect(pane.cardUpdates - updatesBefore).toBeLessThanOrEqual(renders * 100);
+    expect(domWrites.count - writesBefore).toBeLessThan(renders * 100 * 12);
+    const card = document.querySelector('[data-testid="transfer-77"]')!;
+    expect(card.querySelector('.transfer-bytes')!.textContent).toBe('977 / 977 KiB');
+    expect(card.querySelector('.transfer-pct')!.textContent).toBe('100%');
+
+    // One more event for one transfer: one card is touched, not 100.
+    const u = pane.cardUpdates;
+    store.dispatch({ type: 'transfer_notice', id: 5, message: 'slow peer' });
+    now += 200;
+    frame();
+    frame();
+    expect(pane.cardUpdates - u).toBe(1);
+    expect(document.querySelector('[data-testid="transfer-5"] .transfer-notices')!.textContent).toContain('slow peer');
+  });
+
+  it('switch language live', () => {
+    const s = stateWith([offer(1, 'outgoing'), { type: 'transfer_started', id: 1, route: 's5b-direct', streamhost: null, offset: 0 }]);
+    const pane = new TransfersPane(noopTransferActions());
+    document.body.append(pane.el);
+    pane.render(s, emptyDirty(), true);
+    expect(document.querySelector('[data-testid="transfer-1-route"]')!.textContent).toBe('Direct');
+    setLanguage('zh-CN');
+    pane.render(s, emptyDirty(), true);
+    expect(document.querySelector('[data-testid="transfer-1-route"]')!.textContent).toBe('直连');
+    expect(document.querySelector('.pane-title')!.textContent).toBe('传输');
+    expect(document.documentElement.lang).toBe('zh-CN');
+  });
+});
+
+describe('contacts pane', () => {
+  it('lists contacts with presence text and test ids, online first', () => {
+    const s = stateWith([]);
+    const pane = new ContactsPane({ sendFile: vi.fn() });
+    document.body.append(pane.el);
+    pane.render(s);
+    const rows = [...document.querySelectorAll<HTMLElement>('.contact-row')];
+    expect(rows.map((r) => r.dataset.testid)).toEqual(['contact-bob@localhost', 'contact-dave@localhost', 'contact-carol@localhost']);
+    expect(rows[0]!.querySelector('.presence-text')!.textContent).toBe('Available · Ready');
+    expect(rows[1]!.querySelector('.presence-text')!.textContent).toBe('Do not disturb');
+    expect(rows[1]!.querySelector('.contact-name')!.textContent).toBe('dave');
+    expect(rows[2]!.dataset.presence).toBe('offline');
+    expect(document.querySelector('.pane-meta')!.textContent).toBe('2 online');
+  });
+
+  it('keeps row elements (and so focus) across presence changes', () => {
+    const s = stateWith([]);
+    const pane = new ContactsPane({ sendFile: vi.fn() });
+    document.body.append(pane.el);
+    pane.render(s);
+    const carol = document.querySelector<HTMLElement>('[data-testid="contact-carol@localhost"]')!;
+    carol.focus();
+    applyEvent(s, { type: 'presence', jid: 'carol@localhost/pc', resource: 'pc', available: true, show: 'away', status: null, priority: 0 }, emptyDirty(), 0);
+    pane.render(s);
+    expect(document.querySelector('[data-testid="contact-carol@localhost"]')).toBe(carol);
+    expect(carol.dataset.presence).toBe('away');
+    expect(document.activeElement).toBe(carol);
+  });
+
+  it('filters by name or JID as you type', () => {
+    const s = stateWith([]);
+    const pane = new ContactsPane({ sendFile: vi.fn() });
+    document.body.append(pane.el);
+    pane.render(s);
+    pane.search.value = 'car';
+    pane.search.dispatchEvent(new Event('input'));
+    expect([...document.querySelectorAll<HTMLElement>('.contact-row')].map((r) => r.dataset.jid)).toEqual(['carol@localhost']);
+    pane.search.value = 'DAVE@';
+    pane.search.dispatchEvent(new Event('input'));
+    expect([...document.querySelectorAll<HTMLElement>('.contact-row')].map((r) => r.dataset.jid)).toEqual(['dave@localhost']);
+    pane.search.value = '';
+    pane.search.dispatchEvent(new Event('input'));
+    expect(document.querySelectorAll('.contact-row')).toHaveLength(3);
+    pane.search.value = 'zzz';
+    pane.search.dispatchEvent(new Event('input'));
+    expect(document.querySelector('.pane-empty')!.textContent).toBe('No contact matches “zzz”.');
+  });
+
+  it('sends a file from the button, Enter or double click', () => {
+    const sendFile = vi.fn();
+    const pane = new ContactsPane({ sendFile });
+    document.body.append(pane.el);
+    pane.render(stateWith([]));
+    (document.querySelector('[data-testid="send-carol@localhost"]') as HTMLButtonElement).click();
+    expect(sendFile).toHaveBeenLastCalledWith('carol@localhost');
+    const row = document.querySelector('[data-testid="contact-bob@localhost"]') as HTMLElement;
+    row.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+    expect(sendFile).toHaveBeenLastCalledWith('bob@localhost');
+  });
+
+  it('highlights the drop target row', () => {
+    const pane = new ContactsPane({ sendFile: vi.fn() });
+    document.body.append(pane.el);
+    pane.render(stateWith([]));
+    pane.setDropTarget('carol@localhost');
+    expect(document.querySelector('.drop-target')!.getAttribute('data-jid')).toBe('carol@localhost');
+    expect(document.querySelector('.drop-target .drop-note')!.textContent).toBe('Drop to send to Carol');
+    pane.setDropTarget(null);
+    expect(document.querySelector('.drop-target')).toBeNull();
+  });
+});
+
+describe('offer dialog', () => {
+  function setup() {
+    const host = document.createElement('div');
+    const main = document.createElement('main');
+    const outside = document.createElement('button');
+    main.append(outside);
+    document.body.append(main, host);
+    const actions = {
+      accept: vi.fn(async () => {}),
+      decline: vi.fn(async () => {}),
+      pickFolder: vi.fn(async () => '/tmp/elsewhere'),
+      defaultDir: () => '/home/alice/Downloads',
+    };
+    const dialog = new OfferDialog(host, () => [main], actions);
+    return { dialog, actions, main, outside };
+  }
+
+  it('shows the first offer, labelled, modal, with the queue count', () => {
+    const { dialog, main } = setup();
+    dialog.render(stateWith([offer(1), offer(2)]));
+    const box = document.querySelector('[role=dialog]') as HTMLElement;
+    expect(box.getAttribute('aria-modal')).toBe('true');
+    expect(document.getElementById(box.getAttribute('aria-labelledby')!)!.textContent).toBe('Incoming file');
+    expect(box.dataset.offerId).toBe('1');
+    expect(document.querySelector('[data-testid="offer-file"]')!.textContent).toBe('f1.zip');
+    expect(document.querySelector('[data-testid="offer-size"]')!.textContent).toBe('5.0 MiB');
+    expect(document.querySelector('[data-testid="offer-folder"]')!.textContent).toBe('/home/alice/Downloads');
+    expect(document.querySelector('[data-testid="offer-queue"]')!.textContent).toBe('1 of 2');
+    expect(box.textContent).toContain('Holiday pictures');
+    expect(document.activeElement).toBe(document.querySelector('[data-testid="offer-accept"]'));
+    expect(main.inert).toBe(true);
+  });
+
+  it('accepts with Enter (into the folder chosen with Change…) and declines with Esc', async () => {
+    const { dialog, actions } = setup();
+    dialog.render(stateWith([offer(1), offer(2)]));
+    (document.querySelector('[data-testid="offer-change-folder"]') as HTMLButtonElement).click();
+    await vi.waitFor(() => expect(document.querySelector('[data-testid="offer-folder"]')!.textContent).toBe('/tmp/elsewhere'));
+    const box = document.querySelector('[role=dialog]') as HTMLElement;
+    box.focus();
+    box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+    await vi.waitFor(() => expect(actions.accept).toHaveBeenCalledWith(1, '/tmp/elsewhere'));
+    // The app removes answered offers; the next one shows.
+    dialog.render(stateWith([offer(2)]));
+    expect(box.dataset.offerId).toBe('2');
+    expect(document.querySelector('[data-testid="offer-folder"]')!.textContent).toBe('/home/alice/Downloads');
+    box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
+    await vi.waitFor(() => expect(actions.decline).toHaveBeenCalledWith(2));
+  });
+
+  it('traps Tab inside and gives focus back when closed', () => {
+    const { dialog, main, outside } = setup();
+    outside.focus();
+    dialog.render(stateWith([offer(1)]));
+    const accept = document.querySelector('[data-testid="offer-accept"]') as HTMLElement;
+    const change = document.querySelector('[data-testid="offer-change-folder"]') as HTMLElement;
+    accept.dispatchEvent(new KeyboardEvent('keydown', { key: 'Tab', bubbles: true }));
+    expect(document.activeElement).toBe(change); // wrapped from the last to the first
+    change.dispatchEvent(new KeyboardEvent('keydown', { key: 'Tab', shiftKey: true, bubbles: true }));
+    expect(document.activeElement).toBe(accept);
+    dialog.render(stateWith([]));
+    expect(dialog.isOpen).toBe(false);
+    expect(main.inert).toBe(false);
+    expect(document.activeElement).toBe(outside);
+  });
+});
+
+describe('history helpers', () => {
+  it('turns filters into the history command arguments', () => {
+    expect(queryOf(NO_FILTERS)).toEqual({ limit: 500 });
+    const q = queryOf({ peer: 'bob@localhost', direction: 'incoming', state: 'completed', name: ' pdf ', since: '2025-03-01', until: '2025-03-10' });
+    expect(q).toEqual({
+      limit: 500,
+      peer: 'bob@localhost',
+      direction: 'incoming',
+      state: 'completed',
+      nameContains: 'pdf',
+      sinceMs: new Date(2025, 2, 1).getTime(),
+      untilMs: new Date(2025, 2, 11).getTime(), // the whole "until" day counts
+    });
+  });
+
+  it('allows only the actions a record supports', () => {
+    const r = {
+      id: 1, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@x/pc', file_name: 'a', local_path: '/a', size: 1,
+      md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state: 'interrupted',
+      bytes_done: 0, error: 'lost', created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1,
+    } as const;
+    expect(recordActions(r, false)).toEqual({ open: false, show: true, resend: true, resume: true, remove: true });
+    expect(recordActions(r, true)).toEqual({ open: false, show: true, resend: false, resume: false, remove: false });
+    expect(recordActions({ ...r, direction: 'incoming', state: 'completed' }, false)).toEqual({ open: true, show: true, resend: false, resume: false, remove: true });
+    expect(recordActions({ ...r, local_path: null, state: 'failed' }, false).resume).toBe(false);
+    expect(errorNote(r)).toBe('lost');
+    expect(errorNote({ ...r, state: 'rejected', error: 'declined' })).toBe('');
+    expect(errorNote({ ...r, state: 'rejected', error: 'too large' })).toBe('too large');
+    expect(errorNote({ ...r, state: 'cancelled', error: 'cancelled' })).toBe('');
+  });
+});
+
+describe('settings helpers', () => {
+  it('converts auto-accept sizes', () => {
+    expect(sizeToForm(100 * 1024 * 1024)).toEqual({ value: 100, unit: 'MiB' });
+    expect(sizeToForm(2 * 1024 ** 3)).toEqual({ value: 2, unit: 'GiB' });
+    expect(sizeToForm(1.5 * 1024 ** 3)).toEqual({ value: 1536, unit: 'MiB' });
+    expect(formToSize(100, 'MiB')).toBe(100 * 1024 * 1024);
+    expect(formToSize(1.5, 'GiB')).toBe(1.5 * 1024 ** 3);
+    expect(formToSize(0, 'MiB')).toBe(0);
+    expect(formToSize(Number.NaN, 'MiB')).toBe(0);
+  });
+
+  it('validates streamhost addresses', () => {
+    for (const ok of ['127.0.0.1', '192.168.1.20', '::1', 'fe80::1', '2001:db8::8a2e:370:7334', '::ffff:10.0.0.1', '1:2:3:4:5:6:7:8']) expect(isIpAddress(ok), ok).toBe(true);
+    for (const bad of ['', 'localhost', '256.1.1.1', '1.2.3', '1::2::3', '1:2:3:4:5:6:7:8:9', 'gg::1', '10.0.0.1:5000']) expect(isIpAddress(bad), bad).toBe(false);
+  });
+});
+
+describe('sign-in and header helpers', () => {
+  it('checks the form before asking the server', () => {
+    expect(validateSignIn('', 'x')).toBe('signin.missingJid');
+    expect(validateSignIn('alice', 'x')).toBe('signin.badJid');
+    expect(validateSignIn('@localhost', 'x')).toBe('signin.badJid');
+    expect(validateSignIn('alice@', 'x')).toBe('signin.badJid');
+    expect(validateSignIn('alice@localhost', '')).toBe('signin.missingPassword');
+    expect(validateSignIn(' alice@localhost ', 'pw')).toBeNull();
+  });
+
+  it('describes errors by code, keeping the shell message as detail', () => {
+    expect(describeError({ code: 'auth-failed', message: 'SASL: not-authorized' })).toEqual({ title: 'Wrong address or password.', detail: 'SASL: not-authorized' });
+    expect(describeError({ code: 'weird', message: 'Disk full' })).toEqual({ title: 'Disk full', detail: '' });
+    expect(describeError({ code: 'weird', message: '' }).title).toBe('Something went wrong.');
+  });
+
+  it('says how the connection stands', () => {
+    expect(connectionText({ kind: 'online', jid: 'a@b/c', tls: true, mechanism: 'SCRAM-SHA-256' }, 0)).toMatchObject({ text: 'Online', kind: 'online' });
+    expect(connectionText({ kind: 'reconnecting', attempt: 2, at: 5000 }, 1200).text).toBe('Reconnecting in 4 s');
+    expect(connectionText({ kind: 'reconnecting', attempt: 2, at: 5000 }, 6000).text).toBe('Reconnecting…');
+    expect(connectionText({ kind: 'offline', reason: 'connection reset', willRetry: true }, 0).text).toBe('Offline: connection reset');
+    setLanguage('zh-CN');
+    expect(connectionText({ kind: 'reconnecting', attempt: 2, at: 5000 }, 0).text).toBe('5 秒后重新连接');
+  });
+});
