@@ -2,6 +2,9 @@
 # Installs what Skiff's build and end-to-end tests need on Debian 12 / Ubuntu:
 #   prosody (test XMPP server), python3-slixmpp (third-party test peer),
 #   build-essential, pkg-config, ca-certificates, curl,
+#   the desktop app's build libraries (WebKitGTK 4.1, libxdo, OpenSSL, appindicator,
+#   librsvg) and what runs it headless in tests (Xvfb, xdotool, ImageMagick, D-Bus,
+#   dunst as notification server, notify-send, xdg-open),
 #   and Rust via rustup when `cargo` is missing.
 #
 # Idempotent: packages already installed are left alone, and `apt-get update`
@@ -21,7 +24,13 @@ else
     exit 1
 fi
 
-PACKAGES=(prosody python3-slixmpp build-essential pkg-config ca-certificates curl)
+PACKAGES=(
+    prosody python3-slixmpp build-essential pkg-config ca-certificates curl
+    # desktop app (src-tauri): build
+    libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
+    # desktop app: run headless, screenshots, notifications, opening files
+    xvfb xauth imagemagick x11-utils xdotool dunst dbus dbus-x11 libnotify-bin xdg-utils
+)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -52,6 +61,18 @@ else
         | sh -s -- -y --profile minimal --default-toolchain stable
     log "installed: $("${CARGO_HOME:-$HOME/.cargo}/bin/cargo" --version);" \
         "run: . \"${CARGO_HOME:-$HOME/.cargo}/env\""
+fi
+
+# Node.js 20+ and npm build and test the web UI (Vite 7 needs Node 20.19+).
+node_major=$(node --version 2>/dev/null | sed 's/^v\([0-9]*\).*/\1/' || true)
+if [ -z "$node_major" ] || [ "$node_major" -lt 20 ]; then
+    log "installing nodejs and npm (found: ${node_major:-none})"
+    "${SUDO[@]}" apt-get update -q
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+    node_major=$(node --version | sed 's/^v\([0-9]*\).*/\1/')
+    [ "$node_major" -ge 20 ] || { log "Node.js $(node --version) is too old for the web UI (Vite 7 needs 20.19+)" >&2; exit 1; }
+else
+    log "Node.js already installed: $(node --version)"
 fi
 
 # Sanity checks of what the tests run.

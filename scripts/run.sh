@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Runs Skiff. With an account (SKIFF_JID and SKIFF_PASSWORD set, or --jid), it runs
-# the `skiff` command line with the arguments given (default: `roster`).
-# Without one, it starts a local demo Prosody (accounts alice, bob, carol), brings
-# bob online, and shows alice's contacts with their presence.
+# Runs Skiff. On a desktop (DISPLAY or WAYLAND_DISPLAY set) and without arguments it
+# opens the desktop app, which starts a local demo server with a demo contact when no
+# account is remembered (SKIFF_NO_DEMO=1 turns that off).
+# With an account (SKIFF_JID and SKIFF_PASSWORD set, or --jid), it runs the `skiff`
+# command line with the arguments given (default: `roster`). Without a display, it
+# starts the demo Prosody (accounts alice, bob, carol), brings bob online, shows
+# alice's contacts and sends bob a file, all with the command line.
 # Installs what it needs first. Usage: scripts/run.sh [skiff arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh >/dev/null
 [ -f "${CARGO_HOME:-$HOME/.cargo}/env" ] && . "${CARGO_HOME:-$HOME/.cargo}/env"
+
+if [ $# -eq 0 ] && [ -z "${SKIFF_JID:-}" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; }; then
+    (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build >/dev/null)
+    cargo build --quiet --locked -p skiff-desktop
+    target_dir=$(cargo metadata --format-version 1 --no-deps | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    exec "$target_dir/debug/skiff-desktop"
+fi
 cargo build --quiet --locked -p skiff-cli -p skiff-tests --bin skiff --bin skiff-devserver
 target_dir=$(cargo metadata --format-version 1 --no-deps | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 skiff="$target_dir/debug/skiff"

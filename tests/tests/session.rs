@@ -131,7 +131,9 @@ async fn roster_presence_and_subscription_requests() {
     let mut bob_cfg = account(&server, "bob", "phone");
     bob_cfg.priority = 7;
     let bob = Client::start(bob_cfg);
+    let mut b_events = bob.events();
     bob.wait_online().await.unwrap();
+    expect_event(&mut b_events, "bob's roster", |e| matches!(e, Event::Roster { .. })).await;
     let p = expect_event(
         &mut a_events,
         "bob's presence",

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 /// One contact of the roster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Contact {
     /// Bare JID.
     pub jid: String,
@@ -20,6 +21,7 @@ pub struct Contact {
 
 /// One online resource of a contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ResourcePresence {
     pub resource: String,
     /// `available`, `away`, `chat`, `dnd` or `xa`.
@@ -29,6 +31,7 @@ pub struct ResourcePresence {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A connection attempt starts.

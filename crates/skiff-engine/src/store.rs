@@ -116,6 +116,7 @@ macro_rules! text_enum {
 
 /// Which way the file goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Incoming,
@@ -125,6 +126,7 @@ text_enum!(Direction, "direction", { Incoming => "incoming", Outgoing => "outgoi
 
 /// Where a transfer stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum TransferState {
     /// Offered, no answer yet.
@@ -168,6 +170,7 @@ impl TransferState {
 
 /// How the bytes travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
 pub enum Route {
     /// SOCKS5 bytestream straight between the peers (XEP-0065).
@@ -187,6 +190,7 @@ text_enum!(Route, "route", {
 
 /// One transfer as stored (the last attempt for a resumed one).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TransferRecord {
     pub id: i64,
     /// Stream id of the current attempt.

@@ -1,0 +1,160 @@
+//! `skiff-desktop`: the Tauri shell of Skiff. It registers the commands
+//! (`commands`), forwards engine events to the window (`events`), and runs the demo
+//! (`demo`) when no account is remembered. The engine does the rest.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod demo;
+mod error;
+mod events;
+mod files;
+mod settings;
+mod state;
+
+#[cfg(test)]
+mod bindings;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use skiff_engine::store::Store;
+use tauri::{AppHandle, Emitter, Manager, RunEvent};
+
+use crate::settings::{RememberedAccount, Settings};
+use crate::state::AppState;
+
+/// Where the desktop keeps its history and settings: `$SKIFF_DATA_DIR`, else
+/// `$XDG_DATA_HOME/skiff` or `~/.local/share/skiff` (shared with the CLI).
+pub fn data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SKIFF_DATA_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("skiff")
+}
+
+fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+        .unwrap_or_else(|_| "info,skiff::xml=warn,tao=warn,wry=warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    let store = Arc::new(Store::open(&dir.join("history.sqlite3"))?);
+
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .manage(AppState::new(store))
+        .invoke_handler(tauri::generate_handler![
+            commands::sign_in,
+            commands::sign_out,
+            commands::account,
+            commands::remembered_account,
+            commands::roster,
+            commands::send_files,
+            commands::accept,
+            commands::reject,
+            commands::cancel,
+            commands::resume,
+            commands::retry,
+            commands::history,
+            commands::remove_from_history,
+            commands::open_file,
+            commands::show_in_folder,
+            commands::get_settings,
+            commands::set_settings,
+            commands::pick_files,
+            commands::pick_folder,
+        ])
+        .setup(|app| {
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(startup(handle.clone()));
+            tauri::async_runtime::spawn(exit_on_signal(handle));
+            Ok(())
+        })
+        .build(tauri::generate_context!("../tauri.conf.json"))
+        .context("cannot start the window")?;
+
+    app.run(|handle, event| {
+        if let RunEvent::Exit = event {
+            tauri::async_runtime::block_on(shutdown(handle.clone()));
+        }
+    });
+    Ok(())
+}
+
+/// Without a remembered account: start the demo and sign in as alice. With one, the
+/// UI shows the sign-in form filled from `remembered_account` (no password is kept).
+async fn startup(app: AppHandle) {
+    start_demo(&app).await;
+    app.state::<AppState>().startup_done();
+}
+
+async fn start_demo(app: &AppHandle) {
+    let state = app.state::<AppState>();
+    if RememberedAccount::load(&state.store).is_some() || std::env::var_os("SKIFF_NO_DEMO").is_some() {
+        return;
+    }
+    tracing::info!("no remembered account: starting the demo");
+    let demo = match demo::Demo::start().await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("demo: {e:#}");
+            let _ = app.emit("skiff://demo-error", error::AppError::new("demo", format!("{e:#}")));
+            return;
+        }
+    };
+    let alice = demo.alice.clone();
+    let history = match Store::open(&demo::demo_dir().join("alice/history.sqlite3")) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::error!("demo: {e}");
+            return;
+        }
+    };
+    *state.demo.lock().await = Some(demo);
+    let mut tcfg = match Settings::load(&state.store).transfer_config() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("settings: {e}; using defaults for the demo");
+            skiff_engine::transfer::TransferConfig::new(settings::default_download_dir())
+        }
+    };
+    demo::loopback(&mut tcfg);
+    match state.sign_in(app, alice, tcfg, true, history).await {
+        Ok(jid) => tracing::info!("demo: alice signed in as {jid}"),
+        Err(e) => {
+            tracing::error!("demo: alice cannot sign in: {e}");
+            let _ = app.emit("skiff://demo-error", e);
+        }
+    }
+}
+
+/// SIGTERM / SIGINT end the app like closing the window (so the demo server stops).
+async fn exit_on_signal(app: AppHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("signal: quitting");
+    app.exit(0);
+}
+
+async fn shutdown(app: AppHandle) {
+    let state = app.state::<AppState>();
+    state.sign_out(&app).await;
+    let demo = state.demo.lock().await.take();
+    if let Some(demo) = demo {
+        demo.stop().await;
+    }
+}

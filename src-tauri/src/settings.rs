@@ -1,0 +1,243 @@
+//! The desktop settings and the remembered account: JSON values in the store's
+//! `settings` table, and their translation into the engine's `TransferConfig`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use skiff_engine::store::Store;
+use skiff_engine::transfer::{AcceptPolicy, Method, TransferConfig};
+use skiff_proto::jid::Jid;
+
+use crate::error::{AppError, AppResult};
+
+/// Key of [`Settings`] in the store's settings table.
+const SETTINGS_KEY: &str = "desktop.settings";
+/// Key of [`RememberedAccount`].
+const ACCOUNT_KEY: &str = "desktop.account";
+
+/// A transfer method the user allows, in preference order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum MethodName {
+    /// SOCKS5 bytestreams (direct, then the server's proxy).
+    S5b,
+    /// In-band bytestreams.
+    Ibb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum Language {
+    #[default]
+    #[serde(rename = "en")]
+    En,
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+/// What the user can change in the settings screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    /// Where accepted files go (an accept can name another folder).
+    pub download_dir: String,
+    /// The SOCKS5 proxy to use; `null` = discover the server's.
+    pub proxy_jid: Option<String>,
+    /// Allowed methods in preference order; never empty.
+    pub methods: Vec<MethodName>,
+    /// Offers from roster contacts up to this size are accepted without asking;
+    /// 0 = always ask.
+    pub auto_accept_max_bytes: u64,
+    pub language: Language,
+    pub theme: Theme,
+    /// Addresses our own streamhost offers; empty = every usable local address.
+    pub streamhost_addrs: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            download_dir: default_download_dir().to_string_lossy().into_owned(),
+            proxy_jid: None,
+            methods: vec![MethodName::S5b, MethodName::Ibb],
+            auto_accept_max_bytes: 0,
+            language: Language::En,
+            theme: Theme::System,
+            streamhost_addrs: Vec::new(),
+        }
+    }
+}
+
+/// `~/Downloads`, else the data folder's `downloads/`.
+pub fn default_download_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join("Downloads"))
+        .unwrap_or_else(|| crate::data_dir().join("downloads"))
+}
+
+impl Settings {
+    /// Checks what the engine would refuse later, with a message for the form.
+    pub fn validate(&self) -> AppResult<()> {
+        if self.download_dir.trim().is_empty() {
+            return Err(AppError::invalid("the download folder is empty"));
+        }
+        if self.methods.is_empty() {
+            return Err(AppError::invalid("allow at least one transfer method"));
+        }
+        if let Some(p) = self.proxy_jid.as_deref().filter(|p| !p.trim().is_empty()) {
+            p.trim().parse::<Jid>().map_err(|e| AppError::invalid(format!("proxy '{p}': {e}")))?;
+        }
+        for a in &self.streamhost_addrs {
+            a.trim().parse::<IpAddr>().map_err(|_| AppError::invalid(format!("'{a}' is not an IP address")))?;
+        }
+        Ok(())
+    }
+
+    /// The engine's transfer settings. The desktop answers offers itself (dialog,
+    /// notification, auto-accept by size), so the engine's policy is always `Ask`.
+    pub fn transfer_config(&self) -> AppResult<TransferConfig> {
+        self.validate()?;
+        let mut cfg = TransferConfig::new(PathBuf::from(&self.download_dir));
+        cfg.accept = AcceptPolicy::Ask;
+        cfg.methods = self
+            .methods
+            .iter()
+            .map(|m| match m {
+                MethodName::S5b => Method::S5b,
+                MethodName::Ibb => Method::Ibb,
+            })
+            .collect();
+        cfg.proxy = match self.proxy_jid.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) => Some(p.parse().map_err(|e| AppError::invalid(format!("proxy '{p}': {e}")))?),
+            None => None,
+        };
+        cfg.streamhost_addrs = self.streamhost_addrs.iter().filter_map(|a| a.trim().parse().ok()).collect();
+        Ok(cfg)
+    }
+
+    /// Reads the settings; defaults when none are stored or the stored ones are unreadable.
+    pub fn load(store: &Store) -> Settings {
+        match store.setting(SETTINGS_KEY) {
+            Ok(Some(json)) => serde_json::from_str(&json).unwrap_or_else(|e| {
+                tracing::warn!("stored settings are unreadable ({e}); using defaults");
+                Settings::default()
+            }),
+            Ok(None) => Settings::default(),
+            Err(e) => {
+                tracing::warn!("cannot read settings: {e}");
+                Settings::default()
+            }
+        }
+    }
+
+    pub fn save(&self, store: &Store) -> AppResult<()> {
+        self.validate()?;
+        let json = serde_json::to_string(self).map_err(AppError::internal)?;
+        store.set_setting(SETTINGS_KEY, &json)?;
+        Ok(())
+    }
+}
+
+/// The account signed in with "remember": everything but the password (no keyring
+/// is used; the sign-in form is filled with this and asks for the password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct RememberedAccount {
+    pub jid: String,
+    /// `host:port`, or `null` to look the server up in DNS.
+    pub server: Option<String>,
+    /// `starttls`, `direct` or `plaintext`.
+    pub tls: String,
+    pub ca_file: Option<String>,
+}
+
+impl RememberedAccount {
+    pub fn load(store: &Store) -> Option<RememberedAccount> {
+        let json = store.setting(ACCOUNT_KEY).ok().flatten()?;
+        serde_json::from_str(&json).ok()
+    }
+
+    pub fn save(&self, store: &Store) -> AppResult<()> {
+        let json = serde_json::to_string(self).map_err(AppError::internal)?;
+        store.set_setting(ACCOUNT_KEY, &json)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_through_the_store() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(Settings::load(&store), Settings::default());
+        let s = Settings {
+            download_dir: "/tmp/in".into(),
+            proxy_jid: Some("proxy.example.com".into()),
+            methods: vec![MethodName::Ibb],
+            auto_accept_max_bytes: 10 << 20,
+            language: Language::ZhCn,
+            theme: Theme::Dark,
+            streamhost_addrs: vec!["127.0.0.1".into()],
+        };
+        s.save(&store).unwrap();
+        assert_eq!(Settings::load(&store), s);
+        let cfg = s.transfer_config().unwrap();
+        assert_eq!(cfg.methods, vec![Method::Ibb]);
+        assert_eq!(cfg.proxy.unwrap().to_string(), "proxy.example.com");
+        assert_eq!(cfg.streamhost_addrs, vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(cfg.accept, AcceptPolicy::Ask);
+    }
+
+    #[test]
+    fn json_is_camel_case_and_tolerates_missing_fields() {
+        let json = serde_json::to_value(Settings::default()).unwrap();
+        for key in ["downloadDir", "proxyJid", "methods", "autoAcceptMaxBytes", "language", "theme", "streamhostAddrs"]
+        {
+            assert!(json.get(key).is_some(), "{key} missing in {json}");
+        }
+        let s: Settings = serde_json::from_str(r#"{"language":"zh-CN","methods":["s5b"]}"#).unwrap();
+        assert_eq!(s.language, Language::ZhCn);
+        assert_eq!(s.theme, Theme::System);
+    }
+
+    #[test]
+    fn invalid_settings_are_refused_with_a_code() {
+        let store = Store::open_in_memory().unwrap();
+        let s = Settings { methods: vec![], ..Settings::default() };
+        assert_eq!(s.save(&store).unwrap_err().code, "invalid");
+        let s = Settings { streamhost_addrs: vec!["nope".into()], ..Settings::default() };
+        assert_eq!(s.save(&store).unwrap_err().code, "invalid");
+        assert_eq!(Settings::load(&store), Settings::default());
+    }
+
+    #[test]
+    fn remembered_account_round_trip() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(RememberedAccount::load(&store), None);
+        let a = RememberedAccount {
+            jid: "alice@example.com".into(),
+            server: Some("xmpp.example.com:5222".into()),
+            tls: "starttls".into(),
+            ca_file: None,
+        };
+        a.save(&store).unwrap();
+        assert_eq!(RememberedAccount::load(&store), Some(a));
+    }
+}

@@ -1,0 +1,277 @@
+//! The shell's state: the store (opened at start, it also holds the settings), the
+//! signed-in session, and the demo server when one runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use skiff_engine::event::{Contact, ResourcePresence};
+use skiff_engine::store::Store;
+use skiff_engine::transfer::{TransferConfig, Transfers};
+use skiff_engine::{AccountConfig, Client, Event, Secret, TlsMode};
+use skiff_proto::jid::Jid;
+use tauri::{AppHandle, Emitter};
+use tokio::sync::Mutex;
+
+use crate::error::{AppError, AppResult};
+
+/// The signed-in account as the UI sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AccountView {
+    /// Bare JID.
+    pub jid: String,
+    pub online: bool,
+    /// Signed in to the local demo server.
+    pub demo: bool,
+}
+
+/// A roster contact with its online resources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ContactView {
+    pub jid: String,
+    pub name: Option<String>,
+    pub subscription: String,
+    pub pending_out: bool,
+    pub groups: Vec<String>,
+    pub resources: Vec<ResourcePresence>,
+}
+
+impl ContactView {
+    pub fn new(c: Contact, resources: Vec<ResourcePresence>) -> ContactView {
+        ContactView {
+            jid: c.jid,
+            name: c.name,
+            subscription: c.subscription,
+            pending_out: c.pending_out,
+            groups: c.groups,
+            resources,
+        }
+    }
+}
+
+/// One signed-in account.
+#[derive(Debug)]
+pub struct Session {
+    pub client: Client,
+    pub transfers: Transfers,
+    pub jid: Jid,
+    pub demo: bool,
+    /// The history of this account (the demo keeps its own, apart from the user's).
+    pub history: Arc<Store>,
+    forward: tauri::async_runtime::JoinHandle<()>,
+}
+
+#[derive(Debug)]
+pub struct AppState {
+    /// The user's store: settings, and the history of real accounts.
+    pub store: Arc<Store>,
+    session: Mutex<Option<Session>>,
+    pub demo: Mutex<Option<crate::demo::Demo>>,
+    /// Becomes true when the startup (the demo's sign-in) is over, so that `account()`
+    /// called by a window that loaded first does not answer "signed out" too early.
+    started: tokio::sync::watch::Sender<bool>,
+}
+
+/// How long a sign-in may take before the shell gives up.
+const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(45);
+
+impl AppState {
+    pub fn new(store: Arc<Store>) -> AppState {
+        AppState {
+            store,
+            session: Mutex::new(None),
+            demo: Mutex::new(None),
+            started: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    pub fn startup_done(&self) {
+        self.started.send_replace(true);
+    }
+
+    /// Waits (up to a minute) until the startup is over.
+    pub async fn wait_started(&self) {
+        let mut rx = self.started.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|done| *done)).await;
+    }
+
+    /// The running transfer engine, or `offline`.
+    pub async fn transfers(&self) -> AppResult<Transfers> {
+        self.session.lock().await.as_ref().map(|s| s.transfers.clone()).ok_or_else(AppError::offline)
+    }
+
+    /// The history of the signed-in account, else the user's.
+    pub async fn history_store(&self) -> Arc<Store> {
+        self.session.lock().await.as_ref().map(|s| s.history.clone()).unwrap_or_else(|| self.store.clone())
+    }
+
+    pub async fn client(&self) -> AppResult<Client> {
+        self.session.lock().await.as_ref().map(|s| s.client.clone()).ok_or_else(AppError::offline)
+    }
+
+    pub async fn account(&self) -> Option<AccountView> {
+        self.session.lock().await.as_ref().map(|s| AccountView {
+            jid: s.jid.bare().to_string(),
+            online: s.client.jid().is_some(),
+            demo: s.demo,
+        })
+    }
+
+    /// Signs in (replacing any session): starts the client, the transfer engine (before
+    /// the first presence, so peers find file transfer in our disco#info) and the event
+    /// forwarder, then waits until online. A failed sign-in carries the engine's
+    /// `Event::Fatal` code.
+    pub async fn sign_in(
+        &self,
+        app: &AppHandle,
+        cfg: AccountConfig,
+        tcfg: TransferConfig,
+        demo: bool,
+        history: Arc<Store>,
+    ) -> AppResult<Jid> {
+        self.sign_out(app).await;
+        let account = cfg.jid.clone();
+        let client = Client::start(cfg);
+        let mut watch = client.events();
+        let forward_rx = client.events();
+        let transfers = match Transfers::start(client.clone(), history.clone(), tcfg, &account) {
+            Ok(t) => t,
+            Err(e) => {
+                client.disconnect().await;
+                return Err(e.into());
+            }
+        };
+        let forward = tauri::async_runtime::spawn(crate::events::forward(
+            app.clone(),
+            client.clone(),
+            transfers.clone(),
+            self.store.clone(),
+            forward_rx,
+        ));
+        let online = tokio::time::timeout(SIGN_IN_TIMEOUT, client.wait_online()).await;
+        let err = match online {
+            Ok(Ok(jid)) => {
+                *self.session.lock().await =
+                    Some(Session { client, transfers, jid: jid.clone(), demo, history, forward });
+                let _ = app.emit("skiff://account", self.account().await);
+                return Ok(jid);
+            }
+            Ok(Err(e)) => fatal_of(&mut watch).unwrap_or_else(|| e.into()),
+            Err(_) => {
+                let reason = last_offline(&mut watch).unwrap_or_else(|| "no answer from the server".into());
+                AppError::new("connect", format!("could not sign in within {}s: {reason}", SIGN_IN_TIMEOUT.as_secs()))
+            }
+        };
+        forward.abort();
+        client.disconnect().await;
+        Err(err)
+    }
+
+    /// Signs out; nothing when not signed in.
+    pub async fn sign_out(&self, app: &AppHandle) {
+        let Some(s) = self.session.lock().await.take() else { return };
+        s.forward.abort();
+        s.client.disconnect().await;
+        let _ = app.emit("skiff://account", Option::<AccountView>::None);
+    }
+}
+
+/// The first `Event::Fatal` already received, as an error.
+fn fatal_of(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Option<AppError> {
+    while let Ok(e) = rx.try_recv() {
+        if let Event::Fatal { code, message } = e {
+            return Some(AppError::from_fatal(&code, &message));
+        }
+    }
+    None
+}
+
+fn last_offline(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Option<String> {
+    let mut last = None;
+    while let Ok(e) = rx.try_recv() {
+        if let Event::Offline { reason, .. } = e {
+            last = Some(reason);
+        }
+    }
+    last
+}
+
+/// The account settings from the sign-in form.
+pub fn account_config(
+    jid: &str,
+    password: &str,
+    server: Option<&str>,
+    tls: &str,
+    ca_file: Option<&str>,
+) -> AppResult<AccountConfig> {
+    let jid: Jid = jid.trim().parse().map_err(|e| AppError::invalid(format!("'{jid}' is not a valid address: {e}")))?;
+    if jid.local().is_none() {
+        return Err(AppError::invalid(format!("'{jid}' has no user part: an account looks like you@server")));
+    }
+    let resource = jid.resource().map(str::to_owned).unwrap_or_else(|| "skiff-desktop".into());
+    let jid = jid.with_resource(&resource).map_err(|e| AppError::invalid(format!("resource: {e}")))?;
+    if password.is_empty() {
+        return Err(AppError::invalid("the password is empty"));
+    }
+    let mut cfg = AccountConfig::new(jid, Secret::new(password));
+    cfg.tls = parse_tls(tls)?;
+    cfg.ca_file = ca_file.map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from);
+    if let Some(server) = server.map(str::trim).filter(|s| !s.is_empty()) {
+        cfg.server = Some(parse_server(server)?);
+    }
+    Ok(cfg)
+}
+
+pub fn parse_tls(tls: &str) -> AppResult<TlsMode> {
+    match tls {
+        "starttls" | "" => Ok(TlsMode::StartTls),
+        "direct" => Ok(TlsMode::Direct),
+        "plaintext" => Ok(TlsMode::Plaintext),
+        other => Err(AppError::invalid(format!("unknown TLS mode '{other}' (starttls, direct or plaintext)"))),
+    }
+}
+
+/// `host:port` or `[v6]:port`.
+pub fn parse_server(s: &str) -> AppResult<(String, u16)> {
+    s.rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_owned(), p.parse::<u16>().ok()?)))
+        .filter(|(h, _)| !h.is_empty())
+        .ok_or_else(|| AppError::invalid(format!("the server wants HOST:PORT, got '{s}'")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_form_translates_to_account_config() {
+        let cfg = account_config("alice@example.com", "pw", Some("xmpp.example.com:5223"), "direct", None).unwrap();
+        assert_eq!(cfg.jid.to_string(), "alice@example.com/skiff-desktop");
+        assert_eq!(cfg.server, Some(("xmpp.example.com".into(), 5223)));
+        assert_eq!(cfg.tls, TlsMode::Direct);
+        let cfg = account_config("alice@example.com/laptop", "pw", Some(" "), "starttls", Some("")).unwrap();
+        assert_eq!(cfg.jid.resource(), Some("laptop"));
+        assert_eq!(cfg.server, None);
+        assert_eq!(cfg.ca_file, None);
+        assert_eq!(parse_server("[::1]:5222").unwrap(), ("::1".into(), 5222));
+    }
+
+    #[test]
+    fn bad_sign_in_forms_are_invalid() {
+        for (jid, pw, server, tls) in [
+            ("example.com", "pw", None, "starttls"),
+            ("alice@example.com", "", None, "starttls"),
+            ("alice@example.com", "pw", Some("host"), "starttls"),
+            ("alice@example.com", "pw", None, "ssl"),
+        ] {
+            assert_eq!(
+                account_config(jid, pw, server, tls, None).unwrap_err().code,
+                "invalid",
+                "{jid} {server:?} {tls}"
+            );
+        }
+    }
+}
