@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { App, autoAcceptPolicy, DEFAULT_SETTINGS } from './app';
+import { App, applyTheme, autoAcceptPolicy, DEFAULT_SETTINGS } from './app';
 import { setLanguage } from './i18n';
 import { MockBackend, mockOptionsFromQuery, type MockOptions } from './mock-backend';
 import { initialState } from './store';
@@ -147,5 +147,17 @@ describe('auto-accept policy', () => {
     expect(policy(offer('eve@y/pc', 500), s)).toBe(true);
     settings.autoAcceptMaxBytes = 0;
     expect(policy(offer('bob@x/pc', 1), s)).toBe(true);
+  });
+});
+
+describe('applyTheme', () => {
+  it('always resolves to light or dark, so one dark palette serves both', () => {
+    const root = document.createElement('div');
+    applyTheme('dark', root);
+    expect(root.dataset.theme).toBe('dark');
+    applyTheme('light', root);
+    expect(root.dataset.theme).toBe('light');
+    applyTheme('system', root);
+    expect(['light', 'dark']).toContain(root.dataset.theme);
   });
 });

@@ -43,9 +43,19 @@ export const DEFAULT_SETTINGS: Settings = {
   streamhostAddrs: [],
 };
 
+const darkScheme: MediaQueryList | undefined =
+  typeof window !== 'undefined' && typeof window.matchMedia === 'function'
+    ? window.matchMedia('(prefers-color-scheme: dark)')
+    : undefined;
+let followSystem = false;
+darkScheme?.addEventListener?.('change', () => {
+  if (followSystem) applyTheme('system');
+});
+
+/** Sets `data-theme` to `light` or `dark`; `system` follows the OS (live). */
 export function applyTheme(theme: Theme, root: HTMLElement = document.documentElement): void {
-  if (theme === 'light' || theme === 'dark') root.dataset.theme = theme;
-  else delete root.dataset.theme;
+  followSystem = theme === 'system';
+  root.dataset.theme = followSystem ? (darkScheme?.matches ? 'dark' : 'light') : theme;
 }
 
 /** The offer policy that mirrors the shell's auto-accept: contacts, up to the size. */
