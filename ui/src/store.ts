@@ -134,8 +134,9 @@ function blankTransfer(id: number, now: number): TransferView {
 
 /** A history record as a card (the initial load). */
 export function transferFromRecord(r: TransferRecord): TransferView {
-  const seconds =
-    r.finished_at != null && r.state === 'completed' ? Math.max(0, (r.finished_at - r.created_at) / 1000) : null;
+  // The record's times run from the offer (including the wait for the receiver's
+  // answer), so they say nothing about how fast the data moved: no duration, no speed.
+  const seconds = null;
   const resumable = r.state === 'interrupted' || (r.state === 'failed' && r.bytes_done > 0 && r.direction === 'outgoing');
   return {
     id: r.id,
@@ -147,8 +148,7 @@ export function transferFromRecord(r: TransferRecord): TransferView {
     state: r.state,
     bytes: r.state === 'completed' ? r.size : r.bytes_done,
     total: r.size,
-    // The average speed of a finished transfer; running ones get theirs from events.
-    bytesPerSec: seconds ? (r.size - r.offset) / seconds : 0,
+    bytesPerSec: 0,
     route: r.route,
     streamhost: r.streamhost,
     offset: r.offset,
