@@ -281,10 +281,8 @@ async fn drive(
                                 })?);
                         }
                         drop(guard);
-                        let _ = store.set_route(id, r, streamhost.as_deref());
-                        let _ = store.set_state(id, TransferState::Active, None);
+                        t.record_started(id, r, streamhost, offset);
                         progress = Progress::new(t, id, size, offset);
-                        t.emit(Event::TransferStarted { id, route: r.as_str().to_owned(), streamhost, offset });
                         None
                     }
                     ReceiverAction::Progress { bytes } => {
@@ -342,17 +340,15 @@ async fn finish(
     match part.finish(md5).await {
         Ok(done) => {
             let _ = store.set_local_path(id, &done.path.display().to_string());
-            let _ = store.set_hashes(id, Some(&done.hashes.md5), Some(&done.hashes.sha256));
-            let _ = store.set_progress(id, done.size);
-            let _ = store.set_state(id, TransferState::Completed, None);
-            t.emit(Event::TransferCompleted {
+            t.record_completed(super::Completed {
                 id,
                 name: done.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                 path: done.path.display().to_string(),
                 size: done.size,
                 bytes: transferred,
-                sha256: done.hashes.sha256,
-                route: route.as_str().to_owned(),
+                md5: Some(done.hashes.md5),
+                sha256: Some(done.hashes.sha256),
+                route,
                 seconds: progress.seconds(),
             });
             Ok(())

@@ -267,6 +267,35 @@ impl Transfers {
         self.emit(Event::TransferFailed { id, name: name.to_owned(), error: error.to_owned(), resumable });
     }
 
+    /// Records that the data of transfer `id` starts to flow over `route`, then
+    /// announces it.
+    fn record_started(&self, id: i64, route: crate::store::Route, streamhost: Option<String>, offset: u64) {
+        let store = &self.inner.store;
+        let _ = store.set_route(id, route, streamhost.as_deref());
+        let _ = store.set_state(id, TransferState::Active, None);
+        let _ = store.set_progress(id, offset);
+        self.emit(Event::TransferStarted { id, route: route.as_str().to_owned(), streamhost, offset });
+    }
+
+    /// Records a finished transfer (hashes when known, all bytes done, completed),
+    /// then announces it.
+    fn record_completed(&self, done: Completed) {
+        let store = &self.inner.store;
+        let _ = store.set_hashes(done.id, done.md5.as_deref(), done.sha256.as_deref());
+        let _ = store.set_progress(done.id, done.size);
+        let _ = store.set_state(done.id, TransferState::Completed, None);
+        self.emit(Event::TransferCompleted {
+            id: done.id,
+            name: done.name,
+            path: done.path,
+            size: done.size,
+            bytes: done.bytes,
+            sha256: done.sha256.unwrap_or_default(),
+            route: done.route.as_str().to_owned(),
+            seconds: done.seconds,
+        });
+    }
+
     /// Marks transfer `id` as running and gives its cancel switch (removed when the
     /// guard drops); `None` when it is running already.
     fn claim(&self, id: i64) -> Option<CancelGuard> {
@@ -309,6 +338,20 @@ impl Transfers {
             .await
             .clone()
     }
+}
+
+/// What [`Transfers::record_completed`] records and announces.
+struct Completed {
+    id: i64,
+    name: String,
+    path: String,
+    size: u64,
+    /// Bytes that travelled in this attempt.
+    bytes: u64,
+    md5: Option<String>,
+    sha256: Option<String>,
+    route: crate::store::Route,
+    seconds: f64,
 }
 
 struct CancelGuard {

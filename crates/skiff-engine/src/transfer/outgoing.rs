@@ -285,16 +285,8 @@ impl Outgoing {
                     }
                     SenderAction::Started { route, streamhost, offset, length } => {
                         let route = store_route(route);
-                        let _ = self.t.inner.store.set_route(self.id, route, streamhost.as_deref());
-                        let _ = self.t.inner.store.set_state(self.id, TransferState::Active, None);
-                        let _ = self.t.inner.store.set_progress(self.id, offset);
+                        self.t.record_started(self.id, route, streamhost, offset);
                         progress = Progress::new(&self.t, self.id, self.size, offset);
-                        self.t.emit(Event::TransferStarted {
-                            id: self.id,
-                            route: route.as_str().to_owned(),
-                            streamhost,
-                            offset,
-                        });
                         if route == Route::Ibb {
                             match SourceFile::open(&self.path, offset).await {
                                 Ok(f) => src = Some(f),
@@ -367,27 +359,19 @@ impl Outgoing {
     }
 
     async fn completed(self, route: Route, bytes: u64, progress: &Progress) -> Result<(), Failure> {
-        let store = &self.t.inner.store;
         let hashes = match self.hashes.await {
             Ok(Ok(h)) => Some(h),
             _ => None,
         };
-        let sha256 = hashes.as_ref().map(|h| h.sha256.clone()).unwrap_or_default();
-        let _ = store.set_hashes(
-            self.id,
-            hashes.as_ref().map(|h| h.md5.as_str()),
-            hashes.as_ref().map(|h| h.sha256.as_str()),
-        );
-        let _ = store.set_progress(self.id, self.size);
-        let _ = store.set_state(self.id, TransferState::Completed, None);
-        self.t.emit(Event::TransferCompleted {
+        self.t.record_completed(super::Completed {
             id: self.id,
             name: self.name.clone(),
             path: self.path.display().to_string(),
             size: self.size,
             bytes,
-            sha256,
-            route: route.as_str().to_owned(),
+            md5: hashes.as_ref().map(|h| h.md5.clone()),
+            sha256: hashes.map(|h| h.sha256),
+            route,
             seconds: progress.seconds(),
         });
         Ok(())
