@@ -1,12 +1,20 @@
 //! The Tauri commands: each one translates its arguments into an engine call and the
-//! result (or error) back. No protocol logic here. JavaScript passes camelCase
-//! argument names (`caFile`, `nameContains`, ...), Tauri maps them to these.
+//! result (or error) back. No protocol logic here.
+//!
+//! A command's arguments are one struct (`SignInArgs`, `HistoryQuery`, ...) read from
+//! the whole argument object by [`Args`]; JavaScript passes its fields flat, in
+//! camelCase (`invoke('sign_in', { jid, password, caFile, ... })`). These structs and
+//! the results are exported to TypeScript, and the typed wrappers in
+//! `ui/src/bindings/commands.ts` are generated from the table in `bindings.rs`.
 
 use std::path::PathBuf;
 
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use skiff_engine::store::{Direction, HistoryFilter, TransferRecord, TransferState};
 use skiff_proto::jid::Jid;
-use tauri::{AppHandle, State};
+use tauri::ipc::{CommandArg, CommandItem, InvokeBody, InvokeError};
+use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_dialog::DialogExt;
 
 use crate::error::{AppError, AppResult};
@@ -14,24 +22,119 @@ use crate::files;
 use crate::settings::{RememberedAccount, Settings};
 use crate::state::{account_config, AccountView, AppState, ContactView};
 
+/// A command's whole argument object as one struct `T`. Missing `Option` fields are
+/// `None`; a malformed object is refused with an `invalid` [`AppError`].
+#[derive(Debug)]
+pub struct Args<T>(pub T);
+
+impl<'de, R: Runtime, T: DeserializeOwned> CommandArg<'de, R> for Args<T> {
+    fn from_command(command: CommandItem<'de, R>) -> Result<Self, InvokeError> {
+        let invalid = |why: String| InvokeError::from(AppError::invalid(format!("{}: {why}", command.name)));
+        match command.message.payload() {
+            InvokeBody::Json(v) => T::deserialize(v).map(Args).map_err(|e| invalid(e.to_string())),
+            InvokeBody::Raw(_) => Err(invalid("expected a JSON argument object".into())),
+        }
+    }
+}
+
+/// `sign_in`'s arguments.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields))]
+#[serde(rename_all = "camelCase")]
+pub struct SignInArgs {
+    pub jid: String,
+    pub password: String,
+    /// `host:port`; absent or empty = DNS SRV, then the JID's domain.
+    pub server: Option<String>,
+    /// `starttls` (also when empty), `direct` or `plaintext`.
+    pub tls: String,
+    pub ca_file: Option<String>,
+    /// Keep everything but the password for the next start.
+    pub remember: bool,
+}
+
+/// Never prints the password.
+impl std::fmt::Debug for SignInArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInArgs")
+            .field("jid", &self.jid)
+            .field("server", &self.server)
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
+            .field("remember", &self.remember)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, serde::Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct SignedIn {
+    /// The bound bare JID.
     pub jid: String,
 }
 
+/// The argument of the commands that act on one transfer (`reject`, `cancel`, ...).
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct IdArgs {
+    pub id: i64,
+}
+
+/// `send_files`' arguments.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct SendFilesArgs {
+    /// A bare JID (the best resource that can receive files is picked) or a full JID.
+    pub to: String,
+    /// Files and folders (a folder sends every file inside it).
+    pub paths: Vec<String>,
+}
+
+/// `accept`'s arguments.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields))]
+pub struct AcceptArgs {
+    pub id: i64,
+    /// The folder for this file; absent or empty = the download folder of the settings.
+    pub dir: Option<String>,
+}
+
+/// `history`'s filter; absent fields do not filter. Newest first.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields))]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryQuery {
+    /// Bare JID: that peer and any of its resources (a full JID: that resource).
+    pub peer: Option<String>,
+    pub direction: Option<Direction>,
+    pub state: Option<TransferState>,
+    /// Part of the file name, ASCII case-insensitive.
+    pub name_contains: Option<String>,
+    /// Created at or after this time (Unix milliseconds).
+    pub since_ms: Option<i64>,
+    /// Created before this time (Unix milliseconds).
+    pub until_ms: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// `set_settings`' argument.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct SetSettingsArgs {
+    pub settings: Settings,
+}
+
+/// `pick_folder`'s arguments.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields))]
+pub struct PickFolderArgs {
+    /// The dialog's title; absent = "Choose a folder".
+    pub title: Option<String>,
+}
+
 #[tauri::command]
-#[allow(clippy::too_many_arguments)]
-pub async fn sign_in(
-    app: AppHandle,
-    state: State<'_, AppState>,
-    jid: String,
-    password: String,
-    server: Option<String>,
-    tls: String,
-    ca_file: Option<String>,
-    remember: bool,
-) -> AppResult<SignedIn> {
+pub async fn sign_in(app: AppHandle, state: State<'_, AppState>, args: Args<SignInArgs>) -> AppResult<SignedIn> {
+    let SignInArgs { jid, password, server, tls, ca_file, remember } = args.0;
     let cfg = account_config(&jid, &password, server.as_deref(), &tls, ca_file.as_deref())?;
     let tcfg = Settings::load(&state.store).transfer_config()?;
     let bound = state.sign_in(&app, cfg, tcfg, false, state.store.clone()).await?;
@@ -85,7 +188,8 @@ fn parse_jid(to: &str) -> AppResult<Jid> {
 /// Offers files to `to`; a folder becomes one offer per file inside it (see `files`).
 /// Returns the transfer ids in order.
 #[tauri::command]
-pub async fn send_files(state: State<'_, AppState>, to: String, paths: Vec<String>) -> AppResult<Vec<i64>> {
+pub async fn send_files(state: State<'_, AppState>, args: Args<SendFilesArgs>) -> AppResult<Vec<i64>> {
+    let SendFilesArgs { to, paths } = args.0;
     let to = parse_jid(&to)?;
     let transfers = state.transfers().await?;
     let offers = files::expand(&paths.iter().map(PathBuf::from).collect::<Vec<_>>())?;
@@ -97,23 +201,27 @@ pub async fn send_files(state: State<'_, AppState>, to: String, paths: Vec<Strin
 }
 
 #[tauri::command]
-pub async fn accept(state: State<'_, AppState>, id: i64, dir: Option<String>) -> AppResult<()> {
+pub async fn accept(state: State<'_, AppState>, args: Args<AcceptArgs>) -> AppResult<()> {
+    let AcceptArgs { id, dir } = args.0;
     let dir = dir.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| Settings::load(&state.store).download_dir);
     Ok(state.transfers().await?.accept(id, Some(PathBuf::from(dir)))?)
 }
 
 #[tauri::command]
-pub async fn reject(state: State<'_, AppState>, id: i64) -> AppResult<()> {
+pub async fn reject(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<()> {
+    let id = args.0.id;
     Ok(state.transfers().await?.reject(id)?)
 }
 
 #[tauri::command]
-pub async fn cancel(state: State<'_, AppState>, id: i64) -> AppResult<()> {
+pub async fn cancel(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<()> {
+    let id = args.0.id;
     Ok(state.transfers().await?.cancel(id)?)
 }
 
 #[tauri::command]
-pub async fn resume(state: State<'_, AppState>, id: i64) -> AppResult<i64> {
+pub async fn resume(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<i64> {
+    let id = args.0.id;
     Ok(state.transfers().await?.resume(id).await?)
 }
 
@@ -121,7 +229,8 @@ pub async fn resume(state: State<'_, AppState>, id: i64) -> AppResult<i64> {
 /// cancelled, completed, or refused by the resume) is sent afresh. Returns the id of
 /// the transfer that runs now. Incoming: `not-resumable` (only the sender can retry).
 #[tauri::command]
-pub async fn retry(state: State<'_, AppState>, id: i64) -> AppResult<i64> {
+pub async fn retry(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<i64> {
+    let id = args.0.id;
     let transfers = state.transfers().await?;
     let rec = transfers.store().get(id)?;
     if rec.direction == Direction::Incoming {
@@ -140,17 +249,8 @@ pub async fn retry(state: State<'_, AppState>, id: i64) -> AppResult<i64> {
 }
 
 #[tauri::command]
-#[allow(clippy::too_many_arguments)]
-pub async fn history(
-    app_state: State<'_, AppState>,
-    peer: Option<String>,
-    direction: Option<Direction>,
-    state: Option<TransferState>,
-    name_contains: Option<String>,
-    since_ms: Option<i64>,
-    until_ms: Option<i64>,
-    limit: Option<u32>,
-) -> AppResult<Vec<TransferRecord>> {
+pub async fn history(app_state: State<'_, AppState>, args: Args<HistoryQuery>) -> AppResult<Vec<TransferRecord>> {
+    let HistoryQuery { peer, direction, state, name_contains, since_ms, until_ms, limit } = args.0;
     let f = HistoryFilter {
         peer: peer.filter(|p| !p.is_empty()),
         direction,
@@ -164,7 +264,8 @@ pub async fn history(
 }
 
 #[tauri::command]
-pub async fn remove_from_history(state: State<'_, AppState>, id: i64) -> AppResult<()> {
+pub async fn remove_from_history(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<()> {
+    let id = args.0.id;
     if let Ok(t) = state.transfers().await {
         if t.is_active(id) {
             return Err(AppError::new("already-active", "cancel the transfer before removing it from the history"));
@@ -198,12 +299,14 @@ fn xdg_open(arg: &std::path::Path) -> AppResult<()> {
 }
 
 #[tauri::command]
-pub async fn open_file(state: State<'_, AppState>, id: i64) -> AppResult<()> {
+pub async fn open_file(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<()> {
+    let id = args.0.id;
     xdg_open(&local_file(&state, id).await?)
 }
 
 #[tauri::command]
-pub async fn show_in_folder(state: State<'_, AppState>, id: i64) -> AppResult<()> {
+pub async fn show_in_folder(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<()> {
+    let id = args.0.id;
     let path = local_file(&state, id).await?;
     xdg_open(path.parent().unwrap_or(&path))
 }
@@ -216,8 +319,8 @@ pub async fn get_settings(state: State<'_, AppState>) -> AppResult<Settings> {
 /// Saves the settings. The download folder and auto-accept apply at once; methods,
 /// proxy and streamhost addresses at the next sign-in.
 #[tauri::command]
-pub async fn set_settings(state: State<'_, AppState>, settings: Settings) -> AppResult<()> {
-    settings.save(&state.store)
+pub async fn set_settings(state: State<'_, AppState>, args: Args<SetSettingsArgs>) -> AppResult<()> {
+    args.0.settings.save(&state.store)
 }
 
 /// The files picked; empty when the dialog was cancelled.
@@ -238,11 +341,41 @@ pub async fn pick_files(app: AppHandle) -> AppResult<Vec<String>> {
 
 /// The folder picked; `null` when the dialog was cancelled.
 #[tauri::command]
-pub async fn pick_folder(app: AppHandle, title: Option<String>) -> AppResult<Option<String>> {
+pub async fn pick_folder(app: AppHandle, args: Args<PickFolderArgs>) -> AppResult<Option<String>> {
+    let title = args.0.title;
     let (tx, rx) = tokio::sync::oneshot::channel();
     app.dialog().file().set_title(title.unwrap_or_else(|| "Choose a folder".into())).pick_folder(move |picked| {
         let _ = tx.send(picked);
     });
     let picked = rx.await.map_err(AppError::internal)?;
     Ok(picked.and_then(|p| p.into_path().ok()).map(|p| p.to_string_lossy().into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_camel_case_and_options_may_be_absent() {
+        let a: SignInArgs =
+            serde_json::from_str(r#"{"jid":"a@b","password":"pw","tls":"direct","caFile":"/ca.pem","remember":true}"#)
+                .unwrap();
+        assert_eq!((a.ca_file.as_deref(), a.server, a.tls.as_str()), (Some("/ca.pem"), None, "direct"));
+        let q: HistoryQuery =
+            serde_json::from_str(r#"{"nameContains":"pdf","sinceMs":1,"state":"completed"}"#).unwrap();
+        assert_eq!(q.name_contains.as_deref(), Some("pdf"));
+        assert_eq!((q.since_ms, q.state, q.peer), (Some(1), Some(TransferState::Completed), None));
+        let a: AcceptArgs = serde_json::from_str(r#"{"id":3,"dir":null}"#).unwrap();
+        assert_eq!((a.id, a.dir), (3, None));
+        assert!(serde_json::from_str::<IdArgs>("{}").is_err());
+        assert!(serde_json::from_str::<PickFolderArgs>("{}").unwrap().title.is_none());
+    }
+
+    #[test]
+    fn sign_in_args_never_print_the_password() {
+        let a: SignInArgs =
+            serde_json::from_str(r#"{"jid":"a@b","password":"hunter2","tls":"","remember":false}"#).unwrap();
+        let shown = format!("{a:?}");
+        assert!(shown.contains("a@b") && !shown.contains("hunter2"), "{shown}");
+    }
 }

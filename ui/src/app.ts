@@ -20,7 +20,7 @@ import {
   type Dirty,
   type OfferPolicy,
 } from './store';
-import type { CommandError, DragDropEvent, EngineEvent, Language, Settings, Theme, TransferRecord } from './types';
+import type { AppError, DragDropEvent, EngineEvent, Language, Settings, Theme, TransferRecord } from './types';
 import { ContactsPane } from './views/contacts';
 import { Header, type ViewName } from './views/header';
 import { HistoryView } from './views/history';
@@ -35,7 +35,7 @@ export const RECENT_MS = 24 * 3600 * 1000;
 
 export const DEFAULT_SETTINGS: Settings = {
   downloadDir: '',
-  proxyJid: '',
+  proxyJid: null,
   methods: ['s5b', 'ibb'],
   autoAcceptMaxBytes: 0,
   language: 'en',
@@ -217,7 +217,7 @@ export class App {
 
   // ---- screens ----
 
-  private showSignIn(error: CommandError | null): void {
+  private showSignIn(error: AppError | null): void {
     this.signedIn = false;
     this.shell.hidden = true;
     this.signin.el.hidden = false;
@@ -364,7 +364,7 @@ export class App {
     }
   }
 
-  private doneWithOffer(id: number, ok: boolean | CommandError): void {
+  private doneWithOffer(id: number, ok: boolean | AppError): void {
     // Answered, or gone (e.g. the sender withdrew it): the next offer shows.
     if (ok === true || (typeof ok === 'object' && ok.code === 'not-found')) {
       this.store.update((s, d) => {
@@ -447,8 +447,8 @@ export class App {
 
   /** Runs a command; a failure becomes an error toast. True on success, else the error. */
   private async run(p: Promise<unknown>, returnError?: false): Promise<boolean>;
-  private async run(p: Promise<unknown>, returnError: true): Promise<true | CommandError>;
-  private async run(p: Promise<unknown>, returnError = false): Promise<boolean | CommandError> {
+  private async run(p: Promise<unknown>, returnError: true): Promise<true | AppError>;
+  private async run(p: Promise<unknown>, returnError = false): Promise<boolean | AppError> {
     try {
       await p;
       return true;

@@ -1,17 +1,19 @@
 // The one seam between the UI and the rest of Skiff.
 //
-// Every method maps 1:1 to a Tauri command of the shell (same name in snake_case, same
-// arguments in camelCase; Tauri turns them into snake_case Rust arguments). Events come
+// Every method maps to a Tauri command of the shell (the generated wrapper of the same
+// name in `bindings/commands.ts`; its argument and result types are generated from the
+// Rust ones). `remembered_account` has no method: the UI does not use it yet. Events come
 // from one subscription. Nothing else in the UI talks to Tauri: views get a `Backend`.
 
 import type {
-  Account,
-  CommandError,
-  Contact,
+  AccountView,
+  AppError,
+  ContactView,
   DragDropEvent,
   EngineEvent,
   HistoryQuery,
   Settings,
+  SignedIn,
   SignInArgs,
   TransferRecord,
 } from './types';
@@ -19,14 +21,14 @@ import type {
 export type Unlisten = () => void;
 
 export interface Backend {
-  /** `sign_in`: resolves with the bound bare JID; rejects with a CommandError (`auth-failed`, `tls`, ...). */
-  signIn(args: SignInArgs): Promise<{ jid: string }>;
+  /** `sign_in`: resolves with the bound bare JID; rejects with an AppError (`auth-failed`, `tls`, ...). */
+  signIn(args: SignInArgs): Promise<SignedIn>;
   /** `sign_out`. */
   signOut(): Promise<void>;
   /** `account`: the signed-in account, or null to show the sign-in screen. */
-  account(): Promise<Account | null>;
+  account(): Promise<AccountView | null>;
   /** `roster`: contacts with their online resources. */
-  roster(): Promise<Contact[]>;
+  roster(): Promise<ContactView[]>;
   /** `send_files`: one transfer id per file (a folder sends every file in it). */
   sendFiles(to: string, paths: string[]): Promise<number[]>;
   /** `accept`: `dir` overrides the download folder for this file. */
@@ -35,10 +37,14 @@ export interface Backend {
   reject(id: number): Promise<void>;
   /** `cancel`. */
   cancel(id: number): Promise<void>;
-  /** `resume`: offer an interrupted transfer again; only the missing part travels. */
-  resume(id: number): Promise<void>;
-  /** `retry`: start a failed transfer again from the beginning. */
-  retry(id: number): Promise<void>;
+  /** `resume`: offer an interrupted transfer again; only the missing part travels. Resolves with its id. */
+  resume(id: number): Promise<number>;
+  /**
+   * `retry`: resume where possible, else send the file afresh (declined, cancelled,
+   * completed, or not resumable). Resolves with the id of the transfer that runs now,
+   * a new one when sent afresh.
+   */
+  retry(id: number): Promise<number>;
   /** `history`. */
   history(query: HistoryQuery): Promise<TransferRecord[]>;
   /** `remove_from_history`. */
@@ -62,7 +68,7 @@ export interface Backend {
 }
 
 /** Normalises whatever a command rejected with into `{ code, message }`. */
-export function toCommandError(e: unknown): CommandError {
+export function toCommandError(e: unknown): AppError {
   if (e && typeof e === 'object' && 'message' in e) {
     const o = e as { code?: unknown; message?: unknown };
     return {

@@ -10,9 +10,9 @@
 import { type Backend, type Unlisten } from './backend';
 import { bareJid, baseName } from './format';
 import type {
-  Account,
-  CommandError,
-  Contact,
+  AccountView,
+  AppError,
+  ContactView,
   Direction,
   DragDropEvent,
   EngineEvent,
@@ -20,6 +20,7 @@ import type {
   Language,
   Route,
   Settings,
+  SignedIn,
   SignInArgs,
   Theme,
   TransferRecord,
@@ -68,11 +69,11 @@ const ME = 'alice@localhost';
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 
-function err(code: string, message: string): CommandError {
+function err(code: string, message: string): AppError {
   return { code, message };
 }
 
-const DEMO_ROSTER: Contact[] = [
+const DEMO_ROSTER: ContactView[] = [
   {
     jid: 'bob@localhost',
     name: 'Bob',
@@ -119,8 +120,8 @@ interface Running {
 
 export class MockBackend implements Backend {
   private handlers = new Set<(e: EngineEvent) => void>();
-  private account_: Account | null;
-  private roster_: Contact[] = structuredClone(DEMO_ROSTER);
+  private account_: AccountView | null;
+  private roster_: ContactView[] = structuredClone(DEMO_ROSTER);
   private records = new Map<number, TransferRecord>();
   private running = new Map<number, Running>();
   private nextId = 1;
@@ -132,7 +133,7 @@ export class MockBackend implements Backend {
     this.account_ = opts.signedIn ? { jid: ME, online: true, demo: true } : null;
     this.settings = {
       downloadDir: '/home/alice/Downloads',
-      proxyJid: '',
+      proxyJid: null,
       methods: ['s5b', 'ibb'],
       autoAcceptMaxBytes: 0,
       language: opts.language ?? 'en',
@@ -326,7 +327,7 @@ export class MockBackend implements Backend {
 
   // ---- Backend ----
 
-  async signIn(args: SignInArgs): Promise<{ jid: string }> {
+  async signIn(args: SignInArgs): Promise<SignedIn> {
     await new Promise((r) => setTimeout(r, 500));
     if (args.password === 'wrong') throw err('auth-failed', 'The server refused the password for this account (SCRAM-SHA-256).');
     if (args.caFile === 'bad') throw err('tls', 'The server certificate is not trusted: unknown issuer.');
@@ -346,12 +347,12 @@ export class MockBackend implements Backend {
     this.started = false;
   }
 
-  async account(): Promise<Account | null> {
+  async account(): Promise<AccountView | null> {
     if (this.account_) this.startDemo();
     return this.account_ ? { ...this.account_ } : null;
   }
 
-  async roster(): Promise<Contact[]> {
+  async roster(): Promise<ContactView[]> {
     this.requireOnline();
     return structuredClone(this.roster_);
   }
@@ -408,7 +409,7 @@ export class MockBackend implements Backend {
     this.emit({ type: 'transfer_failed', id, name: r.file_name, error: 'cancelled', resumable: r.direction === 'outgoing' });
   }
 
-  async resume(id: number): Promise<void> {
+  async resume(id: number): Promise<number> {
     const r = this.need(id);
     if (r.direction !== 'outgoing' || !r.local_path) throw err('not-resumable', 'Only a file you sent can be resumed from here.');
     r.state = 'offered';
@@ -421,13 +422,15 @@ export class MockBackend implements Backend {
       this.emit({ type: 'transfer_started', id, route: r.route ?? 's5b-direct', streamhost: r.streamhost, offset: r.offset });
       this.run(id, 11 * MIB);
     });
+    return id;
   }
 
-  async retry(id: number): Promise<void> {
+  /** Starts over from byte 0 under the same id (the shell may give a fresh send a new id). */
+  async retry(id: number): Promise<number> {
     const r = this.need(id);
     r.bytes_done = 0;
     r.offset = 0;
-    await this.resume(id);
+    return this.resume(id);
   }
 
   async history(q: HistoryQuery): Promise<TransferRecord[]> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyEvent,
+  asDirection,
   bestResource,
   clearFinished,
   contactPresence,
@@ -14,7 +15,7 @@ import {
   type AppState,
   type SchedulerDeps,
 } from './store';
-import type { Contact, EngineEvent, TransferRecord } from './types';
+import type { ContactView, EngineEvent, TransferRecord } from './types';
 
 function reduce(events: EngineEvent[], state: AppState = initialState(), now = 1000) {
   const dirty = emptyDirty();
@@ -218,7 +219,7 @@ describe('transfer reducer', () => {
 });
 
 describe('connection and roster reducer', () => {
-  const contact = (jid: string, extra: Partial<Contact> = {}): Contact => ({
+  const contact = (jid: string, extra: Partial<ContactView> = {}): ContactView => ({
     jid,
     name: null,
     subscription: 'both',
@@ -407,5 +408,14 @@ describe('100 concurrent transfers x 1000 progress events', () => {
       for (let id = 1; id <= N; id++) store.dispatch({ type: 'transfer_progress', id, bytes: step, total: STEPS, bytes_per_sec: 1 });
     }
     expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});
+
+describe('engine text fields', () => {
+  it("reads an offer's direction (text in the engine's Event) as a Direction", () => {
+    expect(asDirection('incoming')).toBe('incoming');
+    expect(asDirection('outgoing')).toBe('outgoing');
+    const s = reduce([{ type: 'transfer_offered', id: 1, direction: 'incoming', peer: 'b@x/r', name: 'a', size: 1, description: null, resume_from: 0 }]).state;
+    expect(s.transfers.get(1)!.direction).toBe('incoming');
   });
 });

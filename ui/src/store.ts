@@ -8,10 +8,10 @@
 import { bareJid } from './format';
 import type {
   Contact,
+  ContactView,
   Direction,
   EngineEvent,
   ResourcePresence,
-  RosterContact,
   TransferRecord,
   TransferState,
 } from './types';
@@ -57,7 +57,7 @@ export const MAX_NOTICES = 3;
 
 export interface AppState {
   connection: Connection;
-  contacts: Map<string, Contact>;
+  contacts: Map<string, ContactView>;
   transfers: Map<number, TransferView>;
   /** Transfer ids, newest first. */
   order: number[];
@@ -97,6 +97,11 @@ export function initialState(): AppState {
 export type OfferPolicy = (offer: TransferView, state: AppState) => boolean;
 
 export const alwaysAsk: OfferPolicy = () => true;
+
+/** The engine sends an offer's direction as text (`incoming` / `outgoing`). */
+export function asDirection(d: string): Direction {
+  return d === 'incoming' ? 'incoming' : 'outgoing';
+}
 
 export function isFinal(state: TransferState): boolean {
   return state === 'completed' || state === 'failed' || state === 'rejected' || state === 'cancelled';
@@ -199,12 +204,12 @@ export function clearFinished(state: AppState, dirty: Dirty): number {
   return removed;
 }
 
-export function setContacts(state: AppState, contacts: Contact[], dirty: Dirty): void {
+export function setContacts(state: AppState, contacts: ContactView[], dirty: Dirty): void {
   state.contacts = new Map(contacts.map((c) => [c.jid, { ...c, resources: [...(c.resources ?? [])] }]));
   dirty.contacts = true;
 }
 
-function upsertContact(state: AppState, c: RosterContact): void {
+function upsertContact(state: AppState, c: Contact): void {
   const old = state.contacts.get(c.jid);
   state.contacts.set(c.jid, { ...c, resources: old?.resources ?? [] });
 }
@@ -294,7 +299,7 @@ export function applyEvent(
     case 'transfer_offered': {
       const existing = state.transfers.get(e.id);
       const t = existing ?? blankTransfer(e.id, now);
-      t.direction = e.direction;
+      t.direction = asDirection(e.direction);
       t.peer = e.peer;
       t.name = e.name;
       t.size = e.size;
@@ -439,17 +444,17 @@ export function bestResource(resources: ResourcePresence[]): ResourcePresence | 
   return best;
 }
 
-export function contactPresence(c: Contact): Presence {
+export function contactPresence(c: ContactView): Presence {
   const r = bestResource(c.resources);
   return r ? presenceOfShow(r.show) : 'offline';
 }
 
-export function displayName(c: Contact): string {
+export function displayName(c: ContactView): string {
   return c.name?.trim() || c.jid.split('@')[0] || c.jid;
 }
 
 /** Contacts matching `query` (name or JID, case-insensitive), online first, then by name. */
-export function visibleContacts(contacts: Iterable<Contact>, query: string): Contact[] {
+export function visibleContacts(contacts: Iterable<ContactView>, query: string): ContactView[] {
   const q = query.trim().toLowerCase();
   const list = [...contacts].filter(
     (c) => !q || c.jid.toLowerCase().includes(q) || (c.name ?? '').toLowerCase().includes(q),

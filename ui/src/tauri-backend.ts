@@ -1,93 +1,85 @@
-// The real backend: Tauri commands of src-tauri and its `skiff://event` stream.
+// The real backend: the Tauri commands of src-tauri, through the wrappers generated from
+// the Rust command table (`bindings/commands.ts`), and its `skiff://event` stream.
 
-import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import { getCurrentWebview } from '@tauri-apps/api/webview';
 import { toCommandError, type Backend, type Unlisten } from './backend';
-import type {
-  Account,
-  Contact,
-  DragDropEvent,
-  EngineEvent,
-  HistoryQuery,
-  Settings,
-  SignInArgs,
-  TransferRecord,
-} from './types';
+import * as commands from './bindings/commands';
+import type { DragDropEvent, EngineEvent, HistoryQuery, Settings, SignInArgs } from './types';
 
 /** The Tauri event carrying one engine Event as its payload. */
 export const EVENT_CHANNEL = 'skiff://event';
 
-/** `invoke` that always rejects with a `{ code, message }`. */
-async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+/** A command's result, or a rejection with `{ code, message }` whatever it threw. */
+async function call<T>(command: Promise<T>): Promise<T> {
   try {
-    return await invoke<T>(cmd, args);
+    return await command;
   } catch (e) {
     throw toCommandError(e);
   }
 }
 
 /** Drops `undefined` members so optional arguments arrive as absent, not null. */
-function defined<T extends object>(o: T): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
-  return out;
+function defined<T extends object>(o: T): T {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k as keyof T] = v;
+  return out as T;
 }
 
 export class TauriBackend implements Backend {
   signIn(args: SignInArgs) {
-    return call<{ jid: string }>('sign_in', defined(args));
+    return call(commands.signIn(defined(args)));
   }
-  signOut() {
-    return call<void>('sign_out');
+  async signOut() {
+    await call(commands.signOut());
   }
   account() {
-    return call<Account | null>('account');
+    return call(commands.account());
   }
   roster() {
-    return call<Contact[]>('roster');
+    return call(commands.roster());
   }
   sendFiles(to: string, paths: string[]) {
-    return call<number[]>('send_files', { to, paths });
+    return call(commands.sendFiles({ to, paths }));
   }
-  accept(id: number, dir?: string) {
-    return call<void>('accept', defined({ id, dir }));
+  async accept(id: number, dir?: string) {
+    await call(commands.accept(defined({ id, dir })));
   }
-  reject(id: number) {
-    return call<void>('reject', { id });
+  async reject(id: number) {
+    await call(commands.reject({ id }));
   }
-  cancel(id: number) {
-    return call<void>('cancel', { id });
+  async cancel(id: number) {
+    await call(commands.cancel({ id }));
   }
   resume(id: number) {
-    return call<void>('resume', { id });
+    return call(commands.resume({ id }));
   }
   retry(id: number) {
-    return call<void>('retry', { id });
+    return call(commands.retry({ id }));
   }
   history(query: HistoryQuery) {
-    return call<TransferRecord[]>('history', defined(query));
+    return call(commands.history(defined(query)));
   }
-  removeFromHistory(id: number) {
-    return call<void>('remove_from_history', { id });
+  async removeFromHistory(id: number) {
+    await call(commands.removeFromHistory({ id }));
   }
-  openFile(id: number) {
-    return call<void>('open_file', { id });
+  async openFile(id: number) {
+    await call(commands.openFile({ id }));
   }
-  showInFolder(id: number) {
-    return call<void>('show_in_folder', { id });
+  async showInFolder(id: number) {
+    await call(commands.showInFolder({ id }));
   }
   getSettings() {
-    return call<Settings>('get_settings');
+    return call(commands.getSettings());
   }
-  setSettings(settings: Settings) {
-    return call<void>('set_settings', { settings });
+  async setSettings(settings: Settings) {
+    await call(commands.setSettings({ settings }));
   }
   pickFiles() {
-    return call<string[]>('pick_files');
+    return call(commands.pickFiles());
   }
   pickFolder() {
-    return call<string | null>('pick_folder');
+    return call(commands.pickFolder({}));
   }
   async onEvent(handler: (event: EngineEvent) => void): Promise<Unlisten> {
     return listen<EngineEvent>(EVENT_CHANNEL, (e) => handler(e.payload));

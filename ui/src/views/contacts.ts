@@ -5,7 +5,7 @@ import { h, keyed, setAttr, setClass, setText } from '../dom';
 import { icon } from '../icons';
 import { t } from '../i18n';
 import { bestResource, contactPresence, displayName, visibleContacts, type AppState } from '../store';
-import type { Contact } from '../types';
+import type { ContactView } from '../types';
 
 export interface ContactsActions {
   sendFile(jid: string): void;
@@ -163,7 +163,7 @@ export class ContactsPane {
     return row;
   }
 
-  private updateRow(row: HTMLElement, c: Contact): void {
+  private updateRow(row: HTMLElement, c: ContactView): void {
     const p = this.parts.get(row)!;
     const name = displayName(c);
     const pres = contactPresence(c);

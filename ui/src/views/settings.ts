@@ -5,7 +5,7 @@
 import { h } from '../dom';
 import { icon } from '../icons';
 import { LANGUAGES, t, type Key } from '../i18n';
-import type { Language, Method, Settings, Theme } from '../types';
+import type { Language, MethodName, Settings, Theme } from '../types';
 import { Modal } from './modal';
 
 export interface SettingsActions {
@@ -15,7 +15,7 @@ export interface SettingsActions {
   preview(lang: Language, theme: Theme): void;
 }
 
-const ALL_METHODS: Method[] = ['s5b', 'ibb'];
+const ALL_METHODS: MethodName[] = ['s5b', 'ibb'];
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 
@@ -188,7 +188,7 @@ export class SettingsDialog {
     this.autoValue.value = String(f.value);
     this.autoUnit.value = f.unit;
     this.autoValue.disabled = this.autoUnit.disabled = !auto;
-    this.proxy.value = s.proxyJid;
+    this.proxy.value = s.proxyJid ?? '';
     this.lang.value = s.language;
     this.theme.value = s.theme;
     this.fillThemeOptions();
@@ -251,7 +251,8 @@ export class SettingsDialog {
     if (bad) return t('settings.badAddress', { addr: bad });
     return {
       ...s,
-      proxyJid: this.proxy.value.trim(),
+      // null: discover the server's proxy.
+      proxyJid: this.proxy.value.trim() || null,
       autoAcceptMaxBytes: this.autoOn.checked ? formToSize(Number(this.autoValue.value), this.autoUnit.value as 'MiB' | 'GiB') : 0,
       language: this.lang.value as Language,
       theme: this.theme.value as Theme,

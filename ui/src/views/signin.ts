@@ -4,7 +4,7 @@
 import { toCommandError } from '../backend';
 import { h } from '../dom';
 import { hasKey, LANGUAGES, t } from '../i18n';
-import type { CommandError, Language, SignInArgs, TlsMode } from '../types';
+import type { AppError, Language, SignInArgs, TlsMode } from '../types';
 
 export interface SignInActions {
   signIn(args: SignInArgs): Promise<void>;
@@ -23,7 +23,7 @@ export function validateSignIn(jid: string, password: string): 'signin.missingJi
 }
 
 /** The headline for an error code (localised), the shell's message under it. */
-export function describeError(e: CommandError): { title: string; detail: string } {
+export function describeError(e: AppError): { title: string; detail: string } {
   const key = `error.${e.code}`;
   if (hasKey(key)) {
     const title = t(key);
@@ -126,7 +126,7 @@ export class SignInView {
   }
 
   /** Shows an error that ended the session (a `fatal` event), e.g. a changed password. */
-  showError(e: CommandError | null): void {
+  showError(e: AppError | null): void {
     if (!e) {
       this.error.hidden = true;
       return;

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { domWrites } from '../dom';
 import { setLanguage } from '../i18n';
 import { applyEvent, emptyDirty, initialState, setContacts, Store, type AppState, type SchedulerDeps, type TransferView } from '../store';
-import type { Contact, EngineEvent } from '../types';
+import type { ContactView, EngineEvent } from '../types';
 import { ContactsPane } from './contacts';
 import { connectionText } from './header';
 import { errorNote, queryOf, recordActions, NO_FILTERS } from './history';
@@ -12,7 +12,7 @@ import { formToSize, isIpAddress, sizeToForm } from './settings';
 import { describeError, validateSignIn } from './signin';
 import { cardButtons, TransfersPane } from './transfers';
 
-const contacts: Contact[] = [
+const contacts: ContactView[] = [
   { jid: 'bob@localhost', name: 'Bob', subscription: 'both', pending_out: false, groups: [], resources: [{ resource: 'pc', show: 'available', status: 'Ready', priority: 5 }] },
   { jid: 'carol@localhost', name: 'Carol', subscription: 'both', pending_out: false, groups: [], resources: [] },
   { jid: 'dave@localhost', name: null, subscription: 'both', pending_out: false, groups: [], resources: [{ resource: 'x', show: 'dnd', status: null, priority: 0 }] },
