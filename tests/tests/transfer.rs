@@ -160,3 +160,39 @@ async fn throttled_in_band_tells_the_user_why() {
     assert!(matches!(alice.finished(id, 60).await, Event::TransferCompleted { .. }));
     assert!(matches!(bob.next_finished(30).await, Event::TransferCompleted { .. }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_settings_apply_to_the_next_transfer() {
+    let server = server(&["alice", "bob"]);
+    let mut bob = Peer::start(&server, "bob", |_| {}).await;
+    let mut alice = Peer::start(&server, "alice", |c| c.methods = vec![Method::Ibb]).await;
+    alice.sees(&bob.jid).await;
+    let files = tempfile::tempdir().unwrap();
+    let f = random_file(files.path(), "one.bin", 200_000, 21);
+    check_transfer(&mut alice, &mut bob, &f, "ibb").await;
+
+    // SOCKS5 allowed again: the next transfer goes direct, on 127.0.0.1.
+    let mut cfg = alice.transfers.cfg();
+    cfg.methods = vec![Method::S5b, Method::Ibb];
+    alice.transfers.reconfigure(cfg.clone()).await;
+    check_transfer(&mut alice, &mut bob, &f, "s5b-direct").await;
+    let old = alice.transfers.own_streamhosts().await;
+    assert!(!old.is_empty() && old.iter().all(|a| a.ip().to_string() == "127.0.0.1"), "{old:?}");
+
+    // Another address: the streamhost moves there and the old listener closes.
+    cfg.streamhost_addrs = vec!["127.0.0.2".parse().unwrap()];
+    alice.transfers.reconfigure(cfg.clone()).await;
+    check_transfer(&mut alice, &mut bob, &f, "s5b-direct").await;
+    let new = alice.transfers.own_streamhosts().await;
+    assert!(!new.is_empty() && new.iter().all(|a| a.ip().to_string() == "127.0.0.2"), "{new:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for a in &old {
+        assert!(tokio::net::TcpStream::connect(a).await.is_err(), "the old streamhost {a} still accepts");
+    }
+
+    // No direct route and a proxy named in the settings: through the proxy.
+    cfg.use_direct = false;
+    cfg.proxy = Some(server.proxy_jid().parse().unwrap());
+    alice.transfers.reconfigure(cfg).await;
+    check_transfer(&mut alice, &mut bob, &f, "s5b-proxy").await;
+}

@@ -27,7 +27,7 @@ pub(super) async fn offer_loop(t: Transfers, mut rx: mpsc::Receiver<Iq>) {
         let client = t.client();
         let Some(me) = client.jid() else { continue };
         let clock = Clock::new();
-        let cfg = ReceiverConfig { methods: t.inner.cfg.methods.clone(), ..ReceiverConfig::default() };
+        let cfg = ReceiverConfig { methods: t.cfg().methods.clone(), ..ReceiverConfig::default() };
         match Receiver::from_offer(cfg, me, iq, clock.now()) {
             Ok(m) => {
                 tokio::spawn(receive(t.clone(), m, clock));
@@ -135,7 +135,7 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
         })?,
     };
     // Ready for an answer before anyone can see the offer.
-    let asked = (resume.is_none() && t.inner.cfg.accept == AcceptPolicy::Ask).then(|| {
+    let asked = (resume.is_none() && t.cfg().accept == AcceptPolicy::Ask).then(|| {
         let (tx, rx) = oneshot::channel();
         t.inner.decisions.lock().unwrap().insert(id, tx);
         rx
@@ -150,7 +150,7 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
         resume_from: resume.as_ref().map(|r| r.2).unwrap_or(0),
     });
     // A resumption of a transfer already accepted is accepted without asking again.
-    let decision = match (&resume, t.inner.cfg.accept) {
+    let decision = match (&resume, t.cfg().accept) {
         (Some(_), _) => Decision::Accept(None),
         (None, AcceptPolicy::All) => Decision::Accept(None),
         (None, AcceptPolicy::None) => Decision::Reject,
@@ -164,7 +164,7 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
         }
         (None, AcceptPolicy::Ask) => {
             let d = match asked {
-                Some(rx) => tokio::time::timeout(t.inner.cfg.offer_timeout, rx).await.ok().and_then(Result::ok),
+                Some(rx) => tokio::time::timeout(t.cfg().offer_timeout, rx).await.ok().and_then(Result::ok),
                 None => None,
             };
             t.inner.decisions.lock().unwrap().remove(&id);
@@ -176,7 +176,7 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
         Decision::Accept(dir) => Ok(match resume {
             Some((id, final_path, have)) => Decided::Accepted { id, final_path, offset: have },
             None => {
-                let dir = dir.unwrap_or_else(|| t.inner.cfg.download_dir.clone());
+                let dir = dir.unwrap_or_else(|| t.cfg().download_dir.clone());
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| super::TransferError::Other(format!("cannot create {}: {e}", dir.display())))?;
                 Decided::Accepted { id, final_path: files::unique_path(&dir, name), offset: 0 }

@@ -120,9 +120,11 @@ type Route = (Jid, mpsc::Sender<Iq>);
 struct Inner {
     client: Client,
     store: Arc<Store>,
-    cfg: TransferConfig,
+    /// Read afresh by every transfer as it starts, so new settings apply at once.
+    cfg: std::sync::RwLock<TransferConfig>,
     account: String,
-    streamhost: tokio::sync::OnceCell<Option<StreamhostServer>>,
+    /// Our streamhost and the addresses it was bound for (rebound when they change).
+    streamhost: tokio::sync::Mutex<Option<(Vec<std::net::IpAddr>, Option<StreamhostServer>)>>,
     proxies: tokio::sync::Mutex<Option<Vec<skiff_proto::bytestreams::StreamHost>>>,
     decisions: Mutex<HashMap<i64, oneshot::Sender<Decision>>>,
     routes: Mutex<HashMap<String, Route>>,
@@ -159,9 +161,9 @@ impl Transfers {
         let inner = Arc::new(Inner {
             client: client.clone(),
             store,
-            cfg,
+            cfg: std::sync::RwLock::new(cfg),
             account,
-            streamhost: tokio::sync::OnceCell::new(),
+            streamhost: tokio::sync::Mutex::new(None),
             proxies: tokio::sync::Mutex::new(None),
             decisions: Mutex::default(),
             routes: Mutex::default(),
@@ -320,23 +322,53 @@ impl Transfers {
         RouteGuard { t: self.clone(), sid: sid.to_owned(), rx }
     }
 
-    /// Our streamhost, started on first use.
+    /// Our streamhost, started on first use, and again when its addresses change.
     async fn streamhost(&self) -> Option<StreamhostServer> {
-        self.inner
-            .streamhost
-            .get_or_init(|| async {
-                let ips = s5b::local_addresses(&self.inner.cfg.streamhost_addrs);
-                match StreamhostServer::bind(&ips).await {
-                    Ok(s) if !s.addrs().is_empty() => Some(s),
-                    Ok(_) => None,
-                    Err(e) => {
-                        tracing::warn!("cannot start our streamhost: {e}");
-                        None
-                    }
-                }
-            })
-            .await
-            .clone()
+        let ips = s5b::local_addresses(&self.cfg().streamhost_addrs);
+        let mut current = self.inner.streamhost.lock().await;
+        if let Some((bound, server)) = current.as_ref() {
+            if *bound == ips {
+                return server.clone();
+            }
+        }
+        let server = match StreamhostServer::bind(&ips).await {
+            Ok(s) if !s.addrs().is_empty() => Some(s),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!("cannot start our streamhost: {e}");
+                None
+            }
+        };
+        *current = Some((ips, server.clone()));
+        server
+    }
+
+    /// Where our streamhost listens now (empty until a transfer first needed it).
+    pub async fn own_streamhosts(&self) -> Vec<std::net::SocketAddr> {
+        match self.inner.streamhost.lock().await.as_ref() {
+            Some((_, Some(server))) => server.addrs().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The settings as they are now.
+    pub fn cfg(&self) -> TransferConfig {
+        self.inner.cfg.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// New settings, for the transfers that start from now on (running ones keep
+    /// theirs). A changed proxy setting forgets the proxies found so far; changed
+    /// streamhost addresses rebind our streamhost at its next use.
+    pub async fn reconfigure(&self, cfg: TransferConfig) {
+        let proxy_changed = {
+            let mut cur = self.inner.cfg.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let changed = cur.proxy != cfg.proxy;
+            *cur = cfg;
+            changed
+        };
+        if proxy_changed {
+            *self.inner.proxies.lock().await = None;
+        }
     }
 }
 

@@ -206,7 +206,7 @@ impl Outgoing {
     /// Drives the sans-IO [`Sender`] machine: its actions become socket, file and
     /// stanza work here; their results go back in as inputs.
     async fn transfer(self, mut cancel: super::CancelGuard) -> Result<(), Failure> {
-        let cfg = &self.t.inner.cfg;
+        let cfg = self.t.cfg();
         let client = self.t.inner.client.clone();
         let me = client.jid().ok_or_else(|| Failure::resumable("signed out"))?;
         let file = FileInfo {
@@ -473,7 +473,7 @@ impl Transfers {
             }
         }
         let client = &self.inner.client;
-        let jids = match &self.inner.cfg.proxy {
+        let jids = match &self.cfg().proxy {
             Some(j) => vec![j.clone()],
             None => match client.jid() {
                 Some(me) => s5b::discover_proxies(client, &me.domain_jid()).await,
@@ -496,7 +496,7 @@ impl Transfers {
     }
 
     fn proxy_cache_key(&self) -> String {
-        let which = self.inner.cfg.proxy.as_ref().map(Jid::to_string).unwrap_or_else(|| "discovered".into());
+        let which = self.cfg().proxy.as_ref().map(Jid::to_string).unwrap_or_else(|| "discovered".into());
         format!("proxy-cache/{}/{which}", self.inner.account)
     }
 

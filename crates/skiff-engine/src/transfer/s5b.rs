@@ -24,11 +24,24 @@ use crate::session::Client;
 pub const CANDIDATE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Our own streamhost: listeners on the offered addresses, and the DST.ADDRs that
-/// transfers are waiting for.
+/// transfers are waiting for. The listeners close when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct StreamhostServer {
     addrs: Vec<SocketAddr>,
     waiting: Arc<Mutex<HashMap<String, oneshot::Sender<TcpStream>>>>,
+    _listeners: Arc<Listeners>,
+}
+
+/// The accept loops of one [`StreamhostServer`], stopped on drop.
+#[derive(Debug)]
+struct Listeners(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 impl StreamhostServer {
@@ -36,6 +49,7 @@ impl StreamhostServer {
     pub async fn bind(ips: &[IpAddr]) -> std::io::Result<StreamhostServer> {
         let waiting: Arc<Mutex<HashMap<String, oneshot::Sender<TcpStream>>>> = Arc::default();
         let mut addrs = Vec::new();
+        let mut tasks = Vec::new();
         for ip in ips {
             let listener = match TcpListener::bind(SocketAddr::new(*ip, 0)).await {
                 Ok(l) => l,
@@ -45,9 +59,9 @@ impl StreamhostServer {
                 }
             };
             addrs.push(listener.local_addr()?);
-            tokio::spawn(accept_loop(listener, waiting.clone()));
+            tasks.push(tokio::spawn(accept_loop(listener, waiting.clone())));
         }
-        Ok(StreamhostServer { addrs, waiting })
+        Ok(StreamhostServer { addrs, waiting, _listeners: Arc::new(Listeners(tasks)) })
     }
 
     /// The addresses we offer, in order.
@@ -60,7 +74,7 @@ impl StreamhostServer {
     pub fn expect(&self, dst_addr: &str) -> Expected {
         let (tx, rx) = oneshot::channel();
         self.waiting.lock().unwrap().insert(dst_addr.to_owned(), tx);
-        Expected { rx, dst: dst_addr.to_owned(), waiting: self.waiting.clone() }
+        Expected { rx, dst: dst_addr.to_owned(), waiting: self.waiting.clone(), _listeners: self._listeners.clone() }
     }
 }
 
@@ -70,6 +84,8 @@ pub struct Expected {
     rx: oneshot::Receiver<TcpStream>,
     dst: String,
     waiting: Arc<Mutex<HashMap<String, oneshot::Sender<TcpStream>>>>,
+    /// Keeps the listeners open while a connection is awaited.
+    _listeners: Arc<Listeners>,
 }
 
 impl Expected {
