@@ -106,6 +106,25 @@ describe('app with the mock backend', () => {
     await vi.waitFor(() => expect(row.isConnected).toBe(false));
   });
 
+  it('fills the sign-in form with the remembered account (not the password)', async () => {
+    document.body.replaceChildren();
+    delete document.body.dataset.ready;
+    const root = document.createElement('div');
+    document.body.append(root);
+    backend = new MockBackend(opts({ signedIn: false }));
+    backend.remembered = { jid: 'alice@example.org', server: '127.0.0.1:5222', tls: 'direct', caFile: '/etc/ca.pem' };
+    await new App(root, backend, new URLSearchParams()).start();
+    await vi.waitFor(() => expect(document.body.dataset.ready).toBe('1'));
+    const val = (id: string) => (q(`[data-testid="${id}"]`) as HTMLInputElement).value;
+    expect(val('signin-jid')).toBe('alice@example.org');
+    expect(val('signin-server')).toBe('127.0.0.1:5222');
+    expect(val('signin-tls')).toBe('direct');
+    expect(val('signin-ca')).toBe('/etc/ca.pem');
+    expect(val('signin-password')).toBe('');
+    expect((q('[data-testid="signin-advanced"]') as HTMLDetailsElement).open).toBe(true);
+    expect(document.activeElement).toBe(q('[data-testid="signin-password"]'));
+  });
+
   it('signs out and in again; a wrong password shows the error', async () => {
     await boot();
     q('[data-testid="sign-out"]')!.click();

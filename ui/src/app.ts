@@ -211,6 +211,12 @@ export class App {
       this.demo = account.demo;
       await this.enterMain(account.jid, account.online);
     } else {
+      try {
+        const r = await this.backend.rememberedAccount();
+        if (r) this.signin.prefillAccount(r);
+      } catch {
+        // Nothing remembered that we can read: an empty form.
+      }
       this.showSignIn(null);
     }
   }

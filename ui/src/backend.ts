@@ -2,8 +2,7 @@
 //
 // Every method maps to a Tauri command of the shell (the generated wrapper of the same
 // name in `bindings/commands.ts`; its argument and result types are generated from the
-// Rust ones). `remembered_account` has no method: the UI does not use it yet. Events come
-// from one subscription. Nothing else in the UI talks to Tauri: views get a `Backend`.
+// Rust ones). Events come from one subscription. Nothing else in the UI talks to Tauri: views get a `Backend`.
 
 import type {
   AccountView,
@@ -12,6 +11,7 @@ import type {
   DragDropEvent,
   EngineEvent,
   HistoryQuery,
+  RememberedAccount,
   Settings,
   SignedIn,
   SignInArgs,
@@ -27,6 +27,8 @@ export interface Backend {
   signOut(): Promise<void>;
   /** `account`: the signed-in account, or null to show the sign-in screen. */
   account(): Promise<AccountView | null>;
+  /** `remembered_account`: what "Remember me" kept (all but the password), or null. */
+  rememberedAccount(): Promise<RememberedAccount | null>;
   /** `roster`: contacts with their online resources. */
   roster(): Promise<ContactView[]>;
   /** `send_files`: one transfer id per file (a folder sends every file in it). */

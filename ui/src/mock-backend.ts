@@ -18,6 +18,7 @@ import type {
   EngineEvent,
   HistoryQuery,
   Language,
+  RememberedAccount,
   Route,
   Settings,
   SignedIn,
@@ -345,6 +346,13 @@ export class MockBackend implements Backend {
     this.account_ = null;
     for (const id of [...this.running.keys()]) this.stop(id);
     this.started = false;
+  }
+
+  /** Set by a test (or `?mock&remembered`) to see the form filled in. */
+  remembered: RememberedAccount | null = null;
+
+  async rememberedAccount(): Promise<RememberedAccount | null> {
+    return this.remembered ? { ...this.remembered } : null;
   }
 
   async account(): Promise<AccountView | null> {

@@ -36,6 +36,9 @@ export class TauriBackend implements Backend {
   account() {
     return call(commands.account());
   }
+  rememberedAccount() {
+    return call(commands.rememberedAccount());
+  }
   roster() {
     return call(commands.roster());
   }

@@ -4,7 +4,7 @@
 import { toCommandError } from '../backend';
 import { h } from '../dom';
 import { hasKey, LANGUAGES, t } from '../i18n';
-import type { AppError, Language, SignInArgs, TlsMode } from '../types';
+import type { AppError, Language, RememberedAccount, SignInArgs, TlsMode } from '../types';
 
 export interface SignInActions {
   signIn(args: SignInArgs): Promise<void>;
@@ -142,6 +142,17 @@ export class SignInView {
 
   prefill(jid: string): void {
     if (!this.jid.value) this.jid.value = jid;
+  }
+
+  /** The account "Remember me" kept: everything but the password. */
+  prefillAccount(r: RememberedAccount): void {
+    this.jid.value = r.jid;
+    this.server.value = r.server ?? '';
+    if ((['starttls', 'direct', 'plaintext'] as string[]).includes(r.tls)) this.tls.value = r.tls;
+    this.caFile.value = r.caFile ?? '';
+    this.remember.checked = true;
+    // Show the advanced fields when they hold something the user set.
+    if (this.server.value || this.caFile.value || this.tls.value !== 'starttls') this.advanced.open = true;
   }
 
   private setBusy(b: boolean): void {
