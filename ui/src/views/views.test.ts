@@ -10,6 +10,7 @@ import { errorNote, queryOf, recordActions, NO_FILTERS } from './history';
 import { OfferDialog } from './offer';
 import { formToSize, isIpAddress, sizeToForm } from './settings';
 import { describeError, validateSignIn } from './signin';
+import { Toasts } from './toasts';
 import { cardButtons, TransfersPane } from './transfers';
 
 const contacts: ContactView[] = [
@@ -390,5 +391,26 @@ describe('sign-in and header helpers', () => {
     expect(connectionText({ kind: 'offline', reason: 'connection reset', willRetry: true }, 0).text).toBe('Offline: connection reset');
     setLanguage('zh-CN');
     expect(connectionText({ kind: 'reconnecting', attempt: 2, at: 5000 }, 0).text).toBe('5 秒后重新连接');
+  });
+});
+
+describe('Toasts', () => {
+  it('replaces a repeated message, keeps at most four, and expires them', () => {
+    vi.useFakeTimers();
+    try {
+      const toasts = new Toasts(1000);
+      toasts.show('Settings saved.');
+      toasts.show('Settings saved.');
+      expect(toasts.el.querySelectorAll('.toast').length).toBe(1);
+      for (let i = 0; i < 6; i++) toasts.show(`m${i}`);
+      expect([...toasts.el.querySelectorAll('.toast-text')].map((e) => e.textContent)).toEqual(['m2', 'm3', 'm4', 'm5']);
+      toasts.show('Broken', 'error');
+      vi.advanceTimersByTime(1001);
+      expect([...toasts.el.querySelectorAll('.toast-text')].map((e) => e.textContent)).toEqual(['Broken']);
+      vi.advanceTimersByTime(500);
+      expect(toasts.el.querySelectorAll('.toast').length).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
