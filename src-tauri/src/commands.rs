@@ -320,7 +320,9 @@ pub async fn get_settings(state: State<'_, AppState>) -> AppResult<Settings> {
 /// proxy and streamhost addresses at the next sign-in.
 #[tauri::command]
 pub async fn set_settings(state: State<'_, AppState>, args: Args<SetSettingsArgs>) -> AppResult<()> {
-    args.0.settings.save(&state.store)
+    let settings = args.0.settings;
+    settings.save(&state.store)?;
+    state.apply_settings(&settings).await
 }
 
 /// The files picked; empty when the dialog was cancelled.

@@ -132,19 +132,27 @@ fn offer_notification(app: AppHandle, transfers: Transfers, store: &Store, id: i
     });
 }
 
-/// `1.5 MB`-style sizes (decimal units, like file managers on Linux).
+/// Sizes as the window shows them (ui/src/format.ts): binary units, one decimal
+/// below 100, e.g. `512 B`, `1.5 KiB`, `15.2 MiB`, `152 MiB`, `1.0 GiB`.
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = bytes as f64;
     let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
         unit += 1;
     }
-    format!("{v:.1} {}", UNITS[unit])
+    let round1 = |x: f64| (x * 10.0).round() / 10.0;
+    // Rounding may reach 1024 ("1023.96 KiB"): move up one unit then.
+    if unit > 0 && round1(v) >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || round1(v) >= 100.0 {
+        format!("{} {}", round1(v).round(), UNITS[unit])
+    } else {
+        format!("{:.1} {}", round1(v), UNITS[unit])
+    }
 }
 
 #[cfg(test)]
@@ -154,9 +162,12 @@ mod tests {
     #[test]
     fn sizes_read_well() {
         assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(999), "999 B");
-        assert_eq!(human_size(1500), "1.5 kB");
-        assert_eq!(human_size(3_200_000_000), "3.2 GB");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024 + 3), "5.0 MiB");
+        assert_eq!(human_size(152 * 1024 * 1024), "152 MiB");
+        assert_eq!(human_size(1024 * 1024 - 20), "1.0 MiB");
+        assert_eq!(human_size(3 << 30), "3.0 GiB");
     }
 
     #[test]

@@ -103,6 +103,20 @@ impl AppState {
         self.session.lock().await.as_ref().map(|s| s.transfers.clone()).ok_or_else(AppError::offline)
     }
 
+    /// Makes saved settings apply to the running session at once (transfers that start
+    /// from now on). The demo keeps its streamhost on loopback.
+    pub async fn apply_settings(&self, settings: &crate::settings::Settings) -> AppResult<()> {
+        let mut cfg = settings.transfer_config()?;
+        let session = self.session.lock().await;
+        if let Some(s) = session.as_ref() {
+            if s.demo {
+                crate::demo::loopback(&mut cfg);
+            }
+            s.transfers.reconfigure(cfg).await;
+        }
+        Ok(())
+    }
+
     /// The history of the signed-in account, else the user's.
     pub async fn history_store(&self) -> Arc<Store> {
         self.session.lock().await.as_ref().map(|s| s.history.clone()).unwrap_or_else(|| self.store.clone())
