@@ -4,7 +4,8 @@
 #   build-essential, pkg-config, ca-certificates, curl,
 #   the desktop app's build libraries (WebKitGTK 4.1, libxdo, OpenSSL, appindicator,
 #   librsvg) and what runs it headless in tests (Xvfb, xdotool, ImageMagick, D-Bus,
-#   dunst as notification server, notify-send, xdg-open),
+#   dunst as notification server, notify-send, xdg-open, WebKitWebDriver and
+#   tauri-driver for the GUI tests),
 #   and Rust via rustup when `cargo` is missing.
 #
 # Idempotent: packages already installed are left alone, and `apt-get update`
@@ -30,6 +31,8 @@ PACKAGES=(
     libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
     # desktop app: run headless, screenshots, notifications, opening files
     xvfb xauth imagemagick x11-utils xdotool dunst dbus dbus-x11 libnotify-bin xdg-utils
+    # desktop app: GUI end-to-end tests over WebDriver (WebKitWebDriver)
+    webkit2gtk-driver
 )
 
 missing=()
@@ -61,6 +64,18 @@ else
         | sh -s -- -y --profile minimal --default-toolchain stable
     log "installed: $("${CARGO_HOME:-$HOME/.cargo}/bin/cargo" --version);" \
         "run: . \"${CARGO_HOME:-$HOME/.cargo}/env\""
+fi
+
+# tauri-driver: the WebDriver front of the desktop app's GUI tests (a cargo tool).
+TAURI_DRIVER_VERSION=2.1.0
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if [ -x "$cargo_bin/tauri-driver" ] \
+    && [ -f "${CARGO_HOME:-$HOME/.cargo}/.crates.toml" ] \
+    && grep -q "tauri-driver $TAURI_DRIVER_VERSION" "${CARGO_HOME:-$HOME/.cargo}/.crates.toml"; then
+    log "tauri-driver $TAURI_DRIVER_VERSION already installed"
+else
+    log "installing tauri-driver $TAURI_DRIVER_VERSION (cargo install, about a minute)"
+    PATH="$cargo_bin:$PATH" cargo install tauri-driver --version "$TAURI_DRIVER_VERSION" --locked --quiet
 fi
 
 # Node.js 20+ and npm build and test the web UI (Vite 7 needs Node 20.19+).

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod cli;
+pub mod desktop;
 pub mod peer;
 pub mod prosody;
 pub mod slix;

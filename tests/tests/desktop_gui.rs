@@ -1,0 +1,290 @@
+//! The desktop app end to end: the real `skiff-desktop` window under Xvfb, driven over
+//! WebDriver (tauri-driver + WebKitWebDriver), signed in to a real Prosody, with the
+//! `skiff` CLI as the contact on the other side and dunst as the notification daemon.
+//!
+//! One scenario, in order: sign in; the contact shows online; set loopback streamhosts
+//! and in-band only; a file dropped on the contact arrives intact while the card shows
+//! progress and the route; the contact sends a file back, the offer raises a desktop
+//! notification and the in-app dialog, and the notification's Accept action starts the
+//! transfer (SOCKS5 direct this time); after a restart of the app the history lists
+//! both; switching to 简体中文 changes the labels.
+//!
+//! With `SKIFF_SCREENSHOTS=DIR` the run also saves the screenshots used in docs/
+//! (`SKIFF_SCREENSHOT_THEME=dark` for the dark ones).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use skiff_tests::cli::SkiffProcess;
+use skiff_tests::desktop::{App, Desktop};
+use skiff_tests::peer::{random_file, sha256_file};
+use skiff_tests::{Prosody, ProsodyOptions};
+
+const OUT_SIZE: u64 = 3 * 1024 * 1024 + 17;
+const IN_SIZE: u64 = 5 * 1024 * 1024 + 3;
+
+struct Shots {
+    dir: Option<PathBuf>,
+    theme: String,
+}
+
+impl Shots {
+    fn from_env() -> Shots {
+        let dir = std::env::var_os("SKIFF_SCREENSHOTS").map(PathBuf::from);
+        if let Some(d) = &dir {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let theme = std::env::var("SKIFF_SCREENSHOT_THEME").unwrap_or_else(|_| "light".to_owned());
+        Shots { dir, theme }
+    }
+
+    /// Saves a screenshot once the transient messages are gone.
+    async fn take(&self, desktop: &Desktop, app: &App, name: &str) {
+        if let Some(d) = &self.dir {
+            app.wait_js("return document.querySelectorAll('.toast').length === 0", 15, "the toasts to go")
+                .await
+                .unwrap();
+            let path = d.join(format!("{name}-{}.png", self.theme));
+            desktop.screenshot(&path, name == "offer").await.unwrap();
+            eprintln!("screenshot: {}", path.display());
+        }
+    }
+}
+
+async fn sign_in(app: &App, server: &Prosody, first_time: bool) {
+    app.wait_shown("signin-submit", 20).await.unwrap();
+    if first_time {
+        app.type_into("signin-jid", &server.jid("alice")).await.unwrap();
+        app.click_css("[data-testid=signin-advanced] > summary").await.unwrap();
+        app.wait_shown("signin-server", 5).await.unwrap();
+        app.type_into("signin-server", &format!("127.0.0.1:{}", server.c2s_port)).await.unwrap();
+        app.select("signin-tls", "starttls").await.unwrap();
+        app.type_into("signin-ca", &server.ca_file.display().to_string()).await.unwrap();
+    } else {
+        // Remembered: the address is filled in, the password is not kept.
+        let jid = app.js("return document.querySelector('[data-testid=signin-jid]').value", vec![]).await.unwrap();
+        assert_eq!(jid, json!(server.jid("alice")), "the remembered address is filled in");
+    }
+    app.type_into("signin-password", &server.password("alice")).await.unwrap();
+    app.click("signin-submit").await.unwrap();
+    app.wait_js(
+        "const e = document.querySelector('[data-testid=account-jid]'); return !!e && e.textContent.includes('alice@')",
+        30,
+        "the main window",
+    )
+    .await
+    .unwrap();
+}
+
+/// Opens the settings, lets `edit` change them, saves.
+async fn with_settings<F, Fut>(app: &App, edit: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    app.click("open-settings").await.unwrap();
+    app.wait_shown("settings-dialog", 10).await.unwrap();
+    edit().await;
+    if let Err(e) = app.click("settings-save").await {
+        panic!("{e}");
+    }
+    app.wait_js(
+        "const e = document.querySelector('[data-testid=settings-dialog]'); return !e || !e.checkVisibility()",
+        10,
+        "the settings to close",
+    )
+    .await
+    .unwrap();
+}
+
+async fn set_checkbox(app: &App, testid: &str, on: bool) {
+    let now =
+        app.js(&format!("return document.querySelector('[data-testid={testid}]').checked"), vec![]).await.unwrap();
+    if now != json!(on) {
+        app.click(testid).await.unwrap();
+    }
+}
+
+/// The id of the newest transfer card whose name is `name`.
+async fn card_id(app: &App, name: &str) -> i64 {
+    let v = app
+        .wait_js_args(
+            "for (const c of document.querySelectorAll('[data-testid^=transfer-]')) {
+               const m = /^transfer-(\\d+)$/.exec(c.dataset.testid);
+               if (m && c.querySelector('.transfer-name')?.textContent === arguments[0]) return Number(m[1]);
+             }
+             return 0;",
+            vec![json!(name)],
+            30,
+            &format!("a card for {name}"),
+        )
+        .await
+        .unwrap();
+    v.as_i64().unwrap()
+}
+
+async fn wait_card_state(app: &App, id: i64, text: &str, secs: u64) {
+    app.wait_js_args(
+        "const e = document.querySelector(`[data-testid=transfer-${arguments[0]}-state]`); return !!e && e.textContent.trim() === arguments[1]",
+        vec![json!(id), json!(text)],
+        secs,
+        &format!("transfer {id} to read {text:?}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn file_named(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    assert!(p.exists(), "{} missing; the folder has {:?}", p.display(), std::fs::read_dir(dir).map(|r| r.count()));
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_app_sends_receives_notifies_and_keeps_history() {
+    let shots = Shots::from_env();
+    let server = Prosody::start(ProsodyOptions::default()).expect("prosody");
+    let files = tempfile::tempdir().unwrap();
+    let bob_data = tempfile::tempdir().unwrap();
+    let bob_dl = tempfile::tempdir().unwrap();
+
+    // bob (the `skiff` CLI) waits for one file.
+    let bob_dir = bob_dl.path().display().to_string();
+    let mut bob = SkiffProcess::start(
+        &server,
+        "bob",
+        bob_data.path(),
+        &["receive", "--dir", &bob_dir, "--accept", "all", "--count", "1"],
+    );
+    bob.expect(30, "bob ready", |v| v["type"] == "ready").await;
+
+    let desktop = Desktop::start().expect("the private desktop (Xvfb, D-Bus, dunst, tauri-driver)");
+    let app = desktop.launch().await.expect("the app");
+    shots.take(&desktop, &app, "signin").await;
+
+    // Sign in; bob shows online.
+    sign_in(&app, &server, true).await;
+    app.wait_js(
+        "const e = document.querySelector('[data-testid=\"contact-bob@localhost\"]'); return !!e && e.dataset.presence !== 'offline' && e.dataset.presence",
+        30,
+        "bob online in the contact list",
+    )
+    .await
+    .unwrap();
+
+    // Loopback streamhosts (tests stay on 127.0.0.1), in-band only for the first file so
+    // that its progress is slow enough to watch, and the theme for the screenshots.
+    with_settings(&app, || async {
+        app.click_css("details:has([data-testid=settings-streamhosts]) > summary").await.unwrap();
+        app.type_into("settings-streamhosts", "127.0.0.1").await.unwrap();
+        set_checkbox(&app, "method-s5b", false).await;
+        set_checkbox(&app, "method-ibb", true).await;
+        app.select("theme-select", &shots.theme).await.unwrap();
+    })
+    .await;
+
+    // Record every progress value the card shows, as a user watching it would see it.
+    app.js(
+        "window.__seen = [];
+         new MutationObserver((ms) => { for (const m of ms) {
+             const v = m.target.getAttribute && m.target.getAttribute('aria-valuenow');
+             if (m.attributeName === 'aria-valuenow' && v !== null) window.__seen.push(Number(v));
+         } }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ['aria-valuenow'] });
+         return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+
+    // Drop a file on bob.
+    let out_path = random_file(files.path(), "report.bin", OUT_SIZE, 11);
+    app.drop_files("contact-bob@localhost", std::slice::from_ref(&out_path)).await.unwrap();
+    let out_id = card_id(&app, "report.bin").await;
+    let done = bob
+        .expect(120, "bob's completion", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed")
+        .await;
+    assert_eq!(done["type"], "transfer_completed", "{done}");
+    let got = file_named(bob_dl.path(), "report.bin");
+    assert_eq!(sha256_file(&got), sha256_file(&out_path), "the dropped file arrives intact");
+    wait_card_state(&app, out_id, "Completed", 30).await;
+    assert_eq!(app.text(&format!("transfer-{out_id}-route")).await.unwrap(), "In-band");
+    let seen = app.js("return window.__seen", vec![]).await.unwrap();
+    let seen: Vec<f64> = seen.as_array().unwrap().iter().filter_map(|v| v.as_f64()).collect();
+    assert!(seen.iter().any(|v| *v > 0.0 && *v < 100.0), "the card showed progress between 0 and 100 %: {seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress never goes back: {seen:?}");
+    assert_eq!(seen.last().copied(), Some(100.0), "{seen:?}");
+    drop(bob);
+
+    // SOCKS5 again, first in line, for what comes back.
+    with_settings(&app, || async {
+        set_checkbox(&app, "method-s5b", true).await;
+        app.click("method-s5b-up").await.unwrap();
+    })
+    .await;
+
+    // bob sends a file: a notification and the in-app dialog; Accept in the notification.
+    let in_path = random_file(files.path(), "photos.tar", IN_SIZE, 12);
+    let in_arg = in_path.display().to_string();
+    let mut bob_send = SkiffProcess::start(&server, "bob", bob_data.path(), &["send", "alice@localhost", &in_arg]);
+    app.wait_shown("offer-dialog", 60).await.unwrap();
+    assert_eq!(app.text("offer-file").await.unwrap(), "photos.tar");
+    let note = desktop
+        .wait_notification(30, "for bob's offer", |n| n.body.contains("photos.tar"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\napp log:\n{}", desktop.app_log_tail()));
+    assert_eq!(note.summary, "Incoming file");
+    assert_eq!(note.body, "bob wants to send photos.tar (5.0 MiB)");
+    shots.take(&desktop, &app, "offer").await;
+    let menu = desktop.invoke_action("accept").unwrap();
+    assert!(menu.contains(",reject]"), "Decline is offered too: {menu}");
+    let sent = bob_send
+        .expect(120, "bob's send to finish", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed")
+        .await;
+    assert_eq!(sent["type"], "transfer_completed", "{sent}");
+    let in_id = card_id(&app, "photos.tar").await;
+    wait_card_state(&app, in_id, "Completed", 30).await;
+    assert_eq!(app.text(&format!("transfer-{in_id}-route")).await.unwrap(), "Direct");
+    app.wait_js(
+        "const e = document.querySelector('[data-testid=offer-dialog]'); return !e || !e.checkVisibility()",
+        10,
+        "the dialog to close once the notification answered the offer",
+    )
+    .await
+    .unwrap();
+    let received = file_named(&desktop.downloads(), "photos.tar");
+    assert_eq!(sha256_file(&received), sha256_file(&in_path), "the accepted file arrives intact");
+    shots.take(&desktop, &app, "main").await;
+    drop(bob_send);
+
+    // Restart: the history keeps both transfers.
+    app.close().await.unwrap();
+    let app = desktop.launch().await.expect("the app again");
+    sign_in(&app, &server, false).await;
+    app.click("tab-history").await.unwrap();
+    app.wait_shown("history-table", 10).await.unwrap();
+    for (id, dir) in [(out_id, "outgoing"), (in_id, "incoming")] {
+        app.wait_js_args(
+            "const r = document.querySelector(`[data-testid=history-${arguments[0]}]`); return !!r && r.dataset.state === 'completed' && r.dataset.direction === arguments[1]",
+            vec![json!(id), json!(dir)],
+            20,
+            &format!("history row {id} ({dir}, completed)"),
+        )
+        .await
+        .unwrap();
+    }
+    shots.take(&desktop, &app, "history").await;
+
+    // 简体中文.
+    let before = app.text("tab-history").await.unwrap();
+    with_settings(&app, || async {
+        app.select("language-select", "zh-CN").await.unwrap();
+    })
+    .await;
+    let after = app.text("tab-history").await.unwrap();
+    assert_ne!(before, after);
+    assert_eq!(after.trim(), "历史记录");
+    let lang = app.js("return document.documentElement.lang", vec![]).await.unwrap();
+    assert_eq!(lang, json!("zh-CN"));
+    shots.take(&desktop, &app, "history-zh").await;
+    app.close().await.unwrap();
+}
