@@ -125,6 +125,28 @@ describe('app with the mock backend', () => {
     expect(document.activeElement).toBe(q('[data-testid="signin-password"]'));
   });
 
+  it('shows the account address even when `online` arrives before sign-in returns', async () => {
+    document.body.replaceChildren();
+    delete document.body.dataset.ready;
+    const root = document.createElement('div');
+    document.body.append(root);
+    class EarlyOnline extends MockBackend {
+      override async signIn(args: Parameters<MockBackend['signIn']>[0]) {
+        const r = await super.signIn(args); // emits `online`
+        await new Promise((res) => setTimeout(res, 300)); // the header renders meanwhile
+        return r;
+      }
+    }
+    backend = new EarlyOnline(opts({ signedIn: false }));
+    await new App(root, backend, new URLSearchParams()).start();
+    await vi.waitFor(() => expect(document.body.dataset.ready).toBe('1'));
+    (q('[data-testid="signin-jid"]') as HTMLInputElement).value = 'alice@localhost';
+    (q('[data-testid="signin-password"]') as HTMLInputElement).value = 'alice-demo';
+    q('[data-testid="signin-submit"]')!.closest('form')!.dispatchEvent(new Event('submit', { cancelable: true }));
+    await vi.waitFor(() => expect(q('[data-testid="signin"]')!.hidden).toBe(true), { timeout: 3000 });
+    await vi.waitFor(() => expect(q('[data-testid="account-jid"]')!.textContent).toBe('alice@localhost'), { timeout: 1000 });
+  });
+
   it('signs out and in again; a wrong password shows the error', async () => {
     await boot();
     q('[data-testid="sign-out"]')!.click();

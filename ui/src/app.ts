@@ -242,8 +242,10 @@ export class App {
     this.store.update((s, d) => {
       if (s.connection.kind === 'signed-out' || s.connection.kind === 'connecting') {
         s.connection = online ? { kind: 'online', jid, tls: true, mechanism: '' } : { kind: 'connecting', attempt: 1 };
-        d.connection = true;
       }
+      // Always: the `online` event may have come (and the header rendered) before
+      // sign-in returned the account's address.
+      d.connection = true;
       s.fatal = null;
     });
     const initial = this.params.get('view');
