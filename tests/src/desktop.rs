@@ -153,7 +153,7 @@ impl Desktop {
         std::fs::write(
             &dmenu,
             format!(
-                "#!/bin/sh\ncat > '{seen}'\nwant=$(cat '{choice}')\ngrep -F \"[\" '{seen}' | grep -F \",$want]\" | head -n 1\n",
+                "#!/bin/sh\ncat > '{seen}'\nwant=$(cat '{choice}')\ngrep -F \",$want]\" '{seen}' | sort -t '[' -k 2 -n -r | head -n 1\n",
                 seen = dmenu_seen.display(),
                 choice = dmenu_choice.display()
             ),
@@ -288,8 +288,8 @@ impl Desktop {
         }
     }
 
-    /// Picks `action` (e.g. `accept`) of the newest notification from dunst's
-    /// context menu. Returns the menu dunst offered.
+    /// Picks `action` (e.g. `accept`) of the newest notification that has it from
+    /// dunst's context menu. Returns the menu dunst offered.
     pub fn invoke_action(&self, action: &str) -> Result<String> {
         std::fs::write(&self.dmenu_choice, action)?;
         let _ = std::fs::remove_file(&self.dmenu_seen);

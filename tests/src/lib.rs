@@ -16,6 +16,7 @@
 //! ```
 
 pub mod cli;
+#[cfg(feature = "desktop")]
 pub mod desktop;
 pub mod peer;
 pub mod prosody;

@@ -6,8 +6,9 @@
 //! and in-band only; a file dropped on the contact arrives intact while the card shows
 //! progress and the route; the contact sends a file back, the offer raises a desktop
 //! notification and the in-app dialog, and the notification's Accept action starts the
-//! transfer (SOCKS5 direct this time); after a restart of the app the history lists
-//! both; switching to 简体中文 changes the labels.
+//! transfer (SOCKS5 direct this time); a second offer is declined from its
+//! notification; after a restart of the app the history lists both transfers;
+//! switching to 简体中文 changes the labels.
 //!
 //! With `SKIFF_SCREENSHOTS=DIR` the run also saves the screenshots used in docs/
 //! (`SKIFF_SCREENSHOT_THEME=dark` for the dark ones).
@@ -51,7 +52,7 @@ impl Shots {
     }
 }
 
-async fn sign_in(app: &App, server: &Prosody, first_time: bool) {
+async fn sign_in(desktop: &Desktop, app: &App, server: &Prosody, first_time: bool) {
     app.wait_shown("signin-submit", 20).await.unwrap();
     if first_time {
         app.type_into("signin-jid", &server.jid("alice")).await.unwrap();
@@ -67,13 +68,18 @@ async fn sign_in(app: &App, server: &Prosody, first_time: bool) {
     }
     app.type_into("signin-password", &server.password("alice")).await.unwrap();
     app.click("signin-submit").await.unwrap();
-    app.wait_js(
-        "const e = document.querySelector('[data-testid=account-jid]'); return !!e && e.textContent.includes('alice@')",
-        30,
-        "the main window",
-    )
-    .await
-    .unwrap();
+    let main = app
+        .wait_js(
+            "const e = document.querySelector('[data-testid=account-jid]'); return !!e && e.textContent.includes('alice@')",
+            30,
+            "the main window",
+        )
+        .await;
+    if let Err(e) = main {
+        let _ = desktop.screenshot(Path::new("/tmp/skiff-signin-failed.png"), false).await;
+        let page = app.js("return document.body.innerText", vec![]).await;
+        panic!("{e}\npage: {page:?}\napp log:\n{}", desktop.app_log_tail());
+    }
 }
 
 /// Opens the settings, lets `edit` change them, saves.
@@ -163,7 +169,7 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     shots.take(&desktop, &app, "signin").await;
 
     // Sign in; bob shows online.
-    sign_in(&app, &server, true).await;
+    sign_in(&desktop, &app, &server, true).await;
     app.wait_js(
         "const e = document.querySelector('[data-testid=\"contact-bob@localhost\"]'); return !!e && e.dataset.presence !== 'offline' && e.dataset.presence",
         30,
@@ -256,10 +262,33 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     shots.take(&desktop, &app, "main").await;
     drop(bob_send);
 
+    // Another offer, declined from the notification: bob hears no.
+    let notes = random_file(files.path(), "notes.txt", 1234, 13);
+    let notes_arg = notes.display().to_string();
+    let mut bob_send = SkiffProcess::start(&server, "bob", bob_data.path(), &["send", "alice@localhost", &notes_arg]);
+    app.wait_shown("offer-dialog", 60).await.unwrap();
+    desktop.wait_notification(30, "for notes.txt", |n| n.body.contains("notes.txt")).await.unwrap();
+    desktop.invoke_action("reject").unwrap();
+    let answer = bob_send
+        .expect(60, "bob's answer", |v| {
+            ["transfer_rejected", "transfer_completed", "transfer_failed"].contains(&v["type"].as_str().unwrap_or(""))
+        })
+        .await;
+    assert_eq!(answer["type"], "transfer_rejected", "{answer}");
+    app.wait_js(
+        "const e = document.querySelector('[data-testid=offer-dialog]'); return !e || !e.checkVisibility()",
+        10,
+        "the dialog to close once the notification declined the offer",
+    )
+    .await
+    .unwrap();
+    assert!(!desktop.downloads().join("notes.txt").exists());
+    drop(bob_send);
+
     // Restart: the history keeps both transfers.
     app.close().await.unwrap();
     let app = desktop.launch().await.expect("the app again");
-    sign_in(&app, &server, false).await;
+    sign_in(&desktop, &app, &server, false).await;
     app.click("tab-history").await.unwrap();
     app.wait_shown("history-table", 10).await.unwrap();
     for (id, dir) in [(out_id, "outgoing"), (in_id, "incoming")] {
