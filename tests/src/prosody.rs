@@ -461,6 +461,11 @@ impl Prosody {
             }
             TlsMode::Plaintext => ("", "c2s_require_encryption = false\nallow_unencrypted_plain_auth = true\n"),
         };
+        // Experiments only: Prosody's socket read size (default 8192).
+        let read_size = match std::env::var("SKIFF_PROSODY_READ_SIZE") {
+            Ok(n) if n.parse::<u32>().is_ok() => format!("read_size = {n};"),
+            _ => String::new(),
+        };
         let (limits_module, limits_settings) = match &self.opts.c2s_rate_limit {
             Some(rate) => {
                 ("\t\"limits\";\n", format!("limits = {{ c2s = {{ rate = {}; burst = \"1s\"; }}; }}\n", lua_str(rate)))
@@ -493,7 +498,7 @@ https_ports = {{}}
 c2s_direct_tls_ports = {{ {direct_tls} }}
 legacy_ssl_ports = {{}}
 s2s_ports = {{}}
-network_settings = {{ nagle = false }}
+network_settings = {{ nagle = false; {read_size} }}
 
 modules_enabled = {{
 	"roster";

@@ -448,14 +448,15 @@ struct Progress {
     total: u64,
     started: Instant,
     start_bytes: u64,
-    last_event: Instant,
+    /// `None` until the first bytes move: that first event goes out at once.
+    last_event: Option<Instant>,
     last_store: Instant,
 }
 
 impl Progress {
     fn new(t: &Transfers, id: i64, total: u64, start_bytes: u64) -> Progress {
         let now = Instant::now();
-        Progress { t: t.clone(), id, total, started: now, start_bytes, last_event: now, last_store: now }
+        Progress { t: t.clone(), id, total, started: now, start_bytes, last_event: None, last_store: now }
     }
 
     /// `done` counts bytes of the whole file (including a resumed prefix).
@@ -465,8 +466,12 @@ impl Progress {
             self.last_store = now;
             let _ = self.t.inner.store.set_progress(self.id, done);
         }
-        if now.duration_since(self.last_event) >= Duration::from_millis(100) || done == self.total {
-            self.last_event = now;
+        let due = match self.last_event {
+            None => done > self.start_bytes,
+            Some(last) => now.duration_since(last) >= Duration::from_millis(100),
+        };
+        if due || done == self.total {
+            self.last_event = Some(now);
             let secs = now.duration_since(self.started).as_secs_f64().max(1e-3);
             let rate = ((done - self.start_bytes.min(done)) as f64 / secs) as u64;
             self.t.emit(Event::TransferProgress { id: self.id, bytes: done, total: self.total, bytes_per_sec: rate });
