@@ -348,6 +348,73 @@ pub struct PartFile {
     writer: BufWriter<File>,
     written: u64,
     expected: u64,
+    /// Hashes what is written, on a thread of its own, so that [`finish`] does not
+    /// read the file again. `None` once it failed (then `finish` reads the file).
+    hasher: Option<PipelinedHasher>,
+}
+
+/// A [`StreamHasher`] on its own thread, fed through a bounded channel: hashing runs
+/// beside the network copy instead of after it, and a slow hasher slows the writer
+/// down rather than piling up memory.
+#[derive(Debug)]
+struct PipelinedHasher {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    thread: std::thread::JoinHandle<io::Result<Hashes>>,
+}
+
+/// Chunks in flight to the hasher (each at most one write's worth).
+const HASH_QUEUE: usize = 16;
+
+impl PipelinedHasher {
+    /// Starts with the first `prefix` bytes of `path` (a resumed `.part`), then hashes
+    /// whatever is sent.
+    fn start(path: &Path, prefix: u64) -> io::Result<PipelinedHasher> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(HASH_QUEUE);
+        let path = path.to_owned();
+        let thread = std::thread::Builder::new().name("skiff-hash".into()).spawn(move || {
+            let mut h = StreamHasher::new();
+            if prefix > 0 {
+                hash_prefix_into(&path, prefix, &mut h)?;
+            }
+            while let Some(chunk) = rx.blocking_recv() {
+                h.update(&chunk);
+            }
+            Ok(h.finish())
+        })?;
+        Ok(PipelinedHasher { tx, thread })
+    }
+
+    async fn update(&self, data: &[u8]) -> bool {
+        self.tx.send(data.to_vec()).await.is_ok()
+    }
+
+    async fn finish(self) -> io::Result<Hashes> {
+        drop(self.tx);
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| io::Error::other(format!("hashing was interrupted: {e}")))?
+            .map_err(|_| io::Error::other("the hashing thread failed"))?
+    }
+}
+
+/// Feeds the first `len` bytes of `path` to `h`.
+fn hash_prefix_into(path: &Path, len: u64, h: &mut StreamHasher) -> io::Result<()> {
+    let mut f = std::fs::File::open(path)?.take(len);
+    let mut buf = vec![0u8; IO_BUFFER];
+    let mut done = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        done += n as u64;
+    }
+    if done != len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} is shorter than {len} bytes", path.display())));
+    }
+    Ok(())
 }
 
 impl PartFile {
@@ -363,8 +430,7 @@ impl PartFile {
     /// opens the existing `final_path.part`, which must be a regular file holding at
     /// least `offset` bytes, cuts it to `offset` bytes and appends from there.
     ///
-    /// The existing prefix is not hashed here; [`finish`](PartFile::finish) hashes the
-    /// whole file.
+    /// The existing prefix is hashed on the hashing thread while new bytes arrive.
     pub async fn resume(final_path: PathBuf, offset: u64, expected_size: u64) -> io::Result<PartFile> {
         let part_path = part_path(&final_path);
         if offset > expected_size {
@@ -397,7 +463,14 @@ impl PartFile {
     }
 
     fn from_parts(final_path: PathBuf, part_path: PathBuf, file: File, written: u64, expected: u64) -> PartFile {
-        PartFile { final_path, part_path, writer: BufWriter::with_capacity(IO_BUFFER, file), written, expected }
+        let hasher = match PipelinedHasher::start(&part_path, written) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!("no hashing thread ({e}); the file will be hashed at the end");
+                None
+            }
+        };
+        PartFile { final_path, part_path, writer: BufWriter::with_capacity(IO_BUFFER, file), written, expected, hasher }
     }
 
     /// Appends `data`. Fails with `InvalidData`, writing nothing, when the file would
@@ -417,6 +490,11 @@ impl PartFile {
         }
         self.writer.write_all(data).await?;
         self.written += data.len() as u64;
+        if let Some(h) = &self.hasher {
+            if !h.update(data).await {
+                self.hasher = None; // the thread ended: hash the file at the end
+            }
+        }
         Ok(())
     }
 
@@ -449,21 +527,30 @@ impl PartFile {
     }
 
     /// Completes the transfer: flushes and syncs, checks the size (else
-    /// [`VerifyError::SizeMismatch`], the `.part` is kept), hashes the whole file,
+    /// [`VerifyError::SizeMismatch`], the `.part` is kept), takes the hashes of
+    /// everything written (from the hashing thread; the file is read again only when
+    /// that thread failed),
     /// compares its MD5 with `expected_md5` case-insensitively when one is given (else
     /// [`VerifyError::HashMismatch`], the `.part` is deleted), then moves it to its
     /// final name without overwriting anything: if the final path is taken by now, a
     /// free `name (n).ext` is used instead.
     pub async fn finish(mut self, expected_md5: Option<&str>) -> Result<Finished, VerifyError> {
         self.flush().await?;
-        let PartFile { final_path, part_path, writer, expected, .. } = self;
+        let PartFile { final_path, part_path, writer, expected, hasher, .. } = self;
         let file = writer.into_inner();
         let size = file.metadata().await?.len();
         drop(file);
         if size != expected {
             return Err(VerifyError::SizeMismatch { expected, got: size });
         }
-        let hashes = hash_file(part_path.clone(), None).await?;
+        let streamed = match hasher {
+            Some(h) => h.finish().await.map_err(|e| tracing::warn!("hashing thread: {e}; reading the file again")).ok(),
+            None => None,
+        };
+        let hashes = match streamed {
+            Some(h) => h,
+            None => hash_file(part_path.clone(), None).await?,
+        };
         if let Some(announced) = expected_md5 {
             if !announced.trim().eq_ignore_ascii_case(&hashes.md5) {
                 if let Err(e) = tokio::fs::remove_file(&part_path).await {
@@ -1118,6 +1205,30 @@ mod tests {
         let done = pf.finish(Some(HELLO_MD5)).await.expect("finish");
         assert_eq!(done.hashes.sha256, HELLO_SHA256);
         assert_eq!(std::fs::read(&final_path).expect("read"), b"hello");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn part_file_hashes_while_writing_many_chunks_and_after_a_resume() {
+        let d = dir();
+        let final_path = d.path().join("big.bin");
+        let data: Vec<u8> = (0..3_000_017u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let cut = 1_234_567;
+        let mut pf = PartFile::create(final_path.clone(), data.len() as u64).await.expect("create");
+        for chunk in data[..cut].chunks(7_001) {
+            pf.write(chunk).await.expect("write");
+        }
+        pf.flush().await.expect("flush");
+        drop(pf);
+        let mut pf = PartFile::resume(final_path.clone(), cut as u64, data.len() as u64).await.expect("resume");
+        for chunk in data[cut..].chunks(65_536) {
+            pf.write(chunk).await.expect("write");
+        }
+        let mut h = StreamHasher::new();
+        h.update(&data);
+        let want = h.finish();
+        let done = pf.finish(Some(&want.md5.to_uppercase())).await.expect("finish");
+        assert_eq!(done.hashes, want);
+        assert_eq!(hash_file_blocking(&final_path, None).expect("hash"), want);
     }
 
     #[tokio::test]
