@@ -461,11 +461,12 @@ impl Prosody {
             }
             TlsMode::Plaintext => ("", "c2s_require_encryption = false\nallow_unencrypted_plain_auth = true\n"),
         };
-        // Experiments only: Prosody's socket read size (default 8192).
-        let read_size = match std::env::var("SKIFF_PROSODY_READ_SIZE") {
-            Ok(n) if n.parse::<u32>().is_ok() => format!("read_size = {n};"),
-            _ => String::new(),
-        };
+        // Experiments only (benchmarks): extra `network_settings` entries, e.g.
+        // SKIFF_PROSODY_NETWORK="min_wait = 0.00001;".
+        let read_size = std::env::var("SKIFF_PROSODY_NETWORK")
+            .ok()
+            .filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || " _.=;-".contains(c)))
+            .unwrap_or_default();
         let (limits_module, limits_settings) = match &self.opts.c2s_rate_limit {
             Some(rate) => {
                 ("\t\"limits\";\n", format!("limits = {{ c2s = {{ rate = {}; burst = \"1s\"; }}; }}\n", lua_str(rate)))

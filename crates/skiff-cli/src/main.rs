@@ -103,8 +103,9 @@ enum Command {
         /// Do not offer a proxy.
         #[arg(long)]
         no_proxy: bool,
-        /// Largest in-band block size to ask for (bytes, at most 65535).
-        #[arg(long, default_value_t = 65535, value_parser = clap::value_parser!(u16).range(512..))]
+        /// Largest in-band block size to ask of another Skiff (bytes, 512 to 65535;
+        /// other clients get 4096).
+        #[arg(long, default_value_t = skiff_engine::transfer::DEFAULT_IBB_BLOCK, value_parser = clap::value_parser!(u16).range(512..))]
         ibb_block_size: u16,
         /// A description shown to the receiver.
         #[arg(long)]

@@ -43,6 +43,13 @@ pub enum AcceptPolicy {
     None,
 }
 
+/// The in-band block size asked of another Skiff: 6 KiB, whose base64 stanza fits
+/// in one 8 KiB socket read of Prosody. Prosody (0.12, epoll backend) reads 8 KiB at a
+/// time and waits at least 1 ms (`min_wait`) before reading more of what TLS already
+/// buffered, so a 64 KiB block costs ~11 such waits: measured through Prosody,
+/// 6 KiB blocks move 8.5 MiB/s, 64 KiB blocks 2.5 MiB/s (docs/benchmarks.md).
+pub const DEFAULT_IBB_BLOCK: u16 = 6144;
+
 /// Transfer settings.
 #[derive(Debug, Clone)]
 pub struct TransferConfig {
@@ -59,7 +66,8 @@ pub struct TransferConfig {
     pub use_proxy: bool,
     /// Allowed methods in preference order.
     pub methods: Vec<Method>,
-    /// Largest in-band block we ask for (the peer may make us step down).
+    /// Largest in-band block we ask for from another Skiff (the peer may make us step
+    /// down; other clients get 4096). Default [`DEFAULT_IBB_BLOCK`].
     pub ibb_block_size: u16,
     /// In-band blocks in flight before waiting for acknowledgements.
     pub ibb_window: usize,
@@ -77,7 +85,7 @@ impl TransferConfig {
             use_direct: true,
             use_proxy: true,
             methods: vec![Method::S5b, Method::Ibb],
-            ibb_block_size: 65535,
+            ibb_block_size: DEFAULT_IBB_BLOCK,
             ibb_window: 16,
             offer_timeout: Duration::from_secs(300),
             accept: AcceptPolicy::Ask,
