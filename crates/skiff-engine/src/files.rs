@@ -412,7 +412,10 @@ fn hash_prefix_into(path: &Path, len: u64, h: &mut StreamHasher) -> io::Result<(
         done += n as u64;
     }
     if done != len {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} is shorter than {len} bytes", path.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("{} is shorter than {len} bytes", path.display()),
+        ));
     }
     Ok(())
 }
