@@ -35,7 +35,8 @@ async fn receiver_killed_at_40_percent_resumes_where_it_stopped() {
     // The killed receiver's history survived: an unfinished record and its .part.
     let part = downloads.join("movie.bin.part");
     let had = std::fs::metadata(&part).unwrap().len();
-    assert!((SIZE * 4 / 10..SIZE).contains(&had), "{had}");
+    // At least what was reported, less the write buffer (1 MiB) a SIGKILL loses.
+    assert!((SIZE * 4 / 10 - (1 << 20)..SIZE).contains(&had), "{had}");
     assert!(!downloads.join("movie.bin").exists());
     {
         let store = Store::open(&bob_data.path().join("history.sqlite3")).unwrap();
