@@ -11,12 +11,18 @@ use crate::Prosody;
 
 /// `target/<profile>/skiff`, next to the test binary's `deps/` folder.
 pub fn skiff_binary() -> PathBuf {
+    workspace_binary("skiff", "skiff-cli")
+}
+
+/// A binary of the workspace beside the test binary (`target/<profile>/NAME`),
+/// built by `cargo build --workspace --bins`.
+pub fn workspace_binary(name: &str, package: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("skiff");
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
-        "{} is missing: build it first (cargo build -p skiff-cli; scripts/test.sh does)",
+        "{} is missing: build it first (cargo build -p {package}; scripts/test.sh does)",
         bin.display()
     );
     bin

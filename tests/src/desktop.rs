@@ -36,15 +36,7 @@ use crate::prosody::free_port;
 
 /// The `skiff-desktop` binary beside the test binary (built by `cargo build --workspace --bins`).
 pub fn desktop_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("skiff-desktop");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (cargo build -p skiff-desktop; scripts/test.sh does)",
-        bin.display()
-    );
-    bin
+    crate::cli::workspace_binary("skiff-desktop", "skiff-desktop")
 }
 
 /// One notification as dunst received it.

@@ -23,6 +23,17 @@ async function boot(o: Partial<MockOptions> = {}, search = '') {
   return { app, backend, root };
 }
 
+/** Starts the app on `b` at the sign-in screen (no demo transfers to wait for). */
+async function bootSignedOut(b: MockBackend) {
+  document.body.replaceChildren();
+  delete document.body.dataset.ready;
+  const root = document.createElement('div');
+  document.body.append(root);
+  backend = b;
+  await new App(root, b, new URLSearchParams()).start();
+  await vi.waitFor(() => expect(document.body.dataset.ready).toBe('1'));
+}
+
 afterEach(() => {
   backend?.dispose();
   backend = null;
@@ -107,14 +118,9 @@ describe('app with the mock backend', () => {
   });
 
   it('fills the sign-in form with the remembered account (not the password)', async () => {
-    document.body.replaceChildren();
-    delete document.body.dataset.ready;
-    const root = document.createElement('div');
-    document.body.append(root);
-    backend = new MockBackend(opts({ signedIn: false }));
-    backend.remembered = { jid: 'alice@example.org', server: '127.0.0.1:5222', tls: 'direct', caFile: '/etc/ca.pem' };
-    await new App(root, backend, new URLSearchParams()).start();
-    await vi.waitFor(() => expect(document.body.dataset.ready).toBe('1'));
+    const b = new MockBackend(opts({ signedIn: false }));
+    b.remembered = { jid: 'alice@example.org', server: '127.0.0.1:5222', tls: 'direct', caFile: '/etc/ca.pem' };
+    await bootSignedOut(b);
     const val = (id: string) => (q(`[data-testid="${id}"]`) as HTMLInputElement).value;
     expect(val('signin-jid')).toBe('alice@example.org');
     expect(val('signin-server')).toBe('127.0.0.1:5222');
@@ -126,10 +132,6 @@ describe('app with the mock backend', () => {
   });
 
   it('shows the account address even when `online` arrives before sign-in returns', async () => {
-    document.body.replaceChildren();
-    delete document.body.dataset.ready;
-    const root = document.createElement('div');
-    document.body.append(root);
     class EarlyOnline extends MockBackend {
       override async signIn(args: Parameters<MockBackend['signIn']>[0]) {
         const r = await super.signIn(args); // emits `online`
@@ -137,9 +139,7 @@ describe('app with the mock backend', () => {
         return r;
       }
     }
-    backend = new EarlyOnline(opts({ signedIn: false }));
-    await new App(root, backend, new URLSearchParams()).start();
-    await vi.waitFor(() => expect(document.body.dataset.ready).toBe('1'));
+    await bootSignedOut(new EarlyOnline(opts({ signedIn: false })));
     (q('[data-testid="signin-jid"]') as HTMLInputElement).value = 'alice@localhost';
     (q('[data-testid="signin-password"]') as HTMLInputElement).value = 'alice-demo';
     q('[data-testid="signin-submit"]')!.closest('form')!.dispatchEvent(new Event('submit', { cancelable: true }));

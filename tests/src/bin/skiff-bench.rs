@@ -363,21 +363,7 @@ async fn raw_tcp_run(env: &Env, file: &Path, sha: &str) -> Result<Sample> {
     let mut send = Proc::spawn(Command::new(&env.me).args(["raw-send", "tcp", &addr, &file.display().to_string()]))?;
     let t0 = Instant::now();
     send.say("go").await?;
-    let (t1, _) = recv.until(600, "done", |l| l.starts_with("done ")).await?;
-    let receiver = recv.finish(10).await?;
-    let sender = send.finish(10).await?;
-    if sha256_file(&out) != sha {
-        bail!("raw tcp: content differs");
-    }
-    Ok(Sample {
-        contender: "raw tcp copy",
-        size,
-        secs: t1.duration_since(t0).as_secs_f64(),
-        latency_ms: None,
-        sender,
-        receiver,
-        server_cpu_s: 0.0,
-    })
+    raw_done("raw tcp copy", t0, recv, send, &out, size, sha).await
 }
 
 /// The proxy's ceiling: both ends connect to proxy65 with SOCKS5, one XMPP
@@ -403,14 +389,28 @@ async fn raw_relay_run(env: &Env, activator: &skiff_engine::Client, file: &Path,
     let t0 = Instant::now();
     activator.set(Some(proxy_jid), query).await.map_err(|e| anyhow!("activation: {e}"))?;
     send.say("go").await?;
+    raw_done("raw relay (proxy65)", t0, recv, send, &out, size, sha).await
+}
+
+/// The end of a raw copy started at `t0`: the receiver's last byte, both processes'
+/// stats, the content check.
+async fn raw_done(
+    contender: &'static str,
+    t0: Instant,
+    mut recv: Proc,
+    send: Proc,
+    out: &Path,
+    size: u64,
+    sha: &str,
+) -> Result<Sample> {
     let (t1, _) = recv.until(600, "done", |l| l.starts_with("done ")).await?;
     let receiver = recv.finish(10).await?;
     let sender = send.finish(10).await?;
-    if sha256_file(&out) != sha {
-        bail!("raw relay: content differs");
+    if sha256_file(out) != sha {
+        bail!("{contender}: content differs");
     }
     Ok(Sample {
-        contender: "raw relay (proxy65)",
+        contender,
         size,
         secs: t1.duration_since(t0).as_secs_f64(),
         latency_ms: None,
