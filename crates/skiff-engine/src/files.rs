@@ -348,67 +348,90 @@ pub struct PartFile {
     writer: BufWriter<File>,
     written: u64,
     expected: u64,
-    /// Hashes what is written, on a thread of its own, so that [`finish`] does not
+    /// Hashes what is written, on threads of their own, so that [`finish`] does not
     /// read the file again. `None` once it failed (then `finish` reads the file).
     hasher: Option<PipelinedHasher>,
 }
 
-/// A [`StreamHasher`] on its own thread, fed through a bounded channel: hashing runs
-/// beside the network copy instead of after it, and a slow hasher slows the writer
-/// down rather than piling up memory.
+/// MD5 and SHA-256 each on a thread of their own, fed the written chunks through
+/// bounded channels: hashing runs beside the network copy (and the two digests beside
+/// each other) instead of after it, and slow hashing slows the writer down rather
+/// than piling up memory.
 #[derive(Debug)]
 struct PipelinedHasher {
-    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
-    thread: std::thread::JoinHandle<io::Result<Hashes>>,
+    md5: HashThread,
+    sha256: HashThread,
 }
 
-/// Chunks in flight to the hasher (each at most one write's worth).
+#[derive(Debug)]
+struct HashThread {
+    tx: tokio::sync::mpsc::Sender<std::sync::Arc<[u8]>>,
+    thread: std::thread::JoinHandle<io::Result<Vec<u8>>>,
+}
+
+/// Chunks in flight to each hashing thread (each at most one write's worth).
 const HASH_QUEUE: usize = 16;
 
-impl PipelinedHasher {
-    /// Starts with the first `prefix` bytes of `path` (a resumed `.part`), then hashes
-    /// whatever is sent.
-    fn start(path: &Path, prefix: u64) -> io::Result<PipelinedHasher> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(HASH_QUEUE);
+impl HashThread {
+    /// A thread computing `D` over the first `prefix` bytes of `path` (a resumed
+    /// `.part`), then over whatever is sent.
+    fn start<D: Digest + Send + 'static>(name: &str, path: &Path, prefix: u64) -> io::Result<HashThread> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::sync::Arc<[u8]>>(HASH_QUEUE);
         let path = path.to_owned();
-        let thread = std::thread::Builder::new().name("skiff-hash".into()).spawn(move || {
-            let mut h = StreamHasher::new();
+        let thread = std::thread::Builder::new().name(format!("skiff-{name}")).spawn(move || {
+            let mut d = D::new();
             if prefix > 0 {
-                hash_prefix_into(&path, prefix, &mut h)?;
+                read_prefix(&path, prefix, |b| d.update(b))?;
             }
             while let Some(chunk) = rx.blocking_recv() {
-                h.update(&chunk);
+                d.update(&chunk);
             }
-            Ok(h.finish())
+            Ok(d.finalize().to_vec())
         })?;
-        Ok(PipelinedHasher { tx, thread })
+        Ok(HashThread { tx, thread })
     }
 
-    async fn update(&self, data: &[u8]) -> bool {
-        self.tx.send(data.to_vec()).await.is_ok()
-    }
-
-    async fn finish(self) -> io::Result<Hashes> {
+    async fn finish(self) -> io::Result<Vec<u8>> {
         drop(self.tx);
         let thread = self.thread;
         tokio::task::spawn_blocking(move || thread.join())
             .await
             .map_err(|e| io::Error::other(format!("hashing was interrupted: {e}")))?
-            .map_err(|_| io::Error::other("the hashing thread failed"))?
+            .map_err(|_| io::Error::other("a hashing thread failed"))?
     }
 }
 
-/// Feeds the first `len` bytes of `path` to `h`.
-fn hash_prefix_into(path: &Path, len: u64, h: &mut StreamHasher) -> io::Result<()> {
-    let mut f = std::fs::File::open(path)?.take(len);
+impl PipelinedHasher {
+    fn start(path: &Path, prefix: u64) -> io::Result<PipelinedHasher> {
+        Ok(PipelinedHasher {
+            md5: HashThread::start::<Md5>("md5", path, prefix)?,
+            sha256: HashThread::start::<Sha256>("sha256", path, prefix)?,
+        })
+    }
+
+    /// False when a thread has ended (the file is then hashed at the end).
+    async fn update(&self, data: &[u8]) -> bool {
+        let chunk: std::sync::Arc<[u8]> = std::sync::Arc::from(data);
+        self.md5.tx.send(chunk.clone()).await.is_ok() && self.sha256.tx.send(chunk).await.is_ok()
+    }
+
+    async fn finish(self) -> io::Result<Hashes> {
+        let (md5, sha256) = tokio::join!(self.md5.finish(), self.sha256.finish());
+        Ok(Hashes { md5: hex::encode(md5?), sha256: hex::encode(sha256?) })
+    }
+}
+
+/// Feeds the first `len` bytes of `path` to `f`, 1 MiB at a time.
+fn read_prefix(path: &Path, len: u64, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+    let mut file = std::fs::File::open(path)?.take(len);
     let mut buf = vec![0u8; IO_BUFFER];
     let mut done = 0u64;
     loop {
-        let n = f.read(&mut buf)?;
+        let n = file.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        f(&buf[..n]);
         done += n as u64;
     }
     if done != len {
@@ -433,7 +456,7 @@ impl PartFile {
     /// opens the existing `final_path.part`, which must be a regular file holding at
     /// least `offset` bytes, cuts it to `offset` bytes and appends from there.
     ///
-    /// The existing prefix is hashed on the hashing thread while new bytes arrive.
+    /// The existing prefix is hashed on the hashing threads while new bytes arrive.
     pub async fn resume(final_path: PathBuf, offset: u64, expected_size: u64) -> io::Result<PartFile> {
         let part_path = part_path(&final_path);
         if offset > expected_size {
@@ -531,8 +554,8 @@ impl PartFile {
 
     /// Completes the transfer: flushes and syncs, checks the size (else
     /// [`VerifyError::SizeMismatch`], the `.part` is kept), takes the hashes of
-    /// everything written (from the hashing thread; the file is read again only when
-    /// that thread failed),
+    /// everything written (from the hashing threads; the file is read again only when
+    /// a hashing thread failed),
     /// compares its MD5 with `expected_md5` case-insensitively when one is given (else
     /// [`VerifyError::HashMismatch`], the `.part` is deleted), then moves it to its
     /// final name without overwriting anything: if the final path is taken by now, a

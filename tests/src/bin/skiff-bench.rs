@@ -258,8 +258,24 @@ struct Env {
 }
 
 impl Env {
+    /// `skiff` as `user`. With `SKIFF_BENCH_PROFILE=DIR`, bob (the receiver) runs under
+    /// `perf record -g`, writing `DIR/receiver-N.perf.data`.
     fn skiff(&self, user: &str, data: &Path) -> Command {
-        let mut c = Command::new(&self.skiff);
+        let mut c = match std::env::var_os("SKIFF_BENCH_PROFILE").filter(|_| user == "bob") {
+            Some(dir) => {
+                let n = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0);
+                let mut c = Command::new("perf");
+                c.args(["record", "-g", "-F", "499", "-o"])
+                    .arg(PathBuf::from(dir).join(format!("receiver-{n}.perf.data")))
+                    .arg("--")
+                    .arg(&self.skiff);
+                c
+            }
+            None => Command::new(&self.skiff),
+        };
         c.args(["--jid", &self.server.jid(user), "--server", &format!("127.0.0.1:{}", self.server.c2s_port)])
             .args(["--ca-file", &self.server.ca_file.display().to_string(), "--resource", "bench"])
             .args(["--data-dir", &data.display().to_string(), "--streamhost-addr", "127.0.0.1", "--json"])
