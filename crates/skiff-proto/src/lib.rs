@@ -4,21 +4,22 @@
 //! (`skiff-engine`) is the thin tokio layer that moves bytes between these types and
 //! the network.
 
-pub mod bytestreams; // helper-3
-pub mod dataforms; // helper-3
-pub mod disco; // helper-3
+pub mod bytestreams;
+pub mod dataforms;
+pub mod disco;
 pub mod error;
-pub mod ibb; // helper-3
+pub mod ibb;
 pub mod jid;
 pub mod negotiation;
 pub mod ns;
 pub mod oob;
 pub mod ping;
 pub mod roster;
-pub mod si; // helper-3
-pub mod socks5; // helper-3
+pub mod si;
+pub mod socks5;
 pub mod stanza;
 pub mod stream;
 pub mod stream_error;
 pub mod transfer;
-pub mod xml; // helper-3
+pub mod upload;
+pub mod xml;
