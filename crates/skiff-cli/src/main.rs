@@ -149,6 +149,9 @@ enum MethodArg {
     Auto,
     S5b,
     Ibb,
+    /// XEP-0363 HTTP File Upload: the server keeps the file, the contact gets a link
+    /// (works when the contact is offline or has no SI file transfer).
+    Upload,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -267,8 +270,9 @@ async fn run(cli: Cli) -> Result<()> {
         (Command::Roster { wait }, _) => roster(&client, &mut events, &out, *wait).await,
         (Command::Whoami, _) => whoami(&client, &jid, &out).await,
         (Command::Online { seconds }, _) => online(&client, &mut events, &out, *seconds).await,
-        (Command::Send { to, files, wait, desc, .. }, Some(t)) => {
-            send(&t, &mut events, &out, to, files, *wait, desc.clone()).await
+        (Command::Send { to, files, wait, desc, method, .. }, Some(t)) => {
+            let upload = *method == MethodArg::Upload;
+            send(&t, &mut events, &out, to, files, *wait, desc.clone(), upload).await
         }
         (Command::Receive { count, timeout, .. }, Some(t)) => receive(&t, &mut events, &out, *count, *timeout).await,
         (Command::Resume { id }, Some(t)) => resume(&t, &mut events, &out, *id).await,
@@ -284,12 +288,13 @@ fn transfer_config(cli: &Cli) -> Result<TransferConfig> {
         .unwrap_or_else(|| data_dir(cli).join("downloads"));
     let mut cfg = TransferConfig::new(downloads);
     cfg.streamhost_addrs = cli.streamhost_addrs.clone();
+    cfg.http_ca_file = cli.ca_file.clone();
     match &cli.command {
         Command::Send { method, proxy, no_direct, no_proxy, ibb_block_size, .. } => {
             cfg.methods = match method {
                 MethodArg::Auto => vec![Method::S5b, Method::Ibb],
                 MethodArg::S5b => vec![Method::S5b],
-                MethodArg::Ibb => vec![Method::Ibb],
+                MethodArg::Ibb | MethodArg::Upload => vec![Method::Ibb],
             };
             if let Some(p) = proxy {
                 cfg.proxy = Some(p.parse().with_context(|| format!("--proxy: '{p}' is not a valid address"))?);
@@ -322,11 +327,20 @@ async fn send(
     files: &[PathBuf],
     wait: f64,
     desc: Option<String>,
+    upload: bool,
 ) -> Result<()> {
     let to: Jid = to.parse().with_context(|| format!("'{to}' is not a valid XMPP address"))?;
+    let mut ids = Vec::new();
+    if upload {
+        for f in files {
+            let id =
+                t.send_by_upload(&to, f, desc.clone()).await.with_context(|| format!("cannot send {}", f.display()))?;
+            ids.push(id);
+        }
+        return follow(events, out, ids).await;
+    }
     // Presence of the recipient arrives shortly after sign-in.
     wait_for_presence(t, events, &to.bare(), wait).await;
-    let mut ids = Vec::new();
     for f in files {
         let id = t.send_file(&to, f, desc.clone()).await.with_context(|| format!("cannot send {}", f.display()))?;
         ids.push(id);

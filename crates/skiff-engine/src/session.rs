@@ -68,6 +68,8 @@ struct Shared {
     roster: BTreeMap<Jid, RosterItem>,
     presence: BTreeMap<Jid, BTreeMap<String, ResourcePresence>>,
     handlers: HashMap<(String, String), mpsc::Sender<Iq>>,
+    /// Where messages go (see [`Client::handle_messages`]); none: they are dropped.
+    messages: Option<mpsc::Sender<Message>>,
     features: Vec<String>,
     stream_features: Vec<String>,
 }
@@ -200,6 +202,14 @@ impl Client {
         sh.handlers.insert((name.to_owned(), namespace.to_owned()), tx);
         drop(sh);
         self.add_feature(namespace);
+        rx
+    }
+
+    /// Delivers every incoming `<message/>` (other than errors) to the returned
+    /// receiver, replacing an earlier one. Without it messages are dropped.
+    pub fn handle_messages(&self) -> mpsc::Receiver<Message> {
+        let (tx, rx) = mpsc::channel(256);
+        self.inner.shared.lock().unwrap().messages = Some(tx);
         rx
     }
 
@@ -815,7 +825,15 @@ impl Router {
     }
 
     fn message(&mut self, m: Message) {
-        tracing::debug!("message from {:?} ignored (no handler yet)", m.from);
+        let tx = self.inner.shared.lock().unwrap().messages.clone();
+        match tx {
+            Some(tx) if m.kind != "error" => {
+                if let Err(e) = tx.try_send(m) {
+                    tracing::warn!("a message was dropped: {e}");
+                }
+            }
+            _ => tracing::debug!("message from {:?} ignored", m.from),
+        }
     }
 
     /// Once a second: expire requests, keep the line alive.

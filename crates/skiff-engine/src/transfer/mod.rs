@@ -9,6 +9,7 @@
 mod incoming;
 mod outgoing;
 pub mod s5b;
+pub mod upload;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -73,6 +74,8 @@ pub struct TransferConfig {
     pub ibb_window: usize,
     /// How long an offer waits for the other side's answer.
     pub offer_timeout: Duration,
+    /// Extra CA (PEM) trusted for HTTP uploads and downloads, besides the system's.
+    pub http_ca_file: Option<PathBuf>,
     pub accept: AcceptPolicy,
 }
 
@@ -88,6 +91,7 @@ impl TransferConfig {
             ibb_block_size: DEFAULT_IBB_BLOCK,
             ibb_window: 16,
             offer_timeout: Duration::from_secs(300),
+            http_ca_file: None,
             accept: AcceptPolicy::Ask,
         }
     }

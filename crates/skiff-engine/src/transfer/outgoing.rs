@@ -180,7 +180,7 @@ async fn pick_resource(t: &Transfers, to: &Jid) -> Result<(Jid, bool), TransferE
     Err(TransferError::NoFileTransfer(to.to_string()))
 }
 
-fn random_sid() -> String {
+pub(super) fn random_sid() -> String {
     use rand::Rng;
     rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(32).map(char::from).collect()
 }

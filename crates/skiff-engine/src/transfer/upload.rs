@@ -1,0 +1,217 @@
+//! Sending by XEP-0363 HTTP File Upload: find the server's upload service, ask for a
+//! slot, PUT the file with progress, then send the GET URL to the contact in a message
+//! body and a `jabber:x:oob` element (how Conversations, Gajim and Dino share files).
+//! Works for contacts who are offline: the server keeps the message.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use skiff_proto::disco::{DiscoInfoResult, DiscoItemsResult};
+use skiff_proto::jid::Jid;
+use skiff_proto::ns;
+use skiff_proto::oob::XOob;
+use skiff_proto::stanza::Message;
+use skiff_proto::upload::{service_limit, Slot, SlotRequest};
+use skiff_proto::xml::Element;
+
+use super::{Completed, Progress, TransferError, Transfers};
+use crate::event::Event;
+use crate::store::{Direction, NewTransfer, Route, TransferState};
+
+/// The upload service of our server and its size limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadService {
+    pub jid: Jid,
+    pub max_size: Option<u64>,
+}
+
+/// The server's upload service: the domain itself or one of its disco items.
+pub async fn discover(client: &crate::Client) -> Option<UploadService> {
+    let domain = client.jid()?.domain_jid();
+    let mut candidates = vec![domain.clone()];
+    if let Ok(Some(items)) = client.get(Some(domain.clone()), Element::new("query", ns::DISCO_ITEMS)).await {
+        if let Ok(items) = DiscoItemsResult::try_from(&items) {
+            candidates.extend(items.items.iter().filter_map(|i| i.jid.parse::<Jid>().ok()));
+        }
+    }
+    for jid in candidates {
+        let Ok(Some(info)) = client.get(Some(jid.clone()), Element::new("query", ns::DISCO_INFO)).await else {
+            continue;
+        };
+        if let Some(limit) = DiscoInfoResult::try_from(&info).ok().as_ref().and_then(service_limit) {
+            return Some(UploadService { jid, max_size: limit });
+        }
+    }
+    None
+}
+
+/// Whether `url` may be used: https, or http to this machine only (a test or a local
+/// server), never another scheme.
+pub fn check_url(url: &str) -> Result<reqwest::Url, String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e}): {url}"))?;
+    match u.scheme() {
+        "https" => Ok(u),
+        "http" => {
+            let local = match u.host() {
+                Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+                Some(url::Host::Ipv4(a)) => a.is_loopback(),
+                Some(url::Host::Ipv6(a)) => a.is_loopback(),
+                None => false,
+            };
+            if local {
+                Ok(u)
+            } else {
+                Err(format!("refusing plain http to another machine: {url}"))
+            }
+        }
+        s => Err(format!("only http(s) URLs are used, not {s}: {url}")),
+    }
+}
+
+/// The HTTP client: rustls with the system's roots (plus `ca_file`), no redirects to
+/// follow blindly (at most 5), timeouts for connecting and for stalls.
+pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
+    let tls = crate::connection::tls_config(ca_file).map_err(|e| e.to_string())?;
+    let mut tls = (*tls).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .connect_timeout(Duration::from_secs(15))
+        .read_timeout(Duration::from_secs(60))
+        .user_agent(concat!("Skiff/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
+impl Transfers {
+    /// Sends `path` to `to` by uploading it to the server's upload service and sending
+    /// the link. Returns the transfer id once recorded; the rest comes as events.
+    pub async fn send_by_upload(
+        &self,
+        to: &Jid,
+        path: &Path,
+        description: Option<String>,
+    ) -> Result<i64, TransferError> {
+        let meta = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| TransferError::Source { path: path.display().to_string(), reason: e.to_string() })?;
+        if !meta.is_file() {
+            return Err(TransferError::Source { path: path.display().to_string(), reason: "not a file".into() });
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
+        let size = meta.len();
+        let store = &self.inner.store;
+        let id = store.insert(&NewTransfer {
+            sid: format!("upload-{}", super::outgoing::random_sid()),
+            direction: Direction::Outgoing,
+            account: self.inner.account.clone(),
+            peer_jid: to.to_string(),
+            file_name: name.clone(),
+            local_path: Some(path.display().to_string()),
+            size,
+            md5: None,
+            date: None,
+            description: description.clone(),
+            state: TransferState::Offered,
+        })?;
+        self.emit(Event::TransferOffered {
+            id,
+            direction: "outgoing".into(),
+            peer: to.to_string(),
+            name: name.clone(),
+            size,
+            description: description.clone(),
+            resume_from: 0,
+        });
+        let t = self.clone();
+        let (to, path) = (to.clone(), path.to_owned());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            match t.upload(id, &to, &path, &name, size, description).await {
+                Ok(get_url) => {
+                    tracing::info!("uploaded {name} for {to}: {get_url}");
+                    t.record_completed(Completed {
+                        id,
+                        name,
+                        path: get_url,
+                        size,
+                        bytes: size,
+                        md5: None,
+                        sha256: None,
+                        route: Route::Upload,
+                        seconds: started.elapsed().as_secs_f64(),
+                    });
+                }
+                Err(e) => t.fail(id, &name, &e, false),
+            }
+        });
+        Ok(id)
+    }
+
+    async fn upload(
+        &self,
+        id: i64,
+        to: &Jid,
+        path: &Path,
+        name: &str,
+        size: u64,
+        description: Option<String>,
+    ) -> Result<String, String> {
+        let client = &self.inner.client;
+        let service = discover(client).await.ok_or("the server has no HTTP upload service (XEP-0363)")?;
+        if let Some(max) = service.max_size {
+            if size > max {
+                return Err(format!(
+                    "{name} is {size} bytes; the server's upload service ({}) takes at most {max}",
+                    service.jid
+                ));
+            }
+        }
+        let request = SlotRequest { filename: name.to_owned(), size, content_type: None };
+        let slot = match client.get(Some(service.jid.clone()), Element::from(&request)).await {
+            Ok(Some(el)) => Slot::try_from(&el).map_err(|e| format!("the upload service's slot is unusable: {e}"))?,
+            Ok(None) => return Err("the upload service answered without a slot".into()),
+            Err(e) => return Err(format!("the upload service refused a slot: {e}")),
+        };
+        let put = check_url(&slot.put_url)?;
+        let get = check_url(&slot.get_url)?;
+        self.record_started(id, Route::Upload, Some(service.jid.to_string()), 0);
+
+        let http = http_client(self.cfg().http_ca_file.as_deref())?;
+        let file = tokio::fs::File::open(path).await.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let progress = std::sync::Arc::new(std::sync::Mutex::new(Progress::new(self, id, size, 0)));
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (p, s) = (progress.clone(), sent.clone());
+        let body = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
+            if let Ok(c) = &chunk {
+                let done = s.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed) + c.len() as u64;
+                p.lock().unwrap().update(done.min(size));
+            }
+            chunk
+        });
+        let mut req = http.put(put).header("Content-Length", size).body(reqwest::Body::wrap_stream(body));
+        for (k, v) in &slot.put_headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req.send().await.map_err(|e| format!("upload failed: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("the upload service answered {} to the upload", resp.status()));
+        }
+        if sent.load(std::sync::atomic::Ordering::Relaxed) != size {
+            return Err(format!("{} changed size while it was uploaded", path.display()));
+        }
+        let oob = XOob { url: get.to_string(), desc: description };
+        let msg = Message {
+            id: Some(format!("skiff-{id}")),
+            from: None,
+            to: Some(to.clone()),
+            kind: "chat".into(),
+            body: Some(get.to_string()),
+            payloads: vec![Element::from(&oob)],
+        };
+        client.send(msg).map_err(|e| format!("the link could not be sent: {e}"))?;
+        Ok(get.to_string())
+    }
+}

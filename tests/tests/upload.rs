@@ -1,0 +1,78 @@
+//! XEP-0363 HTTP File Upload through a real Prosody (mod_http_file_share on
+//! 127.0.0.1): Skiff uploads for a contact who is offline; the server keeps the
+//! message; when the contact signs in, the link arrives (body + `jabber:x:oob`) and
+//! the file behind it is the file sent. A file over the service's limit is refused
+//! before anything is uploaded, with a sentence that says so.
+
+use std::time::Duration;
+
+use skiff_engine::store::{Route, TransferState};
+use skiff_engine::Event;
+use skiff_proto::ns;
+use skiff_proto::oob::XOob;
+use skiff_tests::peer::{account, random_file, Peer};
+use skiff_tests::{Prosody, ProsodyOptions};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_reaches_an_offline_contact_when_they_sign_in() {
+    let server = Prosody::start(ProsodyOptions::default()).unwrap();
+    let mut alice = Peer::start(&server, "alice", |_| {}).await;
+    let files = tempfile::tempdir().unwrap();
+    let f = random_file(files.path(), "report 2026.pdf", 3 * 1024 * 1024 + 5, 31);
+    let bob_jid = "bob@localhost".parse().unwrap();
+    assert!(alice.client.presence_of(&bob_jid).is_empty(), "bob must be offline");
+
+    let id = alice.transfers.send_by_upload(&bob_jid, &f, Some("the report".into())).await.unwrap();
+    let end = alice.finished(id, 60).await;
+    let Event::TransferCompleted { route, path: url, size, .. } = &end else { panic!("{end:?}") };
+    assert_eq!((route.as_str(), *size), ("upload", 3 * 1024 * 1024 + 5));
+    assert!(url.starts_with("http://") && url.contains(&server.http_port.to_string()), "{url}");
+    let rec = alice.transfers.store().get(id).unwrap();
+    assert_eq!((rec.state, rec.route), (TransferState::Completed, Some(Route::Upload)));
+
+    // bob signs in later; the server hands him the message it kept.
+    let bob = skiff_engine::Client::start(account(&server, "bob", "phone"));
+    let mut messages = bob.handle_messages();
+    bob.wait_online().await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(20), messages.recv()).await.expect("the link").unwrap();
+    assert_eq!(m.from.as_ref().map(|j| j.bare().to_string()), Some("alice@localhost".to_owned()));
+    assert_eq!(m.body.as_deref(), Some(url.as_str()));
+    let oob = m.payloads.iter().find(|p| p.name == "x" && p.ns == ns::X_OOB).map(|p| XOob::try_from(p).unwrap());
+    let oob = oob.expect("a jabber:x:oob element");
+    assert_eq!((oob.url.as_str(), oob.desc.as_deref()), (url.as_str(), Some("the report")));
+
+    // What the link serves is the file.
+    let http = skiff_engine::transfer::upload::http_client(None).unwrap();
+    let got = http.get(url.as_str()).send().await.unwrap();
+    assert!(got.status().is_success(), "{}", got.status());
+    let bytes = got.bytes().await.unwrap();
+    assert_eq!(bytes.as_ref(), std::fs::read(&f).unwrap().as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_over_the_services_limit_is_refused_with_a_reason() {
+    let server = Prosody::start(ProsodyOptions { upload_size_limit: 100_000, ..ProsodyOptions::default() }).unwrap();
+    let mut alice = Peer::start(&server, "alice", |_| {}).await;
+    let files = tempfile::tempdir().unwrap();
+    let f = random_file(files.path(), "big.bin", 100_001, 32);
+    let id = alice.transfers.send_by_upload(&"bob@localhost".parse().unwrap(), &f, None).await.unwrap();
+    let end = alice.finished(id, 30).await;
+    let Event::TransferFailed { error, resumable, .. } = &end else { panic!("{end:?}") };
+    assert!(error.contains("100001 bytes") && error.contains("at most 100000"), "{error}");
+    assert!(!resumable);
+    assert_eq!(alice.transfers.store().get(id).unwrap().state, TransferState::Failed);
+}
+
+#[test]
+fn only_https_or_loopback_http_links_are_followed() {
+    use skiff_engine::transfer::upload::check_url;
+    assert!(check_url("https://upload.example.org/a/b.jpg").is_ok());
+    assert!(check_url("http://127.0.0.1:5280/f").is_ok());
+    assert!(check_url("http://upload.localhost:5280/f").is_ok());
+    let e = check_url("http://upload.example.org/f").unwrap_err();
+    assert!(e.contains("plain http"), "{e}");
+    let e = check_url("ftp://upload.example.org/f").unwrap_err();
+    assert!(e.contains("only http(s)"), "{e}");
+    let e = check_url("file:///etc/passwd").unwrap_err();
+    assert!(e.contains("only http(s)"), "{e}");
+}
