@@ -76,3 +76,113 @@ fn only_https_or_loopback_http_links_are_followed() {
     let e = check_url("file:///etc/passwd").unwrap_err();
     assert!(e.contains("only http(s)"), "{e}");
 }
+
+/// A message from `from` to `to` carrying `url` as a `jabber:x:oob` link.
+fn link(to: &str, url: &str) -> skiff_proto::stanza::Message {
+    skiff_proto::stanza::Message {
+        id: None,
+        from: None,
+        to: Some(to.parse().unwrap()),
+        kind: "chat".into(),
+        body: Some(url.to_owned()),
+        payloads: vec![skiff_proto::xml::Element::from(&XOob { url: url.to_owned(), desc: None })],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_becomes_an_offer_and_the_file_is_fetched() {
+    let server = Prosody::start(ProsodyOptions::default()).unwrap();
+    let mut bob = Peer::start(&server, "bob", |_| {}).await; // accepts every offer
+    let mut alice = Peer::start(&server, "alice", |_| {}).await;
+    alice.sees(&bob.jid).await;
+    let files = tempfile::tempdir().unwrap();
+    let f = random_file(files.path(), "holiday photo.jpg", 1_500_001, 33);
+    let id = alice.transfers.send_by_upload(&bob.jid.bare(), &f, Some("from the beach".into())).await.unwrap();
+    alice.finished(id, 60).await;
+
+    let offered = skiff_tests::peer::wait_for(
+        &mut bob.events,
+        30,
+        "the link as an offer",
+        |e| matches!(e, Event::TransferOffered { direction, .. } if direction == "incoming"),
+    )
+    .await;
+    let Event::TransferOffered { id: in_id, name, size, description, .. } = offered else { unreachable!() };
+    assert_eq!((name.as_str(), size, description.as_deref()), ("holiday photo.jpg", 1_500_001, Some("from the beach")));
+    let end = bob.finished(in_id, 60).await;
+    let Event::TransferCompleted { route, path, sha256, .. } = &end else { panic!("{end:?}") };
+    assert_eq!(route, "oob");
+    assert_eq!(sha256, &skiff_tests::peer::sha256_file(&f));
+    assert_eq!(std::path::Path::new(path), bob.dir.path().join("downloads/holiday photo.jpg"));
+    assert_eq!(bob.transfers.store().get(in_id).unwrap().route, Some(Route::Oob));
+}
+
+/// An HTTP server that misbehaves: `/short` announces 1000 bytes and sends 500,
+/// `/loop` redirects to itself.
+async fn bad_http_server() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else { return };
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&req).into_owned();
+                let head = text.starts_with("HEAD");
+                let reply = if text.contains(" /loop ") {
+                    "HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n".to_owned()
+                } else {
+                    let mut r = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n".to_owned();
+                    if !head {
+                        r.push_str(&"x".repeat(500));
+                    }
+                    r
+                };
+                let _ = s.write_all(reply.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_links_fail_with_a_reason_and_leave_nothing() {
+    let server = Prosody::start(ProsodyOptions::default()).unwrap();
+    let mut bob = Peer::start(&server, "bob", |_| {}).await;
+    let alice = Peer::start(&server, "alice", |_| {}).await;
+    let port = bad_http_server().await;
+    let cases = [
+        ("ftp://files.example.org/x.bin", "only http(s)"),
+        ("http://files.example.org/x.bin", "plain http to another machine"),
+        (&*format!("http://127.0.0.1:{port}/short/lie.bin"), "500 of the 1000 bytes"),
+        (&*format!("http://127.0.0.1:{port}/loop"), "redirects too often"),
+    ];
+    for (url, why) in cases {
+        alice.client.send(link("bob@localhost/skiff", url)).unwrap();
+        let offered = skiff_tests::peer::wait_for(
+            &mut bob.events,
+            20,
+            url,
+            |e| matches!(e, Event::TransferOffered { direction, .. } if direction == "incoming"),
+        )
+        .await;
+        let Event::TransferOffered { id, .. } = offered else { unreachable!() };
+        let end = bob.finished(id, 30).await;
+        let Event::TransferFailed { error, .. } = &end else { panic!("{url}: {end:?}") };
+        assert!(error.contains(why), "{url}: {error}");
+        assert_eq!(bob.transfers.store().get(id).unwrap().state, TransferState::Failed);
+    }
+    let left: Vec<_> = std::fs::read_dir(bob.dir.path().join("downloads"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing is left of failed downloads: {left:?}");
+}

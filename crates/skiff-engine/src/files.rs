@@ -524,6 +524,12 @@ impl PartFile {
         Ok(())
     }
 
+    /// Sets the size the file must have, for a download whose size was not known
+    /// when it started (the cap given to `create` until then).
+    pub fn expect_size(&mut self, size: u64) {
+        self.expected = size;
+    }
+
     /// Bytes in the file, including a resumed prefix.
     pub fn written(&self) -> u64 {
         self.written

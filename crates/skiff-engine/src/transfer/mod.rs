@@ -7,6 +7,7 @@
 //! state change is written to the store first, then announced as an [`Event`].
 
 mod incoming;
+pub mod links;
 mod outgoing;
 pub mod s5b;
 pub mod upload;
@@ -187,12 +188,14 @@ impl Transfers {
         let ibb_open = client.handle_iqs("open", ns::IBB);
         let ibb_data = client.handle_iqs("data", ns::IBB);
         let ibb_close = client.handle_iqs("close", ns::IBB);
+        let messages = client.handle_messages();
         let t = Transfers { inner };
         tokio::spawn(incoming::offer_loop(t.clone(), offers));
         for rx in [bytestreams, ibb_open, ibb_data, ibb_close] {
             tokio::spawn(route_loop(t.clone(), rx));
         }
         tokio::spawn(outgoing::reoffer_loop(t.clone()));
+        tokio::spawn(links::message_loop(t.clone(), messages));
         Ok(t)
     }
 
