@@ -13,10 +13,10 @@ use skiff_proto::stanza::{Condition, Iq, IqKind, StanzaError};
 use skiff_proto::transfer::{Receiver, ReceiverAction, ReceiverConfig, ReceiverInput, IDLE_TIMEOUT};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, Mutex};
 
 use super::outgoing::{bridge_iq, store_route, Clock, Failure};
-use super::{s5b, AcceptPolicy, Decision, Progress, Transfers};
+use super::{s5b, Decision, Progress, Transfers};
 use crate::event::Event;
 use crate::files::{self, PartFile, VerifyError};
 use crate::store::{Direction, NewTransfer, Route, TransferState};
@@ -135,11 +135,7 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
         })?,
     };
     // Ready for an answer before anyone can see the offer.
-    let asked = (resume.is_none() && t.cfg().accept == AcceptPolicy::Ask).then(|| {
-        let (tx, rx) = oneshot::channel();
-        t.inner.decisions.lock().unwrap().insert(id, tx);
-        rx
-    });
+    let asked = if resume.is_none() { t.ask(id) } else { None };
     t.emit(Event::TransferOffered {
         id,
         direction: "incoming".into(),
@@ -150,27 +146,7 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
         resume_from: resume.as_ref().map(|r| r.2).unwrap_or(0),
     });
     // A resumption of a transfer already accepted is accepted without asking again.
-    let decision = match (&resume, t.cfg().accept) {
-        (Some(_), _) => Decision::Accept(None),
-        (None, AcceptPolicy::All) => Decision::Accept(None),
-        (None, AcceptPolicy::None) => Decision::Reject,
-        (None, AcceptPolicy::Contacts) => {
-            let bare = from.bare().to_string();
-            if t.client().roster().iter().any(|c| c.jid == bare) {
-                Decision::Accept(None)
-            } else {
-                Decision::Reject
-            }
-        }
-        (None, AcceptPolicy::Ask) => {
-            let d = match asked {
-                Some(rx) => tokio::time::timeout(t.cfg().offer_timeout, rx).await.ok().and_then(Result::ok),
-                None => None,
-            };
-            t.inner.decisions.lock().unwrap().remove(&id);
-            d.unwrap_or(Decision::Reject)
-        }
-    };
+    let decision = if resume.is_some() { Decision::Accept(None) } else { t.answer(id, from, asked).await };
     match decision {
         Decision::Reject => Ok(Decided::Declined { id }),
         Decision::Accept(dir) => Ok(match resume {

@@ -11,10 +11,10 @@ use skiff_proto::jid::Jid;
 use skiff_proto::ns;
 use skiff_proto::oob::XOob;
 use skiff_proto::stanza::Message;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::upload::{check_url, http_client};
-use super::{AcceptPolicy, Completed, Decision, Progress, Transfers};
+use super::{Completed, Decision, Progress, Transfers};
 use crate::event::Event;
 use crate::files::{self, PartFile};
 use crate::store::{Direction, NewTransfer, Route, TransferState};
@@ -99,11 +99,7 @@ async fn incoming(t: Transfers, from: Jid, oob: XOob) {
         Ok(id) => id,
         Err(e) => return tracing::warn!("history: {e}"),
     };
-    let asked = (t.cfg().accept == AcceptPolicy::Ask).then(|| {
-        let (tx, rx) = oneshot::channel();
-        t.inner.decisions.lock().unwrap().insert(id, tx);
-        rx
-    });
+    let asked = t.ask(id);
     t.emit(Event::TransferOffered {
         id,
         direction: "incoming".into(),
@@ -120,26 +116,7 @@ async fn incoming(t: Transfers, from: Jid, oob: XOob) {
             return t.fail(id, &name, &e, false);
         }
     };
-    let decision = match t.cfg().accept {
-        AcceptPolicy::All => Decision::Accept(None),
-        AcceptPolicy::None => Decision::Reject,
-        AcceptPolicy::Contacts => {
-            let bare = from.bare().to_string();
-            if t.client().roster().iter().any(|c| c.jid == bare) {
-                Decision::Accept(None)
-            } else {
-                Decision::Reject
-            }
-        }
-        AcceptPolicy::Ask => {
-            let d = match asked {
-                Some(rx) => tokio::time::timeout(t.cfg().offer_timeout, rx).await.ok().and_then(Result::ok),
-                None => None,
-            };
-            t.inner.decisions.lock().unwrap().remove(&id);
-            d.unwrap_or(Decision::Reject)
-        }
-    };
+    let decision = t.answer(id, &from, asked).await;
     let dir = match decision {
         Decision::Reject => {
             let _ = store.set_state(id, TransferState::Rejected, Some("declined"));

@@ -229,6 +229,41 @@ impl Transfers {
         self.decide(id, Decision::Reject)
     }
 
+    /// When the policy is to ask: the channel the answer to offer `id` will come on,
+    /// registered before the offer is announced (so an answer cannot come too early).
+    fn ask(&self, id: i64) -> Option<oneshot::Receiver<Decision>> {
+        (self.cfg().accept == AcceptPolicy::Ask).then(|| {
+            let (tx, rx) = oneshot::channel();
+            self.inner.decisions.lock().unwrap().insert(id, tx);
+            rx
+        })
+    }
+
+    /// The answer to a new offer `id` from `from`: the policy's, or the user's (a
+    /// decline when none comes within the offer timeout).
+    async fn answer(&self, id: i64, from: &Jid, asked: Option<oneshot::Receiver<Decision>>) -> Decision {
+        match self.cfg().accept {
+            AcceptPolicy::All => Decision::Accept(None),
+            AcceptPolicy::None => Decision::Reject,
+            AcceptPolicy::Contacts => {
+                let bare = from.bare().to_string();
+                if self.client().roster().iter().any(|c| c.jid == bare) {
+                    Decision::Accept(None)
+                } else {
+                    Decision::Reject
+                }
+            }
+            AcceptPolicy::Ask => {
+                let d = match asked {
+                    Some(rx) => tokio::time::timeout(self.cfg().offer_timeout, rx).await.ok().and_then(Result::ok),
+                    None => None,
+                };
+                self.inner.decisions.lock().unwrap().remove(&id);
+                d.unwrap_or(Decision::Reject)
+            }
+        }
+    }
+
     fn decide(&self, id: i64, d: Decision) -> Result<(), TransferError> {
         let tx = self.inner.decisions.lock().unwrap().remove(&id).ok_or(TransferError::NotPending(id))?;
         tx.send(d).map_err(|_| TransferError::NotPending(id))
