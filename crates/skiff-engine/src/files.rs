@@ -252,8 +252,15 @@ impl StreamHasher {
 /// Blocking: on the async side use [`hash_file`]. Fails with `UnexpectedEof` when the
 /// file is shorter than `len`.
 pub fn hash_file_blocking(path: &Path, len: Option<u64>) -> io::Result<Hashes> {
-    let mut file = std::fs::File::open(path)?;
     let mut hasher = StreamHasher::new();
+    read_chunks(path, len, |b| hasher.update(b))?;
+    Ok(hasher.finish())
+}
+
+/// Feeds the file at `path`, or only its first `len` bytes, to `f`, 1 MiB at a time.
+/// Fails with `UnexpectedEof` when the file is shorter than `len`.
+fn read_chunks(path: &Path, len: Option<u64>, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
     let mut buf = vec![0u8; IO_BUFFER];
     let mut remaining = len;
     loop {
@@ -268,7 +275,7 @@ pub fn hash_file_blocking(path: &Path, len: Option<u64>) -> io::Result<Hashes> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        hasher.update(&buf[..n]);
+        f(&buf[..n]);
         if let Some(r) = remaining.as_mut() {
             *r -= n as u64;
         }
@@ -279,7 +286,7 @@ pub fn hash_file_blocking(path: &Path, len: Option<u64>) -> io::Result<Hashes> {
             format!("{} is {} bytes shorter than the {} bytes to hash", path.display(), r, len.unwrap_or(0)),
         ));
     }
-    Ok(hasher.finish())
+    Ok(())
 }
 
 /// [`hash_file_blocking`] on tokio's blocking thread pool.
@@ -381,7 +388,7 @@ impl HashThread {
         let thread = std::thread::Builder::new().name(format!("skiff-{name}")).spawn(move || {
             let mut d = D::new();
             if prefix > 0 {
-                read_prefix(&path, prefix, |b| d.update(b))?;
+                read_chunks(&path, Some(prefix), |b| d.update(b))?;
             }
             while let Some(chunk) = rx.blocking_recv() {
                 d.update(&chunk);
@@ -419,28 +426,6 @@ impl PipelinedHasher {
         let (md5, sha256) = tokio::join!(self.md5.finish(), self.sha256.finish());
         Ok(Hashes { md5: hex::encode(md5?), sha256: hex::encode(sha256?) })
     }
-}
-
-/// Feeds the first `len` bytes of `path` to `f`, 1 MiB at a time.
-fn read_prefix(path: &Path, len: u64, mut f: impl FnMut(&[u8])) -> io::Result<()> {
-    let mut file = std::fs::File::open(path)?.take(len);
-    let mut buf = vec![0u8; IO_BUFFER];
-    let mut done = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        f(&buf[..n]);
-        done += n as u64;
-    }
-    if done != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("{} is shorter than {len} bytes", path.display()),
-        ));
-    }
-    Ok(())
 }
 
 impl PartFile {

@@ -13,7 +13,7 @@ use skiff_proto::oob::XOob;
 use skiff_proto::stanza::Message;
 use tokio::sync::mpsc;
 
-use super::upload::{check_url, http_client};
+use super::upload::check_url;
 use super::{Completed, Decision, Progress, Transfers};
 use crate::event::Event;
 use crate::files::{self, PartFile};
@@ -40,25 +40,8 @@ pub(super) async fn message_loop(t: Transfers, mut messages: mpsc::Receiver<Mess
 /// The file name a link points at: its last path segment, decoded and made safe.
 pub fn name_of(url: &reqwest::Url) -> String {
     let last = url.path_segments().and_then(|mut s| s.next_back()).unwrap_or("");
-    let decoded = percent_decode(last);
+    let decoded = percent_encoding::percent_decode_str(last).decode_utf8_lossy();
     files::sanitize_file_name(if decoded.trim().is_empty() { "download" } else { &decoded })
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() {
-            let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-            out.push(hex(b[i + 1]) * 16 + hex(b[i + 2]));
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn incoming(t: Transfers, from: Jid, oob: XOob) {
@@ -67,7 +50,7 @@ async fn incoming(t: Transfers, from: Jid, oob: XOob) {
         Ok(u) => name_of(u),
         Err(_) => files::sanitize_file_name(oob.url.rsplit('/').next().unwrap_or("download")),
     };
-    let http = http_client(t.cfg().http_ca_file.as_deref());
+    let http = t.http();
     // The size, when the server tells it (HEAD); 0 = unknown.
     let size = match (&checked, &http) {
         (Ok(u), Ok(h)) => match h.head(u.clone()).send().await {

@@ -136,6 +136,9 @@ struct Inner {
     /// Read afresh by every transfer as it starts, so new settings apply at once.
     cfg: std::sync::RwLock<TransferConfig>,
     account: String,
+    /// The HTTP client for uploads and links, and the extra CA it was built with
+    /// (built once: loading the system's roots is not free; rebuilt when the CA changes).
+    http: Mutex<Option<(Option<PathBuf>, reqwest::Client)>>,
     /// Our streamhost and the addresses it was bound for (rebound when they change).
     streamhost: tokio::sync::Mutex<Option<(Vec<std::net::IpAddr>, Option<StreamhostServer>)>>,
     proxies: tokio::sync::Mutex<Option<Vec<skiff_proto::bytestreams::StreamHost>>>,
@@ -177,6 +180,7 @@ impl Transfers {
             cfg: std::sync::RwLock::new(cfg),
             account,
             streamhost: tokio::sync::Mutex::new(None),
+            http: Mutex::default(),
             proxies: tokio::sync::Mutex::new(None),
             decisions: Mutex::default(),
             routes: Mutex::default(),
@@ -399,6 +403,20 @@ impl Transfers {
             Some((_, Some(server))) => server.addrs().to_vec(),
             _ => Vec::new(),
         }
+    }
+
+    /// The HTTP client for the current settings (see [`upload::http_client`]).
+    fn http(&self) -> Result<reqwest::Client, String> {
+        let ca = self.cfg().http_ca_file;
+        let mut cached = self.inner.http.lock().unwrap();
+        if let Some((built_for, client)) = cached.as_ref() {
+            if *built_for == ca {
+                return Ok(client.clone());
+            }
+        }
+        let client = upload::http_client(ca.as_deref())?;
+        *cached = Some((ca, client.clone()));
+        Ok(client)
     }
 
     /// The settings as they are now.

@@ -179,7 +179,7 @@ impl Transfers {
         let get = check_url(&slot.get_url)?;
         self.record_started(id, Route::Upload, Some(service.jid.to_string()), 0);
 
-        let http = http_client(self.cfg().http_ca_file.as_deref())?;
+        let http = self.http()?;
         let file = tokio::fs::File::open(path).await.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let progress = std::sync::Arc::new(std::sync::Mutex::new(Progress::new(self, id, size, 0)));
         let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
