@@ -439,6 +439,18 @@ impl App {
         .map(|_| ())
     }
 
+    /// Waits until the element with `testid` is gone or not displayed.
+    pub async fn wait_hidden(&self, testid: &str, secs: u64) -> Result<()> {
+        self.wait_js_args(
+            "const e = document.querySelector(arguments[0]); return !e || !e.checkVisibility();",
+            vec![json!(by_testid(testid))],
+            secs,
+            &format!("{testid} to be hidden"),
+        )
+        .await
+        .map(|_| ())
+    }
+
     async fn find(&self, testid: &str) -> Result<fantoccini::elements::Element> {
         within(&format!("find {testid}"), self.client.find(Locator::Css(&by_testid(testid)))).await
     }

@@ -91,16 +91,8 @@ where
     app.click("open-settings").await.unwrap();
     app.wait_shown("settings-dialog", 10).await.unwrap();
     edit().await;
-    if let Err(e) = app.click("settings-save").await {
-        panic!("{e}");
-    }
-    app.wait_js(
-        "const e = document.querySelector('[data-testid=settings-dialog]'); return !e || !e.checkVisibility()",
-        10,
-        "the settings to close",
-    )
-    .await
-    .unwrap();
+    app.click("settings-save").await.unwrap();
+    app.wait_hidden("settings-dialog", 10).await.expect("the settings to close");
 }
 
 async fn set_checkbox(app: &App, testid: &str, on: bool) {
@@ -250,13 +242,7 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     let in_id = card_id(&app, "photos.tar").await;
     wait_card_state(&app, in_id, "Completed", 30).await;
     assert_eq!(app.text(&format!("transfer-{in_id}-route")).await.unwrap(), "Direct");
-    app.wait_js(
-        "const e = document.querySelector('[data-testid=offer-dialog]'); return !e || !e.checkVisibility()",
-        10,
-        "the dialog to close once the notification answered the offer",
-    )
-    .await
-    .unwrap();
+    app.wait_hidden("offer-dialog", 10).await.expect("the dialog to close once the notification answered the offer");
     let received = file_named(&desktop.downloads(), "photos.tar");
     assert_eq!(sha256_file(&received), sha256_file(&in_path), "the accepted file arrives intact");
     shots.take(&desktop, &app, "main").await;
@@ -275,13 +261,7 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
         })
         .await;
     assert_eq!(answer["type"], "transfer_rejected", "{answer}");
-    app.wait_js(
-        "const e = document.querySelector('[data-testid=offer-dialog]'); return !e || !e.checkVisibility()",
-        10,
-        "the dialog to close once the notification declined the offer",
-    )
-    .await
-    .unwrap();
+    app.wait_hidden("offer-dialog", 10).await.expect("the dialog to close once the notification declined the offer");
     assert!(!desktop.downloads().join("notes.txt").exists());
     drop(bob_send);
 

@@ -145,21 +145,25 @@ struct ProcStats {
     peak_rss_kib: u64,
 }
 
+/// User + system CPU seconds of a live process; `None` once it is gone or a zombie.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is 3rd, utime 14th, stime 15th.
+    let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    if f.first() == Some(&"Z") {
+        return None;
+    }
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    Some((ticks(11) + ticks(12)) / 100.0) // USER_HZ
+}
+
 fn watch(pid: u32) -> Arc<Mutex<ProcStats>> {
     let stats = Arc::new(Mutex::new(ProcStats::default()));
     let out = stats.clone();
     std::thread::spawn(move || loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
-        let (Ok(stat), Ok(status)) = (stat, status) else { return };
-        // Fields after the command name (which may hold spaces): utime is 14th, stime 15th.
-        let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        if f.first() == Some(&"Z") {
-            return;
-        }
-        let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let (Some(cpu_s), Ok(status)) = (cpu_seconds(pid), status) else { return };
         let hwm = status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -167,7 +171,7 @@ fn watch(pid: u32) -> Arc<Mutex<ProcStats>> {
             .unwrap_or(0);
         {
             let mut s = out.lock().unwrap();
-            s.cpu_s = ticks / 100.0; // USER_HZ
+            s.cpu_s = cpu_s;
             s.peak_rss_kib = s.peak_rss_kib.max(hwm);
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -484,13 +488,7 @@ async fn slix_run(env: &Env, contender: &'static str, file: &Path, sha: &str) ->
 
 /// Prosody's CPU seconds so far.
 fn server_cpu(env: &Env) -> f64 {
-    let Some(pid) = env.server.pid() else { return 0.0 };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    (f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0))
-        / 100.0
+    env.server.pid().and_then(cpu_seconds).unwrap_or(0.0)
 }
 
 fn parse_size(s: &str) -> Result<u64> {
