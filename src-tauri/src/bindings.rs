@@ -140,6 +140,7 @@ command_table! {
     cancel(IdArgs) -> ();
     resume(IdArgs) -> i64;
     retry(IdArgs) -> i64;
+    upload_instead(IdArgs) -> i64;
     history(HistoryQuery) -> Vec<TransferRecord>;
     remove_from_history(IdArgs) -> ();
     open_file(IdArgs) -> ();

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use skiff_engine::store::{Direction, HistoryFilter, TransferRecord, TransferState};
+use skiff_engine::store::{Direction, HistoryFilter, Route, TransferRecord, TransferState};
+use skiff_engine::transfer::SendMethod;
 use skiff_proto::jid::Jid;
 use tauri::ipc::{CommandArg, CommandItem, InvokeBody, InvokeError};
 use tauri::{AppHandle, Runtime, State};
@@ -195,7 +196,7 @@ pub async fn send_files(state: State<'_, AppState>, args: Args<SendFilesArgs>) -
     let offers = files::expand(&paths.iter().map(PathBuf::from).collect::<Vec<_>>())?;
     let mut ids = Vec::with_capacity(offers.len());
     for o in offers {
-        ids.push(transfers.send_file(&to, &o.path, o.description).await?);
+        ids.push(transfers.send(&to, &o.path, o.description, SendMethod::Auto).await?);
     }
     Ok(ids)
 }
@@ -245,7 +246,16 @@ pub async fn retry(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<
     }
     let path = rec.local_path.ok_or_else(|| AppError::new("not-resumable", "the source file is unknown"))?;
     let peer = parse_jid(&rec.peer_jid)?.bare();
-    Ok(transfers.send_file(&peer, std::path::Path::new(&path), rec.description).await?)
+    // An upload is retried as an upload; anything else chooses its route afresh.
+    let how = if rec.route == Some(Route::Upload) { SendMethod::Upload } else { SendMethod::Auto };
+    Ok(transfers.send(&peer, std::path::Path::new(&path), rec.description, how).await?)
+}
+
+/// Outgoing transfers whose SI routes failed: send the file by HTTP upload instead (a
+/// new attempt of the same record). Returns the id.
+#[tauri::command]
+pub async fn upload_instead(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<i64> {
+    Ok(state.transfers().await?.upload_instead(args.0.id).await?)
 }
 
 #[tauri::command]

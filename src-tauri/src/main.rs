@@ -63,6 +63,7 @@ fn main() -> anyhow::Result<()> {
             commands::cancel,
             commands::resume,
             commands::retry,
+            commands::upload_instead,
             commands::history,
             commands::remove_from_history,
             commands::open_file,

@@ -65,6 +65,12 @@ pub struct Settings {
     pub theme: Theme,
     /// Addresses our own streamhost offers; empty = every usable local address.
     pub streamhost_addrs: Vec<String>,
+    /// Send by HTTP upload (the server keeps the file for a while) when the contact is
+    /// offline or their clients take no SI offers, and offer it when SI failed.
+    pub allow_upload: bool,
+    /// Serve files from this computer on one-time plain-HTTP links (jabber:iq:oob),
+    /// for contacts on the same network.
+    pub serve_http: bool,
 }
 
 impl Default for Settings {
@@ -77,6 +83,8 @@ impl Default for Settings {
             language: Language::En,
             theme: Theme::System,
             streamhost_addrs: Vec::new(),
+            allow_upload: true,
+            serve_http: false,
         }
     }
 }
@@ -126,6 +134,8 @@ impl Settings {
             None => None,
         };
         cfg.streamhost_addrs = self.streamhost_addrs.iter().filter_map(|a| a.trim().parse().ok()).collect();
+        cfg.allow_upload = self.allow_upload;
+        cfg.serve_http = self.serve_http;
         Ok(cfg)
     }
 
@@ -195,6 +205,8 @@ mod tests {
             language: Language::ZhCn,
             theme: Theme::Dark,
             streamhost_addrs: vec!["127.0.0.1".into()],
+            allow_upload: false,
+            serve_http: true,
         };
         s.save(&store).unwrap();
         assert_eq!(Settings::load(&store), s);
@@ -203,18 +215,21 @@ mod tests {
         assert_eq!(cfg.proxy.unwrap().to_string(), "proxy.example.com");
         assert_eq!(cfg.streamhost_addrs, vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
         assert_eq!(cfg.accept, AcceptPolicy::Ask);
+        assert!(!cfg.allow_upload && cfg.serve_http);
     }
 
     #[test]
     fn json_is_camel_case_and_tolerates_missing_fields() {
         let json = serde_json::to_value(Settings::default()).unwrap();
-        for key in ["downloadDir", "proxyJid", "methods", "autoAcceptMaxBytes", "language", "theme", "streamhostAddrs"]
+        for key in ["downloadDir", "proxyJid", "methods", "autoAcceptMaxBytes", "language", "theme", "streamhostAddrs", "allowUpload", "serveHttp"]
         {
             assert!(json.get(key).is_some(), "{key} missing in {json}");
         }
         let s: Settings = serde_json::from_str(r#"{"language":"zh-CN","methods":["s5b"]}"#).unwrap();
         assert_eq!(s.language, Language::ZhCn);
         assert_eq!(s.theme, Theme::System);
+        // Settings saved before uploads existed: uploads allowed, serving off.
+        assert!(s.allow_upload && !s.serve_http);
     }
 
     #[test]

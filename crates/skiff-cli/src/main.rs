@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use skiff_engine::event::{Contact, ResourcePresence};
 use skiff_engine::store::{Direction, HistoryFilter, Store};
-use skiff_engine::transfer::{AcceptPolicy, Method, TransferConfig, TransferError, Transfers};
+use skiff_engine::transfer::{AcceptPolicy, Method, SendMethod, TransferConfig, TransferError, Transfers};
 use skiff_engine::{AccountConfig, Client, Event, Secret, TlsMode};
 use skiff_proto::disco::DiscoInfoResult;
 use skiff_proto::jid::Jid;
@@ -91,9 +91,13 @@ enum Command {
         to: String,
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// How to carry the data: SOCKS5 then in-band (auto), or only one of them.
+        /// How to send: auto = SI file transfer (SOCKS5, then in-band), or HTTP upload
+        /// when the contact is offline or none of their clients takes SI offers.
         #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
         method: MethodArg,
+        /// With auto: never fall back to HTTP upload.
+        #[arg(long)]
+        no_upload: bool,
         /// Use this SOCKS5 proxy (e.g. proxy.example.com) instead of discovering the server's.
         #[arg(long, value_name = "JID")]
         proxy: Option<String>,
@@ -141,7 +145,12 @@ enum Command {
         limit: u32,
     },
     /// Offer an interrupted outgoing transfer again; the receiver continues where it stopped.
-    Resume { id: i64 },
+    Resume {
+        id: i64,
+        /// Send it by HTTP upload instead (e.g. after every SI route failed).
+        #[arg(long)]
+        by_upload: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +161,9 @@ enum MethodArg {
     /// XEP-0363 HTTP File Upload: the server keeps the file, the contact gets a link
     /// (works when the contact is offline or has no SI file transfer).
     Upload,
+    /// XEP-0066 jabber:iq:oob: serve the file from this computer on a one-time plain
+    /// HTTP URL (on the --streamhost addresses) for a contact on the same network.
+    Oob,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -271,11 +283,16 @@ async fn run(cli: Cli) -> Result<()> {
         (Command::Whoami, _) => whoami(&client, &jid, &out).await,
         (Command::Online { seconds }, _) => online(&client, &mut events, &out, *seconds).await,
         (Command::Send { to, files, wait, desc, method, .. }, Some(t)) => {
-            let upload = *method == MethodArg::Upload;
-            send(&t, &mut events, &out, to, files, *wait, desc.clone(), upload).await
+            let how = match method {
+                MethodArg::Auto => SendMethod::Auto,
+                MethodArg::S5b | MethodArg::Ibb => SendMethod::Si,
+                MethodArg::Upload => SendMethod::Upload,
+                MethodArg::Oob => SendMethod::Oob,
+            };
+            send(&t, &mut events, &out, to, files, *wait, desc.clone(), how).await
         }
         (Command::Receive { count, timeout, .. }, Some(t)) => receive(&t, &mut events, &out, *count, *timeout).await,
-        (Command::Resume { id }, Some(t)) => resume(&t, &mut events, &out, *id).await,
+        (Command::Resume { id, by_upload }, Some(t)) => resume(&t, &mut events, &out, *id, *by_upload).await,
         _ => unreachable!("every command is handled"),
     };
     client.disconnect().await;
@@ -290,12 +307,14 @@ fn transfer_config(cli: &Cli) -> Result<TransferConfig> {
     cfg.streamhost_addrs = cli.streamhost_addrs.clone();
     cfg.http_ca_file = cli.ca_file.clone();
     match &cli.command {
-        Command::Send { method, proxy, no_direct, no_proxy, ibb_block_size, .. } => {
+        Command::Send { method, proxy, no_direct, no_proxy, ibb_block_size, no_upload, .. } => {
             cfg.methods = match method {
-                MethodArg::Auto => vec![Method::S5b, Method::Ibb],
                 MethodArg::S5b => vec![Method::S5b],
-                MethodArg::Ibb | MethodArg::Upload => vec![Method::Ibb],
+                MethodArg::Ibb => vec![Method::Ibb],
+                _ => vec![Method::S5b, Method::Ibb],
             };
+            cfg.allow_upload = !no_upload;
+            cfg.serve_http = *method == MethodArg::Oob;
             if let Some(p) = proxy {
                 cfg.proxy = Some(p.parse().with_context(|| format!("--proxy: '{p}' is not a valid address"))?);
             }
@@ -327,28 +346,26 @@ async fn send(
     files: &[PathBuf],
     wait: f64,
     desc: Option<String>,
-    upload: bool,
+    how: SendMethod,
 ) -> Result<()> {
     let to: Jid = to.parse().with_context(|| format!("'{to}' is not a valid XMPP address"))?;
     let mut ids = Vec::new();
-    if upload {
-        for f in files {
-            let id =
-                t.send_by_upload(&to, f, desc.clone()).await.with_context(|| format!("cannot send {}", f.display()))?;
-            ids.push(id);
-        }
-        return follow(events, out, ids).await;
+    if how != SendMethod::Upload {
+        // Presence of the recipient arrives shortly after sign-in.
+        wait_for_presence(t, events, &to.bare(), wait).await;
     }
-    // Presence of the recipient arrives shortly after sign-in.
-    wait_for_presence(t, events, &to.bare(), wait).await;
     for f in files {
-        let id = t.send_file(&to, f, desc.clone()).await.with_context(|| format!("cannot send {}", f.display()))?;
+        let id = t.send(&to, f, desc.clone(), how).await.with_context(|| format!("cannot send {}", f.display()))?;
         ids.push(id);
     }
     follow(events, out, ids).await
 }
 
-async fn resume(t: &Transfers, events: &mut Receiver<Event>, out: &Output, id: i64) -> Result<()> {
+async fn resume(t: &Transfers, events: &mut Receiver<Event>, out: &Output, id: i64, by_upload: bool) -> Result<()> {
+    if by_upload {
+        t.upload_instead(id).await?;
+        return follow(events, out, vec![id]).await;
+    }
     let rec = t.store().get(id)?;
     let peer: Jid = rec.peer_jid.parse().context("stored peer address")?;
     wait_for_presence(t, events, &peer.bare(), 10.0).await;
@@ -530,11 +547,16 @@ impl Bars {
                 }
                 println!("#{id} done: {path} via {route} in {seconds:.1} s (sha256 {sha256})");
             }
-            Event::TransferFailed { id, name, error, resumable } => {
+            Event::TransferFailed { id, name, error, resumable, upload_fallback } => {
                 if let Some(b) = self.bars.remove(id) {
                     b.abandon();
                 }
-                let hint = if *resumable { format!(" (resumable: skiff resume {id})") } else { String::new() };
+                let hint = match (*resumable, *upload_fallback) {
+                    (true, true) => format!(" (resumable: skiff resume {id}; or by HTTP upload: skiff resume --by-upload {id})"),
+                    (true, false) => format!(" (resumable: skiff resume {id})"),
+                    (false, true) => format!(" (send it by HTTP upload: skiff resume --by-upload {id})"),
+                    (false, false) => String::new(),
+                };
                 eprintln!("#{id} {name} failed: {error}{hint}");
             }
             Event::TransferNotice { id, message } => {

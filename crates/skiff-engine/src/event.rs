@@ -79,8 +79,10 @@ pub enum Event {
         route: String,
         seconds: f64,
     },
-    /// Failed; `resumable` when the partial data is kept for a later resume.
-    TransferFailed { id: i64, name: String, error: String, resumable: bool },
+    /// Failed; `resumable` when the partial data is kept for a later resume;
+    /// `upload_fallback` when the file can be sent by HTTP upload instead
+    /// (`Transfers::upload_instead`).
+    TransferFailed { id: i64, name: String, error: String, resumable: bool, upload_fallback: bool },
     /// Something the user should know about a running transfer (e.g. why it is slow).
     TransferNotice { id: i64, message: String },
     /// The receiver declined, or we did.

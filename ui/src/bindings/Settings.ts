@@ -27,4 +27,14 @@ autoAcceptMaxBytes: number, language: Language, theme: Theme,
 /**
  * Addresses our own streamhost offers; empty = every usable local address.
  */
-streamhostAddrs: Array<string>, };
+streamhostAddrs: Array<string>, 
+/**
+ * Send by HTTP upload (the server keeps the file for a while) when the contact is
+ * offline or their clients take no SI offers, and offer it when SI failed.
+ */
+allowUpload: boolean, 
+/**
+ * Serve files from this computer on one-time plain-HTTP links (jabber:iq:oob),
+ * for contacts on the same network.
+ */
+serveHttp: boolean, };

@@ -30,6 +30,7 @@ export const COMMANDS = [
   "cancel",
   "resume",
   "retry",
+  "upload_instead",
   "history",
   "remove_from_history",
   "open_file",
@@ -93,6 +94,11 @@ export async function resume(args: IdArgs): Promise<number> {
 /** `retry` */
 export async function retry(args: IdArgs): Promise<number> {
   return invoke<number>("retry", args);
+}
+
+/** `upload_instead` */
+export async function uploadInstead(args: IdArgs): Promise<number> {
+  return invoke<number>("upload_instead", args);
 }
 
 /** `history` */

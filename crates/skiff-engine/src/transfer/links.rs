@@ -1,19 +1,24 @@
-//! Receiving files sent as links (XEP-0066 `jabber:x:oob` in a message): how HTTP
-//! File Upload users (Conversations, Gajim, Dino) send files. A link becomes an
-//! incoming offer like any other (record, event, the same accept/decline), and an
-//! accepted one is fetched over HTTPS into `NAME.part` with progress, its size
-//! checked, then renamed. Only https links, or http to this machine, are followed.
+//! Receiving files sent as links: XEP-0066 `jabber:x:oob` in a message (how HTTP File
+//! Upload users — Conversations, Gajim, Dino — send files), a message whose whole body
+//! is a link to a file on the sender's own server (clients that send bare links), and
+//! XEP-0066 `jabber:iq:oob` requests (answered only once the whole file is here: an
+//! empty result, `item-not-found` when the fetch failed, `not-acceptable` when
+//! declined). A link becomes an incoming offer like any other (record, event, the same
+//! accept/decline), and an accepted one is fetched into `NAME.part` with progress, its
+//! size checked, then renamed. Message links are followed over https only (or http to
+//! this machine); an iq:oob URL may also be plain http to a private-network address
+//! (that is how clients serve files to a contact on the same network).
 
 use std::time::Instant;
 
 use futures_util::StreamExt;
 use skiff_proto::jid::Jid;
 use skiff_proto::ns;
-use skiff_proto::oob::XOob;
-use skiff_proto::stanza::Message;
+use skiff_proto::oob::{IqOob, XOob};
+use skiff_proto::stanza::{Condition, Iq, Message, StanzaError};
 use tokio::sync::mpsc;
 
-use super::upload::check_url;
+use super::upload::{check_url, check_url_lan};
 use super::{Completed, Decision, Progress, Transfers};
 use crate::event::Event;
 use crate::files::{self, PartFile};
@@ -22,19 +27,71 @@ use crate::store::{Direction, NewTransfer, Route, TransferState};
 /// Files larger than this are refused when the server does not say the size.
 const UNKNOWN_SIZE_CAP: u64 = 1 << 40;
 
-/// Turns every message with a `jabber:x:oob` link into an incoming offer.
+/// A link offered to us, and how it came.
+struct Link {
+    from: Jid,
+    url: String,
+    desc: Option<String>,
+    /// The `jabber:iq:oob` request to answer once the fetch is over; `None` for links
+    /// in messages.
+    iq: Option<Iq>,
+}
+
+/// Turns every message with a `jabber:x:oob` link (or a bare link to a file on the
+/// sender's server) into an incoming offer.
 pub(super) async fn message_loop(t: Transfers, mut messages: mpsc::Receiver<Message>) {
     while let Some(m) = messages.recv().await {
         let Some(from) = m.from.clone() else { continue };
+        let mut links: Vec<(String, Option<String>)> = Vec::new();
         for p in m.payloads.iter().filter(|p| p.name == "x" && p.ns == ns::X_OOB) {
             match XOob::try_from(p) {
-                Ok(oob) => {
-                    tokio::spawn(incoming(t.clone(), from.clone(), oob));
-                }
+                Ok(oob) => links.push((oob.url, oob.desc)),
                 Err(e) => tracing::info!("an unusable link from {from}: {e}"),
             }
         }
+        if links.is_empty() {
+            links.extend(m.body.as_deref().and_then(|b| bare_link(b, &from)).map(|u| (u, None)));
+        }
+        for (url, desc) in links {
+            tokio::spawn(incoming(t.clone(), Link { from: from.clone(), url, desc, iq: None }));
+        }
     }
+}
+
+/// Takes every `jabber:iq:oob` request as an incoming offer.
+pub(super) async fn iq_loop(t: Transfers, mut iqs: mpsc::Receiver<Iq>) {
+    while let Some(iq) = iqs.recv().await {
+        let parsed = iq.request_payload().map(IqOob::try_from);
+        match (iq.from.clone(), parsed) {
+            (Some(from), Some(Ok(oob))) if oob.sid.is_none() => {
+                tokio::spawn(incoming(t.clone(), Link { from, url: oob.url, desc: oob.desc, iq: Some(iq) }));
+            }
+            (_, Some(Ok(_))) => {
+                // The SI stream method jabber:iq:oob is not offered by us, so no sid
+                // can belong to a transfer of ours.
+                let _ = t.inner.client.send(iq.error_for(StanzaError::new(Condition::ItemNotFound)));
+            }
+            (_, Some(Err(e))) => {
+                let _ = t.inner.client.send(iq.error_for(StanzaError::new(Condition::BadRequest).with_text(e.to_string())));
+            }
+            (_, None) => {}
+        }
+    }
+}
+
+/// A message body that is only a link to a file on the sender's own server (the host
+/// is their domain or under it, as upload services are): the URL, else `None`.
+pub fn bare_link(body: &str, from: &Jid) -> Option<String> {
+    let body = body.trim();
+    if body.is_empty() || body.contains(char::is_whitespace) {
+        return None;
+    }
+    let url = check_url(body).ok()?;
+    let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+    let domain = from.domain().to_ascii_lowercase();
+    let own_server = host == domain || host.ends_with(&format!(".{domain}"));
+    let file = url.path_segments().and_then(|mut s| s.next_back()).is_some_and(|last| !last.is_empty());
+    (own_server && file).then(|| url.to_string())
 }
 
 /// The file name a link points at: its last path segment, decoded and made safe.
@@ -44,12 +101,15 @@ pub fn name_of(url: &reqwest::Url) -> String {
     files::sanitize_file_name(if decoded.trim().is_empty() { "download" } else { &decoded })
 }
 
-async fn incoming(t: Transfers, from: Jid, oob: XOob) {
-    let checked = check_url(&oob.url);
+async fn incoming(t: Transfers, link: Link) {
+    let Link { from, url, desc, iq } = link;
+    let checked = if iq.is_some() { check_url_lan(&url) } else { check_url(&url) };
     let name = match &checked {
         Ok(u) => name_of(u),
-        Err(_) => files::sanitize_file_name(oob.url.rsplit('/').next().unwrap_or("download")),
+        Err(_) => files::sanitize_file_name(url.rsplit('/').next().unwrap_or("download")),
     };
+    // The iq:oob answer, sent when this function returns, whichever way.
+    let mut answer = IqAnswer { t: t.clone(), iq, error: Some(StanzaError::new(Condition::ItemNotFound)) };
     let http = t.http();
     // The size, when the server tells it (HEAD); 0 = unknown.
     let size = match (&checked, &http) {
@@ -76,11 +136,14 @@ async fn incoming(t: Transfers, from: Jid, oob: XOob) {
         size,
         md5: None,
         date: None,
-        description: oob.desc.clone(),
+        description: desc.clone(),
         state: TransferState::Offered,
     }) {
         Ok(id) => id,
-        Err(e) => return tracing::warn!("history: {e}"),
+        Err(e) => {
+            answer.error = Some(StanzaError::new(Condition::InternalServerError));
+            return tracing::warn!("history: {e}");
+        }
     };
     let asked = t.ask(id);
     t.emit(Event::TransferOffered {
@@ -89,19 +152,21 @@ async fn incoming(t: Transfers, from: Jid, oob: XOob) {
         peer: from.to_string(),
         name: name.clone(),
         size,
-        description: oob.desc.clone(),
+        description: desc.clone(),
         resume_from: 0,
     });
     let (url, http) = match (checked, http) {
         (Ok(u), Ok(h)) => (u, h),
         (Err(e), _) | (_, Err(e)) => {
             t.inner.decisions.lock().unwrap().remove(&id);
+            answer.error = Some(StanzaError::new(Condition::NotAcceptable).with_text(e.clone()));
             return t.fail(id, &name, &e, false);
         }
     };
     let decision = t.answer(id, &from, asked).await;
     let dir = match decision {
         Decision::Reject => {
+            answer.error = Some(StanzaError::new(Condition::NotAcceptable).with_text("declined"));
             let _ = store.set_state(id, TransferState::Rejected, Some("declined"));
             return t.emit(Event::TransferRejected { id, name, reason: "declined".into() });
         }
@@ -114,8 +179,34 @@ async fn incoming(t: Transfers, from: Jid, oob: XOob) {
         _ = cancel.cancelled() => Err("cancelled".to_owned()),
     };
     match result {
-        Ok(done) => t.record_completed(Completed { seconds: started.elapsed().as_secs_f64(), ..done }),
-        Err(e) => t.fail(id, &name, &e, false),
+        Ok(done) => {
+            answer.error = None;
+            t.record_completed(Completed { seconds: started.elapsed().as_secs_f64(), ..done })
+        }
+        Err(e) => {
+            answer.error = Some(StanzaError::new(Condition::ItemNotFound).with_text(e.clone()));
+            t.fail(id, &name, &e, false)
+        }
+    }
+}
+
+/// Answers a `jabber:iq:oob` request when dropped: a result when `error` is `None`
+/// (the file is here), else the error. Dropping also covers early returns.
+struct IqAnswer {
+    t: Transfers,
+    iq: Option<Iq>,
+    error: Option<StanzaError>,
+}
+
+impl Drop for IqAnswer {
+    fn drop(&mut self) {
+        if let Some(iq) = self.iq.take() {
+            let reply = match self.error.take() {
+                None => iq.result_for(None),
+                Some(e) => iq.error_for(e),
+            };
+            let _ = self.t.inner.client.send(reply);
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod incoming;
 pub mod links;
 mod outgoing;
 pub mod s5b;
+pub mod serve;
 pub mod upload;
 
 use std::collections::HashMap;
@@ -77,6 +78,14 @@ pub struct TransferConfig {
     pub offer_timeout: Duration,
     /// Extra CA (PEM) trusted for HTTP uploads and downloads, besides the system's.
     pub http_ca_file: Option<PathBuf>,
+    /// Send by HTTP File Upload (XEP-0363) when SI cannot reach the contact (offline,
+    /// or no client that takes SI offers), and offer it after SI failed. The file then
+    /// sits on the server until it expires.
+    pub allow_upload: bool,
+    /// Serve files from our own one-time HTTP URLs (XEP-0066 `jabber:iq:oob`), on the
+    /// streamhost addresses. Off by default: it opens a port for as long as the
+    /// transfer runs.
+    pub serve_http: bool,
     pub accept: AcceptPolicy,
 }
 
@@ -93,6 +102,8 @@ impl TransferConfig {
             ibb_window: 16,
             offer_timeout: Duration::from_secs(300),
             http_ca_file: None,
+            allow_upload: true,
+            serve_http: false,
             accept: AcceptPolicy::Ask,
         }
     }
@@ -118,6 +129,23 @@ pub enum TransferError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Other(String),
+}
+
+/// How [`Transfers::send`] sends a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum SendMethod {
+    /// SI (SOCKS5, then in-band) to a client that takes SI offers; HTTP File Upload when
+    /// the contact is offline or none of their clients takes SI offers (if allowed).
+    #[default]
+    Auto,
+    /// SI file transfer only.
+    Si,
+    /// HTTP File Upload, then the link in a message.
+    Upload,
+    /// A one-time URL served by us, offered by `jabber:iq:oob`.
+    Oob,
 }
 
 /// An answer to an incoming offer.
@@ -193,6 +221,7 @@ impl Transfers {
         let ibb_data = client.handle_iqs("data", ns::IBB);
         let ibb_close = client.handle_iqs("close", ns::IBB);
         let messages = client.handle_messages();
+        let oob_requests = client.handle_iqs("query", ns::IQ_OOB);
         let t = Transfers { inner };
         tokio::spawn(incoming::offer_loop(t.clone(), offers));
         for rx in [bytestreams, ibb_open, ibb_data, ibb_close] {
@@ -200,6 +229,7 @@ impl Transfers {
         }
         tokio::spawn(outgoing::reoffer_loop(t.clone()));
         tokio::spawn(links::message_loop(t.clone(), messages));
+        tokio::spawn(links::iq_loop(t.clone(), oob_requests));
         Ok(t)
     }
 
@@ -221,6 +251,35 @@ impl Transfers {
         description: Option<String>,
     ) -> Result<i64, TransferError> {
         outgoing::start(self.clone(), to, path, description, None).await
+    }
+
+    /// Sends `path` to `to` by `method`. With [`SendMethod::Auto`]: SI when one of the
+    /// contact's clients takes SI offers; otherwise (offline, or only clients without
+    /// SI, like Conversations) by HTTP File Upload to the bare address, when allowed.
+    pub async fn send(
+        &self,
+        to: &Jid,
+        path: &std::path::Path,
+        description: Option<String>,
+        method: SendMethod,
+    ) -> Result<i64, TransferError> {
+        match method {
+            SendMethod::Si => self.send_file(to, path, description).await,
+            SendMethod::Upload => self.send_by_upload(to, path, description).await,
+            SendMethod::Oob => self.send_by_oob(to, path, description).await,
+            SendMethod::Auto => match self.send_file(to, path, description.clone()).await {
+                Err(e @ (TransferError::Offline(_) | TransferError::NoFileTransfer(_))) => {
+                    if !self.cfg().allow_upload {
+                        return Err(TransferError::Other(format!(
+                            "{e}; sending by HTTP upload would reach them, but it is turned off in the settings"
+                        )));
+                    }
+                    tracing::info!("{e}: sending by HTTP upload instead");
+                    self.send_by_upload(&to.bare(), path, description).await
+                }
+                other => other,
+            },
+        }
     }
 
     /// Accepts an incoming offer, into `dir` (default: the download folder).
@@ -320,7 +379,27 @@ impl Transfers {
         if let Err(e) = self.inner.store.set_state(id, state, Some(error)) {
             tracing::warn!("history: {e}");
         }
-        self.emit(Event::TransferFailed { id, name: name.to_owned(), error: error.to_owned(), resumable });
+        let upload_fallback = self.can_upload_instead(id);
+        self.emit(Event::TransferFailed {
+            id,
+            name: name.to_owned(),
+            error: error.to_owned(),
+            resumable,
+            upload_fallback,
+        });
+    }
+
+    /// Whether [`Transfers::upload_instead`] can take over transfer `id`: an outgoing
+    /// transfer that was not an upload, its file still there, uploads allowed.
+    pub fn can_upload_instead(&self, id: i64) -> bool {
+        let Ok(rec) = self.inner.store.get(id) else { return false };
+        self.cfg().allow_upload
+            && rec.direction == crate::store::Direction::Outgoing
+            && rec.route != Some(crate::store::Route::Upload)
+            && !rec.sid.starts_with(upload::SID_PREFIX)
+            && !matches!(rec.state, TransferState::Completed | TransferState::Rejected)
+            && !self.is_active(id)
+            && rec.local_path.is_some_and(|p| std::path::Path::new(&p).is_file())
     }
 
     /// Records that the data of transfer `id` starts to flow over `route`, then

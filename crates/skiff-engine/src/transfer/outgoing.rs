@@ -197,7 +197,7 @@ impl Outgoing {
             }
             Err(Failure::Failed { error, resumable }) if error == "cancelled" => {
                 let _ = t.inner.store.set_state(id, TransferState::Cancelled, Some("cancelled"));
-                t.emit(Event::TransferFailed { id, name, error, resumable });
+                t.emit(Event::TransferFailed { id, name, error, resumable, upload_fallback: false });
             }
             Err(Failure::Failed { error, resumable }) => t.fail(id, &name, &error, resumable),
         }

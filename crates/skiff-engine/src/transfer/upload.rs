@@ -49,18 +49,33 @@ pub async fn discover(client: &crate::Client) -> Option<UploadService> {
 /// Whether `url` may be used: https, or http to this machine only (a test or a local
 /// server), never another scheme.
 pub fn check_url(url: &str) -> Result<reqwest::Url, String> {
+    check(url, false)
+}
+
+/// [`check_url`] for `jabber:iq:oob` URLs, which clients serve from their own machine
+/// for a contact on the same network: plain http is also allowed to private-network
+/// addresses (10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10), given as
+/// literal IPs.
+pub fn check_url_lan(url: &str) -> Result<reqwest::Url, String> {
+    check(url, true)
+}
+
+fn check(url: &str, lan: bool) -> Result<reqwest::Url, String> {
     let u = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e}): {url}"))?;
     match u.scheme() {
         "https" => Ok(u),
         "http" => {
-            let local = match u.host() {
+            let private_v6 = |a: std::net::Ipv6Addr| (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80;
+            let allowed = match u.host() {
                 Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
-                Some(url::Host::Ipv4(a)) => a.is_loopback(),
-                Some(url::Host::Ipv6(a)) => a.is_loopback(),
+                Some(url::Host::Ipv4(a)) => a.is_loopback() || (lan && (a.is_private() || a.is_link_local())),
+                Some(url::Host::Ipv6(a)) => a.is_loopback() || (lan && private_v6(a)),
                 None => false,
             };
-            if local {
+            if allowed {
                 Ok(u)
+            } else if lan {
+                Err(format!("refusing plain http outside this machine and its private network: {url}"))
             } else {
                 Err(format!("refusing plain http to another machine: {url}"))
             }
@@ -85,6 +100,9 @@ pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("HTTP client: {e}"))
 }
 
+/// The sid of upload records: they have no stream, the prefix marks them.
+pub const SID_PREFIX: &str = "upload-";
+
 impl Transfers {
     /// Sends `path` to `to` by uploading it to the server's upload service and sending
     /// the link. Returns the transfer id once recorded; the rest comes as events.
@@ -94,17 +112,9 @@ impl Transfers {
         path: &Path,
         description: Option<String>,
     ) -> Result<i64, TransferError> {
-        let meta = tokio::fs::metadata(path)
-            .await
-            .map_err(|e| TransferError::Source { path: path.display().to_string(), reason: e.to_string() })?;
-        if !meta.is_file() {
-            return Err(TransferError::Source { path: path.display().to_string(), reason: "not a file".into() });
-        }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
-        let size = meta.len();
-        let store = &self.inner.store;
-        let id = store.insert(&NewTransfer {
-            sid: format!("upload-{}", super::outgoing::random_sid()),
+        let (name, size) = source(path).await?;
+        let id = self.inner.store.insert(&NewTransfer {
+            sid: format!("{SID_PREFIX}{}", super::outgoing::random_sid()),
             direction: Direction::Outgoing,
             account: self.inner.account.clone(),
             peer_jid: to.to_string(),
@@ -116,20 +126,60 @@ impl Transfers {
             description: description.clone(),
             state: TransferState::Offered,
         })?;
+        self.spawn_upload(id, to.clone(), path.to_owned(), name, size, description);
+        Ok(id)
+    }
+
+    /// Sends an outgoing transfer that failed (or was interrupted) by HTTP upload
+    /// instead, as a new attempt of the same record, to the contact's bare address.
+    pub async fn upload_instead(&self, id: i64) -> Result<i64, TransferError> {
+        let rec = self.inner.store.get(id)?;
+        if !self.can_upload_instead(id) {
+            let reason = if !self.cfg().allow_upload {
+                "sending by HTTP upload is turned off in the settings".to_owned()
+            } else if rec.direction != Direction::Outgoing {
+                "it is an incoming transfer".to_owned()
+            } else if self.is_active(id) {
+                "it is still running".to_owned()
+            } else if rec.state == TransferState::Completed {
+                "it is already complete".to_owned()
+            } else {
+                "its file is gone, or it was an upload already".to_owned()
+            };
+            return Err(TransferError::NotResumable { id, reason });
+        }
+        let path = std::path::PathBuf::from(rec.local_path.unwrap_or_default());
+        let (name, size) = source(&path).await?;
+        let to: Jid = rec.peer_jid.parse().map_err(|e| TransferError::Other(format!("stored peer address: {e}")))?;
+        let to = to.bare();
+        let store = &self.inner.store;
+        store.start_attempt(id, &format!("{SID_PREFIX}{}", super::outgoing::random_sid()), &to.to_string(), 0)?;
+        store.set_state(id, TransferState::Offered, None)?;
+        self.spawn_upload(id, to, path, name, size, rec.description);
+        Ok(id)
+    }
+
+    /// Announces the upload `id` and runs it in the background.
+    fn spawn_upload(&self, id: i64, to: Jid, path: std::path::PathBuf, name: String, size: u64, desc: Option<String>) {
         self.emit(Event::TransferOffered {
             id,
             direction: "outgoing".into(),
             peer: to.to_string(),
             name: name.clone(),
             size,
-            description: description.clone(),
+            description: desc.clone(),
             resume_from: 0,
         });
         let t = self.clone();
-        let (to, path) = (to.clone(), path.to_owned());
         tokio::spawn(async move {
+            let Some(mut cancel) = t.claim(id) else { return };
             let started = Instant::now();
-            match t.upload(id, &to, &path, &name, size, description).await {
+            let result = tokio::select! {
+                r = t.upload(id, &to, &path, &name, size, desc) => r,
+                _ = cancel.cancelled() => Err("cancelled".to_owned()),
+            };
+            drop(cancel);
+            match result {
                 Ok(get_url) => {
                     tracing::info!("uploaded {name} for {to}: {get_url}");
                     t.record_completed(Completed {
@@ -147,7 +197,6 @@ impl Transfers {
                 Err(e) => t.fail(id, &name, &e, false),
             }
         });
-        Ok(id)
     }
 
     async fn upload(
@@ -214,4 +263,15 @@ impl Transfers {
         client.send(msg).map_err(|e| format!("the link could not be sent: {e}"))?;
         Ok(get.to_string())
     }
+}
+
+/// The name and size of a file to send.
+pub(super) async fn source(path: &Path) -> Result<(String, u64), TransferError> {
+    let err = |reason: String| TransferError::Source { path: path.display().to_string(), reason };
+    let meta = tokio::fs::metadata(path).await.map_err(|e| err(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(err("not a file".into()));
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
+    Ok((name, meta.len()))
 }
