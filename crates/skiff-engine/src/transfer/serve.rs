@@ -92,6 +92,7 @@ impl FileServer {
                     let svc = hyper::service::service_fn(move |req| respond(s.clone(), req));
                     let io = hyper_util::rt::TokioIo::new(sock);
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(Duration::from_secs(30))
                         .serve_connection(io, svc)
                         .await
