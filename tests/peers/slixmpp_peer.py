@@ -11,7 +11,16 @@ Run it with Debian's interpreter (``/usr/bin/python3``, package ``python3-slixmp
             [--timeout SECS] [--sid SID] [--mime-type TYPE] [--block-size N]
     receive --dir DIR [--count N] [--timeout SECS] [--method ibb|s5b|any] [--reject]
             [--keep-going] [--s5b-native] [--range-offset N] [--range-length N]
+    share   --to JID --file PATH [--desc TEXT] [--bare] [--service JID] [--timeout SECS]
+    send-oob --to FULLJID (--file PATH | --url URL) [--desc TEXT] [--timeout SECS]
+    receive-oob  --dir DIR [--count N] [--timeout SECS] [--reject | --fail] [--keep-going]
+    receive-link --dir DIR [--count N] [--timeout SECS] [--body-links] [--keep-going]
     online  [--seconds S]
+
+send/receive: XEP-0096 SI file transfer (IBB, SOCKS5). share: XEP-0363 HTTP upload plus
+a chat message with the link (jabber:x:oob). send-oob/receive-oob: XEP-0066 jabber:iq:oob.
+receive-link: downloads the jabber:x:oob links of chat messages. HTTP goes to loopback
+hosts only (localhost, *.localhost, 127.0.0.0/8, ::1), https verified with --ca-file.
 
 Stdout carries JSON lines only (one object a line, flushed); logs go to stderr.
 See README.md next to this file for the events, the exit codes and the slixmpp bugs
@@ -22,19 +31,27 @@ import argparse
 import asyncio
 import datetime as dt
 import hashlib
+import http.client
+import http.server
 import ipaddress
 import json
 import logging
 import os
+import re
+import secrets
 import signal
 import socket
+import ssl
 import sys
+import threading
 import time
+import urllib.parse
 import uuid
 
 try:
-    from slixmpp import ClientXMPP, JID
+    from slixmpp import ClientXMPP, JID, Iq, Message
     from slixmpp.exceptions import IqError, IqTimeout, XMPPError
+    from slixmpp.xmlstream import ElementBase, register_stanza_plugin
     from slixmpp.plugins.xep_0096 import File
     from slixmpp.plugins.xep_0082 import format_datetime
     from slixmpp.xmlstream.handler import CoroutineCallback
@@ -52,6 +69,12 @@ NS_IBB = 'http://jabber.org/protocol/ibb'
 NS_XDATA = 'jabber:x:data'
 NS_FEATURE_NEG = 'http://jabber.org/protocol/feature-neg'
 
+NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info'
+NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items'
+NS_UPLOAD = 'urn:xmpp:http:upload:0'
+NS_IQ_OOB = 'jabber:iq:oob'
+NS_X_OOB = 'jabber:x:oob'
+
 METHOD_NS = {'ibb': NS_IBB, 's5b': NS_S5B}
 METHOD_NAME = {NS_IBB: 'ibb', NS_S5B: 's5b'}
 
@@ -65,17 +88,26 @@ EXIT_INTERRUPTED = 5  # SIGTERM/SIGINT before the command finished (online: 0)
 CONNECT_TIMEOUT = 30.0
 S5B_CONNECT_TIMEOUT = 10.0
 READ_CHUNK = 256 * 1024
+HTTP_TIMEOUT = 60.0   # seconds without progress on an HTTP socket
+HTTP_MAX_REDIRECTS = 5
+HTTP_USER_AGENT = 'skiff-tests-slixmpp-peer/1'
+# Slot headers a client may pass on to the PUT (XEP-0363 §5).
+UPLOAD_HEADERS = ('authorization', 'cookie', 'expires')
 
 log = logging.getLogger('slixmpp_peer')
 
 
+_emit_lock = threading.Lock()
+
+
 def emit(event, **fields):
-    """One JSON object a line on stdout, flushed."""
+    """One JSON object a line on stdout, flushed (also from the HTTP threads)."""
     obj = {"event": event}
     obj.update(fields)
     try:
-        sys.stdout.write(json.dumps(obj) + "\n")
-        sys.stdout.flush()
+        with _emit_lock:
+            sys.stdout.write(json.dumps(obj) + "\n")
+            sys.stdout.flush()
     except (BrokenPipeError, ValueError):
         # The reader went away: keep running (a test may only read the first lines).
         try:
@@ -181,6 +213,352 @@ def error_extension(err):
 
 def method_label(ns):
     return METHOD_NAME.get(ns, ns)
+
+
+# ---------------------------------------------------------------------- HTTP (OOB, upload)
+# Stanza classes of our own: slixmpp's xep_0363 imports aiohttp (not installed), and
+# xep_0066's IQ handler answers before anything is fetched.
+class OobQuery(ElementBase):
+    """<query xmlns='jabber:iq:oob'><url/><desc/></query> (XEP-0066 iq)."""
+    name = 'query'
+    namespace = NS_IQ_OOB
+    plugin_attrib = 'peer_oob_query'
+    interfaces = {'url', 'desc', 'sid'}
+    sub_interfaces = {'url', 'desc'}
+
+
+class OobX(ElementBase):
+    """<x xmlns='jabber:x:oob'><url/><desc/></x> (XEP-0066 in a message)."""
+    name = 'x'
+    namespace = NS_X_OOB
+    plugin_attrib = 'peer_x_oob'
+    interfaces = {'url', 'desc'}
+    sub_interfaces = {'url', 'desc'}
+
+
+class UploadRequest(ElementBase):
+    """<request xmlns='urn:xmpp:http:upload:0' filename size content-type/>."""
+    name = 'request'
+    namespace = NS_UPLOAD
+    plugin_attrib = 'peer_upload_request'
+    interfaces = {'filename', 'size', 'content-type'}
+
+
+register_stanza_plugin(Iq, OobQuery)
+register_stanza_plugin(Iq, UploadRequest)
+register_stanza_plugin(Message, OobX)
+
+
+class UrlRefused(Exception):
+    """A URL this peer will not connect to (scheme, or a host that is not loopback)."""
+
+
+class FetchError(Exception):
+    """An HTTP transfer that failed (status, connection, short body)."""
+
+
+def is_loopback_url_host(host):
+    """Hosts an http(s) URL may name: localhost, *.localhost, 127.0.0.0/8, ::1."""
+    if not host:
+        return False
+    host = host.strip().rstrip('.').lower()
+    if host == 'localhost' or host.endswith('.localhost'):
+        return True
+    return is_loopback_host(host)
+
+
+def loopback_addrs(host):
+    """Addresses to connect to for a loopback URL host, without any DNS lookup.
+
+    localhost and *.localhost are loopback by definition (RFC 6761), so they are mapped
+    to 127.0.0.1 then ::1 here rather than resolved (no resolver is ever asked).
+    """
+    host = host.strip().rstrip('.').lower()
+    if host == 'localhost' or host.endswith('.localhost'):
+        return ['127.0.0.1', '::1']
+    return [host]
+
+
+def check_url(url):
+    """(scheme, host, port, path?query) of an http(s) URL to a loopback host, else UrlRefused."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UrlRefused('malformed URL: %s' % exc)
+    scheme = parts.scheme.lower()
+    if scheme not in ('http', 'https'):
+        raise UrlRefused('only http(s) URLs are fetched, not %r' % (scheme or url))
+    host = parts.hostname
+    if not host:
+        raise UrlRefused('URL without a host')
+    if not is_loopback_url_host(host):
+        raise UrlRefused('host %s is not loopback (this peer connects to loopback only)'
+                         % host)
+    if parts.username or parts.password:
+        raise UrlRefused('URL with user info')
+    if port is None:
+        port = 443 if scheme == 'https' else 80
+    target = parts.path or '/'
+    if parts.query:
+        target += '?' + parts.query
+    return scheme, host, port, target
+
+
+class _LoopbackHTTPConnection(http.client.HTTPConnection):
+    """Connects to the loopback address(es) of self.host; Host header and SNI keep the
+    URL's name."""
+
+    def connect(self):
+        last = None
+        for addr in loopback_addrs(self.host):
+            try:
+                self.sock = socket.create_connection((addr, self.port), self.timeout)
+            except OSError as exc:
+                last = exc
+                continue
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return
+        raise last or OSError('no address for %s' % self.host)
+
+
+class _LoopbackHTTPSConnection(http.client.HTTPSConnection, _LoopbackHTTPConnection):
+    """HTTPSConnection.connect() calls super().connect(), i.e. the loopback connect
+    above, then wraps the socket with server_hostname = the URL's host."""
+
+
+def http_connection(scheme, host, port, ca_file):
+    if scheme == 'https':
+        ctx = ssl.create_default_context(cafile=ca_file) if ca_file \
+            else ssl.create_default_context()
+        return _LoopbackHTTPSConnection(host, port, timeout=HTTP_TIMEOUT, context=ctx,
+                                        blocksize=READ_CHUNK)
+    return _LoopbackHTTPConnection(host, port, timeout=HTTP_TIMEOUT, blocksize=READ_CHUNK)
+
+
+def http_put(url, path, size, headers, ca_file):
+    """PUT the file at `path` (XEP-0363); returns the HTTP status (2xx) or FetchError."""
+    scheme, host, port, target = check_url(url)
+    conn = http_connection(scheme, host, port, ca_file)
+    try:
+        hdrs = {'Content-Length': str(size), 'Content-Type': 'application/octet-stream',
+                'User-Agent': HTTP_USER_AGENT}
+        hdrs.update(headers)
+        with open(path, 'rb') as fh:
+            conn.request('PUT', target, body=fh, headers=hdrs)
+        resp = conn.getresponse()
+        body = resp.read(2000)
+        if not 200 <= resp.status < 300:
+            raise FetchError('PUT answered HTTP %d %s: %s' % (
+                resp.status, resp.reason, body.decode('utf-8', 'replace').strip()[:200]))
+        return resp.status
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchError('PUT failed: %s: %s' % (type(exc).__name__, exc))
+    finally:
+        conn.close()
+
+
+def url_file_name(url):
+    """The file name a URL names: last path segment, percent-decoded, basename only."""
+    path = urllib.parse.urlsplit(url).path
+    return safe_name(urllib.parse.unquote(path.rsplit('/', 1)[-1]))
+
+
+def http_fetch(url, directory, ca_file, parts=None):
+    """GET `url` into DIR/.<name>.<token>.part, then rename to DIR/<name>.
+
+    Follows up to 5 redirects (each target must pass check_url too). Raises UrlRefused
+    for a URL it will not connect to and FetchError for a failed download (the .part is
+    removed). `parts` (a set) holds the .part path while it exists.
+    """
+    name = url_file_name(url)
+    current = url
+    for _hop in range(HTTP_MAX_REDIRECTS + 1):
+        scheme, host, port, target = check_url(current)
+        conn = http_connection(scheme, host, port, ca_file)
+        try:
+            try:
+                conn.request('GET', target, headers={'User-Agent': HTTP_USER_AGENT,
+                                                     'Accept-Encoding': 'identity'})
+                resp = conn.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                raise FetchError('GET failed: %s: %s' % (type(exc).__name__, exc))
+            location = resp.getheader('Location')
+            if resp.status in (301, 302, 303, 307, 308) and location:
+                current = urllib.parse.urljoin(current, location)
+                continue
+            if resp.status != 200:
+                raise FetchError('GET answered HTTP %d %s' % (resp.status, resp.reason))
+            length = resp.getheader('Content-Length')
+            expected = int(length) if length and length.strip().isdigit() else None
+            part = os.path.join(directory, '.%s.%s.part' % (name, secrets.token_hex(4)))
+            if parts is not None:
+                parts.add(part)
+            sha = hashlib.sha256()
+            got = 0
+            try:
+                with open(part, 'wb') as fh:
+                    while True:
+                        try:
+                            data = resp.read(READ_CHUNK)
+                        except http.client.IncompleteRead as exc:
+                            got += len(exc.partial)
+                            raise FetchError('body ended after %d bytes (incomplete read)'
+                                             % got)
+                        except (OSError, http.client.HTTPException) as exc:
+                            raise FetchError('reading the body failed after %d bytes: '
+                                             '%s: %s' % (got, type(exc).__name__, exc))
+                        if not data:
+                            break
+                        fh.write(data)
+                        sha.update(data)
+                        got += len(data)
+                if expected is not None and got != expected:
+                    raise FetchError('body ended after %d of the %d bytes of Content-Length'
+                                     % (got, expected))
+                path = unique_path(directory, name)
+                os.replace(part, path)
+            except BaseException:
+                try:
+                    os.unlink(part)
+                except OSError:
+                    pass
+                raise
+            finally:
+                if parts is not None:
+                    parts.discard(part)
+            return {'name': os.path.basename(path), 'path': path, 'size': got,
+                    'sha256': sha.hexdigest()}
+        finally:
+            conn.close()
+    raise FetchError('more than %d redirects' % HTTP_MAX_REDIRECTS)
+
+
+def run_in_thread(loop, fn, *args):
+    """Runs fn(*args) in a daemon thread; returns an asyncio future for its result.
+
+    Not the loop's default executor: its threads are joined at interpreter exit, so a
+    hanging HTTP transfer would keep the process alive after a timeout.
+    """
+    fut = loop.create_future()
+
+    def settle(ok, value):
+        if fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+    def runner():
+        try:
+            result = (True, fn(*args))
+        except BaseException as exc:  # pylint: disable=broad-except
+            result = (False, exc)
+        try:
+            loop.call_soon_threadsafe(settle, *result)
+        except RuntimeError:
+            pass    # the loop is closed: nobody waits any more
+
+    threading.Thread(target=runner, name='http-%s' % fn.__name__, daemon=True).start()
+    return fut
+
+
+class OobFileServer:
+    """A one-file HTTP server on 127.0.0.1 for `send-oob --file`.
+
+    Serves GET and HEAD of /<random token>/<url-quoted name> with Content-Length, honours
+    `Range: bytes=N-` / `bytes=N-M` (206 + Content-Range, 416 if N >= size) and answers
+    404 to any other path. bytes_served counts the body bytes written by GETs.
+    """
+
+    def __init__(self, path):
+        self.file = path
+        self.size = os.path.getsize(path)
+        self.name = os.path.basename(path)
+        self.token = secrets.token_urlsafe(16)
+        self.bytes_served = 0
+        self.requests = 0
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            server_version = 'skiff-tests-oob/1'
+            sys_version = ''
+
+            def log_message(self, fmt, *args):  # noqa: N802 - stdlib name
+                log.info('oob http: ' + fmt, *args)
+
+            def do_HEAD(self):  # noqa: N802
+                server.handle(self, body=False)
+
+            def do_GET(self):  # noqa: N802
+                server.handle(self, body=True)
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = 'http://127.0.0.1:%d/%s/%s' % (
+            self.port, self.token, urllib.parse.quote(self.name, safe=''))
+        self.thread = None
+
+    def start(self):
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       name='oob-http', daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def handle(self, req, body):
+        with self.lock:
+            self.requests += 1
+        path = urllib.parse.unquote(urllib.parse.urlsplit(req.path).path)
+        rng = req.headers.get('Range')
+        fields = {'method': req.command, 'path': req.path, 'range': rng}
+        if path != '/%s/%s' % (self.token, self.name):
+            req.send_error(404)
+            emit('http_request', status=404, bytes=0, **fields)
+            return
+        start, end, status = 0, self.size - 1, 200
+        m = re.fullmatch(r'\s*bytes=(\d+)-(\d*)\s*', rng or '')
+        if m:
+            start = int(m.group(1))
+            if m.group(2):
+                end = min(int(m.group(2)), self.size - 1)
+            if start >= self.size or start > end:
+                req.send_response(416)
+                req.send_header('Content-Range', 'bytes */%d' % self.size)
+                req.send_header('Content-Length', '0')
+                req.end_headers()
+                emit('http_request', status=416, bytes=0, **fields)
+                return
+            status = 206
+        length = end - start + 1 if self.size else 0
+        req.send_response(status)
+        req.send_header('Content-Type', 'application/octet-stream')
+        req.send_header('Content-Length', str(length))
+        req.send_header('Accept-Ranges', 'bytes')
+        if status == 206:
+            req.send_header('Content-Range', 'bytes %d-%d/%d' % (start, end, self.size))
+        req.end_headers()
+        sent = 0
+        if body:
+            try:
+                with open(self.file, 'rb') as fh:
+                    fh.seek(start)
+                    while sent < length:
+                        data = fh.read(min(READ_CHUNK, length - sent))
+                        if not data:
+                            break
+                        req.wfile.write(data)
+                        sent += len(data)
+                        with self.lock:
+                            self.bytes_served += len(data)
+            except OSError as exc:      # the client went away
+                log.info('oob http: body aborted after %d bytes: %s', sent, exc)
+        emit('http_request', status=status, bytes=sent, **fields)
 
 
 async def socks5_connect(host, port, dest):
@@ -326,6 +704,18 @@ class Peer(ClientXMPP):
                 self.register_handler(CoroutineCallback(
                     'IBB Open (peer)', StanzaPath('iq@type=set/ibb_open'),
                     self._on_ibb_open))
+
+        self.http_parts = set()     # .part files of downloads in progress
+        self.http_tasks = set()
+        if args.command == 'receive-oob':
+            # Our own handler: slixmpp's xep_0066 (not loaded) would answer before
+            # fetching. The feature is added once the JID is bound, as xep_0066 does.
+            self.register_handler(CoroutineCallback(
+                'OOB IQ (peer)', StanzaPath('iq@type=set/peer_oob_query'),
+                self._on_oob_iq))
+            self.add_event_handler('session_bind', self._on_bind_oob)
+        if args.command == 'receive-link':
+            self.add_event_handler('message', self._on_message)
 
         self.add_event_handler('session_start', self._on_session_start)
         self.add_event_handler('failed_auth', self._on_failed_auth)
@@ -863,6 +1253,286 @@ class Peer(ClientXMPP):
         s5b._sessions.pop(sid, None)
         return sha.hexdigest()
 
+    # ------------------------------------------------------------------ HTTP helpers
+    def _in_thread(self, fn, *args):
+        return run_in_thread(self.loop_, fn, *args)
+
+    def _fail_http(self, error, **fields):
+        """A failed OOB offer or link: `failed`, then exit 1 unless --keep-going."""
+        emit('failed', error=error, **fields)
+        if not self.args.keep_going and not self.all_done.done():
+            self.all_done.set_exception(PeerFailure(error, already_reported=True))
+
+    def _cleanup_parts(self):
+        for part in list(self.http_parts):
+            try:
+                os.unlink(part)
+            except OSError:
+                pass
+        self.http_parts.clear()
+
+    @staticmethod
+    def _answer_error(iq, condition, code, text=None):
+        """An error reply of type cancel, with the legacy code attribute."""
+        reply = iq.reply()
+        reply['error']['type'] = 'cancel'
+        reply['error']['condition'] = condition
+        reply['error']['code'] = str(code)
+        if text:
+            reply['error']['text'] = text
+        reply.send()
+
+    # ------------------------------------------------------------------ receive-oob
+    def _on_bind_oob(self, _jid):
+        self['xep_0030'].add_feature(NS_IQ_OOB)
+
+    async def _on_oob_iq(self, iq):
+        """XEP-0066 iq: fetch first, answer after (result = fetched, error = not)."""
+        args = self.args
+        peer = iq['from'].full
+        query = iq['peer_oob_query']
+        url = (query['url'] or '').strip()
+        desc = query['desc'] or None
+        emit('offer', **{'from': peer, 'url': url, 'desc': desc,
+                         'sid': query['sid'] or None})
+        if not url:
+            self._fail_http('offer without a URL', condition='bad-request',
+                            **{'from': peer})
+            raise XMPPError('bad-request', text='no <url/> in the offer', etype='modify')
+        if args.reject:
+            self._answer_error(iq, 'not-acceptable', 406, 'Offer declined')
+            emit('rejected', **{'from': peer, 'url': url, 'condition': 'not-acceptable'})
+            self._finish_one()
+            return
+        if args.fail:
+            self._answer_error(iq, 'item-not-found', 404, 'Pretending the fetch failed')
+            emit('failure_sent', **{'from': peer, 'url': url, 'condition': 'item-not-found'})
+            self._finish_one()
+            return
+        try:
+            check_url(url)
+        except UrlRefused as exc:
+            self._answer_error(iq, 'not-acceptable', 406, str(exc))
+            self._fail_http('refused URL: %s' % exc, condition='not-acceptable',
+                            refused=True, **{'from': peer, 'url': url})
+            return
+        try:
+            directory = os.path.abspath(args.dir)
+            os.makedirs(directory, exist_ok=True)
+            started = time.monotonic()
+            got = await self._in_thread(http_fetch, url, directory, args.ca_file,
+                                        self.http_parts)
+        except (UrlRefused, FetchError, OSError) as exc:
+            # UrlRefused here: a redirect to somewhere we do not go.
+            self._answer_error(iq, 'item-not-found', 404, str(exc))
+            self._fail_http('fetch failed: %s' % exc, condition='item-not-found',
+                            **{'from': peer, 'url': url})
+            return
+        emit('received', **{'from': peer, 'url': url,
+                            'seconds': round(time.monotonic() - started, 3)}, **got)
+        iq.reply().send()
+        self._finish_one()
+
+    # ------------------------------------------------------------------ receive-link
+    def _on_message(self, msg):
+        if msg['type'] not in ('chat', 'normal'):
+            return
+        peer = msg['from'].full
+        body = msg['body'] or None
+        x = msg.xml.find('{%s}x' % NS_X_OOB)
+        url = desc = None
+        if x is not None:
+            url = (x.findtext('{%s}url' % NS_X_OOB) or '').strip() or None
+            desc = x.findtext('{%s}desc' % NS_X_OOB) or None
+        elif self.args.body_links and body and re.fullmatch(r'https?://\S+', body.strip()):
+            url = body.strip()
+        if url is None:
+            if body is not None:
+                emit('message', **{'from': peer, 'type': msg['type'], 'body': body})
+            return
+        emit('link', **{'from': peer, 'url': url, 'desc': desc, 'body': body,
+                        'oob': x is not None})
+        task = self.loop_.create_task(self._fetch_link(peer, url))
+        self.http_tasks.add(task)
+        task.add_done_callback(self.http_tasks.discard)
+
+    async def _fetch_link(self, peer, url):
+        try:
+            directory = os.path.abspath(self.args.dir)
+            os.makedirs(directory, exist_ok=True)
+            started = time.monotonic()
+            got = await self._in_thread(http_fetch, url, directory, self.args.ca_file,
+                                        self.http_parts)
+        except UrlRefused as exc:
+            self._fail_http('refused URL: %s' % exc, refused=True,
+                            **{'from': peer, 'url': url})
+            return
+        except (FetchError, OSError) as exc:
+            self._fail_http('fetch failed: %s' % exc, **{'from': peer, 'url': url})
+            return
+        emit('received', **{'from': peer, 'url': url,
+                            'seconds': round(time.monotonic() - started, 3)}, **got)
+        self._finish_one()
+
+    # ------------------------------------------------------------------ send-oob
+    async def do_send_oob(self):
+        args = self.args
+        to = JID(args.to)
+        server = None
+        if args.file:
+            server = OobFileServer(args.file)
+            server.start()
+            url = server.url
+        else:
+            url = args.url
+        try:
+            iq = self.Iq()
+            iq['type'] = 'set'
+            iq['to'] = to
+            iq['peer_oob_query']['url'] = url
+            if args.desc:
+                iq['peer_oob_query']['desc'] = args.desc
+            # The receiver answers only once it has fetched the file: wait --timeout.
+            answer = iq.send(timeout=args.timeout)
+            emit('offered', to=to.full, url=url,
+                 size=server.size if server else None)
+            served = lambda: server.bytes_served if server else None  # noqa: E731
+            try:
+                await answer
+            except IqError as exc:
+                err = exc.iq['error']
+                cond = err['condition']
+                fields = {'url': url, 'condition': cond, 'text': err['text'] or None,
+                          'type': err['type'] or None, 'bytes_served': served()}
+                if cond == 'not-acceptable':
+                    emit('rejected', **fields)
+                    return EXIT_FAILED
+                raise PeerFailure('offer failed', **fields)
+            except IqTimeout:
+                raise PeerFailure('no answer within %ss' % args.timeout, EXIT_TIMEOUT,
+                                  url=url, bytes_served=served())
+            emit('completed', to=to.full, url=url, bytes_served=served(),
+                 requests=server.requests if server else None)
+            return EXIT_OK
+        finally:
+            if server is not None:
+                server.close()
+
+    # ------------------------------------------------------------------ share (XEP-0363)
+    async def find_upload_service(self, timeout):
+        """(jid, max-file-size or None) of the first upload service of our domain."""
+        domain = self.boundjid.domain
+        candidates = [self.args.service] if self.args.service else None
+        if candidates is None:
+            candidates = [domain]
+            try:
+                items = await self['xep_0030'].get_items(jid=domain, local=False,
+                                                          timeout=timeout())
+                for item in items.xml.iter('{%s}item' % NS_DISCO_ITEMS):
+                    jid = item.get('jid')
+                    if jid and not item.get('node') and jid not in candidates:
+                        candidates.append(jid)
+            except IqError as exc:
+                log.info('disco#items of %s failed: %s', domain, exc)
+        for jid in candidates:
+            try:
+                info = await self['xep_0030'].get_info(jid=jid, local=False,
+                                                       timeout=timeout())
+            except IqError as exc:
+                log.info('disco#info of %s failed: %s', jid, exc)
+                continue
+            query = info.xml.find('{%s}query' % NS_DISCO_INFO)
+            if query is None:
+                continue
+            features = {f.get('var') for f in query.findall('{%s}feature' % NS_DISCO_INFO)}
+            if NS_UPLOAD not in features:
+                continue
+            max_size = None
+            for form in query.findall('{%s}x' % NS_XDATA):
+                values = {}
+                for field in form.findall('{%s}field' % NS_XDATA):
+                    values[field.get('var')] = field.findtext('{%s}value' % NS_XDATA)
+                if (values.get('FORM_TYPE') or '').strip() == NS_UPLOAD:
+                    raw = (values.get('max-file-size') or '').strip()
+                    if raw.isdigit():
+                        max_size = int(raw)
+            return jid, max_size
+        raise PeerFailure('no HTTP upload service (%s) found' % NS_UPLOAD,
+                          searched=candidates)
+
+    async def do_share(self):
+        args = self.args
+        to = JID(args.to)
+        path = args.file
+        size = os.path.getsize(path)
+        name = os.path.basename(path)
+        deadline = time.monotonic() + args.timeout
+
+        def remaining():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise asyncio.TimeoutError()
+            return left
+
+        service, max_size = await self.find_upload_service(remaining)
+        emit('service', jid=service, max_file_size=max_size)
+        if max_size is not None and size > max_size:
+            raise PeerFailure('file too large for the upload service', size=size,
+                              max_file_size=max_size, service=service)
+
+        iq = self.Iq()
+        iq['type'] = 'get'
+        iq['to'] = service
+        req = iq['peer_upload_request']
+        req['filename'] = name
+        req['size'] = str(size)
+        req['content-type'] = 'application/octet-stream'
+        try:
+            answer = await iq.send(timeout=remaining())
+        except IqError as exc:
+            err = exc.iq['error']
+            raise PeerFailure('slot request refused', condition=err['condition'],
+                              text=err['text'] or None, type=err['type'] or None,
+                              extension=error_extension(err), service=service)
+        slot = answer.xml.find('{%s}slot' % NS_UPLOAD)
+        put = slot.find('{%s}put' % NS_UPLOAD) if slot is not None else None
+        get = slot.find('{%s}get' % NS_UPLOAD) if slot is not None else None
+        put_url = put.get('url') if put is not None else None
+        get_url = get.get('url') if get is not None else None
+        if not put_url or not get_url:
+            raise PeerFailure('slot without put/get URL', service=service)
+        headers = {}
+        for h in put.findall('{%s}header' % NS_UPLOAD):
+            hname = (h.get('name') or '').strip()
+            if hname.lower() in UPLOAD_HEADERS:
+                # XEP-0363: strip newlines from header values.
+                headers[hname] = re.sub(r'[\r\n]', '', h.text or '')
+        emit('slot', put_url=put_url, get_url=get_url, headers=sorted(headers))
+        for which, url in (('put', put_url), ('get', get_url)):
+            try:
+                check_url(url)
+            except UrlRefused as exc:
+                raise PeerFailure('refusing the %s URL: %s' % (which, exc), url=url)
+
+        sha = await self._in_thread(file_sha256, path)
+        try:
+            status = await asyncio.wait_for(
+                self._in_thread(http_put, put_url, path, size, headers, args.ca_file),
+                remaining())
+        except (FetchError, UrlRefused) as exc:
+            raise PeerFailure(str(exc), put_url=put_url)
+        emit('uploaded', url=get_url, put_url=put_url, size=size, sha256=sha,
+             status=status)
+
+        msg = self.make_message(mto=to, mbody=get_url, mtype='chat')
+        if not args.bare:
+            msg['peer_x_oob']['url'] = get_url
+            if args.desc:
+                msg['peer_x_oob']['desc'] = args.desc
+        msg.send()
+        emit('sent', to=to.full, url=get_url, oob=not args.bare)
+        return EXIT_OK
+
     # ------------------------------------------------------------------ commands
     async def do_receive(self):
         await self.all_done
@@ -892,16 +1562,25 @@ class Peer(ClientXMPP):
             emit('failed', error=exc.error)
             return exc.code
         try:
+            timeout = getattr(args, 'timeout', None)
             if args.command == 'send':
                 coro = self.do_send()
-            elif args.command == 'receive':
+            elif args.command in ('receive', 'receive-oob', 'receive-link'):
                 coro = self.do_receive()
+            elif args.command == 'share':
+                coro = self.do_share()
+            elif args.command == 'send-oob':
+                coro = self.do_send_oob()
+                # The IQ's own timeout (--timeout) comes first and names the URL.
+                timeout = args.timeout + 10
             else:
                 coro = self.do_online()
-            timeout = getattr(args, 'timeout', None)
             return await asyncio.wait_for(coro, timeout)
         except asyncio.TimeoutError:
             fields = {}
+            if args.command in ('receive-oob', 'receive-link'):
+                fields = {'finished': self.finished, 'count': args.count}
+                self._cleanup_parts()
             if args.command == 'receive':
                 fields = {'finished': self.finished, 'count': args.count}
                 for inc in list(self.incoming.values()):
@@ -925,6 +1604,17 @@ class Peer(ClientXMPP):
 
 def file_md5(path):
     h = hashlib.md5()
+    with open(path, 'rb') as fh:
+        while True:
+            block = fh.read(1024 * 1024)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
     with open(path, 'rb') as fh:
         while True:
             block = fh.read(1024 * 1024)
@@ -988,6 +1678,55 @@ def build_parser():
     r.add_argument('--range-length', type=int, default=None,
                    help='ask for <range length=N/> in the accept (only if offered)')
 
+    sh = sub.add_parser('share', help='upload a file (XEP-0363) and send its link in a '
+                        'chat message, as Conversations/Gajim/Dino do')
+    sh.add_argument('--to', required=True, help='JID to send the link to (bare or full)')
+    sh.add_argument('--file', required=True)
+    sh.add_argument('--desc', help='<desc/> in the jabber:x:oob element')
+    sh.add_argument('--bare', action='store_true',
+                    help='send the URL as the body only, without jabber:x:oob')
+    sh.add_argument('--service', help='upload service JID (default: discovered from '
+                    'the account\'s domain)')
+    sh.add_argument('--timeout', type=float, default=120.0)
+
+    so = sub.add_parser('send-oob', help='offer a URL with a XEP-0066 jabber:iq:oob IQ '
+                        '(serving --file from a one-shot HTTP server on 127.0.0.1)')
+    so.add_argument('--to', required=True, help='full JID of the receiver')
+    src = so.add_mutually_exclusive_group(required=True)
+    src.add_argument('--file', help='serve this file and offer its URL')
+    src.add_argument('--url', help='offer this URL as it is (nothing is served)')
+    so.add_argument('--desc', help='<desc/> in the offer')
+    so.add_argument('--timeout', type=float, default=120.0,
+                    help='wait this long for the answer, which comes only after the '
+                    'receiver has fetched the file (120)')
+
+    ro = sub.add_parser('receive-oob', help='answer XEP-0066 jabber:iq:oob offers: fetch '
+                        'the URL, then answer')
+    ro.add_argument('--dir', required=True)
+    ro.add_argument('--count', type=int, default=1)
+    ro.add_argument('--timeout', type=float, default=300.0)
+    how = ro.add_mutually_exclusive_group()
+    how.add_argument('--reject', action='store_true',
+                     help='answer every offer with <not-acceptable/> (406)')
+    how.add_argument('--fail', action='store_true',
+                     help='answer every offer with <item-not-found/> (404) without '
+                     'fetching, as if the download had failed')
+    ro.add_argument('--keep-going', action='store_true',
+                    help='do not exit on a failed or refused offer; wait for --count '
+                    'successes')
+
+    rl = sub.add_parser('receive-link', help='download the URLs of chat messages with '
+                        'jabber:x:oob (XEP-0363 links)')
+    rl.add_argument('--dir', required=True)
+    rl.add_argument('--count', type=int, default=1)
+    rl.add_argument('--timeout', type=float, default=300.0)
+    rl.add_argument('--body-links', action='store_true',
+                    help='also take a message whose whole body is one http(s) URL '
+                    '(without jabber:x:oob)')
+    rl.add_argument('--keep-going', action='store_true',
+                    help='do not exit on a failed or refused link; wait for --count '
+                    'successes')
+
     o = sub.add_parser('online', help='stay online')
     o.add_argument('--seconds', type=float, default=None,
                    help='exit 0 after S seconds (default: until SIGTERM)')
@@ -1024,7 +1763,11 @@ def main(argv=None):
         if not 0 < args.block_size <= 65535:
             emit('failed', error='--block-size must be 1..65535')
             return EXIT_USAGE
-    if args.command == 'receive' and args.count < 1:
+    if args.command in ('share', 'send-oob') and args.file and \
+            not os.path.isfile(args.file):
+        emit('failed', error='no such file: %s' % args.file)
+        return EXIT_USAGE
+    if args.command in ('receive', 'receive-oob', 'receive-link') and args.count < 1:
         emit('failed', error='--count must be >= 1')
         return EXIT_USAGE
 
