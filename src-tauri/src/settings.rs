@@ -221,8 +221,17 @@ mod tests {
     #[test]
     fn json_is_camel_case_and_tolerates_missing_fields() {
         let json = serde_json::to_value(Settings::default()).unwrap();
-        for key in ["downloadDir", "proxyJid", "methods", "autoAcceptMaxBytes", "language", "theme", "streamhostAddrs", "allowUpload", "serveHttp"]
-        {
+        for key in [
+            "downloadDir",
+            "proxyJid",
+            "methods",
+            "autoAcceptMaxBytes",
+            "language",
+            "theme",
+            "streamhostAddrs",
+            "allowUpload",
+            "serveHttp",
+        ] {
             assert!(json.get(key).is_some(), "{key} missing in {json}");
         }
         let s: Settings = serde_json::from_str(r#"{"language":"zh-CN","methods":["s5b"]}"#).unwrap();

@@ -32,7 +32,10 @@ async fn a_link_slixmpp_uploads_and_sends_is_received() {
 
     let offer = wait_for(&mut bob.events, 30, "the link as an offer", incoming_offer).await;
     let Event::TransferOffered { id, name, size, description, peer, .. } = offer else { unreachable!() };
-    assert_eq!((name.as_str(), size, description.as_deref()), ("IMG_2041.jpg", 2 * 1024 * 1024 + 77, Some("at the lake")));
+    assert_eq!(
+        (name.as_str(), size, description.as_deref()),
+        ("IMG_2041.jpg", 2 * 1024 * 1024 + 77, Some("at the lake"))
+    );
     assert!(peer.starts_with("alice@localhost/"), "{peer}");
     let end = bob.finished(id, 60).await;
     let Event::TransferCompleted { route, sha256, path, .. } = &end else { panic!("{end:?}") };
@@ -45,13 +48,17 @@ async fn a_link_slixmpp_uploads_and_sends_is_received() {
 async fn slixmpp_reads_a_skiff_upload() {
     let server = Prosody::start(ProsodyOptions::default()).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let mut bob =
-        SlixPeer::start(&server, "bob", &["receive-link", "--dir", &out.path().display().to_string(), "--timeout", "60"]);
+    let mut bob = SlixPeer::start(
+        &server,
+        "bob",
+        &["receive-link", "--dir", &out.path().display().to_string(), "--timeout", "60"],
+    );
     bob.expect("online", 30).await;
     let mut alice = Peer::start(&server, "alice", |_| {}).await;
     let files = tempfile::tempdir().unwrap();
     let f = random_file(files.path(), "minutes.odt", 900_001, 52);
-    let id = alice.transfers.send(&"bob@localhost".parse().unwrap(), &f, Some("minutes".into()), SendMethod::Upload).await;
+    let id =
+        alice.transfers.send(&"bob@localhost".parse().unwrap(), &f, Some("minutes".into()), SendMethod::Upload).await;
     let id = id.unwrap();
     let end = alice.finished(id, 60).await;
     assert!(matches!(&end, Event::TransferCompleted { route, .. } if route == "upload"), "{end:?}");
@@ -79,7 +86,10 @@ async fn iq_oob_from_slixmpp_is_answered_after_the_fetch_and_with_406_or_404() {
     assert_eq!((name.as_str(), size), ("build.tar.gz", 4 * 1024 * 1024 + 9));
     bob.transfers.accept(id, None).unwrap();
     let end = bob.finished(id, 60).await;
-    assert!(matches!(&end, Event::TransferCompleted { route, sha256, .. } if route == "oob" && *sha256 == sha256_file(&f)), "{end:?}");
+    assert!(
+        matches!(&end, Event::TransferCompleted { route, sha256, .. } if route == "oob" && *sha256 == sha256_file(&f)),
+        "{end:?}"
+    );
     let done = alice.expect("completed", 30).await;
     assert_eq!(done["bytes_served"], 4 * 1024 * 1024 + 9, "{done}");
     assert_eq!(alice.exit_code(10).await, 0);
@@ -107,7 +117,8 @@ async fn iq_oob_from_slixmpp_is_answered_after_the_fetch_and_with_406_or_404() {
     assert!(error.contains("cannot connect"), "{error}");
     let failed = alice.expect("failed", 30).await;
     assert_eq!(failed["condition"], "item-not-found", "{failed}");
-    let downloads: Vec<_> = std::fs::read_dir(bob.dir.path().join("downloads")).unwrap().flatten().map(|e| e.file_name()).collect();
+    let downloads: Vec<_> =
+        std::fs::read_dir(bob.dir.path().join("downloads")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(downloads, vec![std::ffi::OsString::from("build.tar.gz")], "only the first file, no .part");
 }
 

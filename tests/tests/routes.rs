@@ -120,7 +120,10 @@ async fn iq_oob_between_two_skiffs_served_from_a_one_time_url() {
     let id = alice.transfers.send(&bob.jid.bare(), &f, Some("the scan".into()), SendMethod::Oob).await.unwrap();
     let offer = wait_for(&mut bob.events, 20, "the iq:oob offer", incoming_offer).await;
     let Event::TransferOffered { id: in_id, name, size, description, .. } = offer else { unreachable!() };
-    assert_eq!((name.as_str(), size, description.as_deref()), ("scan #1 (final).png", 3 * 1024 * 1024 + 1, Some("the scan")));
+    assert_eq!(
+        (name.as_str(), size, description.as_deref()),
+        ("scan #1 (final).png", 3 * 1024 * 1024 + 1, Some("the scan"))
+    );
     // The sender waits while the receiver decides: no answer yet.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(alice.transfers.store().get(id).unwrap().state, TransferState::Offered);
@@ -182,7 +185,10 @@ async fn a_bare_link_to_the_senders_server_is_an_offer_other_text_is_not() {
     let Event::TransferOffered { id: in_id, name, size, .. } = offer else { unreachable!() };
     assert_eq!((name.as_str(), size), ("menu.pdf", 70_000));
     let end = bob.finished(in_id, 30).await;
-    assert!(matches!(&end, Event::TransferCompleted { route, sha256, .. } if route == "oob" && *sha256 == sha256_file(&f)), "{end:?}");
+    assert!(
+        matches!(&end, Event::TransferCompleted { route, sha256, .. } if route == "oob" && *sha256 == sha256_file(&f)),
+        "{end:?}"
+    );
     // Only that one message became an offer.
     let history = bob.transfers.store().list(&Default::default()).unwrap();
     assert_eq!(history.len(), 1, "{history:?}");

@@ -144,7 +144,8 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// Offer an interrupted outgoing transfer again; the receiver continues where it stopped.
+    /// Continue an interrupted transfer where it stopped: an outgoing one is offered
+    /// again; an incoming link is fetched again from where its .part ends.
     Resume {
         id: i64,
         /// Send it by HTTP upload instead (e.g. after every SI route failed).
@@ -367,8 +368,11 @@ async fn resume(t: &Transfers, events: &mut Receiver<Event>, out: &Output, id: i
         return follow(events, out, vec![id]).await;
     }
     let rec = t.store().get(id)?;
-    let peer: Jid = rec.peer_jid.parse().context("stored peer address")?;
-    wait_for_presence(t, events, &peer.bare(), 10.0).await;
+    // A link is fetched from its server again; anything else needs the peer online.
+    if rec.url.is_none() {
+        let peer: Jid = rec.peer_jid.parse().context("stored peer address")?;
+        wait_for_presence(t, events, &peer.bare(), 10.0).await;
+    }
     match t.resume(id).await {
         // The engine offered it again by itself when the peer's presence arrived.
         Ok(_) | Err(TransferError::AlreadyActive(_)) => follow(events, out, vec![id]).await,
@@ -552,7 +556,9 @@ impl Bars {
                     b.abandon();
                 }
                 let hint = match (*resumable, *upload_fallback) {
-                    (true, true) => format!(" (resumable: skiff resume {id}; or by HTTP upload: skiff resume --by-upload {id})"),
+                    (true, true) => {
+                        format!(" (resumable: skiff resume {id}; or by HTTP upload: skiff resume --by-upload {id})")
+                    }
                     (true, false) => format!(" (resumable: skiff resume {id})"),
                     (false, true) => format!(" (send it by HTTP upload: skiff resume --by-upload {id})"),
                     (false, false) => String::new(),

@@ -15,8 +15,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToS
 use rusqlite_migration::{Migrations, M};
 
 /// The schema, one step per version; never edit a released step, append a new one.
-const MIGRATION_STEPS: &[M<'static>] = &[M::up(
-    r#"CREATE TABLE transfers (
+const MIGRATION_STEPS: &[M<'static>] = &[
+    M::up(
+        r#"CREATE TABLE transfers (
         id INTEGER PRIMARY KEY, sid TEXT NOT NULL, direction TEXT NOT NULL, account TEXT NOT NULL,
         peer_jid TEXT NOT NULL, file_name TEXT NOT NULL, local_path TEXT, size INTEGER NOT NULL,
         md5 TEXT, sha256 TEXT, date TEXT, description TEXT, route TEXT, streamhost TEXT,
@@ -32,14 +33,17 @@ const MIGRATION_STEPS: &[M<'static>] = &[M::up(
         path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, md5 TEXT NOT NULL, sha256 TEXT
     ) STRICT;
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;"#,
-)];
+    ),
+    // The URL an incoming link came from, to fetch the rest of it later.
+    M::up("ALTER TABLE transfers ADD COLUMN url TEXT;"),
+];
 
 /// The migrations applied by [`Store::open`].
 pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 
 /// The columns of [`TransferRecord`], in the order `record_from_row` reads them.
 const COLUMNS: &str = "id, sid, direction, account, peer_jid, file_name, local_path, size, md5, sha256, date, \
-    description, route, streamhost, state, bytes_done, error, created_at, updated_at, finished_at, \"offset\", attempts";
+    description, route, streamhost, state, bytes_done, error, created_at, updated_at, finished_at, \"offset\", attempts, url";
 
 /// Why the history could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +227,8 @@ pub struct TransferRecord {
     pub offset: u64,
     /// Attempts started, 1 for a transfer never retried.
     pub attempts: u32,
+    /// For an incoming link: where it is fetched from.
+    pub url: Option<String>,
 }
 
 /// What [`Store::insert`] needs; the rest starts empty.
@@ -375,6 +381,12 @@ impl Store {
         let sql = "UPDATE transfers SET md5 = COALESCE(?2, md5), sha256 = COALESCE(?3, sha256), updated_at = ?4 \
                    WHERE id = ?1";
         self.update(id, sql, params![id, md5, sha256, now_ms()])
+    }
+
+    /// Records the URL an incoming link is fetched from.
+    pub fn set_url(&self, id: i64, url: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE transfers SET url = ?2, updated_at = ?3 WHERE id = ?1";
+        self.update(id, sql, params![id, url, now_ms()])
     }
 
     /// Records the local file (e.g. the `.part` renamed to its final name).
@@ -610,6 +622,7 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TransferRecord> {
         finished_at: r.get(19)?,
         offset: get_u64(r, 20)?,
         attempts: r.get(21)?,
+        url: r.get(22)?,
     })
 }
 

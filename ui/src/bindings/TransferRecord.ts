@@ -42,4 +42,8 @@ offset: number,
 /**
  * Attempts started, 1 for a transfer never retried.
  */
-attempts: number, };
+attempts: number, 
+/**
+ * For an incoming link: where it is fetched from.
+ */
+url: string | null, };

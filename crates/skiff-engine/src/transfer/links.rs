@@ -72,7 +72,8 @@ pub(super) async fn iq_loop(t: Transfers, mut iqs: mpsc::Receiver<Iq>) {
                 let _ = t.inner.client.send(iq.error_for(StanzaError::new(Condition::ItemNotFound)));
             }
             (_, Some(Err(e))) => {
-                let _ = t.inner.client.send(iq.error_for(StanzaError::new(Condition::BadRequest).with_text(e.to_string())));
+                let _ =
+                    t.inner.client.send(iq.error_for(StanzaError::new(Condition::BadRequest).with_text(e.to_string())));
             }
             (_, None) => {}
         }
@@ -145,6 +146,11 @@ async fn incoming(t: Transfers, link: Link) {
             return tracing::warn!("history: {e}");
         }
     };
+    // A link in a message can be fetched again later (resume); an iq:oob request is
+    // answered once and not.
+    if answer.iq.is_none() {
+        let _ = store.set_url(id, &url);
+    }
     let asked = t.ask(id);
     t.emit(Event::TransferOffered {
         id,
@@ -172,22 +178,78 @@ async fn incoming(t: Transfers, link: Link) {
         }
         Decision::Accept(dir) => dir.unwrap_or_else(|| t.cfg().download_dir.clone()),
     };
-    let Some(mut cancel) = t.claim(id) else { return };
+    let resumable = answer.iq.is_none();
+    let final_path = files::unique_path(&dir, &name);
+    match run(&t, id, &name, &http, url, final_path, 0, size, resumable).await {
+        Ok(()) => answer.error = None,
+        Err(e) => answer.error = Some(StanzaError::new(Condition::ItemNotFound).with_text(e)),
+    }
+}
+
+/// Fetches link `id` into `final_path` from byte `have` on, records and announces the
+/// outcome. A download that broke off (or was cancelled) keeps its `.part` for
+/// [`resume`] when `resumable`; anything else leaves no file.
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    t: &Transfers,
+    id: i64,
+    name: &str,
+    http: &reqwest::Client,
+    url: reqwest::Url,
+    final_path: std::path::PathBuf,
+    have: u64,
+    size: u64,
+    resumable: bool,
+) -> Result<(), String> {
+    let Some(mut cancel) = t.claim(id) else { return Err("already running".into()) };
+    let _ = t.inner.store.set_local_path(id, &final_path.display().to_string());
     let started = Instant::now();
+    let part_path = files::part_path(&final_path);
     let result = tokio::select! {
-        r = fetch(&t, id, &http, url, &dir, &name, size) => r,
-        _ = cancel.cancelled() => Err("cancelled".to_owned()),
+        r = fetch(t, id, http, url, final_path, have, size) => r,
+        _ = cancel.cancelled() => Err(Broken { error: "cancelled".to_owned(), kept: true }),
     };
+    drop(cancel);
     match result {
         Ok(done) => {
-            answer.error = None;
-            t.record_completed(Completed { seconds: started.elapsed().as_secs_f64(), ..done })
+            t.record_completed(Completed { seconds: started.elapsed().as_secs_f64(), ..done });
+            Ok(())
         }
-        Err(e) => {
-            answer.error = Some(StanzaError::new(Condition::ItemNotFound).with_text(e.clone()));
-            t.fail(id, &name, &e, false)
+        Err(Broken { error, kept }) => {
+            let keep = kept && resumable && tokio::fs::metadata(&part_path).await.is_ok_and(|m| m.len() > 0);
+            if keep {
+                if let Ok(m) = tokio::fs::metadata(&part_path).await {
+                    let _ = t.inner.store.set_progress(id, m.len());
+                }
+            } else {
+                let _ = tokio::fs::remove_file(&part_path).await;
+            }
+            t.fail(id, name, &error, keep);
+            Err(error)
         }
     }
+}
+
+/// Fetches an interrupted link again from where its `.part` stops (HTTP Range; a
+/// server that ignores the range sends the whole file, which then starts over).
+pub(super) async fn resume(t: &Transfers, rec: crate::store::TransferRecord) -> Result<i64, super::TransferError> {
+    use super::TransferError::NotResumable;
+    let id = rec.id;
+    let not = |reason: &str| NotResumable { id, reason: reason.to_owned() };
+    let url = rec.url.as_deref().ok_or_else(|| not("the link it came from is unknown"))?;
+    let url = check_url(url).map_err(|e| not(&e))?;
+    let final_path = std::path::PathBuf::from(rec.local_path.ok_or_else(|| not("it never started"))?);
+    if t.is_active(id) {
+        return Err(super::TransferError::AlreadyActive(id));
+    }
+    let have = tokio::fs::metadata(files::part_path(&final_path)).await.map(|m| m.len()).unwrap_or(0);
+    let http = t.http().map_err(super::TransferError::Other)?;
+    let (t, name, size) = (t.clone(), rec.file_name, rec.size);
+    t.inner.store.set_state(id, TransferState::Accepted, None)?;
+    tokio::spawn(async move {
+        let _ = run(&t, id, &name, &http, url, final_path, have, size, true).await;
+    });
+    Ok(id)
 }
 
 /// Answers a `jabber:iq:oob` request when dropped: a result when `error` is `None`
@@ -210,42 +272,75 @@ impl Drop for IqAnswer {
     }
 }
 
-/// Downloads `url` into `dir/name` (a free variant of it), checking the size.
+/// Why a download ended early; `kept` when the `.part` holds data worth resuming.
+struct Broken {
+    error: String,
+    kept: bool,
+}
+
+impl From<String> for Broken {
+    fn from(error: String) -> Broken {
+        Broken { error, kept: false }
+    }
+}
+
+/// The first byte and the total of a `Content-Range: bytes START-END/TOTAL`.
+fn content_range(resp: &reqwest::Response) -> Option<(u64, Option<u64>)> {
+    let v = resp.headers().get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
+    let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (start, _end) = range.split_once('-')?;
+    Some((start.trim().parse().ok()?, total.trim().parse().ok()))
+}
+
+/// Downloads `url` into `final_path`'s `.part` (from byte `have` on when the server
+/// honours the range), checking the size, then renames it.
 async fn fetch(
     t: &Transfers,
     id: i64,
     http: &reqwest::Client,
     url: reqwest::Url,
-    dir: &std::path::Path,
-    name: &str,
+    final_path: std::path::PathBuf,
+    have: u64,
     announced: u64,
-) -> Result<Completed, String> {
-    tokio::fs::create_dir_all(dir).await.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let resp = http.get(url.clone()).send().await.map_err(|e| describe(&e, &url))?;
-    if !resp.status().is_success() {
-        return Err(format!("the server answered {} for {url}", resp.status()));
+) -> Result<Completed, Broken> {
+    let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if let Some(dir) = final_path.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    // The size the transfer must have: what the GET says, else what HEAD said.
-    let size = match (resp.content_length(), announced) {
+    let mut req = http.get(url.clone());
+    if have > 0 {
+        req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+    }
+    let resp = req.send().await.map_err(|e| Broken { error: describe(&e, &url), kept: have > 0 })?;
+    let status = resp.status();
+    // Where this response starts, and the whole file's size as far as it tells.
+    let (offset, size) = if status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0 {
+        match content_range(&resp) {
+            Some((start, total)) if start == have => (have, total.or(resp.content_length().map(|n| n + have))),
+            _ => return Err(format!("the server sent another part of {name} than the one asked for").into()),
+        }
+    } else if status.is_success() {
+        (0, resp.content_length())
+    } else {
+        return Err(Broken { error: format!("the server answered {status} for {url}"), kept: have > 0 });
+    };
+    let size = match (size, announced) {
         (Some(n), a) if a != 0 && n != a => {
-            return Err(format!("the server gave two sizes for {name}: {a} and then {n} bytes"));
+            return Err(format!("the server gave two sizes for {name}: {a} and then {n} bytes").into());
         }
         (Some(n), _) => Some(n),
         (None, 0) => None,
         (None, a) => Some(a),
     };
-    t.record_started(id, Route::Oob, None, 0);
-    let final_path = files::unique_path(dir, name);
-    let part = PartFile::create(final_path, size.unwrap_or(UNKNOWN_SIZE_CAP))
-        .await
-        .map_err(|e| format!("cannot create the file: {e}"))?;
-    // No resume of links yet: a failed download leaves nothing behind.
-    let part_path = part.part_path().to_owned();
-    let result = download(t, id, resp, part, size, name).await;
-    if result.is_err() {
-        let _ = tokio::fs::remove_file(&part_path).await;
-    }
-    result
+    t.record_started(id, Route::Oob, None, offset);
+    let expected = size.unwrap_or(UNKNOWN_SIZE_CAP);
+    let part = if have > 0 || offset > 0 {
+        PartFile::resume(final_path, offset, expected).await
+    } else {
+        PartFile::create(final_path, expected).await
+    };
+    let part = part.map_err(|e| format!("cannot create the file: {e}"))?;
+    download(t, id, resp, part, size, &name).await
 }
 
 async fn download(
@@ -255,14 +350,23 @@ async fn download(
     mut part: PartFile,
     size: Option<u64>,
     name: &str,
-) -> Result<Completed, String> {
-    let mut progress = Progress::new(t, id, size.unwrap_or(0), 0);
+) -> Result<Completed, Broken> {
+    let start = part.written();
+    let mut progress = Progress::new(t, id, size.unwrap_or(0), start);
     let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| match size {
-            Some(n) => format!("the server sent {} of the {n} bytes it announced ({e})", part.written()),
-            None => format!("the download broke off after {} bytes: {e}", part.written()),
-        })?;
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let error = match size {
+                    Some(n) => format!("the server sent {} of the {n} bytes it announced ({e})", part.written()),
+                    None => format!("the download broke off after {} bytes: {e}", part.written()),
+                };
+                // What arrived stays for a resume (when the size is known).
+                let kept = size.is_some() && part.flush().await.is_ok();
+                return Err(Broken { error, kept });
+            }
+        };
         part.write(&chunk).await.map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidData => {
                 format!("the server sent more than the {} bytes it announced", size.unwrap_or(0))
@@ -275,16 +379,18 @@ async fn download(
         part.expect_size(part.written());
     }
     let got = part.written();
-    let finished = part.finish(None).await.map_err(|e| match size {
-        Some(n) if got != n => format!("the server sent {got} of the {n} bytes it announced"),
-        _ => e.to_string(),
-    })?;
+    if let Some(n) = size.filter(|&n| got < n) {
+        // The body ended early without an error: keep what came, for a resume.
+        let kept = part.flush().await.is_ok();
+        return Err(Broken { error: format!("the server sent {got} of the {n} bytes it announced"), kept });
+    }
+    let finished = part.finish(None).await.map_err(|e| e.to_string())?;
     Ok(Completed {
         id,
         name: name.to_owned(),
         path: finished.path.display().to_string(),
         size: finished.size,
-        bytes: finished.size,
+        bytes: finished.size - start,
         md5: Some(finished.hashes.md5),
         sha256: Some(finished.hashes.sha256),
         route: Route::Oob,

@@ -345,9 +345,16 @@ impl Transfers {
     }
 
     /// Offers an interrupted or failed outgoing transfer again; the receiver answers
-    /// with the range it still needs. Returns the id (the same record).
+    /// with the range it still needs. An incoming link is fetched again from where its
+    /// `.part` stops. Returns the id (the same record).
     pub async fn resume(&self, id: i64) -> Result<i64, TransferError> {
         let rec = self.inner.store.get(id)?;
+        if rec.direction == crate::store::Direction::Incoming && rec.url.is_some() {
+            if rec.state == TransferState::Completed {
+                return Err(TransferError::NotResumable { id, reason: "it is already complete".into() });
+            }
+            return links::resume(self, rec).await;
+        }
         if rec.direction != crate::store::Direction::Outgoing {
             return Err(TransferError::NotResumable {
                 id,

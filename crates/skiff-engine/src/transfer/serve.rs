@@ -65,7 +65,14 @@ impl Drop for FileServer {
 impl FileServer {
     /// Binds on `ip` (port chosen by the system) and serves `path` under a random
     /// token. `t` and `id` receive the progress.
-    async fn start(t: &Transfers, id: i64, ip: std::net::IpAddr, path: &Path, name: &str, size: u64) -> std::io::Result<FileServer> {
+    async fn start(
+        t: &Transfers,
+        id: i64,
+        ip: std::net::IpAddr,
+        path: &Path,
+        name: &str,
+        size: u64,
+    ) -> std::io::Result<FileServer> {
         let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await?;
         let addr = listener.local_addr()?;
         let token = super::outgoing::random_sid();
@@ -303,7 +310,12 @@ impl Transfers {
         for r in online {
             let Ok(full) = to.with_resource(&r.resource) else { continue };
             let info = client.get(Some(full.clone()), Element::new("query", ns::DISCO_INFO)).await;
-            if info.ok().flatten().and_then(|el| DiscoInfoResult::try_from(&el).ok()).is_some_and(|i| i.has_feature(ns::IQ_OOB)) {
+            if info
+                .ok()
+                .flatten()
+                .and_then(|el| DiscoInfoResult::try_from(&el).ok())
+                .is_some_and(|i| i.has_feature(ns::IQ_OOB))
+            {
                 return Ok(full);
             }
         }

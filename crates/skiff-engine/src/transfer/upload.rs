@@ -65,7 +65,8 @@ fn check(url: &str, lan: bool) -> Result<reqwest::Url, String> {
     match u.scheme() {
         "https" => Ok(u),
         "http" => {
-            let private_v6 = |a: std::net::Ipv6Addr| (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80;
+            let private_v6 =
+                |a: std::net::Ipv6Addr| (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80;
             let allowed = match u.host() {
                 Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
                 Some(url::Host::Ipv4(a)) => a.is_loopback() || (lan && (a.is_private() || a.is_link_local())),
