@@ -265,6 +265,29 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     assert!(!desktop.downloads().join("notes.txt").exists());
     drop(bob_send);
 
+    // bob shares a file the way Conversations does (HTTP upload + a link): the same
+    // dialog, accepted in the window this time; the card says it came as a link.
+    let link_path = random_file(files.path(), "menu.pdf", 700_001, 14);
+    let link_arg = link_path.display().to_string();
+    let mut bob_send = SkiffProcess::start(
+        &server,
+        "bob",
+        bob_data.path(),
+        &["send", "--method", "upload", "--desc", "tonight", "alice@localhost", &link_arg],
+    );
+    app.wait_shown("offer-dialog", 60).await.unwrap();
+    assert_eq!(app.text("offer-file").await.unwrap(), "menu.pdf");
+    assert_eq!(app.text("offer-size").await.unwrap(), "684 KiB");
+    app.click("offer-accept").await.unwrap();
+    let link_id = card_id(&app, "menu.pdf").await;
+    wait_card_state(&app, link_id, "Completed", 30).await;
+    assert_eq!(app.text(&format!("transfer-{link_id}-route")).await.unwrap(), "Link");
+    let received = file_named(&desktop.downloads(), "menu.pdf");
+    assert_eq!(sha256_file(&received), sha256_file(&link_path), "the linked file arrives intact");
+    let up = bob_send.expect(30, "bob's upload", |v| v["type"] == "transfer_completed").await;
+    assert_eq!(up["route"], "upload", "{up}");
+    drop(bob_send);
+
     // Restart: the history keeps both transfers.
     app.close().await.unwrap();
     let app = desktop.launch().await.expect("the app again");
