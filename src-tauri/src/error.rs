@@ -49,7 +49,7 @@ impl std::error::Error for AppError {}
 impl From<TransferError> for AppError {
     fn from(e: TransferError) -> AppError {
         let code = match &e {
-            TransferError::Offline(_) => "offline",
+            TransferError::Offline(_) => "contact-offline",
             TransferError::NoFileTransfer(_) => "no-file-transfer",
             TransferError::Source { .. } => "io",
             TransferError::Unknown(_) => "not-found",
@@ -111,7 +111,7 @@ mod tests {
     #[test]
     fn transfer_errors_keep_a_code() {
         assert_eq!(AppError::from(TransferError::Unknown(7)).code, "not-found");
-        assert_eq!(AppError::from(TransferError::Offline("bob@x".into())).code, "offline");
+        assert_eq!(AppError::from(TransferError::Offline("bob@x".into())).code, "contact-offline");
         assert_eq!(AppError::from(TransferError::NotPending(3)).code, "not-pending");
         let e = AppError::from(TransferError::NotResumable { id: 1, reason: "done".into() });
         assert_eq!(e.code, "not-resumable");

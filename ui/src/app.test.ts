@@ -4,6 +4,7 @@ import { App, applyTheme, autoAcceptPolicy, DEFAULT_SETTINGS } from './app';
 import { setLanguage } from './i18n';
 import { MockBackend, mockOptionsFromQuery, type MockOptions } from './mock-backend';
 import { initialState } from './store';
+import type { DragDropEvent } from './types';
 
 const opts = (extra: Partial<MockOptions> = {}): MockOptions => ({ ...mockOptionsFromQuery('?mock&quiet'), tickMs: 0, ...extra });
 
@@ -78,11 +79,63 @@ describe('app with the mock backend', () => {
     expect(q('[data-testid="toast-info"]')!.textContent).toContain('Sending 2 files to Bob');
   });
 
-  it('shows the error when sending to an offline contact', async () => {
-    await boot();
+  it('shows the error when sending to an offline contact with uploads turned off', async () => {
+    await boot({ allowUpload: false });
     q('[data-testid="send-carol@localhost"]')!.click();
     await vi.waitFor(() => expect(q('[data-testid="toast-error"]')).not.toBeNull());
     expect(q('[data-testid="toast-error"]')!.textContent).toContain('carol@localhost is offline');
+  });
+
+  it('sends to an offline contact by upload from "Send file…" while uploads are allowed', async () => {
+    await boot();
+    const send = vi.spyOn(backend!, 'sendFiles');
+    const before = document.querySelectorAll('.transfer-card').length;
+    q('[data-testid="send-carol@localhost"]')!.click();
+    await vi.waitFor(() => expect(document.querySelectorAll('.transfer-card').length).toBe(before + 2));
+    expect(send).toHaveBeenCalledWith('carol@localhost', expect.any(Array));
+    expect(q('[data-testid="toast-error"]')).toBeNull();
+    const id = document.querySelector<HTMLElement>('.transfer-card')!.dataset.id;
+    await vi.waitFor(() => expect(q(`[data-testid="transfer-${id}-route"]`)!.textContent).toBe('Upload'));
+  });
+
+  it('offers "Send by upload" after SI failed, and uploads instead', async () => {
+    await boot();
+    const upload = vi.spyOn(backend!, 'uploadInstead');
+    const [id] = await backend!.sendFiles('erin@localhost', ['/home/alice/budget.xlsx']);
+    const button = () => q(`[data-testid="transfer-${id}-upload"]`) as HTMLButtonElement | null;
+    await vi.waitFor(() => expect(q(`[data-testid="transfer-${id}"]`)?.dataset.state).toBe('failed'), { timeout: 3000 });
+    await vi.waitFor(() => expect(button()!.hidden).toBe(false));
+    // A refusal shows as an error toast and leaves the button.
+    upload.mockRejectedValueOnce({ code: 'invalid', message: 'The server offers no HTTP upload.' });
+    button()!.click();
+    await vi.waitFor(() => expect(q('[data-testid="toast-error"]')!.textContent).toContain('The server offers no HTTP upload.'));
+    expect(button()!.hidden).toBe(false);
+    // The history offers it too.
+    q('[data-testid="tab-history"]')!.click();
+    await vi.waitFor(() => expect(q(`[data-testid="history-${id}-upload"]`)).not.toBeNull());
+    q(`[data-testid="history-${id}-upload"]`)!.click();
+    await vi.waitFor(() => expect(upload).toHaveBeenCalledTimes(2));
+    expect(upload).toHaveBeenLastCalledWith(id);
+    q('[data-testid="tab-transfers"]')!.click();
+    await vi.waitFor(() => expect(q(`[data-testid="transfer-${id}-route"]`)!.textContent).toBe('Upload'), { timeout: 3000 });
+    expect(button()!.hidden).toBe(true);
+    expect(q(`[data-testid="transfer-${id}"]`)!.dataset.state).toBe('active');
+  });
+
+  it('saves the upload and HTTP-link settings and follows them', async () => {
+    await boot();
+    q('[data-testid="open-settings"]')!.click();
+    const upload = q('[data-testid="settings-allow-upload"]') as HTMLInputElement;
+    const serve = q('[data-testid="settings-serve-http"]') as HTMLInputElement;
+    expect([upload.checked, serve.checked]).toEqual([true, false]);
+    upload.click();
+    serve.click();
+    q('[data-testid="settings-save"]')!.click();
+    await vi.waitFor(async () => expect(await backend!.getSettings()).toMatchObject({ allowUpload: false, serveHttp: true }));
+    // Offline contacts no longer say their files go by upload.
+    await vi.waitFor(() => expect(q('[data-testid="send-carol@localhost"]')!.title).toBe('Send a file to Carol'));
+    q('[data-testid="open-settings"]')!.click();
+    expect([upload.checked, serve.checked]).toEqual([false, true]);
   });
 
   it('switches language live from the settings and saves', async () => {
@@ -173,6 +226,78 @@ describe('app with the mock backend', () => {
     await vi.waitFor(() => expect(document.body.dataset.ready).toBe('1'));
     expect(q('[data-testid="signin"]')!.hidden).toBe(false);
     expect(document.activeElement).toBe(q('[data-testid="signin-jid"]'));
+  });
+});
+
+describe('dropping files on a contact', () => {
+  /** A mock that hands the test the drag-and-drop handler (the webview's events). */
+  class DragMock extends MockBackend {
+    drag: ((e: DragDropEvent) => void) | null = null;
+    override async onDragDrop(handler: (e: DragDropEvent) => void) {
+      this.drag = handler;
+      return () => {};
+    }
+  }
+
+  /** Gives the contact list and Carol's row boxes (happy-dom lays nothing out). */
+  function layOut() {
+    const box = (left: number, top: number, right: number, bottom: number) => ({ left, top, right, bottom, x: left, y: top, width: right - left, height: bottom - top }) as DOMRect;
+    const list = q('[data-testid="contact-list"]')!;
+    list.getClientRects = () => [box(0, 0, 300, 600)] as unknown as DOMRectList;
+    list.getBoundingClientRect = () => box(0, 0, 300, 600);
+    for (const row of list.querySelectorAll<HTMLElement>('[data-jid]')) {
+      row.getBoundingClientRect = () => (row.dataset.jid === 'carol@localhost' ? box(0, 100, 300, 160) : box(0, 0, 0, 0));
+    }
+  }
+
+  async function bootDrag(allowUpload: boolean) {
+    document.body.replaceChildren();
+    delete document.body.dataset.ready;
+    const root = document.createElement('div');
+    document.body.append(root);
+    const b = new DragMock(opts({ allowUpload }));
+    backend = b;
+    await new App(root, b, new URLSearchParams()).start();
+    await vi.waitFor(() => expect(q('[data-testid="contact-carol@localhost"]')).not.toBeNull());
+    layOut();
+    return b;
+  }
+
+  const over = { x: 10 * (window.devicePixelRatio || 1), y: 120 * (window.devicePixelRatio || 1) };
+  const paths = ['/home/alice/photo.jpg'];
+
+  it('uploads files dropped on an offline contact while uploads are allowed, and says so', async () => {
+    const b = await bootDrag(true);
+    const send = vi.spyOn(b, 'sendFiles');
+    b.drag!({ type: 'enter', paths, position: over });
+    const row = q('[data-testid="contact-carol@localhost"]')!;
+    expect(row.classList.contains('drop-target')).toBe(true);
+    expect(row.querySelector('.drop-note')!.textContent).toBe('Drop to upload for Carol');
+    const hint = q('[data-testid="drag-hint"]')!;
+    expect(hint.hidden).toBe(false);
+    expect(hint.textContent).toBe('Offline — the file will be uploaded to your server and sent as a link');
+    // Moving off the row: the usual hint.
+    b.drag!({ type: 'over', position: { x: 10, y: 500 } });
+    expect(hint.textContent).toBe('Drop on a contact to send');
+    b.drag!({ type: 'over', position: over });
+    expect(hint.textContent).toContain('uploaded to your server');
+    b.drag!({ type: 'drop', paths, position: over });
+    expect(hint.hidden).toBe(true);
+    await vi.waitFor(() => expect(send).toHaveBeenCalledWith('carol@localhost', paths));
+    await vi.waitFor(() => expect(q('[data-testid="toast-info"]')!.textContent).toContain('Sending a file to Carol'));
+    expect(q('[data-testid="toast-error"]')).toBeNull();
+    const id = (await send.mock.results[0]!.value)[0];
+    await vi.waitFor(() => expect(q(`[data-testid="transfer-${id}"]`)?.textContent).toContain('photo.jpg'));
+    await vi.waitFor(() => expect(q(`[data-testid="transfer-${id}-route"]`)!.textContent).toBe('Upload'));
+  });
+
+  it('keeps refusing offline contacts when uploads are off', async () => {
+    const b = await bootDrag(false);
+    b.drag!({ type: 'enter', paths, position: over });
+    expect(q('[data-testid="contact-carol@localhost"] .drop-note')!.textContent).toBe('Drop to send to Carol');
+    expect(q('[data-testid="drag-hint"]')!.textContent).toBe('Drop on a contact to send');
+    b.drag!({ type: 'drop', paths, position: over });
+    await vi.waitFor(() => expect(q('[data-testid="toast-error"]')!.textContent).toContain('carol@localhost is offline'));
   });
 });
 

@@ -41,6 +41,8 @@ export const DEFAULT_SETTINGS: Settings = {
   language: 'en',
   theme: 'system',
   streamhostAddrs: [],
+  allowUpload: true,
+  serveHttp: false,
 };
 
 const darkScheme: MediaQueryList | undefined =
@@ -124,6 +126,7 @@ export class App {
       showInFolder: (id) => void this.run(b.showInFolder(id)),
       resume: (id) => void this.run(b.resume(id)),
       retry: (id) => void this.run(b.retry(id)),
+      uploadInstead: (id) => void this.run(b.uploadInstead(id)),
       dismiss: (id) =>
         this.store.update((s, d) => {
           s.transfers.delete(id);
@@ -138,6 +141,7 @@ export class App {
       showInFolder: (r) => void this.run(b.showInFolder(r.id)),
       resend: (r) => void this.sendTo(bareJid(r.peer_jid), [r.local_path!]),
       resume: (r) => void this.run(b.resume(r.id)),
+      uploadInstead: (r) => void this.run(b.uploadInstead(r.id)),
       remove: async (r) => {
         const ok = await this.run(b.removeFromHistory(r.id));
         if (ok) this.toasts.show(t('history.removed', { name: r.file_name }));
@@ -147,11 +151,12 @@ export class App {
         const v = this.store.state.transfers.get(id);
         return !!v && isLive(v.state);
       },
+      uploadFallback: (id) => this.store.state.uploadFallbacks.has(id),
     });
 
     this.transfersView = h('div', { class: 'main-view', id: 'view-transfers', role: 'tabpanel', 'aria-labelledby': 'tab-transfers' }, this.contacts.el, this.transfers.el);
     this.historyView = h('div', { class: 'history-wrap', id: 'view-history', role: 'tabpanel', 'aria-labelledby': 'tab-history', hidden: true }, this.history.el);
-    this.dragHint = h('div', { class: 'drag-hint', hidden: true, 'aria-hidden': 'true' }, h('span', { i18n: 'drop.hint' }));
+    this.dragHint = h('div', { class: 'drag-hint', hidden: true, 'aria-hidden': 'true', testid: 'drag-hint' }, h('span', { i18n: 'drop.hint' }));
     this.shell = h('div', { class: 'shell', hidden: true }, this.header.el, h('div', { class: 'views' }, this.transfersView, this.historyView), this.dragHint);
     const modals = h('div', { class: 'modals' });
     root.replaceChildren(this.signin.el, this.shell, modals, this.toasts.el);
@@ -298,6 +303,8 @@ export class App {
   private applySettings(): void {
     this.setLanguage(this.settings.language);
     applyTheme(this.settings.theme);
+    // Offline contacts take files by HTTP upload only when the settings allow it.
+    this.contacts.setUploadWhenOffline(this.settings.allowUpload);
   }
 
   private setLanguage(lang: Language): void {
@@ -421,6 +428,7 @@ export class App {
     document.body.classList.add('is-dragging');
     const jid = contactAt(this.contacts.list, toCssPoint(e.position, window.devicePixelRatio || 1));
     this.contacts.setDropTarget(jid);
+    this.setDragHint(jid && this.contacts.uploadsTo(jid) ? 'drop.uploadHint' : 'drop.hint');
     if (e.type === 'drop') {
       const paths = e.paths.length ? e.paths : this.dragPaths;
       this.endDrag();
@@ -430,9 +438,19 @@ export class App {
     }
   }
 
+  /** The line at the bottom while dragging: where the files will go. */
+  private setDragHint(key: 'drop.hint' | 'drop.uploadHint'): void {
+    const span = this.dragHint.firstElementChild as HTMLElement;
+    if (span.dataset.i18n === key) return;
+    span.dataset.i18n = key; // applyI18n keeps it translated
+    span.textContent = t(key);
+    this.dragHint.classList.toggle('is-upload', key === 'drop.uploadHint');
+  }
+
   private endDrag(): void {
     this.dragPaths = [];
     this.dragHint.hidden = true;
+    this.setDragHint('drop.hint');
     document.body.classList.remove('is-dragging');
     this.contacts.setDropTarget(null);
   }

@@ -34,13 +34,14 @@ describe('TauriBackend: the command contract with src-tauri', () => {
     await b.cancel(5);
     await b.resume(6);
     await b.retry(7);
+    await b.uploadInstead(11);
     await b.history({ peer: 'bob@x', nameContains: 'pdf', sinceMs: 1, untilMs: 2, limit: 10, direction: 'incoming', state: 'completed' });
     await b.history({});
     await b.removeFromHistory(8);
     await b.openFile(9);
     await b.showInFolder(10);
     await b.getSettings();
-    const settings = { downloadDir: '/d', proxyJid: '', methods: ['s5b', 'ibb'] as const, autoAcceptMaxBytes: 0, language: 'en' as const, theme: 'dark' as const, streamhostAddrs: [] };
+    const settings = { downloadDir: '/d', proxyJid: '', methods: ['s5b', 'ibb'] as const, autoAcceptMaxBytes: 0, language: 'en' as const, theme: 'dark' as const, streamhostAddrs: [], allowUpload: true, serveHttp: false };
     await b.setSettings({ ...settings, methods: [...settings.methods] });
     await b.pickFiles();
     await b.pickFolder();
@@ -58,6 +59,7 @@ describe('TauriBackend: the command contract with src-tauri', () => {
       ['cancel', { id: 5 }],
       ['resume', { id: 6 }],
       ['retry', { id: 7 }],
+      ['upload_instead', { id: 11 }],
       ['history', { peer: 'bob@x', nameContains: 'pdf', sinceMs: 1, untilMs: 2, limit: 10, direction: 'incoming', state: 'completed' }],
       ['history', {}],
       ['remove_from_history', { id: 8 }],
@@ -151,16 +153,88 @@ describe('MockBackend', () => {
     expect(mockOptionsFromQuery('?mock&lang=fr')).toMatchObject({ signedIn: true, language: undefined, offerAfterMs: 4000 });
   });
 
-  it('emits engine events for a send, and refuses offline contacts', async () => {
-    const b = make();
+  it('emits engine events for a send, and refuses offline contacts with uploads off', async () => {
+    const b = new MockBackend({ ...mockOptionsFromQuery('?mock&quiet&noupload'), tickMs: 0 });
     const events: EngineEvent[] = [];
     await b.onEvent((e) => events.push(e));
     const ids = await b.sendFiles('bob@localhost', ['/x/a.txt']);
     expect(events).toContainEqual(expect.objectContaining({ type: 'transfer_offered', id: ids[0], direction: 'outgoing', name: 'a.txt', peer: 'bob@localhost/laptop' }));
-    await expect(b.sendFiles('carol@localhost', ['/x'])).rejects.toMatchObject({ code: 'offline' });
+    await expect(b.sendFiles('carol@localhost', ['/x'])).rejects.toMatchObject({ code: 'contact-offline' });
     await b.cancel(ids[0]!);
-    expect(events.at(-1)).toEqual({ type: 'transfer_failed', id: ids[0], name: 'a.txt', error: 'cancelled', resumable: true });
+    expect(events.at(-1)).toEqual({ type: 'transfer_failed', id: ids[0], name: 'a.txt', error: 'cancelled', resumable: true, upload_fallback: false });
     b.dispose();
+  });
+
+  /** A mock whose timers run fast under fake timers, with every event it emits. */
+  async function fast(extra = '') {
+    vi.useFakeTimers();
+    const b = new MockBackend({ ...mockOptionsFromQuery(`?mock&quiet${extra}`), tickMs: 100, speed: 1000 });
+    const events: EngineEvent[] = [];
+    await b.onEvent((e) => events.push(e));
+    const of = (id: number) => events.filter((e) => 'id' in e && e.id === id).map((e) => (e.type === 'transfer_started' || e.type === 'transfer_completed' ? `${e.type}:${e.route}` : e.type));
+    return { b, events, of };
+  }
+
+  it('sends to an offline contact by HTTP upload while uploads are allowed', async () => {
+    const { b, events, of } = await fast();
+    try {
+      const [id] = await b.sendFiles('carol@localhost', ['/x/slides.pdf']);
+      vi.advanceTimersByTime(5000);
+      expect([...new Set(of(id!))]).toEqual(['transfer_offered', 'transfer_started:upload', 'transfer_progress', 'transfer_completed:upload']);
+      const done = events.find((e) => e.type === 'transfer_completed' && e.id === id);
+      expect(done).toMatchObject({ path: expect.stringMatching(/^https:\/\/.*slides\.pdf$/) });
+      expect(events.find((e) => e.type === 'transfer_offered' && e.id === id)).toMatchObject({ peer: 'carol@localhost' });
+      // An online contact whose app takes no SI offers gets an upload too.
+      const [id2] = await b.sendFiles('lilei@jabber.example.cn', ['/x/a.txt']);
+      vi.advanceTimersByTime(5000);
+      expect(of(id2!)).toContain('transfer_completed:upload');
+      expect((await b.history({ nameContains: 'slides.pdf' }))[0]).toMatchObject({ route: 'upload', state: 'completed', local_path: '/x/slides.pdf' });
+    } finally {
+      b.dispose();
+      vi.useRealTimers();
+    }
+  });
+
+  it('refuses a contact whose app takes no SI offers when uploads are off', async () => {
+    const b = new MockBackend({ ...mockOptionsFromQuery('?mock&quiet&noupload'), tickMs: 0 });
+    await expect(b.sendFiles('lilei@jabber.example.cn', ['/x'])).rejects.toMatchObject({ code: 'no-file-transfer' });
+    expect((await b.getSettings()).allowUpload).toBe(false);
+    b.dispose();
+  });
+
+  it('fails SI to Erin with upload_fallback, and uploads instead under the same id', async () => {
+    const { b, events, of } = await fast();
+    try {
+      const [id] = await b.sendFiles('erin@localhost', ['/x/budget.xlsx']);
+      vi.advanceTimersByTime(1000);
+      expect(events.at(-1)).toMatchObject({ type: 'transfer_failed', id, resumable: false, upload_fallback: true });
+      events.length = 0;
+      expect(await b.uploadInstead(id!)).toBe(id);
+      vi.advanceTimersByTime(5000);
+      expect([...new Set(of(id!))]).toEqual(['transfer_offered', 'transfer_started:upload', 'transfer_progress', 'transfer_completed:upload']);
+      expect(events[0]).toMatchObject({ type: 'transfer_offered', peer: 'erin@localhost', resume_from: 0 });
+      // Not failed (any more): nothing to upload instead.
+      await expect(b.uploadInstead(id!)).rejects.toMatchObject({ code: 'already-active' });
+    } finally {
+      b.dispose();
+      vi.useRealTimers();
+    }
+  });
+
+  it('offers no upload after a failure while uploads are off', async () => {
+    const { b, events } = await fast('&noupload');
+    try {
+      const [id] = await b.sendFiles('erin@localhost', ['/x/budget.xlsx']);
+      vi.advanceTimersByTime(1000);
+      expect(events.at(-1)).toMatchObject({ type: 'transfer_failed', id, upload_fallback: false });
+      await expect(b.uploadInstead(id!)).rejects.toMatchObject({ code: 'invalid' });
+      await b.setSettings({ ...(await b.getSettings()), allowUpload: true, serveHttp: true });
+      expect(await b.getSettings()).toMatchObject({ allowUpload: true, serveHttp: true });
+      expect(await b.uploadInstead(id!)).toBe(id);
+    } finally {
+      b.dispose();
+      vi.useRealTimers();
+    }
   });
 
   it('filters its history like the engine', async () => {

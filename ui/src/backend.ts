@@ -47,6 +47,12 @@ export interface Backend {
    * a new one when sent afresh.
    */
   retry(id: number): Promise<number>;
+  /**
+   * `upload_instead`: send a failed outgoing transfer by HTTP File Upload (offered when
+   * its `transfer_failed` said `upload_fallback`). Resolves with its id (the same one);
+   * the transfer's events follow, with the route `upload`.
+   */
+  uploadInstead(id: number): Promise<number>;
   /** `history`. */
   history(query: HistoryQuery): Promise<TransferRecord[]>;
   /** `remove_from_history`. */

@@ -90,6 +90,34 @@ describe('dictionaries', () => {
   });
 });
 
+describe('upload and link strings', () => {
+  const keys: Key[] = [
+    'transfer.uploadInstead',
+    'transfer.uploadInsteadTip',
+    'history.uploadInstead',
+    'contacts.dropToUpload',
+    'contacts.sendFileToUpload',
+    'drop.uploadHint',
+    'settings.allowUpload',
+    'settings.allowUploadHelp',
+    'settings.serveHttp',
+    'settings.serveHttpHelp',
+  ];
+
+  it('exist in English and Simplified Chinese', () => {
+    for (const k of keys) {
+      expect(hasKey(k), k).toBe(true);
+      expect(en[k].trim(), k).not.toBe('');
+      expect(/[\u4e00-\u9fff]/.test(zh[k]), `${k}: ${zh[k]}`).toBe(true);
+    }
+    expect(t('transfer.uploadInstead')).toBe('Send by upload');
+    expect(t('transfer.uploadInstead', undefined, 'zh-CN')).toBe('改用上传发送');
+    expect(t('drop.uploadHint')).toBe('Offline — the file will be uploaded to your server and sent as a link');
+    expect(t('contacts.dropToUpload', { name: '李雷' }, 'zh-CN')).toBe('松开即可上传并发送给 李雷');
+    expect(t('settings.serveHttpHelp', undefined, 'zh-CN')).toContain('jabber:iq:oob');
+  });
+});
+
 describe('t and tn', () => {
   it('fills placeholders and leaves unknown ones', () => {
     expect(t('contacts.sendFileTo', { name: 'Bob' })).toBe('Send a file to Bob');

@@ -41,6 +41,7 @@ const en = {
   'error.auth-failed': 'Wrong address or password.',
   'error.tls': 'The secure connection could not be set up.',
   'error.offline': 'Not connected to the server.',
+  'error.contact-offline': 'The contact is offline.',
   'error.connect': 'Could not reach the server.',
   'error.not-found': 'That item no longer exists.',
   'error.generic': 'Something went wrong.',
@@ -73,6 +74,8 @@ const en = {
   'contacts.online': '{n} online',
   'contacts.pending': 'Awaiting authorization',
   'contacts.dropTo': 'Drop to send to {name}',
+  'contacts.dropToUpload': 'Drop to upload for {name}',
+  'contacts.sendFileToUpload': 'Send a file to {name}: offline, so it will be uploaded to your server and sent as a link',
 
   'presence.available': 'Available',
   'presence.away': 'Away',
@@ -119,12 +122,15 @@ const en = {
   'transfer.done': 'Done',
   'transfer.resumedFrom': 'Resumed at {bytes}',
   'transfer.willContinue': 'Continues when {peer} sends it again.',
+  'transfer.linkResume': 'Resume fetches the rest of the link.',
   'transfer.progressLabel': '{name}: {percent}%',
   'transfer.cancel': 'Cancel',
   'transfer.open': 'Open',
   'transfer.showInFolder': 'Show in folder',
   'transfer.resume': 'Resume',
   'transfer.retry': 'Retry',
+  'transfer.uploadInstead': 'Send by upload',
+  'transfer.uploadInsteadTip': 'Upload the file to your server and send the contact a link to it',
   'transfer.accept': 'Accept…',
   'transfer.decline': 'Decline',
   'transfer.dismiss': 'Remove from list',
@@ -172,6 +178,7 @@ const en = {
   'history.showInFolder': 'Show in folder',
   'history.resend': 'Resend',
   'history.resume': 'Resume',
+  'history.uploadInstead': 'Send by upload',
   'history.remove': 'Remove from history',
   'history.removed': 'Removed “{name}” from the history.',
 
@@ -186,6 +193,10 @@ const en = {
   'settings.methods': 'Transfer methods, in order of preference',
   'settings.methodsHelp': 'If none of the allowed methods works, the transfer fails.',
   'settings.methodsRequired': 'Keep at least one transfer method.',
+  'settings.allowUpload': 'Send by HTTP upload when a direct transfer is not possible',
+  'settings.allowUploadHelp': 'When the contact is offline or their app cannot take direct transfers, the file is uploaded to your server and sent as a link. Also offered when a transfer fails.',
+  'settings.serveHttp': 'Let contacts on my network download files from this computer',
+  'settings.serveHttpHelp': 'One-time plain-HTTP links (jabber:iq:oob). Not encrypted: use it on networks you trust.',
   'settings.proxy': 'SOCKS5 proxy',
   'settings.proxyPlaceholder': 'Discover from the server',
   'settings.proxyHelp': 'The address of a proxy65 service, e.g. proxy.example.com. Empty: use the one your server offers.',
@@ -215,6 +226,7 @@ const en = {
   'toast.dismiss': 'Dismiss',
 
   'drop.hint': 'Drop on a contact to send',
+  'drop.uploadHint': 'Offline — the file will be uploaded to your server and sent as a link',
 } as const;
 
 export type Key = keyof typeof en;
@@ -256,6 +268,7 @@ const zhCN: Record<Key, string> = {
   'error.auth-failed': '地址或密码错误。',
   'error.tls': '无法建立安全连接。',
   'error.offline': '未连接到服务器。',
+  'error.contact-offline': '联系人不在线。',
   'error.connect': '无法连接到服务器。',
   'error.not-found': '该项目已不存在。',
   'error.generic': '出了点问题。',
@@ -288,6 +301,8 @@ const zhCN: Record<Key, string> = {
   'contacts.online': '{n} 人在线',
   'contacts.pending': '等待对方授权',
   'contacts.dropTo': '松开即可发送给 {name}',
+  'contacts.dropToUpload': '松开即可上传并发送给 {name}',
+  'contacts.sendFileToUpload': '给 {name} 发送文件：对方离线，文件将上传到你的服务器并以链接形式发送',
 
   'presence.available': '在线',
   'presence.away': '离开',
@@ -334,12 +349,15 @@ const zhCN: Record<Key, string> = {
   'transfer.done': '完成',
   'transfer.resumedFrom': '从 {bytes} 处继续',
   'transfer.willContinue': '{peer} 再次发送时会自动继续。',
+  'transfer.linkResume': '点击“继续”可接着下载链接的剩余部分。',
   'transfer.progressLabel': '{name}：已完成 {percent}%',
   'transfer.cancel': '取消',
   'transfer.open': '打开',
   'transfer.showInFolder': '在文件夹中显示',
   'transfer.resume': '继续',
   'transfer.retry': '重试',
+  'transfer.uploadInstead': '改用上传发送',
+  'transfer.uploadInsteadTip': '把文件上传到你的服务器，再把下载链接发给对方',
   'transfer.accept': '接受…',
   'transfer.decline': '拒绝',
   'transfer.dismiss': '从列表中移除',
@@ -387,6 +405,7 @@ const zhCN: Record<Key, string> = {
   'history.showInFolder': '在文件夹中显示',
   'history.resend': '重新发送',
   'history.resume': '继续',
+  'history.uploadInstead': '改用上传发送',
   'history.remove': '从历史记录中删除',
   'history.removed': '已从历史记录中删除“{name}”。',
 
@@ -401,6 +420,10 @@ const zhCN: Record<Key, string> = {
   'settings.methods': '传输方式（按优先顺序）',
   'settings.methodsHelp': '如果允许的方式都不可用，传输会失败。',
   'settings.methodsRequired': '请至少保留一种传输方式。',
+  'settings.allowUpload': '无法直接传输时通过 HTTP 上传发送',
+  'settings.allowUploadHelp': '联系人离线或其应用不支持直接传输时，文件会上传到你的服务器并以链接形式发送。传输失败时也可改用上传。',
+  'settings.serveHttp': '允许同一网络中的联系人从这台电脑下载文件',
+  'settings.serveHttpHelp': '使用一次性的明文 HTTP 链接（jabber:iq:oob）。不加密，请只在可信的网络中使用。',
   'settings.proxy': 'SOCKS5 代理',
   'settings.proxyPlaceholder': '从服务器自动发现',
   'settings.proxyHelp': 'proxy65 服务的地址，例如 proxy.example.com。留空则使用服务器提供的代理。',
@@ -430,6 +453,7 @@ const zhCN: Record<Key, string> = {
   'toast.dismiss': '关闭',
 
   'drop.hint': '拖到联系人上即可发送',
+  'drop.uploadHint': '对方离线——文件将上传到你的服务器并以链接形式发送',
 };
 
 export const dictionaries: Record<Language, Record<Key, string>> = { en, 'zh-CN': zhCN };

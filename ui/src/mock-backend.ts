@@ -2,10 +2,18 @@
 // a demo roster (bob online, carol offline, ...), transfers that progress over time, an
 // incoming offer after a few seconds. It emits the same events the engine would.
 //
+// Routes like the engine's `send_files`: SI to a contact whose client takes SI offers;
+// HTTP upload (route `upload`, the completion's path is the download URL) to an offline
+// contact or one whose client takes none (李雷's phone runs Conversations) while the
+// settings allow uploads, else the `offline` / `no-file-transfer` error. Sends to Erin
+// fail on every SI route, with `upload_fallback` while uploads are allowed, so the
+// "Send by upload" action (`upload_instead`) can be tried.
+//
 // URL parameters (with `?mock`): signin=1 (start signed out), offer=N (N offers at
 // once), lang=en|zh-CN, theme=system|light|dark, quiet=1 (no timed offer),
 // many=N (N extra running transfers, for load testing), drag=X,Y (files held over that
-// point, in CSS pixels, for screenshots of the drop highlight).
+// point, in CSS pixels, for screenshots of the drop highlight), noupload=1 (start with
+// HTTP upload turned off in the settings).
 
 import { type Backend, type Unlisten } from './backend';
 import { bareJid, baseName } from './format';
@@ -42,6 +50,8 @@ export interface MockOptions {
   tickMs: number;
   /** Simulated drag position (CSS pixels), or null. */
   drag: { x: number; y: number } | null;
+  /** The initial `allowUpload` setting. */
+  allowUpload: boolean;
 }
 
 export function mockOptionsFromQuery(search: string): MockOptions {
@@ -58,6 +68,7 @@ export function mockOptionsFromQuery(search: string): MockOptions {
     speed: Number(q.get('speed') ?? 1) || 1,
     tickMs: 100,
     drag: parsePoint(q.get('drag')),
+    allowUpload: !q.has('noupload'),
   };
 }
 
@@ -67,11 +78,20 @@ function parsePoint(v: string | null): { x: number; y: number } | null {
 }
 
 const ME = 'alice@localhost';
+/** Contacts whose clients take no SI offers (files go by HTTP upload). */
+const NO_SI_OFFERS = new Set(['lilei@jabber.example.cn']);
+/** Contacts with whom every SI route fails (the demo of "Send by upload"). */
+const SI_FAILS = new Set(['erin@localhost']);
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 
 function err(code: string, message: string): AppError {
   return { code, message };
+}
+
+/** Where the mock's uploads end up (the completion's `path`). */
+function uploadUrl(r: TransferRecord): string {
+  return `https://upload.localhost/mock/${r.sid}/${encodeURIComponent(r.file_name)}`;
 }
 
 const DEMO_ROSTER: ContactView[] = [
@@ -140,6 +160,8 @@ export class MockBackend implements Backend {
       language: opts.language ?? 'en',
       theme: opts.theme ?? 'system',
       streamhostAddrs: [],
+      allowUpload: opts.allowUpload ?? true,
+      serveHttp: false,
     };
     this.seedHistory();
   }
@@ -199,6 +221,7 @@ export class MockBackend implements Backend {
       finished_at: state === 'completed' || state === 'failed' || state === 'rejected' || state === 'cancelled' ? now : null,
       offset: 0,
       attempts: 1,
+      url: null,
       ...extra,
     };
     this.records.set(id, r);
@@ -213,6 +236,8 @@ export class MockBackend implements Backend {
     this.record('incoming', 'carol@localhost/home', 'Family photos 2023 — summer holidays in the mountains.zip', 1.6 * GIB, 'completed', { route: 's5b-proxy', streamhost: 'proxy.localhost', ...old(40 * day, 95) });
     this.record('outgoing', 'erin@localhost/pc', 'budget.xlsx', 88 * 1024, 'rejected', { error: 'declined', ...old(3 * day, 5) });
     this.record('incoming', 'lilei@jabber.example.cn/mobile', '会议纪要-第三季度.docx', 356 * 1024, 'completed', { route: 'ibb', ...old(2 * day, 4) });
+    this.record('outgoing', 'carol@localhost', 'slides-final.pdf', 6.1 * MIB, 'completed', { route: 'upload', ...old(5 * day, 3) });
+    this.record('incoming', 'lilei@jabber.example.cn/mobile', 'IMG_20240611_0932.jpg', 3.4 * MIB, 'completed', { route: 'oob', url: 'https://upload.jabber.example.cn/share/8f2c/IMG_20240611_0932.jpg', ...old(4 * day, 2) });
     this.record('outgoing', 'dave.from.the.research.department@conference-and-files.example.org/desk', 'measurements-2024-raw.csv', 230 * MIB, 'cancelled', { error: 'cancelled', bytes_done: 12 * MIB, route: 's5b-direct', ...old(30 * 3600 * 1000, 9) });
     // Recent ones: these start on the transfers pane.
     this.record('outgoing', 'erin@localhost/pc', 'notes.txt', 12_345, 'completed', { route: 'ibb', ...old(25 * 60 * 1000, 1) });
@@ -307,13 +332,34 @@ export class MockBackend implements Backend {
       type: 'transfer_completed',
       id,
       name: r.file_name,
-      path: r.local_path ?? '',
+      // An upload's path is the download URL the contact got.
+      path: r.route === 'upload' ? uploadUrl(r) : (r.local_path ?? ''),
       size: r.size,
       bytes: r.size - r.offset,
       sha256: '0'.repeat(64),
       route: r.route ?? 's5b-direct',
       seconds: Math.max(0.1, (r.finished_at - r.created_at) / 1000),
     });
+  }
+
+  /** An upload after the (simulated) slot request: started, then progress. */
+  private startUpload(r: TransferRecord, delayMs: number): void {
+    r.route = 'upload';
+    r.streamhost = null;
+    this.later(delayMs, () => {
+      if (r.state !== 'offered') return;
+      this.emit({ type: 'transfer_started', id: r.id, route: 'upload', streamhost: null, offset: 0 });
+      this.run(r.id, (2 + Math.random() * 6) * MIB);
+    });
+  }
+
+  /** Every SI route fails (Erin): the engine offers the upload when it is allowed. */
+  private failSi(r: TransferRecord): void {
+    this.stop(r.id);
+    r.state = 'failed';
+    r.error = 'No transfer method worked: the direct connection, the proxy and in-band were all refused.';
+    r.finished_at = Date.now();
+    this.emit({ type: 'transfer_failed', id: r.id, name: r.file_name, error: r.error, resumable: false, upload_fallback: this.settings.allowUpload });
   }
 
   private need(id: number): TransferRecord {
@@ -369,16 +415,27 @@ export class MockBackend implements Backend {
     this.requireOnline();
     const bare = bareJid(to);
     const c = this.roster_.find((x) => x.jid === bare);
-    if (!c || c.resources.length === 0) throw err('offline', `${bare} is offline: nobody to send the file to.`);
-    const res = [...c.resources].sort((a, b) => b.priority - a.priority)[0]!;
-    const peer = `${bare}/${res.resource}`;
+    const offline = !c || c.resources.length === 0;
+    const bySi = !offline && !NO_SI_OFFERS.has(bare);
+    if (!bySi && !this.settings.allowUpload) {
+      if (offline) throw err('contact-offline', `${bare} is offline: nobody to send the file to.`);
+      throw err('no-file-transfer', `${bare} uses an app that cannot take direct transfers, and HTTP upload is turned off.`);
+    }
+    // A link goes to the bare JID; an SI offer to the best resource.
+    const res = offline ? null : [...c!.resources].sort((a, b) => b.priority - a.priority)[0]!;
+    const peer = bySi && res ? `${bare}/${res.resource}` : bare;
     return paths.map((path) => {
       const name = baseName(path);
       const size = Math.round((3 + Math.random() * 120) * MIB);
       const r = this.record('outgoing', peer, name, size, 'offered', { local_path: path });
       this.emit({ type: 'transfer_offered', id: r.id, direction: 'outgoing', peer, name, size, description: null, resume_from: 0 });
+      if (!bySi) {
+        this.startUpload(r, 500);
+        return r.id;
+      }
       this.later(900, () => {
         if (r.state !== 'offered') return;
+        if (SI_FAILS.has(bare)) return this.failSi(r);
         const route: Route = bare === 'dave.from.the.research.department@conference-and-files.example.org' ? 's5b-proxy' : 's5b-direct';
         r.route = route;
         this.emit({ type: 'transfer_started', id: r.id, route, streamhost: route === 's5b-proxy' ? 'proxy.localhost' : null, offset: 0 });
@@ -414,7 +471,7 @@ export class MockBackend implements Backend {
     r.state = 'cancelled';
     r.error = 'cancelled';
     r.finished_at = Date.now();
-    this.emit({ type: 'transfer_failed', id, name: r.file_name, error: 'cancelled', resumable: r.direction === 'outgoing' });
+    this.emit({ type: 'transfer_failed', id, name: r.file_name, error: 'cancelled', resumable: r.direction === 'outgoing', upload_fallback: false });
   }
 
   async resume(id: number): Promise<number> {
@@ -439,6 +496,24 @@ export class MockBackend implements Backend {
     r.bytes_done = 0;
     r.offset = 0;
     return this.resume(id);
+  }
+
+  /** Sends a failed outgoing transfer again by HTTP upload, under the same id. */
+  async uploadInstead(id: number): Promise<number> {
+    this.requireOnline();
+    const r = this.need(id);
+    if (r.direction !== 'outgoing' || !r.local_path) throw err('invalid', 'Only a file you sent can be uploaded instead.');
+    if (r.state !== 'failed' && r.state !== 'interrupted') throw err('already-active', 'This transfer has not failed.');
+    if (!this.settings.allowUpload) throw err('invalid', 'Sending by HTTP upload is turned off in the settings.');
+    r.state = 'offered';
+    r.bytes_done = 0;
+    r.offset = 0;
+    r.attempts++;
+    r.error = null;
+    r.finished_at = null;
+    this.emit({ type: 'transfer_offered', id, direction: 'outgoing', peer: bareJid(r.peer_jid), name: r.file_name, size: r.size, description: r.description, resume_from: 0 });
+    this.startUpload(r, 400);
+    return id;
   }
 
   async history(q: HistoryQuery): Promise<TransferRecord[]> {

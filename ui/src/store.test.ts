@@ -126,7 +126,7 @@ describe('transfer reducer', () => {
   });
 
   it('withdraws the offer when the sender gives up', () => {
-    const { state } = reduce([offered(1, 'incoming'), { type: 'transfer_failed', id: 1, name: 'file-1.bin', error: 'the sender cancelled', resumable: false }]);
+    const { state } = reduce([offered(1, 'incoming'), { type: 'transfer_failed', id: 1, name: 'file-1.bin', error: 'the sender cancelled', resumable: false, upload_fallback: false }]);
     expect(state.offers).toEqual([]);
     expect(state.transfers.get(1)!.state).toBe('failed');
   });
@@ -136,19 +136,49 @@ describe('transfer reducer', () => {
       offered(1),
       offered(2),
       offered(3),
-      { type: 'transfer_failed', id: 1, name: 'a', error: 'cancelled', resumable: true },
-      { type: 'transfer_failed', id: 2, name: 'b', error: 'connection lost', resumable: true },
-      { type: 'transfer_failed', id: 3, name: 'c', error: 'file changed', resumable: false },
+      { type: 'transfer_failed', id: 1, name: 'a', error: 'cancelled', resumable: true, upload_fallback: false },
+      { type: 'transfer_failed', id: 2, name: 'b', error: 'connection lost', resumable: true, upload_fallback: false },
+      { type: 'transfer_failed', id: 3, name: 'c', error: 'file changed', resumable: false, upload_fallback: false },
     ]);
     expect(state.transfers.get(1)).toMatchObject({ state: 'cancelled', name: 'a' });
     expect(state.transfers.get(2)).toMatchObject({ state: 'interrupted', resumable: true, error: 'connection lost' });
     expect(state.transfers.get(3)).toMatchObject({ state: 'failed', resumable: false, error: 'file changed' });
   });
 
+  it('records upload_fallback from the failure and clears it when the transfer runs again', () => {
+    const { state, dirty } = reduce([
+      offered(1),
+      offered(2),
+      offered(3, 'incoming'),
+      { type: 'transfer_failed', id: 1, name: 'a', error: 'no method worked', resumable: false, upload_fallback: true },
+      { type: 'transfer_failed', id: 2, name: 'b', error: 'no method worked', resumable: false, upload_fallback: false },
+      // Only an outgoing transfer can be uploaded instead; a cancel is no failure to answer.
+      { type: 'transfer_failed', id: 3, name: 'c', error: 'lost', resumable: false, upload_fallback: true },
+    ]);
+    expect(state.transfers.get(1)).toMatchObject({ state: 'failed', uploadFallback: true });
+    expect(state.transfers.get(2)!.uploadFallback).toBe(false);
+    expect(state.transfers.get(3)!.uploadFallback).toBe(false);
+    expect([...state.uploadFallbacks]).toEqual([1]);
+    expect(dirty.transfers.has(1)).toBe(true);
+    // The card goes, the history still knows.
+    clearFinished(state, emptyDirty());
+    expect(state.transfers.has(1)).toBe(false);
+    expect(state.uploadFallbacks.has(1)).toBe(true);
+    // upload_instead: the engine offers it again (same id) and starts the upload.
+    reduce([offered(1)], state);
+    expect(state.transfers.get(1)!.uploadFallback).toBe(false);
+    expect(state.uploadFallbacks.has(1)).toBe(false);
+    reduce([{ type: 'transfer_failed', id: 1, name: 'a', error: 'x', resumable: false, upload_fallback: true }], state);
+    reduce([{ type: 'transfer_started', id: 1, route: 'upload', streamhost: null, offset: 0 }], state);
+    expect(state.transfers.get(1)).toMatchObject({ state: 'active', route: 'upload', uploadFallback: false });
+    reduce([{ type: 'transfer_failed', id: 1, name: 'a', error: 'cancelled', resumable: false, upload_fallback: true }], state);
+    expect(state.transfers.get(1)).toMatchObject({ state: 'cancelled', uploadFallback: false });
+  });
+
   it('ignores progress that arrives after the end', () => {
     const { state } = reduce([
       offered(1),
-      { type: 'transfer_failed', id: 1, name: 'x', error: 'boom', resumable: false },
+      { type: 'transfer_failed', id: 1, name: 'x', error: 'boom', resumable: false, upload_fallback: false },
       { type: 'transfer_progress', id: 1, bytes: 999, total: 1000, bytes_per_sec: 5 },
     ]);
     expect(state.transfers.get(1)).toMatchObject({ state: 'failed', bytes: 0 });
@@ -171,7 +201,7 @@ describe('transfer reducer', () => {
     const { state } = reduce([
       offered(1),
       offered(2),
-      { type: 'transfer_failed', id: 1, name: 'file-1.bin', error: 'lost', resumable: true },
+      { type: 'transfer_failed', id: 1, name: 'file-1.bin', error: 'lost', resumable: true, upload_fallback: false },
     ]);
     expect(state.order).toEqual([2, 1]);
     reduce([offered(1, 'outgoing', { resume_from: 300 })], state, 5000);
@@ -203,6 +233,7 @@ describe('transfer reducer', () => {
       finished_at: id * 1000 + 4000,
       offset: 0,
       attempts: 1,
+      url: null,
       ...extra,
     });
     const { state } = reduce([{ type: 'transfer_progress', id: 2, bytes: 50, total: 100, bytes_per_sec: 10 }]);

@@ -45,6 +45,11 @@ export interface TransferView {
   path: string | null;
   error: string | null;
   resumable: boolean;
+  /**
+   * The failed outgoing transfer can be sent by HTTP upload instead (`upload_instead`):
+   * from the `transfer_failed` event; cleared when the transfer runs again.
+   */
+  uploadFallback: boolean;
   /** Latest notices, oldest first, at most MAX_NOTICES. */
   notices: string[];
   /** Seconds the completed attempt took. */
@@ -66,6 +71,11 @@ export interface AppState {
   /** Why the session ended for good (`fatal` event), until the next sign-in. */
   fatal: { code: string; message: string } | null;
   subscriptionRequests: string[];
+  /**
+   * Transfers whose last failure can be answered by an HTTP upload (`upload_fallback`);
+   * kept when their cards are cleared, so the history can still offer it.
+   */
+  uploadFallbacks: Set<number>;
 }
 
 export interface Dirty {
@@ -90,6 +100,7 @@ export function initialState(): AppState {
     offers: [],
     fatal: null,
     subscriptionRequests: [],
+    uploadFallbacks: new Set(),
   };
 }
 
@@ -130,6 +141,7 @@ function blankTransfer(id: number, now: number): TransferView {
     path: null,
     error: null,
     resumable: false,
+    uploadFallback: false,
     notices: [],
     seconds: null,
     createdAt: now,
@@ -160,6 +172,8 @@ export function transferFromRecord(r: TransferRecord): TransferView {
     path: r.local_path,
     error: r.error,
     resumable,
+    // Only the failure event says whether an upload can take over.
+    uploadFallback: false,
     notices: [],
     seconds,
     createdAt: r.created_at,
@@ -232,6 +246,12 @@ function getOrCreate(state: AppState, id: number, now: number, dirty: Dirty): Tr
     dirty.order = true;
   }
   return t;
+}
+
+function setUploadFallback(state: AppState, t: TransferView, on: boolean): void {
+  t.uploadFallback = on;
+  if (on) state.uploadFallbacks.add(t.id);
+  else state.uploadFallbacks.delete(t.id);
 }
 
 /** The reducer: applies one engine event to `state`, noting what changed in `dirty`. */
@@ -311,6 +331,7 @@ export function applyEvent(
       t.bytesPerSec = 0;
       t.error = null;
       t.resumable = false;
+      setUploadFallback(state, t, false);
       t.notices = [];
       t.finishedAt = null;
       t.seconds = null;
@@ -335,6 +356,7 @@ export function applyEvent(
     case 'transfer_started': {
       const t = getOrCreate(state, e.id, now, dirty);
       t.state = 'active';
+      setUploadFallback(state, t, false);
       t.route = e.route;
       t.streamhost = e.streamhost;
       t.offset = e.offset;
@@ -370,6 +392,7 @@ export function applyEvent(
       t.bytesPerSec = e.seconds > 0 ? e.bytes / e.seconds : 0;
       t.error = null;
       t.resumable = false;
+      setUploadFallback(state, t, false);
       t.finishedAt = now;
       dirty.transfers.add(e.id);
       dropOffer(state, e.id, dirty);
@@ -382,6 +405,7 @@ export function applyEvent(
       if (e.name) t.name = e.name;
       t.error = e.error;
       t.resumable = e.resumable;
+      setUploadFallback(state, t, e.upload_fallback === true && t.direction === 'outgoing' && t.state !== 'cancelled');
       t.bytesPerSec = 0;
       t.finishedAt = now;
       dirty.transfers.add(e.id);
@@ -394,6 +418,7 @@ export function applyEvent(
       if (e.name) t.name = e.name;
       t.error = e.reason;
       t.resumable = false;
+      setUploadFallback(state, t, false);
       t.bytesPerSec = 0;
       t.finishedAt = now;
       dirty.transfers.add(e.id);

@@ -60,6 +60,9 @@ export class TauriBackend implements Backend {
   retry(id: number) {
     return call(commands.retry({ id }));
   }
+  uploadInstead(id: number) {
+    return call(commands.uploadInstead({ id }));
+  }
   history(query: HistoryQuery) {
     return call(commands.history(defined(query)));
   }

@@ -1,5 +1,6 @@
 // Left pane: the roster with presence, a search box, "Send file…" per contact, and the
-// drop highlight while files are dragged over a row.
+// drop highlight while files are dragged over a row. With HTTP upload allowed, offline
+// contacts take files too (uploaded to the server, sent as a link): their rows say so.
 
 import { h, keyed, setAttr, setClass, setText } from '../dom';
 import { icon } from '../icons';
@@ -45,6 +46,7 @@ export class ContactsPane {
   private query = '';
   private dropJid: string | null = null;
   private state: AppState | null = null;
+  private uploadWhenOffline = false;
 
   constructor(private readonly actions: ContactsActions) {
     this.search = h('input', {
@@ -100,6 +102,22 @@ export class ContactsPane {
   focusSearch(): void {
     this.search.focus();
     this.search.select();
+  }
+
+  /**
+   * Whether files for an offline contact go by HTTP upload (the `allowUpload` setting):
+   * the send button and the drop note of offline rows say so.
+   */
+  setUploadWhenOffline(on: boolean): void {
+    if (on === this.uploadWhenOffline) return;
+    this.uploadWhenOffline = on;
+    if (this.state) this.render(this.state);
+  }
+
+  /** True when files dropped on `jid` go by HTTP upload because the contact is offline. */
+  uploadsTo(jid: string): boolean {
+    const c = this.state?.contacts.get(jid);
+    return this.uploadWhenOffline && !!c && contactPresence(c) === 'offline';
   }
 
   /** Highlights the row of `jid` (null: none) while files are dragged over it. */
@@ -181,10 +199,13 @@ export class ContactsPane {
     setAttr(p.presenceText, 'title', detail);
     row.dataset.presence = pres;
     setAttr(row, 'aria-label', `${name}, ${c.jid}, ${detail}`);
+    const upload = this.uploadWhenOffline && pres === 'offline';
+    row.classList.toggle('by-upload', upload);
+    const sendTip = t(upload ? 'contacts.sendFileToUpload' : 'contacts.sendFileTo', { name });
     setText(p.send.querySelector('.send-label')!, t('contacts.sendFile'));
-    setAttr(p.send, 'aria-label', t('contacts.sendFileTo', { name }));
-    setAttr(p.send, 'title', t('contacts.sendFileTo', { name }));
-    setText(p.dropNote, t('contacts.dropTo', { name }));
+    setAttr(p.send, 'aria-label', sendTip);
+    setAttr(p.send, 'title', sendTip);
+    setText(p.dropNote, t(upload ? 'contacts.dropToUpload' : 'contacts.dropTo', { name }));
     setClass(row, 'drop-target', this.dropJid === c.jid);
   }
 

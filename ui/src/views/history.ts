@@ -17,9 +17,13 @@ export interface HistoryActions {
   showInFolder(r: TransferRecord): void;
   resend(r: TransferRecord): void;
   resume(r: TransferRecord): void;
+  /** Send the failed transfer by HTTP upload instead (`upload_instead`). */
+  uploadInstead(r: TransferRecord): void;
   remove(r: TransferRecord): Promise<boolean>;
   /** A transfer with this id runs now (its record must not be removed or resumed). */
   isLive(id: number): boolean;
+  /** The engine said this transfer's failure can be answered by an HTTP upload. */
+  uploadFallback(id: number): boolean;
 }
 
 export interface HistoryFilters {
@@ -61,6 +65,14 @@ export function recordActions(r: TransferRecord, live: boolean): Record<'open' |
     resume: r.direction === 'outgoing' && !live && (r.state === 'interrupted' || r.state === 'failed') && !!r.local_path,
     remove: !live,
   };
+}
+
+/**
+ * Whether a record offers "Send by upload": a failed outgoing transfer whose failure
+ * event said `upload_fallback` (records do not carry it; the app remembers it).
+ */
+export function canUploadInstead(r: TransferRecord, live: boolean, uploadFallback: boolean): boolean {
+  return uploadFallback && !live && r.direction === 'outgoing' && (r.state === 'failed' || r.state === 'interrupted') && !!r.local_path;
 }
 
 /** The reason shown under the file name; none where the state badge says it all. */
@@ -265,7 +277,7 @@ export class HistoryView {
     const rows = this.records.map((r) => {
       this.byId.set(r.id, r);
       const live = this.actions.isLive(r.id);
-      const can = recordActions(r, live);
+      const can = { ...recordActions(r, live), upload: canUploadInstead(r, live, this.actions.uploadFallback(r.id)) };
       const peerBare = bareJid(r.peer_jid);
       const contact = this.state?.contacts.get(peerBare);
       const btn = (action: keyof typeof can, iconName: IconName, label: Key) =>
@@ -287,6 +299,7 @@ export class HistoryView {
         btn('show', 'folder', 'history.showInFolder'),
         btn('resend', 'resend', 'history.resend'),
         btn('resume', 'resume', 'history.resume'),
+        btn('upload', 'upload', 'history.uploadInstead'),
         btn('remove', 'trash', 'history.remove'),
       ];
       for (const b of buttons) if (b instanceof HTMLButtonElement) b.dataset.action = b.dataset.testid!.split('-').pop()!;
@@ -348,6 +361,8 @@ export class HistoryView {
         return this.actions.resend(r);
       case 'resume':
         return this.actions.resume(r);
+      case 'upload':
+        return this.actions.uploadInstead(r);
       case 'remove':
         void this.actions.remove(r).then((ok) => {
           if (!ok) return;

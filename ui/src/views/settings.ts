@@ -1,5 +1,5 @@
-// Settings: download folder, auto-accept size, methods and their order, proxy JID,
-// language, theme, streamhost addresses. Language and theme preview live; Cancel
+// Settings: download folder, auto-accept size, methods and their order, HTTP upload and
+// HTTP links, proxy JID, language, theme, streamhost addresses. Language and theme preview live; Cancel
 // puts back what was saved.
 
 import { h } from '../dom';
@@ -50,6 +50,8 @@ export class SettingsDialog {
   private readonly autoValue: HTMLInputElement;
   private readonly autoUnit: HTMLSelectElement;
   private readonly methods: HTMLOListElement;
+  private readonly allowUpload: HTMLInputElement;
+  private readonly serveHttp: HTMLInputElement;
   private readonly proxy: HTMLInputElement;
   private readonly lang: HTMLSelectElement;
   private readonly theme: HTMLSelectElement;
@@ -86,6 +88,8 @@ export class SettingsDialog {
       if (this.autoOn.checked && !(Number(this.autoValue.value) > 0)) this.autoValue.value = '100';
     });
     this.methods = h('ol', { class: 'method-list', testid: 'settings-methods' });
+    this.allowUpload = h('input', { type: 'checkbox', id: 'settings-allow-upload', testid: 'settings-allow-upload', 'aria-describedby': 'settings-allow-upload-help' });
+    this.serveHttp = h('input', { type: 'checkbox', id: 'settings-serve-http', testid: 'settings-serve-http', 'aria-describedby': 'settings-serve-http-help' });
     this.proxy = h('input', { type: 'text', class: 'input', id: 'settings-proxy', 'i18n-placeholder': 'settings.proxyPlaceholder', testid: 'settings-proxy', spellcheck: 'false', autocomplete: 'off' });
     this.lang = h('select', { class: 'input', id: 'settings-lang', testid: 'language-select' }, ...LANGUAGES.map((l) => h('option', { value: l, lang: l }, t(`lang.${l}`))));
     this.theme = h('select', { class: 'input', id: 'settings-theme', testid: 'theme-select' });
@@ -107,6 +111,13 @@ export class SettingsDialog {
 
     const section = (title: Key, ...body: (HTMLElement | null)[]) =>
       h('section', { class: 'settings-section' }, h('h3', { class: 'section-title', i18n: title }), ...body);
+    const check = (box: HTMLInputElement, labelKey: Key, help: Key) =>
+      h(
+        'div',
+        { class: 'field' },
+        h('div', { class: 'check-row' }, box, h('label', { for: box.id, i18n: labelKey })),
+        h('p', { class: 'field-help indent', id: `${box.id}-help`, i18n: help }),
+      );
     const field = (labelKey: Key, forId: string, control: HTMLElement, help?: Key) =>
       h(
         'div',
@@ -139,6 +150,8 @@ export class SettingsDialog {
         section(
           'settings.network',
           h('div', { class: 'field' }, h('span', { class: 'field-label', i18n: 'settings.methods' }), this.methods, h('p', { class: 'field-help', i18n: 'settings.methodsHelp' })),
+          check(this.allowUpload, 'settings.allowUpload', 'settings.allowUploadHelp'),
+          check(this.serveHttp, 'settings.serveHttp', 'settings.serveHttpHelp'),
           field('settings.proxy', 'settings-proxy', this.proxy, 'settings.proxyHelp'),
           h(
             'details',
@@ -188,6 +201,8 @@ export class SettingsDialog {
     this.autoValue.value = String(f.value);
     this.autoUnit.value = f.unit;
     this.autoValue.disabled = this.autoUnit.disabled = !auto;
+    this.allowUpload.checked = s.allowUpload;
+    this.serveHttp.checked = s.serveHttp;
     this.proxy.value = s.proxyJid ?? '';
     this.lang.value = s.language;
     this.theme.value = s.theme;
@@ -257,6 +272,8 @@ export class SettingsDialog {
       language: this.lang.value as Language,
       theme: this.theme.value as Theme,
       streamhostAddrs: addrs,
+      allowUpload: this.allowUpload.checked,
+      serveHttp: this.serveHttp.checked,
     };
   }
 

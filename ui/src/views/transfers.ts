@@ -16,11 +16,13 @@ export interface TransferActions {
   showInFolder(id: number): void;
   resume(id: number): void;
   retry(id: number): void;
+  /** Send the failed transfer by HTTP upload instead. */
+  uploadInstead(id: number): void;
   dismiss(id: number): void;
   clearFinished(): void;
 }
 
-type ActionName = 'accept' | 'decline' | 'cancel' | 'open' | 'showInFolder' | 'resume' | 'retry' | 'dismiss';
+type ActionName = 'accept' | 'decline' | 'cancel' | 'open' | 'showInFolder' | 'resume' | 'retry' | 'upload' | 'dismiss';
 
 interface CardParts {
   dir: HTMLElement;
@@ -47,7 +49,13 @@ const BUTTON_LABELS: Record<ActionName, Parameters<typeof t>[0]> = {
   showInFolder: 'transfer.showInFolder',
   resume: 'transfer.resume',
   retry: 'transfer.retry',
+  upload: 'transfer.uploadInstead',
   dismiss: 'transfer.dismiss',
+};
+
+/** Tooltips of the buttons whose label needs explaining. */
+const BUTTON_TIPS: Partial<Record<ActionName, Parameters<typeof t>[0]>> = {
+  upload: 'transfer.uploadInsteadTip',
 };
 
 /** Route badge text: Direct / Proxy / In-band / Upload. */
@@ -74,8 +82,10 @@ export function cardButtons(v: TransferView): ActionName[] {
       return v.path ? ['open', 'showInFolder', 'dismiss'] : ['dismiss'];
     case 'interrupted':
     case 'failed':
-      if (v.direction === 'outgoing') return [v.resumable ? 'resume' : 'retry', 'dismiss'];
-      return ['dismiss'];
+      // A link that broke off is fetched again from where it stopped.
+      if (v.direction !== 'outgoing') return v.resumable && v.route === 'oob' ? ['resume', 'dismiss'] : ['dismiss'];
+      // SI failed for good: HTTP upload (when allowed) can still deliver the file.
+      return v.uploadFallback ? [v.resumable ? 'resume' : 'retry', 'upload', 'dismiss'] : [v.resumable ? 'resume' : 'retry', 'dismiss'];
     case 'rejected':
     case 'cancelled':
       return v.direction === 'outgoing' ? ['retry', 'dismiss'] : ['dismiss'];
@@ -195,6 +205,7 @@ export class TransfersPane {
       showInFolder: mk('showInFolder'),
       resume: mk('resume', true),
       retry: mk('retry', true),
+      upload: mk('upload'),
       dismiss: mk('dismiss'),
     };
     const parts: CardParts = {
@@ -295,7 +306,7 @@ export class TransfersPane {
     let err = '';
     if (v.state === 'failed' || v.state === 'interrupted' || v.state === 'rejected') err = v.error ?? '';
     if (v.state === 'interrupted' && v.direction === 'incoming') {
-      const later = t('transfer.willContinue', { peer: who });
+      const later = v.route === 'oob' ? t('transfer.linkResume') : t('transfer.willContinue', { peer: who });
       err = err ? `${err} — ${later}` : later;
     }
     if (v.state === 'offered' && v.offset > 0) err = t('transfer.resumedFrom', { bytes: formatBytes(v.offset) });
@@ -311,6 +322,8 @@ export class TransfersPane {
         setAttr(b, 'aria-label', label);
         setAttr(b, 'title', label);
       } else setText(b.querySelector('.btn-label')!, label);
+      const tip = BUTTON_TIPS[name];
+      if (tip) setAttr(b, 'title', t(tip));
     }
   }
 
@@ -335,6 +348,8 @@ export class TransfersPane {
         return a.resume(id);
       case 'retry':
         return a.retry(id);
+      case 'upload':
+        return a.uploadInstead(id);
       case 'dismiss':
         return a.dismiss(id);
     }

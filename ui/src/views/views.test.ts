@@ -3,12 +3,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { domWrites } from '../dom';
 import { setLanguage } from '../i18n';
 import { applyEvent, emptyDirty, initialState, setContacts, Store, type AppState, type SchedulerDeps, type TransferView } from '../store';
-import type { ContactView, EngineEvent } from '../types';
+import type { ContactView, EngineEvent, Settings, TransferRecord } from '../types';
 import { ContactsPane } from './contacts';
 import { connectionText } from './header';
-import { errorNote, queryOf, recordActions, NO_FILTERS } from './history';
+import { canUploadInstead, errorNote, HistoryView, queryOf, recordActions, NO_FILTERS } from './history';
 import { OfferDialog } from './offer';
-import { formToSize, isIpAddress, sizeToForm } from './settings';
+import { formToSize, isIpAddress, SettingsDialog, sizeToForm } from './settings';
 import { describeError, validateSignIn } from './signin';
 import { Toasts } from './toasts';
 import { cardButtons, TransfersPane } from './transfers';
@@ -46,6 +46,7 @@ const noopTransferActions = () => ({
   showInFolder: vi.fn(),
   resume: vi.fn(),
   retry: vi.fn(),
+  uploadInstead: vi.fn(),
   dismiss: vi.fn(),
   clearFinished: vi.fn(),
 });
@@ -93,17 +94,58 @@ describe('transfer cards', () => {
     expect(cardButtons({ ...base, state: 'failed', direction: 'outgoing' })).toEqual(['retry', 'dismiss']);
     expect(cardButtons({ ...base, state: 'failed', direction: 'incoming' })).toEqual(['dismiss']);
     expect(cardButtons({ ...base, state: 'rejected', direction: 'outgoing' })).toEqual(['retry', 'dismiss']);
+    // An interrupted SI download waits for the sender; a broken link is resumed here.
+    expect(cardButtons({ ...base, state: 'interrupted', direction: 'incoming', resumable: true, route: 's5b-direct' })).toEqual(['dismiss']);
+    expect(cardButtons({ ...base, state: 'interrupted', direction: 'incoming', resumable: true, route: 'oob' })).toEqual(['resume', 'dismiss']);
   });
 
   it('route clicks to the actions with the card id', () => {
     const actions = noopTransferActions();
-    const s = stateWith([offer(9, 'outgoing'), { type: 'transfer_failed', id: 9, name: 'f9.zip', error: 'lost', resumable: true }]);
+    const s = stateWith([offer(9, 'outgoing'), { type: 'transfer_failed', id: 9, name: 'f9.zip', error: 'lost', resumable: true, upload_fallback: false }]);
     const pane = new TransfersPane(actions);
     document.body.append(pane.el);
     pane.render(s, emptyDirty(), true);
     (document.querySelector('[data-testid="transfer-9-resume"]') as HTMLButtonElement).click();
     expect(actions.resume).toHaveBeenCalledWith(9);
     expect(document.querySelector('.transfer-error')!.textContent).toBe('lost');
+  });
+
+  it('show "Send by upload" only when the failure allows it, and route its click', () => {
+    const actions = noopTransferActions();
+    const failed = (id: number, upload_fallback: boolean, resumable = false): EngineEvent[] => [
+      offer(id, 'outgoing'),
+      { type: 'transfer_failed', id, name: `f${id}.zip`, error: 'No transfer method worked', resumable, upload_fallback },
+    ];
+    const s = stateWith([...failed(1, true), ...failed(2, false), ...failed(3, true, true)]);
+    const pane = new TransfersPane(actions);
+    document.body.append(pane.el);
+    pane.render(s, emptyDirty(), true);
+    const button = (id: number) => document.querySelector<HTMLButtonElement>(`[data-testid="transfer-${id}-upload"]`)!;
+    const visible = (id: number) =>
+      [...document.querySelectorAll<HTMLButtonElement>(`[data-testid="transfer-${id}"] button[data-action]`)].filter((b) => !b.hidden).map((b) => b.dataset.action);
+    expect(visible(1)).toEqual(['retry', 'upload', 'dismiss']);
+    expect(visible(2)).toEqual(['retry', 'dismiss']);
+    expect(visible(3)).toEqual(['resume', 'upload', 'dismiss']);
+    // A real, labelled button: reachable with Tab, works with Enter / Space like the others.
+    const b = button(1);
+    expect(b.tagName).toBe('BUTTON');
+    expect(b.type).toBe('button');
+    expect(b.tabIndex).toBe(0);
+    expect(b.textContent).toBe('Send by upload');
+    expect(b.title).toBe('Upload the file to your server and send the contact a link to it');
+    b.click();
+    expect(actions.uploadInstead).toHaveBeenCalledWith(1);
+    expect(actions.retry).not.toHaveBeenCalled();
+    // The engine takes it: offered again, so the button goes.
+    const d = emptyDirty();
+    applyEvent(s, offer(1, 'outgoing'), d, 2000);
+    pane.render(s, d);
+    expect(button(1).hidden).toBe(true);
+    expect(cardButtons({ id: 4, state: 'failed', direction: 'incoming', uploadFallback: true } as TransferView)).toEqual(['dismiss']);
+    setLanguage('zh-CN');
+    applyEvent(s, { type: 'transfer_failed', id: 1, name: 'f1.zip', error: 'x', resumable: false, upload_fallback: true }, d, 3000);
+    pane.render(s, d, true);
+    expect(button(1).textContent).toBe('改用上传发送');
   });
 
   it('updates only the dirty cards, with bounded DOM work for 100 transfers x 1000 events', () => {
@@ -240,6 +282,26 @@ describe('contacts pane', () => {
     expect(sendFile).toHaveBeenLastCalledWith('bob@localhost');
   });
 
+  it('says offline contacts get files by upload only while uploads are allowed', () => {
+    const pane = new ContactsPane({ sendFile: vi.fn() });
+    document.body.append(pane.el);
+    pane.render(stateWith([]));
+    const send = (jid: string) => document.querySelector<HTMLButtonElement>(`[data-testid="send-${jid}"]`)!;
+    expect(send('carol@localhost').title).toBe('Send a file to Carol');
+    expect(pane.uploadsTo('carol@localhost')).toBe(false);
+    pane.setUploadWhenOffline(true);
+    expect(send('carol@localhost').title).toBe('Send a file to Carol: offline, so it will be uploaded to your server and sent as a link');
+    expect(send('carol@localhost').getAttribute('aria-label')).toBe(send('carol@localhost').title);
+    expect(send('bob@localhost').title).toBe('Send a file to Bob');
+    expect(pane.uploadsTo('carol@localhost')).toBe(true);
+    expect(pane.uploadsTo('bob@localhost')).toBe(false);
+    pane.setDropTarget('carol@localhost');
+    expect(document.querySelector('.drop-target .drop-note')!.textContent).toBe('Drop to upload for Carol');
+    pane.setUploadWhenOffline(false);
+    expect(document.querySelector('.drop-target .drop-note')!.textContent).toBe('Drop to send to Carol');
+    expect(pane.uploadsTo('carol@localhost')).toBe(false);
+  });
+
   it('highlights the drop target row', () => {
     const pane = new ContactsPane({ sendFile: vi.fn() });
     document.body.append(pane.el);
@@ -319,6 +381,66 @@ describe('offer dialog', () => {
   });
 });
 
+describe('settings dialog', () => {
+  const base: Settings = {
+    downloadDir: '/home/alice/Downloads',
+    proxyJid: null,
+    methods: ['s5b', 'ibb'],
+    autoAcceptMaxBytes: 0,
+    language: 'en',
+    theme: 'system',
+    streamhostAddrs: [],
+    allowUpload: true,
+    serveHttp: false,
+  };
+
+  function setup() {
+    const host = document.createElement('div');
+    document.body.append(host);
+    const saved: Settings[] = [];
+    const dialog = new SettingsDialog(host, () => [], {
+      pickFolder: async () => null,
+      save: async (s) => (saved.push(s), true),
+      preview: () => {},
+    });
+    const box = (id: string) => document.querySelector<HTMLInputElement>(`[data-testid="${id}"]`)!;
+    return { dialog, saved, box };
+  }
+
+  it('shows HTTP upload and HTTP links as labelled checkboxes and saves them with the rest', async () => {
+    const { dialog, saved, box } = setup();
+    dialog.open(base);
+    const upload = box('settings-allow-upload');
+    const serve = box('settings-serve-http');
+    expect(upload.checked).toBe(true);
+    expect(serve.checked).toBe(false);
+    expect(document.querySelector(`label[for="${upload.id}"]`)!.textContent).toBe('Send by HTTP upload when a direct transfer is not possible');
+    expect(document.querySelector(`label[for="${serve.id}"]`)!.textContent).toBe('Let contacts on my network download files from this computer');
+    expect(document.getElementById(upload.getAttribute('aria-describedby')!)!.textContent).toContain('uploaded to your server and sent as a link');
+    expect(document.getElementById(serve.getAttribute('aria-describedby')!)!.textContent).toContain('jabber:iq:oob');
+    upload.click();
+    serve.click();
+    box('settings-save').click();
+    await vi.waitFor(() => expect(saved).toHaveLength(1));
+    expect(saved[0]).toEqual({ ...base, allowUpload: false, serveHttp: true });
+    // Opened again with what was saved: the boxes show it.
+    dialog.open(saved[0]!);
+    expect(upload.checked).toBe(false);
+    expect(serve.checked).toBe(true);
+  });
+
+  it('puts the saved values back when cancelled', () => {
+    const { dialog, saved, box } = setup();
+    dialog.open({ ...base, allowUpload: false, serveHttp: true });
+    box('settings-allow-upload').click();
+    box('settings-cancel').click();
+    dialog.open({ ...base, allowUpload: false, serveHttp: true });
+    expect(box('settings-allow-upload').checked).toBe(false);
+    expect(box('settings-serve-http').checked).toBe(true);
+    expect(saved).toEqual([]);
+  });
+});
+
 describe('history helpers', () => {
   it('turns filters into the history command arguments', () => {
     expect(queryOf(NO_FILTERS)).toEqual({ limit: 500 });
@@ -338,7 +460,7 @@ describe('history helpers', () => {
     const r = {
       id: 1, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@x/pc', file_name: 'a', local_path: '/a', size: 1,
       md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state: 'interrupted',
-      bytes_done: 0, error: 'lost', created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1,
+      bytes_done: 0, error: 'lost', created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null,
     } as const;
     expect(recordActions(r, false)).toEqual({ open: false, show: true, resend: true, resume: true, remove: true });
     expect(recordActions(r, true)).toEqual({ open: false, show: true, resend: false, resume: false, remove: false });
@@ -348,6 +470,40 @@ describe('history helpers', () => {
     expect(errorNote({ ...r, state: 'rejected', error: 'declined' })).toBe('');
     expect(errorNote({ ...r, state: 'rejected', error: 'too large' })).toBe('too large');
     expect(errorNote({ ...r, state: 'cancelled', error: 'cancelled' })).toBe('');
+    expect(canUploadInstead({ ...r, state: 'failed' }, false, true)).toBe(true);
+    expect(canUploadInstead(r, false, true)).toBe(true); // interrupted
+    expect(canUploadInstead({ ...r, state: 'failed' }, false, false)).toBe(false);
+    expect(canUploadInstead({ ...r, state: 'failed' }, true, true)).toBe(false);
+    expect(canUploadInstead({ ...r, state: 'failed', direction: 'incoming' }, false, true)).toBe(false);
+    expect(canUploadInstead({ ...r, state: 'failed', local_path: null }, false, true)).toBe(false);
+    expect(canUploadInstead({ ...r, state: 'completed' }, false, true)).toBe(false);
+  });
+
+  it('shows "Send by upload" on the rows whose failure allows it', async () => {
+    const rec = (id: number, state: TransferRecord['state']): TransferRecord => ({
+      id, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
+      md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state,
+      bytes_done: 0, error: 'No transfer method worked', created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null,
+    });
+    const uploadInstead = vi.fn();
+    const view = new HistoryView({
+      load: async () => [rec(1, 'failed'), rec(2, 'failed'), rec(3, 'completed')],
+      open: vi.fn(), showInFolder: vi.fn(), resend: vi.fn(), resume: vi.fn(), remove: vi.fn(async () => true),
+      uploadInstead,
+      isLive: () => false,
+      uploadFallback: (id) => id !== 2,
+    });
+    document.body.append(view.el);
+    await view.refresh();
+    const b = document.querySelector<HTMLButtonElement>('[data-testid="history-1-upload"]')!;
+    expect(b).not.toBeNull();
+    expect(b.getAttribute('aria-label')).toBe('Send by upload: f1');
+    expect(document.querySelector('[data-testid="history-2-upload"]')).toBeNull();
+    expect(document.querySelector('[data-testid="history-3-upload"]')).toBeNull();
+    // Every row keeps six slots, so the buttons line up.
+    for (const id of [1, 2, 3]) expect(document.querySelector(`[data-testid="history-${id}"] .row-actions`)!.children).toHaveLength(6);
+    b.click();
+    expect(uploadInstead).toHaveBeenCalledWith(expect.objectContaining({ id: 1 }));
   });
 });
 
