@@ -1602,8 +1602,9 @@ class Peer(ClientXMPP):
             return EXIT_FAILED
 
 
-def file_md5(path):
-    h = hashlib.md5()
+def file_digest(path, algorithm):
+    """Hex digest of the file at ``path`` (``algorithm``: 'md5' or 'sha256')."""
+    h = hashlib.new(algorithm)
     with open(path, 'rb') as fh:
         while True:
             block = fh.read(1024 * 1024)
@@ -1611,17 +1612,14 @@ def file_md5(path):
                 break
             h.update(block)
     return h.hexdigest()
+
+
+def file_md5(path):
+    return file_digest(path, 'md5')
 
 
 def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, 'rb') as fh:
-        while True:
-            block = fh.read(1024 * 1024)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, 'sha256')
 
 
 def build_parser():

@@ -1,5 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_SETTINGS } from '../app';
 import { domWrites } from '../dom';
 import { setLanguage } from '../i18n';
 import { applyEvent, emptyDirty, initialState, setContacts, Store, type AppState, type SchedulerDeps, type TransferView } from '../store';
@@ -382,17 +383,7 @@ describe('offer dialog', () => {
 });
 
 describe('settings dialog', () => {
-  const base: Settings = {
-    downloadDir: '/home/alice/Downloads',
-    proxyJid: null,
-    methods: ['s5b', 'ibb'],
-    autoAcceptMaxBytes: 0,
-    language: 'en',
-    theme: 'system',
-    streamhostAddrs: [],
-    allowUpload: true,
-    serveHttp: false,
-  };
+  const base: Settings = { ...DEFAULT_SETTINGS, downloadDir: '/home/alice/Downloads' };
 
   function setup() {
     const host = document.createElement('div');

@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use super::{Completed, Progress, TransferError, Transfers};
 use crate::event::Event;
 use crate::session::ClientError;
-use crate::store::{Direction, NewTransfer, Route, TransferState};
+use crate::store::{Route, TransferState};
 
 /// The sid prefix of records of files we serve.
 pub const SID_PREFIX: &str = "serve-";
@@ -213,19 +213,7 @@ impl Transfers {
             .map_err(|e| TransferError::Source { path: path.display().to_string(), reason: e.to_string() })?;
         let target = self.oob_resource(to).await?;
         let ip = super::s5b::local_addresses(&cfg.streamhost_addrs)[0];
-        let id = self.inner.store.insert(&NewTransfer {
-            sid: format!("{SID_PREFIX}{}", super::outgoing::random_sid()),
-            direction: Direction::Outgoing,
-            account: self.inner.account.clone(),
-            peer_jid: target.to_string(),
-            file_name: name.clone(),
-            local_path: Some(path.display().to_string()),
-            size,
-            md5: None,
-            date: None,
-            description: description.clone(),
-            state: TransferState::Offered,
-        })?;
+        let id = self.record_outgoing(SID_PREFIX, &target, &path, &name, size, &description)?;
         let server = FileServer::start(self, id, ip, &path, &name, size)
             .await
             .map_err(|e| TransferError::Other(format!("cannot serve the file on {ip}: {e}")))?;

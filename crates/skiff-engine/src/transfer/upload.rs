@@ -114,19 +114,7 @@ impl Transfers {
         description: Option<String>,
     ) -> Result<i64, TransferError> {
         let (name, size) = source(path).await?;
-        let id = self.inner.store.insert(&NewTransfer {
-            sid: format!("{SID_PREFIX}{}", super::outgoing::random_sid()),
-            direction: Direction::Outgoing,
-            account: self.inner.account.clone(),
-            peer_jid: to.to_string(),
-            file_name: name.clone(),
-            local_path: Some(path.display().to_string()),
-            size,
-            md5: None,
-            date: None,
-            description: description.clone(),
-            state: TransferState::Offered,
-        })?;
+        let id = self.record_outgoing(SID_PREFIX, to, path, &name, size, &description)?;
         self.spawn_upload(id, to.clone(), path.to_owned(), name, size, description);
         Ok(id)
     }
@@ -275,4 +263,32 @@ pub(super) async fn source(path: &Path) -> Result<(String, u64), TransferError> 
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
     Ok((name, meta.len()))
+}
+
+impl Transfers {
+    /// Records a new outgoing transfer without an SI stream (an upload or a served
+    /// file): its sid is `sid_prefix` + a random part.
+    pub(super) fn record_outgoing(
+        &self,
+        sid_prefix: &str,
+        to: &Jid,
+        path: &Path,
+        name: &str,
+        size: u64,
+        description: &Option<String>,
+    ) -> Result<i64, TransferError> {
+        Ok(self.inner.store.insert(&NewTransfer {
+            sid: format!("{sid_prefix}{}", super::outgoing::random_sid()),
+            direction: Direction::Outgoing,
+            account: self.inner.account.clone(),
+            peer_jid: to.to_string(),
+            file_name: name.to_owned(),
+            local_path: Some(path.display().to_string()),
+            size,
+            md5: None,
+            date: None,
+            description: description.clone(),
+            state: TransferState::Offered,
+        })?)
+    }
 }
