@@ -50,6 +50,26 @@ async fn auto_uses_si_when_it_can_and_upload_when_the_contact_is_offline_or_has_
     cfg.allow_upload = true;
     alice.transfers.reconfigure(cfg).await;
 
+    // If alice may serve files and that client fetches jabber:iq:oob URLs, auto asks it
+    // to fetch from alice's one-time URL instead (the client here: a bare session that
+    // takes iq:oob requests, fetches the URL and answers).
+    let mut oob_requests = phone.handle_iqs("query", skiff_proto::ns::IQ_OOB);
+    let mut cfg = alice.transfers.cfg();
+    cfg.serve_http = true;
+    alice.transfers.reconfigure(cfg.clone()).await;
+    let id = alice.transfers.send(&bob, &f, None, SendMethod::Auto).await.unwrap();
+    let iq =
+        tokio::time::timeout(Duration::from_secs(20), oob_requests.recv()).await.expect("an iq:oob request").unwrap();
+    let url = skiff_proto::oob::IqOob::try_from(iq.request_payload().unwrap()).unwrap().url;
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/notes.txt"), "{url}");
+    let body = skiff_engine::transfer::upload::http_client(None).unwrap().get(&url).send().await.unwrap();
+    assert_eq!(body.bytes().await.unwrap().as_ref(), std::fs::read(&f).unwrap().as_slice());
+    phone.send(iq.result_for(None)).unwrap();
+    let end = alice.finished(id, 30).await;
+    assert!(matches!(&end, Event::TransferCompleted { route, .. } if route == "oob"), "{end:?}");
+    cfg.serve_http = false;
+    alice.transfers.reconfigure(cfg).await;
+
     // bob signs in with Skiff too: SI wins, straight to that client.
     let mut desk = Peer::start(&server, "bob", |_| {}).await;
     alice.sees(&bob).await;

@@ -254,8 +254,10 @@ impl Transfers {
     }
 
     /// Sends `path` to `to` by `method`. With [`SendMethod::Auto`]: SI when one of the
-    /// contact's clients takes SI offers; otherwise (offline, or only clients without
-    /// SI, like Conversations) by HTTP File Upload to the bare address, when allowed.
+    /// contact's clients takes SI offers; else, when serving is allowed and one of them
+    /// takes `jabber:iq:oob`, from our one-time URL; otherwise (offline, or only clients
+    /// without either, like Conversations) by HTTP File Upload to the bare address, when
+    /// allowed.
     pub async fn send(
         &self,
         to: &Jid,
@@ -268,6 +270,12 @@ impl Transfers {
             SendMethod::Upload => self.send_by_upload(to, path, description).await,
             SendMethod::Oob => self.send_by_oob(to, path, description).await,
             SendMethod::Auto => match self.send_file(to, path, description.clone()).await {
+                // Online, no SI, but a client that fetches iq:oob URLs and we may serve.
+                Err(TransferError::NoFileTransfer(_))
+                    if self.cfg().serve_http && self.oob_resource(to).await.is_ok() =>
+                {
+                    self.send_by_oob(to, path, description).await
+                }
                 Err(e @ (TransferError::Offline(_) | TransferError::NoFileTransfer(_))) => {
                     if !self.cfg().allow_upload {
                         return Err(TransferError::Other(format!(

@@ -31,6 +31,11 @@ use crate::event::Event;
 use crate::session::ClientError;
 use crate::store::{Route, TransferState};
 
+/// What is escaped in the file name part of our URLs: all but RFC 3986's unreserved
+/// characters.
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// The sid prefix of records of files we serve.
 pub const SID_PREFIX: &str = "serve-";
 
@@ -76,7 +81,7 @@ impl FileServer {
         let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await?;
         let addr = listener.local_addr()?;
         let token = super::outgoing::random_sid();
-        let enc = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let enc = percent_encoding::utf8_percent_encode(name, PATH_SEGMENT).to_string();
         let url_path = format!("/{token}/{enc}");
         let url = format!("http://{}{url_path}", addr);
         let served = Arc::new(Served {
@@ -286,7 +291,7 @@ impl Transfers {
 
     /// The resource of `to` to ask: `to` itself when full, else the first online
     /// resource advertising `jabber:iq:oob`.
-    async fn oob_resource(&self, to: &Jid) -> Result<Jid, TransferError> {
+    pub(super) async fn oob_resource(&self, to: &Jid) -> Result<Jid, TransferError> {
         if !to.is_bare() {
             return Ok(to.clone());
         }
