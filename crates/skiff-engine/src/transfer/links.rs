@@ -216,11 +216,10 @@ async fn run(
             Ok(())
         }
         Err(Broken { error, kept }) => {
-            let keep = kept && resumable && tokio::fs::metadata(&part_path).await.is_ok_and(|m| m.len() > 0);
+            let held = tokio::fs::metadata(&part_path).await.map(|m| m.len()).unwrap_or(0);
+            let keep = kept && resumable && held > 0;
             if keep {
-                if let Ok(m) = tokio::fs::metadata(&part_path).await {
-                    let _ = t.inner.store.set_progress(id, m.len());
-                }
+                let _ = t.inner.store.set_progress(id, held);
             } else {
                 let _ = tokio::fs::remove_file(&part_path).await;
             }
