@@ -20,6 +20,7 @@ pub mod cli;
 pub mod desktop;
 pub mod peer;
 pub mod prosody;
+pub mod raw;
 pub mod slix;
 
 pub use prosody::{free_port, Prosody, ProsodyOptions, TlsMode};

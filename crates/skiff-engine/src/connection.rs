@@ -294,6 +294,18 @@ async fn attempt(
         parser.feed(&buf[..n]);
         loop {
             let ev = match parser.next_event() {
+                Ok(Some(stream::StreamEvent::Dropped(d))) => {
+                    // Not from a stranger: only the server speaks before sign-in.
+                    let e = XmlError::Limit(d.limit);
+                    let bye = format!(
+                        "{}{}",
+                        stream::stream_error(e.condition(), Some(&e.to_string())),
+                        stream::CLOSE_STREAM
+                    );
+                    let _ = write_raw(&mut transport, &bye).await;
+                    let _ = transport.shutdown().await;
+                    return Err(e.into());
+                }
                 Ok(Some(ev)) => ev,
                 Ok(None) => break,
                 Err(e) => {

@@ -584,6 +584,7 @@ impl Router {
                     }
                     self.stanza(el);
                 }
+                Ok(Some(StreamEvent::Dropped(d))) => self.dropped(d),
                 Ok(Some(StreamEvent::Close)) => {
                     self.close();
                     return Some(End::Dropped("the server closed the stream".into()));
@@ -597,6 +598,39 @@ impl Router {
                     return Some(End::Dropped(format!("the server sent bad data ({e}); the stream was closed")));
                 }
             }
+        }
+    }
+
+    /// A stanza over the parser's structural limits (anyone can send one): a request is
+    /// answered with `policy-violation`, an answer we wait for fails the request, the
+    /// rest is only logged. The session goes on.
+    fn dropped(&mut self, d: stream::DroppedStanza) {
+        let from = d.from.as_deref().and_then(|f| f.parse::<Jid>().ok());
+        let who = d.from.as_deref().unwrap_or("the server");
+        tracing::info!("dropped a <{}> from {who}: {}", if d.name.is_empty() { "?" } else { &d.name }, d.limit);
+        let (Some(id), "iq") = (d.id, d.name.as_str()) else { return };
+        match d.kind.as_deref() {
+            Some("get" | "set") => {
+                let err =
+                    StanzaError::new(Condition::PolicyViolation).with_text(format!("the request has {}", d.limit));
+                self.send(Iq { id, from: None, to: from, kind: IqKind::Error(err) }.into());
+            }
+            Some("result" | "error") => {
+                if let Some(key) = self.answer_key(&from, &id) {
+                    let pending = self.pending.remove(&key).expect("key found above");
+                    let err = StanzaError::new(Condition::PolicyViolation)
+                        .with_text(format!("the answer had {} and was dropped", d.limit));
+                    let result = Err(ClientError::Stanza { peer: pending.peer.clone(), error: Box::new(err) });
+                    match pending.waiter {
+                        Waiter::External(reply) => {
+                            let _ = reply.send(result);
+                        }
+                        Waiter::Roster => tracing::warn!("the roster answer was dropped: {}", d.limit),
+                        Waiter::Ping => {}
+                    }
+                }
+            }
+            _ => {}
         }
     }
 

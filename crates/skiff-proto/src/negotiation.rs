@@ -166,6 +166,9 @@ impl Negotiator {
             }
             StreamEvent::Close => return Err(NegotiationError::Closed),
             StreamEvent::Stanza(el) => el,
+            StreamEvent::Dropped(d) => {
+                return Err(NegotiationError::Unexpected(format!("a <{}> with {}", d.name, d.limit)))
+            }
         };
         if let Some(err) = StreamError::from_element(&el) {
             return Err(NegotiationError::Stream(err));

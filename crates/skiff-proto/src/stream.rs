@@ -37,6 +37,43 @@ pub enum XmlError {
     /// Messages starting with "namespace" mean the namespace was wrong.
     #[error("bad stream header: {0}")]
     BadHeader(String),
+    /// An element over one of the structural [`Limit`]s. Inside a stanza on a stream
+    /// this is not an error: the stanza is dropped ([`StreamEvent::Dropped`]) and the
+    /// stream goes on. It is one for the stream header and for [`parse_element`].
+    #[error("{0}")]
+    Limit(Limit),
+}
+
+/// Deepest element nesting inside a stanza (the stanza itself is depth 1). The deepest
+/// legitimate stanzas (a forwarded, carbon-copied message with a data form or XHTML-IM
+/// body) nest about a dozen levels; every recursive walk over a tree (drop, clone,
+/// serialising, logging, `Debug`) is bounded by this.
+pub const MAX_DEPTH: usize = 48;
+/// Most attributes on one element, namespace declarations included. Checked by the
+/// lexer, before quick-xml's duplicate check (quadratic in the attribute count) runs.
+pub const MAX_ATTRIBUTES: usize = 64;
+/// Most namespace declarations on one element.
+pub const MAX_NAMESPACE_DECLARATIONS: usize = 16;
+/// Most child elements of one element (a roster of several thousand contacts fits).
+pub const MAX_CHILDREN: usize = 10_000;
+
+/// A structural limit an element went over; the number is the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Limit {
+    #[error("elements nested deeper than {0} levels")]
+    Depth(usize),
+    #[error("an element with more than {0} attributes")]
+    Attributes(usize),
+    #[error("an element with more than {0} namespace declarations")]
+    NamespaceDeclarations(usize),
+    #[error("an element with more than {0} child elements")]
+    Children(usize),
+}
+
+impl From<Limit> for XmlError {
+    fn from(l: Limit) -> XmlError {
+        XmlError::Limit(l)
+    }
 }
 
 impl XmlError {
@@ -47,6 +84,7 @@ impl XmlError {
             XmlError::Malformed(_) | XmlError::BadHeader(_) => "not-well-formed",
             XmlError::TooLarge { .. } => "policy-violation",
             XmlError::Restricted(_) => "restricted-xml",
+            XmlError::Limit(_) => "policy-violation",
         }
     }
 }
@@ -91,6 +129,7 @@ fn read_attrs(
     mut decls: Option<&mut Vec<(String, String)>>,
 ) -> Result<Vec<(String, String)>, XmlError> {
     let mut attrs = Vec::new();
+    let mut declared = 0;
     for attr in start.attributes() {
         let attr = attr.map_err(malformed)?;
         let raw = utf8(&attr.value)?;
@@ -105,7 +144,14 @@ fn read_attrs(
         let value = quick_xml::escape::unescape(&raw).map_err(malformed)?.into_owned();
         check_chars(&value)?;
         let key = utf8(attr.key.as_ref())?.to_owned();
+        if attrs.len() + declared >= MAX_ATTRIBUTES {
+            return Err(Limit::Attributes(MAX_ATTRIBUTES).into());
+        }
         if attr.key.as_namespace_binding().is_some() {
+            declared += 1;
+            if declared > MAX_NAMESPACE_DECLARATIONS {
+                return Err(Limit::NamespaceDeclarations(MAX_NAMESPACE_DECLARATIONS).into());
+            }
             if let Some(d) = decls.as_deref_mut() {
                 d.push((key, value));
             }
@@ -145,10 +191,15 @@ fn push_text(stack: &mut [Element], text: &str) -> Result<(), XmlError> {
 
 /// Builds the tree of the single root element of `xml`. `standalone` (for
 /// [`parse_element`]) allows a leading XML declaration and skips comments; otherwise
-/// both are restricted.
+/// both are restricted, and the root is the namespace wrapper around one stanza (one
+/// level more than [`MAX_DEPTH`], and any number of... one child). The [`Limit`]s are
+/// checked element by element, before anything is added past them.
 fn read_tree(xml: &str, standalone: bool) -> Result<Element, XmlError> {
     let mut reader = NsReader::from_str(xml);
+    let max_depth = if standalone { MAX_DEPTH } else { MAX_DEPTH + 1 };
     let mut stack: Vec<Element> = Vec::new();
+    // Child elements of each open element so far.
+    let mut counts: Vec<usize> = Vec::new();
     let mut root: Option<Element> = None;
     let mut decl_ok = standalone;
     loop {
@@ -160,6 +211,15 @@ fn read_tree(xml: &str, standalone: bool) -> Result<Element, XmlError> {
                 if root.is_some() {
                     return Err(malformed("content after the root element"));
                 }
+                if stack.len() >= max_depth {
+                    return Err(Limit::Depth(MAX_DEPTH).into());
+                }
+                if let Some(n) = counts.last_mut() {
+                    *n += 1;
+                    if *n > MAX_CHILDREN {
+                        return Err(Limit::Children(MAX_CHILDREN).into());
+                    }
+                }
                 let el = Element {
                     name: utf8(s.local_name().as_ref())?.to_owned(),
                     ns: ns?,
@@ -167,11 +227,17 @@ fn read_tree(xml: &str, standalone: bool) -> Result<Element, XmlError> {
                     children: Vec::new(),
                 };
                 match event {
-                    Event::Start(_) => stack.push(el),
+                    Event::Start(_) => {
+                        stack.push(el);
+                        counts.push(0);
+                    }
                     _ => finished = Some(el),
                 }
             }
-            Event::End(_) => finished = Some(stack.pop().ok_or_else(|| malformed("unexpected end tag"))?),
+            Event::End(_) => {
+                counts.pop();
+                finished = Some(stack.pop().ok_or_else(|| malformed("unexpected end tag"))?)
+            }
             Event::Text(t) => push_text(&mut stack, &t.xml10_content().map_err(malformed)?)?,
             Event::CData(c) if !stack.is_empty() => push_text(&mut stack, &c.xml10_content().map_err(malformed)?)?,
             Event::GeneralRef(r) if !stack.is_empty() => {
@@ -239,6 +305,69 @@ pub enum StreamEvent {
     Stanza(Element),
     /// `</stream:stream>`.
     Close,
+    /// A stanza over one of the structural [`Limit`]s, skipped without building its
+    /// tree; the stream goes on. What its opening tag said is kept so that a request
+    /// can be answered with an error.
+    Dropped(DroppedStanza),
+}
+
+/// What is known of a stanza that was dropped for going over a [`Limit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedStanza {
+    pub limit: Limit,
+    /// The stanza's local name (`iq`, `message`, ...), empty when its opening tag was
+    /// itself over a limit.
+    pub name: String,
+    pub id: Option<String>,
+    /// The `type` attribute.
+    pub kind: Option<String>,
+    pub from: Option<String>,
+}
+
+impl DroppedStanza {
+    fn new(limit: Limit) -> DroppedStanza {
+        DroppedStanza { limit, name: String::new(), id: None, kind: None, from: None }
+    }
+
+    /// Reads the name and addressing of a stanza's opening tag (`<iq ... >`).
+    fn with_head(mut self, wrapper: &str, head: &[u8]) -> DroppedStanza {
+        let Ok(head) = std::str::from_utf8(head) else { return self };
+        let doc = format!("{wrapper}{head}");
+        let mut reader = NsReader::from_str(&doc);
+        let mut seen = 0;
+        while let Ok(event) = reader.read_event() {
+            let (Event::Start(s) | Event::Empty(s)) = event else { break };
+            seen += 1;
+            if seen < 2 {
+                continue;
+            }
+            let Ok(name) = std::str::from_utf8(s.local_name().into_inner()) else { break };
+            self.name = name.to_owned();
+            for attr in s.attributes().flatten() {
+                let value =
+                    || utf8(&attr.value).ok().and_then(|v| quick_xml::escape::unescape(v).ok()).map(Cow::into_owned);
+                match attr.key.as_ref() {
+                    b"id" => self.id = value(),
+                    b"type" => self.kind = value(),
+                    b"from" => self.from = value(),
+                    _ => {}
+                }
+            }
+            break;
+        }
+        self
+    }
+}
+
+/// A stanza being skipped: the limit it went over and the bytes it has taken so far
+/// (still counted against the size cap, though none of them are kept).
+#[derive(Debug)]
+struct Skip {
+    dropped: DroppedStanza,
+    /// Bytes of the stanza before `from`.
+    base: usize,
+    /// Where in `buf` the uncounted bytes start.
+    from: usize,
 }
 
 /// What the header taught us, needed to parse stanzas and the close tag.
@@ -324,6 +453,14 @@ pub struct StreamParser {
     max: usize,
     ctx: Option<StreamCtx>,
     error: Option<XmlError>,
+    /// Unquoted `=` seen in the current start tag: its attribute count.
+    attrs: usize,
+    /// Child elements so far of each element open inside the current stanza.
+    children: Vec<usize>,
+    /// Length of the current stanza's opening tag, once read.
+    head_len: Option<usize>,
+    /// Set while a stanza over a limit is being skipped.
+    skip: Option<Skip>,
 }
 
 impl StreamParser {
@@ -341,6 +478,10 @@ impl StreamParser {
             max: max_stanza_bytes,
             ctx: None,
             error: None,
+            attrs: 0,
+            children: Vec::new(),
+            head_len: None,
+            skip: None,
         }
     }
 
@@ -387,6 +528,10 @@ impl StreamParser {
     /// Drops the bytes before the current unit. Once a partial unit sits at offset 0
     /// nothing moves any more, so the total copying stays linear.
     fn compact(&mut self) {
+        if let Some(skip) = &mut self.skip {
+            skip.base += self.pos - skip.from;
+            skip.from = 0;
+        }
         let keep = self.token.unwrap_or(self.pos);
         if keep > 0 {
             self.buf.drain(..keep);
@@ -399,9 +544,44 @@ impl StreamParser {
     }
 
     fn check_size(&self) -> Result<(), XmlError> {
-        match self.token {
-            Some(start) if self.pos - start > self.max => Err(XmlError::TooLarge { limit: self.max }),
-            _ => Ok(()),
+        let len = match (&self.skip, self.token) {
+            (Some(skip), _) => skip.base + self.pos - skip.from,
+            (None, Some(start)) => self.pos - start,
+            (None, None) => 0,
+        };
+        if len > self.max {
+            return Err(XmlError::TooLarge { limit: self.max });
+        }
+        Ok(())
+    }
+
+    /// The current element went over `limit`: inside a stanza, skip the rest of it
+    /// (keeping none of its bytes); in the stream header, fail.
+    fn over_limit(&mut self, limit: Limit) -> Result<(), XmlError> {
+        if self.skip.is_some() {
+            return Ok(());
+        }
+        let Some(start) = self.token.take() else {
+            return Err(limit.into());
+        };
+        if self.depth == 0 {
+            return Err(limit.into());
+        }
+        let mut dropped = DroppedStanza::new(limit);
+        if let (Some(len), Some(ctx)) = (self.head_len, &self.ctx) {
+            dropped = dropped.with_head(&ctx.wrapper, &self.buf[start..start + len]);
+        }
+        self.children = Vec::new();
+        self.skip = Some(Skip { dropped, base: self.pos - start, from: self.pos });
+        Ok(())
+    }
+
+    /// The end of a stanza: the stanza, or what is known of it when it was skipped.
+    fn stanza_done(&mut self) -> Result<Option<StreamEvent>, XmlError> {
+        self.children.clear();
+        match self.skip.take() {
+            Some(skip) => Ok(Some(StreamEvent::Dropped(skip.dropped))),
+            None => self.stanza(),
         }
     }
 
@@ -425,6 +605,7 @@ impl StreamParser {
                 }
                 if self.depth <= 1 {
                     self.token = Some(self.pos - 1);
+                    self.head_len = None;
                 }
                 self.lex = Lex::Lt;
             }
@@ -450,12 +631,22 @@ impl StreamParser {
                     b'?' => return Err(XmlError::Restricted("processing instructions are not allowed")),
                     b'>' | b'<' => return Err(malformed("missing tag name")),
                     _ if is_ws(b) => return Err(malformed("missing tag name")),
-                    _ => Lex::Start { quote: 0, slash: false },
+                    _ => {
+                        self.attrs = 0;
+                        Lex::Start { quote: 0, slash: false }
+                    }
                 }
             }
             Lex::Start { quote: 0, slash } => match b {
                 b'>' => return self.start_tag(slash),
                 b'\'' | b'"' => self.lex = Lex::Start { quote: b, slash: false },
+                b'=' => {
+                    self.attrs += 1;
+                    if self.attrs > MAX_ATTRIBUTES {
+                        self.over_limit(Limit::Attributes(MAX_ATTRIBUTES))?;
+                    }
+                    self.lex = Lex::Start { quote: 0, slash: false };
+                }
                 b'<' => return Err(malformed("'<' inside a tag")),
                 _ => self.lex = Lex::Start { quote: 0, slash: b == b'/' },
             },
@@ -522,9 +713,27 @@ impl StreamParser {
                 self.decl_allowed = false;
                 Ok(Some(StreamEvent::Open(header)))
             }
-            1 if empty => self.stanza(),
-            _ => {
-                self.depth += usize::from(!empty);
+            1 if empty => self.stanza_done(),
+            depth => {
+                // `depth` - 1 elements are open inside the stanza; this one is one deeper.
+                if depth == 1 {
+                    self.head_len = self.token.map(|t| self.pos - t);
+                } else if self.skip.is_none() {
+                    if depth > MAX_DEPTH {
+                        self.over_limit(Limit::Depth(MAX_DEPTH))?;
+                    } else if let Some(n) = self.children.last_mut() {
+                        *n += 1;
+                        if *n > MAX_CHILDREN {
+                            self.over_limit(Limit::Children(MAX_CHILDREN))?;
+                        }
+                    }
+                }
+                if !empty {
+                    self.depth += 1;
+                    if self.skip.is_none() {
+                        self.children.push(0);
+                    }
+                }
                 Ok(None)
             }
         }
@@ -547,10 +756,11 @@ impl StreamParser {
             }
             2 => {
                 self.depth = 1;
-                self.stanza()
+                self.stanza_done()
             }
             _ => {
                 self.depth -= 1;
+                self.children.pop();
                 Ok(None)
             }
         }
@@ -565,7 +775,14 @@ impl StreamParser {
         doc.push_str(wrapper);
         doc.push_str(text);
         doc.push_str("</w>");
-        let root = read_tree(&doc, false)?;
+        let root = match read_tree(&doc, false) {
+            Ok(root) => root,
+            Err(XmlError::Limit(limit)) => {
+                let head = &text.as_bytes()[..self.head_len.unwrap_or(text.len()).min(text.len())];
+                return Ok(Some(StreamEvent::Dropped(DroppedStanza::new(limit).with_head(wrapper, head))));
+            }
+            Err(e) => return Err(e),
+        };
         let stanza = root.children.into_iter().find_map(|n| match n {
             Node::Element(e) => Some(e),
             Node::Text(_) => None,
@@ -898,6 +1115,163 @@ mod tests {
             error("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>"),
             XmlError::BadHeader(_)
         ));
+    }
+
+    /// Events of `body` after the header, fed whole, with a parser whose size cap is `max`.
+    fn events_within(max: usize, body: &str) -> (Vec<StreamEvent>, Option<XmlError>) {
+        let mut p = StreamParser::new(max);
+        p.feed(format!("{HEADER}{body}").as_bytes());
+        let mut events = Vec::new();
+        loop {
+            match p.next_event() {
+                Ok(Some(StreamEvent::Open(_))) => {}
+                Ok(Some(e)) => events.push(e),
+                Ok(None) => return (events, None),
+                Err(e) => return (events, Some(e)),
+            }
+        }
+    }
+
+    fn nested(levels: usize) -> String {
+        format!("{}{}", "<a>".repeat(levels), "</a>".repeat(levels))
+    }
+
+    const PING: &str = "<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>";
+
+    /// The stanza over a limit is dropped (with what its opening tag said), the next one
+    /// arrives, and the stream goes on.
+    fn assert_dropped(body: &str, limit: Limit) -> DroppedStanza {
+        let (events, err) = events_within(4 << 20, &format!("{body}{PING}"));
+        assert_eq!(err, None);
+        assert_eq!(events.len(), 2, "{:?}", events.first());
+        let StreamEvent::Dropped(d) = &events[0] else { panic!("not dropped: {:?}", events[0]) };
+        assert_eq!(d.limit, limit);
+        assert!(matches!(&events[1], StreamEvent::Stanza(s) if s.attr("id") == Some("p1")), "{:?}", events[1]);
+        d.clone()
+    }
+
+    #[test]
+    fn deep_nesting_is_dropped_and_the_stream_goes_on() {
+        // What a stranger sent: ~36,000 levels in one message.
+        let body = format!("<message from='mallory@evil.example/x' type='chat' id='m1'>{}</message>", nested(36_000));
+        let d = assert_dropped(&body, Limit::Depth(MAX_DEPTH));
+        assert_eq!((d.name.as_str(), d.id.as_deref(), d.kind.as_deref()), ("message", Some("m1"), Some("chat")));
+        assert_eq!(d.from.as_deref(), Some("mallory@evil.example/x"));
+
+        // Exactly at the limit is fine: the stanza is depth 1.
+        let ok = stanza(&format!("<message>{}</message>", nested(MAX_DEPTH - 1)));
+        let mut depth = 1;
+        let mut el = &ok;
+        while let Some(child) = el.elements().next() {
+            el = child;
+            depth += 1;
+        }
+        assert_eq!(depth, MAX_DEPTH);
+        // One more is not; an empty innermost element counts the same.
+        let over = format!("<iq type='set' id='q&amp;1' from='a@b'>{}</iq>", nested(MAX_DEPTH));
+        let d = assert_dropped(&over, Limit::Depth(MAX_DEPTH));
+        assert_eq!((d.name.as_str(), d.id.as_deref(), d.kind.as_deref()), ("iq", Some("q&1"), Some("set")));
+        let over_empty =
+            format!("<message>{}<b/>{}</message>", "<a>".repeat(MAX_DEPTH - 1), "</a>".repeat(MAX_DEPTH - 1));
+        assert_dropped(&over_empty, Limit::Depth(MAX_DEPTH));
+    }
+
+    #[test]
+    fn skipping_keeps_nothing_and_still_counts_the_size() {
+        // A deep stanza fed in 4 KiB chunks: nothing of it is buffered.
+        let mut p = StreamParser::new(1 << 20);
+        p.feed(HEADER.as_bytes());
+        assert!(matches!(p.next_event(), Ok(Some(StreamEvent::Open(_)))));
+        p.feed(b"<message id='deep'>");
+        let chunk = "<a>".repeat(1365);
+        for _ in 0..100 {
+            p.feed(chunk.as_bytes());
+            assert_eq!(p.next_event(), Ok(None));
+            assert!(p.buffered() < 64, "{}", p.buffered());
+        }
+        // ...and the size cap still applies to it as a whole.
+        let err = loop {
+            p.feed(chunk.as_bytes());
+            match p.next_event() {
+                Ok(None) => continue,
+                other => break other,
+            }
+        };
+        assert_eq!(err, Err(XmlError::TooLarge { limit: 1 << 20 }));
+        let (_, err) = events_within(100_000, &format!("<message>{}</message>", nested(20_000)));
+        assert_eq!(err, Some(XmlError::TooLarge { limit: 100_000 }));
+    }
+
+    #[test]
+    fn attribute_and_namespace_floods_are_dropped() {
+        let attrs = |n: usize| (0..n).map(|i| format!(" a{i}='{i}'")).collect::<String>();
+        stanza(&format!("<message><x{}/></message>", attrs(MAX_ATTRIBUTES)));
+        let d = assert_dropped(
+            &format!("<iq type='get' id='f'><x{}/></iq>", attrs(MAX_ATTRIBUTES + 1)),
+            Limit::Attributes(MAX_ATTRIBUTES),
+        );
+        assert_eq!(d.id.as_deref(), Some("f"));
+        // On the stanza itself: nothing of it is known.
+        let d = assert_dropped(&format!("<iq type='get' id='f'{}/>", attrs(20_000)), Limit::Attributes(MAX_ATTRIBUTES));
+        assert_eq!((d.name.as_str(), d.id), ("", None));
+        assert_dropped(&format!("<iq{}><x/></iq>", attrs(20_000)), Limit::Attributes(MAX_ATTRIBUTES));
+        // '=' inside values does not count.
+        stanza(&format!("<message a='{}'/>", "=".repeat(1000)));
+
+        let decls = |n: usize| (0..n).map(|i| format!(" xmlns:p{i}='urn:x:{i}'")).collect::<String>();
+        stanza(&format!("<message><x{}/></message>", decls(MAX_NAMESPACE_DECLARATIONS)));
+        let d = assert_dropped(
+            &format!("<iq type='set' id='n'><x{}/></iq>", decls(MAX_NAMESPACE_DECLARATIONS + 1)),
+            Limit::NamespaceDeclarations(MAX_NAMESPACE_DECLARATIONS),
+        );
+        assert_eq!((d.name.as_str(), d.id.as_deref()), ("iq", Some("n")));
+        let d = assert_dropped(
+            &format!("<iq type='set' id='n2'{}/>", decls(MAX_NAMESPACE_DECLARATIONS + 1)),
+            Limit::NamespaceDeclarations(MAX_NAMESPACE_DECLARATIONS),
+        );
+        assert_eq!(d.id.as_deref(), Some("n2"));
+    }
+
+    #[test]
+    fn wide_stanzas_are_dropped_past_the_children_limit() {
+        let wide = |n: usize| format!("<message id='w'><x>{}</x></message>", "<a/>".repeat(n));
+        let ok = stanza(&wide(MAX_CHILDREN));
+        assert_eq!(ok.elements().next().unwrap().elements().count(), MAX_CHILDREN);
+        let d = assert_dropped(&wide(MAX_CHILDREN + 1), Limit::Children(MAX_CHILDREN));
+        assert_eq!(d.id.as_deref(), Some("w"));
+        // Children of the stanza itself count too; text between them does not.
+        assert_dropped(
+            &format!("<message>{}</message>", "t<a/>".repeat(MAX_CHILDREN + 1)),
+            Limit::Children(MAX_CHILDREN),
+        );
+    }
+
+    #[test]
+    fn dropped_stanzas_do_not_depend_on_chunking() {
+        let input = format!(
+            "{HEADER}<message id='1'>{}</message>{PING}<iq id='2'><x{}/></iq><presence/>",
+            nested(500),
+            (0..100).map(|i| format!(" a{i}='>'")).collect::<String>()
+        );
+        let (reference, err) = run(input.as_bytes(), || usize::MAX);
+        assert_eq!(err, None);
+        assert_eq!(reference.iter().filter(|e| matches!(e, StreamEvent::Dropped(_))).count(), 2);
+        for size in [1, 2, 3, 7, 64, 1000] {
+            assert_eq!(run(input.as_bytes(), || size), (reference.clone(), None), "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn the_header_and_standalone_elements_obey_the_limits() {
+        let decls = (0..MAX_NAMESPACE_DECLARATIONS).map(|i| format!(" xmlns:p{i}='urn:x:{i}'")).collect::<String>();
+        let header =
+            format!("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'{decls}>");
+        assert_eq!(error(&header), XmlError::Limit(Limit::NamespaceDeclarations(MAX_NAMESPACE_DECLARATIONS)));
+        assert_eq!(error(&header).condition(), "policy-violation");
+        let deep = nested(100_000);
+        assert_eq!(parse_element(deep.as_bytes()), Err(XmlError::Limit(Limit::Depth(MAX_DEPTH))));
+        assert!(parse_element(nested(MAX_DEPTH).as_bytes()).is_ok());
+        assert!(parse_element(nested(MAX_DEPTH + 1).as_bytes()).is_err());
     }
 
     #[test]

@@ -46,6 +46,17 @@ pub enum AcceptPolicy {
     None,
 }
 
+/// What to do with offers (SI, links, iq:oob) from people not in the roster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrangerPolicy {
+    /// Ask the user, like any other offer (within the caps on pending offers).
+    #[default]
+    Ask,
+    /// Refuse at once, without asking.
+    Refuse,
+}
+
 /// The in-band block size asked of another Skiff: 6 KiB, whose base64 stanza fits
 /// in one 8 KiB socket read of Prosody. Prosody (0.12, epoll backend) reads 8 KiB at a
 /// time and waits at least 1 ms (`min_wait`) before reading more of what TLS already
@@ -87,6 +98,8 @@ pub struct TransferConfig {
     /// transfer runs.
     pub serve_http: bool,
     pub accept: AcceptPolicy,
+    /// Offers from people not in the roster.
+    pub strangers: StrangerPolicy,
 }
 
 impl TransferConfig {
@@ -105,6 +118,7 @@ impl TransferConfig {
             allow_upload: true,
             serve_http: false,
             accept: AcceptPolicy::Ask,
+            strangers: StrangerPolicy::Ask,
         }
     }
 }
