@@ -227,3 +227,93 @@ async fn a_wrong_dst_addr_on_our_streamhost_is_refused() {
     let end = alice.finished(id, 20).await;
     assert!(matches!(end, Event::TransferCompleted { ref sha256, .. } if *sha256 == sha256_file(&f)), "{end:?}");
 }
+
+/// Listeners on 127.0.0.1 that accept and then say nothing; counts connections.
+async fn stalling_streamhosts(
+    n: usize,
+) -> (Vec<u16>, std::sync::Arc<std::sync::atomic::AtomicUsize>, Vec<tokio::task::JoinHandle<()>>) {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (mut ports, mut tasks) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        ports.push(l.local_addr().unwrap().port());
+        let count = count.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut socks = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                socks.push(s);
+            }
+        }));
+    }
+    (ports, count, tasks)
+}
+
+fn hosts_list(sid: &str, jid: &Jid, ports: &[u16]) -> Element {
+    let hosts = ports.iter().map(|&port| StreamHost { jid: jid.to_string(), host: "127.0.0.1".into(), port }).collect();
+    Element::from(&StreamHosts { sid: sid.into(), mode_tcp: true, hosts })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_streamhosts_are_capped_and_a_second_list_is_refused() {
+    use skiff_proto::transfer::MAX_STREAMHOSTS;
+    let server = setup();
+    let bob = Peer::start(&server, "bob", |_| {}).await;
+    let mallory = raw(&server, "alice").await;
+    let (ports, count, tasks) = stalling_streamhosts(200).await;
+    let sid = "many1";
+    mallory.set(Some(bob.jid.clone()), offer(sid, "many.bin", 5, None, &[ns::BYTESTREAMS, ns::IBB])).await.unwrap();
+    let started = Instant::now();
+    let err = mallory.set(Some(bob.jid.clone()), hosts_list(sid, &mallory.jid().unwrap(), &ports)).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::ItemNotFound),
+        "{err:?}"
+    );
+    let tried = count.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!("200 streamhosts: answered in {waited:?} after {tried} connections");
+    assert!(waited < s5b::CANDIDATES_DEADLINE + Duration::from_secs(3), "{waited:?}");
+    assert!((1..=MAX_STREAMHOSTS).contains(&tried), "{tried} streamhosts were tried");
+    // A second list for the same stream: refused at once, nothing dialled.
+    let started = Instant::now();
+    let err =
+        mallory.set(Some(bob.jid.clone()), hosts_list(sid, &mallory.jid().unwrap(), &ports[100..])).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::NotAcceptable),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), tried, "the second list was tried");
+    tasks.iter().for_each(|t| t.abort());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_while_streamhosts_are_tried_takes_effect_within_a_second() {
+    let server = setup();
+    let mut bob = Peer::start(&server, "bob", |_| {}).await;
+    let mallory = raw(&server, "alice").await;
+    let (ports, count, tasks) = stalling_streamhosts(8).await;
+    let sid = "cancel1";
+    mallory.set(Some(bob.jid.clone()), offer(sid, "cancel.bin", 5, None, &[ns::BYTESTREAMS])).await.unwrap();
+    let offered =
+        skiff_tests::peer::wait_for(&mut bob.events, 10, "the offer", |e| matches!(e, Event::TransferOffered { .. }))
+            .await;
+    let Event::TransferOffered { id, .. } = offered else { unreachable!() };
+    let (m, to, list) = (mallory.clone(), bob.jid.clone(), hosts_list(sid, &mallory.jid().unwrap(), &ports));
+    let answer = tokio::spawn(async move { m.set(Some(to), list).await });
+    while count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    bob.transfers.cancel(id).unwrap();
+    let end = bob.finished(id, 5).await;
+    let took = started.elapsed();
+    eprintln!("cancel while connecting took {took:?}: {end:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(matches!(end, Event::TransferFailed { .. }), "{end:?}");
+    // The sender hears that the stream will not happen, without waiting for the rest.
+    let answered = tokio::time::timeout(Duration::from_secs(3), answer).await.expect("an answer").unwrap();
+    assert!(answered.is_err(), "{answered:?}");
+    tasks.iter().for_each(|t| t.abort());
+}

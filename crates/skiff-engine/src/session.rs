@@ -487,15 +487,24 @@ enum Out {
     Raw(String),
 }
 
+/// How long one write to the server may block before the connection counts as dead
+/// (a server that stops reading must not hold the session forever).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
 async fn writer_task(mut wr: WriteHalf<Transport>, mut rx: mpsc::UnboundedReceiver<Out>) {
     while let Some(out) = rx.recv().await {
-        let r = match out {
-            Out::Element(el) => connection::write_element(&mut wr, &el).await,
-            Out::Raw(s) => {
-                tracing::debug!(target: "skiff::xml", "SEND {s}");
-                wr.write_all(s.as_bytes()).await
+        let write = async {
+            match out {
+                Out::Element(el) => connection::write_element(&mut wr, &el).await,
+                Out::Raw(s) => {
+                    tracing::debug!(target: "skiff::xml", "SEND {s}");
+                    wr.write_all(s.as_bytes()).await
+                }
             }
         };
+        let r = tokio::time::timeout(WRITE_TIMEOUT, write).await.unwrap_or_else(|_| {
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the server stopped reading for 60 s"))
+        });
         if let Err(e) = r {
             tracing::info!("write to the server failed: {e}");
             return;

@@ -210,12 +210,13 @@ async fn drive(
                         None
                     }
                     ReceiverAction::ConnectCandidates { hosts, dst_addr } => {
-                        Some(match s5b::connect_first(&hosts, &dst_addr).await {
-                            Ok((host, s)) => {
+                        Some(match cancel.or_cancel(s5b::connect_first(&hosts, &dst_addr)).await {
+                            Some(Ok((host, s))) => {
                                 sock = Some(s);
                                 ReceiverInput::CandidateConnected { jid: host.jid }
                             }
-                            Err(errors) => ReceiverInput::CandidatesFailed(errors.join("; ")),
+                            Some(Err(errors)) => ReceiverInput::CandidatesFailed(errors.join("; ")),
+                            None => ReceiverInput::Cancel,
                         })
                     }
                     ReceiverAction::ReadSocket { expected } => {

@@ -562,6 +562,16 @@ struct Completed {
     seconds: f64,
 }
 
+/// A spawned task stopped when this is dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 struct CancelGuard {
     t: Transfers,
     id: i64,
@@ -575,6 +585,15 @@ impl CancelGuard {
             if self.rx.changed().await.is_err() {
                 std::future::pending::<()>().await;
             }
+        }
+    }
+
+    /// Runs one slow step of a driver (connecting, discovery) unless the transfer is
+    /// cancelled first (`None`): Cancel takes effect in every state.
+    async fn or_cancel<T>(&mut self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            r = work => Some(r),
+            _ = self.cancelled() => None,
         }
     }
 }

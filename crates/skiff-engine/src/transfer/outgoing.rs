@@ -232,6 +232,8 @@ impl Outgoing {
         let mut expected: Option<s5b::Expected> = None;
         let mut sock: Option<TcpStream> = None;
         let mut src: Option<SourceFile> = None;
+        // The socket copy; stopped when the transfer ends however it ends (Cancel).
+        let mut _streaming: Option<super::AbortOnDrop> = None;
         let mut actions: VecDeque<SenderAction> = m.handle(SenderInput::Start, clock.now()).into();
         loop {
             while let Some(action) = actions.pop_front() {
@@ -241,46 +243,58 @@ impl Outgoing {
                         None
                     }
                     SenderAction::GatherStreamhosts { dst_addr } => {
-                        let mut hosts = Vec::new();
-                        if cfg.use_direct {
-                            if let Some(server) = self.t.streamhost().await {
-                                expected = Some(server.expect(&dst_addr));
-                                hosts.extend(server.addrs().iter().map(|a| StreamHost {
-                                    jid: me.to_string(),
-                                    host: a.ip().to_string(),
-                                    port: a.port(),
-                                }));
+                        let gather = async {
+                            let mut hosts = Vec::new();
+                            let mut expect = None;
+                            if cfg.use_direct {
+                                if let Some(server) = self.t.streamhost().await {
+                                    expect = Some(server.expect(&dst_addr));
+                                    hosts.extend(server.addrs().iter().map(|a| StreamHost {
+                                        jid: me.to_string(),
+                                        host: a.ip().to_string(),
+                                        port: a.port(),
+                                    }));
+                                }
                             }
-                        }
-                        if cfg.use_proxy {
-                            hosts.extend(self.t.proxies().await);
-                        }
-                        Some(SenderInput::Streamhosts(hosts))
+                            if cfg.use_proxy {
+                                hosts.extend(self.t.proxies().await);
+                            }
+                            (hosts, expect)
+                        };
+                        Some(match cancel.or_cancel(gather).await {
+                            Some((hosts, expect)) => {
+                                expected = expect;
+                                SenderInput::Streamhosts(hosts)
+                            }
+                            None => SenderInput::Cancel,
+                        })
                     }
                     SenderAction::AwaitDirect => {
                         let got = match expected.take() {
-                            Some(e) => e.take(Duration::from_secs(5)).await,
-                            None => None,
+                            Some(e) => cancel.or_cancel(e.take(Duration::from_secs(5))).await,
+                            None => Some(None),
                         };
                         Some(match got {
-                            Some(s) => {
+                            Some(Some(s)) => {
                                 sock = Some(s);
                                 SenderInput::DirectConnected
                             }
-                            None => SenderInput::DirectMissing,
+                            Some(None) => SenderInput::DirectMissing,
+                            None => SenderInput::Cancel,
                         })
                     }
                     SenderAction::ConnectProxy { host, port, dst_addr } => {
                         expected = None;
-                        Some(match s5b::connect(&host, port, &dst_addr).await {
-                            Ok(s) => {
+                        Some(match cancel.or_cancel(s5b::connect(&host, port, &dst_addr)).await {
+                            Some(Ok(s)) => {
                                 sock = Some(s);
                                 SenderInput::ProxyConnected
                             }
-                            Err(e) => {
+                            Some(Err(e)) => {
                                 self.t.forget_proxies().await;
                                 SenderInput::ProxyFailed(e)
                             }
+                            None => SenderInput::Cancel,
                         })
                     }
                     SenderAction::Started { route, streamhost, offset, length } => {
@@ -304,14 +318,14 @@ impl Outgoing {
                         };
                         let (t, id, size, path, tx) =
                             (self.t.clone(), self.id, self.size, self.path.clone(), inputs.clone());
-                        tokio::spawn(async move {
+                        _streaming = Some(super::AbortOnDrop(tokio::spawn(async move {
                             let mut p = Progress::new(&t, id, size, offset);
                             let r = send_socket(s, &path, offset, length, &mut p).await;
                             let _ = tx.send(match r {
                                 Ok(()) => SenderInput::SocketDone,
                                 Err(e) => SenderInput::SocketFailed(e),
                             });
-                        });
+                        })));
                         None
                     }
                     SenderAction::ReadBlock { len } => {
@@ -526,7 +540,15 @@ async fn send_socket(
         if n == 0 {
             return Err(format!("{} got shorter while it was being sent", path.display()));
         }
-        sock.write_all(&buf[..n]).await.map_err(|e| format!("the connection broke after {done} bytes: {e}"))?;
+        match tokio::time::timeout(s5b::WRITE_TIMEOUT, sock.write_all(&buf[..n])).await {
+            Ok(r) => r.map_err(|e| format!("the connection broke after {done} bytes: {e}"))?,
+            Err(_) => {
+                return Err(format!(
+                    "the receiver stopped reading after {done} bytes (nothing for {} s)",
+                    s5b::WRITE_TIMEOUT.as_secs()
+                ))
+            }
+        }
         left -= n as u64;
         done += n as u64;
         progress.update(done);

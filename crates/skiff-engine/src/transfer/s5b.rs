@@ -23,6 +23,18 @@ use crate::session::Client;
 /// How long one streamhost candidate may take to connect and finish the handshake.
 pub const CANDIDATE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long trying all of a sender's streamhosts may take (at most
+/// `skiff_proto::transfer::MAX_STREAMHOSTS` of them, one after another);
+/// those not tried by then are skipped.
+pub const CANDIDATES_DEADLINE: Duration = Duration::from_secs(15);
+
+/// How long one write on a bytestream may block before the other side counts as gone.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// SOCKS5 handshakes our streamhost runs at once; connections beyond are closed at once
+/// (a transfer needs one, a few at a time are legitimate).
+pub const MAX_HANDSHAKES: usize = 16;
+
 /// Our own streamhost: listeners on the offered addresses, and the DST.ADDRs that
 /// transfers are waiting for. The listeners close when the last clone is dropped.
 #[derive(Debug, Clone)]
@@ -102,6 +114,7 @@ impl Drop for Expected {
 }
 
 async fn accept_loop(listener: TcpListener, waiting: Arc<Mutex<HashMap<String, oneshot::Sender<TcpStream>>>>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     loop {
         let (sock, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -111,8 +124,13 @@ async fn accept_loop(listener: TcpListener, waiting: Arc<Mutex<HashMap<String, o
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::info!("refused a bytestream connection from {peer}: {MAX_HANDSHAKES} handshakes already running");
+            continue;
+        };
         let waiting = waiting.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             match tokio::time::timeout(CANDIDATE_TIMEOUT, serve(sock, &waiting)).await {
                 Ok(Ok(dst)) => tracing::debug!("bytestream from {peer} for {dst}"),
                 Ok(Err(e)) => tracing::warn!("refused a bytestream connection from {peer}: {e}"),
@@ -200,8 +218,18 @@ pub async fn connect(host: &str, port: u16, dst_addr: &str) -> Result<TcpStream,
 /// Tries the candidates in the given order; the first that opens wins.
 pub async fn connect_first(hosts: &[StreamHost], dst_addr: &str) -> Result<(StreamHost, TcpStream), Vec<String>> {
     let mut errors = Vec::new();
-    for h in hosts {
-        match connect(&h.host, h.port, dst_addr).await {
+    let deadline = tokio::time::Instant::now() + CANDIDATES_DEADLINE;
+    for (i, h) in hosts.iter().enumerate() {
+        let Ok(tried) = tokio::time::timeout_at(deadline, connect(&h.host, h.port, dst_addr)).await else {
+            errors.push(format!(
+                "gave up after {} s ({} of {} streamhosts not tried)",
+                CANDIDATES_DEADLINE.as_secs(),
+                hosts.len() - i,
+                hosts.len()
+            ));
+            break;
+        };
+        match tried {
             Ok(s) => return Ok((h.clone(), s)),
             Err(e) => {
                 tracing::info!("streamhost {} ({}:{}) failed: {e}", h.jid, h.host, h.port);
@@ -266,4 +294,39 @@ pub fn local_addresses(configured: &[IpAddr]) -> Vec<IpAddr> {
         v4.push(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     }
     v4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections beyond the handshakes already running are closed at once; those
+    /// within the cap are served (here: held until the handshake timeout).
+    #[tokio::test]
+    async fn the_listener_caps_concurrent_handshakes() {
+        let server = StreamhostServer::bind(&["127.0.0.1".parse().unwrap()]).await.unwrap();
+        let addr = server.addrs()[0];
+        let mut held = Vec::new();
+        for _ in 0..MAX_HANDSHAKES {
+            held.push(TcpStream::connect(addr).await.unwrap());
+        }
+        // Let the accept loop take them all before the next ones arrive.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for _ in 0..4 {
+            let mut extra = TcpStream::connect(addr).await.unwrap();
+            let mut b = [0u8; 1];
+            let r = tokio::time::timeout(Duration::from_secs(1), extra.read(&mut b)).await;
+            assert!(matches!(r, Ok(Ok(0)) | Ok(Err(_))), "a connection over the cap was kept: {r:?}");
+        }
+        // The held ones are still open (their handshake has not timed out yet).
+        let mut b = [0u8; 1];
+        let r = tokio::time::timeout(Duration::from_millis(300), held[0].read(&mut b)).await;
+        assert!(r.is_err(), "a connection within the cap was closed: {r:?}");
+        // Once they go, the slots are free again: a new connection is served.
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut again = TcpStream::connect(addr).await.unwrap();
+        let r = tokio::time::timeout(Duration::from_millis(300), again.read(&mut b)).await;
+        assert!(r.is_err(), "a connection after the others left was refused: {r:?}");
+    }
 }

@@ -33,7 +33,7 @@ use crate::jid::Jid;
 use crate::ns;
 use crate::stanza::{Condition, Iq, StanzaError};
 
-pub use receiver::{Receiver, ReceiverAction, ReceiverConfig, ReceiverInput, ReceiverState};
+pub use receiver::{Receiver, ReceiverAction, ReceiverConfig, ReceiverInput, ReceiverState, MAX_STREAMHOSTS};
 pub use sender::{Sender, SenderAction, SenderConfig, SenderInput, SenderState};
 
 /// A point in time: the time since an arbitrary origin chosen by the driver. This

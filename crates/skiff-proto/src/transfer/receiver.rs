@@ -198,7 +198,14 @@ pub struct Receiver {
     queue: VecDeque<Iq>,
     /// The first in-band sequence number expected (tests start near the wrap).
     seq_start: u16,
+    /// Whether the sender already gave us streamhosts for this stream: a second list
+    /// is refused (each list costs connection attempts to addresses the sender picks).
+    streamhosts_offered: bool,
 }
+
+/// Most streamhosts tried for one stream; the rest of a longer list is ignored.
+/// A sender offers its own addresses (a few) and a proxy or two.
+pub const MAX_STREAMHOSTS: usize = 8;
 
 impl Receiver {
     /// Reads an SI offer (an IQ-set). `Err` holds the answer when it must be refused at
@@ -234,6 +241,7 @@ impl Receiver {
             written: 0,
             queue: VecDeque::new(),
             seq_start: 0,
+            streamhosts_offered: false,
         })
     }
 
@@ -452,10 +460,20 @@ impl Receiver {
         if !self.cfg.methods.contains(&Method::S5b) {
             return send(error(&iq, Condition::NotAcceptable, "SOCKS5 bytestreams are not allowed here"), out);
         }
+        if self.streamhosts_offered {
+            let text = "streamhosts were already offered for this stream";
+            return send(error(&iq, Condition::NotAcceptable, text), out);
+        }
         let hosts = match StreamHosts::try_from(payload) {
             Ok(h) => h.hosts,
             Err(e) => return send(error(&iq, Condition::BadRequest, e.to_string()), out),
         };
+        self.streamhosts_offered = true;
+        // Each address once, at most MAX_STREAMHOSTS of them, in the sender's order.
+        let mut hosts = hosts;
+        let mut seen = std::collections::HashSet::new();
+        hosts.retain(|h| seen.insert((h.host.to_ascii_lowercase(), h.port)));
+        hosts.truncate(MAX_STREAMHOSTS);
         let dst_addr = dst_addr(&self.offer.sid, &self.peer.to_string(), &self.me.to_string());
         out.push(ReceiverAction::ConnectCandidates { hosts, dst_addr });
         self.state = State::Connecting { request: iq };
@@ -824,6 +842,31 @@ mod tests {
             assert_eq!(r.handle(ReceiverInput::SocketDone, T0), [ReceiverAction::Done { route }]);
             assert_eq!(r.written(), 100);
         }
+    }
+
+    #[test]
+    fn streamhost_lists_are_capped_deduplicated_and_taken_once() {
+        let mut r = accepted(ReceiverConfig::default(), 100);
+        let mut list = String::from("<query xmlns='http://jabber.org/protocol/bytestreams' sid='s1'>");
+        for i in 0..200 {
+            // Every address twice (once in capitals), 100 distinct ones.
+            let host = if i % 2 == 0 { format!("h{}.example", i / 2) } else { format!("H{}.EXAMPLE", i / 2) };
+            list.push_str(&format!("<streamhost jid='alice@example.com/psi' host='{host}' port='1000'/>"));
+        }
+        list.push_str("</query>");
+        let out = r.handle(req("q1", &list), T0);
+        let [ReceiverAction::ConnectCandidates { hosts, .. }] = &out[..] else { panic!("{out:?}") };
+        let names: Vec<&str> = hosts.iter().map(|h| h.host.as_str()).collect();
+        assert_eq!(names, (0..MAX_STREAMHOSTS).map(|i| format!("h{i}.example")).collect::<Vec<_>>());
+        // None worked: the sender hears so, and may fall back to in-band...
+        let out = r.handle(ReceiverInput::CandidatesFailed("none".into()), T0);
+        assert!(one_sent(&out).contains("item-not-found"), "{out:?}");
+        // ...but a second list for the same stream is refused without a connection.
+        let out = r.handle(req("q2", STREAMHOSTS), T0);
+        let reply = one_sent(&out);
+        assert!(reply.contains("id='q2'") && reply.contains("not-acceptable"), "{reply}");
+        assert!(reply.contains("already offered"), "{reply}");
+        assert_eq!(r.state(), ReceiverState::Waiting);
     }
 
     #[test]
