@@ -36,6 +36,61 @@ const PART_SUFFIX: &str = ".part";
 /// Buffer size for hashing and for the receiving side's writer.
 const IO_BUFFER: usize = 1024 * 1024;
 
+/// A `.part` file is made durable (`sync_data`) after every this many bytes, so that a
+/// power cut loses at most this much of a transfer (and a resume record never points
+/// past what is on disk by more).
+pub const SYNC_EVERY: u64 = 32 << 20;
+
+/// Bytes free for us on the file system holding `dir` (what an unprivileged user may
+/// still write).
+pub fn free_space(dir: &Path) -> io::Result<u64> {
+    let st = nix::sys::statvfs::statvfs(dir).map_err(io::Error::from)?;
+    Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
+}
+
+/// `Err(sentence)` when `dir` (or, while it does not exist yet, its nearest existing
+/// parent) has less than `needed` bytes free. Unknown free space passes.
+pub fn check_free_space(dir: &Path, needed: u64) -> Result<(), String> {
+    let existing = dir.ancestors().find(|d| d.exists()).unwrap_or(dir);
+    let Ok(free) = free_space(existing) else { return Ok(()) };
+    if free >= needed {
+        return Ok(());
+    }
+    Err(format!(
+        "not enough space in {}: the file needs {}, only {} are free ({} short)",
+        dir.display(),
+        human_bytes(needed),
+        human_bytes(free),
+        human_bytes(needed - free)
+    ))
+}
+
+/// Sizes in sentences: binary units, one decimal (`512 B`, `1.5 KiB`, `3.0 GiB`).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Makes a directory's entries durable (after a rename into it), so that a power cut
+/// cannot lose a file that was reported complete. Failures are only logged (some file
+/// systems cannot sync directories).
+fn sync_dir(dir: &Path) {
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::debug!(dir = %dir.display(), error = %e, "could not sync the folder");
+    }
+}
+
 /// Characters that Windows does not allow in file names (besides controls and the
 /// path separators, which are handled separately).
 const WINDOWS_ILLEGAL: &[char] = &['<', '>', ':', '"', '|', '?', '*'];
@@ -355,6 +410,8 @@ pub struct PartFile {
     writer: BufWriter<File>,
     written: u64,
     expected: u64,
+    /// Bytes written since the last sync.
+    unsynced: u64,
     /// Hashes what is written, on threads of their own, so that [`finish`] does not
     /// read the file again. `None` once it failed (then `finish` reads the file).
     hasher: Option<PipelinedHasher>,
@@ -481,7 +538,8 @@ impl PartFile {
                 None
             }
         };
-        PartFile { final_path, part_path, writer: BufWriter::with_capacity(IO_BUFFER, file), written, expected, hasher }
+        let writer = BufWriter::with_capacity(IO_BUFFER, file);
+        PartFile { final_path, part_path, writer, written, expected, unsynced: 0, hasher }
     }
 
     /// Appends `data`. Fails with `InvalidData`, writing nothing, when the file would
@@ -499,14 +557,37 @@ impl PartFile {
                 ),
             ));
         }
-        self.writer.write_all(data).await?;
+        if let Err(e) = self.writer.write_all(data).await {
+            return Err(self.explain(e));
+        }
         self.written += data.len() as u64;
         if let Some(h) = &self.hasher {
             if !h.update(data).await {
                 self.hasher = None; // the thread ended: hash the file at the end
             }
         }
+        self.unsynced += data.len() as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.flush().await?;
+        }
         Ok(())
+    }
+
+    /// A write error in words: a full disk names the folder and says what is kept.
+    fn explain(&self, e: io::Error) -> io::Error {
+        if e.kind() != io::ErrorKind::StorageFull {
+            return e;
+        }
+        let dir = self.final_path.parent().unwrap_or_else(|| Path::new("."));
+        io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!(
+                "the disk holding {} is full after {} of {}; what reached the disk is kept for a resume once there is room",
+                dir.display(),
+                human_bytes(self.written),
+                human_bytes(self.expected)
+            ),
+        )
     }
 
     /// Sets the size the file must have, for a download whose size was not known
@@ -528,8 +609,13 @@ impl PartFile {
     /// Writes out the buffer and makes the data durable (`sync_data`), so that a
     /// resume record saved afterwards never points past what is on disk.
     pub async fn flush(&mut self) -> io::Result<()> {
-        self.writer.flush().await?;
-        self.writer.get_ref().sync_data().await
+        let r = match self.writer.flush().await {
+            Ok(()) => self.writer.get_ref().sync_data().await,
+            Err(e) => Err(e),
+        };
+        r.map_err(|e| self.explain(e))?;
+        self.unsynced = 0;
+        Ok(())
     }
 
     /// Where data is written until the file is complete.
@@ -611,6 +697,7 @@ fn move_into_place(part: &Path, final_path: &Path) -> io::Result<PathBuf> {
                         // a directory entry, not space.
                         tracing::warn!(path = %part.display(), error = %e, "could not remove the partial file");
                     }
+                    sync_dir(dir);
                     return Ok(target);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -628,6 +715,7 @@ fn move_into_place(part: &Path, final_path: &Path) -> io::Result<PathBuf> {
             continue;
         }
         std::fs::rename(part, &target)?;
+        sync_dir(dir);
         return Ok(target);
     }
     Err(io::Error::new(
@@ -1054,6 +1142,22 @@ mod tests {
         h.update(&data);
         assert_eq!(hash_file(path.clone(), None).await.expect("hash"), h.finish());
         assert_eq!(hash_file(path.clone(), None).await.expect("hash"), hash_file_blocking(&path, None).expect("hash"));
+    }
+
+    #[test]
+    fn free_space_sentences() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(10 << 20), "10.0 MiB");
+        let dir = tempfile::tempdir().unwrap();
+        let free = free_space(dir.path()).unwrap();
+        assert!(free > 0);
+        assert_eq!(check_free_space(dir.path(), 0), Ok(()));
+        // A folder not made yet is judged by the nearest one that exists.
+        assert_eq!(check_free_space(&dir.path().join("a/b"), 1), Ok(()));
+        let err = check_free_space(&dir.path().join("a"), u64::MAX / 2).unwrap_err();
+        assert!(err.starts_with(&format!("not enough space in {}: the file needs", dir.path().join("a").display())));
+        assert!(err.contains("short)"), "{err}");
     }
 
     // --- PartFile ----------------------------------------------------------------

@@ -66,6 +66,14 @@ async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
         }
         Decided::Accepted { id, final_path, offset } => (id, final_path, offset),
     };
+    // Room for what is still to come, before anything is promised to the sender.
+    let dir = final_path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    if let Err(sentence) = files::check_free_space(dir, offer.file.size.saturating_sub(offset)) {
+        let text = "not enough disk space for this file";
+        refuse(&t, &mut m, &clock, Some(StanzaError::new(Condition::ResourceConstraint).with_text(text)));
+        t.fail(id, &name, &sentence, offset > 0);
+        return;
+    }
     let Some(cancel) = t.claim(id) else {
         refuse(
             &t,
@@ -242,7 +250,7 @@ async fn drive(
                         Some(match guard.as_mut() {
                             Some(p) => match p.write(&data).await {
                                 Ok(()) => ReceiverInput::Written,
-                                Err(e) => ReceiverInput::WriteFailed(e.to_string()),
+                                Err(e) => write_failed(e),
                             },
                             None => ReceiverInput::WriteFailed("the file is closed".into()),
                         })
@@ -337,6 +345,15 @@ async fn finish(
 
 /// Reads exactly `expected` bytes of the bytestream into the part file, then checks
 /// that nothing more follows (a lie about the size).
+/// A failed write to the part file as the machine's input: a full disk keeps the data
+/// for a resume, anything else ends the transfer.
+fn write_failed(e: std::io::Error) -> ReceiverInput {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull => ReceiverInput::OutOfSpace(e.to_string()),
+        _ => ReceiverInput::WriteFailed(e.to_string()),
+    }
+}
+
 async fn read_socket(
     mut sock: TcpStream,
     part: &Mutex<Option<PartFile>>,
@@ -360,7 +377,7 @@ async fn read_socket(
         let mut guard = part.lock().await;
         let Some(p) = guard.as_mut() else { return ReceiverInput::SocketFailed("the file is closed".into()) };
         if let Err(e) = p.write(&buf[..n]).await {
-            return ReceiverInput::WriteFailed(e.to_string());
+            return write_failed(e);
         }
         progress.update(p.written());
         got += n as u64;

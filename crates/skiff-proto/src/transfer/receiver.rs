@@ -90,6 +90,9 @@ pub enum ReceiverInput {
     Written,
     /// After [`ReceiverAction::Write`] (or while reading a socket): storing failed.
     WriteFailed(String),
+    /// Like [`ReceiverInput::WriteFailed`], but the disk is full: what was written is
+    /// kept, and the transfer can resume once there is room.
+    OutOfSpace(String),
     /// The user stopped the transfer.
     Cancel,
     /// [`Receiver::poll_timeout`] was reached.
@@ -345,7 +348,8 @@ impl Receiver {
                 }
             }
             ReceiverInput::Written => self.on_written(now, &mut out),
-            ReceiverInput::WriteFailed(e) => self.on_write_failed(e, &mut out),
+            ReceiverInput::WriteFailed(e) => self.on_write_failed(e, false, &mut out),
+            ReceiverInput::OutOfSpace(e) => self.on_write_failed(e, true, &mut out),
             ReceiverInput::Cancel => match self.state {
                 // Like the engine: cancelling an undecided offer declines it.
                 State::Deciding { .. } => self.reject(&mut out),
@@ -588,16 +592,18 @@ impl Receiver {
         self.drain(now, out);
     }
 
-    fn on_write_failed(&mut self, e: String, out: &mut Vec<ReceiverAction>) {
+    fn on_write_failed(&mut self, e: String, resumable: bool, out: &mut Vec<ReceiverAction>) {
         match &mut self.state {
             State::Ibb(ibb) => {
                 let Some((iq, _)) = ibb.pending.take() else { return };
-                send(error(&iq, Condition::NotAcceptable, e.clone()), out);
+                let condition = if resumable { Condition::ResourceConstraint } else { Condition::NotAcceptable };
+                send(error(&iq, condition, e.clone()), out);
             }
             State::Streaming { .. } => {}
             _ => return,
         }
-        self.fail(format!("cannot store the data: {e}"), false, out);
+        let error = if resumable { e } else { format!("cannot store the data: {e}") };
+        self.fail(error, resumable, out);
     }
 
     fn on_tick(&mut self, now: Instant, out: &mut Vec<ReceiverAction>) {
@@ -1128,6 +1134,15 @@ mod tests {
         assert_eq!(
             out.last(),
             Some(&ReceiverAction::Failed { error: "cannot store the data: disk full".into(), resumable: false })
+        );
+        // A full disk keeps what was written for a resume, and the sender hears why.
+        let mut r = ibb(4);
+        r.handle(data(0, b"a"), T0);
+        let out = r.handle(ReceiverInput::OutOfSpace("the disk holding /d is full".into()), T0);
+        assert!(one_sent(&out).contains("resource-constraint"), "{out:?}");
+        assert_eq!(
+            out.last(),
+            Some(&ReceiverAction::Failed { error: "the disk holding /d is full".into(), resumable: true })
         );
     }
 
