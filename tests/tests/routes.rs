@@ -227,3 +227,74 @@ fn iq_oob_urls_may_be_plain_http_on_the_private_network_message_links_may_not() 
     assert!(check_url_lan("ftp://192.168.1.2/f").unwrap_err().contains("only http(s)"));
     assert!(check_url_lan("https://files.example.org/f").is_ok());
 }
+
+/// Our iq:oob URLs: single-use (a second full fetch gets 410 Gone), stopped by Cancel
+/// mid-body, and gone when nobody fetched them within the offer timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_urls_are_single_use_stop_on_cancel_and_expire() {
+    use futures_util::StreamExt;
+    let server = Prosody::start(ProsodyOptions::default()).unwrap();
+    let mut alice = Peer::start(&server, "alice", |c| {
+        c.serve_http = true;
+        c.offer_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let phone = skiff_engine::Client::start(account(&server, "bob", "phone"));
+    let mut requests = phone.handle_iqs("query", skiff_proto::ns::IQ_OOB);
+    let phone_jid = phone.wait_online().await.unwrap();
+    let http = skiff_engine::transfer::upload::http_client(None).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    async fn next_url(
+        requests: &mut tokio::sync::mpsc::Receiver<skiff_proto::stanza::Iq>,
+    ) -> (skiff_proto::stanza::Iq, String) {
+        let iq = tokio::time::timeout(Duration::from_secs(20), requests.recv()).await.expect("a request").unwrap();
+        let url = skiff_proto::oob::IqOob::try_from(iq.request_payload().unwrap()).unwrap().url;
+        (iq, url)
+    }
+
+    // 1. Fetched once: a second fetch is refused, the transfer completes.
+    let small = random_file(files.path(), "small.bin", 64 << 10, 1);
+    let id = alice.transfers.send_by_oob(&phone_jid, &small, None).await.unwrap();
+    let (iq, url) = next_url(&mut requests).await;
+    let body = http.get(&url).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(body.as_ref(), std::fs::read(&small).unwrap().as_slice());
+    let again = http.get(&url).send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 410, "a spent URL served again");
+    phone.send(iq.result_for(None)).unwrap();
+    let end = alice.finished(id, 20).await;
+    assert!(matches!(&end, Event::TransferCompleted { route, .. } if route == "oob"), "{end:?}");
+
+    // 2. Cancel mid-body: the body stops within a second, the URL is gone.
+    let big = random_file(files.path(), "big.bin", 64 << 20, 2);
+    let id = alice.transfers.send_by_oob(&phone_jid, &big, None).await.unwrap();
+    let (_iq, url) = next_url(&mut requests).await;
+    let mut body = http.get(&url).send().await.unwrap().bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    alice.transfers.cancel(id).unwrap();
+    let cancelled = std::time::Instant::now();
+    let mut got = first.len();
+    let ended = tokio::time::timeout(Duration::from_secs(1), async {
+        // Whatever was in flight may still arrive; then the body must break off.
+        loop {
+            match body.next().await {
+                Some(Ok(c)) => got += c.len(),
+                Some(Err(_)) | None => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the body went on after Cancel ({got} bytes)");
+    assert!(got < 64 << 20, "the whole file was served after Cancel");
+    eprintln!("cancel: the body stopped after {got} bytes, {:?} after Cancel", cancelled.elapsed());
+    assert!(http.get(&url).send().await.is_err(), "the URL still answers after Cancel");
+    let end = alice.finished(id, 5).await;
+    assert!(matches!(&end, Event::TransferFailed { error, .. } if error == "cancelled"), "{end:?}");
+
+    // 3. Never fetched: gone with the offer.
+    let id = alice.transfers.send_by_oob(&phone_jid, &small, None).await.unwrap();
+    let (_iq, url) = next_url(&mut requests).await;
+    let end = alice.finished(id, 10).await;
+    assert!(matches!(&end, Event::TransferFailed { error, .. } if error.contains("did not fetch")), "{end:?}");
+    assert!(http.get(&url).send().await.is_err(), "the URL still answers after it expired");
+}

@@ -39,6 +39,9 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet =
 /// The sid prefix of records of files we serve.
 pub const SID_PREFIX: &str = "serve-";
 
+/// Connections the one-time server keeps open at once.
+const MAX_CONNECTIONS: usize = 4;
+
 /// One file on one secret path; counts what it served.
 struct Served {
     path: PathBuf,
@@ -50,6 +53,10 @@ struct Served {
     progress: Mutex<Progress>,
     /// Set on the first request for the file.
     started: Mutex<bool>,
+    /// Who fetches: the address of the first `GET`. Others get 403, and once the whole
+    /// file was sent the URL is spent (410): it is single-use, a range request from
+    /// the same fetcher (a resume) excepted.
+    fetcher: Mutex<Option<std::net::IpAddr>>,
     t: Transfers,
     id: i64,
 }
@@ -91,17 +98,29 @@ impl FileServer {
             sent: Mutex::new((0, 0)),
             progress: Mutex::new(Progress::new(t, id, size, 0)),
             started: Mutex::new(false),
+            fetcher: Mutex::new(None),
             t: t.clone(),
             id,
         });
         let s = served.clone();
         let task = tokio::spawn(async move {
+            // Connections live in this set: stopping the server (Cancel, the end of the
+            // transfer, expiry) ends them too, mid-body included.
+            let mut connections = tokio::task::JoinSet::new();
             loop {
-                let Ok((sock, _)) = listener.accept().await else { continue };
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    Some(_) = connections.join_next() => continue,
+                };
+                let Ok((sock, peer)) = accepted else { continue };
+                if connections.len() >= MAX_CONNECTIONS {
+                    tracing::info!("file server: refused {peer}, {MAX_CONNECTIONS} connections open");
+                    continue;
+                }
                 let _ = sock.set_nodelay(true);
                 let s = s.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| respond(s.clone(), req));
+                connections.spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| respond(s.clone(), peer.ip(), req));
                     let io = hyper_util::rt::TokioIo::new(sock);
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
@@ -125,6 +144,11 @@ impl FileServer {
     fn sent(&self) -> (u64, u64) {
         *self.served.sent.lock().unwrap()
     }
+
+    /// Whether anyone asked for the file yet.
+    fn fetched(&self) -> bool {
+        *self.served.started.lock().unwrap()
+    }
 }
 
 type Body = BoxBody<Bytes, std::io::Error>;
@@ -144,7 +168,11 @@ fn range_start(req: &Request<hyper::body::Incoming>) -> Option<u64> {
     start.trim().parse().ok()
 }
 
-async fn respond(s: Arc<Served>, req: Request<hyper::body::Incoming>) -> Result<Response<Body>, Infallible> {
+async fn respond(
+    s: Arc<Served>,
+    from: std::net::IpAddr,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, Infallible> {
     if req.uri().path() != s.url_path {
         return Ok(empty(StatusCode::NOT_FOUND));
     }
@@ -154,6 +182,15 @@ async fn respond(s: Arc<Served>, req: Request<hyper::body::Incoming>) -> Result<
         _ => return Ok(empty(StatusCode::METHOD_NOT_ALLOWED)),
     };
     let start = range_start(&req).filter(|&n| n <= s.size);
+    if !head {
+        let mut fetcher = s.fetcher.lock().unwrap();
+        match *fetcher {
+            Some(ip) if ip != from => return Ok(empty(StatusCode::FORBIDDEN)),
+            Some(_) if start.is_none() && s.sent.lock().unwrap().1 == s.size => return Ok(empty(StatusCode::GONE)),
+            Some(_) => {}
+            None => *fetcher = Some(from),
+        }
+    }
     let offset = start.unwrap_or(0);
     let mut resp = empty(if start.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK });
     let h = resp.headers_mut();
@@ -239,13 +276,34 @@ impl Transfers {
             let iq = Iq::set(format!("oob-{id}"), Some(target.clone()), Element::from(&query));
             // The contact answers once it has the whole file: the offer's wait for a
             // decision plus the time to fetch it; a day covers both.
+            // The URL expires with the offer: unfetched after the offer timeout, it
+            // stops serving.
+            let offer_timeout = t.cfg().offer_timeout;
+            let unfetched = async {
+                tokio::time::sleep(offer_timeout).await;
+                if server.fetched() {
+                    std::future::pending::<()>().await;
+                }
+            };
             let answer = tokio::select! {
-                r = t.inner.client.iq_within(iq, Some(Duration::from_secs(24 * 3600))) => Some(r),
+                r = t.inner.client.iq_within(iq, Some(Duration::from_secs(24 * 3600))) => Some(Some(r)),
                 _ = cancel.cancelled() => None,
+                _ = unfetched => Some(None),
             };
             let (bytes, furthest) = server.sent();
             drop(server);
             drop(cancel);
+            let answer = match answer {
+                Some(Some(r)) => Some(r),
+                Some(None) => {
+                    let why = format!(
+                        "{target} did not fetch the file within {} s; the link no longer works",
+                        offer_timeout.as_secs()
+                    );
+                    return t.fail(id, &name, &why, false);
+                }
+                None => None,
+            };
             match answer {
                 None => {
                     let _ = t.inner.store.set_state(id, TransferState::Cancelled, Some("cancelled"));
