@@ -285,10 +285,32 @@ impl Transfers {
                     std::future::pending::<()>().await;
                 }
             };
+            // A fetch that stops reading before the end must not hold the file open
+            // for a day: no progress for a minute ends it.
+            let stalled = async {
+                let mut last = (Instant::now(), 0);
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let (_, furthest) = server.sent();
+                    if furthest != last.1 || furthest == size || !server.fetched() {
+                        last = (Instant::now(), furthest);
+                    } else if last.0.elapsed() >= super::s5b::WRITE_TIMEOUT {
+                        return furthest;
+                    }
+                }
+            };
             let answer = tokio::select! {
                 r = t.inner.client.iq_within(iq, Some(Duration::from_secs(24 * 3600))) => Some(Some(r)),
                 _ = cancel.cancelled() => None,
                 _ = unfetched => Some(None),
+                at = stalled => {
+                    let why = format!(
+                        "{target} stopped fetching after {at} of {size} bytes (nothing for {} s)",
+                        super::s5b::WRITE_TIMEOUT.as_secs()
+                    );
+                    drop(server);
+                    return t.fail(id, &name, &why, false);
+                }
             };
             let (bytes, furthest) = server.sent();
             drop(server);
