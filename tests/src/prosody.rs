@@ -519,7 +519,7 @@ ssl = {{
 	key = {key};
 }}
 {tls_settings}
-http_external_url = "http://127.0.0.1:{http}/"
+http_external_url = "http://localhost:{http}/"
 http_default_host = {upload_host}
 
 VirtualHost {domain}

@@ -83,7 +83,9 @@ async fn iq_oob_from_slixmpp_is_answered_after_the_fetch_and_with_406_or_404() {
     alice.expect("offered", 30).await;
     let offer = wait_for(&mut bob.events, 30, "the iq:oob offer", incoming_offer).await;
     let Event::TransferOffered { id, name, size, .. } = offer else { unreachable!() };
-    assert_eq!((name.as_str(), size), ("build.tar.gz", 4 * 1024 * 1024 + 9));
+    // slixmpp serves from its own machine, not its server: nothing is asked of that
+    // address before the user accepts, so the size is not known yet.
+    assert_eq!((name.as_str(), size), ("build.tar.gz", 0));
     bob.transfers.accept(id, None).unwrap();
     let end = bob.finished(id, 60).await;
     assert!(

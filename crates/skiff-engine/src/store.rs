@@ -383,6 +383,13 @@ impl Store {
         self.update(id, sql, params![id, md5, sha256, now_ms()])
     }
 
+    /// Records the size of a file that was offered without one (a link whose size the
+    /// download told).
+    pub fn set_size(&self, id: i64, size: u64) -> Result<(), StoreError> {
+        let sql = "UPDATE transfers SET size = ?2, updated_at = ?3 WHERE id = ?1";
+        self.update(id, sql, params![id, to_i64(size)?, now_ms()])
+    }
+
     /// Records the URL an incoming link is fetched from.
     pub fn set_url(&self, id: i64, url: &str) -> Result<(), StoreError> {
         let sql = "UPDATE transfers SET url = ?2, updated_at = ?3 WHERE id = ?1";

@@ -27,6 +27,9 @@ use crate::store::{Direction, NewTransfer, Route, TransferState};
 /// Files larger than this are refused when the server does not say the size.
 const UNKNOWN_SIZE_CAP: u64 = 1 << 40;
 
+/// Link offers one message may make; further links in it are ignored.
+pub const MAX_LINKS_PER_MESSAGE: usize = 3;
+
 /// A link offered to us, and how it came.
 struct Link {
     from: Jid,
@@ -51,6 +54,16 @@ pub(super) async fn message_loop(t: Transfers, mut messages: mpsc::Receiver<Mess
         }
         if links.is_empty() {
             links.extend(m.body.as_deref().and_then(|b| bare_link(b, &from)).map(|u| (u, None)));
+        }
+        // One message makes at most a few offers, each URL once.
+        let mut seen = std::collections::HashSet::new();
+        links.retain(|(url, _)| seen.insert(url.clone()));
+        if links.len() > MAX_LINKS_PER_MESSAGE {
+            tracing::info!(
+                "{from} sent {} links in one message; taking the first {MAX_LINKS_PER_MESSAGE}",
+                links.len()
+            );
+            links.truncate(MAX_LINKS_PER_MESSAGE);
         }
         for (url, desc) in links {
             tokio::spawn(incoming(t.clone(), Link { from: from.clone(), url, desc, iq: None }));
@@ -112,9 +125,16 @@ async fn incoming(t: Transfers, link: Link) {
     // The iq:oob answer, sent when this function returns, whichever way.
     let mut answer = IqAnswer { t: t.clone(), iq, error: Some(StanzaError::new(Condition::ItemNotFound)) };
     let http = t.http();
-    // The size, when the server tells it (HEAD); 0 = unknown.
+    // Nothing goes out for a link before it is accepted (a request tells its server
+    // our address and that we are online), except the size lookup (HEAD) for a
+    // contact's link to their own server. Otherwise the size is unknown (0) until the
+    // download says it.
+    let bare = from.bare().to_string();
+    let contact = t.client().roster().iter().any(|c| c.jid == bare);
+    let own_server =
+        checked.as_ref().ok().and_then(|u| u.host_str()).is_some_and(|h| super::urlpolicy::is_under(h, from.domain()));
     let size = match (&checked, &http) {
-        (Ok(u), Ok(h)) => match h.head(u.clone()).send().await {
+        (Ok(u), Ok(h)) if contact && own_server => match h.head(u.clone()).send().await {
             // The header itself: a HEAD response has no body to size.
             Ok(r) if r.status().is_success() => r
                 .headers()
@@ -178,6 +198,10 @@ async fn incoming(t: Transfers, link: Link) {
         }
         Decision::Accept(dir) => dir.unwrap_or_else(|| t.cfg().download_dir.clone()),
     };
+    if let Err(sentence) = files::check_free_space(&dir, size) {
+        answer.error = Some(StanzaError::new(Condition::ResourceConstraint).with_text("not enough disk space"));
+        return t.fail(id, &name, &sentence, false);
+    }
     let resumable = answer.iq.is_none();
     let final_path = files::unique_path(&dir, &name);
     match run(&t, id, &name, &http, url, final_path, 0, size, resumable).await {
@@ -331,6 +355,12 @@ async fn fetch(
         (None, 0) => None,
         (None, a) => Some(a),
     };
+    if let (Some(n), 0) = (size, announced) {
+        let _ = t.inner.store.set_size(id, n);
+        if let Some(dir) = final_path.parent() {
+            files::check_free_space(dir, n.saturating_sub(offset)).map_err(Broken::from)?;
+        }
+    }
     t.record_started(id, Route::Oob, None, offset);
     let expected = size.unwrap_or(UNKNOWN_SIZE_CAP);
     let part = if have > 0 || offset > 0 {
@@ -398,6 +428,15 @@ async fn download(
 }
 
 fn describe(e: &reqwest::Error, url: &reqwest::Url) -> String {
+    // A refusal by the URL policy (a redirect, a name resolving inwards) says why.
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if text.contains("refusing") {
+            return text;
+        }
+        source = s.source();
+    }
     if e.is_redirect() {
         format!("{url} redirects too often (a redirect loop?)")
     } else if e.is_connect() {

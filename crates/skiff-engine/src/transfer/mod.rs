@@ -12,6 +12,7 @@ mod outgoing;
 pub mod s5b;
 pub mod serve;
 pub mod upload;
+pub mod urlpolicy;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -522,7 +523,8 @@ impl Transfers {
                 return Ok(client.clone());
             }
         }
-        let client = upload::http_client(ca.as_deref())?;
+        let own_domain = self.inner.account.rsplit('@').next().map(|d| d.split('/').next().unwrap_or(d).to_owned());
+        let client = upload::http_client_for(ca.as_deref(), own_domain.as_deref())?;
         *cached = Some((ca, client.clone()));
         Ok(client)
     }

@@ -85,15 +85,26 @@ fn check(url: &str, lan: bool) -> Result<reqwest::Url, String> {
     }
 }
 
-/// The HTTP client: rustls with the system's roots (plus `ca_file`), no redirects to
-/// follow blindly (at most 5), timeouts for connecting and for stalls.
+/// The HTTP client: rustls with the system's roots (plus `ca_file`), at most 5
+/// redirects each checked against the URL policy, host names that resolve to this
+/// machine or the local network refused (`urlpolicy`), timeouts for connecting and for
+/// stalls.
 pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
+    http_client_for(ca_file, None)
+}
+
+/// [`http_client`] whose host names under `own_domain` (the account's server) may
+/// resolve into the local network (a self-hosted server); other names may not, and
+/// every redirect is checked (`urlpolicy`).
+pub fn http_client_for(ca_file: Option<&Path>, own_domain: Option<&str>) -> Result<reqwest::Client, String> {
     let tls = crate::connection::tls_config(ca_file).map_err(|e| e.to_string())?;
     let mut tls = (*tls).clone();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let resolver = super::urlpolicy::PolicyResolver { own_domain: own_domain.map(str::to_owned) };
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .redirect(super::urlpolicy::redirect_policy())
+        .dns_resolver(resolver)
         .connect_timeout(Duration::from_secs(15))
         .read_timeout(Duration::from_secs(60))
         .user_agent(concat!("Skiff/", env!("CARGO_PKG_VERSION")))
