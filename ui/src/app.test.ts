@@ -71,6 +71,21 @@ describe('app with the mock backend', () => {
     await vi.waitFor(() => expect(dialog.closest('.modal-backdrop')!.hasAttribute('hidden')).toBe(true));
   });
 
+  it('shows peer-supplied text as text, and a flood of refused offers as one toast', async () => {
+    await boot();
+    const evil = '<img src=x onerror=alert(1)>';
+    const emit = (e: unknown) => (backend as unknown as { emit(e: unknown): void }).emit(e);
+    emit({ type: 'transfer_offered', id: 9001, direction: 'incoming', peer: `mallory@evil.example/${evil}`, name: `${evil}.png`, size: 10, description: evil, resume_from: 0 });
+    await vi.waitFor(() => expect(q('[data-testid="offer-dialog"]')!.closest('.modal-backdrop')!.hasAttribute('hidden')).toBe(false));
+    expect(q('[data-testid="offer-dialog"]')!.textContent).toContain(`${evil}.png`);
+    emit({ type: 'offers_refused', peer: `mallory@evil.example`, count: 995, reason: evil });
+    await vi.waitFor(() => expect(q('[data-testid="toast-error"]')!.textContent).toContain('Refused 995 files from mallory@evil.example'));
+    emit({ type: 'transfer_failed', id: 9001, name: `${evil}.png`, error: evil, resumable: false, upload_fallback: false });
+    await vi.waitFor(() => expect(document.body.textContent).toContain(evil));
+    expect(document.querySelector('img')).toBeNull();
+    expect(document.querySelectorAll('[data-testid="toast-error"]').length).toBe(1);
+  });
+
   it('sends files to a contact from "Send file…"', async () => {
     await boot();
     const before = document.querySelectorAll('.transfer-card').length;

@@ -336,6 +336,10 @@ export class App {
       case 'subscription_request':
         this.toasts.show(t('toast.subscription', { jid: e.from }));
         break;
+      case 'offers_refused':
+        // One line per burst: the engine already coalesced the refusals.
+        this.toasts.show(tn('toast.offersRefused', e.count, { jid: e.peer }), 'error');
+        break;
       case 'transfer_completed':
       case 'transfer_failed':
       case 'transfer_rejected':

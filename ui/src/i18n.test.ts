@@ -69,7 +69,7 @@ describe('dictionaries', () => {
       .map((f) => readFileSync(f, 'utf8'))
       .join('\n');
     // Keys built at run time from a prefix.
-    const dynamicPrefixes = ['state.', 'route.', 'presence.', 'theme.', 'method.', 'signin.tls.', 'error.', 'lang.', 'toast.sending.', 'history.count.'];
+    const dynamicPrefixes = ['state.', 'route.', 'presence.', 'theme.', 'method.', 'signin.tls.', 'error.', 'lang.', 'toast.sending.', 'toast.offersRefused.', 'history.count.'];
     const unused = (Object.keys(en) as Key[]).filter(
       (k) => !all.includes(`'${k}'`) && !dynamicPrefixes.some((p) => k.startsWith(p)),
     );

@@ -223,6 +223,8 @@ const en = {
   'toast.sending.other': 'Sending {n} files to {name}',
   'toast.dropOnContact': 'Drop the files on a contact to send them.',
   'toast.subscription': '{jid} asks to see when you are online.',
+  'toast.offersRefused.one': 'Refused a file from {jid}: too many offers are waiting for an answer.',
+  'toast.offersRefused.other': 'Refused {n} files from {jid}: too many offers are waiting for an answer.',
   'toast.dismiss': 'Dismiss',
 
   'drop.hint': 'Drop on a contact to send',
@@ -450,6 +452,8 @@ const zhCN: Record<Key, string> = {
   'toast.sending.other': '正在给 {name} 发送 {n} 个文件',
   'toast.dropOnContact': '请把文件拖到联系人上再松开。',
   'toast.subscription': '{jid} 请求查看你的在线状态。',
+  'toast.offersRefused.one': '已拒收 {jid} 的 1 个文件：等待答复的文件太多。',
+  'toast.offersRefused.other': '已拒收 {jid} 的 {n} 个文件：等待答复的文件太多。',
   'toast.dismiss': '关闭',
 
   'drop.hint': '拖到联系人上即可发送',

@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use skiff_engine::event::{Contact, ResourcePresence};
 use skiff_engine::store::{Direction, HistoryFilter, Store};
-use skiff_engine::transfer::{AcceptPolicy, Method, SendMethod, TransferConfig, TransferError, Transfers};
+use skiff_engine::transfer::{
+    AcceptPolicy, Method, SendMethod, StrangerPolicy, TransferConfig, TransferError, Transfers,
+};
 use skiff_engine::{AccountConfig, Client, Event, Secret, TlsMode};
 use skiff_proto::disco::DiscoInfoResult;
 use skiff_proto::jid::Jid;
@@ -126,6 +128,10 @@ enum Command {
         /// Which offers to accept.
         #[arg(long, value_enum, default_value_t = AcceptArg::Contacts)]
         accept: AcceptArg,
+        /// Offers from people not in the roster: refused at once (default), or left to
+        /// `--accept`.
+        #[arg(long, value_enum, default_value_t = StrangersArg::Refuse)]
+        from_strangers: StrangersArg,
         /// Leave after this many transfers have finished (completed, failed or declined).
         #[arg(long)]
         count: Option<u32>,
@@ -172,6 +178,12 @@ enum AcceptArg {
     All,
     Contacts,
     None,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum StrangersArg {
+    Refuse,
+    Accept,
 }
 
 fn main() -> std::process::ExitCode {
@@ -323,10 +335,14 @@ fn transfer_config(cli: &Cli) -> Result<TransferConfig> {
             cfg.use_proxy = !no_proxy;
             cfg.ibb_block_size = *ibb_block_size;
         }
-        Command::Receive { dir, accept, .. } => {
+        Command::Receive { dir, accept, from_strangers, .. } => {
             if let Some(d) = dir {
                 cfg.download_dir = d.clone();
             }
+            cfg.strangers = match from_strangers {
+                StrangersArg::Refuse => StrangerPolicy::Refuse,
+                StrangersArg::Accept => StrangerPolicy::Ask,
+            };
             cfg.accept = match accept {
                 AcceptArg::All => AcceptPolicy::All,
                 AcceptArg::Contacts => AcceptPolicy::Contacts,
@@ -573,6 +589,9 @@ impl Bars {
                     b.abandon();
                 }
                 eprintln!("#{id} {name}: {reason}");
+            }
+            Event::OffersRefused { peer, count, reason } => {
+                let _ = multi.println(format!("refused {count} offers from {peer}: {reason}"));
             }
             _ => {}
         }

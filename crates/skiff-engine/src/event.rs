@@ -87,6 +87,9 @@ pub enum Event {
     TransferNotice { id: i64, message: String },
     /// The receiver declined, or we did.
     TransferRejected { id: i64, name: String, reason: String },
+    /// Offers from `peer` were refused without asking, `count` of them since the last
+    /// such event (at most one a second per peer): too many were waiting already.
+    OffersRefused { peer: String, count: u64, reason: String },
     /// Sign-in failed in a way retrying will not fix (wrong password, untrusted
     /// certificate, ...). `code` is stable for the UI to branch on.
     Fatal { code: String, message: String },

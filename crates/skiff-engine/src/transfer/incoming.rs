@@ -41,8 +41,16 @@ pub(super) async fn offer_loop(t: Transfers, mut rx: mpsc::Receiver<Iq>) {
 
 /// The outcome of the decision about an offer.
 enum Decided {
-    Accepted { id: i64, final_path: PathBuf, offset: u64 },
-    Declined { id: i64 },
+    Accepted {
+        id: i64,
+        final_path: PathBuf,
+        offset: u64,
+    },
+    Declined {
+        id: i64,
+    },
+    /// Refused before it was recorded or shown (a stranger, too many waiting).
+    Refused(super::Refusal),
 }
 
 async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
@@ -58,6 +66,10 @@ async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
         }
     };
     let (id, final_path, offset) = match decided {
+        Decided::Refused(r) => {
+            let error = StanzaError::new(r.condition).with_text(r.text);
+            return refuse(&t, &mut m, &clock, Some(error));
+        }
         Decided::Declined { id } => {
             refuse(&t, &mut m, &clock, None);
             let _ = t.inner.store.set_state(id, TransferState::Rejected, Some("declined"));
@@ -122,6 +134,15 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
         let have = std::fs::metadata(files::part_path(&final_path)).ok()?.len();
         (have <= f.size).then_some((rec.id, final_path, have))
     });
+    // A new offer takes a place among those waiting (held until it is answered); a
+    // resumption of one accepted before does not ask again.
+    let _slot = match &resume {
+        Some(_) => None,
+        None => match t.admit(from) {
+            Ok(slot) => slot,
+            Err(r) => return Ok(Decided::Refused(r)),
+        },
+    };
     let id = match &resume {
         Some((id, _, have)) => {
             store.start_attempt(*id, &offer.sid, &from.to_string(), *have)?;

@@ -117,6 +117,16 @@ pub fn name_of(url: &reqwest::Url) -> String {
 
 async fn incoming(t: Transfers, link: Link) {
     let Link { from, url, desc, iq } = link;
+    // A place among the offers waiting for an answer, held until this one is answered.
+    let slot = match t.admit(&from) {
+        Ok(slot) => slot,
+        Err(r) => {
+            if let Some(iq) = iq {
+                let _ = t.inner.client.send(iq.error_for(StanzaError::new(r.condition).with_text(r.text)));
+            }
+            return;
+        }
+    };
     let checked = if iq.is_some() { check_url_lan(&url) } else { check_url(&url) };
     let name = match &checked {
         Ok(u) => name_of(u),
@@ -190,6 +200,7 @@ async fn incoming(t: Transfers, link: Link) {
         }
     };
     let decision = t.answer(id, &from, asked).await;
+    drop(slot);
     let dir = match decision {
         Decision::Reject => {
             answer.error = Some(StanzaError::new(Condition::NotAcceptable).with_text("declined"));

@@ -101,7 +101,17 @@ pub struct TransferConfig {
     pub accept: AcceptPolicy,
     /// Offers from people not in the roster.
     pub strangers: StrangerPolicy,
+    /// Incoming offers waiting for an answer from one peer (bare JID), and from all
+    /// together; offers beyond are refused with `resource-constraint` and reported
+    /// once per burst ([`Event::OffersRefused`]).
+    pub max_pending_per_peer: usize,
+    pub max_pending: usize,
 }
+
+/// Default of [`TransferConfig::max_pending_per_peer`]: a handful of files at once.
+pub const MAX_PENDING_PER_PEER: usize = 5;
+/// Default of [`TransferConfig::max_pending`].
+pub const MAX_PENDING: usize = 50;
 
 impl TransferConfig {
     pub fn new(download_dir: PathBuf) -> TransferConfig {
@@ -120,6 +130,8 @@ impl TransferConfig {
             serve_http: false,
             accept: AcceptPolicy::Ask,
             strangers: StrangerPolicy::Ask,
+            max_pending_per_peer: MAX_PENDING_PER_PEER,
+            max_pending: MAX_PENDING,
         }
     }
 }
@@ -188,6 +200,35 @@ struct Inner {
     decisions: Mutex<HashMap<i64, oneshot::Sender<Decision>>>,
     routes: Mutex<HashMap<String, Route>>,
     cancels: Mutex<HashMap<i64, watch::Sender<bool>>>,
+    /// Offers waiting for an answer, by peer (bare JID).
+    pending: Mutex<HashMap<String, usize>>,
+    /// Offers refused over the caps since the last report, by peer.
+    refused: Mutex<HashMap<String, usize>>,
+}
+
+/// A place among the offers waiting for an answer, freed when dropped.
+pub(super) struct PendingSlot {
+    t: Transfers,
+    peer: String,
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut pending = self.t.inner.pending.lock().unwrap();
+        if let Some(n) = pending.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                pending.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// Why a new offer is refused before it is recorded or shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Refusal {
+    pub condition: skiff_proto::stanza::Condition,
+    pub text: &'static str,
 }
 
 /// The transfer engine of one account.
@@ -228,6 +269,8 @@ impl Transfers {
             decisions: Mutex::default(),
             routes: Mutex::default(),
             cancels: Mutex::default(),
+            pending: Mutex::default(),
+            refused: Mutex::default(),
         });
         client.add_feature(ns::SI_FILE_TRANSFER);
         let offers = client.handle_iqs("si", ns::SI);
@@ -315,6 +358,65 @@ impl Transfers {
         self.decide(id, Decision::Reject)
     }
 
+    /// Whether the bare JID of `from` is in the roster.
+    pub fn is_contact(&self, from: &Jid) -> bool {
+        let bare = from.bare().to_string();
+        self.client().roster().iter().any(|c| c.jid == bare)
+    }
+
+    /// The gate before a new incoming offer is recorded: strangers refused when the
+    /// setting says so, and, when offers wait for the user, the caps on waiting offers
+    /// per peer and in total. The slot is held until the offer is answered. Refusals
+    /// over a cap are reported once per burst and peer, not one by one.
+    pub(super) fn admit(&self, from: &Jid) -> Result<Option<PendingSlot>, Refusal> {
+        use skiff_proto::stanza::Condition;
+        let cfg = self.cfg();
+        if cfg.strangers == StrangerPolicy::Refuse && !self.is_contact(from) {
+            tracing::info!("refused an offer from {from}: not a contact");
+            return Err(Refusal { condition: Condition::Forbidden, text: "files are accepted from contacts only" });
+        }
+        if cfg.accept != AcceptPolicy::Ask {
+            return Ok(None);
+        }
+        let peer = from.bare().to_string();
+        let mut pending = self.inner.pending.lock().unwrap();
+        let total: usize = pending.values().sum();
+        let mine = pending.get(&peer).copied().unwrap_or(0);
+        if mine >= cfg.max_pending_per_peer || total >= cfg.max_pending {
+            drop(pending);
+            self.refused_over_cap(peer);
+            return Err(Refusal {
+                condition: Condition::ResourceConstraint,
+                text: "too many offers are waiting for an answer; try again later",
+            });
+        }
+        *pending.entry(peer.clone()).or_default() += 1;
+        Ok(Some(PendingSlot { t: self.clone(), peer }))
+    }
+
+    /// Counts a refusal over the caps; the first of a burst schedules one report a
+    /// second later with the count.
+    fn refused_over_cap(&self, peer: String) {
+        let mut refused = self.inner.refused.lock().unwrap();
+        let n = refused.entry(peer.clone()).or_default();
+        *n += 1;
+        if *n > 1 {
+            return;
+        }
+        let t = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let count = t.inner.refused.lock().unwrap().remove(&peer).unwrap_or(0);
+            tracing::info!("refused {count} offers from {peer}: too many waiting");
+            t.emit(Event::OffersRefused { peer, count: count as u64, reason: "too many offers waiting".into() });
+        });
+    }
+
+    /// Offers waiting for an answer now, in total.
+    pub fn pending_offers(&self) -> usize {
+        self.inner.pending.lock().unwrap().values().sum()
+    }
+
     /// When the policy is to ask: the channel the answer to offer `id` will come on,
     /// registered before the offer is announced (so an answer cannot come too early).
     fn ask(&self, id: i64) -> Option<oneshot::Receiver<Decision>> {
@@ -332,8 +434,7 @@ impl Transfers {
             AcceptPolicy::All => Decision::Accept(None),
             AcceptPolicy::None => Decision::Reject,
             AcceptPolicy::Contacts => {
-                let bare = from.bare().to_string();
-                if self.client().roster().iter().any(|c| c.jid == bare) {
+                if self.is_contact(from) {
                     Decision::Accept(None)
                 } else {
                     Decision::Reject

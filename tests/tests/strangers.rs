@@ -1,0 +1,177 @@
+//! Offers from strangers and floods of offers, against a real Prosody: a stranger's
+//! offer is refused at once when the setting says so (no record, no prompt) and asked
+//! about otherwise; 1,000 offers from a stranger in a burst stay within the caps on
+//! waiting offers, are reported in a few summary events, and a contact's 20 MiB
+//! transfer meanwhile takes less than twice its time alone.
+
+use std::time::{Duration, Instant};
+
+use skiff_engine::session::ClientError;
+use skiff_engine::transfer::{AcceptPolicy, StrangerPolicy, MAX_PENDING_PER_PEER};
+use skiff_engine::{Client, Event};
+use skiff_proto::jid::Jid;
+use skiff_proto::ns;
+use skiff_proto::si::{FileInfo, FileOffer};
+use skiff_proto::stanza::{Condition, Iq};
+use skiff_proto::xml::Element;
+use skiff_tests::peer::{account, random_file, sha256_file, wait_for, Peer};
+use skiff_tests::{Prosody, ProsodyOptions};
+
+fn server() -> Prosody {
+    let mut opts = ProsodyOptions::default();
+    opts.users.push(("mallory".into(), "mallory-pw".into()));
+    Prosody::start(opts).unwrap()
+}
+
+fn offer(sid: &str, name: &str) -> Element {
+    let file = FileInfo::new(name, 1000);
+    FileOffer { sid: sid.into(), mime_type: None, file, methods: vec![ns::BYTESTREAMS.into(), ns::IBB.into()] }.into()
+}
+
+async fn stranger(server: &Prosody) -> Client {
+    let c = Client::start(account(server, "mallory", "raw"));
+    c.wait_online().await.unwrap();
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_offer_is_refused_or_asked_about_as_set() {
+    let server = server();
+    let mut alice = Peer::start(&server, "alice", |c| {
+        c.accept = AcceptPolicy::Ask;
+        c.strangers = StrangerPolicy::Refuse;
+    })
+    .await;
+    let mallory = stranger(&server).await;
+    let err = mallory.set(Some(alice.jid.clone()), offer("s1", "hello.exe")).await.unwrap_err();
+    assert!(matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::Forbidden), "{err:?}");
+    assert!(err.to_string().contains("contacts only"), "{err}");
+    assert!(alice.transfers.store().list(&Default::default()).unwrap().is_empty(), "a record for a refused offer");
+    while let Ok(e) = alice.events.try_recv() {
+        assert!(!matches!(e, Event::TransferOffered { .. }), "the refused offer was shown: {e:?}");
+    }
+    // A contact's offer still asks.
+    let bob = Client::start(account(&server, "bob", "raw"));
+    bob.wait_online().await.unwrap();
+    let (b, to) = (bob.clone(), alice.jid.clone());
+    tokio::spawn(async move { b.set(Some(to), offer("s2", "notes.txt")).await });
+    wait_for(
+        &mut alice.events,
+        10,
+        "bob's offer",
+        |e| matches!(e, Event::TransferOffered { name, .. } if name == "notes.txt"),
+    )
+    .await;
+
+    // With "ask", the stranger's offer is shown like any other.
+    let mut cfg = alice.transfers.cfg();
+    cfg.strangers = StrangerPolicy::Ask;
+    alice.transfers.reconfigure(cfg).await;
+    let (m, to) = (mallory.clone(), alice.jid.clone());
+    tokio::spawn(async move { m.set(Some(to), offer("s3", "hello.exe")).await });
+    wait_for(
+        &mut alice.events,
+        10,
+        "the stranger's offer",
+        |e| matches!(e, Event::TransferOffered { name, .. } if name == "hello.exe"),
+    )
+    .await;
+}
+
+/// Sends `path` from bob to alice, alice accepting it by hand; the seconds it took.
+async fn contact_transfer(alice: &mut Peer, bob: &mut Peer, path: &std::path::Path) -> f64 {
+    let started = Instant::now();
+    let out_id = bob.transfers.send_file(&alice.jid, path, None).await.unwrap();
+    let offered = wait_for(&mut alice.events, 30, "bob's offer", |e| {
+        matches!(e, Event::TransferOffered { peer, direction, .. } if peer.starts_with("bob@") && direction == "incoming")
+    })
+    .await;
+    let Event::TransferOffered { id, .. } = offered else { unreachable!() };
+    alice.transfers.accept(id, None).unwrap();
+    let end = bob.finished(out_id, 120).await;
+    assert!(matches!(end, Event::TransferCompleted { .. }), "{end:?}");
+    let got = wait_for(
+        &mut alice.events,
+        30,
+        "the file",
+        |e| matches!(e, Event::TransferCompleted { id: i, .. } if *i == id),
+    )
+    .await;
+    let Event::TransferCompleted { path: got, .. } = got else { unreachable!() };
+    assert_eq!(sha256_file(std::path::Path::new(&got)), sha256_file(path));
+    started.elapsed().as_secs_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_offers_from_a_stranger_stay_within_the_caps() {
+    let server = server();
+    let mut alice = Peer::start(&server, "alice", |c| c.accept = AcceptPolicy::Ask).await;
+    let mut bob = Peer::start(&server, "bob", |_| {}).await;
+    alice.sees(&bob.jid).await;
+    bob.sees(&alice.jid).await;
+    let files = tempfile::tempdir().unwrap();
+    let big = random_file(files.path(), "contact.bin", 20 << 20, 7);
+    let alone = contact_transfer(&mut alice, &mut bob, &big).await;
+
+    let mallory = stranger(&server).await;
+    let to: Jid = alice.jid.clone();
+    // What the shells would see during the flood (the test's own receiver is busy
+    // waiting for bob's transfer).
+    let mut shell = alice.client.events();
+    let mut answers = Vec::new();
+    // The burst: 1,000 offers, each a real SI offer with its own stream id.
+    for i in 0..1000 {
+        let m = mallory.clone();
+        let to = to.clone();
+        answers.push(tokio::spawn(async move {
+            m.iq_within(
+                Iq::set(format!("f{i}"), Some(to), offer(&format!("flood{i}"), &format!("f{i}.bin"))),
+                Some(Duration::from_secs(60)),
+            )
+            .await
+        }));
+    }
+    let flooded = contact_transfer(&mut alice, &mut bob, &big).await;
+    eprintln!("contact's 20 MiB: {alone:.2} s alone, {flooded:.2} s during the flood ({:.2}x)", flooded / alone);
+
+    // Every offer was answered: all but the few waiting ones with resource-constraint.
+    let mut refused = 0;
+    let mut waiting = 0;
+    for a in answers {
+        match tokio::time::timeout(Duration::from_secs(1), a).await {
+            Ok(Ok(Err(ClientError::Stanza { error, .. }))) if error.condition == Condition::ResourceConstraint => {
+                refused += 1
+            }
+            Ok(Ok(other)) => panic!("unexpected answer: {other:?}"),
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => waiting += 1, // still waiting for alice's decision
+        }
+    }
+    // The last summary comes a second after its burst.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pending = alice.transfers.pending_offers();
+    let records = alice.transfers.store().list(&Default::default()).unwrap();
+    let from_mallory = records.iter().filter(|r| r.peer_jid.starts_with("mallory@")).count();
+    let mut offered = 0;
+    let mut summaries = Vec::new();
+    loop {
+        match shell.try_recv() {
+            Ok(Event::TransferOffered { peer, .. }) if peer.starts_with("mallory@") => offered += 1,
+            Ok(Event::OffersRefused { count, .. }) => summaries.push(count),
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => panic!("lost {n} events"),
+            Err(_) => break,
+        }
+    }
+    eprintln!(
+        "refused {refused}, waiting {waiting}, pending {pending}, records {from_mallory}, offers shown {offered}, summaries {summaries:?}"
+    );
+    assert_eq!(refused + waiting, 1000);
+    assert_eq!(waiting, MAX_PENDING_PER_PEER);
+    assert_eq!(from_mallory, MAX_PENDING_PER_PEER, "records for refused offers");
+    assert_eq!(offered, MAX_PENDING_PER_PEER, "{offered} offers shown");
+    assert!(pending <= MAX_PENDING_PER_PEER, "{pending}");
+    assert!(!summaries.is_empty() && summaries.len() <= 10, "{summaries:?}");
+    assert_eq!(summaries.iter().sum::<u64>(), refused as u64);
+    assert!(flooded < 2.0 * alone.max(0.5), "the flood slowed the contact down: {alone:.2} s -> {flooded:.2} s");
+}
