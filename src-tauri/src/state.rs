@@ -148,6 +148,9 @@ impl AppState {
     ) -> AppResult<Jid> {
         self.sign_out(app).await;
         let account = cfg.jid.clone();
+        // An account that signed in with SCRAM before refuses PLAIN (a downgrade).
+        let mut cfg = cfg;
+        cfg.require_scram = history.scram_required(&account.bare().to_string());
         let client = Client::start(cfg);
         let mut watch = client.events();
         let forward_rx = client.events();

@@ -241,3 +241,18 @@ async fn signs_in_over_direct_tls() {
     assert!(err.to_string().contains("TLS"), "{err}");
     client.disconnect().await;
 }
+
+/// Signing in with SCRAM is remembered for the account, so that a later sign-in
+/// refuses a server that offers only PLAIN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scram_sign_in_is_remembered() {
+    let server = Prosody::start(ProsodyOptions::default()).unwrap();
+    let alice = skiff_tests::peer::Peer::start(&server, "alice", |_| {}).await;
+    let store = alice.transfers.store();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !store.scram_required("alice@localhost") {
+        assert!(std::time::Instant::now() < deadline, "the SCRAM sign-in was not remembered");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!store.scram_required("bob@localhost"));
+}

@@ -39,6 +39,10 @@ struct Cli {
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, global = true, value_name = "PEM")]
     ca_file: Option<PathBuf>,
+    /// Allow PLAIN sign-in (over TLS) for an account that signed in with SCRAM before
+    /// (refused by default: a server offering only PLAIN then may be a downgrade).
+    #[arg(long, global = true)]
+    allow_plain: bool,
     /// Where Skiff keeps its history and settings.
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -276,14 +280,19 @@ async fn run(cli: Cli) -> Result<()> {
     if let Command::History { peer, name, limit } = &cli.command {
         return history(&*open_store(&cli)?, &out, peer.clone(), name.clone(), *limit);
     }
-    let cfg = account(&cli)?;
+    let mut cfg = account(&cli)?;
+    let history = open_store(&cli)?;
+    // An account that signed in with SCRAM before never sends its password by PLAIN
+    // unless told to.
+    cfg.require_scram = history.scram_required(&cfg.jid.bare().to_string()) && !cli.allow_plain;
     let store = match &cli.command {
-        Command::Send { .. } | Command::Receive { .. } | Command::Resume { .. } => Some(open_store(&cli)?),
+        Command::Send { .. } | Command::Receive { .. } | Command::Resume { .. } => Some(history.clone()),
         _ => None,
     };
     let account_jid = cfg.jid.clone();
     let client = Client::start(cfg);
     let mut events = client.events();
+    let mut sign_in = client.events();
     // Register the transfer handlers before the first presence goes out, so that a
     // peer who sees us online finds file transfer in our disco#info.
     let transfers = match store {
@@ -291,6 +300,12 @@ async fn run(cli: Cli) -> Result<()> {
         None => None,
     };
     let jid = client.wait_online().await.context("sign-in failed")?;
+    while let Ok(e) = sign_in.try_recv() {
+        if let Event::Online { mechanism, .. } = e {
+            history.note_mechanism(&jid.bare().to_string(), &mechanism);
+        }
+    }
+    drop(sign_in);
     let result = match (&cli.command, transfers) {
         (Command::Roster { wait }, _) => roster(&client, &mut events, &out, *wait).await,
         (Command::Whoami, _) => whoami(&client, &jid, &out).await,

@@ -61,6 +61,11 @@ pub struct AccountConfig {
     pub connect_timeout: Duration,
     /// Presence priority announced.
     pub priority: i8,
+    /// Refuse PLAIN sign-in (even over TLS): set for an account known to sign in with
+    /// SCRAM, so that a server (or someone in the middle) offering only PLAIN does not
+    /// get the password. The session sets it for its own reconnects after a SCRAM
+    /// sign-in; shells keep it per account.
+    pub require_scram: bool,
 }
 
 impl AccountConfig {
@@ -77,6 +82,7 @@ impl AccountConfig {
             reconnect: true,
             connect_timeout: Duration::from_secs(30),
             priority: 0,
+            require_scram: false,
         }
     }
 }

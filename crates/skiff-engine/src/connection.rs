@@ -281,7 +281,8 @@ async fn attempt(
         TlsMode::StartTls => (Transport::Plain(tcp), TlsPolicy::StartTls),
         TlsMode::Plaintext => (Transport::Plain(tcp), TlsPolicy::Plaintext),
     };
-    let mut negotiator = Negotiator::new(cfg.jid.clone(), cfg.password.expose(), policy);
+    let mut negotiator =
+        Negotiator::new(cfg.jid.clone(), cfg.password.expose(), policy).require_scram(cfg.require_scram);
     let mut parser = StreamParser::new(cfg.max_stanza_bytes);
     let open = |tls: bool| stream::open_stream(&domain, tls.then(|| cfg.jid.bare().to_string()).as_deref());
     write_raw(&mut transport, &open(policy == TlsPolicy::Direct)).await?;
@@ -321,7 +322,20 @@ async fn attempt(
                 }
             };
             log_event(&ev);
-            let mut queue: std::collections::VecDeque<Action> = negotiator.handle(ev)?.into();
+            // A SCRAM challenge runs PBKDF2 (up to a million rounds): not on an async worker.
+            let actions = if negotiator.is_expensive(&ev) {
+                let (n, r) = tokio::task::spawn_blocking(move || {
+                    let r = negotiator.handle(ev);
+                    (negotiator, r)
+                })
+                .await
+                .map_err(|e| NegotiationError::Unexpected(format!("the sign-in step was interrupted: {e}")))?;
+                negotiator = n;
+                r?
+            } else {
+                negotiator.handle(ev)?
+            };
+            let mut queue: std::collections::VecDeque<Action> = actions.into();
             while let Some(action) = queue.pop_front() {
                 match action {
                     Action::Send(el) => write_element(&mut transport, &el).await?,

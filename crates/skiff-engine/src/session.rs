@@ -72,6 +72,8 @@ struct Shared {
     messages: Option<mpsc::Sender<Message>>,
     features: Vec<String>,
     stream_features: Vec<String>,
+    /// The SASL mechanism of the current (or last) sign-in.
+    mechanism: String,
 }
 
 struct Inner {
@@ -226,6 +228,11 @@ impl Client {
         let mut f = self.inner.shared.lock().unwrap().features.clone();
         f.sort();
         f
+    }
+
+    /// The SASL mechanism of the current (or last) sign-in; empty before the first.
+    pub fn mechanism(&self) -> String {
+        self.inner.shared.lock().unwrap().mechanism.clone()
     }
 
     /// Namespaces of the server's stream features after bind.
@@ -405,8 +412,16 @@ impl SessionTask {
 
     async fn connected(&mut self, conn: Connected) -> End {
         let Connected { transport, mut parser, negotiated, .. } = conn;
+        // Once signed in with SCRAM, this session's reconnects never fall back to PLAIN.
+        if negotiated.mechanism.starts_with("SCRAM-") {
+            self.cfg.require_scram = true;
+        }
         let Some(inner) = self.inner.upgrade() else { return End::Stopped };
-        inner.shared.lock().unwrap().stream_features = negotiated.features.clone();
+        {
+            let mut shared = inner.shared.lock().unwrap();
+            shared.stream_features = negotiated.features.clone();
+            shared.mechanism = negotiated.mechanism.clone();
+        }
         let (mut rd, wr) = tokio::io::split(transport);
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let writer = tokio::spawn(writer_task(wr, out_rx));

@@ -535,6 +535,21 @@ impl Store {
         Ok(self.conn().query_row(sql, [key], |r| r.get(0)).optional()?)
     }
 
+    /// Whether `account` (a bare JID) signed in with SCRAM before: then PLAIN is
+    /// refused for it ([`crate::AccountConfig::require_scram`]).
+    pub fn scram_required(&self, account: &str) -> bool {
+        self.setting(&format!("sasl.scram:{account}")).ok().flatten().is_some()
+    }
+
+    /// Remembers the SASL mechanism `account` signed in with (SCRAM only matters).
+    pub fn note_mechanism(&self, account: &str, mechanism: &str) {
+        if mechanism.starts_with("SCRAM-") && !self.scram_required(account) {
+            if let Err(e) = self.set_setting(&format!("sasl.scram:{account}"), mechanism) {
+                tracing::warn!("history: {e}");
+            }
+        }
+    }
+
     /// Stores a setting, replacing its previous value.
     pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let sql =

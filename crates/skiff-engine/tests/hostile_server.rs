@@ -154,3 +154,61 @@ async fn plaintext_to_a_non_loopback_address_is_refused_before_connecting() {
     let err = connect(&cfg).await.unwrap_err();
     assert!(matches!(err, ConnectError::PlaintextNotLoopback { .. }), "{err}");
 }
+
+/// Reads from the client until `needle` has arrived; returns everything read.
+async fn read_until(sock: &mut tokio::net::TcpStream, needle: &str) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&out).contains(needle) {
+        match tokio::time::timeout(Duration::from_secs(10), sock.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => out.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A server whose SCRAM challenge is built from the client nonce by `challenge`.
+async fn scram_server(challenge: fn(&str) -> String) -> (u16, tokio::task::JoinHandle<String>) {
+    use base64::Engine as _;
+    fake_server(move |mut sock| async move {
+        let _ = read_until(&mut sock, "<stream:stream").await;
+        sock.write_all(HEADER.as_bytes()).await.unwrap();
+        sock.write_all(
+            b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>",
+        )
+        .await
+        .unwrap();
+        let auth = read_until(&mut sock, "</auth>").await;
+        let b64 = auth.split('>').nth(1).unwrap().split('<').next().unwrap();
+        let first = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap();
+        let nonce = first.split(',').find_map(|p| p.strip_prefix("r=")).unwrap().to_owned();
+        let msg = base64::engine::general_purpose::STANDARD.encode(challenge(&nonce));
+        sock.write_all(format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{msg}</challenge>").as_bytes())
+            .await
+            .unwrap();
+        read_all(&mut sock).await
+    })
+    .await
+}
+
+#[tokio::test]
+async fn hostile_scram_challenges_are_refused_at_once() {
+    use skiff_proto::negotiation::NegotiationError;
+    type Make = fn(&str) -> String;
+    let cases: [(&str, Make); 2] = [
+        ("2^32-1 rounds", |c| format!("r={c}evil,s=c2FsdA==,i=4294967295")),
+        ("a nonce not extending ours", |_| "r=mallorysnonce,s=c2FsdA==,i=4096".to_owned()),
+    ];
+    for (what, challenge) in cases {
+        let (port, server) = scram_server(challenge).await;
+        let started = std::time::Instant::now();
+        let err = connect(&config(port)).await.unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, ConnectError::Negotiation(NegotiationError::ScramChallenge(_))), "{what}: {err}");
+        assert!(took < Duration::from_secs(1), "{what}: {took:?}");
+        assert!(err.is_fatal(), "{what}: retried");
+        let wrote = server.await.unwrap();
+        assert!(!wrote.contains("<response"), "{what}: the client answered the challenge: {wrote}");
+    }
+}

@@ -52,6 +52,16 @@ pub enum NegotiationError {
     ServerProofInvalid,
     #[error("sign-in failed: {0}")]
     Sasl(String),
+    /// The server's SCRAM challenge breaks the rules in a way that helps an attacker
+    /// (a nonce not extending ours, an iteration count out of range...).
+    #[error("the server's SCRAM challenge is not acceptable: {0}; someone may be in the middle")]
+    ScramChallenge(String),
+    /// The account signed in with SCRAM before and the server now offers only PLAIN.
+    #[error(
+        "the server offers only PLAIN sign-in, but this account signed in with SCRAM before: this may be a \
+         downgrade attack, so the password was not sent (allow PLAIN for this account to go on)"
+    )]
+    PlainDowngrade,
     #[error("the server refused the resource binding: {0}")]
     BindFailed(Box<StanzaError>),
     #[error("the server sent something unexpected during sign-in: {0}")]
@@ -108,6 +118,10 @@ pub struct Negotiator {
     state: State,
     mech: Option<Box<dyn Mechanism + Send>>,
     mech_name: String,
+    /// The nonce of our SCRAM client-first message, to check the server's against.
+    client_nonce: Option<String>,
+    /// Refuse PLAIN (the account used SCRAM before).
+    require_scram: bool,
     authenticated: bool,
     session_required: bool,
     bound: Option<Jid>,
@@ -141,11 +155,26 @@ impl Negotiator {
             state: State::AwaitHeader,
             mech: None,
             mech_name: String::new(),
+            client_nonce: None,
+            require_scram: false,
             authenticated: false,
             session_required: false,
             bound: None,
             features: Vec::new(),
         }
+    }
+
+    /// Refuses PLAIN even over TLS: for an account that signed in with SCRAM before,
+    /// a server offering only PLAIN now may be a downgrade by someone in the middle.
+    pub fn require_scram(mut self, yes: bool) -> Negotiator {
+        self.require_scram = yes;
+        self
+    }
+
+    /// Whether handling `event` may run PBKDF2 (a SCRAM challenge): the driver runs
+    /// such a step off its async workers.
+    pub fn is_expensive(&self, event: &StreamEvent) -> bool {
+        matches!(event, StreamEvent::Stanza(el) if el.is("challenge", ns::SASL))
     }
 
     /// The transport is now TLS: restart the stream.
@@ -234,6 +263,8 @@ impl Negotiator {
             Box::new(Scram::<Sha256>::from_credentials(creds).map_err(|e| NegotiationError::Sasl(e.to_string()))?)
         } else if has("SCRAM-SHA-1") {
             Box::new(Scram::<Sha1>::from_credentials(creds).map_err(|e| NegotiationError::Sasl(e.to_string()))?)
+        } else if has("PLAIN") && self.tls && self.require_scram {
+            return Err(NegotiationError::PlainDowngrade);
         } else if has("PLAIN") && self.tls {
             Box::new(Plain::new(user, self.password.clone()))
         } else {
@@ -246,6 +277,7 @@ impl Negotiator {
         let mut mech = mech;
         self.mech_name = mech.name().to_owned();
         let initial = mech.initial();
+        self.client_nonce = self.mech_name.starts_with("SCRAM-").then(|| scram_attr(&initial, 'r')).flatten();
         self.mech = Some(mech);
         self.state = State::Sasl;
         let auth =
@@ -258,6 +290,9 @@ impl Negotiator {
         match el.name.as_str() {
             "challenge" => {
                 let data = decode(&el.text())?;
+                if let Some(ours) = &self.client_nonce {
+                    check_server_first(ours, &data)?;
+                }
                 let resp = mech.response(&data).map_err(|e| NegotiationError::Sasl(e.to_string()))?;
                 Ok(vec![Action::Send(Element::new("response", ns::SASL).with_text(encode(&resp)))])
             }
@@ -346,6 +381,49 @@ fn decode(text: &str) -> Result<Vec<u8>, NegotiationError> {
     base64::engine::general_purpose::STANDARD
         .decode(t)
         .map_err(|_| NegotiationError::Unexpected("SASL data that is not base64".into()))
+}
+
+/// The smallest SCRAM iteration count accepted (RFC 5802 §5.1 / RFC 7677: at least
+/// 4096).
+pub const MIN_SCRAM_ITERATIONS: u32 = 4096;
+/// The largest SCRAM iteration count accepted: it bounds the CPU a hostile server can
+/// make us spend (PBKDF2 at a million rounds takes about a second).
+pub const MAX_SCRAM_ITERATIONS: u32 = 1_000_000;
+
+/// The value of attribute `key` of a SCRAM message (`r=...,s=...,i=...`); the GS2
+/// header of a client-first message is skipped since it holds no `x=` pairs that
+/// matter here.
+fn scram_attr(msg: &[u8], key: char) -> Option<String> {
+    let text = std::str::from_utf8(msg).ok()?;
+    text.split(',').find_map(|part| part.strip_prefix(key)?.strip_prefix('=')).map(str::to_owned)
+}
+
+/// Checks a SCRAM server-first message before PBKDF2 runs on it: the server nonce must
+/// extend ours (RFC 5802 §5.1), the salt must be base64 and not empty, the iteration
+/// count in range, and no mandatory extension (`m=`) we do not know.
+fn check_server_first(client_nonce: &str, msg: &[u8]) -> Result<(), NegotiationError> {
+    let bad = |m: &str| NegotiationError::ScramChallenge(m.to_owned());
+    let text = std::str::from_utf8(msg).map_err(|_| bad("it is not UTF-8"))?;
+    if text.starts_with("m=") {
+        return Err(bad("it requires an extension (m=) this client does not know"));
+    }
+    let nonce = scram_attr(msg, 'r').ok_or_else(|| bad("it has no nonce"))?;
+    if !nonce.starts_with(client_nonce) || nonce.len() <= client_nonce.len() {
+        return Err(bad("its nonce does not extend the one this client sent"));
+    }
+    let salt = scram_attr(msg, 's').ok_or_else(|| bad("it has no salt"))?;
+    match base64::engine::general_purpose::STANDARD.decode(salt.as_bytes()) {
+        Ok(s) if !s.is_empty() => {}
+        _ => return Err(bad("its salt is empty or not base64")),
+    }
+    let iterations: u64 =
+        scram_attr(msg, 'i').and_then(|i| i.parse().ok()).ok_or_else(|| bad("it has no iteration count"))?;
+    if iterations < u64::from(MIN_SCRAM_ITERATIONS) || iterations > u64::from(MAX_SCRAM_ITERATIONS) {
+        return Err(NegotiationError::ScramChallenge(format!(
+            "its iteration count {iterations} is outside {MIN_SCRAM_ITERATIONS}..={MAX_SCRAM_ITERATIONS}"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -565,6 +643,72 @@ mod tests {
             assert_eq!(done.mechanism, "SCRAM-SHA-256");
             assert!(done.tls);
         }
+    }
+
+    /// A SCRAM challenge built from `f(client nonce)`, answered by the negotiator.
+    fn challenge_with(f: impl Fn(&str) -> String) -> Result<Vec<Action>, NegotiationError> {
+        let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+        let mut n = neg(TlsPolicy::Direct);
+        n.handle(open()).unwrap();
+        let a = n
+            .handle(features("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-256</mechanism></mechanisms>"))
+            .unwrap();
+        let first = sasl_payload(&a);
+        let nonce = scram_attr(&first, 'r').unwrap();
+        let challenge = f(&nonce);
+        n.handle(st(&format!(
+            "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>",
+            b64(challenge.as_bytes())
+        )))
+    }
+
+    #[test]
+    fn hostile_scram_challenges_are_refused_before_pbkdf2() {
+        const SALT: &str = "c2FsdHNhbHQ=";
+        let ok = challenge_with(|c| format!("r={c}srv,s={SALT},i=4096"));
+        assert!(ok.is_ok(), "{ok:?}");
+        type Make = Box<dyn Fn(&str) -> String>;
+        let cases: Vec<(&str, Make)> = vec![
+            ("not extending ours", Box::new(|_| format!("r=someoneelsesnonce,s={SALT},i=4096"))),
+            ("equal to ours", Box::new(|c| format!("r={c},s={SALT},i=4096"))),
+            ("ours as a suffix", Box::new(|c| format!("r=x{c},s={SALT},i=4096"))),
+            ("4095 rounds", Box::new(|c| format!("r={c}srv,s={SALT},i=4095"))),
+            ("1,000,001 rounds", Box::new(|c| format!("r={c}srv,s={SALT},i=1000001"))),
+            ("2^32-1 rounds", Box::new(|c| format!("r={c}srv,s={SALT},i=4294967295"))),
+            ("no rounds", Box::new(|c| format!("r={c}srv,s={SALT}"))),
+            ("bad salt", Box::new(|c| format!("r={c}srv,s=***,i=4096"))),
+            ("empty salt", Box::new(|c| format!("r={c}srv,s=,i=4096"))),
+            ("an extension", Box::new(|c| format!("m=ext,r={c}srv,s={SALT},i=4096"))),
+        ];
+        for (what, f) in cases {
+            let started = std::time::Instant::now();
+            let r = challenge_with(f);
+            assert!(matches!(r, Err(NegotiationError::ScramChallenge(_))), "{what}: {r:?}");
+            assert!(started.elapsed() < std::time::Duration::from_millis(500), "{what}: PBKDF2 ran");
+            assert!(r.unwrap_err().to_string().contains("in the middle"));
+        }
+        // The bounds themselves are fine.
+        assert!(challenge_with(|c| format!("r={c}srv,s={SALT},i={MAX_SCRAM_ITERATIONS}")).is_ok());
+    }
+
+    #[test]
+    fn plain_is_refused_to_an_account_that_used_scram() {
+        let only_plain =
+            "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>";
+        let mut n = neg(TlsPolicy::Direct).require_scram(true);
+        n.handle(open()).unwrap();
+        let r = n.handle(features(only_plain));
+        assert_eq!(r, Err(NegotiationError::PlainDowngrade));
+        assert!(r.unwrap_err().to_string().contains("downgrade"));
+        // SCRAM offered: used as always.
+        let mut n = neg(TlsPolicy::Direct).require_scram(true);
+        n.handle(open()).unwrap();
+        let a = n.handle(features(MECHS)).unwrap();
+        assert!(sent(&a)[0].contains("mechanism='SCRAM-SHA-1'"), "{a:?}");
+        // Without the requirement, PLAIN over TLS is still allowed.
+        let mut n = neg(TlsPolicy::Direct);
+        n.handle(open()).unwrap();
+        assert!(sent(&n.handle(features(only_plain)).unwrap())[0].contains("mechanism='PLAIN'"));
     }
 
     #[test]

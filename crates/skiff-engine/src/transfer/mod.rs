@@ -288,6 +288,7 @@ impl Transfers {
         tokio::spawn(outgoing::reoffer_loop(t.clone()));
         tokio::spawn(links::message_loop(t.clone(), messages));
         tokio::spawn(links::iq_loop(t.clone(), oob_requests));
+        tokio::spawn(remember_sign_ins(t.clone(), client.events()));
         Ok(t)
     }
 
@@ -716,6 +717,20 @@ struct RouteGuard {
 impl Drop for RouteGuard {
     fn drop(&mut self) {
         self.t.inner.routes.lock().unwrap().remove(&self.sid);
+    }
+}
+
+/// Remembers that the account signs in with SCRAM, so that later sign-ins refuse a
+/// server offering only PLAIN (a downgrade).
+async fn remember_sign_ins(t: Transfers, mut events: tokio::sync::broadcast::Receiver<Event>) {
+    // Signed in before the engine started: the sign-in that already happened.
+    t.inner.store.note_mechanism(&t.inner.account, &t.inner.client.mechanism());
+    loop {
+        match events.recv().await {
+            Ok(Event::Online { mechanism, .. }) => t.inner.store.note_mechanism(&t.inner.account, &mechanism),
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => return,
+        }
     }
 }
 
