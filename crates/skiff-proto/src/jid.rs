@@ -23,6 +23,8 @@ pub enum JidError {
     Prep(&'static str),
     #[error("the {0} part is longer than 1023 bytes")]
     TooLong(&'static str),
+    #[error("the domain has an empty label (two dots in a row, or only dots)")]
+    EmptyLabel,
 }
 
 /// A normalised JID: `[local@]domain[/resource]`.
@@ -46,6 +48,10 @@ impl Jid {
             return Err(JidError::NoDomain);
         }
         let domain = prep(domain, "domain", stringprep::nameprep)?;
+        // Found by fuzzing: ".." was read as the domain ".", which reads back as none.
+        if domain.split('.').any(str::is_empty) {
+            return Err(JidError::EmptyLabel);
+        }
         let resource = match resource {
             None => None,
             Some("") => return Err(JidError::EmptyResource),
@@ -143,6 +149,14 @@ impl fmt::Debug for Jid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_domain_labels_are_refused() {
+        for bad in ["..", "a@..", ".", "a@b..c", "a@.b", "a@b../r"] {
+            assert!(bad.parse::<Jid>().is_err(), "{bad}");
+        }
+        assert_eq!("a@b.c.".parse::<Jid>().unwrap().domain(), "b.c");
+    }
 
     #[test]
     fn parses_and_normalises() {

@@ -8,6 +8,8 @@ pub mod bytestreams;
 pub mod dataforms;
 pub mod disco;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ibb;
 pub mod jid;
 pub mod negotiation;

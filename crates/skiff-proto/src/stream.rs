@@ -101,6 +101,30 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Whether `s` is an XML name without a colon (`NCName`): quick-xml does not check
+/// names, so `<a$b='c'>` would otherwise become an element we cannot write back
+/// (found by fuzzing). Non-ASCII characters are taken as name characters.
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else { return false };
+    let start = |c: char| c.is_ascii_alphabetic() || c == '_' || !c.is_ascii();
+    start(first) && chars.all(|c| start(c) || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+/// `name`, or an error when it is not a name (`prefix:local` allowed for attributes).
+fn checked_name(name: &str, qualified: bool) -> Result<&str, XmlError> {
+    let ok = match name.split_once(':') {
+        Some((p, l)) if qualified => is_ncname(p) && is_ncname(l),
+        Some(_) => false,
+        None => is_ncname(name),
+    };
+    if ok {
+        Ok(name)
+    } else {
+        Err(malformed(format!("'{name}' is not an XML name")))
+    }
+}
+
 /// XML 1.0 `Char` production (Rust strings already exclude surrogates).
 fn check_chars(s: &str) -> Result<(), XmlError> {
     let bad = |c: char| matches!(c, '\0'..='\x08' | '\x0B' | '\x0C' | '\x0E'..='\x1F' | '\u{FFFE}' | '\u{FFFF}');
@@ -112,7 +136,12 @@ fn check_chars(s: &str) -> Result<(), XmlError> {
 
 fn ns_name(res: ResolveResult<'_>) -> Result<String, XmlError> {
     match res {
-        ResolveResult::Bound(n) => Ok(utf8(n.into_inner())?.to_owned()),
+        // The declaration's value as written: references in it stand for characters
+        // like in any attribute value (found by fuzzing: `xmlns='a&amp;b'` is `a&b`).
+        ResolveResult::Bound(n) => {
+            let raw = utf8(n.into_inner())?;
+            Ok(quick_xml::escape::unescape(raw).map_err(malformed)?.into_owned())
+        }
         ResolveResult::Unbound => Ok(String::new()),
         ResolveResult::Unknown(p) => {
             Err(malformed(format!("undeclared namespace prefix '{}'", String::from_utf8_lossy(&p))))
@@ -143,7 +172,7 @@ fn read_attrs(
         };
         let value = quick_xml::escape::unescape(&raw).map_err(malformed)?.into_owned();
         check_chars(&value)?;
-        let key = utf8(attr.key.as_ref())?.to_owned();
+        let key = checked_name(utf8(attr.key.as_ref())?, true)?.to_owned();
         if attrs.len() + declared >= MAX_ATTRIBUTES {
             return Err(Limit::Attributes(MAX_ATTRIBUTES).into());
         }
@@ -220,8 +249,9 @@ fn read_tree(xml: &str, standalone: bool) -> Result<Element, XmlError> {
                         return Err(Limit::Children(MAX_CHILDREN).into());
                     }
                 }
+                checked_name(utf8(s.name().as_ref())?, true)?;
                 let el = Element {
-                    name: utf8(s.local_name().as_ref())?.to_owned(),
+                    name: checked_name(utf8(s.local_name().as_ref())?, false)?.to_owned(),
                     ns: ns?,
                     attrs: read_attrs(&reader, s, None)?,
                     children: Vec::new(),
@@ -1259,6 +1289,25 @@ mod tests {
         for size in [1, 2, 3, 7, 64, 1000] {
             assert_eq!(run(input.as_bytes(), || size), (reference.clone(), None), "chunks of {size}");
         }
+    }
+
+    #[test]
+    fn names_must_be_xml_names() {
+        for bad in ["<a$b/>", "<a:b:c/>", "<1a/>", "<-a/>", "<a b$='1'/>", "<a :b='1'/>", "<a b:='1'/>"] {
+            assert!(matches!(parse_element(bad.as_bytes()), Err(XmlError::Malformed(_))), "{bad}");
+        }
+        for good in ["<a.b-c_d/>", "<_x/>", "<名前 属性='1'/>", "<a xml:lang='en'/>"] {
+            assert!(parse_element(good.as_bytes()).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn namespace_names_are_unescaped_like_attribute_values() {
+        let el = stanza("<iq type='get' id='n1'><query xmlns='urn:x:a&amp;b&#x3e;c&gt;'/></iq>");
+        let q = el.elements().next().unwrap();
+        assert_eq!(q.ns, "urn:x:a&b>c>");
+        // ...so that what we write reads back the same.
+        assert_eq!(parse_element(q.to_xml().as_bytes()).unwrap(), *q);
     }
 
     #[test]
