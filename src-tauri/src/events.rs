@@ -55,16 +55,15 @@ fn react(app: &AppHandle, client: &Client, transfers: &Transfers, store: &Store,
                 return;
             }
             let who = contact.and_then(|c| c.name).unwrap_or_else(|| bare.to_owned());
-            let body = format!("{who} wants to send {name} ({})", human_size(*size));
-            offer_notification(app.clone(), transfers.clone(), store, *id, body);
+            offer_notification(app.clone(), transfers.clone(), store, *id, bare, who);
         }
         Event::TransferCompleted { id, name, size, .. } if !window_focused(app) => {
             let incoming = transfers.store().get(*id).map(|r| r.direction == Direction::Incoming).unwrap_or(false);
             let summary = if incoming { "File received" } else { "File sent" };
-            notify(summary, &format!("{name} ({})", human_size(*size)));
+            notify(summary, &format!("{} ({})", plain_text(name, 120), human_size(*size)));
         }
         Event::TransferFailed { name, error, .. } if !window_focused(app) => {
-            notify("Transfer failed", &format!("{name}: {error}"));
+            notify("Transfer failed", &format!("{}: {}", plain_text(name, 120), plain_text(error, 300)));
         }
         _ => {}
     }
@@ -89,47 +88,150 @@ const NOTIFICATION_ICON: &str = "skiff-desktop";
 /// How long an offer's notification stays: the engine's offer timeout (5 minutes).
 const OFFER_NOTIFICATION_MS: u32 = 300_000;
 
-/// "NAME wants to send FILE (SIZE)" with Accept / Decline. Clicking the body focuses
-/// the window and asks the UI to open the offer dialog.
-fn offer_notification(app: AppHandle, transfers: Transfers, store: &Store, id: i64, body: String) {
+/// Peers with an offer notification on screen at once; offers from others show only
+/// in the window (whose list holds them all).
+const MAX_NOTIFIED_PEERS: usize = 8;
+
+/// The offer notifications on screen: one per peer, updated as more offers come.
+#[derive(Default)]
+struct OfferNotes {
+    by_peer: std::collections::HashMap<String, PeerNote>,
+}
+
+#[derive(Default)]
+struct PeerNote {
+    /// The notification's id once shown (later offers replace it in place).
+    id: Option<u32>,
+    /// The offers it stands for: id, file name, size.
+    offers: Vec<(i64, String, u64)>,
+    /// Who, as shown.
+    who: String,
+}
+
+fn offer_notes() -> &'static std::sync::Mutex<OfferNotes> {
+    static NOTES: std::sync::OnceLock<std::sync::Mutex<OfferNotes>> = std::sync::OnceLock::new();
+    NOTES.get_or_init(Default::default)
+}
+
+/// Peer-supplied text for a notification body: servers interpret a subset of HTML
+/// there, so `&`, `<`, `>` are escaped; control characters and bidi overrides are
+/// dropped; long text is cut with an ellipsis.
+pub fn plain_text(s: &str, max_chars: usize) -> String {
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}');
+    let kept: Vec<char> = s.chars().filter(|&c| !c.is_control() && !bidi(c)).collect();
+    let mut text: String = kept.iter().take(max_chars).collect();
+    if kept.len() > max_chars {
+        text.push('…');
+    }
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// What a peer's offer notification says, and its actions.
+fn note_content(note: &PeerNote) -> (String, Vec<(&'static str, &'static str)>) {
+    match note.offers.as_slice() {
+        [(_, name, size)] => (
+            format!("{} wants to send {} ({})", note.who, plain_text(name, 120), human_size(*size)),
+            vec![("default", "Open"), ("accept", "Accept"), ("reject", "Reject")],
+        ),
+        many => (
+            format!("{} wants to send {} files", note.who, many.len()),
+            vec![("default", "Open"), ("reject", "Decline all")],
+        ),
+    }
+}
+
+fn build_note(note: &PeerNote) -> notify_rust::Notification {
+    let (body, actions) = note_content(note);
+    let mut n = notify_rust::Notification::new();
+    n.appname("Skiff")
+        .summary("Incoming file")
+        .body(&body)
+        .icon(NOTIFICATION_ICON)
+        .timeout(notify_rust::Timeout::Milliseconds(OFFER_NOTIFICATION_MS));
+    for (key, label) in actions {
+        n.action(key, label);
+    }
+    if let Some(id) = note.id {
+        n.id(id);
+    }
+    n
+}
+
+/// Announces offer `id` from `peer`: a new notification for the peer (one thread waits
+/// for its action, at most [`MAX_NOTIFIED_PEERS`] such threads, none from the async
+/// runtime's pool), or the peer's notification updated in place ("carol wants to send
+/// 12 files"). Accept takes one file; for several the notification offers Open and
+/// Decline all.
+fn offer_notification(app: AppHandle, transfers: Transfers, store: &Store, id: i64, peer: &str, who: String) {
     let download_dir = Settings::load(store).download_dir;
-    tauri::async_runtime::spawn_blocking(move || {
-        let shown = notify_rust::Notification::new()
-            .appname("Skiff")
-            .summary("Incoming file")
-            .body(&body)
-            .icon(NOTIFICATION_ICON)
-            .action("default", "Open")
-            .action("accept", "Accept")
-            .action("reject", "Reject")
-            .timeout(notify_rust::Timeout::Milliseconds(OFFER_NOTIFICATION_MS))
-            .show();
+    let offer = transfers.store().get(id).map(|r| (id, r.file_name, r.size)).unwrap_or((id, String::new(), 0));
+    let mut notes = offer_notes().lock().unwrap();
+    if let Some(note) = notes.by_peer.get_mut(peer) {
+        note.offers.push(offer);
+        if note.id.is_some() {
+            if let Err(e) = build_note(note).show() {
+                tracing::info!("cannot update the notification for {peer}: {e}");
+            }
+        }
+        return;
+    }
+    if notes.by_peer.len() >= MAX_NOTIFIED_PEERS {
+        tracing::info!("no notification for offer {id}: {MAX_NOTIFIED_PEERS} peers are notified already");
+        return;
+    }
+    notes.by_peer.insert(peer.to_owned(), PeerNote { id: None, offers: vec![offer], who: plain_text(&who, 80) });
+    drop(notes);
+    let peer = peer.to_owned();
+    let spawned = std::thread::Builder::new().name("offer-notification".into()).spawn(move || {
+        let shown = {
+            let mut notes = offer_notes().lock().unwrap();
+            let Some(note) = notes.by_peer.get_mut(&peer) else { return };
+            let shown = build_note(note).show();
+            if let Ok(h) = &shown {
+                note.id = Some(h.id());
+            }
+            shown
+        };
         let handle = match shown {
             Ok(h) => h,
             Err(e) => {
-                tracing::info!("no desktop notification for offer {id} ({e}); the in-app dialog answers it");
+                tracing::info!("no desktop notification for {peer} ({e}); the in-app dialog answers the offers");
+                offer_notes().lock().unwrap().by_peer.remove(&peer);
                 return;
             }
         };
         handle.wait_for_action(|action| {
-            let result = match action {
-                "accept" => transfers.accept(id, Some(download_dir.into())).map_err(|e| e.to_string()),
-                "reject" => transfers.reject(id).map_err(|e| e.to_string()),
-                "default" => {
+            let offers = offer_notes().lock().unwrap().by_peer.remove(&peer).map(|n| n.offers).unwrap_or_default();
+            let result = match (action, offers.as_slice()) {
+                ("accept", [(id, _, _)]) => {
+                    transfers.accept(*id, Some(download_dir.clone().into())).map_err(|e| e.to_string())
+                }
+                ("reject", _) => offers
+                    .iter()
+                    .map(|(id, _, _)| transfers.reject(*id).map_err(|e| e.to_string()))
+                    .find(Result::is_err)
+                    .unwrap_or(Ok(())),
+                ("default", _) => {
                     if let Some(w) = app.get_webview_window("main") {
                         let _ = w.unminimize();
                         let _ = w.show();
                         let _ = w.set_focus();
                     }
-                    app.emit(FOCUS_OFFER, id).map_err(|e| e.to_string())
+                    let first = offers.first().map(|o| o.0).unwrap_or(0);
+                    app.emit(FOCUS_OFFER, first).map_err(|e| e.to_string())
                 }
-                _ => Ok(()), // closed or expired: the in-app dialog still answers it
+                _ => Ok(()), // closed or expired: the in-app dialog still answers them
             };
             if let Err(e) = result {
-                tracing::info!("notification action {action} for offer {id}: {e}");
+                tracing::info!("notification action {action} for {peer}: {e}");
             }
         });
+        // However it ended, the next offer from this peer gets a new notification.
+        offer_notes().lock().unwrap().by_peer.remove(&peer);
     });
+    if let Err(e) = spawned {
+        tracing::warn!("no notification thread: {e}");
+    }
 }
 
 /// Sizes as the window shows them (ui/src/format.ts): binary units, one decimal
@@ -158,6 +260,28 @@ pub fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_text_is_plain_in_notifications() {
+        assert_eq!(plain_text("<b>hi</b> & <img src=x>", 100), "&lt;b&gt;hi&lt;/b&gt; &amp; &lt;img src=x&gt;");
+        // Bidi overrides (a name that shows as "photo.jpg" but is "gpj.exe") and control
+        // characters go.
+        assert_eq!(plain_text("photo\u{202E}gpj.exe\n\r\t", 100), "photogpj.exe");
+        assert_eq!(plain_text(&"a".repeat(200), 120), format!("{}…", "a".repeat(120)));
+        assert_eq!(plain_text("日本語", 2), "日本…");
+    }
+
+    #[test]
+    fn several_offers_from_one_peer_share_a_notification() {
+        let mut note = PeerNote { id: None, offers: vec![(1, "<a>.txt".into(), 10)], who: "carol".into() };
+        let (body, actions) = note_content(&note);
+        assert_eq!(body, "carol wants to send &lt;a&gt;.txt (10 B)");
+        assert!(actions.iter().any(|(k, _)| *k == "accept"));
+        note.offers.extend((2..=12).map(|i| (i, format!("f{i}"), 1)));
+        let (body, actions) = note_content(&note);
+        assert_eq!(body, "carol wants to send 12 files");
+        assert!(!actions.iter().any(|(k, _)| *k == "accept"), "no Accept all from a notification");
+    }
 
     #[test]
     fn sizes_read_well() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use skiff_engine::store::Store;
-use skiff_engine::transfer::{AcceptPolicy, Method, TransferConfig};
+use skiff_engine::transfer::{AcceptPolicy, Method, StrangerPolicy, TransferConfig};
 use skiff_proto::jid::Jid;
 
 use crate::error::{AppError, AppResult};
@@ -71,6 +71,9 @@ pub struct Settings {
     /// Serve files from this computer on one-time plain-HTTP links (jabber:iq:oob),
     /// for contacts on the same network.
     pub serve_http: bool,
+    /// Refuse files from people not in the contact list at once (else they are asked
+    /// about like any other offer).
+    pub refuse_strangers: bool,
 }
 
 impl Default for Settings {
@@ -85,6 +88,7 @@ impl Default for Settings {
             streamhost_addrs: Vec::new(),
             allow_upload: true,
             serve_http: false,
+            refuse_strangers: false,
         }
     }
 }
@@ -136,6 +140,7 @@ impl Settings {
         cfg.streamhost_addrs = self.streamhost_addrs.iter().filter_map(|a| a.trim().parse().ok()).collect();
         cfg.allow_upload = self.allow_upload;
         cfg.serve_http = self.serve_http;
+        cfg.strangers = if self.refuse_strangers { StrangerPolicy::Refuse } else { StrangerPolicy::Ask };
         Ok(cfg)
     }
 
@@ -207,6 +212,7 @@ mod tests {
             streamhost_addrs: vec!["127.0.0.1".into()],
             allow_upload: false,
             serve_http: true,
+            refuse_strangers: true,
         };
         s.save(&store).unwrap();
         assert_eq!(Settings::load(&store), s);
@@ -216,6 +222,8 @@ mod tests {
         assert_eq!(cfg.streamhost_addrs, vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
         assert_eq!(cfg.accept, AcceptPolicy::Ask);
         assert!(!cfg.allow_upload && cfg.serve_http);
+        assert_eq!(cfg.strangers, StrangerPolicy::Refuse);
+        assert_eq!(Settings::default().transfer_config().unwrap().strangers, StrangerPolicy::Ask);
     }
 
     #[test]

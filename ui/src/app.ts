@@ -43,6 +43,7 @@ export const DEFAULT_SETTINGS: Settings = {
   streamhostAddrs: [],
   allowUpload: true,
   serveHttp: false,
+  refuseStrangers: false,
 };
 
 const darkScheme: MediaQueryList | undefined =

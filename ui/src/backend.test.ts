@@ -41,7 +41,7 @@ describe('TauriBackend: the command contract with src-tauri', () => {
     await b.openFile(9);
     await b.showInFolder(10);
     await b.getSettings();
-    const settings = { downloadDir: '/d', proxyJid: '', methods: ['s5b', 'ibb'] as const, autoAcceptMaxBytes: 0, language: 'en' as const, theme: 'dark' as const, streamhostAddrs: [], allowUpload: true, serveHttp: false };
+    const settings = { downloadDir: '/d', proxyJid: '', methods: ['s5b', 'ibb'] as const, autoAcceptMaxBytes: 0, language: 'en' as const, theme: 'dark' as const, streamhostAddrs: [], allowUpload: true, serveHttp: false, refuseStrangers: false };
     await b.setSettings({ ...settings, methods: [...settings.methods] });
     await b.pickFiles();
     await b.pickFolder();

@@ -162,6 +162,7 @@ export class MockBackend implements Backend {
       streamhostAddrs: [],
       allowUpload: opts.allowUpload ?? true,
       serveHttp: false,
+      refuseStrangers: false,
     };
     this.seedHistory();
   }

@@ -37,4 +37,9 @@ allowUpload: boolean,
  * Serve files from this computer on one-time plain-HTTP links (jabber:iq:oob),
  * for contacts on the same network.
  */
-serveHttp: boolean, };
+serveHttp: boolean, 
+/**
+ * Refuse files from people not in the contact list at once (else they are asked
+ * about like any other offer).
+ */
+refuseStrangers: boolean, };

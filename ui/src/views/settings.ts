@@ -52,6 +52,7 @@ export class SettingsDialog {
   private readonly methods: HTMLOListElement;
   private readonly allowUpload: HTMLInputElement;
   private readonly serveHttp: HTMLInputElement;
+  private readonly refuseStrangers: HTMLInputElement;
   private readonly proxy: HTMLInputElement;
   private readonly lang: HTMLSelectElement;
   private readonly theme: HTMLSelectElement;
@@ -90,6 +91,7 @@ export class SettingsDialog {
     this.methods = h('ol', { class: 'method-list', testid: 'settings-methods' });
     this.allowUpload = h('input', { type: 'checkbox', id: 'settings-allow-upload', testid: 'settings-allow-upload', 'aria-describedby': 'settings-allow-upload-help' });
     this.serveHttp = h('input', { type: 'checkbox', id: 'settings-serve-http', testid: 'settings-serve-http', 'aria-describedby': 'settings-serve-http-help' });
+    this.refuseStrangers = h('input', { type: 'checkbox', id: 'settings-refuse-strangers', testid: 'settings-refuse-strangers', 'aria-describedby': 'settings-refuse-strangers-help' });
     this.proxy = h('input', { type: 'text', class: 'input', id: 'settings-proxy', 'i18n-placeholder': 'settings.proxyPlaceholder', testid: 'settings-proxy', spellcheck: 'false', autocomplete: 'off' });
     this.lang = h('select', { class: 'input', id: 'settings-lang', testid: 'language-select' }, ...LANGUAGES.map((l) => h('option', { value: l, lang: l }, t(`lang.${l}`))));
     this.theme = h('select', { class: 'input', id: 'settings-theme', testid: 'theme-select' });
@@ -152,6 +154,7 @@ export class SettingsDialog {
           h('div', { class: 'field' }, h('span', { class: 'field-label', i18n: 'settings.methods' }), this.methods, h('p', { class: 'field-help', i18n: 'settings.methodsHelp' })),
           check(this.allowUpload, 'settings.allowUpload', 'settings.allowUploadHelp'),
           check(this.serveHttp, 'settings.serveHttp', 'settings.serveHttpHelp'),
+          check(this.refuseStrangers, 'settings.refuseStrangers', 'settings.refuseStrangersHelp'),
           field('settings.proxy', 'settings-proxy', this.proxy, 'settings.proxyHelp'),
           h(
             'details',
@@ -203,6 +206,7 @@ export class SettingsDialog {
     this.autoValue.disabled = this.autoUnit.disabled = !auto;
     this.allowUpload.checked = s.allowUpload;
     this.serveHttp.checked = s.serveHttp;
+    this.refuseStrangers.checked = s.refuseStrangers;
     this.proxy.value = s.proxyJid ?? '';
     this.lang.value = s.language;
     this.theme.value = s.theme;
@@ -274,6 +278,7 @@ export class SettingsDialog {
       streamhostAddrs: addrs,
       allowUpload: this.allowUpload.checked,
       serveHttp: this.serveHttp.checked,
+      refuseStrangers: this.refuseStrangers.checked,
     };
   }
 

@@ -398,6 +398,18 @@ describe('settings dialog', () => {
     return { dialog, saved, box };
   }
 
+  it('saves "refuse files from people not in my contacts"', async () => {
+    const { dialog, saved, box } = setup();
+    dialog.open(base);
+    const refuse = box('settings-refuse-strangers');
+    expect(refuse.checked).toBe(false);
+    expect(document.querySelector(`label[for="${refuse.id}"]`)!.textContent).toBe('Refuse files from people not in my contacts');
+    refuse.click();
+    box('settings-save').click();
+    await vi.waitFor(() => expect(saved.length).toBe(1));
+    expect(saved[0]).toEqual({ ...base, refuseStrangers: true });
+  });
+
   it('shows HTTP upload and HTTP links as labelled checkboxes and saves them with the rest', async () => {
     const { dialog, saved, box } = setup();
     dialog.open(base);
