@@ -72,7 +72,13 @@ async fn auto_uses_si_when_it_can_and_upload_when_the_contact_is_offline_or_has_
 
     // bob signs in with Skiff too: SI wins, straight to that client.
     let mut desk = Peer::start(&server, "bob", |_| {}).await;
-    alice.sees(&bob).await;
+    // bob is online already (the phone): wait for this very client's presence.
+    let desk_resource = desk.jid.resource().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !alice.client.presence_of(&bob).iter().any(|r| r.resource == desk_resource) {
+        assert!(std::time::Instant::now() < deadline, "alice never saw bob's desktop client");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let id = alice.transfers.send(&bob, &f, None, SendMethod::Auto).await.unwrap();
     let end = alice.finished(id, 60).await;
     assert!(matches!(&end, Event::TransferCompleted { route, .. } if route == "s5b-direct"), "{end:?}");

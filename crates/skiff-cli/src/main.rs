@@ -564,15 +564,23 @@ impl Bars {
                 bar.set_prefix(format!("{name} {arrow} {peer}"));
                 bar.set_position(*resume_from);
                 self.bars.insert(*id, bar);
-                let _ = multi.println(format!("#{id} {direction} {name} ({size} bytes) {arrow} {peer}"));
+                // An incoming link's size is unknown until its download tells it.
+                let size = match (direction.as_str(), *size) {
+                    ("incoming", 0) => "size unknown".to_owned(),
+                    (_, n) => format!("{n} bytes"),
+                };
+                let _ = multi.println(format!("#{id} {direction} {name} ({size}) {arrow} {peer}"));
             }
             Event::TransferStarted { id, route, .. } => {
                 if let Some(b) = self.bars.get(id) {
                     b.set_message(format!("[{route}]"));
                 }
             }
-            Event::TransferProgress { id, bytes, .. } => {
+            Event::TransferProgress { id, bytes, total, .. } => {
                 if let Some(b) = self.bars.get(id) {
+                    if b.length() == Some(0) && *total > 0 {
+                        b.set_length(*total);
+                    }
                     b.set_position(*bytes);
                 }
             }

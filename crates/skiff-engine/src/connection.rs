@@ -294,19 +294,13 @@ async fn attempt(
         }
         parser.feed(&buf[..n]);
         loop {
-            let ev = match parser.next_event() {
-                Ok(Some(stream::StreamEvent::Dropped(d))) => {
-                    // Not from a stranger: only the server speaks before sign-in.
-                    let e = XmlError::Limit(d.limit);
-                    let bye = format!(
-                        "{}{}",
-                        stream::stream_error(e.condition(), Some(&e.to_string())),
-                        stream::CLOSE_STREAM
-                    );
-                    let _ = write_raw(&mut transport, &bye).await;
-                    let _ = transport.shutdown().await;
-                    return Err(e.into());
-                }
+            // Over a limit before sign-in is not a stranger's doing (only the server
+            // speaks yet): it ends the stream like bad XML.
+            let next = match parser.next_event() {
+                Ok(Some(stream::StreamEvent::Dropped(d))) => Err(XmlError::Limit(d.limit)),
+                other => other,
+            };
+            let ev = match next {
                 Ok(Some(ev)) => ev,
                 Ok(None) => break,
                 Err(e) => {

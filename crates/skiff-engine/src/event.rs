@@ -54,7 +54,11 @@ pub enum Event {
     SubscriptionRequest { from: String },
     /// A transfer was offered: to us (`direction: incoming`, waiting for accept or
     /// reject unless a policy decides) or by us. `resume_from` > 0 when the receiver
-    /// already holds that many bytes of this file.
+    /// already holds that many bytes of this file. `size` 0 on an incoming offer means
+    /// "unknown" for a link (`transfer::links::SIZE_UNKNOWN`: not looked up before
+    /// acceptance; the download tells it, in `TransferProgress.total` and the record),
+    /// and an empty file otherwise; either way it says nothing about how much an
+    /// accepted link will bring, so it is no ground for accepting by size.
     TransferOffered {
         id: i64,
         direction: String,

@@ -130,12 +130,38 @@ fn every_target_holds_on_its_corpus_and_mutations() {
     }
 }
 
+/// `SKIFF_FUZZ_REPLAY=PATH...`: runs the target of each file (named by its folder) once,
+/// e.g. with `SKIFF_FUZZ_TRACE=1` and `--nocapture` to watch a transfer seed.
+#[test]
+fn replay() {
+    let Ok(paths) = std::env::var("SKIFF_FUZZ_REPLAY") else { return };
+    for path in paths.split_whitespace().map(Path::new) {
+        let dir = path.parent().and_then(Path::file_name).and_then(|d| d.to_str()).unwrap();
+        let (_, target) = TARGETS.iter().find(|(name, _)| *name == dir).expect("a target's folder");
+        target(&std::fs::read(path).unwrap());
+    }
+}
+
 #[test]
 fn the_property_run_can_fail() {
     // A target that panics on one seed is caught: the harness is not vacuous.
     fn picky(data: &[u8]) {
         assert!(!data.windows(4).any(|w| w == b"<si "), "found an SI offer");
     }
-    let inputs = corpus("payloads");
+    let inputs = corpus("si");
     assert!(inputs.iter().any(|(_, d)| std::panic::catch_unwind(|| picky(d)).is_err()));
+}
+
+#[test]
+fn every_target_has_a_cargo_fuzz_target() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let script = std::fs::read_to_string(root.join("../bench/fuzz.sh")).unwrap();
+    let listed = script.lines().find_map(|l| l.strip_prefix("all=(")).expect("the target list of bench/fuzz.sh");
+    for (name, _) in TARGETS {
+        let source = std::fs::read_to_string(root.join(format!("fuzz_targets/{name}.rs"))).unwrap();
+        assert!(source.contains(&format!("skiff_proto::fuzzing::{name}(")), "fuzz_targets/{name}.rs");
+        assert!(manifest.contains(&format!("name = \"{name}\"")), "no [[bin]] {name} in fuzz/Cargo.toml");
+        assert!(listed.trim_end_matches(')').split_whitespace().any(|w| w == *name), "{name} not in bench/fuzz.sh");
+    }
 }

@@ -116,6 +116,15 @@ fn refuse(t: &Transfers, m: &mut Receiver, clock: &Clock, error: Option<StanzaEr
 async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Result<Decided, super::TransferError> {
     let store = &t.inner.store;
     let f = &offer.file;
+    // The gate first, in memory only (strangers, the caps on offers waiting for an
+    // answer), so that a flood of offers costs no history lookup. A new offer keeps
+    // its place until it is answered; a resumption gives it back below. (A resumption
+    // arriving while that peer's offers fill the cap is refused like any other offer;
+    // it is offered again later.)
+    let slot = match t.admit(from) {
+        Ok(slot) => slot,
+        Err(r) => return Ok(Decided::Refused(r)),
+    };
     // The same file from the same peer, partly received before: resume it.
     let earlier = if f.range {
         store.find_resumable_incoming(
@@ -134,15 +143,8 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
         let have = std::fs::metadata(files::part_path(&final_path)).ok()?.len();
         (have <= f.size).then_some((rec.id, final_path, have))
     });
-    // A new offer takes a place among those waiting (held until it is answered); a
-    // resumption of one accepted before does not ask again.
-    let _slot = match &resume {
-        Some(_) => None,
-        None => match t.admit(from) {
-            Ok(slot) => slot,
-            Err(r) => return Ok(Decided::Refused(r)),
-        },
-    };
+    // A resumption of one accepted before does not ask again, nor wait.
+    let _slot = if resume.is_some() { None } else { slot };
     let id = match &resume {
         Some((id, _, have)) => {
             store.start_attempt(*id, &offer.sid, &from.to_string(), *have)?;

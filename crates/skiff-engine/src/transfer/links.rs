@@ -6,8 +6,16 @@
 //! declined). A link becomes an incoming offer like any other (record, event, the same
 //! accept/decline), and an accepted one is fetched into `NAME.part` with progress, its
 //! size checked, then renamed. Message links are followed over https only (or http to
-//! this machine); an iq:oob URL may also be plain http to a private-network address
-//! (that is how clients serve files to a contact on the same network).
+//! this machine), never to a literal local-network address; a contact's iq:oob URL may
+//! also be plain http to a private-network address (that is how clients serve files to
+//! a contact on the same network).
+//!
+//! Consent before network: nothing is requested for a link before it is accepted (a
+//! request would tell the link's server our address and that we are online, and one
+//! message could make many), except the size lookup (HEAD) for a roster contact's link
+//! to their own server. Otherwise the offer's size is unknown ([`SIZE_UNKNOWN`]) until
+//! the download's `Content-Length` tells it; a size announced earlier is still checked
+//! against it. Every hop and every resolved address is checked (`urlpolicy`).
 
 use std::time::Instant;
 
@@ -27,6 +35,10 @@ use crate::store::{Direction, NewTransfer, Route, TransferState};
 /// Files larger than this are refused when the server does not say the size.
 const UNKNOWN_SIZE_CAP: u64 = 1 << 40;
 
+/// The size of an offer whose size nobody told yet (`Event::TransferOffered.size`, the
+/// record's `size`): a link not looked up before acceptance.
+pub const SIZE_UNKNOWN: u64 = 0;
+
 /// Link offers one message may make; further links in it are ignored.
 pub const MAX_LINKS_PER_MESSAGE: usize = 3;
 
@@ -45,30 +57,34 @@ struct Link {
 pub(super) async fn message_loop(t: Transfers, mut messages: mpsc::Receiver<Message>) {
     while let Some(m) = messages.recv().await {
         let Some(from) = m.from.clone() else { continue };
-        let mut links: Vec<(String, Option<String>)> = Vec::new();
-        for p in m.payloads.iter().filter(|p| p.name == "x" && p.ns == ns::X_OOB) {
-            match XOob::try_from(p) {
-                Ok(oob) => links.push((oob.url, oob.desc)),
-                Err(e) => tracing::info!("an unusable link from {from}: {e}"),
-            }
-        }
-        if links.is_empty() {
-            links.extend(m.body.as_deref().and_then(|b| bare_link(b, &from)).map(|u| (u, None)));
-        }
-        // One message makes at most a few offers, each URL once.
-        let mut seen = std::collections::HashSet::new();
-        links.retain(|(url, _)| seen.insert(url.clone()));
-        if links.len() > MAX_LINKS_PER_MESSAGE {
-            tracing::info!(
-                "{from} sent {} links in one message; taking the first {MAX_LINKS_PER_MESSAGE}",
-                links.len()
-            );
-            links.truncate(MAX_LINKS_PER_MESSAGE);
-        }
-        for (url, desc) in links {
+        for (url, desc) in links_in(&m, &from) {
             tokio::spawn(incoming(t.clone(), Link { from: from.clone(), url, desc, iq: None }));
         }
     }
+}
+
+/// The links a message offers (URL, description): its `jabber:x:oob` elements, else a
+/// body that is only a link to a file on the sender's server; each URL once, at most
+/// [`MAX_LINKS_PER_MESSAGE`] (the rest ignored with one log line).
+pub fn links_in(m: &Message, from: &Jid) -> Vec<(String, Option<String>)> {
+    let mut links: Vec<(String, Option<String>)> = Vec::new();
+    for p in m.payloads.iter().filter(|p| p.name == "x" && p.ns == ns::X_OOB) {
+        match XOob::try_from(p) {
+            Ok(oob) => links.push((oob.url, oob.desc)),
+            Err(e) => tracing::info!("an unusable link from {from}: {e}"),
+        }
+    }
+    if links.is_empty() {
+        links.extend(m.body.as_deref().and_then(|b| bare_link(b, from)).map(|u| (u, None)));
+    }
+    // One message makes at most a few offers, each URL once.
+    let mut seen = std::collections::HashSet::new();
+    links.retain(|(url, _)| seen.insert(url.clone()));
+    if links.len() > MAX_LINKS_PER_MESSAGE {
+        tracing::info!("{from} sent {} links in one message; taking the first {MAX_LINKS_PER_MESSAGE}", links.len());
+        links.truncate(MAX_LINKS_PER_MESSAGE);
+    }
+    links
 }
 
 /// Takes every `jabber:iq:oob` request as an incoming offer.
@@ -127,7 +143,12 @@ async fn incoming(t: Transfers, link: Link) {
             return;
         }
     };
-    let checked = if iq.is_some() { check_url_lan(&url) } else { check_url(&url) };
+    // Plain http into the local network only for a contact's iq:oob URL (a client
+    // serving from its own machine); a stranger's link may not point us there at all.
+    let contact = t.is_contact(&from);
+    let lan = iq.is_some() && contact;
+    let checked = if lan { check_url_lan(&url) } else { check_url(&url) }
+        .and_then(|u| super::urlpolicy::link_target_allowed(&u, lan).map(|()| u));
     let name = match &checked {
         Ok(u) => name_of(u),
         Err(_) => files::sanitize_file_name(url.rsplit('/').next().unwrap_or("download")),
@@ -137,10 +158,8 @@ async fn incoming(t: Transfers, link: Link) {
     let http = t.http();
     // Nothing goes out for a link before it is accepted (a request tells its server
     // our address and that we are online), except the size lookup (HEAD) for a
-    // contact's link to their own server. Otherwise the size is unknown (0) until the
+    // contact's link to their own server. Otherwise the size is unknown until the
     // download says it.
-    let bare = from.bare().to_string();
-    let contact = t.client().roster().iter().any(|c| c.jid == bare);
     let own_server =
         checked.as_ref().ok().and_then(|u| u.host_str()).is_some_and(|h| super::urlpolicy::is_under(h, from.domain()));
     let size = match (&checked, &http) {
@@ -151,10 +170,10 @@ async fn incoming(t: Transfers, link: Link) {
                 .get(reqwest::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0),
-            _ => 0,
+                .unwrap_or(SIZE_UNKNOWN),
+            _ => SIZE_UNKNOWN,
         },
-        _ => 0,
+        _ => SIZE_UNKNOWN,
     };
     let store = &t.inner.store;
     let id = match store.insert(&NewTransfer {
@@ -271,7 +290,9 @@ pub(super) async fn resume(t: &Transfers, rec: crate::store::TransferRecord) -> 
     let id = rec.id;
     let not = |reason: &str| NotResumable { id, reason: reason.to_owned() };
     let url = rec.url.as_deref().ok_or_else(|| not("the link it came from is unknown"))?;
-    let url = check_url(url).map_err(|e| not(&e))?;
+    let url = check_url(url)
+        .and_then(|u| super::urlpolicy::link_target_allowed(&u, false).map(|()| u))
+        .map_err(|e| not(&e))?;
     let final_path = std::path::PathBuf::from(rec.local_path.ok_or_else(|| not("it never started"))?);
     if t.is_active(id) {
         return Err(super::TransferError::AlreadyActive(id));
@@ -456,5 +477,133 @@ fn describe(e: &reqwest::Error, url: &reqwest::Url) -> String {
         format!("{url} did not answer in time")
     } else {
         format!("cannot fetch {url}: {e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transfer::{AcceptPolicy, StrangerPolicy, TransferConfig};
+    use skiff_proto::xml::Element;
+
+    fn jid(s: &str) -> Jid {
+        s.parse().unwrap()
+    }
+
+    fn message(urls: &[&str]) -> Message {
+        let mut m = Message {
+            id: None,
+            from: Some(jid("mallory@evil.example/x")),
+            to: None,
+            kind: "chat".into(),
+            body: Some(urls.join("\n")),
+            payloads: Vec::new(),
+        };
+        for u in urls {
+            m.payloads.push(Element::new("x", ns::X_OOB).with_child(Element::new("url", ns::X_OOB).with_text(*u)));
+        }
+        m
+    }
+
+    #[test]
+    fn a_message_offers_at_most_three_links_each_once() {
+        let from = jid("mallory@evil.example/x");
+        let many: Vec<String> = (0..200).map(|i| format!("https://evil.example/f{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let links = links_in(&message(&many), &from);
+        assert_eq!(links.iter().map(|l| l.0.as_str()).collect::<Vec<_>>(), many[..3]);
+        let same = ["https://evil.example/a"; 50];
+        assert_eq!(links_in(&message(&same), &from).len(), 1);
+        let mixed = ["https://evil.example/a", "https://evil.example/a", "https://evil.example/b"];
+        assert_eq!(links_in(&message(&mixed), &from).len(), 2);
+        // A bare link in the body only when it is on the sender's own server.
+        let mut bare = message(&[]);
+        bare.body = Some("https://upload.evil.example/f.jpg".into());
+        assert_eq!(links_in(&bare, &from).len(), 1);
+        bare.body = Some("https://elsewhere.example/f.jpg".into());
+        assert!(links_in(&bare, &from).is_empty());
+    }
+
+    /// An engine whose session never connects (nothing listens on port 1), with no
+    /// roster: everyone is a stranger.
+    fn offline_engine(cfg: impl FnOnce(&mut TransferConfig)) -> Transfers {
+        let me = jid("alice@localhost/t");
+        let mut account = crate::AccountConfig::new(me.clone(), crate::Secret::new("x"));
+        account.server = Some(("127.0.0.1".into(), 1));
+        account.reconnect = false;
+        let client = crate::Client::start(account);
+        let store = std::sync::Arc::new(crate::store::Store::open_in_memory().unwrap());
+        let mut c = TransferConfig::new(std::env::temp_dir());
+        c.accept = AcceptPolicy::Ask;
+        cfg(&mut c);
+        Transfers::start(client, store, c, &me).unwrap()
+    }
+
+    #[tokio::test]
+    async fn offers_waiting_are_capped_per_peer_and_in_total() {
+        let t = offline_engine(|c| {
+            c.max_pending_per_peer = 2;
+            c.max_pending = 3;
+        });
+        let mut events = t.client().events();
+        let (mallory, eve) = (jid("mallory@evil.example/a"), jid("eve@evil.example/b"));
+        let m1 = t.admit(&mallory).unwrap();
+        let _m2 = t.admit(&jid("mallory@evil.example/other")).unwrap();
+        // A third from mallory (any resource): over the cap per peer.
+        for _ in 0..10 {
+            let r = t.admit(&mallory).err().unwrap();
+            assert_eq!(r.condition, Condition::ResourceConstraint);
+        }
+        let _e1 = t.admit(&eve).unwrap();
+        // Three wait now: eve's second is over the cap in total.
+        assert_eq!(t.admit(&eve).err().unwrap().condition, Condition::ResourceConstraint);
+        assert_eq!(t.pending_offers(), 3);
+        // An answered offer gives its place back.
+        drop(m1);
+        assert_eq!(t.pending_offers(), 2);
+        let _e2 = t.admit(&eve).unwrap();
+        assert_eq!(t.pending_offers(), 3);
+
+        // One summary per peer for the burst, with the count, about a second later.
+        let mut summaries = Vec::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1800);
+        while let Ok(Ok(e)) = tokio::time::timeout_at(deadline, events.recv()).await {
+            if let Event::OffersRefused { peer, count, .. } = e {
+                summaries.push((peer, count));
+            }
+        }
+        summaries.sort();
+        assert_eq!(summaries, vec![("eve@evil.example".to_owned(), 1), ("mallory@evil.example".to_owned(), 10)]);
+        // A later refusal starts a new burst.
+        assert!(t.admit(&mallory).is_err());
+        let e = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+            loop {
+                if let Ok(Event::OffersRefused { peer, count, .. }) = events.recv().await {
+                    return (peer, count);
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(e, ("mallory@evil.example".to_owned(), 1));
+    }
+
+    #[tokio::test]
+    async fn strangers_are_refused_at_once_when_set() {
+        let t = offline_engine(|c| c.strangers = StrangerPolicy::Refuse);
+        let r = t.admit(&jid("mallory@evil.example/a")).err().unwrap();
+        assert_eq!(r.condition, Condition::Forbidden);
+        assert_eq!(t.pending_offers(), 0);
+        // "Only contacts" needs no record of a stranger's offer either.
+        let t = offline_engine(|c| c.accept = AcceptPolicy::Contacts);
+        assert_eq!(t.admit(&jid("mallory@evil.example/a")).err().unwrap().condition, Condition::Forbidden);
+        // Accepting everyone: nothing waits, nothing is capped.
+        let t = offline_engine(|c| {
+            c.accept = AcceptPolicy::All;
+            c.max_pending_per_peer = 1;
+        });
+        for _ in 0..3 {
+            assert!(t.admit(&jid("mallory@evil.example/a")).unwrap().is_none());
+        }
     }
 }

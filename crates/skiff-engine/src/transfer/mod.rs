@@ -359,7 +359,10 @@ impl Transfers {
         self.decide(id, Decision::Reject)
     }
 
-    /// Whether the bare JID of `from` is in the roster.
+    /// Whether the bare JID of `from` is in the roster: a contact. A roster item of any
+    /// subscription counts (`none` too: the user added them, or approved them); someone
+    /// who only asked to see our presence is not one (a pending inbound request is not
+    /// a roster item, RFC 6121 3.1.3).
     pub fn is_contact(&self, from: &Jid) -> bool {
         let bare = from.bare().to_string();
         self.client().roster().iter().any(|c| c.jid == bare)
@@ -372,7 +375,10 @@ impl Transfers {
     pub(super) fn admit(&self, from: &Jid) -> Result<Option<PendingSlot>, Refusal> {
         use skiff_proto::stanza::Condition;
         let cfg = self.cfg();
-        if cfg.strangers == StrangerPolicy::Refuse && !self.is_contact(from) {
+        // Refused at once, not recorded: by the stranger setting, or because only
+        // contacts' offers are accepted anyway (a flood then writes no history).
+        let contacts_only = cfg.strangers == StrangerPolicy::Refuse || cfg.accept == AcceptPolicy::Contacts;
+        if contacts_only && !self.is_contact(from) {
             tracing::info!("refused an offer from {from}: not a contact");
             return Err(Refusal { condition: Condition::Forbidden, text: "files are accepted from contacts only" });
         }

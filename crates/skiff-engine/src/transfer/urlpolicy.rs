@@ -85,6 +85,18 @@ fn literal_class(url: &reqwest::Url) -> Option<AddrClass> {
     }
 }
 
+/// Whether a link's own URL may be dialled, as far as its host is a literal address:
+/// this machine when named (`127.0.0.1`, `localhost`: the URL check decides), the
+/// local network only when `lan` (a contact's `jabber:iq:oob` URL: clients serve files
+/// from their own machine on the same network). Host names are checked when they are
+/// resolved ([`PolicyResolver`]).
+pub fn link_target_allowed(url: &reqwest::Url, lan: bool) -> Result<(), String> {
+    match literal_class(url) {
+        Some(AddrClass::Local) if !lan => Err(format!("refusing a link into the local network ({url})")),
+        _ => Ok(()),
+    }
+}
+
 /// Whether a redirect from `previous` to `next` may be followed: `next` must pass the
 /// message-link URL check (https, or http to this machine), and may point at this
 /// machine (or the local network) by a literal address only when `previous` was on
@@ -228,6 +240,18 @@ mod tests {
         assert!(redirect_allowed(&url("http://localhost:1/a"), &url("http://127.0.0.1:2/b")).is_ok());
         // ...but not from there into the local network.
         assert!(redirect_allowed(&url("http://127.0.0.1:8080/a"), &url("https://192.168.1.1/b")).is_err());
+    }
+
+    #[test]
+    fn literal_lan_addresses_only_for_a_contacts_iq_oob() {
+        for bad in ["https://192.168.1.1/f", "https://10.0.0.1/f", "https://[fe80::1]/f", "https://100.64.1.1/f"] {
+            let e = link_target_allowed(&url(bad), false).unwrap_err();
+            assert!(e.contains("refusing") && e.contains("local network"), "{bad}: {e}");
+            assert!(link_target_allowed(&url(bad), true).is_ok(), "{bad}");
+        }
+        for ok in ["https://files.example.org/f", "http://127.0.0.1:8080/f", "http://localhost/f", "https://1.1.1.1/f"] {
+            assert!(link_target_allowed(&url(ok), false).is_ok(), "{ok}");
+        }
     }
 
     #[test]
