@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora under seeds/: stanzas from the seed document (the XML
-examples in ../../shared/seed/, when present) and examples in the style of the XEPs
-(XEP-0096, 0065, 0047, 0066, 0030, 0004, 0363, RFC 6120/6121). Run from fuzz/."""
+"""Writes the seed corpora under seeds/TARGET/ (run from anywhere; the result is
+committed). Three sources:
+- example stanzas of the specifications: XEP-0096/0095, 0065, 0047, 0066, 0030, 0004,
+  0363, RFC 6120/6121 (most of them as the specs print them);
+- the stanzas of the seed document (../../shared/seed/, when present);
+- the XML literals of each module's unit tests (crates/skiff-proto/src/MODULE.rs).
+The byte-coded targets (socks5, transfer, negotiation) get hand-made sequences in the
+format skiff_proto::fuzzing reads them."""
 import os, re, struct
 
-SEED_DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared', 'seed', '000_04995213703e5849.txt')
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(HERE, '..', 'crates', 'skiff-proto', 'src')
+SEED_DOC = os.path.join(HERE, '..', '..', 'shared', 'seed', '000_04995213703e5849.txt')
 
 XEP = {
  'si_offer': """<iq type='set' id='offer1' to='receiver@jabber.org/resource' from='sender@jabber.org/resource'><si xmlns='http://jabber.org/protocol/si' id='a0' mime-type='text/plain' profile='http://jabber.org/protocol/si/profile/file-transfer'><file xmlns='http://jabber.org/protocol/si/profile/file-transfer' name='test.txt' size='1022' hash='552da749930852c69ae5d2141d3766b1' date='1969-07-21T02:56:15Z'><desc>This is a test. If this were a real file...</desc><range/></file><feature xmlns='http://jabber.org/protocol/feature-neg'><x xmlns='jabber:x:data' type='form'><field var='stream-method' type='list-single'><option><value>http://jabber.org/protocol/bytestreams</value></option><option><value>http://jabber.org/protocol/ibb</value></option></field></x></feature></si></iq>""",
@@ -30,15 +37,76 @@ XEP = {
  'deep': '<message>' + '<a>' * 60 + '</a>' * 60 + '</message>',
 }
 
+
+MORE = {
+ # XEP-0004
+ 'form_bot': """<x xmlns='jabber:x:data' type='form'><title>Bot Configuration</title><instructions>Fill out this form to configure your new bot!</instructions><field type='hidden' var='FORM_TYPE'><value>jabber:bot</value></field><field type='fixed'><value>Section 1: Bot Info</value></field><field type='text-single' label='The name of your bot' var='botname'/><field type='text-multi' label='Helpful description of your bot' var='description'/><field type='boolean' label='Public bot?' var='public'><required/></field><field type='text-private' label='Password for special access' var='password'/><field type='list-multi' label='What features will the bot support?' var='features'><option label='Contests'><value>contests</value></option><option label='News'><value>news</value></option><option label='Polls'><value>polls</value></option><value>news</value><value>search</value></field><field type='list-single' label='Maximum number of subscribers' var='maxsubs'><value>20</value><option label='10'><value>10</value></option><option label='None'><value>none</value></option></field><field type='jid-multi' label='People to invite' var='invitelist'><desc>Tell all your friends about your new bot!</desc></field></x>""",
+ 'form_submit': """<x xmlns='jabber:x:data' type='submit'><field type='hidden' var='FORM_TYPE'><value>jabber:bot</value></field><field type='text-single' var='botname'><value>The Jabber Google Bot</value></field><field type='text-multi' var='description'><value>This bot enables you to send notifications to Google.</value><value>Please use responsibly.</value></field><field type='boolean' var='public'><value>0</value></field><field type='text-private' var='password'><value>v3r0na</value></field><field type='jid-multi' var='invitelist'><value>juliet@capulet.com</value><value>benvolio@montague.net</value></field></x>""",
+ 'form_result': """<x type='result' xmlns='jabber:x:data'><title>Search Results</title><reported><field var='name'/><field var='url'/></reported><item><field var='name'><value>Comune di Verona</value></field><field var='url'><value>http://www.comune.verona.it/</value></field></item></x>""",
+ 'form_cancel': """<x xmlns='jabber:x:data' type='cancel'/>""",
+ # RFC 6121
+ 'roster_get': """<iq from='juliet@example.com/balcony' id='bv1bs71f' type='get'><query xmlns='jabber:iq:roster'/></iq>""",
+ 'roster_push': """<iq id='a78b4q6ha463' to='juliet@example.com/chamber' type='set'><query xmlns='jabber:iq:roster'><item jid='nurse@example.com'/></query></iq>""",
+ 'roster_remove': """<iq from='juliet@example.com/balcony' id='hm4hs97y' type='set'><query xmlns='jabber:iq:roster'><item jid='nurse@example.com' subscription='remove'/></query></iq>""",
+ 'presence_subscribe': """<presence id='xk3h1v69' to='juliet@example.com' type='subscribe'/>""",
+ 'presence_unavailable': """<presence from='romeo@example.net/orchard' type='unavailable' xml:lang='en'><status>gone home</status></presence>""",
+ # RFC 6120
+ 'message_chat': """<message from='juliet@im.example.com/balcony' id='ju2ba41c' to='romeo@example.net' type='chat' xml:lang='en'><body>Art thou not Romeo, and a Montague?</body></message>""",
+ 'message_error': """<message from='romeo@example.net' to='juliet@im.example.com/balcony' type='error'><error type='modify' by='example.net'><gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>xmpp:romeo@afterwords.example.net</gone></error></message>""",
+ 'iq_unavailable': """<iq from='juliet@im.example.com' id='zj3v142b' to='romeo@example.net' type='error'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>""",
+ 'bind': """<iq id='yhc13a95' type='set'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>balcony</resource></bind></iq>""",
+ 'stream_error_host': """<stream:error xmlns:stream='http://etherx.jabber.org/streams'><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>""",
+ 'stream_error_see_other': """<stream:error xmlns:stream='http://etherx.jabber.org/streams'><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>[2001:41D0:1:A49b::1]:9222</see-other-host></stream:error>""",
+ 'stream_error_app': """<stream:error xmlns:stream='http://etherx.jabber.org/streams'><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>Some special application diagnostic information!</text><escape-your-data xmlns='http://example.org/ns'/></stream:error>""",
+ # XEP-0030
+ 'disco_info_get': """<iq type='get' from='romeo@montague.net/orchard' to='plays.shakespeare.lit' id='info1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>""",
+ 'disco_items_node': """<iq type='get' from='romeo@montague.net/orchard' to='catalog.shakespeare.lit' id='items3'><query xmlns='http://jabber.org/protocol/disco#items' node='music'/></iq>""",
+ 'disco_info_error': """<iq type='error' from='plays.shakespeare.lit' to='romeo@montague.net/orchard' id='info1'><query xmlns='http://jabber.org/protocol/disco#info'/><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>""",
+ # XEP-0066
+ 'oob_result': """<iq type='result' from='MaineBoy@jabber.org/home' to='stpeter@jabber.org/work' id='oob1'/>""",
+ 'oob_reject': """<iq type='error' from='MaineBoy@jabber.org/home' to='stpeter@jabber.org/work' id='oob1'><query xmlns='jabber:iq:oob'><url>http://www.jabber.org/images/psa-license.jpg</url><desc>A license to Jabber!</desc></query><error code='406' type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>""",
+ # XEP-0363
+ 'upload_request': """<iq from='romeo@montague.tld/garden' id='step_03' to='upload.montague.tld' type='get'><request xmlns='urn:xmpp:http:upload:0' filename='tr\u00e8s cool.jpg' size='23456' content-type='image/jpeg' /></iq>""",
+ 'upload_too_large': """<iq from='upload.montague.tld' id='step_03' to='romeo@montague.tld/garden' type='error'><request xmlns='urn:xmpp:http:upload:0' filename='tr\u00e8s cool.jpg' size='23456' content-type='image/jpeg' /><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' /><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>File too large. The maximum file size is 20000 bytes</text><file-too-large xmlns='urn:xmpp:http:upload:0'><max-file-size>20000</max-file-size></file-too-large></error></iq>""",
+ # XEP-0047
+ 'ibb_open_message': """<iq from='romeo@montague.net/orchard' id='jn3h8g65' to='juliet@capulet.com/balcony' type='set'><open xmlns='http://jabber.org/protocol/ibb' block-size='4096' sid='i781hf64' stanza='message'/></iq>""",
+ 'ibb_smaller': """<iq from='juliet@capulet.com/balcony' id='jn3h8g65' to='romeo@montague.net/orchard' type='error'><error type='modify'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>""",
+ # XEP-0065
+ 's5b_proxy_get': """<iq from='requester@example.com/foo' id='uj2c15z9' to='streamer.example.com' type='get'><query xmlns='http://jabber.org/protocol/bytestreams'/></iq>""",
+ 's5b_udp': """<iq from='requester@example.com/foo' id='hu3vax16' to='target@example.org/bar' type='set'><query xmlns='http://jabber.org/protocol/bytestreams' sid='vxf9n471bn46' mode='udp'><streamhost host='24.24.24.1' jid='requester@example.com/foo' port='5086'/></query></iq>""",
+ 's5b_none': """<iq from='target@example.org/bar' id='hu3vax16' to='requester@example.com/foo' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>""",
+ # XEP-0095/0096
+ 'si_no_valid_streams': """<iq type='error' id='offer1' to='sender@jabber.org/resource'><error code='400' type='cancel'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><no-valid-streams xmlns='http://jabber.org/protocol/si'/></error></iq>""",
+ 'si_bad_profile': """<iq type='error' id='offer1' to='sender@jabber.org/resource'><error code='400' type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><bad-profile xmlns='http://jabber.org/protocol/si'/></error></iq>""",
+ 'si_declined': """<iq type='error' id='offer1' to='sender@jabber.org/resource'><error code='403' type='cancel'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>Offer Declined</text></error></iq>""",
+ 'si_accept_ibb': """<iq type='result' to='sender@jabber.org/resource' id='offer1'><si xmlns='http://jabber.org/protocol/si'><feature xmlns='http://jabber.org/protocol/feature-neg'><x xmlns='jabber:x:data' type='submit'><field var='stream-method'><value>http://jabber.org/protocol/ibb</value></field></x></feature></si></iq>""",
+}
+
+XEP.update(MORE)
+
+# Which examples go to which payload target (every XML target also gets the seed
+# document's stanzas; the stream target gets everything).
+PICK = {
+ 'si': ['si_'], 'bytestreams': ['s5b_'], 'ibb': ['ibb_'], 'oob': ['oob_'],
+ 'disco': ['disco_', 'upload_disco'], 'dataforms': ['form_', 'si_offer', 'si_accept', 'upload_disco'],
+ 'upload': ['upload_'], 'roster': ['roster'], 'stanza': ['presence', 'message', 'iq_', 'stanza_error', 'bind', 'si_no', 'si_declined', 'ibb_smaller', 'roster'],
+ 'stream_error': ['stream_error'],
+}
+
 NEGOTIATION = [
  b"<features xmlns='http://etherx.jabber.org/streams'><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></features>",
  b"<features xmlns='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms></features>",
+ # RFC 6120 / RFC 5802 example exchange (user, pencil).
  b"<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>cj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0wzcmZjTkhZSlkxWlZ2V1ZzN2oscz1RU1hDUitRNnNlazhiZjkyLGk9NDA5Ng==</challenge>",
  b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>dj1ybUY5cHFWOFM3c3VBb1pXamE0ZEpSa0ZzS1E9</success>",
  b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/><text>bad password</text></failure>",
  b"<features xmlns='http://etherx.jabber.org/streams'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></features>",
  b"<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@example.com/skiff</jid></bind></iq>",
+ b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+ b"<features xmlns='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></features>",
+ b"<iq xmlns='jabber:client' id='session-1' type='result'/>",
 ]
+
 
 def seed_doc_stanzas():
     try:
@@ -53,7 +121,23 @@ def seed_doc_stanzas():
         out.append(s.encode())
     return out
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+
+def unit_literals(module):
+    """The XML string literals of a module's unit tests."""
+    try:
+        text = open(os.path.join(SRC, module + '.rs'), encoding='utf-8').read()
+    except OSError:
+        return []
+    tests = text[text.find('#[cfg(test)]'):] if '#[cfg(test)]' in text else ''
+    out = []
+    for m in re.finditer(r'r(#*)"(<.*?)"\1', tests, re.S):
+        out.append(m.group(2))
+    for m in re.finditer(r'(?<![r#])"(<(?:[^"\\]|\\.)*)"', tests, re.S):
+        s = re.sub(r'\\\n\s*', '', m.group(1))
+        s = s.replace('\\"', '"').replace('\\n', '\n').replace('\\t', '\t').replace('\\\\', '\\')
+        out.append(s)
+    return [s.encode() for s in out if '{' not in s and len(s) > 3]
+
 
 def write(target, name, data):
     d = os.path.join(HERE, 'seeds', target)
@@ -61,28 +145,78 @@ def write(target, name, data):
     with open(os.path.join(d, name), 'wb') as f:
         f.write(data)
 
+
 stanzas = {k: v.encode() for k, v in XEP.items()}
-for i, s in enumerate(seed_doc_stanzas()):
-    stanzas[f'seeddoc_{i:02}'] = s
-for k, v in stanzas.items():
+doc = {f'seeddoc_{i:02}': s for i, s in enumerate(seed_doc_stanzas())}
+for k, v in {**stanzas, **doc}.items():
     write('stream', k, v)
-    write('payloads', k, v)
-for i, j in enumerate(['juliet@example.com', 'juliet@example.com/balcony', 'example.com', 'Σ@example.com/ï',
-                       'a@b/c/d', '@example.com', 'user@[::1]', 'x' * 1100 + '@a']):
-    write('jid', f'jid_{i}', j.encode())
-# SOCKS5: a first byte that says where to split, then the peer's bytes.
+for target, prefixes in PICK.items():
+    for k, v in stanzas.items():
+        if any(k.startswith(p) for p in prefixes):
+            write(target, k, v)
+    for k, v in doc.items():
+        write(target, k, v)
+    for i, v in enumerate(unit_literals(target)):
+        write(target, f'unit_{i:02}', v)
+for i, v in enumerate(unit_literals('stream')):
+    write('stream', f'unit_{i:02}', v)
+
+for i, j in enumerate(['juliet@example.com', 'juliet@example.com/balcony', 'example.com', '\u03a3@example.com/\u00ef',
+                       'a@b/c/d', '@example.com', 'user@[::1]', 'x' * 1100 + '@a', 'Alice@Example.COM./Phone',
+                       'romeo@example.net/orchard', 'user@192.0.2.1', 'juliet@example.com/foo bar',
+                       'nurse@example.com/\u2126']):
+    write('jid', f'jid_{i:02}', j.encode())
+
+# SOCKS5: four bytes that pick the chunk sizes (the first also picks the client's
+# DST.ADDR: below 0x80 the usual hash), then the peer's bytes.
 dst = b'0123456789abcdef0123456789abcdef01234567'
 connect = bytes([5, 1, 0, 3, len(dst)]) + dst + b'\x00\x00'
-write('socks5', 'server_greeting_connect', bytes([3]) + bytes([5, 1, 0]) + connect)
-write('socks5', 'client_replies', bytes([2]) + bytes([5, 0]) + bytes([5, 0, 0, 3, len(dst)]) + dst + b'\x00\x00')
-write('socks5', 'refused', bytes([2]) + bytes([5, 0]) + bytes([5, 2, 0, 1, 0, 0, 0, 0, 0, 0]))
-# The state machines: op bytes as fuzzing.rs reads them.
-write('receiver', 'accept_ibb', bytes([0x00, 0, 0x20, 0x10, 0x30, 0x02, 0x10, 0xb0, 0x40, 0x01, 0x00, 0xb0]))
-write('receiver', 'accept_s5b', bytes([0x00, 0, 0x53, 1, 3, 0x70, 0x90]))
-write('receiver', 'cancel', bytes([0x00, 0, 0xe0, 0xf9]))
-write('sender', 'offer_s5b', bytes([0x06, 0x00, 0x60, 0x80, 0x07, 0x00, 0xc0]))
-write('sender', 'offer_ibb', bytes([0x06, 0x02, 0x70, 0x04, 0x00, 0xd0, 0x80, 0x04, 0x00, 0xdf]))
-write('negotiation', 'scram', b'\xff'.join([b''] + NEGOTIATION[1:3]))
-write('negotiation', 'full', b'\xff'.join([b'', NEGOTIATION[1], NEGOTIATION[2], NEGOTIATION[3], b'', NEGOTIATION[5], NEGOTIATION[6]]))
-write('negotiation', 'starttls', b'\xff'.join([b'', NEGOTIATION[0]]))
-write('negotiation', 'failure', b'\xff'.join([b'', NEGOTIATION[1], NEGOTIATION[4]]))
+write('socks5', 'server_greeting_connect', bytes([3, 1, 7, 2]) + bytes([5, 1, 0]) + connect)
+write('socks5', 'server_ipv4', bytes([1, 1, 1, 1]) + bytes([5, 2, 0, 2]) + bytes([5, 1, 0, 1, 127, 0, 0, 1, 0x1e, 0x61]))
+write('socks5', 'server_ipv6_bind', bytes([5, 5, 5, 5]) + bytes([5, 1, 0]) + bytes([5, 2, 0, 4]) + bytes(16) + b'\x00\x50')
+write('socks5', 'server_auth_only', bytes([0, 0, 0, 0]) + bytes([5, 1, 2]))
+write('socks5', 'client_replies', bytes([2, 3, 4, 5]) + bytes([5, 0]) + bytes([5, 0, 0, 3, len(dst)]) + dst + b'\x00\x00' + b'DATA')
+write('socks5', 'client_unspecified', bytes([9, 9, 9, 9]) + bytes([5, 0]) + bytes([5, 0, 0, 1, 0, 0, 0, 0, 0, 0]))
+write('socks5', 'client_refused', bytes([2, 2, 2, 2]) + bytes([5, 0]) + bytes([5, 5, 0, 1, 0, 0, 0, 0, 0, 0]))
+write('socks5', 'client_no_method', bytes([1, 1, 1, 1]) + bytes([5, 0xff]))
+
+# Transfers: [0 = sender | 1 = receiver], size (u16 LE), flags, block size (u16 LE),
+# then inputs as skiff_proto::fuzzing::transfer reads them.
+def transfer(which, size, flags, block, ops):
+    return bytes([which]) + struct.pack('<H', size) + bytes([flags]) + struct.pack('<H', block) + bytes(ops)
+
+# Sender, SOCKS5 direct: accept (bytestreams), streamhosts (ours), used = us, connected, done.
+write('transfer', 'sender_s5b_direct', transfer(0, 1000, 4, 0, [2, 0, 2, 0, 0, 9, 1, 3, 0, 2, 0, 10, 14, 0]))
+# Sender, SOCKS5 through the proxy: used = proxy, proxy connected, activate answered, done.
+write('transfer', 'sender_s5b_proxy', transfer(0, 1000, 4, 0, [2, 0, 2, 0, 0, 9, 2, 3, 0, 2, 1, 12, 0, 0, 2, 14, 0]))
+# Sender, in-band: accept (ibb), open answered, blocks read and acknowledged, close answered.
+ibb = [2, 0, 2, 1, 0, 0, 0, 2]
+for _ in range(8):
+    ibb += [15, 3, 0, 0, 2]
+write('transfer', 'sender_ibb', transfer(0, 100, 2, 0, ibb + [0, 0, 2, 0, 0, 2]))
+# Sender: declined, a step-down (resource-constraint), a timeout, a cancel.
+write('transfer', 'sender_declined', transfer(0, 10, 0, 0, [4, 0, 2, 3, 0]))
+write('transfer', 'sender_step_down', transfer(0, 5000, 2 | 0x20, 4000, [2, 0, 2, 1, 0, 4, 0, 2, 1, 0, 0, 0, 2, 15, 3, 0, 0, 2, 18, 0, 18, 0]))
+write('transfer', 'sender_cancel', transfer(0, 10, 0, 0, [2, 0, 2, 0, 0, 17, 18, 0]))
+# Receiver, in-band: accept, open, blocks in turn, written, close.
+write('transfer', 'receiver_ibb', transfer(1, 96, 2, 4096, [0, 0, 2, 0, 1, 2, 1, 3, 2, 12, 1, 2, 2, 13, 6, 1, 2, 3]))
+write('transfer', 'receiver_ibb_overrun', transfer(1, 400, 2, 4096, [0, 0, 2, 0, 1, 2, 1] + [3, 2, 6, 1, 2, 2, 13] * 9 + [6, 1, 2, 3]))
+# Receiver, SOCKS5: accept, streamhosts, connected, socket done.
+write('transfer', 'receiver_s5b', transfer(1, 1000, 4, 4096, [0, 0, 7, 2, 1, 2, 5, 10, 0, 12, 0]))
+write('transfer', 'receiver_s5b_fallback', transfer(1, 1000, 0, 4096, [0, 1, 7, 2, 1, 2, 5, 11, 2, 0, 1, 2, 1, 3, 2, 20, 1, 2, 2, 13, 17, 0]))
+write('transfer', 'receiver_reject', transfer(1, 10, 0, 4096, [1, 6, 1, 2, 3]))
+write('transfer', 'receiver_resume', transfer(1, 1000, 5, 4096, [0, 1, 7, 1, 1, 2, 5, 10, 0, 12, 2]))
+write('transfer', 'receiver_timeout', transfer(1, 10, 0, 4096, [17, 0, 17, 0, 2, 0, 1, 2, 1]))
+write('transfer', 'receiver_refused', transfer(1, 10, 6, 4096, []))
+
+# Negotiation: the first byte picks the TLS policy (0 direct, 1 STARTTLS, 2 none; 4
+# adds "SCRAM required"), then pieces separated by 0xff (empty: a stream header).
+N = NEGOTIATION
+def neg(policy, pieces):
+    return bytes([policy]) + b'\xff'.join(pieces)
+write('negotiation', 'scram', neg(0, [b'', N[1], N[2], N[3], b'', N[5], N[6]]))
+write('negotiation', 'starttls', neg(1, [b'', N[0], N[7], b'', N[1], N[2], N[3], b'', N[5], N[6], N[9]]))
+write('negotiation', 'failure', neg(0, [b'', N[1], N[4]]))
+write('negotiation', 'plain_only', neg(4, [b'', N[8]]))
+write('negotiation', 'plain', neg(0, [b'', N[8], N[3], b'', N[5], N[6], N[9]]))
+write('negotiation', 'closed', neg(2, [b'', N[1], b'\xfe']))

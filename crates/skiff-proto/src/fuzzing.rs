@@ -34,8 +34,8 @@ use crate::roster::{Roster, RosterItem};
 use crate::si::{FileInfo, FileOffer, Range, SiAccept};
 use crate::socks5::{self, ClientHandshake, ClientStep, ServerHandshake, ServerStep};
 use crate::stanza::{Condition, Iq, IqKind, Message, Presence, Stanza, StanzaError};
-use crate::stream::{parse_element, stream_error as write_stream_error, write_stanza, StreamEvent, StreamHeader};
 use crate::stream::StreamParser;
+use crate::stream::{parse_element, stream_error as write_stream_error, write_stanza, StreamEvent, StreamHeader};
 use crate::stream_error::StreamError;
 use crate::transfer::{
     Receiver, ReceiverAction, ReceiverConfig, ReceiverInput, Sender, SenderAction, SenderConfig, SenderInput,
@@ -135,8 +135,7 @@ pub fn stream(data: &[u8]) {
 fn known_open(el: &Element) -> bool {
     // An attribute with a namespace prefix other than `xml:` is kept as `prefix:name`
     // and written without a declaration of the prefix: the XML does not parse back.
-    el.attrs.iter().any(|(k, _)| k.contains(':') && !k.starts_with("xml:"))
-        || el.elements().any(known_open)
+    el.attrs.iter().any(|(k, _)| k.contains(':') && !k.starts_with("xml:")) || el.elements().any(known_open)
 }
 
 /// What we write of `el` parses back to `el`.
@@ -331,7 +330,8 @@ pub fn upload(data: &[u8]) {
             let headers = slot.put_headers.iter().map(|(name, value)| {
                 Element::new("header", ns::HTTP_UPLOAD).with_attr("name", name.as_str()).with_text(value.as_str())
             });
-            let put = Element::new("put", ns::HTTP_UPLOAD).with_attr("url", slot.put_url.as_str()).with_children(headers);
+            let put =
+                Element::new("put", ns::HTTP_UPLOAD).with_attr("url", slot.put_url.as_str()).with_children(headers);
             let get = Element::new("get", ns::HTTP_UPLOAD).with_attr("url", slot.get_url.as_str());
             let back = Element::new("slot", ns::HTTP_UPLOAD).with_child(put).with_child(get);
             reparse(&back);
@@ -702,11 +702,9 @@ fn sender(data: &[u8]) {
         }
         for a in &actions {
             match a {
-                SenderAction::SendIq(iq) => {
-                    if iq.is_request() {
-                        assert!(ids.insert(iq.id.clone()), "request id {} used twice", iq.id);
-                        pending.push((iq.id.clone(), iq.to.clone()));
-                    }
+                SenderAction::SendIq(iq) if iq.is_request() => {
+                    assert!(ids.insert(iq.id.clone()), "request id {} used twice", iq.id);
+                    pending.push((iq.id.clone(), iq.to.clone()));
                 }
                 SenderAction::ReadBlock { len } => {
                     assert!(*len > 0, "a read of nothing");
@@ -923,7 +921,7 @@ fn receiver(data: &[u8]) {
             let id = format!("r{}", b.or(0));
             ReceiverInput::Iq(Iq { from, ..Iq::set(id, Some(jids.me.clone()), payload) })
         };
-        let sid = |b: &mut Bytes<'_>| if b.or(0) % 8 == 0 { "other".to_owned() } else { SID.to_owned() };
+        let sid = |b: &mut Bytes<'_>| if b.or(0).is_multiple_of(8) { "other".to_owned() } else { SID.to_owned() };
         let input = match op % 20 {
             0 => ReceiverInput::Accept {
                 offset: match b.or(0) % 4 {
