@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use skiff_proto::fuzzing::TARGETS;
 
-/// Mutations per target (spread over its inputs).
+/// Mutations per target (spread over its inputs); `SKIFF_FUZZ_CASES=N` asks for more.
 const CASES: usize = 3000;
 
 /// xorshift64*: small, seeded, the same sequence everywhere.
@@ -120,7 +120,8 @@ fn every_target_holds_on_its_corpus_and_mutations() {
             assert!(r.is_ok(), "{name} failed on {}", path.display());
         }
         let mut rng = Rng(0x5eed_0000 ^ name.len() as u64 ^ (u64::from(name.as_bytes()[0]) << 32));
-        for case in 0..CASES {
+        let cases = std::env::var("SKIFF_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(CASES);
+        for case in 0..cases {
             let (_, a) = &inputs[case % inputs.len()];
             let (_, b) = &inputs[rng.below(inputs.len())];
             let input = mutate(&mut rng, a, b);
