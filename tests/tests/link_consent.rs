@@ -1,8 +1,10 @@
 //! Links reach out only after consent: a stranger's message with 200 `jabber:x:oob`
 //! links makes at most 3 offers and not one connection until the user accepts (a
 //! counting HTTP listener proves it); a contact's link to its own server gets its
-//! size looked up; a redirect from an allowed URL into the local network or to another
-//! port of this machine from elsewhere is refused before anything is dialled.
+//! size looked up; a redirect from an allowed URL into the local network, to another
+//! port of this machine from elsewhere, or from https to plain http elsewhere is
+//! refused before anything is dialled, and so is a link to a literal local-network
+//! address.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -190,4 +192,115 @@ async fn redirects_into_the_local_network_are_refused() {
     bob.send(links_message(&alice.jid.to_string(), &[url])).unwrap();
     let end = alice.next_finished(10).await;
     assert!(matches!(end, Event::TransferCompleted { .. }), "{end:?}");
+}
+
+/// A blocking HTTPS server on 127.0.0.1 with the test server's certificate (it names
+/// `localhost`): every request gets a redirect to `location(path)`. Counts connections.
+struct Httpsd {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+}
+
+impl Httpsd {
+    fn start(server: &Prosody, location: fn(&str) -> String) -> Httpsd {
+        use rustls_pki_types::pem::PemObject as _;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        use std::io::{Read, Write};
+        let certs = server.dir.join("certs");
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(certs.join("server.crt")).unwrap().map(Result::unwrap).collect();
+        let key = PrivateKeyDer::from_pem_file(certs.join("server.key")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let config = Arc::new(config);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let c = connections.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(s) = s else { return };
+                c.fetch_add(1, Ordering::SeqCst);
+                let config = config.clone();
+                std::thread::spawn(move || {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                    let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+                    let mut tls = rustls::StreamOwned::new(conn, s);
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut b) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&b[..n]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_owned();
+                    let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+                    let reply = format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        location(&path)
+                    );
+                    let _ = tls.write_all(reply.as_bytes());
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                });
+            }
+        });
+        Httpsd { port, connections }
+    }
+}
+
+fn https_redirects(path: &str) -> String {
+    match path {
+        "/to-http.bin" => "http://files.example.org/x.bin".into(),
+        "/to-lan.bin" => "https://192.168.1.1/x.bin".into(),
+        _ => "https://10.0.0.1/x.bin".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_redirects_to_plain_http_or_into_the_lan_are_refused() {
+    let server = server();
+    let ca = server.ca_file.clone();
+    let mut alice = Peer::start(&server, "alice", |c| c.http_ca_file = Some(ca)).await; // accepts everything
+    let bob = Client::start(account(&server, "bob", "raw"));
+    bob.wait_online().await.unwrap();
+    let httpsd = Httpsd::start(&server, https_redirects);
+    for (path, expect) in [("to-http.bin", "plain http"), ("to-lan.bin", "local network")] {
+        let url = format!("https://localhost:{}/{path}", httpsd.port);
+        bob.send(links_message(&alice.jid.to_string(), &[url])).unwrap();
+        let started = Instant::now();
+        let end = alice.next_finished(10).await;
+        let took = started.elapsed();
+        eprintln!("{path}: {end:?} in {took:?}");
+        let Event::TransferFailed { error, .. } = end else { panic!("{path}: {end:?}") };
+        assert!(error.contains("refusing a redirect") && error.contains(expect), "{path}: {error}");
+        assert!(took < Duration::from_secs(3), "{path}: {took:?}");
+    }
+    // bob's links are on his own server (localhost): a HEAD for the size on arrival,
+    // then the GET, each refused at its redirect; nothing else was asked of this server.
+    assert_eq!(httpsd.connections.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_to_literal_lan_addresses_are_refused_without_dialling() {
+    let server = server();
+    let mut alice = Peer::start(&server, "alice", |_| {}).await; // accepts everything
+    let bob = Client::start(account(&server, "bob", "raw"));
+    bob.wait_online().await.unwrap();
+    // Addresses that would hang until the connect timeout if they were dialled.
+    for url in ["https://192.168.1.1/router.bin", "https://10.0.0.1/x.bin", "https://[fe80::1]/x.bin"] {
+        bob.send(links_message(&alice.jid.to_string(), &[url.to_owned()])).unwrap();
+        let started = Instant::now();
+        let end = alice.next_finished(10).await;
+        let took = started.elapsed();
+        eprintln!("{url}: {end:?} in {took:?}");
+        let Event::TransferFailed { error, .. } = end else { panic!("{url}: {end:?}") };
+        assert!(error.contains("refusing a link into the local network"), "{url}: {error}");
+        assert!(took < Duration::from_secs(1), "{url}: {took:?}");
+    }
 }

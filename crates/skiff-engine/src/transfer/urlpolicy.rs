@@ -249,7 +249,8 @@ mod tests {
             assert!(e.contains("refusing") && e.contains("local network"), "{bad}: {e}");
             assert!(link_target_allowed(&url(bad), true).is_ok(), "{bad}");
         }
-        for ok in ["https://files.example.org/f", "http://127.0.0.1:8080/f", "http://localhost/f", "https://1.1.1.1/f"] {
+        for ok in ["https://files.example.org/f", "http://127.0.0.1:8080/f", "http://localhost/f", "https://1.1.1.1/f"]
+        {
             assert!(link_target_allowed(&url(ok), false).is_ok(), "{ok}");
         }
     }
