@@ -206,3 +206,40 @@ async fn a_thousand_offers_from_a_stranger_stay_within_the_caps() {
     // bound allows 0.5 s as the smallest base.
     assert!(flooded < 2.0 * alone.max(0.5), "the flood slowed the contact down: {alone:.2} s -> {flooded:.2} s");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_filling_the_total_cap_do_not_crowd_out_contacts() {
+    let server = server();
+    let mut alice = Peer::start(&server, "alice", |c| {
+        c.accept = AcceptPolicy::Ask;
+        c.max_pending = 3;
+    })
+    .await;
+    let mallory = stranger(&server).await;
+    for i in 0..3 {
+        let (m, to) = (mallory.clone(), alice.jid.clone());
+        tokio::spawn(async move { m.set(Some(to), offer(&format!("w{i}"), &format!("w{i}.bin"))).await });
+    }
+    for _ in 0..3 {
+        wait_for(&mut alice.events, 10, "a waiting offer", |e| matches!(e, Event::TransferOffered { .. })).await;
+    }
+    // The total is reached: another stranger's offer is refused...
+    let err = mallory.set(Some(alice.jid.clone()), offer("w3", "w3.bin")).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::ResourceConstraint),
+        "{err:?}"
+    );
+    // ...and a contact's is still asked about.
+    let bob = Client::start(account(&server, "bob", "raw"));
+    bob.wait_online().await.unwrap();
+    let (b, to) = (bob.clone(), alice.jid.clone());
+    tokio::spawn(async move { b.set(Some(to), offer("b1", "from-bob.txt")).await });
+    wait_for(
+        &mut alice.events,
+        10,
+        "bob's offer",
+        |e| matches!(e, Event::TransferOffered { name, .. } if name == "from-bob.txt"),
+    )
+    .await;
+    assert_eq!(alice.transfers.pending_offers(), 4);
+}

@@ -103,7 +103,9 @@ pub struct TransferConfig {
     pub strangers: StrangerPolicy,
     /// Incoming offers waiting for an answer from one peer (bare JID), and from all
     /// together; offers beyond are refused with `resource-constraint` and reported
-    /// once per burst ([`Event::OffersRefused`]).
+    /// once per burst ([`Event::OffersRefused`]). The total refuses strangers' offers
+    /// only: strangers flooding from many addresses cannot crowd out contacts (whose
+    /// number the user chose), who are held to the cap per peer.
     pub max_pending_per_peer: usize,
     pub max_pending: usize,
 }
@@ -370,15 +372,17 @@ impl Transfers {
 
     /// The gate before a new incoming offer is recorded: strangers refused when the
     /// setting says so, and, when offers wait for the user, the caps on waiting offers
-    /// per peer and in total. The slot is held until the offer is answered. Refusals
-    /// over a cap are reported once per burst and peer, not one by one.
+    /// per peer and (for strangers) in total. The slot is held until the offer is
+    /// answered. Refusals over a cap are reported once per burst and peer, not one by
+    /// one.
     pub(super) fn admit(&self, from: &Jid) -> Result<Option<PendingSlot>, Refusal> {
         use skiff_proto::stanza::Condition;
         let cfg = self.cfg();
         // Refused at once, not recorded: by the stranger setting, or because only
         // contacts' offers are accepted anyway (a flood then writes no history).
+        let stranger = !self.is_contact(from);
         let contacts_only = cfg.strangers == StrangerPolicy::Refuse || cfg.accept == AcceptPolicy::Contacts;
-        if contacts_only && !self.is_contact(from) {
+        if contacts_only && stranger {
             tracing::info!("refused an offer from {from}: not a contact");
             return Err(Refusal { condition: Condition::Forbidden, text: "files are accepted from contacts only" });
         }
@@ -389,7 +393,7 @@ impl Transfers {
         let mut pending = self.inner.pending.lock().unwrap();
         let total: usize = pending.values().sum();
         let mine = pending.get(&peer).copied().unwrap_or(0);
-        if mine >= cfg.max_pending_per_peer || total >= cfg.max_pending {
+        if mine >= cfg.max_pending_per_peer || (stranger && total >= cfg.max_pending) {
             drop(pending);
             self.refused_over_cap(peer);
             return Err(Refusal {
