@@ -47,7 +47,13 @@ fn react(app: &AppHandle, client: &Client, transfers: &Transfers, store: &Store,
             let settings = Settings::load(store);
             let bare = peer.split('/').next().unwrap_or(peer);
             let contact = client.roster().into_iter().find(|c| c.jid == bare);
-            if settings.auto_accept_max_bytes > 0 && *size <= settings.auto_accept_max_bytes && contact.is_some() {
+            // A size of 0 is also how a link of unknown size is offered: never auto-accepted.
+            let known_size = *size > 0;
+            if settings.auto_accept_max_bytes > 0
+                && known_size
+                && *size <= settings.auto_accept_max_bytes
+                && contact.is_some()
+            {
                 tracing::info!("auto-accepting {name} ({size} bytes) from {bare}");
                 if let Err(e) = transfers.accept(*id, Some(settings.download_dir.into())) {
                     tracing::warn!("auto-accept of {id}: {e}");

@@ -187,6 +187,12 @@ fn read_attrs(
             continue;
         }
         ns_name(reader.resolve_attribute(attr.key).0)?;
+        // Attributes in other namespaces than `xml:` mean nothing to any protocol here,
+        // and kept as `prefix:name` they would be written without their declaration
+        // (found by fuzzing): they are left out of the tree.
+        if key.split_once(':').is_some_and(|(prefix, _)| prefix != "xml") {
+            continue;
+        }
         attrs.push((key, value));
     }
     Ok(attrs)
@@ -955,7 +961,7 @@ mod tests {
 
         let m = stanza("<message><foo:bar xmlns:foo='urn:x' foo:a='1'><baz/><foo:q/></foo:bar></message>");
         let bar = m.child("bar", "urn:x").expect("bar");
-        assert_eq!(bar.attr("foo:a"), Some("1"));
+        assert_eq!(bar.attr("foo:a"), None, "attributes in other namespaces are left out");
         assert!(bar.child("baz", ns::CLIENT).is_some() && bar.child("q", "urn:x").is_some());
 
         let all = stanzas(
@@ -1289,6 +1295,18 @@ mod tests {
         for size in [1, 2, 3, 7, 64, 1000] {
             assert_eq!(run(input.as_bytes(), || size), (reference.clone(), None), "chunks of {size}");
         }
+    }
+
+    #[test]
+    fn attributes_in_other_namespaces_are_left_out() {
+        let el =
+            parse_element(b"<message xml:lang='en'><foo:bar xmlns:foo='urn:x' foo:a='1' b='2'/></message>").unwrap();
+        assert_eq!(el.attr("xml:lang"), Some("en"));
+        let child = el.elements().next().unwrap();
+        assert_eq!(child.attrs, vec![("b".to_owned(), "2".to_owned())]);
+        assert_eq!(parse_element(child.to_xml().as_bytes()).unwrap(), *child);
+        // An undeclared prefix is still an error.
+        assert!(parse_element(b"<a p:b='1'/>").is_err());
     }
 
     #[test]
