@@ -121,8 +121,9 @@ export class OfferDialog {
     this.fromJid.title = v.peer;
     setText(this.file, v.name);
     this.file.title = v.name;
-    setText(this.size, formatBytes(v.size));
-    this.size.title = `${v.size.toLocaleString()} B`;
+    // A link's size is not looked up before it is accepted: 0 stands for unknown.
+    setText(this.size, v.size > 0 ? formatBytes(v.size) : t('offer.sizeUnknown'));
+    this.size.title = v.size > 0 ? `${v.size.toLocaleString()} B` : '';
     setText(this.desc, v.description ?? '');
     setHidden(this.descRow, !v.description);
     const dir = this.dirs.get(id) ?? this.actions.defaultDir();
