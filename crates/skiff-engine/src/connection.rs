@@ -1,6 +1,8 @@
 //! From an account to a signed-in XML stream: server lookup (DNS SRV, XEP-0368), TCP,
 //! TLS (STARTTLS or direct, verified with tokio-rustls), then the sans-IO
-//! [`Negotiator`] of `skiff-proto` driven over the socket.
+//! [`Negotiator`] of `skiff-proto` driven over the socket, with the TLS session's
+//! channel-binding data (RFC 9266 `tls-exporter`) for the SCRAM -PLUS mechanisms; the
+//! SCRAM step that runs PBKDF2 goes to a blocking thread.
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,7 +12,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
-use skiff_proto::negotiation::{Action, Negotiated, NegotiationError, Negotiator, TlsPolicy};
+use skiff_proto::negotiation::{
+    Action, ChannelBindingData, Negotiated, NegotiationError, Negotiator, TlsPolicy, TLS_EXPORTER_LABEL,
+    TLS_EXPORTER_LEN,
+};
 use skiff_proto::ns;
 use skiff_proto::stream::{self, StreamParser, XmlError};
 use skiff_proto::xml::Element;
@@ -281,8 +286,9 @@ async fn attempt(
         TlsMode::StartTls => (Transport::Plain(tcp), TlsPolicy::StartTls),
         TlsMode::Plaintext => (Transport::Plain(tcp), TlsPolicy::Plaintext),
     };
-    let mut negotiator =
-        Negotiator::new(cfg.jid.clone(), cfg.password.expose(), policy).require_scram(cfg.require_scram);
+    let mut negotiator = Negotiator::new(cfg.jid.clone(), cfg.password.expose(), policy)
+        .require_scram(cfg.require_scram)
+        .channel_binding(channel_binding(&transport));
     let mut parser = StreamParser::new(cfg.max_stanza_bytes);
     let open = |tls: bool| stream::open_stream(&domain, tls.then(|| cfg.jid.bare().to_string()).as_deref());
     write_raw(&mut transport, &open(policy == TlsPolicy::Direct)).await?;
@@ -338,7 +344,7 @@ async fn attempt(
                             return Err(NegotiationError::Unexpected("STARTTLS on a TLS stream".into()).into());
                         };
                         transport = start_tls(tcp, &domain, tls_config.clone(), false).await?;
-                        queue.extend(negotiator.tls_established());
+                        queue.extend(negotiator.tls_established_with(channel_binding(&transport)));
                     }
                     Action::RestartStream => {
                         // Whatever was buffered belongs to the old stream.
@@ -357,6 +363,26 @@ async fn attempt(
                     }
                 }
             }
+        }
+    }
+}
+
+/// The channel-binding data of a TLS transport: RFC 9266 `tls-exporter` (32 bytes
+/// exported with the label "EXPORTER-Channel-Binding" and no context), under TLS 1.3
+/// only (under TLS 1.2 the exporter is not safe without the extended master secret, and
+/// rustls gives neither `tls-unique` nor, through the `sasl` crate, `tls-server-end-point`).
+/// `None` means no -PLUS mechanism.
+pub fn channel_binding(transport: &Transport) -> Option<ChannelBindingData> {
+    let Transport::Tls(tls) = transport else { return None };
+    let (_, conn) = tls.get_ref();
+    if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+        return None;
+    }
+    match conn.export_keying_material([0u8; TLS_EXPORTER_LEN], TLS_EXPORTER_LABEL, None) {
+        Ok(data) => Some(ChannelBindingData::TlsExporter(data.to_vec())),
+        Err(e) => {
+            tracing::warn!("no channel-binding data from TLS: {e}");
+            None
         }
     }
 }

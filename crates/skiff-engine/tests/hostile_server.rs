@@ -6,17 +6,18 @@ use std::time::Duration;
 use skiff_engine::connection::{connect, ConnectError};
 use skiff_engine::{AccountConfig, Secret, TlsMode};
 use skiff_proto::stream::XmlError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='s1' version='1.0'>";
 
 /// Starts a fake server that runs `script` on the first connection and returns what
-/// the client wrote.
-async fn fake_server<F, Fut>(script: F) -> (u16, tokio::task::JoinHandle<String>)
+/// it found (typically what the client wrote).
+async fn fake_server<F, Fut, T>(script: F) -> (u16, tokio::task::JoinHandle<T>)
 where
     F: FnOnce(tokio::net::TcpStream) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = String> + Send,
+    Fut: std::future::Future<Output = T> + Send,
+    T: Send + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -37,7 +38,7 @@ fn config(port: u16) -> AccountConfig {
 }
 
 /// Reads everything the client sends until it closes (or 10 s pass).
-async fn read_all(sock: &mut tokio::net::TcpStream) -> String {
+async fn read_all<S: AsyncRead + Unpin>(sock: &mut S) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -156,7 +157,7 @@ async fn plaintext_to_a_non_loopback_address_is_refused_before_connecting() {
 }
 
 /// Reads from the client until `needle` has arrived; returns everything read.
-async fn read_until(sock: &mut tokio::net::TcpStream, needle: &str) -> String {
+async fn read_until<S: AsyncRead + Unpin>(sock: &mut S, needle: &str) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&out).contains(needle) {
@@ -196,19 +197,183 @@ async fn scram_server(challenge: fn(&str) -> String) -> (u16, tokio::task::JoinH
 async fn hostile_scram_challenges_are_refused_at_once() {
     use skiff_proto::negotiation::NegotiationError;
     type Make = fn(&str) -> String;
-    let cases: [(&str, Make); 2] = [
-        ("2^32-1 rounds", |c| format!("r={c}evil,s=c2FsdA==,i=4294967295")),
-        ("a nonce not extending ours", |_| "r=mallorysnonce,s=c2FsdA==,i=4096".to_owned()),
+    let cases: [(&str, Make, NegotiationError, &str); 2] = [
+        (
+            "2^32-1 rounds",
+            |c| format!("r={c}evil,s=c2FsdA==,i=4294967295"),
+            NegotiationError::ScramIterations(4294967295),
+            "asks for 4294967295 SCRAM iterations, but this client accepts only 4096 to 1000000",
+        ),
+        (
+            "a nonce not extending ours",
+            |_| "r=mallorysnonce,s=c2FsdA==,i=4096".to_owned(),
+            NegotiationError::ScramNonce,
+            "nonce does not extend ours: someone may be in the middle",
+        ),
     ];
-    for (what, challenge) in cases {
+    for (what, challenge, expected, says) in cases {
         let (port, server) = scram_server(challenge).await;
         let started = std::time::Instant::now();
         let err = connect(&config(port)).await.unwrap_err();
         let took = started.elapsed();
-        assert!(matches!(err, ConnectError::Negotiation(NegotiationError::ScramChallenge(_))), "{what}: {err}");
+        let ConnectError::Negotiation(ref refusal) = err else { panic!("{what}: {err}") };
+        assert_eq!(refusal, &expected, "{what}");
+        assert!(err.to_string().contains(says), "{what}: {err}");
         assert!(took < Duration::from_secs(1), "{what}: {took:?}");
+        eprintln!("{what}: refused in {took:?}: {err}");
         assert!(err.is_fatal(), "{what}: retried");
         let wrote = server.await.unwrap();
         assert!(!wrote.contains("<response"), "{what}: the client answered the challenge: {wrote}");
     }
+}
+
+/// A TLS identity for "localhost" (a fresh CA and server certificate) speaking the
+/// given TLS versions; the directory holds `ca.pem` for the client.
+fn tls_identity(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> (tokio_rustls::TlsAcceptor, tempfile::TempDir) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, &ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, &issuer).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone(), ca_cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    (tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)), dir)
+}
+
+/// A direct-TLS account for a fake server on `port` whose CA is in `dir`.
+fn tls_config(port: u16, dir: &tempfile::TempDir) -> AccountConfig {
+    let mut cfg = config(port);
+    cfg.tls = TlsMode::Direct;
+    cfg.ca_file = Some(dir.path().join("ca.pem"));
+    cfg
+}
+
+/// The text of the first `<auth>` the client sent: (mechanism, decoded payload).
+fn auth_of(wrote: &str) -> (String, String) {
+    use base64::Engine as _;
+    let auth = &wrote[wrote.find("<auth ").expect("an <auth>")..];
+    let mechanism = auth.split("mechanism='").nth(1).unwrap().split('\'').next().unwrap().to_owned();
+    let b64 = auth.split('>').nth(1).unwrap().split('<').next().unwrap();
+    let payload = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap();
+    (mechanism, payload)
+}
+
+/// A server over TLS that offers only PLAIN: an account that signed in with SCRAM
+/// before refuses it without sending the password; without the requirement, the same
+/// server gets the PLAIN `<auth>` (so the test would see one).
+#[tokio::test]
+async fn plain_only_is_refused_to_an_account_that_requires_scram() {
+    for require_scram in [true, false] {
+        let (acceptor, dir) = tls_identity(&[&rustls::version::TLS13]);
+        let (port, server) = fake_server(move |sock| async move {
+            let mut tls = acceptor.accept(sock).await.unwrap();
+            let _ = read_until(&mut tls, "<stream:stream").await;
+            tls.write_all(HEADER.as_bytes()).await.unwrap();
+            tls.write_all(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>").await.unwrap();
+            if require_scram {
+                read_all(&mut tls).await
+            } else {
+                let got = read_until(&mut tls, "</auth>").await;
+                tls.write_all(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>")
+                    .await
+                    .unwrap();
+                got
+            }
+        })
+        .await;
+        let mut cfg = tls_config(port, &dir);
+        cfg.require_scram = require_scram;
+        let err = connect(&cfg).await.unwrap_err();
+        let wrote = server.await.unwrap();
+        if require_scram {
+            use skiff_proto::negotiation::NegotiationError;
+            assert!(matches!(err, ConnectError::Negotiation(NegotiationError::PlainDowngrade)), "{err}");
+            assert!(err.to_string().contains("signed in with SCRAM before"), "{err}");
+            assert!(err.is_fatal(), "a downgrade would be retried");
+            assert!(!wrote.contains("<auth"), "the password went out: {wrote}");
+        } else {
+            assert!(wrote.contains("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"), "{wrote}");
+            assert!(err.to_string().contains("wrong password"), "{err}");
+        }
+    }
+}
+
+/// What a fake TLS server offering `mechanisms` saw of the client's SCRAM sign-in:
+/// the mechanism, the GS2 header, and whether the client's channel-binding data (c=)
+/// is the server's own view of it (RFC 9266 tls-exporter of this TLS session).
+async fn scram_over_tls(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    mechanisms: &'static [&'static str],
+) -> (String, String, bool) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (acceptor, dir) = tls_identity(versions);
+    let (port, server) = fake_server(move |sock| async move {
+        let mut tls = acceptor.accept(sock).await.unwrap();
+        let exporter = tls.get_ref().1.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None).ok();
+        let _ = read_until(&mut tls, "<stream:stream").await;
+        tls.write_all(HEADER.as_bytes()).await.unwrap();
+        let list: String = mechanisms.iter().map(|m| format!("<mechanism>{m}</mechanism>")).collect();
+        tls.write_all(
+            format!("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{list}</mechanisms></stream:features>")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let auth = read_until(&mut tls, "</auth>").await;
+        let (mechanism, first) = auth_of(&auth);
+        let (gs2, bare) = first.split_at(first.find("n=").unwrap());
+        let nonce = bare.split(',').find_map(|p| p.strip_prefix("r=")).unwrap().to_owned();
+        let challenge = b64.encode(format!("r={nonce}srv,s=c2FsdHNhbHQ=,i=4096"));
+        tls.write_all(format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{challenge}</challenge>").as_bytes())
+            .await
+            .unwrap();
+        let response = read_until(&mut tls, "</response>").await;
+        let payload = response.split("<response").nth(1).unwrap().split('>').nth(1).unwrap().split('<').next().unwrap();
+        let client_final = String::from_utf8(b64.decode(payload).unwrap()).unwrap();
+        let c = client_final.split(',').find_map(|p| p.strip_prefix("c=")).unwrap();
+        let cbind = b64.decode(c).unwrap();
+        let bound = exporter.is_some_and(|e| cbind == [gs2.as_bytes(), &e].concat());
+        tls.write_all(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>").await.unwrap();
+        let _ = read_all(&mut tls).await;
+        (mechanism, gs2.to_owned(), bound)
+    })
+    .await;
+    let err = connect(&tls_config(port, &dir)).await.unwrap_err();
+    assert!(err.to_string().contains("wrong password"), "{err}");
+    server.await.unwrap()
+}
+
+/// Channel binding end to end over a real TLS session: under TLS 1.3 the client picks
+/// -PLUS and its tls-exporter data equals the server's; it sends "y" when the server
+/// offers no -PLUS; under TLS 1.2 (no tls-exporter) it never picks -PLUS and sends "n".
+#[tokio::test]
+async fn scram_plus_binds_to_the_tls_session() {
+    use rustls::version::{TLS12, TLS13};
+    const ALL: &[&str] = &["SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS"];
+    let (mechanism, gs2, bound) = scram_over_tls(&[&TLS13], ALL).await;
+    assert_eq!((mechanism.as_str(), gs2.as_str()), ("SCRAM-SHA-256-PLUS", "p=tls-exporter,,"));
+    assert!(bound, "the client's binding data is not the server's tls-exporter value");
+
+    let (mechanism, gs2, _) = scram_over_tls(&[&TLS13], &["SCRAM-SHA-1", "SCRAM-SHA-256"]).await;
+    assert_eq!((mechanism.as_str(), gs2.as_str()), ("SCRAM-SHA-256", "y,,"));
+
+    let (mechanism, gs2, _) = scram_over_tls(&[&TLS12], ALL).await;
+    assert_eq!((mechanism.as_str(), gs2.as_str()), ("SCRAM-SHA-256", "n,,"));
 }

@@ -2,15 +2,21 @@
 //!
 //! A sans-IO state machine. The driver opens the stream, feeds every [`StreamEvent`]
 //! to [`Negotiator::handle`] and carries out the returned [`Action`]s: send an
-//! element, upgrade the transport to TLS (then call [`Negotiator::tls_established`]),
-//! restart the stream. [`Action::Done`] hands over the bound JID.
+//! element, upgrade the transport to TLS (then call [`Negotiator::tls_established_with`]
+//! with the connection's channel-binding data), restart the stream. [`Action::Done`]
+//! hands over the bound JID and the mechanism used.
 //!
 //! Policy lives here, where it can be tested without a network:
 //! - without TLS on the transport, STARTTLS is required unless the caller opted into
 //!   plaintext;
-//! - SASL picks the strongest mechanism offered: SCRAM-SHA-256, SCRAM-SHA-1, then
-//!   PLAIN, and PLAIN only over TLS;
-//! - the SCRAM server signature is verified.
+//! - SASL picks the strongest mechanism offered: SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS
+//!   (only with channel-binding data from the driver, RFC 9266 `tls-exporter`),
+//!   SCRAM-SHA-256, SCRAM-SHA-1, then PLAIN, and PLAIN only over TLS; with
+//!   [`Negotiator::require_scram`] PLAIN is refused altogether;
+//! - the GS2 header says the truth about channel binding (RFC 5802 §6): `p=` when we
+//!   bind, `y` when we could but the server offers no -PLUS, `n` when we cannot;
+//! - the SCRAM server-first message is checked before PBKDF2 runs on it (nonce, salt,
+//!   iteration count, extensions), and the server signature is verified.
 
 use base64::Engine as _;
 use sasl::client::mechanisms::{Plain, Scram};
@@ -36,6 +42,39 @@ pub enum TlsPolicy {
     Plaintext,
 }
 
+/// Channel-binding data of the TLS connection, for the SCRAM -PLUS mechanisms: it ties
+/// the sign-in to this very TLS session, so that someone in the middle holding another
+/// TLS session with the server cannot relay it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelBindingData {
+    /// RFC 9266 `tls-exporter` (TLS 1.3 only): 32 bytes of keying material exported
+    /// with the label [`TLS_EXPORTER_LABEL`] and no context.
+    TlsExporter(Vec<u8>),
+}
+
+/// The exporter label of RFC 9266 `tls-exporter` channel binding.
+pub const TLS_EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+/// The length of RFC 9266 `tls-exporter` channel-binding data.
+pub const TLS_EXPORTER_LEN: usize = 32;
+
+impl ChannelBindingData {
+    /// The channel-binding type's name (RFC 5056 registry, XEP-0440 `type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChannelBindingData::TlsExporter(_) => "tls-exporter",
+        }
+    }
+
+    fn to_sasl(&self) -> ChannelBinding {
+        match self {
+            ChannelBindingData::TlsExporter(d) => ChannelBinding::TlsExporter(d.clone()),
+        }
+    }
+}
+
+/// XEP-0440: the channel-binding types a server supports, in its stream features.
+const NS_SASL_CB: &str = "urn:xmpp:sasl-cb:0";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NegotiationError {
     #[error("the server does not offer TLS (STARTTLS); refusing to sign in without encryption")]
@@ -52,10 +91,32 @@ pub enum NegotiationError {
     ServerProofInvalid,
     #[error("sign-in failed: {0}")]
     Sasl(String),
-    /// The server's SCRAM challenge breaks the rules in a way that helps an attacker
-    /// (a nonce not extending ours, an iteration count out of range...).
-    #[error("the server's SCRAM challenge is not acceptable: {0}; someone may be in the middle")]
-    ScramChallenge(String),
+    /// The SCRAM server-first message (RFC 5802 §5.1) is checked before PBKDF2 runs on
+    /// it; each broken rule has its own error.
+    ///
+    /// The server nonce must begin with ours and add to it: anything else means the
+    /// answer was not made for this exchange (a replay, or a relay by someone else).
+    #[error("the server's SCRAM nonce does not extend ours: someone may be in the middle")]
+    ScramNonce,
+    /// The iteration count is outside [`MIN_SCRAM_ITERATIONS`]..=[`MAX_SCRAM_ITERATIONS`].
+    #[error(
+        "the server asks for {0} SCRAM iterations, but this client accepts only {min} to {max} (fewer make the \
+         password easy to crack from a recorded sign-in, more would tie up this computer): the server is \
+         misconfigured or someone may be in the middle",
+        min = MIN_SCRAM_ITERATIONS,
+        max = MAX_SCRAM_ITERATIONS
+    )]
+    ScramIterations(u64),
+    #[error(
+        "the server's SCRAM salt is empty or not valid base64: the server is broken or someone may be in the middle"
+    )]
+    ScramSalt,
+    /// A mandatory extension (`m=`): RFC 5802 says to fail when we do not know it.
+    #[error("the server demands a SCRAM extension (m=) this client does not know, so sign-in cannot go on safely")]
+    ScramExtension,
+    /// Not UTF-8, a missing or repeated attribute, a count that is not a number.
+    #[error("the server's SCRAM challenge is malformed ({0}): the server is broken or someone may be in the middle")]
+    ScramMalformed(&'static str),
     /// The account signed in with SCRAM before and the server now offers only PLAIN.
     #[error(
         "the server offers only PLAIN sign-in, but this account signed in with SCRAM before: this may be a \
@@ -122,6 +183,12 @@ pub struct Negotiator {
     client_nonce: Option<String>,
     /// Refuse PLAIN (the account used SCRAM before).
     require_scram: bool,
+    /// Channel-binding data of the TLS layer, when the driver has it.
+    binding: Option<ChannelBindingData>,
+    /// The SCRAM server-first message was answered (a later challenge is server-final).
+    answered_first: bool,
+    /// The SCRAM server signature was verified (server-final came in a challenge).
+    server_verified: bool,
     authenticated: bool,
     session_required: bool,
     bound: Option<Jid>,
@@ -157,6 +224,9 @@ impl Negotiator {
             mech_name: String::new(),
             client_nonce: None,
             require_scram: false,
+            binding: None,
+            answered_first: false,
+            server_verified: false,
             authenticated: false,
             session_required: false,
             bound: None,
@@ -177,9 +247,25 @@ impl Negotiator {
         matches!(event, StreamEvent::Stanza(el) if el.is("challenge", ns::SASL))
     }
 
-    /// The transport is now TLS: restart the stream.
+    /// Channel-binding data of a transport that is TLS from the start (direct TLS):
+    /// with it, a -PLUS mechanism is chosen when the server offers one. Ignored while
+    /// the transport is not TLS.
+    pub fn channel_binding(mut self, binding: Option<ChannelBindingData>) -> Negotiator {
+        self.binding = binding;
+        self
+    }
+
+    /// The transport is now TLS (after STARTTLS): restart the stream. No
+    /// channel-binding data, so no -PLUS mechanism.
     pub fn tls_established(&mut self) -> Vec<Action> {
+        self.tls_established_with(None)
+    }
+
+    /// The transport is now TLS, with this channel-binding data (`None` when the TLS
+    /// session cannot give any, e.g. `tls-exporter` under TLS 1.2): restart the stream.
+    pub fn tls_established_with(&mut self, binding: Option<ChannelBindingData>) -> Vec<Action> {
         self.tls = true;
+        self.binding = binding;
         self.state = State::AwaitHeader;
         vec![Action::RestartStream]
     }
@@ -255,14 +341,34 @@ impl Negotiator {
             .unwrap_or_default();
         let has = |m: &str| offered.iter().any(|o| o == m);
         let user = self.jid.local().unwrap_or_default().to_owned();
-        let creds = Credentials::default()
-            .with_username(user.clone())
-            .with_password(self.password.clone())
-            .with_channel_binding(ChannelBinding::None);
-        let mech: Box<dyn Mechanism + Send> = if has("SCRAM-SHA-256") {
-            Box::new(Scram::<Sha256>::from_credentials(creds).map_err(|e| NegotiationError::Sasl(e.to_string()))?)
+        // Channel binding only ever over TLS, and only with a type the server takes
+        // (XEP-0440; without that list, RFC 9266 makes tls-exporter the TLS 1.3 default).
+        let binding = self.binding.as_ref().filter(|_| self.tls);
+        let server_cb_types: Option<Vec<String>> = features.child("sasl-channel-binding", NS_SASL_CB).map(|l| {
+            l.children_named("channel-binding", NS_SASL_CB).filter_map(|c| c.attr("type")).map(str::to_owned).collect()
+        });
+        let usable = binding.filter(|b| server_cb_types.as_ref().is_none_or(|t| t.iter().any(|t| t == b.kind())));
+        let offers_plus = offered.iter().any(|m| m.starts_with("SCRAM-") && m.ends_with("-PLUS"));
+        // RFC 5802 §6, GS2 flag without binding: "y" = we could bind but the server
+        // shows no -PLUS (a server that can bind then knows -PLUS was stripped); "n" =
+        // we cannot bind, or not with any type this server offers.
+        let unbound =
+            if binding.is_some() && !offers_plus { ChannelBinding::Unsupported } else { ChannelBinding::None };
+        let creds = |cb: ChannelBinding| {
+            Credentials::default()
+                .with_username(user.clone())
+                .with_password(self.password.clone())
+                .with_channel_binding(cb)
+        };
+        let sasl_err = |e: sasl::client::MechanismError| NegotiationError::Sasl(e.to_string());
+        let mech: Box<dyn Mechanism + Send> = if let (Some(b), true) = (usable, has("SCRAM-SHA-256-PLUS")) {
+            Box::new(Scram::<Sha256>::from_credentials(creds(b.to_sasl())).map_err(sasl_err)?)
+        } else if let (Some(b), true) = (usable, has("SCRAM-SHA-1-PLUS")) {
+            Box::new(Scram::<Sha1>::from_credentials(creds(b.to_sasl())).map_err(sasl_err)?)
+        } else if has("SCRAM-SHA-256") {
+            Box::new(Scram::<Sha256>::from_credentials(creds(unbound)).map_err(sasl_err)?)
         } else if has("SCRAM-SHA-1") {
-            Box::new(Scram::<Sha1>::from_credentials(creds).map_err(|e| NegotiationError::Sasl(e.to_string()))?)
+            Box::new(Scram::<Sha1>::from_credentials(creds(unbound)).map_err(sasl_err)?)
         } else if has("PLAIN") && self.tls && self.require_scram {
             return Err(NegotiationError::PlainDowngrade);
         } else if has("PLAIN") && self.tls {
@@ -288,24 +394,38 @@ impl Negotiator {
     fn on_sasl(&mut self, el: &Element) -> Result<Vec<Action>, NegotiationError> {
         let mech = self.mech.as_mut().ok_or_else(|| NegotiationError::Unexpected("SASL without a mechanism".into()))?;
         match el.name.as_str() {
+            "challenge" if self.client_nonce.is_some() && self.answered_first => {
+                // RFC 6120 §6.4.3: the server-final message may come as a challenge; it
+                // is verified now and answered with an empty response.
+                if self.server_verified {
+                    return Err(NegotiationError::Unexpected("a third SCRAM challenge".into()));
+                }
+                mech.success(&decode(&el.text())?).map_err(proof_error)?;
+                self.server_verified = true;
+                Ok(vec![Action::Send(Element::new("response", ns::SASL))])
+            }
             "challenge" => {
                 let data = decode(&el.text())?;
                 if let Some(ours) = &self.client_nonce {
                     check_server_first(ours, &data)?;
+                    self.answered_first = true;
                 }
                 let resp = mech.response(&data).map_err(|e| NegotiationError::Sasl(e.to_string()))?;
                 Ok(vec![Action::Send(Element::new("response", ns::SASL).with_text(encode(&resp)))])
             }
             "success" => {
                 let data = decode(&el.text())?;
-                if let Err(e) = mech.success(&data) {
-                    return Err(match e {
-                        sasl::client::MechanismError::InvalidSignatureInSuccessResponse
-                        | sasl::client::MechanismError::NoSignatureInSuccessResponse => {
-                            NegotiationError::ServerProofInvalid
-                        }
-                        other => NegotiationError::Sasl(other.to_string()),
-                    });
+                if self.client_nonce.is_some() && !self.answered_first {
+                    return Err(NegotiationError::ServerProofInvalid);
+                }
+                // Verified already (server-final came as a challenge): nothing more may
+                // follow in the success.
+                if self.server_verified {
+                    if !data.is_empty() {
+                        return Err(NegotiationError::Unexpected("SCRAM data after the server's proof".into()));
+                    }
+                } else {
+                    mech.success(&data).map_err(proof_error)?;
                 }
                 self.mech = None;
                 self.authenticated = true;
@@ -364,6 +484,14 @@ impl Negotiator {
     }
 }
 
+fn proof_error(e: sasl::client::MechanismError) -> NegotiationError {
+    match e {
+        sasl::client::MechanismError::InvalidSignatureInSuccessResponse
+        | sasl::client::MechanismError::NoSignatureInSuccessResponse => NegotiationError::ServerProofInvalid,
+        other => NegotiationError::Sasl(other.to_string()),
+    }
+}
+
 fn encode(data: &[u8]) -> String {
     if data.is_empty() {
         // RFC 6120 6.4.2: an empty initial response is sent as '='.
@@ -383,11 +511,11 @@ fn decode(text: &str) -> Result<Vec<u8>, NegotiationError> {
         .map_err(|_| NegotiationError::Unexpected("SASL data that is not base64".into()))
 }
 
-/// The smallest SCRAM iteration count accepted (RFC 5802 §5.1 / RFC 7677: at least
-/// 4096).
+/// The smallest SCRAM iteration count accepted: RFC 5802 §5.1 and RFC 7677 ask for at
+/// least 4096; fewer make a password easy to crack from a recorded sign-in.
 pub const MIN_SCRAM_ITERATIONS: u32 = 4096;
-/// The largest SCRAM iteration count accepted: it bounds the CPU a hostile server can
-/// make us spend (PBKDF2 at a million rounds takes about a second).
+/// The largest SCRAM iteration count accepted: it caps the CPU a hostile server can make
+/// us spend (PBKDF2 at a million rounds takes about a second; 2^32-1 would take hours).
 pub const MAX_SCRAM_ITERATIONS: u32 = 1_000_000;
 
 /// The value of attribute `key` of a SCRAM message (`r=...,s=...,i=...`); the GS2
@@ -398,30 +526,43 @@ fn scram_attr(msg: &[u8], key: char) -> Option<String> {
     text.split(',').find_map(|part| part.strip_prefix(key)?.strip_prefix('=')).map(str::to_owned)
 }
 
-/// Checks a SCRAM server-first message before PBKDF2 runs on it: the server nonce must
-/// extend ours (RFC 5802 §5.1), the salt must be base64 and not empty, the iteration
-/// count in range, and no mandatory extension (`m=`) we do not know.
+/// Checks a SCRAM server-first message before PBKDF2 runs on it (RFC 5802 §5.1,
+/// `[m=ext,]r=nonce,s=salt,i=count[,ext...]`): no mandatory extension, every attribute
+/// once (the `sasl` crate keeps the last of repeated ones, we must check the same one),
+/// the server nonce extends ours, the salt is non-empty base64, the iteration count in
+/// [`MIN_SCRAM_ITERATIONS`]..=[`MAX_SCRAM_ITERATIONS`].
 fn check_server_first(client_nonce: &str, msg: &[u8]) -> Result<(), NegotiationError> {
-    let bad = |m: &str| NegotiationError::ScramChallenge(m.to_owned());
-    let text = std::str::from_utf8(msg).map_err(|_| bad("it is not UTF-8"))?;
-    if text.starts_with("m=") {
-        return Err(bad("it requires an extension (m=) this client does not know"));
+    use NegotiationError::{ScramExtension, ScramIterations, ScramMalformed, ScramNonce, ScramSalt};
+    let text = std::str::from_utf8(msg).map_err(|_| ScramMalformed("not UTF-8"))?;
+    let mut attrs: Vec<(&str, &str)> = Vec::new();
+    for part in text.split(',') {
+        let (key, value) = part.split_once('=').ok_or(ScramMalformed("an attribute without a value"))?;
+        if key == "m" {
+            return Err(ScramExtension);
+        }
+        if attrs.iter().any(|(k, _)| *k == key) {
+            return Err(ScramMalformed("an attribute given twice"));
+        }
+        attrs.push((key, value));
     }
-    let nonce = scram_attr(msg, 'r').ok_or_else(|| bad("it has no nonce"))?;
+    let get = |key: &str| attrs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    let nonce = get("r").ok_or(ScramMalformed("no nonce"))?;
     if !nonce.starts_with(client_nonce) || nonce.len() <= client_nonce.len() {
-        return Err(bad("its nonce does not extend the one this client sent"));
+        return Err(ScramNonce);
     }
-    let salt = scram_attr(msg, 's').ok_or_else(|| bad("it has no salt"))?;
+    let salt = get("s").ok_or(ScramMalformed("no salt"))?;
     match base64::engine::general_purpose::STANDARD.decode(salt.as_bytes()) {
         Ok(s) if !s.is_empty() => {}
-        _ => return Err(bad("its salt is empty or not base64")),
+        _ => return Err(ScramSalt),
     }
-    let iterations: u64 =
-        scram_attr(msg, 'i').and_then(|i| i.parse().ok()).ok_or_else(|| bad("it has no iteration count"))?;
-    if iterations < u64::from(MIN_SCRAM_ITERATIONS) || iterations > u64::from(MAX_SCRAM_ITERATIONS) {
-        return Err(NegotiationError::ScramChallenge(format!(
-            "its iteration count {iterations} is outside {MIN_SCRAM_ITERATIONS}..={MAX_SCRAM_ITERATIONS}"
-        )));
+    let count = get("i").ok_or(ScramMalformed("no iteration count"))?;
+    if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ScramMalformed("an iteration count that is not a number"));
+    }
+    // Digits only: a parse failure means more than u64 holds.
+    let iterations: u64 = count.parse().unwrap_or(u64::MAX);
+    if !(u64::from(MIN_SCRAM_ITERATIONS)..=u64::from(MAX_SCRAM_ITERATIONS)).contains(&iterations) {
+        return Err(ScramIterations(iterations));
     }
     Ok(())
 }
@@ -541,9 +682,11 @@ mod tests {
         assert_eq!(n.handle(StreamEvent::Close), Err(NegotiationError::Closed));
     }
 
-    /// A minimal SCRAM-SHA-256 server (RFC 5802/7677) for the tests, written from the
-    /// RFC: salt "saltsalt", 4096 iterations, password "pencil".
+    /// A minimal SCRAM-SHA-256(-PLUS) server (RFC 5802/7677) for the tests, written from
+    /// the RFC: salt "saltsalt", 4096 iterations, password "pencil".
     struct ScramServer {
+        /// The client's GS2 header (`n,,`, `y,,`, `p=tls-exporter,,`).
+        gs2: String,
         client_first_bare: String,
         server_first: String,
         nonce: String,
@@ -561,33 +704,45 @@ mod tests {
         sha2::Sha256::digest(data).to_vec()
     }
 
+    fn b64(d: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(d)
+    }
+
     impl ScramServer {
         fn first(client_first: &[u8]) -> (ScramServer, Vec<u8>) {
             let cf = std::str::from_utf8(client_first).unwrap();
-            let bare = cf.strip_prefix("n,,").expect("no channel binding: gs2 header n,,");
+            // gs2-header = flag "," [authzid] ","
+            let mut parts = cf.splitn(3, ',');
+            let (flag, authz, bare) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+            assert_eq!(authz, "", "no authzid");
             assert!(bare.starts_with("n=user,r="), "{bare}");
             let nonce = format!("{}srvnonce", &bare["n=user,r=".len()..]);
-            let server_first =
-                format!("r={nonce},s={},i=4096", base64::engine::general_purpose::STANDARD.encode(b"saltsalt"));
-            let s = ScramServer { client_first_bare: bare.to_owned(), server_first: server_first.clone(), nonce };
+            let server_first = format!("r={nonce},s={},i=4096", b64(b"saltsalt"));
+            let s = ScramServer {
+                gs2: format!("{flag},,"),
+                client_first_bare: bare.to_owned(),
+                server_first: server_first.clone(),
+                nonce,
+            };
             (s, server_first.into_bytes())
         }
 
-        /// Checks the client proof; returns the server-final message.
-        fn last(&self, client_final: &[u8]) -> Vec<u8> {
-            let b64 = base64::engine::general_purpose::STANDARD;
+        /// Checks the channel binding (`cb`: the data the server's TLS layer sees) and
+        /// the client proof; returns the server-final message.
+        fn last(&self, client_final: &[u8], cb: &[u8]) -> Vec<u8> {
             let cf = std::str::from_utf8(client_final).unwrap();
             let (without_proof, proof) = cf.rsplit_once(",p=").unwrap();
-            assert_eq!(without_proof, format!("c=biws,r={}", self.nonce));
+            let cbind_input = [self.gs2.as_bytes(), cb].concat();
+            assert_eq!(without_proof, format!("c={},r={}", b64(&cbind_input), self.nonce));
             let mut salted = [0u8; 32];
             pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"pencil", b"saltsalt", 4096, &mut salted);
             let client_key = hmac256(&salted, b"Client Key");
             let auth = format!("{},{},{}", self.client_first_bare, self.server_first, without_proof);
             let client_sig = hmac256(&sha256(&client_key), auth.as_bytes());
             let expected: Vec<u8> = client_key.iter().zip(&client_sig).map(|(a, b)| a ^ b).collect();
-            assert_eq!(b64.decode(proof).unwrap(), expected, "client proof");
+            assert_eq!(base64::engine::general_purpose::STANDARD.decode(proof).unwrap(), expected, "client proof");
             let server_sig = hmac256(&hmac256(&salted, b"Server Key"), auth.as_bytes());
-            format!("v={}", b64.encode(server_sig)).into_bytes()
+            format!("v={}", b64(&server_sig)).into_bytes()
         }
     }
 
@@ -596,36 +751,36 @@ mod tests {
         decode(&el.text()).unwrap()
     }
 
+    fn sasl(name: &str, data: &[u8]) -> StreamEvent {
+        st(&format!("<{name} xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</{name}>", b64(data)))
+    }
+
+    fn mechanisms(names: &[&str]) -> String {
+        let list: String = names.iter().map(|m| format!("<mechanism>{m}</mechanism>")).collect();
+        format!("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{list}</mechanisms>")
+    }
+
     /// A full SCRAM-SHA-256 exchange against a SCRAM server written from the RFC,
     /// then bind; a forged server signature is caught.
     #[test]
     fn scram_sha256_exchange_and_bind() {
-        let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
         for forge in [true, false] {
             let mut n = neg(TlsPolicy::Direct);
             n.handle(open()).unwrap();
-            let mechs = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism><mechanism>SCRAM-SHA-256</mechanism><mechanism>PLAIN</mechanism></mechanisms>";
-            let a = n.handle(features(mechs)).unwrap();
+            let a = n.handle(features(&mechanisms(&["SCRAM-SHA-1", "SCRAM-SHA-256", "PLAIN"]))).unwrap();
             assert!(sent(&a)[0].contains("mechanism='SCRAM-SHA-256'"), "{a:?}");
             let (server, challenge) = ScramServer::first(&sasl_payload(&a));
-            let a = n
-                .handle(st(&format!(
-                    "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>",
-                    b64(&challenge)
-                )))
-                .unwrap();
-            let mut fin = server.last(&sasl_payload(&a));
+            assert_eq!(server.gs2, "n,,", "no channel-binding data: we cannot bind");
+            let a = n.handle(sasl("challenge", &challenge)).unwrap();
+            let mut fin = server.last(&sasl_payload(&a), b"");
             if forge {
                 let last = fin.len() - 2;
                 fin[last] ^= 1;
-                let r =
-                    n.handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>", b64(&fin))));
+                let r = n.handle(sasl("success", &fin));
                 assert!(matches!(r, Err(NegotiationError::ServerProofInvalid | NegotiationError::Sasl(_))), "{r:?}");
                 continue;
             }
-            let a = n
-                .handle(st(&format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>", b64(&fin))))
-                .unwrap();
+            let a = n.handle(sasl("success", &fin)).unwrap();
             assert_eq!(a, vec![Action::RestartStream]);
             n.handle(open()).unwrap();
             let a = n
@@ -645,70 +800,227 @@ mod tests {
         }
     }
 
-    /// A SCRAM challenge built from `f(client nonce)`, answered by the negotiator.
-    fn challenge_with(f: impl Fn(&str) -> String) -> Result<Vec<Action>, NegotiationError> {
-        let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    /// Some servers send the server-final message in a challenge (RFC 6120 §6.4.3): it
+    /// is verified there, answered with an empty response, and the success is empty.
+    #[test]
+    fn server_final_in_a_challenge() {
+        for forge in [false, true] {
+            let mut n = neg(TlsPolicy::Direct);
+            n.handle(open()).unwrap();
+            let a = n.handle(features(&mechanisms(&["SCRAM-SHA-256"]))).unwrap();
+            let (server, challenge) = ScramServer::first(&sasl_payload(&a));
+            let a = n.handle(sasl("challenge", &challenge)).unwrap();
+            let mut fin = server.last(&sasl_payload(&a), b"");
+            if forge {
+                let last = fin.len() - 2;
+                fin[last] ^= 1;
+                assert_eq!(n.handle(sasl("challenge", &fin)), Err(NegotiationError::ServerProofInvalid));
+                continue;
+            }
+            let a = n.handle(sasl("challenge", &fin)).unwrap();
+            assert_eq!(sent(&a), vec!["<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"]);
+            let a = n.handle(st("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")).unwrap();
+            assert_eq!(a, vec![Action::RestartStream]);
+        }
+        // A success straight after the auth, with no exchange at all, proves nothing.
         let mut n = neg(TlsPolicy::Direct);
         n.handle(open()).unwrap();
-        let a = n
-            .handle(features("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-256</mechanism></mechanisms>"))
-            .unwrap();
+        n.handle(features(&mechanisms(&["SCRAM-SHA-256"]))).unwrap();
+        assert_eq!(
+            n.handle(st("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")),
+            Err(NegotiationError::ServerProofInvalid)
+        );
+    }
+
+    /// A SCRAM challenge built from `f(client nonce)`, answered by the negotiator.
+    fn challenge_with(f: impl Fn(&str) -> String) -> Result<Vec<Action>, NegotiationError> {
+        let mut n = neg(TlsPolicy::Direct);
+        n.handle(open()).unwrap();
+        let a = n.handle(features(&mechanisms(&["SCRAM-SHA-256"]))).unwrap();
         let first = sasl_payload(&a);
         let nonce = scram_attr(&first, 'r').unwrap();
-        let challenge = f(&nonce);
-        n.handle(st(&format!(
-            "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>",
-            b64(challenge.as_bytes())
-        )))
+        n.handle(sasl("challenge", f(&nonce).as_bytes()))
     }
 
     #[test]
     fn hostile_scram_challenges_are_refused_before_pbkdf2() {
+        use NegotiationError::{ScramExtension, ScramIterations, ScramMalformed, ScramNonce, ScramSalt};
         const SALT: &str = "c2FsdHNhbHQ=";
         let ok = challenge_with(|c| format!("r={c}srv,s={SALT},i=4096"));
         assert!(ok.is_ok(), "{ok:?}");
         type Make = Box<dyn Fn(&str) -> String>;
-        let cases: Vec<(&str, Make)> = vec![
-            ("not extending ours", Box::new(|_| format!("r=someoneelsesnonce,s={SALT},i=4096"))),
-            ("equal to ours", Box::new(|c| format!("r={c},s={SALT},i=4096"))),
-            ("ours as a suffix", Box::new(|c| format!("r=x{c},s={SALT},i=4096"))),
-            ("4095 rounds", Box::new(|c| format!("r={c}srv,s={SALT},i=4095"))),
-            ("1,000,001 rounds", Box::new(|c| format!("r={c}srv,s={SALT},i=1000001"))),
-            ("2^32-1 rounds", Box::new(|c| format!("r={c}srv,s={SALT},i=4294967295"))),
-            ("no rounds", Box::new(|c| format!("r={c}srv,s={SALT}"))),
-            ("bad salt", Box::new(|c| format!("r={c}srv,s=***,i=4096"))),
-            ("empty salt", Box::new(|c| format!("r={c}srv,s=,i=4096"))),
-            ("an extension", Box::new(|c| format!("m=ext,r={c}srv,s={SALT},i=4096"))),
+        let cases: Vec<(&str, Make, NegotiationError)> = vec![
+            ("not extending ours", Box::new(|_| format!("r=someoneelsesnonce,s={SALT},i=4096")), ScramNonce),
+            ("equal to ours", Box::new(|c| format!("r={c},s={SALT},i=4096")), ScramNonce),
+            ("ours as a suffix", Box::new(|c| format!("r=x{c},s={SALT},i=4096")), ScramNonce),
+            ("a prefix of ours", Box::new(|c| format!("r={},s={SALT},i=4096", &c[..c.len() - 1])), ScramNonce),
+            ("4095 rounds", Box::new(|c| format!("r={c}srv,s={SALT},i=4095")), ScramIterations(4095)),
+            ("1,000,001 rounds", Box::new(|c| format!("r={c}srv,s={SALT},i=1000001")), ScramIterations(1_000_001)),
+            ("2^32-1 rounds", Box::new(|c| format!("r={c}srv,s={SALT},i=4294967295")), ScramIterations(4294967295)),
+            ("0 rounds", Box::new(|c| format!("r={c}srv,s={SALT},i=0")), ScramIterations(0)),
+            (
+                "rounds beyond 64 bits",
+                Box::new(|c| format!("r={c}srv,s={SALT},i=99999999999999999999999")),
+                ScramIterations(u64::MAX),
+            ),
+            (
+                "a second, larger count",
+                Box::new(|c| format!("r={c}srv,s={SALT},i=4096,i=4294967295")),
+                ScramMalformed("an attribute given twice"),
+            ),
+            (
+                "a second nonce",
+                Box::new(|c| format!("r={c}srv,s={SALT},i=4096,r=mallory")),
+                ScramMalformed("an attribute given twice"),
+            ),
+            (
+                "negative rounds",
+                Box::new(|c| format!("r={c}srv,s={SALT},i=-1")),
+                ScramMalformed("an iteration count that is not a number"),
+            ),
+            ("no rounds", Box::new(|c| format!("r={c}srv,s={SALT}")), ScramMalformed("no iteration count")),
+            ("no nonce", Box::new(|_| format!("s={SALT},i=4096")), ScramMalformed("no nonce")),
+            ("bad salt", Box::new(|c| format!("r={c}srv,s=***,i=4096")), ScramSalt),
+            ("empty salt", Box::new(|c| format!("r={c}srv,s=,i=4096")), ScramSalt),
+            ("an extension", Box::new(|c| format!("m=ext,r={c}srv,s={SALT},i=4096")), ScramExtension),
         ];
-        for (what, f) in cases {
+        for (what, f, expected) in cases {
             let started = std::time::Instant::now();
             let r = challenge_with(f);
-            assert!(matches!(r, Err(NegotiationError::ScramChallenge(_))), "{what}: {r:?}");
+            assert_eq!(r, Err(expected), "{what}");
             assert!(started.elapsed() < std::time::Duration::from_millis(500), "{what}: PBKDF2 ran");
-            assert!(r.unwrap_err().to_string().contains("in the middle"));
+            let text = r.unwrap_err().to_string();
+            assert!(text.contains("in the middle") || text.contains("cannot go on safely"), "{what}: {text}");
         }
+        assert_eq!(
+            challenge_with(|_| "r=x".into()).unwrap_err().to_string(),
+            "the server's SCRAM nonce does not extend ours: someone may be in the middle"
+        );
+        assert!(challenge_with(|c| format!("r={c}srv,s={SALT},i=4294967295")).unwrap_err().to_string().starts_with(
+            "the server asks for 4294967295 SCRAM iterations, but this client accepts only 4096 to 1000000"
+        ));
         // The bounds themselves are fine.
         assert!(challenge_with(|c| format!("r={c}srv,s={SALT},i={MAX_SCRAM_ITERATIONS}")).is_ok());
+        assert!(challenge_with(|c| format!("r={c}srv,s={SALT},i={MIN_SCRAM_ITERATIONS}")).is_ok());
     }
 
     #[test]
     fn plain_is_refused_to_an_account_that_used_scram() {
-        let only_plain =
-            "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>";
+        let only_plain = mechanisms(&["PLAIN"]);
         let mut n = neg(TlsPolicy::Direct).require_scram(true);
         n.handle(open()).unwrap();
-        let r = n.handle(features(only_plain));
+        let r = n.handle(features(&only_plain));
         assert_eq!(r, Err(NegotiationError::PlainDowngrade));
-        assert!(r.unwrap_err().to_string().contains("downgrade"));
+        let text = r.unwrap_err().to_string();
+        assert!(text.contains("downgrade") && text.contains("signed in with SCRAM before"), "{text}");
+        assert!(text.contains("allow PLAIN for this account"), "{text}");
         // SCRAM offered: used as always.
         let mut n = neg(TlsPolicy::Direct).require_scram(true);
         n.handle(open()).unwrap();
         let a = n.handle(features(MECHS)).unwrap();
         assert!(sent(&a)[0].contains("mechanism='SCRAM-SHA-1'"), "{a:?}");
-        // Without the requirement, PLAIN over TLS is still allowed.
+        // Without the requirement, PLAIN over TLS is still allowed, and reported.
         let mut n = neg(TlsPolicy::Direct);
         n.handle(open()).unwrap();
-        assert!(sent(&n.handle(features(only_plain)).unwrap())[0].contains("mechanism='PLAIN'"));
+        assert!(sent(&n.handle(features(&only_plain)).unwrap())[0].contains("mechanism='PLAIN'"));
+        let a = n.handle(st("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")).unwrap();
+        assert_eq!(a, vec![Action::RestartStream]);
+        n.handle(open()).unwrap();
+        n.handle(features("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>")).unwrap();
+        let a = n
+            .handle(st("<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@example.com/skiff</jid></bind></iq>"))
+            .unwrap();
+        assert!(matches!(a.as_slice(), [Action::Done(d)] if d.mechanism == "PLAIN"), "{a:?}");
+    }
+
+    const ALL_SCRAM: [&str; 4] = ["SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS"];
+
+    fn exporter() -> ChannelBindingData {
+        ChannelBindingData::TlsExporter((0..32).collect())
+    }
+
+    /// The mechanism and GS2 header chosen for `mechs` (plus optional extra features)
+    /// with `binding` over direct TLS.
+    fn choice(binding: Option<ChannelBindingData>, mechs: &[&str], extra: &str) -> (String, String) {
+        let mut n = neg(TlsPolicy::Direct).channel_binding(binding);
+        n.handle(open()).unwrap();
+        let a = n.handle(features(&format!("{}{extra}", mechanisms(mechs)))).unwrap();
+        let [Action::Send(auth)] = a.as_slice() else { panic!("{a:?}") };
+        let first = String::from_utf8(decode(&auth.text()).unwrap()).unwrap();
+        let gs2 = first.split(",n=").next().unwrap().to_owned();
+        (auth.attr("mechanism").unwrap().to_owned(), gs2)
+    }
+
+    #[test]
+    fn plus_is_chosen_when_offered_and_bound() {
+        // Bound and offered: the strongest -PLUS, with the exporter's header.
+        assert_eq!(choice(Some(exporter()), &ALL_SCRAM, ""), ("SCRAM-SHA-256-PLUS".into(), "p=tls-exporter,".into()));
+        // -PLUS over a stronger hash: binding protects the sign-in against a relay.
+        assert_eq!(
+            choice(Some(exporter()), &["SCRAM-SHA-256", "SCRAM-SHA-1-PLUS"], ""),
+            ("SCRAM-SHA-1-PLUS".into(), "p=tls-exporter,".into())
+        );
+        // XEP-0440 lists tls-exporter: fine.
+        let cb = "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-server-end-point'/><channel-binding type='tls-exporter'/></sasl-channel-binding>";
+        assert_eq!(choice(Some(exporter()), &ALL_SCRAM, cb).0, "SCRAM-SHA-256-PLUS");
+    }
+
+    #[test]
+    fn plus_is_not_chosen_without_binding() {
+        // No data: never -PLUS, and "n" (we cannot bind).
+        assert_eq!(choice(None, &ALL_SCRAM, ""), ("SCRAM-SHA-256".into(), "n,".into()));
+        assert_eq!(choice(None, &["SCRAM-SHA-1", "SCRAM-SHA-256-PLUS"], ""), ("SCRAM-SHA-1".into(), "n,".into()));
+        // Only -PLUS offered and no data: nothing usable (PLAIN absent).
+        let mut n = neg(TlsPolicy::Direct);
+        n.handle(open()).unwrap();
+        assert!(matches!(
+            n.handle(features(&mechanisms(&["SCRAM-SHA-256-PLUS"]))),
+            Err(NegotiationError::NoMechanism(_))
+        ));
+        // Data, but the server offers no -PLUS: "y" (a server able to bind sees the
+        // downgrade).
+        assert_eq!(choice(Some(exporter()), &ALL_SCRAM[..2], ""), ("SCRAM-SHA-256".into(), "y,".into()));
+        // Data, -PLUS offered, but XEP-0440 lists only types we cannot do: no -PLUS, "n".
+        let cb = "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-server-end-point'/></sasl-channel-binding>";
+        assert_eq!(choice(Some(exporter()), &ALL_SCRAM, cb), ("SCRAM-SHA-256".into(), "n,".into()));
+        // Data given to a plaintext transport: ignored.
+        let mut n = neg(TlsPolicy::Plaintext).channel_binding(Some(exporter()));
+        n.handle(open()).unwrap();
+        let a = n.handle(features(&mechanisms(&ALL_SCRAM))).unwrap();
+        assert!(sent(&a)[0].contains("mechanism='SCRAM-SHA-256'>"), "{a:?}");
+        assert!(sasl_payload(&a).starts_with(b"n,,"));
+    }
+
+    /// STARTTLS, the binding data handed over with the TLS upgrade, then a whole
+    /// SCRAM-SHA-256-PLUS exchange whose server checks the binding data; then the "y"
+    /// flag through a whole exchange.
+    #[test]
+    fn plus_exchange_after_starttls() {
+        let mut n = neg(TlsPolicy::StartTls);
+        n.handle(open()).unwrap();
+        n.handle(features(&format!("{STARTTLS}{}", mechanisms(&ALL_SCRAM)))).unwrap();
+        n.handle(st("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")).unwrap();
+        assert_eq!(n.tls_established_with(Some(exporter())), vec![Action::RestartStream]);
+        n.handle(open()).unwrap();
+        let a = n.handle(features(&mechanisms(&ALL_SCRAM))).unwrap();
+        assert!(sent(&a)[0].contains("mechanism='SCRAM-SHA-256-PLUS'"), "{a:?}");
+        let (server, challenge) = ScramServer::first(&sasl_payload(&a));
+        assert_eq!(server.gs2, "p=tls-exporter,,");
+        let a = n.handle(sasl("challenge", &challenge)).unwrap();
+        let client_final = sasl_payload(&a);
+        let ChannelBindingData::TlsExporter(data) = exporter();
+        let fin = server.last(&client_final, &data);
+        assert_eq!(n.handle(sasl("success", &fin)).unwrap(), vec![Action::RestartStream]);
+        // "y" goes through as c=eSws (base64 of "y,,").
+        let mut n = neg(TlsPolicy::Direct).channel_binding(Some(exporter()));
+        n.handle(open()).unwrap();
+        let a = n.handle(features(&mechanisms(&["SCRAM-SHA-256"]))).unwrap();
+        let (server, challenge) = ScramServer::first(&sasl_payload(&a));
+        assert_eq!(server.gs2, "y,,");
+        let a = n.handle(sasl("challenge", &challenge)).unwrap();
+        assert!(String::from_utf8(sasl_payload(&a)).unwrap().starts_with("c=eSws,"));
+        let fin = server.last(&sasl_payload(&a), b"");
+        assert_eq!(n.handle(sasl("success", &fin)).unwrap(), vec![Action::RestartStream]);
     }
 
     #[test]
