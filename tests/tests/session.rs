@@ -256,3 +256,65 @@ async fn a_scram_sign_in_is_remembered() {
     }
     assert!(!store.scram_required("bob@localhost"));
 }
+
+/// The SASL mechanisms Prosody offers over direct TLS, and the TLS version, as a plain
+/// rustls client on loopback sees them (before any sign-in).
+fn offered_over_tls(server: &Prosody) -> (Vec<String>, Option<rustls::ProtocolVersion>) {
+    use std::io::{Read, Write};
+    let config = skiff_engine::connection::tls_config(Some(&server.ca_file)).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", server.direct_tls_port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(b"<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("</stream:features>") {
+        let n = tls.read(&mut buf).unwrap();
+        assert!(n > 0, "Prosody closed the stream: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    let mechanisms =
+        text.split("<mechanism>").skip(1).map(|m| m.split('<').next().unwrap().trim().to_owned()).collect();
+    (mechanisms, tls.conn.protocol_version())
+}
+
+/// Sign-in with channel binding where the server offers it: whatever Prosody offers
+/// (0.12 binds only with tls-unique, which TLS 1.3 does not have, so it offers no
+/// -PLUS to us), the client signs in over STARTTLS and direct TLS, uses -PLUS exactly
+/// when it is offered, and its GS2 flag "y" (we could bind, the server shows no -PLUS)
+/// is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_plus_is_used_when_offered() {
+    let server = Prosody::start(ProsodyOptions::default()).unwrap();
+    let (offered, version) = {
+        let s = &server;
+        tokio::task::block_in_place(|| offered_over_tls(s))
+    };
+    eprintln!("Prosody offers {offered:?} over {version:?}");
+    assert!(offered.iter().any(|m| m.starts_with("SCRAM-")), "{offered:?}");
+    let plus = offered.iter().find(|m| m.starts_with("SCRAM-") && m.ends_with("-PLUS"));
+    for direct in [false, true] {
+        let mut cfg = account(&server, "alice", if direct { "direct" } else { "starttls" });
+        if direct {
+            cfg.tls = TlsMode::Direct;
+            cfg.server = Some(("127.0.0.1".into(), server.direct_tls_port));
+        }
+        let client = Client::start(cfg);
+        let mut events = client.events();
+        client.wait_online().await.unwrap();
+        let online = expect_event(&mut events, "online", |e| matches!(e, Event::Online { .. })).await;
+        let Event::Online { mechanism, .. } = online else { unreachable!() };
+        assert_eq!(client.mechanism(), mechanism);
+        eprintln!("direct TLS {direct}: signed in with {mechanism}");
+        match plus {
+            Some(_) if version == Some(rustls::ProtocolVersion::TLSv1_3) => {
+                assert!(mechanism.ends_with("-PLUS"), "{mechanism} although {offered:?} was offered")
+            }
+            _ => assert!(mechanism.starts_with("SCRAM-") && !mechanism.ends_with("-PLUS"), "{mechanism}"),
+        }
+        client.disconnect().await;
+    }
+}

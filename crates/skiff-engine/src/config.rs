@@ -63,8 +63,14 @@ pub struct AccountConfig {
     pub priority: i8,
     /// Refuse PLAIN sign-in (even over TLS): set for an account known to sign in with
     /// SCRAM, so that a server (or someone in the middle) offering only PLAIN does not
-    /// get the password. The session sets it for its own reconnects after a SCRAM
-    /// sign-in; shells keep it per account.
+    /// get the password; sign-in then fails with
+    /// [`NegotiationError::PlainDowngrade`](skiff_proto::negotiation::NegotiationError::PlainDowngrade)
+    /// and nothing is sent. Off by default (new accounts are not affected); clear it to
+    /// let the user allow PLAIN explicitly. The session sets it for its own reconnects
+    /// after a SCRAM sign-in. Shells keep it per account: the mechanism of a sign-in is
+    /// in `Event::Online { mechanism }`, `Client::mechanism()` and
+    /// `connection::Connected::negotiated.mechanism` (`SCRAM-…`, `…-PLUS` when bound to
+    /// the TLS session, or `PLAIN`).
     pub require_scram: bool,
 }
 

@@ -377,3 +377,101 @@ async fn scram_plus_binds_to_the_tls_session() {
     let (mechanism, gs2, _) = scram_over_tls(&[&TLS12], ALL).await;
     assert_eq!((mechanism.as_str(), gs2.as_str()), ("SCRAM-SHA-256", "n,,"));
 }
+
+/// The server's side of a SCRAM-SHA-256 sign-in (RFC 5802/7677; password "pw", salt
+/// "saltsalt", 4096 rounds) over `tls`, after the client's `<auth>` in `auth`: the
+/// challenge, then a success carrying the server signature.
+async fn scram_sha256_server<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(tls: &mut S, auth: &str) {
+    use base64::Engine as _;
+    use hmac::Mac;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let hmac = |key: &[u8], data: &[u8]| {
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    };
+    let (_, first) = auth_of(auth);
+    let bare = &first[first.find("n=").unwrap()..];
+    let nonce = bare.split(',').find_map(|p| p.strip_prefix("r=")).unwrap();
+    let server_first = format!("r={nonce}srv,s={},i=4096", b64.encode(b"saltsalt"));
+    tls.write_all(
+        format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>", b64.encode(&server_first))
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let response = read_until(tls, "</response>").await;
+    let payload = response.split("<response").nth(1).unwrap().split('>').nth(1).unwrap().split('<').next().unwrap();
+    let client_final = String::from_utf8(b64.decode(payload).unwrap()).unwrap();
+    let (without_proof, _) = client_final.rsplit_once(",p=").unwrap();
+    let mut salted = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"pw", b"saltsalt", 4096, &mut salted);
+    let auth_message = format!("{bare},{server_first},{without_proof}");
+    let signature = hmac(&hmac(&salted, b"Server Key"), auth_message.as_bytes());
+    let server_final = b64.encode(format!("v={}", b64.encode(signature)));
+    tls.write_all(format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{server_final}</success>").as_bytes())
+        .await
+        .unwrap();
+}
+
+/// After one SCRAM sign-in, the session's own reconnects require SCRAM: the server
+/// signs the client in with SCRAM-SHA-256, drops the connection, and on the reconnect
+/// offers only PLAIN (over TLS). The session gives up with the downgrade error and the
+/// second connection never sees an `<auth>`.
+#[tokio::test]
+async fn reconnect_after_scram_refuses_plain() {
+    let (acceptor, dir) = tls_identity(&[&rustls::version::TLS13]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        // First connection: SCRAM, bind, then a drop.
+        let (sock, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(sock).await.unwrap();
+        let _ = read_until(&mut tls, "<stream:stream").await;
+        tls.write_all(HEADER.as_bytes()).await.unwrap();
+        tls.write_all(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-256</mechanism></mechanisms></stream:features>").await.unwrap();
+        let auth = read_until(&mut tls, "</auth>").await;
+        scram_sha256_server(&mut tls, &auth).await;
+        let _ = read_until(&mut tls, "<stream:stream").await;
+        tls.write_all(HEADER.as_bytes()).await.unwrap();
+        tls.write_all(b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>")
+            .await
+            .unwrap();
+        let _ = read_until(&mut tls, "</iq>").await;
+        tls.write_all(b"<iq type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/t</jid></bind></iq>").await.unwrap();
+        let _ = read_until(&mut tls, "<presence").await;
+        drop(tls);
+        // The reconnect: PLAIN only.
+        let (sock, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(sock).await.unwrap();
+        let _ = read_until(&mut tls, "<stream:stream").await;
+        tls.write_all(HEADER.as_bytes()).await.unwrap();
+        tls.write_all(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>").await.unwrap();
+        read_all(&mut tls).await
+    });
+    let mut cfg = tls_config(port, &dir);
+    assert!(!cfg.require_scram, "new accounts do not require SCRAM");
+    cfg.reconnect = true;
+    let client = skiff_engine::Client::start(cfg);
+    let mut events = client.events();
+    client.wait_online().await.unwrap();
+    assert_eq!(client.mechanism(), "SCRAM-SHA-256");
+    let fatal = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut online = 0;
+        loop {
+            match events.recv().await.unwrap() {
+                skiff_engine::Event::Fatal { message, .. } => return message,
+                skiff_engine::Event::Online { .. } => {
+                    online += 1;
+                    assert_eq!(online, 1, "online again");
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("no fatal error within 15 s");
+    assert!(fatal.contains("signed in with SCRAM before"), "{fatal}");
+    let wrote = tokio::time::timeout(Duration::from_secs(15), server).await.unwrap().unwrap();
+    assert!(!wrote.contains("<auth"), "the password went out on the reconnect: {wrote}");
+}
