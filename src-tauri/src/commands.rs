@@ -205,13 +205,18 @@ pub async fn send_files(state: State<'_, AppState>, args: Args<SendFilesArgs>) -
 pub async fn accept(state: State<'_, AppState>, args: Args<AcceptArgs>) -> AppResult<()> {
     let AcceptArgs { id, dir } = args.0;
     let dir = dir.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| Settings::load(&state.store).download_dir);
-    Ok(state.transfers().await?.accept(id, Some(PathBuf::from(dir)))?)
+    let r = state.transfers().await?.accept(id, Some(PathBuf::from(dir)));
+    // Answered here: its notification updates (the peer's other offers) or closes.
+    crate::events::offer_answered(id);
+    Ok(r?)
 }
 
 #[tauri::command]
 pub async fn reject(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<()> {
     let id = args.0.id;
-    Ok(state.transfers().await?.reject(id)?)
+    let r = state.transfers().await?.reject(id);
+    crate::events::offer_answered(id);
+    Ok(r?)
 }
 
 #[tauri::command]

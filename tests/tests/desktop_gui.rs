@@ -7,7 +7,8 @@
 //! progress and the route; the contact sends a file back, the offer raises a desktop
 //! notification and the in-app dialog, and the notification's Accept action starts the
 //! transfer (SOCKS5 direct this time); a second offer is declined from its
-//! notification; after a restart of the app the history lists both transfers;
+//! notification; three offers at once share one notification, updated in place,
+//! with Decline all and no Accept; after a restart of the app the history lists both transfers;
 //! switching to 简体中文 changes the labels.
 //!
 //! With `SKIFF_SCREENSHOTS=DIR` the run also saves the screenshots used in docs/
@@ -263,6 +264,43 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     assert_eq!(answer["type"], "transfer_rejected", "{answer}");
     app.wait_hidden("offer-dialog", 10).await.expect("the dialog to close once the notification declined the offer");
     assert!(!desktop.downloads().join("notes.txt").exists());
+    drop(bob_send);
+
+    // Three offers at once: one notification for bob, updated in place as they arrive
+    // ("bob wants to send 3 files"), with Open and Decline all but no Accept; one
+    // declined in the window updates it; Decline all declines the other two.
+    let parts: Vec<String> = (1..=3u64)
+        .map(|i| random_file(files.path(), &format!("part{i}.bin"), 1000 + i, 20 + i).display().to_string())
+        .collect();
+    let mut args = vec!["send", "alice@localhost"];
+    args.extend(parts.iter().map(String::as_str));
+    let mut bob_send = SkiffProcess::start(&server, "bob", bob_data.path(), &args);
+    app.wait_js(
+        "return document.querySelector('[data-testid=offer-queue]')?.textContent === '1 of 3'",
+        60,
+        "three offers",
+    )
+    .await
+    .expect("three offers in the window");
+    let note = desktop
+        .wait_notification(30, "for the three offers", |n| n.body == "bob wants to send 3 files")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\napp log:\n{}", desktop.app_log_tail()));
+    assert_eq!(note.summary, "Incoming files");
+    app.click("offer-decline").await.unwrap();
+    desktop.wait_notification(30, "updated to two", |n| n.body == "bob wants to send 2 files").await.unwrap();
+    let menu = desktop.invoke_action("reject").unwrap();
+    assert!(!menu.contains(",accept]"), "no Accept for several files from a notification: {menu}");
+    for _ in 0..3 {
+        let answer = bob_send
+            .expect(60, "bob's answers", |v| {
+                ["transfer_rejected", "transfer_completed", "transfer_failed"]
+                    .contains(&v["type"].as_str().unwrap_or(""))
+            })
+            .await;
+        assert_eq!(answer["type"], "transfer_rejected", "{answer}");
+    }
+    app.wait_hidden("offer-dialog", 10).await.expect("the dialog to close once all three were declined");
     drop(bob_send);
 
     // bob shares a file the way Conversations does (HTTP upload + a link): the same
