@@ -71,9 +71,9 @@ pub struct Settings {
     /// Serve files from this computer on one-time plain-HTTP links (jabber:iq:oob),
     /// for contacts on the same network.
     pub serve_http: bool,
-    /// Refuse files from people not in the contact list at once (else they are asked
-    /// about like any other offer).
-    pub refuse_strangers: bool,
+    /// Files from people not in the contact list: asked about like any other offer
+    /// (never auto-accepted), or refused at once without asking.
+    pub strangers: StrangerPolicy,
 }
 
 impl Default for Settings {
@@ -88,7 +88,7 @@ impl Default for Settings {
             streamhost_addrs: Vec::new(),
             allow_upload: true,
             serve_http: false,
-            refuse_strangers: false,
+            strangers: StrangerPolicy::Ask,
         }
     }
 }
@@ -140,14 +140,14 @@ impl Settings {
         cfg.streamhost_addrs = self.streamhost_addrs.iter().filter_map(|a| a.trim().parse().ok()).collect();
         cfg.allow_upload = self.allow_upload;
         cfg.serve_http = self.serve_http;
-        cfg.strangers = if self.refuse_strangers { StrangerPolicy::Refuse } else { StrangerPolicy::Ask };
+        cfg.strangers = self.strangers;
         Ok(cfg)
     }
 
     /// Reads the settings; defaults when none are stored or the stored ones are unreadable.
     pub fn load(store: &Store) -> Settings {
         match store.setting(SETTINGS_KEY) {
-            Ok(Some(json)) => serde_json::from_str(&json).unwrap_or_else(|e| {
+            Ok(Some(json)) => Settings::from_json(&json).unwrap_or_else(|e| {
                 tracing::warn!("stored settings are unreadable ({e}); using defaults");
                 Settings::default()
             }),
@@ -157,6 +157,20 @@ impl Settings {
                 Settings::default()
             }
         }
+    }
+
+    /// Stored JSON to settings. An earlier build stored the stranger setting as
+    /// `refuseStrangers: true`; it still refuses.
+    fn from_json(json: &str) -> serde_json::Result<Settings> {
+        let mut value: serde_json::Value = serde_json::from_str(json)?;
+        if let Some(map) = value.as_object_mut() {
+            if let Some(old) = map.remove("refuseStrangers") {
+                if old == serde_json::Value::Bool(true) && !map.contains_key("strangers") {
+                    map.insert("strangers".into(), "refuse".into());
+                }
+            }
+        }
+        serde_json::from_value(value)
     }
 
     pub fn save(&self, store: &Store) -> AppResult<()> {
@@ -212,7 +226,7 @@ mod tests {
             streamhost_addrs: vec!["127.0.0.1".into()],
             allow_upload: false,
             serve_http: true,
-            refuse_strangers: true,
+            strangers: StrangerPolicy::Refuse,
         };
         s.save(&store).unwrap();
         assert_eq!(Settings::load(&store), s);
@@ -239,6 +253,7 @@ mod tests {
             "streamhostAddrs",
             "allowUpload",
             "serveHttp",
+            "strangers",
         ] {
             assert!(json.get(key).is_some(), "{key} missing in {json}");
         }
@@ -247,6 +262,29 @@ mod tests {
         assert_eq!(s.theme, Theme::System);
         // Settings saved before uploads existed: uploads allowed, serving off.
         assert!(s.allow_upload && !s.serve_http);
+        // ... and before the stranger setting: asked about.
+        assert_eq!(s.strangers, StrangerPolicy::Ask);
+        assert_eq!(json["strangers"], "ask");
+    }
+
+    #[test]
+    fn the_stranger_setting_is_stored_and_reaches_the_engine() {
+        let store = Store::open_in_memory().unwrap();
+        for (policy, word) in [(StrangerPolicy::Refuse, "refuse"), (StrangerPolicy::Ask, "ask")] {
+            let s = Settings { strangers: policy, ..Settings::default() };
+            assert_eq!(serde_json::to_value(&s).unwrap()["strangers"], word);
+            s.save(&store).unwrap();
+            assert_eq!(Settings::load(&store).strangers, policy);
+            assert_eq!(Settings::load(&store).transfer_config().unwrap().strangers, policy);
+        }
+        // The earlier boolean form still refuses.
+        store.set_setting(SETTINGS_KEY, r#"{"refuseStrangers":true}"#).unwrap();
+        assert_eq!(Settings::load(&store).strangers, StrangerPolicy::Refuse);
+        store.set_setting(SETTINGS_KEY, r#"{"refuseStrangers":false,"theme":"dark"}"#).unwrap();
+        assert_eq!(Settings::load(&store), Settings { theme: Theme::Dark, ..Settings::default() });
+        // An unknown word is unreadable: defaults (ask), not a silent refuse or accept.
+        store.set_setting(SETTINGS_KEY, r#"{"strangers":"accept"}"#).unwrap();
+        assert_eq!(Settings::load(&store), Settings::default());
     }
 
     #[test]

@@ -71,6 +71,22 @@ describe('app with the mock backend', () => {
     await vi.waitFor(() => expect(dialog.closest('.modal-backdrop')!.hasAttribute('hidden')).toBe(true));
   });
 
+  it('shows the offer a notification\'s "Open" asked for first, on the transfers view', async () => {
+    await boot({ offers: 3 });
+    const dialog = q('[data-testid="offer-dialog"]')!;
+    await vi.waitFor(() => expect(dialog.closest('.modal-backdrop')!.hasAttribute('hidden')).toBe(false));
+    const first = Number(dialog.dataset.offerId);
+    q('[data-testid="tab-history"]')!.click();
+    backend!.focusOffer(first + 2);
+    await vi.waitFor(() => expect(dialog.dataset.offerId).toBe(String(first + 2)));
+    expect(q('[data-testid="offer-queue"]')!.textContent).toBe('1 of 3');
+    expect(q('[data-testid="tab-transfers"]')!.getAttribute('aria-selected')).toBe('true');
+    // An id that no longer waits changes nothing.
+    backend!.focusOffer(99_999);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(dialog.dataset.offerId).toBe(String(first + 2));
+  });
+
   it('shows peer-supplied text as text, and a flood of refused offers as one toast', async () => {
     await boot();
     const evil = '<img src=x onerror=alert(1)>';
@@ -84,6 +100,38 @@ describe('app with the mock backend', () => {
     await vi.waitFor(() => expect(document.body.textContent).toContain(evil));
     expect(document.querySelector('img')).toBeNull();
     expect(document.querySelectorAll('[data-testid="toast-error"]').length).toBe(1);
+  });
+
+  it('renders markup from peers as literal text in the offer dialog, the history and a failure toast', async () => {
+    await boot();
+    const evil = '<img src=x onerror=alert(1)>';
+    const b = backend as unknown as {
+      emit(e: unknown): void;
+      record(dir: string, peer: string, name: string, size: number, state: string, extra?: object): { id: number };
+    };
+    // The offer dialog: name, description and sender as sent.
+    const offered = b.record('incoming', `${evil}@evil.example/${evil}`, evil, 10, 'offered', { description: evil, local_path: null });
+    b.emit({ type: 'transfer_offered', id: offered.id, direction: 'incoming', peer: `${evil}@evil.example/${evil}`, name: evil, size: 10, description: evil, resume_from: 0 });
+    const dialog = q('[data-testid="offer-dialog"]')!;
+    await vi.waitFor(() => expect(dialog.closest('.modal-backdrop')!.hasAttribute('hidden')).toBe(false));
+    expect(q('[data-testid="offer-file"]')!.textContent).toBe(evil);
+    expect(dialog.querySelector('.offer-desc')!.textContent).toBe(evil);
+    expect(dialog.querySelector('.offer-from-jid')!.textContent).toBe(`${evil}@evil.example/${evil}`);
+    expect(document.querySelector('img')).toBeNull();
+    // A failure toast whose message carries the peer's text.
+    vi.spyOn(backend!, 'accept').mockRejectedValueOnce({ code: 'weird', message: evil });
+    q('[data-testid="offer-accept"]')!.click();
+    await vi.waitFor(() => expect(q('[data-testid="toast-error"]')!.textContent).toContain(evil));
+    expect(document.querySelector('img')).toBeNull();
+    // The history: file name, peer and error of a failed transfer.
+    b.record('incoming', `${evil}@evil.example/x`, `${evil}.png`, 20, 'failed', { error: evil });
+    q('[data-testid="tab-history"]')!.click();
+    await vi.waitFor(() => expect(q('[data-testid="history-table"]')!.textContent).toContain(`${evil}.png`));
+    const table = q('[data-testid="history-table"]')!;
+    expect([...table.querySelectorAll('.cell-error')].map((e) => e.textContent)).toContain(evil);
+    expect([...table.querySelectorAll('.col-peer .cell-sub')].map((e) => e.textContent)).toContain(`${evil}@evil.example`);
+    expect(document.querySelector('img')).toBeNull();
+    expect(document.querySelector('[onerror]')).toBeNull();
   });
 
   it('sends files to a contact from "Send file…"', async () => {

@@ -12,6 +12,7 @@ import { applyI18n, isLanguage, language, onLanguageChange, pickLanguage, setLan
 import {
   clearFinished,
   displayName,
+  focusOffer,
   isFinal,
   isLive,
   seedTransfers,
@@ -43,7 +44,7 @@ export const DEFAULT_SETTINGS: Settings = {
   streamhostAddrs: [],
   allowUpload: true,
   serveHttp: false,
-  refuseStrangers: false,
+  strangers: 'ask',
 };
 
 const darkScheme: MediaQueryList | undefined =
@@ -200,6 +201,11 @@ export class App {
   async start(): Promise<void> {
     await this.backend.onEvent((e) => this.onEvent(e));
     await this.backend.onDragDrop((e) => this.onDrag(e));
+    // "Open" on a notification: the window came forward; show that offer first.
+    await this.backend.onFocusOffer((id) => {
+      if (this.view !== 'transfers') this.show('transfers');
+      this.store.update((s, d) => focusOffer(s, id, d));
+    });
     try {
       this.settings = { ...DEFAULT_SETTINGS, ...(await this.backend.getSettings()) };
     } catch {

@@ -41,7 +41,7 @@ describe('TauriBackend: the command contract with src-tauri', () => {
     await b.openFile(9);
     await b.showInFolder(10);
     await b.getSettings();
-    const settings = { downloadDir: '/d', proxyJid: '', methods: ['s5b', 'ibb'] as const, autoAcceptMaxBytes: 0, language: 'en' as const, theme: 'dark' as const, streamhostAddrs: [], allowUpload: true, serveHttp: false, refuseStrangers: false };
+    const settings = { downloadDir: '/d', proxyJid: '', methods: ['s5b', 'ibb'] as const, autoAcceptMaxBytes: 0, language: 'en' as const, theme: 'dark' as const, streamhostAddrs: [], allowUpload: true, serveHttp: false, strangers: 'ask' as const };
     await b.setSettings({ ...settings, methods: [...settings.methods] });
     await b.pickFiles();
     await b.pickFolder();
@@ -104,6 +104,20 @@ describe('TauriBackend: the command contract with src-tauri', () => {
     cb!({ payload: { type: 'transfer_progress', id: 3, bytes: 1, total: 2, bytes_per_sec: 3 } });
     expect(EVENT_CHANNEL).toBe('skiff://event');
     expect(got).toEqual([{ type: 'transfer_progress', id: 3, bytes: 1, total: 2, bytes_per_sec: 3 }]);
+  });
+
+  it('listens for the shell\'s focus-offer event', async () => {
+    const b = new TauriBackend();
+    let cb: ((e: { payload: number }) => void) | undefined;
+    listen.mockImplementation(async (name: string, f: typeof cb) => {
+      expect(name).toBe('skiff://focus-offer');
+      cb = f;
+      return () => {};
+    });
+    const got: number[] = [];
+    await b.onFocusOffer((id) => got.push(id));
+    cb!({ payload: 42 });
+    expect(got).toEqual([42]);
   });
 
   it('turns webview drag-drop events into plain objects', async () => {
@@ -193,6 +207,23 @@ describe('MockBackend', () => {
       b.dispose();
       vi.useRealTimers();
     }
+  });
+
+  it('asks about a stranger\'s offer, or refuses it without a trace when the setting says so', async () => {
+    expect(mockOptionsFromQuery('?mock&stranger').strangerOffer).toBe(true);
+    const b = make();
+    const events: EngineEvent[] = [];
+    await b.onEvent((e) => events.push(e));
+    expect((await b.getSettings()).strangers).toBe('ask');
+    const id = b.offerFromStranger('a.txt');
+    expect(events.at(-1)).toMatchObject({ type: 'transfer_offered', id, direction: 'incoming', peer: 'mallory@evil.example/bot' });
+    await b.setSettings({ ...(await b.getSettings()), strangers: 'refuse' });
+    const before = events.length;
+    const records = (await b.history({})).length;
+    expect(b.offerFromStranger('b.txt')).toBeNull();
+    expect(events.length).toBe(before);
+    expect((await b.history({})).length).toBe(records);
+    b.dispose();
   });
 
   it('refuses a contact whose app takes no SI offers when uploads are off', async () => {

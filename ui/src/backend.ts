@@ -73,6 +73,8 @@ export interface Backend {
   onEvent(handler: (event: EngineEvent) => void): Promise<Unlisten>;
   /** Files dragged over / dropped on the window (positions in physical pixels). */
   onDragDrop(handler: (event: DragDropEvent) => void): Promise<Unlisten>;
+  /** `skiff://focus-offer`: "Open" on an offer notification; shows that offer first. */
+  onFocusOffer(handler: (id: number) => void): Promise<Unlisten>;
 }
 
 /** Normalises whatever a command rejected with into `{ code, message }`. */

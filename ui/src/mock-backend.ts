@@ -13,7 +13,9 @@
 // once), lang=en|zh-CN, theme=system|light|dark, quiet=1 (no timed offer),
 // many=N (N extra running transfers, for load testing), drag=X,Y (files held over that
 // point, in CSS pixels, for screenshots of the drop highlight), noupload=1 (start with
-// HTTP upload turned off in the settings).
+// HTTP upload turned off in the settings), stranger=1 (an offer from someone not in the
+// contacts, with markup in its name, at start; refused like the engine does, with no
+// record and no event, while the setting says "Refuse").
 
 import { type Backend, type Unlisten } from './backend';
 import { bareJid, baseName } from './format';
@@ -52,6 +54,8 @@ export interface MockOptions {
   drag: { x: number; y: number } | null;
   /** The initial `allowUpload` setting. */
   allowUpload: boolean;
+  /** An offer from a stranger at start. */
+  strangerOffer?: boolean;
 }
 
 export function mockOptionsFromQuery(search: string): MockOptions {
@@ -69,6 +73,7 @@ export function mockOptionsFromQuery(search: string): MockOptions {
     tickMs: 100,
     drag: parsePoint(q.get('drag')),
     allowUpload: !q.has('noupload'),
+    strangerOffer: q.has('stranger'),
   };
 }
 
@@ -162,7 +167,7 @@ export class MockBackend implements Backend {
       streamhostAddrs: [],
       allowUpload: opts.allowUpload ?? true,
       serveHttp: false,
-      refuseStrangers: false,
+      strangers: 'ask',
     };
     this.seedHistory();
   }
@@ -265,6 +270,7 @@ export class MockBackend implements Backend {
         this.startOutgoing('bob@localhost/laptop', `load-test-${String(i + 1).padStart(3, '0')}.bin`, (20 + (i % 50)) * MIB, i % 3 ? 's5b-direct' : 'ibb', 0, (1 + (i % 7)) * MIB);
       }
       for (let i = 0; i < this.opts.offers; i++) this.offerIncoming(i);
+      if (this.opts.strangerOffer) this.offerFromStranger();
     });
     if (this.opts.offerAfterMs > 0) this.later(this.opts.offerAfterMs, () => this.offerIncoming(0));
   }
@@ -277,6 +283,19 @@ export class MockBackend implements Backend {
     ];
     const [peer, name, size, description] = samples[i % samples.length]!;
     const r = this.record('incoming', peer, name, Math.round(size), 'offered', { description, local_path: null });
+    this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description, resume_from: 0 });
+    return r.id;
+  }
+
+  /**
+   * An offer from someone not in the roster, as the engine treats it: asked about, or
+   * with the setting on "refuse" refused at once (no record, no event). Returns the
+   * id, or null when refused.
+   */
+  offerFromStranger(name = 'invoice <b>urgent</b>.pdf.exe', peer = 'mallory@evil.example/bot'): number | null {
+    if (this.settings.strangers === 'refuse') return null;
+    const description = 'Open <i>now</i> & see';
+    const r = this.record('incoming', peer, name, 73_728, 'offered', { description, local_path: null });
     this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description, resume_from: 0 });
     return r.id;
   }
@@ -561,6 +580,18 @@ export class MockBackend implements Backend {
   async onEvent(handler: (event: EngineEvent) => void): Promise<Unlisten> {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);
+  }
+
+  private readonly focusHandlers = new Set<(id: number) => void>();
+
+  async onFocusOffer(handler: (id: number) => void): Promise<Unlisten> {
+    this.focusHandlers.add(handler);
+    return () => this.focusHandlers.delete(handler);
+  }
+
+  /** What the shell does on a notification's "Open" (there are no notifications here). */
+  focusOffer(id: number): void {
+    for (const h of this.focusHandlers) h(id);
   }
 
   /** In a browser: HTML drag and drop of files, reported like the Tauri webview does. */

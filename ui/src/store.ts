@@ -228,6 +228,16 @@ function upsertContact(state: AppState, c: Contact): void {
   state.contacts.set(c.jid, { ...c, resources: old?.resources ?? [] });
 }
 
+/** Puts waiting offer `id` first in line (a notification's "Open" asked for it). */
+export function focusOffer(state: AppState, id: number, dirty: Dirty): void {
+  const i = state.offers.indexOf(id);
+  if (i > 0) {
+    state.offers.splice(i, 1);
+    state.offers.unshift(id);
+    dirty.offers = true;
+  }
+}
+
 function dropOffer(state: AppState, id: number, dirty: Dirty): void {
   const i = state.offers.indexOf(id);
   if (i >= 0) {

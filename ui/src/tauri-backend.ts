@@ -9,6 +9,8 @@ import type { DragDropEvent, EngineEvent, HistoryQuery, Settings, SignInArgs } f
 
 /** The Tauri event carrying one engine Event as its payload. */
 export const EVENT_CHANNEL = 'skiff://event';
+/** The shell's `events::FOCUS_OFFER`: a transfer id. */
+export const FOCUS_OFFER_CHANNEL = 'skiff://focus-offer';
 
 /** A command's result, or a rejection with `{ code, message }` whatever it threw. */
 async function call<T>(command: Promise<T>): Promise<T> {
@@ -89,6 +91,9 @@ export class TauriBackend implements Backend {
   }
   async onEvent(handler: (event: EngineEvent) => void): Promise<Unlisten> {
     return listen<EngineEvent>(EVENT_CHANNEL, (e) => handler(e.payload));
+  }
+  async onFocusOffer(handler: (id: number) => void): Promise<Unlisten> {
+    return listen<number>(FOCUS_OFFER_CHANNEL, (e) => handler(e.payload));
   }
   async onDragDrop(handler: (event: DragDropEvent) => void): Promise<Unlisten> {
     return getCurrentWebview().onDragDropEvent((e) => {

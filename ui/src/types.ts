@@ -22,6 +22,7 @@ export type {
   Settings,
   SignedIn,
   SignInArgs,
+  StrangerPolicy,
   Theme,
   TransferRecord,
   TransferState,

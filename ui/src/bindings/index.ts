@@ -20,6 +20,7 @@ export type * from "./SetSettingsArgs";
 export type * from "./Settings";
 export type * from "./SignInArgs";
 export type * from "./SignedIn";
+export type * from "./StrangerPolicy";
 export type * from "./Theme";
 export type * from "./TransferRecord";
 export type * from "./TransferState";

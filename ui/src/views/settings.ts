@@ -1,11 +1,12 @@
-// Settings: download folder, auto-accept size, methods and their order, HTTP upload and
-// HTTP links, proxy JID, language, theme, streamhost addresses. Language and theme preview live; Cancel
+// Settings: download folder, auto-accept size, files from strangers (ask / refuse),
+// methods and their order, HTTP upload and HTTP links, proxy JID, language, theme,
+// streamhost addresses. Language and theme preview live; Cancel
 // puts back what was saved.
 
 import { h } from '../dom';
 import { icon } from '../icons';
 import { LANGUAGES, t, type Key } from '../i18n';
-import type { Language, MethodName, Settings, Theme } from '../types';
+import type { Language, MethodName, Settings, StrangerPolicy, Theme } from '../types';
 import { Modal } from './modal';
 
 export interface SettingsActions {
@@ -16,6 +17,10 @@ export interface SettingsActions {
 }
 
 const ALL_METHODS: MethodName[] = ['s5b', 'ibb'];
+const STRANGER_POLICIES: [StrangerPolicy, Key][] = [
+  ['ask', 'settings.strangersAsk'],
+  ['refuse', 'settings.strangersRefuse'],
+];
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 
@@ -52,7 +57,7 @@ export class SettingsDialog {
   private readonly methods: HTMLOListElement;
   private readonly allowUpload: HTMLInputElement;
   private readonly serveHttp: HTMLInputElement;
-  private readonly refuseStrangers: HTMLInputElement;
+  private readonly strangers: HTMLSelectElement;
   private readonly proxy: HTMLInputElement;
   private readonly lang: HTMLSelectElement;
   private readonly theme: HTMLSelectElement;
@@ -91,7 +96,11 @@ export class SettingsDialog {
     this.methods = h('ol', { class: 'method-list', testid: 'settings-methods' });
     this.allowUpload = h('input', { type: 'checkbox', id: 'settings-allow-upload', testid: 'settings-allow-upload', 'aria-describedby': 'settings-allow-upload-help' });
     this.serveHttp = h('input', { type: 'checkbox', id: 'settings-serve-http', testid: 'settings-serve-http', 'aria-describedby': 'settings-serve-http-help' });
-    this.refuseStrangers = h('input', { type: 'checkbox', id: 'settings-refuse-strangers', testid: 'settings-refuse-strangers', 'aria-describedby': 'settings-refuse-strangers-help' });
+    this.strangers = h(
+      'select',
+      { class: 'input', id: 'settings-strangers', testid: 'settings-strangers', 'aria-describedby': 'settings-strangers-help' },
+      ...STRANGER_POLICIES.map(([p, key]) => h('option', { value: p, i18n: key })),
+    );
     this.proxy = h('input', { type: 'text', class: 'input', id: 'settings-proxy', 'i18n-placeholder': 'settings.proxyPlaceholder', testid: 'settings-proxy', spellcheck: 'false', autocomplete: 'off' });
     this.lang = h('select', { class: 'input', id: 'settings-lang', testid: 'language-select' }, ...LANGUAGES.map((l) => h('option', { value: l, lang: l }, t(`lang.${l}`))));
     this.theme = h('select', { class: 'input', id: 'settings-theme', testid: 'theme-select' });
@@ -144,6 +153,13 @@ export class SettingsDialog {
             h('div', { class: 'inline-row indent' }, h('span', { class: 'muted', i18n: 'settings.autoAcceptUpTo' }), this.autoValue, this.autoUnit),
             h('p', { class: 'field-help indent', i18n: 'settings.autoAcceptHelp' }),
           ),
+          h(
+            'div',
+            { class: 'field' },
+            h('label', { class: 'field-label', for: 'settings-strangers', i18n: 'settings.strangers' }),
+            this.strangers,
+            h('p', { class: 'field-help', id: 'settings-strangers-help', i18n: 'settings.strangersHelp' }),
+          ),
         ),
         section(
           'settings.appearance',
@@ -154,7 +170,6 @@ export class SettingsDialog {
           h('div', { class: 'field' }, h('span', { class: 'field-label', i18n: 'settings.methods' }), this.methods, h('p', { class: 'field-help', i18n: 'settings.methodsHelp' })),
           check(this.allowUpload, 'settings.allowUpload', 'settings.allowUploadHelp'),
           check(this.serveHttp, 'settings.serveHttp', 'settings.serveHttpHelp'),
-          check(this.refuseStrangers, 'settings.refuseStrangers', 'settings.refuseStrangersHelp'),
           field('settings.proxy', 'settings-proxy', this.proxy, 'settings.proxyHelp'),
           h(
             'details',
@@ -206,7 +221,7 @@ export class SettingsDialog {
     this.autoValue.disabled = this.autoUnit.disabled = !auto;
     this.allowUpload.checked = s.allowUpload;
     this.serveHttp.checked = s.serveHttp;
-    this.refuseStrangers.checked = s.refuseStrangers;
+    this.strangers.value = s.strangers;
     this.proxy.value = s.proxyJid ?? '';
     this.lang.value = s.language;
     this.theme.value = s.theme;
@@ -278,7 +293,7 @@ export class SettingsDialog {
       streamhostAddrs: addrs,
       allowUpload: this.allowUpload.checked,
       serveHttp: this.serveHttp.checked,
-      refuseStrangers: this.refuseStrangers.checked,
+      strangers: this.strangers.value as StrangerPolicy,
     };
   }
 

@@ -398,16 +398,39 @@ describe('settings dialog', () => {
     return { dialog, saved, box };
   }
 
-  it('saves "refuse files from people not in my contacts"', async () => {
+  it('asks about files from strangers by default, and saves "Refuse"', async () => {
     const { dialog, saved, box } = setup();
     dialog.open(base);
-    const refuse = box('settings-refuse-strangers');
-    expect(refuse.checked).toBe(false);
-    expect(document.querySelector(`label[for="${refuse.id}"]`)!.textContent).toBe('Refuse files from people not in my contacts');
-    refuse.click();
+    const strangers = document.querySelector<HTMLSelectElement>('[data-testid="settings-strangers"]')!;
+    expect(strangers.value).toBe('ask');
+    expect(strangers.closest('.settings-section')!.querySelector('.section-title')!.textContent).toBe('Receiving');
+    expect(document.querySelector(`label[for="${strangers.id}"]`)!.textContent).toBe('Files from people not in my contacts');
+    expect([...strangers.options].map((o) => [o.value, o.textContent])).toEqual([
+      ['ask', 'Ask me'],
+      ['refuse', 'Refuse'],
+    ]);
+    expect(document.getElementById(strangers.getAttribute('aria-describedby')!)!.textContent).toContain('never accepted automatically');
+    strangers.value = 'refuse';
+    strangers.dispatchEvent(new Event('change'));
     box('settings-save').click();
     await vi.waitFor(() => expect(saved.length).toBe(1));
-    expect(saved[0]).toEqual({ ...base, refuseStrangers: true });
+    expect(saved[0]).toEqual({ ...base, strangers: 'refuse' });
+    // Opened again with the saved value; Cancel keeps it.
+    dialog.open(saved[0]!);
+    expect(strangers.value).toBe('refuse');
+  });
+
+  it('labels the stranger setting in Simplified Chinese', () => {
+    const { dialog } = setup();
+    setLanguage('zh-CN');
+    try {
+      dialog.open(base);
+      const strangers = document.querySelector<HTMLSelectElement>('[data-testid="settings-strangers"]')!;
+      expect(document.querySelector(`label[for="${strangers.id}"]`)!.textContent).toBe('不在联系人列表中的人发来的文件');
+      expect([...strangers.options].map((o) => o.textContent)).toEqual(['询问我', '拒收']);
+    } finally {
+      setLanguage('en');
+    }
   });
 
   it('shows HTTP upload and HTTP links as labelled checkboxes and saves them with the rest', async () => {

@@ -49,6 +49,7 @@ pub enum AcceptPolicy {
 
 /// What to do with offers (SI, links, iq:oob) from people not in the roster.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum StrangerPolicy {
     /// Ask the user, like any other offer (within the caps on pending offers).
