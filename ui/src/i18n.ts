@@ -137,6 +137,7 @@ const en = {
 
   'offer.title': 'Incoming file',
   'offer.wants': '{name} wants to send you a file',
+  'offer.notContact': 'Not in your contacts. Accept only files you expect.',
   'offer.from': 'From',
   'offer.file': 'File',
   'offer.size': 'Size',
@@ -371,6 +372,7 @@ const zhCN: Record<Key, string> = {
 
   'offer.title': '收到文件',
   'offer.wants': '{name} 想给你发送一个文件',
+  'offer.notContact': '对方不在你的联系人列表中。只接收你预期的文件。',
   'offer.from': '发送者',
   'offer.file': '文件',
   'offer.size': '大小',

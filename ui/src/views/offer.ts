@@ -20,6 +20,7 @@ export class OfferDialog {
   private readonly title: HTMLElement;
   private readonly queue: HTMLElement;
   private readonly wants: HTMLElement;
+  private readonly stranger: HTMLElement;
   private readonly from: HTMLElement;
   private readonly fromJid: HTMLElement;
   private readonly file: HTMLElement;
@@ -52,6 +53,7 @@ export class OfferDialog {
     this.title = h('h2', { id: 'offer-title', class: 'modal-title', i18n: 'offer.title' });
     this.queue = h('span', { class: 'badge queue-badge', testid: 'offer-queue' });
     this.wants = h('p', { id: 'offer-wants', class: 'modal-sub' });
+    this.stranger = h('p', { class: 'offer-stranger', role: 'note', testid: 'offer-stranger', i18n: 'offer.notContact', hidden: true });
     this.from = h('span', { class: 'offer-from-name' });
     this.fromJid = h('span', { class: 'offer-from-jid' });
     this.file = h('span', { class: 'offer-file', testid: 'offer-file' });
@@ -69,6 +71,7 @@ export class OfferDialog {
     this.modal.box.append(
       h('div', { class: 'modal-head' }, h('span', { class: 'modal-icon' }, icon('down')), this.title, this.queue),
       this.wants,
+      this.stranger,
       h(
         'dl',
         { class: 'offer-details' },
@@ -116,6 +119,7 @@ export class OfferDialog {
     const contact = state.contacts.get(bareJid(v.peer));
     const name = contact ? displayName(contact) : bareJid(v.peer);
     setText(this.wants, t('offer.wants', { name }));
+    setHidden(this.stranger, !!contact);
     setText(this.from, name);
     setText(this.fromJid, v.peer);
     this.fromJid.title = v.peer;

@@ -348,6 +348,17 @@ describe('offer dialog', () => {
     expect(main.inert).toBe(true);
   });
 
+  it('says when the sender is not in the contacts', () => {
+    const { dialog } = setup();
+    const note = () => document.querySelector<HTMLElement>('[data-testid="offer-stranger"]')!;
+    dialog.render(stateWith([offer(1)]));
+    expect(note().hidden).toBe(true);
+    dialog.render(stateWith([{ ...offer(2), peer: 'mallory@evil.example/bot' } as EngineEvent]));
+    expect(note().hidden).toBe(false);
+    expect(note().textContent).toBe('Not in your contacts. Accept only files you expect.');
+    expect(document.getElementById('offer-wants')!.textContent).toBe('mallory@evil.example wants to send you a file');
+  });
+
   it('accepts with Enter (into the folder chosen with Change…) and declines with Esc', async () => {
     const { dialog, actions } = setup();
     dialog.render(stateWith([offer(1), offer(2)]));
