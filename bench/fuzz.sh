@@ -21,14 +21,16 @@ declare -A max_len=([socks5]=1024 [transfer]=2048 [jid]=3200 [negotiation]=8192)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cd fuzz
 mkdir -p "$work/logs"
-nice -n 10 cargo +nightly fuzz build -O >"$work/logs/build.log" 2>&1 || { cat "$work/logs/build.log"; exit 1; }
+# Release code with debug assertions and overflow checks (-a), AddressSanitizer.
+nice -n 10 cargo +nightly fuzz build -O -a >"$work/logs/build.log" 2>&1 || { cat "$work/logs/build.log"; exit 1; }
 printf '%-13s %11s %8s %7s %7s %7s %8s\n' target execs exec/s cov ft corpus crashes
 for t in "${targets[@]}"; do
     mkdir -p "$work/$t" "$work/artifacts/$t"
     log="$work/logs/$t.log"
     seeds=("seeds/$t")
     [ -d "regressions/$t" ] && seeds+=("regressions/$t")
-    before=$(find "$work/artifacts/$t" -type f | wc -l)
+    known="$work/logs/$t.known"
+    find "$work/artifacts/$t" -type f | sort >"$known"
     # -jobs=1 runs the fuzzer in a child process whose log libFuzzer writes to
     # fuzz-0.log in the current directory: run it from the log directory.
     (cd "$work/logs" && nice -n 10 "$OLDPWD/target/x86_64-unknown-linux-gnu/release/$t" \
@@ -44,11 +46,14 @@ for t in "${targets[@]}"; do
     cov=$(grep -o 'cov: [0-9]*' "$stats" | tail -1 | grep -o '[0-9]*')
     ft=$(grep -o 'ft: [0-9]*' "$stats" | tail -1 | grep -o '[0-9]*')
     corpus=$(find "$work/$t" -type f | wc -l)
-    crashes=$(($(find "$work/artifacts/$t" -type f | wc -l) - before))
-    if [ "$crashes" -gt 0 ]; then
+    # New crash inputs (and slow or memory-hungry ones) of this run go to regressions/.
+    new=$(find "$work/artifacts/$t" -type f | sort | comm -13 "$known" -)
+    crashes=0
+    for f in $new; do
         mkdir -p "regressions/$t"
-        cp -n "$work/artifacts/$t"/* "regressions/$t/"
-    fi
+        cp "$f" "regressions/$t/"
+        crashes=$((crashes + 1))
+    done
     printf '%-13s %11s %8s %7s %7s %7s %8s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$corpus" "$crashes"
 done
 echo "logs: $work/logs/"
