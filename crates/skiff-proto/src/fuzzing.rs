@@ -152,7 +152,8 @@ fn restream(el: &Element) {
     assert_eq!(error, None, "{}", write_stanza(el));
     match events.as_slice() {
         [StreamEvent::Open(_), StreamEvent::Stanza(again)] => assert_eq!(again, el, "{}", write_stanza(el)),
-        // Over the size cap (our writer escapes more than the input had), or a limit.
+        // Over a structural limit (tolerated: what we write may declare namespaces the
+        // input inherited).
         [StreamEvent::Open(_), StreamEvent::Dropped(_)] => {}
         other => panic!("{} read as {other:?}", write_stanza(el)),
     }
