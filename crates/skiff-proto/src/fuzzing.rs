@@ -424,6 +424,15 @@ pub fn jid(data: &[u8]) {
 /// Reads the input bytes as a sequence of small numbers.
 struct Bytes<'a>(&'a [u8]);
 
+/// The clock before a tick: to the machine's `deadline`, or a little later than `now`,
+/// as the data says.
+fn tick(now: Duration, deadline: Option<Duration>, b: &mut Bytes<'_>) -> Duration {
+    match deadline {
+        Some(t) if b.or(0) & 1 == 0 => now.max(t),
+        _ => now + Duration::from_millis(u64::from(b.or(0)) * 100),
+    }
+}
+
 impl Bytes<'_> {
     fn byte(&mut self) -> Option<u8> {
         let (&b, rest) = self.0.split_first()?;
@@ -807,11 +816,7 @@ fn sender(data: &[u8]) {
             }
             17 => SenderInput::Cancel,
             18 => {
-                // The clock: to the machine's deadline, or a little.
-                now = match s.poll_timeout() {
-                    Some(t) if b.or(0) & 1 == 0 => now.max(t),
-                    _ => now + Duration::from_millis(u64::from(b.or(0)) * 100),
-                };
+                now = tick(now, s.poll_timeout(), &mut b);
                 SenderInput::Tick
             }
             _ => {
@@ -978,10 +983,7 @@ fn receiver(data: &[u8]) {
             },
             16 => ReceiverInput::Cancel,
             17 => {
-                now = match r.poll_timeout() {
-                    Some(t) if b.or(0) & 1 == 0 => now.max(t),
-                    _ => now + Duration::from_millis(u64::from(b.or(0)) * 100),
-                };
+                now = tick(now, r.poll_timeout(), &mut b);
                 ReceiverInput::Tick
             }
             _ => {
