@@ -13,6 +13,7 @@ use skiff_engine::store::{Direction, HistoryFilter, Store};
 use skiff_engine::transfer::{
     AcceptPolicy, Method, SendMethod, StrangerPolicy, TransferConfig, TransferError, Transfers,
 };
+use skiff_engine::trust::{Fingerprint, Untrusted};
 use skiff_engine::{AccountConfig, Client, Event, Secret, TlsMode};
 use skiff_proto::disco::DiscoInfoResult;
 use skiff_proto::jid::Jid;
@@ -39,6 +40,12 @@ struct Cli {
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, global = true, value_name = "PEM")]
     ca_file: Option<PathBuf>,
+    /// Trust the server certificate with this SHA-256 fingerprint for this account
+    /// (self-signed or from an unknown authority), e.g. SHA256:AB:CD:…; kept for the
+    /// next runs once sign-in succeeds. Skiff shows the fingerprint when it refuses a
+    /// certificate; compare it with what the server's admin sees.
+    #[arg(long, global = true, value_name = "SHA256")]
+    trust_fingerprint: Option<Fingerprint>,
     /// Allow PLAIN sign-in (over TLS) for an account that signed in with SCRAM before
     /// (refused by default: a server offering only PLAIN then may be a downgrade).
     #[arg(long, global = true)]
@@ -284,7 +291,10 @@ async fn run(cli: Cli) -> Result<()> {
     let history = open_store(&cli)?;
     // An account that signed in with SCRAM before never sends its password by PLAIN
     // unless told to.
-    cfg.require_scram = history.scram_required(&cfg.jid.bare().to_string()) && !cli.allow_plain;
+    let bare = cfg.jid.bare().to_string();
+    cfg.require_scram = history.scram_required(&bare) && !cli.allow_plain;
+    // A certificate the user trusted: this run's --trust-fingerprint, else the pin kept.
+    cfg.trusted_certificates = cli.trust_fingerprint.or_else(|| history.certificate_pin(&bare)).into_iter().collect();
     let store = match &cli.command {
         Command::Send { .. } | Command::Receive { .. } | Command::Resume { .. } => Some(history.clone()),
         _ => None,
@@ -299,7 +309,23 @@ async fn run(cli: Cli) -> Result<()> {
         Some(store) => Some(Transfers::start(client.clone(), store, transfer_config(&cli)?, &account_jid)?),
         None => None,
     };
-    let jid = client.wait_online().await.context("sign-in failed")?;
+    let jid = match client.wait_online().await {
+        Ok(jid) => jid,
+        Err(e) => {
+            while let Ok(ev) = sign_in.try_recv() {
+                if let Event::Fatal { untrusted: Some(u), message, .. } = ev {
+                    bail!("sign-in failed: {message}\n{}", trust_hint(&u));
+                }
+            }
+            return Err(anyhow::Error::new(e).context("sign-in failed"));
+        }
+    };
+    if let Some(fp) = cli.trust_fingerprint {
+        if history.certificate_pin(&bare).as_ref() != Some(&fp) {
+            history.pin_certificate(&bare, fp)?;
+            eprintln!("The server certificate {fp} is now trusted for {bare}.");
+        }
+    }
     while let Ok(e) = sign_in.try_recv() {
         if let Event::Online { mechanism, .. } = e {
             history.note_mechanism(&jid.bare().to_string(), &mechanism);
@@ -792,6 +818,39 @@ async fn online(
                 Err(_) => return Ok(()),
             },
         }
+    }
+}
+
+/// What to do about a refused server certificate.
+fn trust_hint(u: &Untrusted) -> String {
+    let fp = &u.certificate.fingerprint;
+    let c = &u.certificate;
+    let what = if c.subject.is_empty() {
+        String::new()
+    } else {
+        let day = |t: i64| {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+            skiff_engine::files::format_xep82(t)[..10].to_owned()
+        };
+        let issuer = if c.self_signed { "itself" } else { c.issuer.as_str() };
+        let names = if c.names.is_empty() { String::new() } else { format!(", for {}", c.names.join(", ")) };
+        format!(
+            "The certificate: {}, issued by {issuer}, valid from {} to {}{names}.\n",
+            c.subject,
+            day(c.not_before),
+            day(c.not_after)
+        )
+    };
+    if u.changed {
+        format!(
+            "{what}Trust the new certificate only if the server's admin confirms it was changed and shows this \
+             fingerprint: --trust-fingerprint {fp}"
+        )
+    } else {
+        format!(
+            "{what}If the server's admin shows you the same fingerprint (openssl x509 -noout -fingerprint -sha256 -in \
+             CERT), trust it for this account with --trust-fingerprint {fp}, or pass its certificate with --ca-file"
+        )
     }
 }
 

@@ -72,6 +72,10 @@ pub struct AccountConfig {
     /// `connection::Connected::negotiated.mechanism` (`SCRAM-…`, `…-PLUS` when bound to
     /// the TLS session, or `PLAIN`).
     pub require_scram: bool,
+    /// SHA-256 fingerprints of server certificates the user chose to trust for this
+    /// account although they are not otherwise trusted (self-signed, unknown issuer):
+    /// see [`crate::trust`]. Empty by default: nothing is trusted silently.
+    pub trusted_certificates: Vec<crate::trust::Fingerprint>,
 }
 
 impl AccountConfig {
@@ -89,6 +93,7 @@ impl AccountConfig {
             connect_timeout: Duration::from_secs(30),
             priority: 0,
             require_scram: false,
+            trusted_certificates: Vec::new(),
         }
     }
 }

@@ -24,6 +24,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::config::{AccountConfig, TlsMode};
+use crate::trust::{Fingerprint, TrustSettings, TrustVerifier, Untrusted};
 
 /// Why signing in failed, in words a user understands.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,10 @@ pub enum ConnectError {
     Connect { target: String, source: io::Error },
     #[error("TLS with {host} failed: {reason}")]
     Tls { host: String, reason: String },
+    /// The server's certificate is not trusted (not refused for another TLS reason):
+    /// what it is and why, for the user to decide (pin its fingerprint) or to stop.
+    #[error("{0}")]
+    Untrusted(Box<Untrusted>),
     #[error("cannot read the CA file {path}: {reason}")]
     CaFile { path: String, reason: String },
     #[error(
@@ -54,7 +59,10 @@ impl ConnectError {
     /// Errors that retrying will not fix (wrong password, untrusted certificate, policy).
     pub fn is_fatal(&self) -> bool {
         match self {
-            ConnectError::Tls { .. } | ConnectError::CaFile { .. } | ConnectError::PlaintextNotLoopback { .. } => true,
+            ConnectError::Tls { .. }
+            | ConnectError::Untrusted(_)
+            | ConnectError::CaFile { .. }
+            | ConnectError::PlaintextNotLoopback { .. } => true,
             ConnectError::Negotiation(e) => !matches!(e, NegotiationError::Closed | NegotiationError::Stream(_)),
             _ => false,
         }
@@ -126,7 +134,8 @@ pub async fn connect(cfg: &AccountConfig) -> Result<Connected, ConnectError> {
 }
 
 async fn connect_inner(cfg: &AccountConfig) -> Result<Connected, ConnectError> {
-    let tls_config = tls_config(cfg.ca_file.as_deref())?;
+    let (tls_config, verifier) = tls_setup(cfg.ca_file.as_deref(), &cfg.trusted_certificates)?;
+    let tls = Tls { config: tls_config, verifier };
     let endpoints = endpoints(cfg).await?;
     let mut last_err = None;
     for ep in endpoints {
@@ -141,7 +150,7 @@ async fn connect_inner(cfg: &AccountConfig) -> Result<Connected, ConnectError> {
             if ep.tls == TlsMode::Plaintext && !addr.ip().is_loopback() {
                 return Err(ConnectError::PlaintextNotLoopback { target: format!("{}:{}", ep.host, ep.port) });
             }
-            match attempt(cfg, &ep, addr, tls_config.clone()).await {
+            match attempt(cfg, &ep, addr, &tls).await {
                 Ok(c) => return Ok(c),
                 // Only transport failures move on to the next address.
                 Err(e @ (ConnectError::Connect { .. } | ConnectError::Io(_))) => {
@@ -203,13 +212,25 @@ pub async fn endpoints(cfg: &AccountConfig) -> Result<Vec<Endpoint>, ConnectErro
     Ok(records.into_iter().map(|(_, _, e)| e).collect())
 }
 
-/// The TLS client configuration: system roots plus the optional extra CA file.
+/// The TLS client configuration: system roots plus the optional extra CA file (see
+/// [`crate::trust`]), no pins.
 pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
+    Ok(tls_setup(ca_file, &[])?.0)
+}
+
+/// The TLS client configuration of an account: system roots, the CA file (its
+/// authorities, or the server's own certificate) and the pinned fingerprints; with the
+/// verifier, which tells what it refused.
+pub fn tls_setup(
+    ca_file: Option<&Path>,
+    pinned: &[Fingerprint],
+) -> Result<(Arc<rustls::ClientConfig>, Arc<TrustVerifier>), ConnectError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
         let _ = roots.add(cert);
     }
+    let mut ca_certs = Vec::new();
     if let Some(path) = ca_file {
         let ca_err = |reason: String| ConnectError::CaFile { path: path.display().to_string(), reason };
         let certs = CertificateDer::pem_file_iter(path)
@@ -220,16 +241,29 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, C
             return Err(ca_err("no PEM certificate in it".into()));
         }
         for cert in certs {
-            roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
+            roots.add(cert.clone()).map_err(|e| ca_err(e.to_string()))?;
+            ca_certs.push(cert);
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls_err = |reason: String| ConnectError::Tls { host: String::new(), reason };
+    let settings = TrustSettings { ca_certs, pinned: pinned.to_vec() };
+    let verifier =
+        Arc::new(TrustVerifier::new(Arc::new(roots), provider.clone(), settings).map_err(|e| tls_err(e.to_string()))?);
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectError::Tls { host: String::new(), reason: e.to_string() })?
-        .with_root_certificates(roots)
+        .map_err(|e| tls_err(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), verifier))
+}
+
+/// The TLS configuration of one sign-in and its verifier.
+#[derive(Debug, Clone)]
+struct Tls {
+    config: Arc<rustls::ClientConfig>,
+    verifier: Arc<TrustVerifier>,
 }
 
 fn explain_tls(e: &io::Error) -> String {
@@ -246,12 +280,8 @@ fn explain_tls(e: &io::Error) -> String {
     }
 }
 
-async fn start_tls(
-    tcp: TcpStream,
-    domain: &str,
-    config: Arc<rustls::ClientConfig>,
-    alpn: bool,
-) -> Result<Transport, ConnectError> {
+async fn start_tls(tcp: TcpStream, domain: &str, tls: &Tls, alpn: bool) -> Result<Transport, ConnectError> {
+    let config = tls.config.clone();
     let name = ServerName::try_from(domain.to_owned())
         .map_err(|e| ConnectError::Tls { host: domain.to_owned(), reason: e.to_string() })?;
     let config = if alpn {
@@ -262,19 +292,16 @@ async fn start_tls(
     } else {
         config
     };
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| ConnectError::Tls { host: domain.to_owned(), reason: explain_tls(&e) })?;
-    Ok(Transport::Tls(Box::new(tls)))
+    let stream = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| {
+        match tls.verifier.rejection() {
+            Some(untrusted) => ConnectError::Untrusted(Box::new(untrusted)),
+            None => ConnectError::Tls { host: domain.to_owned(), reason: explain_tls(&e) },
+        }
+    })?;
+    Ok(Transport::Tls(Box::new(stream)))
 }
 
-async fn attempt(
-    cfg: &AccountConfig,
-    ep: &Endpoint,
-    addr: SocketAddr,
-    tls_config: Arc<rustls::ClientConfig>,
-) -> Result<Connected, ConnectError> {
+async fn attempt(cfg: &AccountConfig, ep: &Endpoint, addr: SocketAddr, tls: &Tls) -> Result<Connected, ConnectError> {
     let target = format!("{}:{} ({addr})", ep.host, ep.port);
     tracing::info!("connecting to {target} ({:?})", ep.tls);
     let tcp =
@@ -282,7 +309,7 @@ async fn attempt(
     tcp.set_nodelay(true)?;
     let domain = cfg.jid.domain().to_owned();
     let (mut transport, policy) = match ep.tls {
-        TlsMode::Direct => (start_tls(tcp, &domain, tls_config.clone(), true).await?, TlsPolicy::Direct),
+        TlsMode::Direct => (start_tls(tcp, &domain, tls, true).await?, TlsPolicy::Direct),
         TlsMode::StartTls => (Transport::Plain(tcp), TlsPolicy::StartTls),
         TlsMode::Plaintext => (Transport::Plain(tcp), TlsPolicy::Plaintext),
     };
@@ -343,7 +370,7 @@ async fn attempt(
                         let Transport::Plain(tcp) = transport else {
                             return Err(NegotiationError::Unexpected("STARTTLS on a TLS stream".into()).into());
                         };
-                        transport = start_tls(tcp, &domain, tls_config.clone(), false).await?;
+                        transport = start_tls(tcp, &domain, tls, false).await?;
                         queue.extend(negotiator.tls_established_with(channel_binding(&transport)));
                     }
                     Action::RestartStream => {

@@ -95,8 +95,10 @@ pub enum Event {
     /// such event (at most one a second per peer): too many were waiting already.
     OffersRefused { peer: String, count: u64, reason: String },
     /// Sign-in failed in a way retrying will not fix (wrong password, untrusted
-    /// certificate, ...). `code` is stable for the UI to branch on.
-    Fatal { code: String, message: String },
+    /// certificate, ...). `code` is stable for the UI to branch on; with the codes
+    /// `certificate-untrusted` and `certificate-changed`, `untrusted` tells what the
+    /// server presented (to show before the user pins it, or to warn).
+    Fatal { code: String, message: String, untrusted: Option<Box<crate::trust::Untrusted>> },
 }
 
 #[cfg(test)]

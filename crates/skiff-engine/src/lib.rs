@@ -12,6 +12,7 @@ pub mod files;
 pub mod session;
 pub mod store;
 pub mod transfer;
+pub mod trust;
 
 pub use config::{AccountConfig, Secret, TlsMode};
 pub use event::Event;

@@ -317,9 +317,18 @@ fn error_code(e: &ConnectError) -> &'static str {
         ConnectError::Resolve { .. } => "resolve",
         ConnectError::Connect { .. } => "connect",
         ConnectError::Tls { .. } => "tls",
+        ConnectError::Untrusted(u) if u.changed => "certificate-changed",
+        ConnectError::Untrusted(_) => "certificate-untrusted",
         ConnectError::CaFile { .. } => "ca-file",
         ConnectError::PlaintextNotLoopback { .. } => "plaintext-refused",
         ConnectError::Negotiation(N::AuthFailed { .. }) => "auth-failed",
+        // The server offered only PLAIN to an account that signs in with SCRAM.
+        ConnectError::Negotiation(N::PlainDowngrade) => "plain-downgrade",
+        // The server's SCRAM messages are not what SCRAM allows: it is not the server
+        // the password was set with, or it is broken.
+        ConnectError::Negotiation(
+            N::ScramNonce | N::ScramIterations(_) | N::ScramSalt | N::ScramExtension | N::ScramMalformed(_),
+        ) => "server-auth-invalid",
         ConnectError::Negotiation(N::TlsNotOffered | N::TlsRefused | N::TlsRequiredByServer) => "tls",
         ConnectError::Negotiation(N::NoMechanism(_) | N::ServerProofInvalid | N::Sasl(_)) => "auth-failed",
         ConnectError::Negotiation(_) | ConnectError::Xml(_) => "protocol",
@@ -380,7 +389,7 @@ impl SessionTask {
                         End::Stopped => return self.finish(ConnState::Stopped),
                         End::Fatal { code, message } => {
                             self.emit(Event::Offline { reason: message.clone(), will_retry: false });
-                            self.emit(Event::Fatal { code: code.into(), message: message.clone() });
+                            self.emit(Event::Fatal { code: code.into(), message: message.clone(), untrusted: None });
                             return self.finish(ConnState::Failed(message));
                         }
                         End::Dropped(reason) => reason,
@@ -390,7 +399,11 @@ impl SessionTask {
                     let message = e.to_string();
                     tracing::info!("sign-in failed: {message}");
                     if e.is_fatal() || !was_online || !self.cfg.reconnect {
-                        self.emit(Event::Fatal { code: error_code(&e).into(), message: message.clone() });
+                        let untrusted = match &e {
+                            ConnectError::Untrusted(u) => Some(u.clone()),
+                            _ => None,
+                        };
+                        self.emit(Event::Fatal { code: error_code(&e).into(), message: message.clone(), untrusted });
                         return self.finish(ConnState::Failed(message));
                     }
                     message

@@ -550,6 +550,20 @@ impl Store {
         }
     }
 
+    /// The server certificate the user trusted for `account` (a bare JID), see
+    /// [`crate::trust`]: the fingerprint to put in
+    /// [`crate::AccountConfig::trusted_certificates`].
+    pub fn certificate_pin(&self, account: &str) -> Option<crate::trust::Fingerprint> {
+        let value = self.setting(&format!("tls.pin:{account}")).ok().flatten()?;
+        value.parse().map_err(|e| tracing::warn!("history: pin of {account}: {e}")).ok()
+    }
+
+    /// Pins the server certificate `fingerprint` for `account`, replacing an earlier
+    /// pin (one certificate per account: a changed one is asked about again).
+    pub fn pin_certificate(&self, account: &str, fingerprint: crate::trust::Fingerprint) -> Result<(), StoreError> {
+        self.set_setting(&format!("tls.pin:{account}"), &fingerprint.to_string())
+    }
+
     /// Stores a setting, replacing its previous value.
     pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let sql =
