@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use skiff_engine::store::{Direction, HistoryFilter, Route, TransferRecord, TransferState};
 use skiff_engine::transfer::SendMethod;
+use skiff_engine::trust::Fingerprint;
 use skiff_proto::jid::Jid;
 use tauri::ipc::{CommandArg, CommandItem, InvokeBody, InvokeError};
 use tauri::{AppHandle, Runtime, State};
@@ -52,6 +53,10 @@ pub struct SignInArgs {
     pub ca_file: Option<String>,
     /// Keep everything but the password for the next start.
     pub remember: bool,
+    /// The SHA-256 fingerprint of a server certificate the user chose to trust for
+    /// this account after seeing it (`untrusted.certificate.fingerprint` of the
+    /// `certificate-untrusted`/`-changed` error); kept for the account once signed in.
+    pub trust_fingerprint: Option<String>,
 }
 
 /// Never prints the password.
@@ -63,6 +68,7 @@ impl std::fmt::Debug for SignInArgs {
             .field("tls", &self.tls)
             .field("ca_file", &self.ca_file)
             .field("remember", &self.remember)
+            .field("trust_fingerprint", &self.trust_fingerprint)
             .finish_non_exhaustive()
     }
 }
@@ -135,10 +141,19 @@ pub struct PickFolderArgs {
 
 #[tauri::command]
 pub async fn sign_in(app: AppHandle, state: State<'_, AppState>, args: Args<SignInArgs>) -> AppResult<SignedIn> {
-    let SignInArgs { jid, password, server, tls, ca_file, remember } = args.0;
-    let cfg = account_config(&jid, &password, server.as_deref(), &tls, ca_file.as_deref())?;
+    let SignInArgs { jid, password, server, tls, ca_file, remember, trust_fingerprint } = args.0;
+    let mut cfg = account_config(&jid, &password, server.as_deref(), &tls, ca_file.as_deref())?;
+    let trust = match trust_fingerprint.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(fp) => Some(fp.parse::<Fingerprint>().map_err(|e| AppError::invalid(e.to_string()))?),
+        None => None,
+    };
+    cfg.trusted_certificates = trust.into_iter().collect();
     let tcfg = Settings::load(&state.store).transfer_config()?;
     let bound = state.sign_in(&app, cfg, tcfg, false, state.store.clone()).await?;
+    if let Some(fp) = trust {
+        // Kept for this account: asked again only if the server's certificate changes.
+        state.store.pin_certificate(&bound.bare().to_string(), fp)?;
+    }
     if remember {
         let remembered = RememberedAccount {
             jid: bound.bare().to_string(),

@@ -5,11 +5,14 @@ use serde::Serialize;
 use skiff_engine::session::ClientError;
 use skiff_engine::store::StoreError;
 use skiff_engine::transfer::TransferError;
+use skiff_engine::trust::Untrusted;
 
 /// An error as the frontend sees it: `{ code, message }`.
 ///
 /// Codes: `auth-failed`, `tls`, `connect`, `timeout`, `resolve`, `ca-file`,
-/// `plaintext-refused`, `conflict`, `protocol` (from the engine's `Event::Fatal`),
+/// `plaintext-refused`, `certificate-untrusted`, `certificate-changed` (with
+/// `untrusted`), `plain-downgrade`, `server-auth-invalid`, `conflict`, `protocol` (from
+/// the engine's `Event::Fatal`),
 /// `offline` (not signed in, or the contact is offline), `no-file-transfer`,
 /// `not-found`, `not-pending`, `already-active`, `not-resumable`, `invalid`, `io`,
 /// `store`, `internal`.
@@ -18,11 +21,16 @@ use skiff_engine::transfer::TransferError;
 pub struct AppError {
     pub code: String,
     pub message: String,
+    /// With `certificate-untrusted` and `certificate-changed`: the server's
+    /// certificate, to show before the user trusts it (or to warn about a change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub untrusted: Option<Box<Untrusted>>,
 }
 
 impl AppError {
     pub fn new(code: &str, message: impl Into<String>) -> AppError {
-        AppError { code: code.to_owned(), message: message.into() }
+        AppError { code: code.to_owned(), message: message.into(), untrusted: None }
     }
 
     pub fn invalid(message: impl Into<String>) -> AppError {
@@ -89,9 +97,9 @@ impl From<ClientError> for AppError {
 }
 
 impl AppError {
-    /// The engine's `Event::Fatal { code, message }`: its code is already stable.
-    pub fn from_fatal(code: &str, message: &str) -> AppError {
-        AppError::new(code, message)
+    /// The engine's `Event::Fatal { code, message, untrusted }`: its code is already stable.
+    pub fn from_fatal(code: &str, message: &str, untrusted: Option<Box<Untrusted>>) -> AppError {
+        AppError { untrusted, ..AppError::new(code, message) }
     }
 }
 
@@ -123,7 +131,7 @@ mod tests {
     #[test]
     fn client_errors_and_fatal() {
         assert_eq!(AppError::from(ClientError::NotConnected).code, "offline");
-        assert_eq!(AppError::from_fatal("auth-failed", "not-authorized").code, "auth-failed");
+        assert_eq!(AppError::from_fatal("auth-failed", "not-authorized", None).code, "auth-failed");
         let e = AppError::from(std::io::Error::new(std::io::ErrorKind::NotFound, "gone"));
         assert_eq!(e.code, "not-found");
     }

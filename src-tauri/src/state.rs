@@ -151,6 +151,10 @@ impl AppState {
         // An account that signed in with SCRAM before refuses PLAIN (a downgrade).
         let mut cfg = cfg;
         cfg.require_scram = history.scram_required(&account.bare().to_string());
+        // The certificate the user trusted for this account (or is trusting now).
+        if cfg.trusted_certificates.is_empty() {
+            cfg.trusted_certificates = history.certificate_pin(&account.bare().to_string()).into_iter().collect();
+        }
         let client = Client::start(cfg);
         let mut watch = client.events();
         let forward_rx = client.events();
@@ -199,8 +203,8 @@ impl AppState {
 /// The first `Event::Fatal` already received, as an error.
 fn fatal_of(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Option<AppError> {
     while let Ok(e) = rx.try_recv() {
-        if let Event::Fatal { code, message } = e {
-            return Some(AppError::from_fatal(&code, &message));
+        if let Event::Fatal { code, message, untrusted } = e {
+            return Some(AppError::from_fatal(&code, &message, untrusted));
         }
     }
     None

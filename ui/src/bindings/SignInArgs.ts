@@ -15,4 +15,10 @@ tls: string, caFile?: string,
 /**
  * Keep everything but the password for the next start.
  */
-remember: boolean, };
+remember: boolean, 
+/**
+ * The SHA-256 fingerprint of a server certificate the user chose to trust for
+ * this account after seeing it (`untrusted.certificate.fingerprint` of the
+ * `certificate-untrusted`/`-changed` error); kept for the account once signed in.
+ */
+trustFingerprint?: string, };

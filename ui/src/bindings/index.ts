@@ -3,6 +3,7 @@
 export type * from "./AcceptArgs";
 export type * from "./AccountView";
 export type * from "./AppError";
+export type * from "./CertificateInfo";
 export type * from "./Contact";
 export type * from "./ContactView";
 export type * from "./Direction";
@@ -24,3 +25,5 @@ export type * from "./StrangerPolicy";
 export type * from "./Theme";
 export type * from "./TransferRecord";
 export type * from "./TransferState";
+export type * from "./Untrusted";
+export type * from "./UntrustedReason";
