@@ -409,8 +409,8 @@ async fn send(
     let to: Jid = to.parse().with_context(|| format!("'{to}' is not a valid XMPP address"))?;
     let mut ids = Vec::new();
     if how != SendMethod::Upload {
-        // Presence of the recipient arrives shortly after sign-in.
-        wait_for_presence(t, events, &to.bare(), wait).await;
+        // A full JID is offered at once; a contact's presence is awaited while it can come.
+        t.wait_for_presence(&to, Duration::from_secs_f64(wait.max(0.0))).await;
     }
     for f in files {
         let id = t.send(&to, f, desc.clone(), how).await.with_context(|| format!("cannot send {}", f.display()))?;
@@ -428,19 +428,12 @@ async fn resume(t: &Transfers, events: &mut Receiver<Event>, out: &Output, id: i
     // A link is fetched from its server again; anything else needs the peer online.
     if rec.url.is_none() {
         let peer: Jid = rec.peer_jid.parse().context("stored peer address")?;
-        wait_for_presence(t, events, &peer.bare(), 10.0).await;
+        t.wait_for_presence(&peer.bare(), Duration::from_secs(10)).await;
     }
     match t.resume(id).await {
         // The engine offered it again by itself when the peer's presence arrived.
         Ok(_) | Err(TransferError::AlreadyActive(_)) => follow(events, out, vec![id]).await,
         Err(e) => Err(e.into()),
-    }
-}
-
-async fn wait_for_presence(t: &Transfers, events: &mut Receiver<Event>, bare: &Jid, secs: f64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs.max(0.0));
-    while t.client().presence_of(bare).is_empty() && tokio::time::Instant::now() < deadline {
-        let _ = tokio::time::timeout_at(deadline, events.recv()).await;
     }
 }
 

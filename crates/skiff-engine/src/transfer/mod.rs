@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use skiff_proto::jid::Jid;
 use skiff_proto::ns;
 use skiff_proto::stanza::Iq;
+use skiff_proto::xml::Element;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::event::Event;
@@ -315,6 +316,39 @@ impl Transfers {
         outgoing::start(self.clone(), to, path, description, None).await
     }
 
+    /// Waits until the presence of `to` is known, for as long as it can still come:
+    /// returns at once for a full JID (disco#info tells whether it is there) or when a
+    /// resource is online; otherwise after our server answered a ping sent behind the
+    /// initial presence (by then the roster and the presence of contacts on our own
+    /// server are in), unless `to` is a contact whose presence we see on another
+    /// server: then when its presence arrives, at most `cap` (remote servers answer
+    /// presence probes later). Nothing waits a fixed delay.
+    pub async fn wait_for_presence(&self, to: &Jid, cap: Duration) {
+        if !to.is_bare() {
+            return;
+        }
+        let client = &self.inner.client;
+        let mut events = client.events();
+        if !client.presence_of(to).is_empty() {
+            return;
+        }
+        let Some(own) = client.jid() else { return };
+        let server: Option<Jid> = own.domain().parse().ok();
+        let _ = tokio::time::timeout(cap, client.get(server, Element::new("ping", ns::PING))).await;
+        let sees_presence =
+            client.roster().iter().any(|c| c.jid == to.to_string() && matches!(c.subscription.as_str(), "to" | "both"));
+        if !sees_presence || !client.presence_of(to).is_empty() || to.domain() == own.domain() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + cap;
+        while client.presence_of(to).is_empty() {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Err(_) | Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+
     /// Sends `path` to `to` by `method`. With [`SendMethod::Auto`]: SI when one of the
     /// contact's clients takes SI offers; else, when serving is allowed and one of them
     /// takes `jabber:iq:oob`, from our one-time URL; otherwise (offline, or only clients
@@ -508,8 +542,11 @@ impl Transfers {
             .clone()
             .ok_or_else(|| TransferError::NotResumable { id, reason: "the source file is unknown".into() })?;
         let peer: Jid = rec.peer_jid.parse().map_err(|e| TransferError::Other(format!("stored peer address: {e}")))?;
-        outgoing::start(self.clone(), &peer.bare(), std::path::Path::new(&path), rec.description.clone(), Some(id))
-            .await
+        // To the contact's best resource now; to the very resource it went to when the
+        // peer's presence is not known (not a contact, or not yet): disco#info to that
+        // full JID tells whether it is still there.
+        let to = if self.inner.client.presence_of(&peer.bare()).is_empty() { peer } else { peer.bare() };
+        outgoing::start(self.clone(), &to, std::path::Path::new(&path), rec.description.clone(), Some(id)).await
     }
 
     fn emit(&self, e: Event) {

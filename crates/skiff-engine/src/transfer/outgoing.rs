@@ -166,6 +166,18 @@ async fn pick_resource(t: &Transfers, to: &Jid) -> Result<(Jid, bool), TransferE
     };
     for full in &candidates {
         let info = t.inner.client.get(Some(full.clone()), Element::new("query", ns::DISCO_INFO)).await;
+        // The server answers for a resource that is not there (RFC 6121 §8.5.3.2.1).
+        if let Err(crate::session::ClientError::Stanza { error, .. }) = &info {
+            use skiff_proto::stanza::Condition;
+            if !to.is_bare()
+                && matches!(
+                    error.condition,
+                    Condition::ServiceUnavailable | Condition::RecipientUnavailable | Condition::ItemNotFound
+                )
+            {
+                return Err(TransferError::Offline(to.to_string()));
+            }
+        }
         let info = info.ok().flatten().and_then(|el| DiscoInfoResult::try_from(&el).ok());
         match info {
             Some(i) if i.has_feature(ns::SI_FILE_TRANSFER) => {
