@@ -89,8 +89,18 @@ impl Demo {
                     contacts,
                     ..ProsodyOptions::default()
                 };
-                Prosody::start_in(&dir, opts, Some(choose_ports()?))
-                    .with_context(|| format!("starting the demo Prosody in {}", dir.display()))
+                // One left running by an earlier run that could not stop it.
+                let reaped = Prosody::reap_stale(&dir);
+                if reaped > 0 {
+                    tracing::info!("demo: stopped {reaped} demo server(s) left over by an earlier run");
+                }
+                let prosody = Prosody::start_in(&dir, opts, Some(choose_ports()?))
+                    .with_context(|| format!("starting the demo Prosody in {}", dir.display()))?;
+                // It ends with the app however the app ends (also SIGKILL or a crash).
+                if let Err(e) = prosody.exit_with(std::process::id()) {
+                    tracing::warn!("demo: {e:#}");
+                }
+                Ok(prosody)
             }
         })
         .await

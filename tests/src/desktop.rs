@@ -335,6 +335,24 @@ impl Desktop {
         Ok(())
     }
 
+    /// Runs the app directly (no WebDriver) in this desktop, with the demo when
+    /// `demo`; its output goes to `app-direct.log` in [`Desktop::dir`].
+    pub fn spawn_app(&self, demo: bool) -> Result<std::process::Child> {
+        let log = std::fs::File::create(self.dir.path().join("app-direct.log"))?;
+        let mut cmd = Command::new(desktop_binary());
+        cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        Env { display: &self.display, bus: &self.bus, root: self.dir.path() }.apply(&mut cmd);
+        if demo {
+            cmd.env_remove("SKIFF_NO_DEMO");
+        }
+        Ok(cmd.spawn()?)
+    }
+
+    /// What the app started by [`Desktop::spawn_app`] wrote so far.
+    pub fn spawned_app_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("app-direct.log")).unwrap_or_default()
+    }
+
     /// The end of the app's stderr (for failure messages).
     pub fn app_log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.dir.path().join("app.err.log")).unwrap_or_default();
