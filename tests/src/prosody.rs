@@ -301,6 +301,20 @@ impl Prosody {
         self.launch().map_err(anyhow::Error::from)
     }
 
+    /// Moves proxy65 to another free port (as an admin changing the server's
+    /// configuration does): rewrites the configuration and restarts the server.
+    /// Returns the new port.
+    pub fn move_proxy(&mut self) -> Result<u16> {
+        let old = self.proxy_port;
+        while self.proxy_port == old || [self.c2s_port, self.http_port, self.direct_tls_port].contains(&self.proxy_port)
+        {
+            self.proxy_port = free_port();
+        }
+        self.write_config()?;
+        self.restart()?;
+        Ok(self.proxy_port)
+    }
+
     /// The process id of the running server, if it is running.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -302,3 +302,39 @@ async fn served_urls_are_single_use_stop_on_cancel_and_expire() {
     assert!(matches!(&end, Event::TransferFailed { error, .. } if error.contains("did not fetch")), "{end:?}");
     assert!(http.get(&url).send().await.is_err(), "the URL still answers after it expired");
 }
+
+/// The server's proxy65 moves to another port between two transfers (and the clients
+/// reconnect): the second transfer still goes through the proxy, at its new address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_moved_is_used_at_its_new_address() {
+    let mut server = Prosody::start(ProsodyOptions::default()).unwrap();
+    let mut bob = Peer::start(&server, "bob", |_| {}).await;
+    // Only through the proxy, and no in-band fallback to hide a failure.
+    let mut alice = Peer::start(&server, "alice", |c| {
+        c.methods = vec![Method::S5b];
+        c.use_direct = false;
+    })
+    .await;
+    alice.sees(&bob.jid).await;
+    let files = tempfile::tempdir().unwrap();
+    let first = random_file(files.path(), "first.bin", 3 << 20, 1);
+    let id = alice.transfers.send_file(&bob.jid.bare(), &first, None).await.unwrap();
+    let end = alice.finished(id, 60).await;
+    assert!(matches!(&end, Event::TransferCompleted { route, .. } if route == "s5b-proxy"), "{end:?}");
+    let old_port = server.proxy_port;
+    bob.next_finished(30).await;
+
+    let new_port = server.move_proxy().unwrap();
+    assert_ne!(old_port, new_port);
+    for p in [&mut alice, &mut bob] {
+        skiff_tests::peer::wait_for(&mut p.events, 30, "back online", |e| matches!(e, Event::Online { .. })).await;
+    }
+    alice.sees(&bob.jid).await;
+    let second = random_file(files.path(), "second.bin", 3 << 20, 2);
+    let id = alice.transfers.send_file(&bob.jid.bare(), &second, None).await.unwrap();
+    let end = alice.finished(id, 60).await;
+    assert!(matches!(&end, Event::TransferCompleted { route, .. } if route == "s5b-proxy"), "{end:?}");
+    let got = bob.next_finished(30).await;
+    let Event::TransferCompleted { sha256, .. } = &got else { panic!("{got:?}") };
+    assert_eq!(sha256, &sha256_file(&second));
+}

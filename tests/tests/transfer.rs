@@ -65,9 +65,10 @@ async fn every_route_and_size() {
     }
     let incoming = bob.transfers.store().list(&HistoryFilter::default()).unwrap();
     assert_eq!(incoming.len(), 11);
-    // The discovered proxy is cached per account, across restarts.
-    let cached = proxy.transfers.store().setting("proxy-cache/carol@localhost/discovered").unwrap();
-    assert_eq!(cached, Some(format!("proxy.localhost 127.0.0.1 {}", server.proxy_port)));
+    // Which proxy the server has is kept per account, across restarts (its address is
+    // asked for each transfer: routes.rs, a proxy that moved).
+    let cached = proxy.transfers.store().setting("proxy-jids/carol@localhost").unwrap();
+    assert_eq!(cached.as_deref(), Some("proxy.localhost"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +84,16 @@ async fn socks5_failure_falls_back_to_in_band() {
     alice.sees(&bob.jid).await;
     let files = tempfile::tempdir().unwrap();
     let f = random_file(files.path(), "fallback.bin", 300_000, 9);
+    let mut notes = alice.client.events();
     check_transfer(&mut alice, &mut bob, &f, "ibb").await;
+    // The user is told why it went in-band.
+    let mut said = Vec::new();
+    while let Ok(e) = notes.try_recv() {
+        if let Event::TransferNotice { message, .. } = e {
+            said.push(message);
+        }
+    }
+    assert!(said.iter().any(|m| m.contains("in-band, which is slower") && m.contains("nosuchproxy")), "{said:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -200,7 +200,8 @@ struct Inner {
     http: Mutex<Option<(Option<PathBuf>, reqwest::Client)>>,
     /// Our streamhost and the addresses it was bound for (rebound when they change).
     streamhost: tokio::sync::Mutex<Option<(Vec<std::net::IpAddr>, Option<StreamhostServer>)>>,
-    proxies: tokio::sync::Mutex<Option<Vec<skiff_proto::bytestreams::StreamHost>>>,
+    /// The server's proxies (JIDs), once discovered.
+    proxies: tokio::sync::Mutex<Option<Vec<Jid>>>,
     decisions: Mutex<HashMap<i64, oneshot::Sender<Decision>>>,
     routes: Mutex<HashMap<String, Route>>,
     cancels: Mutex<HashMap<i64, watch::Sender<bool>>>,

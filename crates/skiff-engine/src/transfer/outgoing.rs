@@ -242,6 +242,8 @@ impl Outgoing {
         let (inputs, mut rx) = mpsc::unbounded_channel();
         let mut progress = Progress::new(&self.t, self.id, self.size, 0);
         let mut expected: Option<s5b::Expected> = None;
+        // Why no proxy could be offered, for the user when SOCKS5 fails.
+        let mut proxy_problems: Vec<String> = Vec::new();
         let mut sock: Option<TcpStream> = None;
         let mut src: Option<SourceFile> = None;
         // The socket copy; stopped when the transfer ends however it ends (Cancel).
@@ -254,13 +256,19 @@ impl Outgoing {
                         bridge_iq(&client, iq, &inputs, SenderInput::Iq);
                         None
                     }
-                    SenderAction::GatherStreamhosts { dst_addr } => {
+                    SenderAction::GatherStreamhosts { ref dst_addr }
+                    | SenderAction::RefreshProxies { ref dst_addr } => {
+                        // Again after a failure: the proxies found anew, our listener's
+                        // registration for this stream kept.
+                        let again = matches!(action, SenderAction::RefreshProxies { .. });
                         let gather = async {
                             let mut hosts = Vec::new();
                             let mut expect = None;
                             if cfg.use_direct {
                                 if let Some(server) = self.t.streamhost().await {
-                                    expect = Some(server.expect(&dst_addr));
+                                    if !again {
+                                        expect = Some(server.expect(dst_addr));
+                                    }
                                     hosts.extend(server.addrs().iter().map(|a| StreamHost {
                                         jid: me.to_string(),
                                         host: a.ip().to_string(),
@@ -269,13 +277,20 @@ impl Outgoing {
                                 }
                             }
                             if cfg.use_proxy {
-                                hosts.extend(self.t.proxies().await);
+                                if again {
+                                    tracing::info!("the receiver could use no streamhost: looking for the proxy again");
+                                }
+                                let (found, problems) = self.t.proxies(again).await;
+                                hosts.extend(found);
+                                proxy_problems = problems;
                             }
                             (hosts, expect)
                         };
                         Some(match cancel.or_cancel(gather).await {
                             Some((hosts, expect)) => {
-                                expected = expect;
+                                if !again {
+                                    expected = expect;
+                                }
                                 SenderInput::Streamhosts(hosts)
                             }
                             None => SenderInput::Cancel,
@@ -359,6 +374,14 @@ impl Outgoing {
                     }
                     SenderAction::FellBack { reason } => {
                         tracing::info!("SOCKS5 bytestream failed ({reason}); falling back to in-band");
+                        // Said, not only logged: in-band is much slower.
+                        let mut why = reason;
+                        if !proxy_problems.is_empty() {
+                            why = format!("{why}; {}", proxy_problems.join("; "));
+                        }
+                        let message =
+                            format!("no direct or proxy connection ({why}); sending in-band, which is slower");
+                        self.t.emit(Event::TransferNotice { id: self.id, message });
                         None
                     }
                     SenderAction::Slow { bytes_per_sec } => {
@@ -473,60 +496,78 @@ pub(super) fn bridge_iq<I: Send + 'static>(
 }
 
 impl Transfers {
-    /// The proxies to offer: the configured one, or those the server has. Cached per
-    /// account, in memory and in the settings (so a restart does not ask again).
-    async fn proxies(&self) -> Vec<StreamHost> {
+    /// The proxies to offer, with their current addresses: the configured proxy, or
+    /// those the server has. Which proxies there are is remembered per account (in
+    /// memory and in the settings: discovery takes several queries); their addresses
+    /// are asked for each transfer (one `bytestreams` query each), so a proxy that
+    /// moved is never offered at its old address. A remembered proxy that does not
+    /// answer makes the server be asked again; `fresh` asks it anyway.
+    /// Also returns what went wrong with proxies that could not be used.
+    pub(super) async fn proxies(&self, fresh: bool) -> (Vec<StreamHost>, Vec<String>) {
+        if fresh {
+            self.forget_proxies().await;
+        }
+        let client = &self.inner.client;
+        for round in 0..2 {
+            let jids = self.proxy_jids().await;
+            let mut hosts = Vec::new();
+            let mut problems = Vec::new();
+            for j in &jids {
+                match s5b::query_proxy(client, j).await {
+                    Ok(h) => hosts.extend(h),
+                    Err(e) => {
+                        tracing::warn!("proxy {j} is unusable: {e}");
+                        problems.push(format!("proxy {j}: {e}"));
+                    }
+                }
+            }
+            if (!problems.is_empty() || jids.is_empty()) && round == 0 && !fresh && self.cfg().proxy.is_none() {
+                self.forget_proxies().await;
+                continue;
+            }
+            if jids.is_empty() {
+                problems.push("the server offers no SOCKS5 proxy".into());
+            }
+            return (hosts, problems);
+        }
+        (Vec::new(), Vec::new())
+    }
+
+    /// The proxies' JIDs: the configured one, else those remembered, else discovered.
+    async fn proxy_jids(&self) -> Vec<Jid> {
+        if let Some(j) = &self.cfg().proxy {
+            return vec![j.clone()];
+        }
         let mut cache = self.inner.proxies.lock().await;
         if let Some(p) = cache.as_ref() {
             return p.clone();
         }
         let key = self.proxy_cache_key();
         if let Ok(Some(saved)) = self.inner.store.setting(&key) {
-            let hosts: Vec<StreamHost> = saved
-                .lines()
-                .filter_map(|l| {
-                    let mut f = l.split(' ');
-                    Some(StreamHost {
-                        jid: f.next()?.to_owned(),
-                        host: f.next()?.to_owned(),
-                        port: f.next()?.parse().ok()?,
-                    })
-                })
-                .collect();
-            if !hosts.is_empty() {
-                *cache = Some(hosts.clone());
-                return hosts;
+            let jids: Vec<Jid> = saved.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            if !jids.is_empty() {
+                *cache = Some(jids.clone());
+                return jids;
             }
         }
         let client = &self.inner.client;
-        let jids = match &self.cfg().proxy {
-            Some(j) => vec![j.clone()],
-            None => match client.jid() {
-                Some(me) => s5b::discover_proxies(client, &me.domain_jid()).await,
-                None => Vec::new(),
-            },
+        let jids = match client.jid() {
+            Some(me) => s5b::discover_proxies(client, &me.domain_jid()).await,
+            None => Vec::new(),
         };
-        let mut hosts = Vec::new();
-        for j in jids {
-            match s5b::query_proxy(client, &j).await {
-                Ok(h) => hosts.extend(h),
-                Err(e) => tracing::warn!("proxy {j} is unusable: {e}"),
-            }
-        }
-        if !hosts.is_empty() {
-            *cache = Some(hosts.clone());
-            let text: Vec<String> = hosts.iter().map(|h| format!("{} {} {}", h.jid, h.host, h.port)).collect();
+        if !jids.is_empty() {
+            *cache = Some(jids.clone());
+            let text: Vec<String> = jids.iter().map(Jid::to_string).collect();
             let _ = self.inner.store.set_setting(&key, &text.join("\n"));
         }
-        hosts
+        jids
     }
 
     fn proxy_cache_key(&self) -> String {
-        let which = self.cfg().proxy.as_ref().map(Jid::to_string).unwrap_or_else(|| "discovered".into());
-        format!("proxy-cache/{}/{which}", self.inner.account)
+        format!("proxy-jids/{}", self.inner.account)
     }
 
-    /// Forgets the cached proxies (one failed: ask the server again next time).
+    /// Forgets which proxies the server has (one failed: ask the server again).
     async fn forget_proxies(&self) {
         *self.inner.proxies.lock().await = None;
         let _ = self.inner.store.set_setting(&self.proxy_cache_key(), "");

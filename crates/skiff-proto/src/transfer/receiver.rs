@@ -201,10 +201,16 @@ pub struct Receiver {
     queue: VecDeque<Iq>,
     /// The first in-band sequence number expected (tests start near the wrap).
     seq_start: u16,
-    /// Whether the sender already gave us streamhosts for this stream: a second list
-    /// is refused (each list costs connection attempts to addresses the sender picks).
-    streamhosts_offered: bool,
+    /// Streamhost lists the sender gave for this stream, and whether the last one
+    /// failed. One more list is taken only after a failed one (the sender found its
+    /// proxy again, XEP-0065 §6.3.4 style retry), at most [`MAX_STREAMHOST_LISTS`]:
+    /// each list costs connection attempts to addresses the sender picks.
+    streamhost_lists: usize,
+    last_list_failed: bool,
 }
+
+/// Streamhost lists taken for one stream: the first, and one retry after it failed.
+pub const MAX_STREAMHOST_LISTS: usize = 2;
 
 /// Most streamhosts tried for one stream; the rest of a longer list is ignored.
 /// A sender offers its own addresses (a few) and a proxy or two.
@@ -244,7 +250,8 @@ impl Receiver {
             written: 0,
             queue: VecDeque::new(),
             seq_start: 0,
-            streamhosts_offered: false,
+            streamhost_lists: 0,
+            last_list_failed: false,
         })
     }
 
@@ -324,6 +331,7 @@ impl Receiver {
                 if let State::Connecting { request } = &self.state {
                     let reply = error(request, Condition::ItemNotFound, "could not connect to any streamhost");
                     out.push(ReceiverAction::SendIq(reply));
+                    self.last_list_failed = true;
                     // The sender may fall back to in-band: keep waiting.
                     self.state = State::Waiting { deadline: now.saturating_add(self.cfg.stream_timeout) };
                     self.drain(now, &mut out);
@@ -464,15 +472,19 @@ impl Receiver {
         if !self.cfg.methods.contains(&Method::S5b) {
             return send(error(&iq, Condition::NotAcceptable, "SOCKS5 bytestreams are not allowed here"), out);
         }
-        if self.streamhosts_offered {
+        if self.streamhost_lists > 0 && (!self.last_list_failed || self.streamhost_lists >= MAX_STREAMHOST_LISTS) {
             let text = "streamhosts were already offered for this stream";
             return send(error(&iq, Condition::NotAcceptable, text), out);
+        }
+        if !matches!(self.state, State::Waiting { .. }) {
+            return send(iq.error_for(StanzaError::new(Condition::UnexpectedRequest)), out);
         }
         let hosts = match StreamHosts::try_from(payload) {
             Ok(h) => h.hosts,
             Err(e) => return send(error(&iq, Condition::BadRequest, e.to_string()), out),
         };
-        self.streamhosts_offered = true;
+        self.streamhost_lists += 1;
+        self.last_list_failed = false;
         // Each address once, at most MAX_STREAMHOSTS of them, in the sender's order.
         let mut hosts = hosts;
         let mut seen = std::collections::HashSet::new();
@@ -867,12 +879,36 @@ mod tests {
         // None worked: the sender hears so, and may fall back to in-band...
         let out = r.handle(ReceiverInput::CandidatesFailed("none".into()), T0);
         assert!(one_sent(&out).contains("item-not-found"), "{out:?}");
-        // ...but a second list for the same stream is refused without a connection.
+        // ...or try again with a new list (its proxy moved): taken once...
         let out = r.handle(req("q2", STREAMHOSTS), T0);
+        assert!(matches!(&out[..], [ReceiverAction::ConnectCandidates { .. }]), "{out:?}");
+        let out = r.handle(ReceiverInput::CandidatesFailed("none".into()), T0);
+        assert!(one_sent(&out).contains("item-not-found"), "{out:?}");
+        // ...but a third list for the same stream is refused without a connection.
+        let out = r.handle(req("q3", STREAMHOSTS), T0);
         let reply = one_sent(&out);
-        assert!(reply.contains("id='q2'") && reply.contains("not-acceptable"), "{reply}");
+        assert!(reply.contains("id='q3'") && reply.contains("not-acceptable"), "{reply}");
         assert!(reply.contains("already offered"), "{reply}");
         assert_eq!(r.state(), ReceiverState::Waiting);
+    }
+
+    #[test]
+    fn a_second_streamhost_list_is_refused_unless_the_first_failed() {
+        let mut r = accepted(ReceiverConfig::default(), 100);
+        let out = r.handle(req("q1", STREAMHOSTS), T0);
+        assert!(matches!(&out[..], [ReceiverAction::ConnectCandidates { .. }]), "{out:?}");
+        // One while the first is being tried waits for its outcome...
+        assert!(r.handle(req("q2", STREAMHOSTS), T0).is_empty());
+        // ...which worked: the second is refused then, and so is a later one.
+        let out = r.handle(ReceiverInput::CandidateConnected { jid: "alice@example.com/psi".into() }, T0);
+        let replies = sent(&out);
+        assert!(replies.iter().any(|s| s.contains("id='q2'") && s.contains("type='error'")), "{replies:?}");
+        let reply = one_sent(&r.handle(req("q3", STREAMHOSTS), T0));
+        assert!(reply.contains("id='q3'") && reply.contains("type='error'"), "{reply}");
+        assert!(!out
+            .iter()
+            .chain(r.handle(req("q4", STREAMHOSTS), T0).iter())
+            .any(|a| { matches!(a, ReceiverAction::ConnectCandidates { .. }) }));
     }
 
     #[test]

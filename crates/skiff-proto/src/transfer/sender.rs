@@ -8,6 +8,9 @@
 //!   bytestreams: GatherStreamhosts [Streamhosts] -> SendIq(streamhosts) -> streamhost-used
 //!     ours:  AwaitDirect [DirectConnected] -> Started, StreamSocket [SocketDone]
 //!     proxy: ConnectProxy [ProxyConnected] -> SendIq(activate) -> Started, StreamSocket [SocketDone]
+//!     the receiver could use none and a proxy was among them: RefreshProxies
+//!       [Streamhosts] -> SendIq(streamhosts) once more with the proxies found anew
+//!       (unless they are the same)
 //!     any failure, in-band allowed: FellBack, then as ibb
 //!   ibb: Started, SendIq(open) (step down on resource-constraint)
 //!     ReadBlock [Block] -> SendIq(data), up to the window in flight; each result acks
@@ -111,6 +114,12 @@ pub enum SenderAction {
     /// Register `dst_addr` with our own listener (a connection naming it is this
     /// transfer's), collect the proxies and answer with [`SenderInput::Streamhosts`].
     GatherStreamhosts { dst_addr: String },
+    /// The receiver could use none of the streamhosts and a proxy was among them: the
+    /// proxy may have moved. Find the proxies anew (discovery and address query, no
+    /// cache) and answer [`SenderInput::Streamhosts`] with the complete list again
+    /// (our own addresses, `dst_addr` still registered, then the proxies). Asked once
+    /// per transfer.
+    RefreshProxies { dst_addr: String },
     /// The receiver used our streamhost: take the connection registered for the
     /// `dst_addr`, then answer [`SenderInput::DirectConnected`] or
     /// [`SenderInput::DirectMissing`].
@@ -194,6 +203,8 @@ enum State {
     },
     Gathering {
         dst: String,
+        /// A second gathering after the first list failed: its hosts and why.
+        retry_of: Option<(Vec<StreamHost>, String)>,
     },
     StreamhostsSent {
         id: String,
@@ -262,6 +273,8 @@ pub struct Sender {
     slow_judged: bool,
     /// The first in-band sequence number (tests start near the wrap).
     seq_start: u16,
+    /// [`SenderAction::RefreshProxies`] was asked (once per transfer).
+    proxies_refreshed: bool,
 }
 
 impl Sender {
@@ -282,6 +295,7 @@ impl Sender {
             ibb_started: Duration::ZERO,
             slow_judged: false,
             seq_start: 0,
+            proxies_refreshed: false,
         }
     }
 
@@ -501,7 +515,7 @@ impl Sender {
             Some(Method::S5b) => {
                 let dst = dst_addr(&self.sid, &self.me.to_string(), &self.peer.to_string());
                 out.push(SenderAction::GatherStreamhosts { dst_addr: dst.clone() });
-                self.state = State::Gathering { dst };
+                self.state = State::Gathering { dst, retry_of: None };
             }
             Some(Method::Ibb) => self.start_ibb(now, out),
             None => {
@@ -533,8 +547,19 @@ impl Sender {
     // --- SOCKS5 -------------------------------------------------------------------
 
     fn on_streamhosts(&mut self, hosts: Vec<StreamHost>, now: Instant, out: &mut Vec<SenderAction>) {
-        let State::Gathering { dst } = &self.state else { return };
-        let dst = dst.clone();
+        let State::Gathering { dst, retry_of } = &self.state else { return };
+        let (dst, retry_of) = (dst.clone(), retry_of.clone());
+        if let Some((before, reason)) = retry_of {
+            let proxies = |hs: &[StreamHost]| -> Vec<StreamHost> {
+                let mut p: Vec<StreamHost> = hs.iter().filter(|h| !self.is_me(&h.jid)).cloned().collect();
+                p.sort_by(|a, b| (&a.jid, &a.host, a.port).cmp(&(&b.jid, &b.host, b.port)));
+                p
+            };
+            let found = proxies(&hosts);
+            if found.is_empty() || found == proxies(&before) {
+                return self.s5b_failed(reason, now, out);
+            }
+        }
         if hosts.is_empty() {
             let reason = "no streamhost to offer (no own address allowed and no proxy)";
             return self.s5b_failed(reason.into(), now, out);
@@ -565,6 +590,13 @@ impl Sender {
             Ok(None) => return self.s5b_failed("the receiver answered the streamhosts with nothing".into(), now, out),
             Err(e) => {
                 let reason = format!("the receiver could not use any streamhost: {}", answered_with(&self.peer, &e));
+                // A proxy among them may have moved: find it again, offer once more.
+                if !self.proxies_refreshed && hosts.iter().any(|h| !self.is_me(&h.jid)) {
+                    self.proxies_refreshed = true;
+                    out.push(SenderAction::RefreshProxies { dst_addr: dst.clone() });
+                    self.state = State::Gathering { dst, retry_of: Some((hosts, reason)) };
+                    return;
+                }
                 return self.s5b_failed(reason, now, out);
             }
         };
@@ -1194,6 +1226,9 @@ mod tests {
             error(&q, StanzaError::new(Condition::ItemNotFound).with_text("could not connect to any streamhost")),
             T0,
         );
+        // A proxy was among them: found again first; the same one again is no retry.
+        assert!(matches!(&out[..], [SenderAction::RefreshProxies { .. }]), "{out:?}");
+        let out = s.handle(SenderInput::Streamhosts(streamhosts()), T0);
         assert_eq!(
             fell_back(&out),
             "the receiver could not use any streamhost: bob@example.com/psi answered with an error: \
@@ -1244,10 +1279,51 @@ mod tests {
     }
 
     #[test]
+    fn a_moved_proxy_is_found_again_and_offered_once_more() {
+        let (mut s, q) = streamhosts_sent(SenderConfig::default());
+        let out = s.handle(error(&q, StanzaError::new(Condition::ItemNotFound)), T0);
+        let [SenderAction::RefreshProxies { dst_addr }] = &out[..] else { panic!("{out:?}") };
+        assert_eq!(dst_addr, &dst_addr_of_s1());
+        // The proxy's new port: the whole list goes out again, same stream.
+        let mut moved = streamhosts();
+        moved[1].port = 7778;
+        let q2 = only_iq(&s.handle(SenderInput::Streamhosts(moved), T0));
+        let IqKind::Set(p) = &q2.kind else { panic!() };
+        assert!(p.attr("sid") == Some("s1") && p.elements().nth(1).unwrap().attr("port") == Some("7778"), "{p:?}");
+        assert_ne!(q2.id, q.id);
+        // This time the receiver used it.
+        let used = el(
+            "<query xmlns='http://jabber.org/protocol/bytestreams'><streamhost-used jid='proxy.example.com'/></query>",
+        );
+        let out = s.handle(result(&q2, Some(used)), T0);
+        assert!(matches!(&out[..], [SenderAction::ConnectProxy { port: 7778, .. }]), "{out:?}");
+        // A second failure is not retried again.
+        let (mut s, q) = streamhosts_sent(SenderConfig::default());
+        s.handle(error(&q, StanzaError::new(Condition::ItemNotFound)), T0);
+        let mut moved = streamhosts();
+        moved[1].host = "10.0.0.2".into();
+        let q2 = only_iq(&s.handle(SenderInput::Streamhosts(moved), T0));
+        let out = s.handle(error(&q2, StanzaError::new(Condition::ItemNotFound)), T0);
+        assert!(fell_back(&out).contains("could not use any streamhost"), "{out:?}");
+        // Without a proxy among them there is nothing to find again.
+        let (mut s, _) = accepted(SenderConfig::default(), 10, ns::BYTESTREAMS, None);
+        let q = only_iq(&s.handle(SenderInput::Streamhosts(streamhosts()[..1].to_vec()), T0));
+        let out = s.handle(error(&q, StanzaError::new(Condition::ItemNotFound)), T0);
+        fell_back(&out);
+    }
+
+    fn dst_addr_of_s1() -> String {
+        dst_addr("s1", "alice@example.com/skiff", "bob@example.com/psi")
+    }
+
+    #[test]
     fn no_fallback_without_ibb() {
         let cfg = SenderConfig { methods: vec![Method::S5b], ..SenderConfig::default() };
         let (mut s, q) = streamhosts_sent(cfg);
         let out = s.handle(error(&q, StanzaError::new(Condition::ItemNotFound)), T0);
+        assert!(matches!(&out[..], [SenderAction::RefreshProxies { .. }]), "{out:?}");
+        // Nothing found this time.
+        let out = s.handle(SenderInput::Streamhosts(streamhosts()[..1].to_vec()), T0);
         assert_eq!(
             out,
             [SenderAction::Failed {

@@ -245,7 +245,7 @@ impl Harness {
                     self.deliver_to_receiver(iq);
                 }
             }
-            SenderAction::GatherStreamhosts { dst_addr } => {
+            SenderAction::GatherStreamhosts { dst_addr } | SenderAction::RefreshProxies { dst_addr } => {
                 self.registered = Some(dst_addr);
                 let mut hosts = Vec::new();
                 if self.net.offer_direct {
