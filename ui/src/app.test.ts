@@ -292,6 +292,153 @@ describe('app with the mock backend', () => {
   });
 });
 
+describe('sign-in with a server certificate that is not trusted', () => {
+  const val = (id: string) => (q(`[data-testid="${id}"]`) as HTMLInputElement).value;
+  const dialog = () => q('[data-testid="cert-dialog"]')!;
+  const dialogOpen = () => !dialog().closest('.modal-backdrop')!.hasAttribute('hidden');
+  const SELF_FP = 'SHA256:FE:6D:FB:85:A8:78:90:E7:B6:72:EE:72:3E:F3:D8:5C:14:B1:75:CA:52:42:A2:05:5B:EA:5B:30:57:61:A6:3F';
+
+  function fill(jid: string, password: string, server = '') {
+    (q('[data-testid="signin-jid"]') as HTMLInputElement).value = jid;
+    (q('[data-testid="signin-password"]') as HTMLInputElement).value = password;
+    (q('[data-testid="signin-server"]') as HTMLInputElement).value = server;
+  }
+  const submit = () => q('[data-testid="signin-submit"]')!.closest('form')!.dispatchEvent(new Event('submit', { cancelable: true }));
+
+  it('shows the certificate and why; Trust signs in again with its fingerprint', async () => {
+    const b = new MockBackend(opts({ signedIn: false }));
+    await bootSignedOut(b);
+    const signIn = vi.spyOn(b, 'signIn');
+    fill('alice@selfsigned.example', 'alice-demo');
+    submit();
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true), { timeout: 3000 });
+    const box = dialog();
+    expect(box.getAttribute('role')).toBe('dialog');
+    expect(box.dataset.changed).toBe('false');
+    expect(document.getElementById(box.getAttribute('aria-labelledby')!)!.textContent).toBe('Untrusted server certificate');
+    expect(document.getElementById(box.getAttribute('aria-describedby')!)!.textContent).toContain('It is self-signed: no certificate authority vouches for it.');
+    const fp = q('[data-testid="cert-fingerprint"]')!;
+    expect(fp.textContent).toBe(SELF_FP.slice('SHA256:'.length));
+    expect(fp.dataset.fingerprint).toBe(SELF_FP);
+    expect(box.textContent).toContain('Itself (self-signed)');
+    expect(box.textContent).toContain('upload.selfsigned.example');
+    expect(q('[data-testid="cert-trust"]')!.textContent).toBe('Trust this certificate for this account');
+    // Cancel is the default; the form behind says what happened and is inert.
+    expect(document.activeElement).toBe(q('[data-testid="cert-cancel"]'));
+    expect(q('[data-testid="signin-error"]')!.dataset.code).toBe('certificate-untrusted');
+    expect(q('[data-testid="signin"]')!.inert).toBe(true);
+
+    q('[data-testid="cert-trust"]')!.click();
+    await vi.waitFor(() => expect(signIn).toHaveBeenCalledTimes(2));
+    expect(signIn.mock.calls[1]![0]).toEqual({ ...signIn.mock.calls[0]![0], trustFingerprint: SELF_FP });
+    expect(dialogOpen()).toBe(false);
+    // Signing in again: the usual busy state.
+    expect(q('[data-testid="signin-submit"]')!.textContent).toBe('Signing in…');
+    await vi.waitFor(() => expect(q('[data-testid="signin"]')!.hidden).toBe(true), { timeout: 3000 });
+    await vi.waitFor(() => expect(q('[data-testid="account-jid"]')!.textContent).toBe('alice@selfsigned.example'));
+    expect(b.certificatePins.get('alice@selfsigned.example')).toBe(SELF_FP);
+
+    // Later sign-ins need nothing.
+    q('[data-testid="sign-out"]')!.click();
+    await vi.waitFor(() => expect(q('[data-testid="signin"]')!.hidden).toBe(false));
+    fill('alice@selfsigned.example', 'alice-demo');
+    submit();
+    await vi.waitFor(() => expect(q('[data-testid="signin"]')!.hidden).toBe(true), { timeout: 3000 });
+    expect(signIn.mock.calls[2]![0].trustFingerprint).toBeUndefined();
+    expect(dialogOpen()).toBe(false);
+  });
+
+  it('Cancel (or Esc) closes it and leaves the form filled', async () => {
+    const b = new MockBackend(opts({ signedIn: false }));
+    await bootSignedOut(b);
+    const signIn = vi.spyOn(b, 'signIn');
+    fill('alice@selfsigned.example', 'alice-demo');
+    submit();
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true), { timeout: 3000 });
+    q('[data-testid="cert-cancel"]')!.click();
+    expect(dialogOpen()).toBe(false);
+    // Focus back on the form's button, ready to try again.
+    await vi.waitFor(() => expect(document.activeElement).toBe(q('[data-testid="signin-submit"]')));
+    expect(q('[data-testid="signin"]')!.hidden).toBe(false);
+    expect(q('[data-testid="signin"]')!.inert).toBe(false);
+    expect([val('signin-jid'), val('signin-password')]).toEqual(['alice@selfsigned.example', 'alice-demo']);
+    expect(q('[data-testid="signin-error"]')!.hidden).toBe(false);
+    expect(q('[data-testid="signin-error"]')!.textContent).toContain('The server’s certificate is not trusted.');
+    expect((q('[data-testid="signin-submit"]') as HTMLButtonElement).disabled).toBe(false);
+    expect(signIn).toHaveBeenCalledTimes(1);
+    expect(b.certificatePins.size).toBe(0);
+
+    // Again, and Esc.
+    submit();
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true), { timeout: 3000 });
+    dialog().dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
+    expect(dialogOpen()).toBe(false);
+    await vi.waitFor(() => expect(document.activeElement).toBe(q('[data-testid="signin-submit"]')));
+    expect(signIn).toHaveBeenCalledTimes(2);
+    expect(val('signin-password')).toBe('alice-demo');
+  });
+
+  it('warns when the certificate is not the one trusted before, and trusts the new one', async () => {
+    const b = new MockBackend(opts({ signedIn: false }));
+    b.certificatePins.set('alice@selfsigned.example', SELF_FP);
+    await bootSignedOut(b);
+    const signIn = vi.spyOn(b, 'signIn');
+    fill('alice@selfsigned.example', 'alice-demo', 'mitm.selfsigned.example:5222');
+    submit();
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true), { timeout: 3000 });
+    const box = dialog();
+    expect(box.dataset.changed).toBe('true');
+    expect(box.classList.contains('is-changed')).toBe(true);
+    expect(box.querySelector<HTMLElement>('.cert-band')!.hidden).toBe(false);
+    expect(document.getElementById(box.getAttribute('aria-labelledby')!)!.textContent).toBe('The server’s certificate has changed');
+    const warning = q('[data-testid="cert-warning"]')!;
+    expect(warning.textContent).toContain('This is not the certificate you trusted before for selfsigned.example.');
+    expect(warning.textContent).toContain('someone may be intercepting the connection');
+    expect(warning.textContent).toContain('Only continue if the server’s admin confirms the new fingerprint.');
+    expect(document.getElementById(box.getAttribute('aria-describedby')!)!.contains(warning)).toBe(true);
+    expect(q('[data-testid="cert-reason"]')!.textContent).toBe('It is signed by an authority this computer does not trust.');
+    expect(box.textContent).toContain('CN=Inspection Proxy CA, O=Example Networks');
+    expect(q('[data-testid="cert-trust"]')!.textContent).toBe('Trust the new certificate');
+    expect(q('[data-testid="signin-error"]')!.dataset.code).toBe('certificate-changed');
+    expect(document.activeElement).toBe(q('[data-testid="cert-cancel"]'));
+    const fp = q('[data-testid="cert-fingerprint"]')!.dataset.fingerprint!;
+    expect(fp).not.toBe(SELF_FP);
+
+    q('[data-testid="cert-trust"]')!.click();
+    await vi.waitFor(() => expect(q('[data-testid="signin"]')!.hidden).toBe(true), { timeout: 3000 });
+    expect(signIn.mock.calls[1]![0]).toMatchObject({ server: 'mitm.selfsigned.example:5222', trustFingerprint: fp });
+    expect(b.certificatePins.get('alice@selfsigned.example')).toBe(fp);
+  });
+
+  it('shows a further error as usual after Trust', async () => {
+    const b = new MockBackend(opts({ signedIn: false }));
+    await bootSignedOut(b);
+    fill('alice@selfsigned.example', 'wrong');
+    submit();
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true), { timeout: 3000 });
+    q('[data-testid="cert-trust"]')!.click();
+    await vi.waitFor(() => expect(q('[data-testid="signin-error"]')!.dataset.code).toBe('auth-failed'), { timeout: 3000 });
+    expect(q('[data-testid="signin-error"]')!.textContent).toContain('Wrong address or password.');
+    expect(dialogOpen()).toBe(false);
+    expect(document.activeElement).toBe(q('[data-testid="signin-password"]'));
+    // Nothing pinned: the sign-in failed.
+    expect(b.certificatePins.size).toBe(0);
+  });
+
+  it('flags an expired certificate and reads in Simplified Chinese', async () => {
+    const b = new MockBackend(opts({ signedIn: false, language: 'zh-CN' }));
+    await bootSignedOut(b);
+    fill('alice@expired.example', 'alice-demo');
+    submit();
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true), { timeout: 3000 });
+    expect(q('[data-testid="cert-expired"]')!.textContent).toBe('已过期');
+    expect(q('[data-testid="cert-reason"]')!.textContent).toBe('它已过期。');
+    expect(q('[data-testid="cert-trust"]')!.textContent).toBe('为此账号信任此证书');
+    expect(q('[data-testid="cert-cancel"]')!.textContent).toBe('取消');
+    expect(q('[data-testid="signin-error"]')!.textContent).toContain('服务器的证书不受信任。');
+  });
+});
+
 describe('dropping files on a contact', () => {
   /** A mock that hands the test the drag-and-drop handler (the webview's events). */
   class DragMock extends MockBackend {

@@ -22,6 +22,7 @@ import {
   type OfferPolicy,
 } from './store';
 import type { AppError, DragDropEvent, EngineEvent, Language, Settings, Theme, TransferRecord } from './types';
+import { CertificateDialog } from './views/certificate';
 import { ContactsPane } from './views/contacts';
 import { Header, type ViewName } from './views/header';
 import { HistoryView } from './views/history';
@@ -85,6 +86,7 @@ export class App {
   private readonly history: HistoryView;
   private readonly offer: OfferDialog;
   private readonly settingsDialog: SettingsDialog;
+  private readonly certificateDialog: CertificateDialog;
   private readonly toasts = new Toasts();
   private readonly transfersView: HTMLElement;
   private readonly historyView: HTMLElement;
@@ -109,6 +111,7 @@ export class App {
       },
       setLanguage: (lang) => this.setLanguage(lang),
       language: () => language(),
+      confirmCertificate: (u) => this.certificateDialog.ask(u),
     });
     this.header = new Header({
       show: (v) => this.show(v),
@@ -164,6 +167,7 @@ export class App {
     root.replaceChildren(this.signin.el, this.shell, modals, this.toasts.el);
     this.signin.el.hidden = true;
     const background = () => [this.signin.el, this.shell];
+    this.certificateDialog = new CertificateDialog(modals, background);
     this.settingsDialog = new SettingsDialog(modals, background, {
       pickFolder: () => b.pickFolder(),
       save: async (s) => {
@@ -323,6 +327,7 @@ export class App {
     this.signin.relabel();
     this.history.relabel();
     this.settingsDialog.relabel();
+    this.certificateDialog.relabel();
     this.store.invalidateAll();
   }
 

@@ -91,6 +91,22 @@ describe('TauriBackend: the command contract with src-tauri', () => {
     await expect(b.roster()).rejects.toEqual({ code: 'error', message: 'plain string' });
   });
 
+  it('signs in with trustFingerprint, and rejects with the refused certificate', async () => {
+    const b = new TauriBackend();
+    const fingerprint = 'SHA256:' + Array(32).fill('AB').join(':');
+    const untrusted = {
+      host: 'example.org',
+      certificate: { subject: 'CN=example.org', issuer: 'CN=example.org', self_signed: true, not_before: 1, not_after: 2, names: ['example.org'], fingerprint },
+      reason: 'self-signed',
+      changed: false,
+      detail: 'invalid peer certificate: UnknownIssuer',
+    };
+    invoke.mockRejectedValueOnce({ code: 'certificate-untrusted', message: 'not trusted', untrusted });
+    await expect(b.signIn({ jid: 'a@example.org', password: 'pw', tls: 'starttls', remember: false })).rejects.toEqual({ code: 'certificate-untrusted', message: 'not trusted', untrusted });
+    await b.signIn({ jid: 'a@example.org', password: 'pw', tls: 'starttls', remember: false, trustFingerprint: fingerprint });
+    expect(invoke.mock.calls.at(-1)).toEqual(['sign_in', { jid: 'a@example.org', password: 'pw', tls: 'starttls', remember: false, trustFingerprint: fingerprint }]);
+  });
+
   it('listens to skiff://event and forwards the payload', async () => {
     const b = new TauriBackend();
     let cb: ((e: { payload: EngineEvent }) => void) | undefined;
@@ -157,6 +173,21 @@ describe('backend selection', () => {
     expect(toCommandError(new Error('boom'))).toEqual({ code: 'error', message: 'boom' });
     expect(toCommandError(42)).toEqual({ code: 'error', message: '42' });
   });
+
+  it('keeps the refused certificate of a sign-in error', () => {
+    const untrusted = {
+      host: 'example.org',
+      certificate: { subject: 'CN=example.org', issuer: 'CN=Evil CA', self_signed: false, not_before: 1, not_after: 2, names: [], fingerprint: 'SHA256:AB:CD' },
+      reason: 'unknown-issuer',
+      changed: true,
+      detail: 'invalid peer certificate: UnknownIssuer',
+    };
+    expect(toCommandError({ code: 'certificate-changed', message: 'changed', untrusted })).toEqual({ code: 'certificate-changed', message: 'changed', untrusted });
+    // Absent, null (as serde may send it) or without a certificate: left out.
+    expect(toCommandError({ code: 'tls', message: 'm', untrusted: null })).toEqual({ code: 'tls', message: 'm' });
+    expect('untrusted' in toCommandError({ code: 'tls', message: 'm', untrusted: null })).toBe(false);
+    expect(toCommandError({ code: 'certificate-untrusted', message: 'm', untrusted: { host: 'x' } })).toEqual({ code: 'certificate-untrusted', message: 'm' });
+  });
 });
 
 describe('MockBackend', () => {
@@ -176,6 +207,34 @@ describe('MockBackend', () => {
     await expect(b.sendFiles('carol@localhost', ['/x'])).rejects.toMatchObject({ code: 'contact-offline' });
     await b.cancel(ids[0]!);
     expect(events.at(-1)).toEqual({ type: 'transfer_failed', id: ids[0], name: 'a.txt', error: 'cancelled', resumable: true, upload_fallback: false });
+    b.dispose();
+  });
+
+  it('refuses a self-signed server certificate until the account trusts it', async () => {
+    const b = make();
+    const args = { jid: 'Alice@selfsigned.example', password: 'pw', tls: 'starttls', remember: false };
+    const e1 = await b.signIn(args).catch((e) => e);
+    expect(e1).toMatchObject({ code: 'certificate-untrusted', untrusted: { host: 'selfsigned.example', reason: 'self-signed', changed: false, certificate: { self_signed: true } } });
+    const fp: string = e1.untrusted.certificate.fingerprint;
+    expect(fp).toMatch(/^SHA256:([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    expect(e1.message).toContain(fp);
+    const { not_before, not_after } = e1.untrusted.certificate;
+    expect(not_before * 1000).toBeLessThan(Date.now());
+    expect(not_after * 1000).toBeGreaterThan(Date.now());
+    // Another fingerprint is no trust.
+    await expect(b.signIn({ ...args, trustFingerprint: 'SHA256:' + Array(32).fill('00').join(':') })).rejects.toMatchObject({ code: 'certificate-changed' });
+    expect(await b.signIn({ ...args, trustFingerprint: fp })).toEqual({ jid: 'Alice@selfsigned.example' });
+    expect(b.certificatePins.get('alice@selfsigned.example')).toBe(fp);
+    // Pinned: nothing more to say; another machine answering for the server is a change.
+    expect(await b.signIn(args)).toEqual({ jid: 'Alice@selfsigned.example' });
+    const e2 = await b.signIn({ ...args, server: 'mitm.selfsigned.example:5222' }).catch((e) => e);
+    expect(e2).toMatchObject({ code: 'certificate-changed', untrusted: { reason: 'unknown-issuer', changed: true, certificate: { self_signed: false } } });
+    expect(e2.untrusted.certificate.fingerprint).not.toBe(fp);
+    // Another account has pinned nothing: the same certificate is only untrusted.
+    await expect(b.signIn({ ...args, jid: 'bob@selfsigned.example', server: 'mitm.selfsigned.example:5222' })).rejects.toMatchObject({ code: 'certificate-untrusted' });
+    // A CA file vouches for the server's own certificate; an expired one is refused as such.
+    expect(await b.signIn({ ...args, jid: 'carol@selfsigned.example', caFile: '/etc/skiff/ca.pem' })).toEqual({ jid: 'carol@selfsigned.example' });
+    await expect(b.signIn({ ...args, jid: 'a@expired.example' })).rejects.toMatchObject({ code: 'certificate-untrusted', untrusted: { reason: 'expired' } });
     b.dispose();
   });
 

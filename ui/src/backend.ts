@@ -16,6 +16,7 @@ import type {
   SignedIn,
   SignInArgs,
   TransferRecord,
+  Untrusted,
 } from './types';
 
 export type Unlisten = () => void;
@@ -77,17 +78,30 @@ export interface Backend {
   onFocusOffer(handler: (id: number) => void): Promise<Unlisten>;
 }
 
-/** Normalises whatever a command rejected with into `{ code, message }`. */
+/**
+ * Normalises whatever a command rejected with into `{ code, message }`, keeping
+ * `untrusted` (the refused server certificate of `certificate-untrusted` /
+ * `certificate-changed`) when it is there.
+ */
 export function toCommandError(e: unknown): AppError {
   if (e && typeof e === 'object' && 'message' in e) {
-    const o = e as { code?: unknown; message?: unknown };
-    return {
+    const o = e as { code?: unknown; message?: unknown; untrusted?: unknown };
+    const err: AppError = {
       code: typeof o.code === 'string' ? o.code : 'error',
       message: String(o.message),
     };
+    if (isUntrusted(o.untrusted)) err.untrusted = o.untrusted;
+    return err;
   }
   if (typeof e === 'string') return { code: 'error', message: e };
   return { code: 'error', message: String(e) };
+}
+
+/** Enough of an `Untrusted` to show it: a certificate with its fingerprint. */
+function isUntrusted(u: unknown): u is Untrusted {
+  if (!u || typeof u !== 'object') return false;
+  const c = (u as { certificate?: unknown }).certificate;
+  return !!c && typeof c === 'object' && typeof (c as { fingerprint?: unknown }).fingerprint === 'string';
 }
 
 /** True when running inside the Tauri webview. */

@@ -118,6 +118,28 @@ describe('upload and link strings', () => {
   });
 });
 
+describe('sign-in security strings', () => {
+  it('translate the new sign-in error codes in both languages', () => {
+    for (const code of ['certificate-untrusted', 'certificate-changed', 'plain-downgrade', 'server-auth-invalid']) {
+      const k = `error.${code}`;
+      expect(hasKey(k), k).toBe(true);
+      expect(en[k as Key].trim(), k).not.toBe('');
+      expect(/[\u4e00-\u9fff]/.test(zh[k as Key]), `${k}: ${zh[k as Key]}`).toBe(true);
+    }
+    expect(t('error.certificate-changed', undefined, 'zh-CN')).toBe('服务器的证书不是你之前信任的那一个。');
+    expect(t('error.plain-downgrade')).toContain('Nothing was sent');
+  });
+
+  it('have the certificate dialog in both languages, with a sentence per reason', () => {
+    const reasons = ['self-signed', 'unknown-issuer', 'wrong-name', 'expired', 'not-yet-valid', 'revoked', 'invalid'];
+    for (const r of reasons) expect(hasKey(`cert.reason.${r}`), r).toBe(true);
+    expect(t('cert.trust')).toBe('Trust this certificate for this account');
+    expect(t('cert.trustNew')).toBe('Trust the new certificate');
+    expect(t('cert.trustNew', undefined, 'zh-CN')).toBe('信任新证书');
+    expect(t('cert.changedWarning', { host: 'example.org' }, 'zh-CN')).toContain('有人正在拦截');
+  });
+});
+
 describe('t and tn', () => {
   it('fills placeholders and leaves unknown ones', () => {
     expect(t('contacts.sendFileTo', { name: 'Bob' })).toBe('Send a file to Bob');

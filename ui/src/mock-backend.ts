@@ -16,12 +16,25 @@
 // HTTP upload turned off in the settings), stranger=1 (an offer from someone not in the
 // contacts, with markup in its name, at start; refused like the engine does, with no
 // record and no event, while the setting says "Refuse").
+//
+// Server certificates at sign-in (the trust dialog), by the address's domain:
+// - `selfsigned.example` presents a self-signed certificate: `certificate-untrusted`
+//   (reason `self-signed`) until the account trusts it (sign-in again with its
+//   `trustFingerprint`; the pin is kept per account like the shell does) or a CA file
+//   is given (any path but `bad`: the server's own certificate in it).
+// - With the server `mitm.selfsigned.example:5222` (Advanced), another machine answers
+//   for selfsigned.example with its own certificate (issuer not trusted): after the
+//   account trusted the first one that is `certificate-changed`, the warning; before,
+//   `certificate-untrusted`. Trusting it replaces the account's pin.
+// - `expired.example` presents a self-signed certificate that expired a month ago
+//   (reason `expired`).
 
 import { type Backend, type Unlisten } from './backend';
 import { bareJid, baseName } from './format';
 import type {
   AccountView,
   AppError,
+  CertificateInfo,
   ContactView,
   Direction,
   DragDropEvent,
@@ -36,6 +49,8 @@ import type {
   Theme,
   TransferRecord,
   TransferState,
+  Untrusted,
+  UntrustedReason,
 } from './types';
 
 export interface MockOptions {
@@ -92,6 +107,82 @@ const GIB = 1024 * MIB;
 
 function err(code: string, message: string): AppError {
   return { code, message };
+}
+
+const DAY = 86_400;
+
+/** A fake server certificate for the sign-in rules above, or null when the server's is trusted. */
+function presentedCertificate(domain: string, server: string | undefined, nowMs: number): { certificate: CertificateInfo; reason: UntrustedReason; detail: string } | null {
+  const today = Math.floor(nowMs / 1000 / DAY) * DAY;
+  if (domain === 'selfsigned.example' && server === 'mitm.selfsigned.example:5222') {
+    return {
+      certificate: {
+        subject: 'CN=selfsigned.example',
+        issuer: 'CN=Inspection Proxy CA, O=Example Networks',
+        self_signed: false,
+        not_before: today - DAY,
+        not_after: today + 89 * DAY,
+        names: ['selfsigned.example'],
+        fingerprint: 'SHA256:C3:A7:B5:1D:D0:9B:BF:74:84:43:22:C4:26:3B:6E:B6:77:77:79:F9:2B:3E:49:60:62:74:9B:35:8D:86:12:A1',
+      },
+      reason: 'unknown-issuer',
+      detail: 'invalid peer certificate: UnknownIssuer',
+    };
+  }
+  if (domain === 'selfsigned.example') {
+    return {
+      certificate: {
+        subject: 'CN=selfsigned.example, O=Prosody XMPP Server',
+        issuer: 'CN=selfsigned.example, O=Prosody XMPP Server',
+        self_signed: true,
+        not_before: today - 40 * DAY,
+        not_after: today + 325 * DAY,
+        names: ['selfsigned.example', 'upload.selfsigned.example', 'proxy.selfsigned.example'],
+        fingerprint: 'SHA256:FE:6D:FB:85:A8:78:90:E7:B6:72:EE:72:3E:F3:D8:5C:14:B1:75:CA:52:42:A2:05:5B:EA:5B:30:57:61:A6:3F',
+      },
+      reason: 'self-signed',
+      detail: 'invalid peer certificate: UnknownIssuer',
+    };
+  }
+  if (domain === 'expired.example') {
+    return {
+      certificate: {
+        subject: 'CN=expired.example',
+        issuer: 'CN=expired.example',
+        self_signed: true,
+        not_before: today - 395 * DAY,
+        not_after: today - 30 * DAY,
+        names: ['expired.example'],
+        fingerprint: 'SHA256:6F:E4:23:6A:63:A5:4B:3D:DC:3A:72:C7:D4:3A:FF:D9:19:8C:CA:D4:D1:BC:AF:79:94:3B:7F:5B:FE:37:75:0F',
+      },
+      reason: 'expired',
+      detail: 'invalid peer certificate: Expired',
+    };
+  }
+  return null;
+}
+
+/** `SHA256:AB:CD:…`, `ab cd …`, … compared as the shell does: the 64 hex digits. */
+function fingerprintDigits(s: string): string {
+  return s.trim().toUpperCase().replace(/^SHA-?256[:/ ]/, '').replace(/[: ]/g, '');
+}
+
+/** The words of the engine's `Untrusted` display, for the error's message. */
+const REASON_WORDS: Record<UntrustedReason, string> = {
+  'self-signed': 'it is self-signed: no authority this computer trusts vouches for it',
+  'unknown-issuer': 'it is not signed by an authority this computer trusts',
+  'wrong-name': "it is not valid for this server's domain",
+  expired: 'it has expired',
+  'not-yet-valid': 'it is not valid yet',
+  revoked: 'it has been revoked',
+  invalid: 'it is not a valid server certificate',
+};
+
+function certificateError(u: Untrusted): AppError {
+  const message = u.changed
+    ? `the certificate of ${u.host} is not the one you trusted before (the server changed it, or someone is impersonating it); ${REASON_WORDS[u.reason]}; its SHA-256 fingerprint is ${u.certificate.fingerprint}`
+    : `the certificate of ${u.host} is not trusted: ${REASON_WORDS[u.reason]}; its SHA-256 fingerprint is ${u.certificate.fingerprint}`;
+  return { code: u.changed ? 'certificate-changed' : 'certificate-untrusted', message, untrusted: u };
 }
 
 /** Where the mock's uploads end up (the completion's `path`). */
@@ -154,6 +245,8 @@ export class MockBackend implements Backend {
   private started = false;
   private settings: Settings;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  /** The server certificate each account trusted (bare JID → `SHA256:…`), as the shell keeps it. */
+  readonly certificatePins = new Map<string, string>();
 
   constructor(private readonly opts: MockOptions = mockOptionsFromQuery('')) {
     this.account_ = opts.signedIn ? { jid: ME, online: true, demo: true } : null;
@@ -396,10 +489,23 @@ export class MockBackend implements Backend {
 
   async signIn(args: SignInArgs): Promise<SignedIn> {
     await new Promise((r) => setTimeout(r, 500));
-    if (args.password === 'wrong') throw err('auth-failed', 'The server refused the password for this account (SCRAM-SHA-256).');
     if (args.caFile === 'bad') throw err('tls', 'The server certificate is not trusted: unknown issuer.');
     if (args.server === 'nowhere:5222') throw err('connect', 'Could not connect to nowhere:5222: connection refused.');
     const jid = bareJid(args.jid.trim());
+    // TLS comes before the password: the certificate rules of the header comment.
+    const account = jid.toLowerCase();
+    const domain = account.slice(account.indexOf('@') + 1);
+    const presented = presentedCertificate(domain, args.server, Date.now());
+    const trustNow = args.trustFingerprint?.trim() || undefined;
+    if (presented && !(args.caFile && presented.certificate.self_signed)) {
+      // A fingerprint given now replaces the stored pin for this sign-in.
+      const pin = trustNow ?? this.certificatePins.get(account);
+      if (!pin || fingerprintDigits(pin) !== fingerprintDigits(presented.certificate.fingerprint)) {
+        throw certificateError({ host: domain, ...presented, changed: !!pin });
+      }
+    }
+    if (args.password === 'wrong') throw err('auth-failed', 'The server refused the password for this account (SCRAM-SHA-256).');
+    if (presented && trustNow) this.certificatePins.set(account, presented.certificate.fingerprint);
     this.account_ = { jid, online: true, demo: true };
     this.emit({ type: 'connecting', attempt: 1 });
     this.emit({ type: 'online', jid: `${jid}/skiff`, tls: args.tls !== 'plaintext', mechanism: 'SCRAM-SHA-256' });

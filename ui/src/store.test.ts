@@ -269,7 +269,7 @@ describe('connection and roster reducer', () => {
     expect(state.connection).toEqual({ kind: 'offline', reason: 'connection reset', willRetry: true });
     reduce([{ type: 'reconnecting', attempt: 2, delay_ms: 4000 }], state, 10_000);
     expect(state.connection).toEqual({ kind: 'reconnecting', attempt: 2, at: 14_000 });
-    reduce([{ type: 'fatal', code: 'auth-failed', message: 'bad password' }], state);
+    reduce([{ type: 'fatal', code: 'auth-failed', message: 'bad password', untrusted: null }], state);
     expect(state.fatal).toEqual({ code: 'auth-failed', message: 'bad password' });
   });
 

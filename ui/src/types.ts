@@ -9,6 +9,7 @@ export type {
   AcceptArgs,
   AccountView,
   AppError,
+  CertificateInfo,
   Contact,
   ContactView,
   Direction,
@@ -26,6 +27,8 @@ export type {
   Theme,
   TransferRecord,
   TransferState,
+  Untrusted,
+  UntrustedReason,
 } from './bindings';
 
 /** An engine event (the payload of `skiff://event`); named apart from the DOM's `Event`. */

@@ -1,15 +1,41 @@
 // First run: sign in with an XMPP address and password; advanced server, TLS mode and
 // CA file. Enter submits; errors from the shell come back as { code, message }.
+// A server certificate that is not trusted (`certificate-untrusted`) or not the one
+// trusted before (`certificate-changed`) comes with `untrusted`: the user is shown it
+// (`confirmCertificate`) and may trust it, which signs in again with the same values
+// and its fingerprint (`trustFingerprint`), pinned for the account from then on.
 
 import { toCommandError } from '../backend';
 import { h } from '../dom';
 import { hasKey, LANGUAGES, t } from '../i18n';
-import type { AppError, Language, RememberedAccount, SignInArgs, TlsMode } from '../types';
+import type { AppError, Language, RememberedAccount, SignInArgs, TlsMode, Untrusted } from '../types';
 
 export interface SignInActions {
   signIn(args: SignInArgs): Promise<void>;
   setLanguage(lang: Language): void;
   language(): Language;
+  /** Shows a refused server certificate; true when the user trusts it. */
+  confirmCertificate(untrusted: Untrusted): Promise<boolean>;
+}
+
+/** The codes of a refused server certificate, which come with `untrusted`. */
+export const CERTIFICATE_CODES: readonly string[] = ['certificate-untrusted', 'certificate-changed'];
+
+/**
+ * The certificate to ask the user about after a failed sign-in with `args`, or null:
+ * only for the certificate codes with `untrusted`, and not for the certificate the
+ * user just trusted (the shell refusing it again would ask for ever).
+ */
+export function certificateQuestion(e: AppError, args: SignInArgs): Untrusted | null {
+  const u = e.untrusted;
+  if (!u || !CERTIFICATE_CODES.includes(e.code)) return null;
+  if (args.trustFingerprint && sameFingerprint(args.trustFingerprint, u.certificate.fingerprint)) return null;
+  return u;
+}
+
+function sameFingerprint(a: string, b: string): boolean {
+  const norm = (s: string) => s.trim().toUpperCase().replace(/^SHA-?256[:/ ]/, '').replace(/[: ]/g, '');
+  return norm(a) === norm(b);
 }
 
 /** Local checks before asking the server; returns an i18n key or null. */
@@ -48,6 +74,8 @@ export class SignInView {
   private readonly errorDetail: HTMLElement;
   private readonly lang: HTMLSelectElement;
   private busy = false;
+  /** The certificate dialog is open for this form. */
+  private asking = false;
 
   constructor(private readonly actions: SignInActions) {
     this.jid = h('input', {
@@ -137,7 +165,8 @@ export class SignInView {
     this.errorDetail.hidden = !d.detail;
     this.error.dataset.code = e.code;
     this.error.hidden = false;
-    if (e.code === 'tls') this.advanced.open = true;
+    // Where the fix may be: the TLS mode, or a CA file that vouches for the certificate.
+    if (e.code === 'tls' || e.code === 'certificate-untrusted') this.advanced.open = true;
   }
 
   prefill(jid: string): void {
@@ -163,7 +192,7 @@ export class SignInView {
   }
 
   private async onSubmit(): Promise<void> {
-    if (this.busy) return;
+    if (this.busy || this.asking) return;
     const problem = validateSignIn(this.jid.value, this.password.value);
     if (problem) {
       this.showError({ code: 'invalid', message: t(problem) });
@@ -180,22 +209,43 @@ export class SignInView {
     if (server) args.server = server;
     const ca = this.caFile.value.trim();
     if (ca) args.caFile = ca;
+    await this.attempt(args);
+  }
+
+  /** Signs in with `args`; a refused certificate is shown, and trusting it tries again. */
+  private async attempt(args: SignInArgs): Promise<void> {
     this.showError(null);
     this.setBusy(true);
+    let err: AppError;
     try {
       await this.actions.signIn(args);
       this.password.value = '';
+      return;
     } catch (e) {
-      const err = toCommandError(e);
-      this.showError(err);
-      if (err.code === 'auth-failed') {
-        this.password.focus();
-        this.password.select();
-      } else if (err.code === 'tls') {
-        this.tls.focus();
-      }
+      err = toCommandError(e);
     } finally {
       this.setBusy(false);
+    }
+    // The error stays on the form behind the dialog, and after Cancel.
+    this.showError(err);
+    const untrusted = certificateQuestion(err, args);
+    if (untrusted) {
+      this.asking = true;
+      let trust = false;
+      try {
+        trust = await this.actions.confirmCertificate(untrusted);
+      } finally {
+        this.asking = false;
+      }
+      if (trust) return this.attempt({ ...args, trustFingerprint: untrusted.certificate.fingerprint });
+      this.submit.focus();
+      return;
+    }
+    if (err.code === 'auth-failed') {
+      this.password.focus();
+      this.password.select();
+    } else if (err.code === 'tls') {
+      this.tls.focus();
     }
   }
 }

@@ -4,13 +4,14 @@ import { DEFAULT_SETTINGS } from '../app';
 import { domWrites } from '../dom';
 import { setLanguage } from '../i18n';
 import { applyEvent, emptyDirty, initialState, setContacts, Store, type AppState, type SchedulerDeps, type TransferView } from '../store';
-import type { ContactView, EngineEvent, Settings, TransferRecord } from '../types';
+import type { ContactView, EngineEvent, Settings, TransferRecord, Untrusted, UntrustedReason } from '../types';
 import { ContactsPane } from './contacts';
 import { connectionText } from './header';
 import { canUploadInstead, errorNote, HistoryView, queryOf, recordActions, NO_FILTERS } from './history';
 import { OfferDialog } from './offer';
 import { formToSize, isIpAddress, SettingsDialog, sizeToForm } from './settings';
-import { describeError, validateSignIn } from './signin';
+import { CertificateDialog, fingerprintGroups, reasonText, validity } from './certificate';
+import { certificateQuestion, describeError, validateSignIn } from './signin';
 import { Toasts } from './toasts';
 import { cardButtons, TransfersPane } from './transfers';
 
@@ -393,6 +394,212 @@ describe('offer dialog', () => {
   });
 });
 
+describe('certificate dialog', () => {
+  const FP = 'SHA256:FE:6D:FB:85:A8:78:90:E7:B6:72:EE:72:3E:F3:D8:5C:14:B1:75:CA:52:42:A2:05:5B:EA:5B:30:57:61:A6:3F';
+  const NOW = Date.UTC(2026, 5, 1) ; // 2026-06-01
+  const secs = (y: number, m: number, d: number) => Date.UTC(y, m - 1, d) / 1000;
+  const untrusted = (extra: Partial<Untrusted> = {}, cert: Partial<Untrusted['certificate']> = {}): Untrusted => ({
+    host: 'example.org',
+    certificate: {
+      subject: 'CN=example.org',
+      issuer: 'CN=example.org',
+      self_signed: true,
+      not_before: secs(2026, 1, 1),
+      not_after: secs(2027, 1, 1),
+      names: ['example.org', 'upload.example.org'],
+      fingerprint: FP,
+      ...cert,
+    },
+    reason: 'self-signed',
+    changed: false,
+    detail: 'invalid peer certificate: UnknownIssuer',
+    ...extra,
+  });
+
+  function setup() {
+    const host = document.createElement('div');
+    const main = document.createElement('main');
+    const outside = document.createElement('button');
+    main.append(outside);
+    document.body.append(main, host);
+    const dialog = new CertificateDialog(host, () => [main], () => NOW);
+    const box = () => document.querySelector<HTMLElement>('[data-testid="cert-dialog"]')!;
+    const open = () => !box().closest('.modal-backdrop')!.hasAttribute('hidden');
+    const text = (id: string) => document.querySelector<HTMLElement>(`[data-testid="${id}"]`)!.textContent;
+    return { dialog, main, outside, box, open, text };
+  }
+
+  it('shows the certificate, why it is not trusted, labelled and described, Cancel focused', () => {
+    const { dialog, main, box, text } = setup();
+    void dialog.ask(untrusted());
+    const b = box();
+    expect(b.getAttribute('role')).toBe('dialog');
+    expect(b.getAttribute('aria-modal')).toBe('true');
+    expect(document.getElementById(b.getAttribute('aria-labelledby')!)!.textContent).toBe('Untrusted server certificate');
+    const desc = document.getElementById(b.getAttribute('aria-describedby')!)!.textContent!;
+    expect(desc).toContain('Skiff cannot confirm that this is really example.org: its certificate is not trusted.');
+    expect(desc).toContain('It is self-signed: no certificate authority vouches for it.');
+    expect(b.dataset.changed).toBe('false');
+    expect(b.querySelector<HTMLElement>('.cert-band')!.hidden).toBe(true);
+    const rows = Object.fromEntries([...b.querySelectorAll('.dl-row')].map((r) => [r.querySelector('dt')!.textContent, r.querySelector('dd')!.textContent]));
+    expect(rows).toMatchObject({ Server: 'example.org', 'Issued to': 'CN=example.org', 'Issued by': 'Itself (self-signed)' });
+    expect(rows.Valid).toContain('2026');
+    expect(rows.Valid).toContain('2027');
+    expect(rows.Names).toBe('example.orgupload.example.org');
+    expect([...b.querySelectorAll('.cert-name')].map((n) => n.textContent)).toEqual(['example.org', 'upload.example.org']);
+    // The fingerprint in groups that copy back to the pairs.
+    const fp = document.querySelector<HTMLElement>('[data-testid="cert-fingerprint"]')!;
+    expect([...fp.querySelectorAll('.cert-fp-group')].map((g) => g.textContent)).toEqual([
+      'FE:6D:FB:85:', 'A8:78:90:E7:', 'B6:72:EE:72:', '3E:F3:D8:5C:', '14:B1:75:CA:', '52:42:A2:05:', '5B:EA:5B:30:', '57:61:A6:3F',
+    ]);
+    expect(fp.textContent).toBe(FP.slice(7));
+    expect(fp.dataset.fingerprint).toBe(FP);
+    expect(document.getElementById(fp.getAttribute('aria-labelledby')!)!.textContent).toBe('SHA-256 fingerprint');
+    expect(text('cert-trust')).toBe('Trust this certificate for this account');
+    expect(text('cert-cancel')).toBe('Cancel');
+    expect(document.activeElement).toBe(document.querySelector('[data-testid="cert-cancel"]'));
+    expect(main.inert).toBe(true);
+    expect(b.querySelector('[data-testid="cert-expired"]')).toBeNull();
+  });
+
+  it('answers true for Trust, false for Cancel, Esc or Enter on Cancel, and gives focus back', async () => {
+    const { dialog, main, outside, box, open } = setup();
+    outside.focus();
+    const trusted = dialog.ask(untrusted());
+    (document.querySelector('[data-testid="cert-trust"]') as HTMLElement).click();
+    await expect(trusted).resolves.toBe(true);
+    expect(open()).toBe(false);
+    expect(main.inert).toBe(false);
+    expect(document.activeElement).toBe(outside);
+
+    const cancelled = dialog.ask(untrusted());
+    (document.querySelector('[data-testid="cert-cancel"]') as HTMLElement).click();
+    await expect(cancelled).resolves.toBe(false);
+
+    const escaped = dialog.ask(untrusted());
+    box().dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
+    await expect(escaped).resolves.toBe(false);
+    expect(open()).toBe(false);
+
+    // Enter has no dialog-wide meaning: on the focused Cancel it is a click (the browser's), never Trust.
+    const entered = dialog.ask(untrusted());
+    const cancel = document.activeElement as HTMLElement;
+    expect(cancel.dataset.testid).toBe('cert-cancel');
+    cancel.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+    expect(open()).toBe(true);
+    cancel.click();
+    await expect(entered).resolves.toBe(false);
+  });
+
+  it('keeps Tab inside, from Cancel round to Trust', () => {
+    const { dialog } = setup();
+    void dialog.ask(untrusted());
+    const trust = document.querySelector('[data-testid="cert-trust"]') as HTMLElement;
+    const cancel = document.querySelector('[data-testid="cert-cancel"]') as HTMLElement;
+    cancel.dispatchEvent(new KeyboardEvent('keydown', { key: 'Tab', bubbles: true }));
+    expect(document.activeElement).toBe(trust);
+    trust.dispatchEvent(new KeyboardEvent('keydown', { key: 'Tab', shiftKey: true, bubbles: true }));
+    expect(document.activeElement).toBe(cancel);
+  });
+
+  it('warns about a changed certificate', () => {
+    const { dialog, box, text } = setup();
+    void dialog.ask(untrusted({ changed: true, reason: 'unknown-issuer' }, { self_signed: false, issuer: 'CN=Inspection Proxy CA' }));
+    const b = box();
+    expect(b.dataset.changed).toBe('true');
+    expect(b.classList.contains('is-changed')).toBe(true);
+    expect(b.querySelector<HTMLElement>('.cert-band')!.hidden).toBe(false);
+    expect(b.querySelector('.cert-band')!.textContent).toBe('Security warning');
+    expect(document.getElementById(b.getAttribute('aria-labelledby')!)!.textContent).toBe('The server’s certificate has changed');
+    expect(text('cert-warning')).toBe(
+      'This is not the certificate you trusted before for example.org. The server may have changed its certificate, or someone may be intercepting the connection. Only continue if the server’s admin confirms the new fingerprint.',
+    );
+    expect(document.getElementById(b.getAttribute('aria-describedby')!)!.textContent).toContain('intercepting');
+    expect(text('cert-reason')).toBe('It is signed by an authority this computer does not trust.');
+    expect(b.textContent).toContain('CN=Inspection Proxy CA');
+    expect(b.textContent).not.toContain('Itself (self-signed)');
+    expect(text('cert-trust')).toBe('Trust the new certificate');
+    expect(document.activeElement).toBe(document.querySelector('[data-testid="cert-cancel"]'));
+    // The next question is a plain one again.
+    (document.querySelector('[data-testid="cert-cancel"]') as HTMLElement).click();
+    void dialog.ask(untrusted());
+    expect(b.dataset.changed).toBe('false');
+    expect(b.querySelector('[data-testid="cert-warning"]')).toBeNull();
+  });
+
+  it('flags expired and not yet valid certificates', () => {
+    const { dialog, box } = setup();
+    void dialog.ask(untrusted({ reason: 'expired' }, { not_before: secs(2025, 1, 1), not_after: secs(2026, 1, 1) }));
+    expect(box().querySelector('[data-testid="cert-expired"]')!.textContent).toBe('Expired');
+    expect(box().querySelector<HTMLElement>('[data-validity]')!.dataset.validity).toBe('expired');
+    expect(box().querySelector('[data-testid="cert-reason"]')!.textContent).toBe('It has expired.');
+    void dialog.ask(untrusted({ reason: 'not-yet-valid' }, { not_before: secs(2026, 7, 1), not_after: secs(2027, 7, 1) }));
+    expect(box().querySelector('[data-testid="cert-expired"]')).toBeNull();
+    expect(box().querySelector('[data-testid="cert-not-yet-valid"]')!.textContent).toBe('Not yet valid');
+    // Nothing known (the shell could not read the certificate): no validity row, "Unknown" names.
+    void dialog.ask(untrusted({ reason: 'invalid' }, { subject: '', issuer: '', self_signed: false, not_before: 0, not_after: 0, names: [] }));
+    expect(box().querySelector('[data-validity]')).toBeNull();
+    expect(box().querySelector('.cert-details')!.textContent).toContain('Unknown');
+    expect(box().querySelector('.cert-details')!.textContent).toContain('None');
+  });
+
+  it('a second question answers the first with Cancel', async () => {
+    const { dialog } = setup();
+    const first = dialog.ask(untrusted());
+    const second = dialog.ask(untrusted({ changed: true }));
+    await expect(first).resolves.toBe(false);
+    (document.querySelector('[data-testid="cert-trust"]') as HTMLElement).click();
+    await expect(second).resolves.toBe(true);
+  });
+
+  it('shows dates in the UI language and relabels live', () => {
+    const { dialog, box, text } = setup();
+    void dialog.ask(untrusted({ reason: 'wrong-name' }));
+    const dates = () => box().querySelector('.cert-dates')!.textContent!;
+    expect(text('cert-reason')).toBe('It was issued for other names, not for example.org.');
+    const english = dates();
+    setLanguage('zh-CN');
+    dialog.relabel();
+    expect(document.getElementById('cert-title')!.textContent).toBe('不受信任的服务器证书');
+    expect(text('cert-reason')).toBe('它是为其他名称签发的，不适用于 example.org。');
+    expect(text('cert-trust')).toBe('为此账号信任此证书');
+    expect(dates()).not.toBe(english);
+    expect(dates()).toContain('年');
+    expect(dates()).toContain(' 至 ');
+  });
+
+  it('has one translated sentence for every reason', () => {
+    const reasons: UntrustedReason[] = ['self-signed', 'unknown-issuer', 'wrong-name', 'expired', 'not-yet-valid', 'revoked', 'invalid'];
+    const sentences = reasons.map((reason) => reasonText(untrusted({ reason })));
+    expect(new Set(sentences).size).toBe(reasons.length);
+    for (const s of sentences) expect(s).toMatch(/^It.*\.$/);
+    setLanguage('zh-CN');
+    for (const reason of reasons) expect(reasonText(untrusted({ reason }))).toMatch(/[\u4e00-\u9fff].*。$/);
+    // A reason this UI does not know yet: the shell's words.
+    expect(reasonText(untrusted({ reason: 'quantum' as UntrustedReason }))).toBe('invalid peer certificate: UnknownIssuer');
+  });
+
+  it('helpers: fingerprint groups, validity, when to ask', () => {
+    expect(fingerprintGroups('SHA256:AA:BB:CC:DD:EE', 2)).toEqual(['AA:BB:', 'CC:DD:', 'EE']);
+    expect(fingerprintGroups('abcdef')).toEqual(['abcdef']);
+    expect(fingerprintGroups(FP).join('')).toBe(FP.slice(7));
+    expect(validity(untrusted(), NOW)).toBe('valid');
+    expect(validity(untrusted({}, { not_after: secs(2026, 5, 31) }), NOW)).toBe('expired');
+    expect(validity(untrusted({}, { not_before: secs(2026, 6, 2) }), NOW)).toBe('not-yet-valid');
+    expect(validity(untrusted({}, { not_before: 0, not_after: 0 }), NOW)).toBe('unknown');
+    const args = { jid: 'a@example.org', password: 'pw', tls: 'starttls', remember: true };
+    const u = untrusted();
+    expect(certificateQuestion({ code: 'certificate-untrusted', message: 'm', untrusted: u }, args)).toBe(u);
+    expect(certificateQuestion({ code: 'certificate-changed', message: 'm', untrusted: u }, args)).toBe(u);
+    expect(certificateQuestion({ code: 'certificate-untrusted', message: 'm' }, args)).toBeNull();
+    expect(certificateQuestion({ code: 'tls', message: 'm', untrusted: u }, args)).toBeNull();
+    // Not the certificate the user just trusted, in whatever spelling.
+    expect(certificateQuestion({ code: 'certificate-untrusted', message: 'm', untrusted: u }, { ...args, trustFingerprint: FP.slice(7).toLowerCase() })).toBeNull();
+    expect(certificateQuestion({ code: 'certificate-untrusted', message: 'm', untrusted: u }, { ...args, trustFingerprint: `sha256:${FP.slice(7).replace(/:/g, '')}` })).toBeNull();
+    expect(certificateQuestion({ code: 'certificate-changed', message: 'm', untrusted: u }, { ...args, trustFingerprint: 'SHA256:00' })).toBe(u);
+  });
+});
+
 describe('settings dialog', () => {
   const base: Settings = { ...DEFAULT_SETTINGS, downloadDir: '/home/alice/Downloads' };
 
@@ -575,6 +782,11 @@ describe('sign-in and header helpers', () => {
     expect(describeError({ code: 'auth-failed', message: 'SASL: not-authorized' })).toEqual({ title: 'Wrong address or password.', detail: 'SASL: not-authorized' });
     expect(describeError({ code: 'weird', message: 'Disk full' })).toEqual({ title: 'Disk full', detail: '' });
     expect(describeError({ code: 'weird', message: '' }).title).toBe('Something went wrong.');
+    expect(describeError({ code: 'plain-downgrade', message: 'the server offered only PLAIN' })).toEqual({
+      title: 'The server offered only plain password sign-in, though this account signed in securely (SCRAM) before. Nothing was sent: this may be an attack.',
+      detail: 'the server offered only PLAIN',
+    });
+    expect(describeError({ code: 'server-auth-invalid', message: 'bad server signature' }).title).toContain('sign-in answers are invalid');
   });
 
   it('says how the connection stands', () => {
