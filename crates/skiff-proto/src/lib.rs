@@ -10,6 +10,7 @@ pub mod disco;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hashes;
 pub mod ibb;
 pub mod jid;
 pub mod negotiation;

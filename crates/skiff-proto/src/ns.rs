@@ -46,3 +46,8 @@ pub const HTTP_UPLOAD: &str = "urn:xmpp:http:upload:0";
 pub const CAPS: &str = "http://jabber.org/protocol/caps";
 /// The `xml:` prefix namespace (for `xml:lang`).
 pub const XML: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// XEP-0300: hashes.
+pub const HASHES: &str = "urn:xmpp:hashes:2";
+/// Skiff's SHA-256 checksum after the data of an SI transfer ([`crate::hashes`]).
+pub const SKIFF_CHECKSUM: &str = "urn:x-skiff:si-checksum:0";

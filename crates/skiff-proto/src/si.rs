@@ -70,11 +70,26 @@ pub struct FileInfo {
     pub desc: Option<String>,
     /// An empty `<range/>` was present: the sender can send part of the file.
     pub range: bool,
+    /// SHA-256 of the contents, lowercase hex: an XEP-0300 `<hash algo='sha-256'/>`
+    /// child (a malformed one counts as none).
+    pub sha256: Option<String>,
+    /// The sender sends the SHA-256 after the data ([`crate::hashes`]): the receiver
+    /// keeps the file unnamed until it arrives.
+    pub checksum_follows: bool,
 }
 
 impl FileInfo {
     pub fn new(name: impl Into<String>, size: u64) -> FileInfo {
-        FileInfo { name: name.into(), size, date: None, hash: None, desc: None, range: false }
+        FileInfo {
+            name: name.into(),
+            size,
+            date: None,
+            hash: None,
+            desc: None,
+            range: false,
+            sha256: None,
+            checksum_follows: false,
+        }
     }
 }
 
@@ -90,6 +105,8 @@ impl TryFrom<&Element> for FileInfo {
             hash: el.attr("hash").map(str::to_owned),
             desc: el.child_text("desc", ns::SI_FILE_TRANSFER),
             range: el.child("range", ns::SI_FILE_TRANSFER).is_some(),
+            sha256: crate::hashes::sha256_child(el),
+            checksum_follows: crate::hashes::has_checksum_follows(el),
         })
     }
 }
@@ -105,6 +122,8 @@ impl From<&FileInfo> for Element {
             .with_opt_attr("hash", f.hash.as_deref())
             .with_children(desc)
             .with_children(range)
+            .with_children(f.sha256.as_deref().and_then(crate::hashes::Hash::sha256_from_hex).map(|h| Element::from(&h)))
+            .with_children(f.checksum_follows.then(crate::hashes::checksum_follows))
     }
 }
 

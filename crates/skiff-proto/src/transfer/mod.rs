@@ -33,8 +33,11 @@ use crate::jid::Jid;
 use crate::ns;
 use crate::stanza::{Condition, Iq, StanzaError};
 
-pub use receiver::{Receiver, ReceiverAction, ReceiverConfig, ReceiverInput, ReceiverState, MAX_STREAMHOSTS};
-pub use sender::{Sender, SenderAction, SenderConfig, SenderInput, SenderState};
+pub use receiver::{
+    checksum_differs, checksum_matches, Receiver, ReceiverAction, ReceiverConfig, ReceiverInput, ReceiverState,
+    CHECKSUM_WAIT, MAX_STREAMHOSTS, MAX_STREAMHOST_LISTS,
+};
+pub use sender::{Sender, SenderAction, SenderConfig, SenderInput, SenderState, CHECKSUM_ANSWER_TIMEOUT};
 
 /// A point in time: the time since an arbitrary origin chosen by the driver. This
 /// crate has no clock; the driver passes `now` into every call.

@@ -126,8 +126,11 @@ pub enum ReceiverAction {
     Started { route: Route, streamhost: Option<String>, offset: u64 },
     /// In-band: the part file holds this many bytes of the file.
     Progress { bytes: u64 },
-    /// Every byte arrived. Verifying the size and MD5 and renaming is the driver's.
-    Done { route: Route },
+    /// Every byte arrived (and the checksum, when one was announced). Verifying the
+    /// size and digests and renaming is the driver's: MD5 and SHA-256 of the offer,
+    /// or `sha256` sent after the data. `checksum` is that request: answer it with
+    /// [`checksum_matches`] or [`checksum_differs`] once compared.
+    Done { route: Route, sha256: Option<String>, checksum: Option<Iq> },
     /// The offer was declined (by the user, a cancel or the decision timeout).
     Rejected,
     /// The transfer failed; `resumable` when a new offer can continue it.
@@ -177,9 +180,29 @@ enum State {
         route: Route,
     },
     Ibb(IbbRecv),
+    /// Every byte is in; the announced checksum is awaited.
+    AwaitingChecksum {
+        route: Route,
+        deadline: Instant,
+    },
     Done,
     Rejected,
     Failed,
+}
+
+/// How long the receiver waits for a checksum announced in the offer after the last
+/// byte: the sender may still be hashing a large file (SHA-256 runs at a few hundred
+/// MB/s). Past it the file is kept, "received, not verified".
+pub const CHECKSUM_WAIT: Duration = Duration::from_secs(600);
+
+/// The answer to a checksum that matches the received file.
+pub fn checksum_matches(request: &Iq) -> Iq {
+    request.result_for(None)
+}
+
+/// The answer to a checksum that does not match: the file was damaged on the way.
+pub fn checksum_differs(request: &Iq) -> Iq {
+    error(request, Condition::NotAcceptable, "the received file does not have this SHA-256: it was damaged")
 }
 
 /// One incoming transfer (XEP-0096 over XEP-0065 or XEP-0047).
@@ -297,6 +320,7 @@ impl Receiver {
             State::Connecting { .. } => ReceiverState::Connecting,
             State::Streaming { route } => ReceiverState::Receiving(*route),
             State::Ibb(_) => ReceiverState::Receiving(Route::Ibb),
+            State::AwaitingChecksum { route, .. } => ReceiverState::Receiving(*route),
             State::Done => ReceiverState::Done,
             State::Rejected => ReceiverState::Rejected,
             State::Failed => ReceiverState::Failed,
@@ -314,6 +338,7 @@ impl Receiver {
         match &self.state {
             State::Deciding { deadline } | State::Waiting { deadline } => Some(*deadline),
             State::Ibb(ibb) if ibb.pending.is_none() => Some(ibb.deadline),
+            State::AwaitingChecksum { deadline, .. } => Some(*deadline),
             _ => None,
         }
     }
@@ -340,8 +365,7 @@ impl Receiver {
             ReceiverInput::SocketDone => {
                 if let State::Streaming { route } = self.state {
                     self.written = self.offer.file.size;
-                    self.finish(State::Done, &mut out);
-                    out.push(ReceiverAction::Done { route });
+                    self.data_received(route, now, &mut out);
                 }
             }
             ReceiverInput::SocketFailed(e) => {
@@ -432,6 +456,9 @@ impl Receiver {
         if self.busy() {
             self.queue.push_back(iq);
             return;
+        }
+        if iq.request_payload().is_some_and(|p| p.is("checksum", ns::SKIFF_CHECKSUM)) {
+            return self.on_checksum(iq, out);
         }
         match self.state {
             State::Waiting { .. } => self.on_waiting_request(iq, now, out),
@@ -584,13 +611,42 @@ impl Receiver {
             IbbPayload::Close(_) => {
                 send(iq.result_for(None), out);
                 if written == size {
-                    self.finish(State::Done, out);
-                    out.push(ReceiverAction::Done { route: Route::Ibb });
+                    self.data_received(Route::Ibb, now, out);
                 } else {
                     self.fail(format!("the sender announced {size} bytes but sent {written}"), true, out);
                 }
             }
             IbbPayload::Open(_) => send(error(&iq, Condition::UnexpectedRequest, "the stream is already open"), out),
+        }
+    }
+
+    /// Every byte is in: done, or first the checksum the offer announced (also when
+    /// the offer carried the SHA-256: answering the checksum tells the sender that
+    /// its file arrived intact).
+    fn data_received(&mut self, route: Route, now: Instant, out: &mut Vec<ReceiverAction>) {
+        let file = &self.offer.file;
+        if file.checksum_follows {
+            self.finish(State::AwaitingChecksum { route, deadline: now.saturating_add(CHECKSUM_WAIT) }, out);
+        } else {
+            let sha256 = file.sha256.clone();
+            self.finish(State::Done, out);
+            out.push(ReceiverAction::Done { route, sha256, checksum: None });
+        }
+    }
+
+    fn on_checksum(&mut self, iq: Iq, out: &mut Vec<ReceiverAction>) {
+        let State::AwaitingChecksum { route, .. } = self.state else {
+            return send(error(&iq, Condition::UnexpectedRequest, "no checksum is awaited for this stream"), out);
+        };
+        let parsed = iq.request_payload().map(crate::hashes::Checksum::try_from);
+        match parsed {
+            Some(Ok(c)) if c.sid == self.offer.sid => {
+                self.state = State::Done;
+                out.push(ReceiverAction::Done { route, sha256: Some(c.sha256), checksum: Some(iq) });
+            }
+            Some(Ok(_)) => send(no_such_stream(&iq), out),
+            Some(Err(e)) => send(error(&iq, Condition::BadRequest, e.to_string()), out),
+            None => send(error(&iq, Condition::BadRequest, "expected an IQ set"), out),
         }
     }
 
@@ -631,6 +687,11 @@ impl Receiver {
             State::Ibb(_) => {
                 let secs = self.cfg.idle_timeout.as_secs();
                 self.fail(format!("no in-band data for {secs} seconds"), true, out);
+            }
+            // The announced checksum never came: the file is kept, not verified.
+            State::AwaitingChecksum { route, .. } => {
+                self.state = State::Done;
+                out.push(ReceiverAction::Done { route, sha256: None, checksum: None });
             }
             _ => {}
         }
@@ -834,6 +895,55 @@ mod tests {
     }
 
     #[test]
+    fn an_announced_checksum_is_awaited_after_the_data() {
+        const SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let streaming = |file_extra: &str| {
+            let offer = offer_iq("size='100'", &format!("<range/>{file_extra}"), &[ns::BYTESTREAMS, ns::IBB]);
+            let mut r = Receiver::from_offer(ReceiverConfig::default(), me(), offer, T0).unwrap();
+            r.handle(ReceiverInput::Accept { offset: 0 }, T0);
+            r.handle(req("q1", STREAMHOSTS), T0);
+            r.handle(ReceiverInput::CandidateConnected { jid: "alice@example.com/psi".into() }, T0);
+            r
+        };
+        let follows = "<checksum-follows xmlns='urn:x-skiff:si-checksum:0' algo='sha-256'/>";
+        let checksum = |sid: &str| {
+            format!(
+                "<checksum xmlns='urn:x-skiff:si-checksum:0' sid='{sid}'><hash xmlns='urn:xmpp:hashes:2' \
+                 algo='sha-256'>47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</hash></checksum>"
+            )
+        };
+        let mut r = streaming(follows);
+        // Every byte is in: the file stays unnamed until the checksum arrives.
+        assert!(r.handle(ReceiverInput::SocketDone, T0).is_empty());
+        assert_eq!(r.poll_timeout(), Some(CHECKSUM_WAIT));
+        assert!(!r.is_finished());
+        // One for another stream is not this one's.
+        assert!(one_sent(&r.handle(req("c0", &checksum("other")), T0)).contains("item-not-found"));
+        let out = r.handle(req("c1", &checksum("s1")), T0);
+        let [ReceiverAction::Done { route: Route::S5bDirect, sha256: Some(sha), checksum: Some(iq) }] = &out[..] else {
+            panic!("{out:?}")
+        };
+        assert_eq!((sha.as_str(), iq.id.as_str()), (SHA, "c1"));
+        assert_eq!(checksum_matches(iq), iq.result_for(None));
+        let differs = checksum_differs(iq);
+        assert!(matches!(&differs.kind, IqKind::Error(e) if e.condition == Condition::NotAcceptable), "{differs:?}");
+        // It never comes: done after the wait, not verified.
+        let mut r = streaming(follows);
+        r.handle(ReceiverInput::SocketDone, T0);
+        let out = r.handle(ReceiverInput::Tick, CHECKSUM_WAIT);
+        assert_eq!(out, [ReceiverAction::Done { route: Route::S5bDirect, sha256: None, checksum: None }]);
+        // The SHA-256 in the offer itself: nothing to wait for.
+        let hash = "<hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</hash>";
+        let mut r = streaming(hash);
+        let out = r.handle(ReceiverInput::SocketDone, T0);
+        assert_eq!(out, [ReceiverAction::Done { route: Route::S5bDirect, sha256: Some(SHA.into()), checksum: None }]);
+        // A checksum nobody announced is refused.
+        let mut r = streaming("");
+        r.handle(ReceiverInput::SocketDone, T0);
+        assert!(one_sent(&r.handle(req("c2", &checksum("s1")), T0)).contains("item-not-found"));
+    }
+
+    #[test]
     fn streamhosts_tried_then_used() {
         for (jid, route) in [("alice@example.com/psi", Route::S5bDirect), ("proxy.example.com", Route::S5bProxy)] {
             let mut r = accepted(ReceiverConfig::default(), 100);
@@ -857,7 +967,7 @@ mod tests {
                     ReceiverAction::ReadSocket { expected: 100 },
                 ]
             );
-            assert_eq!(r.handle(ReceiverInput::SocketDone, T0), [ReceiverAction::Done { route }]);
+            assert_eq!(r.handle(ReceiverInput::SocketDone, T0), [ReceiverAction::Done { route, sha256: None, checksum: None }]);
             assert_eq!(r.written(), 100);
         }
     }
@@ -1065,7 +1175,7 @@ mod tests {
         assert_eq!(r.poll_timeout(), Some(Duration::from_secs(62)));
         let out = r.handle(req("c", CLOSE), Duration::from_secs(3));
         assert_eq!(one_sent(&out), "<iq xmlns='jabber:client' id='c' to='alice@example.com/psi' type='result'/>");
-        assert_eq!(out[1], ReceiverAction::Done { route: Route::Ibb });
+        assert_eq!(out[1], ReceiverAction::Done { route: Route::Ibb, sha256: None, checksum: None });
         // Later requests: no such stream.
         assert!(one_sent(&r.handle(data(2, b"x"), T0)).contains("item-not-found"));
     }

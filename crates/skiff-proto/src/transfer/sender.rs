@@ -15,6 +15,8 @@
 //!   ibb: Started, SendIq(open) (step down on resource-constraint)
 //!     ReadBlock [Block] -> SendIq(data), up to the window in flight; each result acks
 //!     all acked -> SendIq(close) -> Done
+//!   when the offer said `checksum-follows`, after the data instead of Done:
+//!     ComputeChecksum [Checksum] -> SendIq(checksum) -> result: Done
 //! ```
 
 use std::collections::VecDeque;
@@ -98,6 +100,9 @@ pub enum SenderInput {
     /// After [`SenderAction::ReadBlock`]: the next bytes of the file, at most the
     /// length asked for. Empty: the file ended early.
     Block(Vec<u8>),
+    /// After [`SenderAction::ComputeChecksum`]: the file's SHA-256 (lowercase hex), or
+    /// `None` when it could not be computed.
+    Checksum(Option<String>),
     /// The user stopped the transfer.
     Cancel,
     /// [`Sender::poll_timeout`] was reached.
@@ -142,8 +147,13 @@ pub enum SenderAction {
     /// In-band data moves slower than [`SLOW_RATE`]: the server throttles this
     /// connection. Said once per transfer; worth telling the user.
     Slow { bytes_per_sec: u64 },
-    /// Finished: `bytes` of the file went over `route`.
-    Done { route: Route, bytes: u64 },
+    /// Every byte went out and the offer announced a checksum: compute the file's
+    /// SHA-256 (or take it from the hashing that started with the offer) and answer
+    /// [`SenderInput::Checksum`].
+    ComputeChecksum,
+    /// Finished: `bytes` of the file went over `route`. `verified`: the receiver
+    /// confirmed the SHA-256 sent after the data (false without that step).
+    Done { route: Route, bytes: u64, verified: bool },
     /// The receiver declined the offer.
     Rejected { reason: String },
     /// The transfer failed; `resumable` when a new offer can continue it.
@@ -239,10 +249,24 @@ enum State {
         acked: u64,
         block_size: u16,
     },
+    /// The data is out; the checksum is being computed.
+    Checksumming {
+        route: Route,
+    },
+    /// The checksum waits for the receiver's answer.
+    ChecksumSent {
+        id: String,
+        deadline: Instant,
+        route: Route,
+    },
     Done,
     Rejected,
     Failed,
 }
+
+/// How long the receiver may take to answer the checksum (it compares digests it
+/// already has).
+pub const CHECKSUM_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which of our requests an answer belongs to.
 #[derive(Debug, Clone, Copy)]
@@ -253,6 +277,7 @@ enum Answers {
     Open,
     Data(usize),
     Close,
+    Checksum,
 }
 
 /// One outgoing transfer (XEP-0096 over XEP-0065 or XEP-0047).
@@ -344,7 +369,7 @@ impl Sender {
             State::Streaming { route } => SenderState::Sending(*route),
             State::Opening { .. } => SenderState::Opening,
             State::Sending(_) => SenderState::Sending(Route::Ibb),
-            State::Closing { .. } => SenderState::Closing,
+            State::Closing { .. } | State::Checksumming { .. } | State::ChecksumSent { .. } => SenderState::Closing,
             State::Done => SenderState::Done,
             State::Rejected => SenderState::Rejected,
             State::Failed => SenderState::Failed,
@@ -363,7 +388,8 @@ impl Sender {
             | State::StreamhostsSent { deadline, .. }
             | State::Activating { deadline, .. }
             | State::Opening { deadline, .. }
-            | State::Closing { deadline, .. } => Some(*deadline),
+            | State::Closing { deadline, .. }
+            | State::ChecksumSent { deadline, .. } => Some(*deadline),
             State::Sending(ibb) => {
                 ibb.in_flight.iter().filter(|b| !b.acked).map(|b| Some(b.deadline)).fold(None, earliest)
             }
@@ -401,10 +427,10 @@ impl Sender {
             }
             SenderInput::SocketDone => {
                 if let State::Streaming { route } = self.state {
-                    self.state = State::Done;
-                    out.push(SenderAction::Done { route, bytes: self.length });
+                    self.data_sent(route, &mut out);
                 }
             }
+            SenderInput::Checksum(sha256) => self.on_checksum(sha256, now, &mut out),
             SenderInput::SocketFailed(e) => {
                 if matches!(self.state, State::Streaming { .. }) {
                     self.fail(e, true, &mut out);
@@ -463,6 +489,7 @@ impl Sender {
             State::Opening { id, .. } if answers(iq, id, peer) => Some(Answers::Open),
             State::Sending(ibb) => ibb.in_flight.iter().position(|b| answers(iq, &b.id, peer)).map(Answers::Data),
             State::Closing { id, .. } if answers(iq, id, peer) => Some(Answers::Close),
+            State::ChecksumSent { id, .. } if answers(iq, id, peer) => Some(Answers::Checksum),
             _ => None,
         }
     }
@@ -481,6 +508,7 @@ impl Sender {
             Answers::Open => self.on_open_answer(answer, now, out),
             Answers::Data(pos) => self.on_data_answer(pos, answer, now, out),
             Answers::Close => self.on_close_answer(answer, out),
+            Answers::Checksum => self.on_checksum_answer(answer, out),
         }
     }
 
@@ -820,13 +848,60 @@ impl Sender {
     fn on_close_answer(&mut self, answer: Result<Option<Element>, StanzaError>, out: &mut Vec<SenderAction>) {
         let State::Closing { acked, .. } = self.state else { return };
         match answer {
-            Ok(_) => {
-                self.state = State::Done;
-                out.push(SenderAction::Done { route: Route::Ibb, bytes: self.length });
-            }
+            Ok(_) => self.data_sent(Route::Ibb, out),
             Err(e) => {
                 let error = broke(acked, &answered_with(&self.peer, &e));
                 self.fail(error, true, out);
+            }
+        }
+    }
+
+    // --- The checksum after the data ----------------------------------------------
+
+    /// Every byte is out: done, or first the checksum the offer announced.
+    fn data_sent(&mut self, route: Route, out: &mut Vec<SenderAction>) {
+        if self.file.checksum_follows {
+            self.state = State::Checksumming { route };
+            out.push(SenderAction::ComputeChecksum);
+        } else {
+            self.state = State::Done;
+            out.push(SenderAction::Done { route, bytes: self.length, verified: false });
+        }
+    }
+
+    fn on_checksum(&mut self, sha256: Option<String>, now: Instant, out: &mut Vec<SenderAction>) {
+        let State::Checksumming { route } = self.state else { return };
+        let Some(sha256) = sha256.filter(|h| crate::hashes::Hash::sha256_from_hex(h).is_some()) else {
+            // Nothing to send: the receiver keeps the file as "not verified".
+            self.state = State::Done;
+            out.push(SenderAction::Done { route, bytes: self.length, verified: false });
+            return;
+        };
+        let payload = Element::from(&crate::hashes::Checksum { sid: self.sid.clone(), sha256 });
+        let id = self.send_set(self.peer.clone(), payload, out);
+        self.state = State::ChecksumSent { id, deadline: now.saturating_add(CHECKSUM_ANSWER_TIMEOUT), route };
+    }
+
+    fn on_checksum_answer(&mut self, answer: Result<Option<Element>, StanzaError>, out: &mut Vec<SenderAction>) {
+        let State::ChecksumSent { route, .. } = self.state else { return };
+        match answer {
+            Ok(_) => {
+                self.state = State::Done;
+                out.push(SenderAction::Done { route, bytes: self.length, verified: true });
+            }
+            // The receiver's copy differs from the file: it was damaged on the way.
+            Err(e) if e.condition == Condition::NotAcceptable => {
+                let error = format!(
+                    "{} received the file damaged (its SHA-256 does not match); send it again",
+                    self.peer
+                );
+                self.fail(error, false, out);
+            }
+            Err(e) => {
+                // Any other answer: the receiver could not check; not verified.
+                let _ = e;
+                self.state = State::Done;
+                out.push(SenderAction::Done { route, bytes: self.length, verified: false });
             }
         }
     }
@@ -851,6 +926,11 @@ impl Sender {
             State::Activating { proxy, .. } => {
                 let why = no_answer(proxy, iq_timeout);
                 self.s5b_failed(format!("the proxy refused to activate the stream: {why}"), now, out);
+            }
+            State::ChecksumSent { route, .. } => {
+                let route = *route;
+                self.state = State::Done;
+                out.push(SenderAction::Done { route, bytes: self.length, verified: false });
             }
             State::Opening { .. } => {
                 let error = format!("the receiver refused the in-band stream: {}", no_answer(&peer, iq_timeout));
@@ -1152,6 +1232,51 @@ mod tests {
     }
 
     #[test]
+    fn the_checksum_follows_the_data_when_announced() {
+        const SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let streaming = || {
+            let file = FileInfo { checksum_follows: true, ..file(10) };
+            let mut s = Sender::new(SenderConfig::default(), me(), peer(), SID.into(), file, Duration::ZERO);
+            let offer = only_iq(&s.handle(SenderInput::Start, T0));
+            let IqKind::Set(p) = &offer.kind else { panic!() };
+            assert!(p.to_string().contains("<checksum-follows xmlns='urn:x-skiff:si-checksum:0' algo='sha-256'/>"));
+            s.handle(result(&offer, Some(accept(ns::BYTESTREAMS, None))), T0);
+            let q = only_iq(&s.handle(SenderInput::Streamhosts(streamhosts()), T0));
+            let used = el("<query xmlns='http://jabber.org/protocol/bytestreams'><streamhost-used jid='alice@example.com/skiff'/></query>");
+            s.handle(result(&q, Some(used)), T0);
+            s.handle(SenderInput::DirectConnected, T0);
+            s
+        };
+        // Data out, checksum computed and sent; the receiver's result: verified.
+        let mut s = streaming();
+        assert_eq!(s.handle(SenderInput::SocketDone, T0), [SenderAction::ComputeChecksum]);
+        let c = only_iq(&s.handle(SenderInput::Checksum(Some(SHA.into())), T0));
+        let IqKind::Set(p) = &c.kind else { panic!() };
+        assert_eq!(crate::hashes::Checksum::try_from(p).unwrap().sha256, SHA);
+        assert_eq!(s.poll_timeout(), Some(CHECKSUM_ANSWER_TIMEOUT));
+        assert_eq!(
+            s.handle(result(&c, None), T0),
+            [SenderAction::Done { route: Route::S5bDirect, bytes: 10, verified: true }]
+        );
+        // The receiver's copy differs: failed, not resumable (it was removed).
+        let mut s = streaming();
+        s.handle(SenderInput::SocketDone, T0);
+        let c = only_iq(&s.handle(SenderInput::Checksum(Some(SHA.into())), T0));
+        let out = s.handle(error(&c, StanzaError::new(Condition::NotAcceptable)), T0);
+        assert!(matches!(&out[..], [SenderAction::Failed { error, resumable: false }] if error.contains("damaged")), "{out:?}");
+        // No answer, or no checksum to send: done, not verified.
+        let mut s = streaming();
+        s.handle(SenderInput::SocketDone, T0);
+        only_iq(&s.handle(SenderInput::Checksum(Some(SHA.into())), T0));
+        let out = s.handle(SenderInput::Tick, CHECKSUM_ANSWER_TIMEOUT);
+        assert_eq!(out, [SenderAction::Done { route: Route::S5bDirect, bytes: 10, verified: false }]);
+        let mut s = streaming();
+        s.handle(SenderInput::SocketDone, T0);
+        let out = s.handle(SenderInput::Checksum(Some("not hex".into())), T0);
+        assert_eq!(out, [SenderAction::Done { route: Route::S5bDirect, bytes: 10, verified: false }]);
+    }
+
+    #[test]
     fn direct_route() {
         let (mut s, q) = streamhosts_sent(SenderConfig::default());
         let used = el("<query xmlns='http://jabber.org/protocol/bytestreams' sid='s1'>\
@@ -1170,7 +1295,7 @@ mod tests {
             ]
         );
         assert_eq!(s.state(), SenderState::Sending(Route::S5bDirect));
-        assert_eq!(s.handle(SenderInput::SocketDone, T0), [SenderAction::Done { route: Route::S5bDirect, bytes: 10 }]);
+        assert_eq!(s.handle(SenderInput::SocketDone, T0), [SenderAction::Done { route: Route::S5bDirect, bytes: 10, verified: false }]);
     }
 
     #[test]
@@ -1451,7 +1576,7 @@ mod tests {
         let IqKind::Set(p) = &close.kind else { panic!() };
         assert_eq!(p, &el("<close xmlns='http://jabber.org/protocol/ibb' sid='s1'/>"));
         assert_eq!(s.state(), SenderState::Closing);
-        assert_eq!(s.handle(result(&close, None), T0), [SenderAction::Done { route: Route::Ibb, bytes: 1500 }]);
+        assert_eq!(s.handle(result(&close, None), T0), [SenderAction::Done { route: Route::Ibb, bytes: 1500, verified: false }]);
     }
 
     #[test]

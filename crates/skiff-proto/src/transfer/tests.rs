@@ -468,8 +468,8 @@ impl Harness {
 
     fn assert_complete(&self, route: Route) {
         let bytes = self.sender.range().1;
-        assert_eq!(self.sender_end(), &SenderAction::Done { route, bytes }, "{:#?}", self.sender_log);
-        assert_eq!(self.receiver_end(), &ReceiverAction::Done { route }, "{:#?}", self.receiver_log);
+        assert_eq!(self.sender_end(), &SenderAction::Done { route, bytes, verified: false }, "{:#?}", self.sender_log);
+        assert_eq!(self.receiver_end(), &ReceiverAction::Done { route, sha256: None, checksum: None }, "{:#?}", self.receiver_log);
         assert_eq!(self.part.len(), self.file.len());
         assert!(self.part == self.file, "the part file differs from the file");
         assert!(self.sender.is_finished() && self.receiver().is_finished());
@@ -718,7 +718,7 @@ fn resume_sends_only_the_tail() {
             .run();
         h.assert_complete(route);
         assert_eq!(h.sender.range(), (30_000, 40_000));
-        assert_eq!(h.sender_end(), &SenderAction::Done { route, bytes: 40_000 });
+        assert_eq!(h.sender_end(), &SenderAction::Done { route, bytes: 40_000, verified: false });
         let started = h.sender_started();
         assert!(matches!(started[..], [SenderAction::Started { offset: 30_000, length: 40_000, .. }]));
         assert!(matches!(h.receiver_started()[..], [ReceiverAction::Started { offset: 30_000, .. }]));
@@ -937,7 +937,7 @@ fn fewer_bytes_than_announced_in_band() {
         }),
     );
     // The sender believes it is done; the receiver knows better.
-    assert_eq!(h.sender_end(), &SenderAction::Done { route: Route::Ibb, bytes: 100 });
+    assert_eq!(h.sender_end(), &SenderAction::Done { route: Route::Ibb, bytes: 100, verified: false });
     assert_eq!(
         h.receiver_end(),
         &ReceiverAction::Failed { error: "the sender announced 100 bytes but sent 99".into(), resumable: true }
