@@ -83,11 +83,16 @@ fn react(app: &AppHandle, client: &Client, transfers: &Transfers, store: &Arc<St
         Event::TransferStarted { id, .. } | Event::TransferRejected { id, .. } => {
             offer_answered(*id);
         }
-        Event::TransferCompleted { id, name, size, .. } => {
+        Event::TransferCompleted { id, name, size, verified, .. } => {
             offer_answered(*id);
             if !window_focused(app) {
                 let incoming = transfers.store().get(*id).map(|r| r.direction == Direction::Incoming).unwrap_or(false);
-                let summary = if incoming { "File received" } else { "File sent" };
+                let summary = match (incoming, verified.is_verified()) {
+                    (true, true) => "File received",
+                    (true, false) => "File received, not verified",
+                    (false, true) => "File sent",
+                    (false, false) => "File sent, not confirmed",
+                };
                 notify(summary, &format!("{} ({})", plain_text(name, 120), human_size(*size)));
             }
         }

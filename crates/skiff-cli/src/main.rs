@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use skiff_engine::event::{Contact, ResourcePresence};
-use skiff_engine::store::{Direction, HistoryFilter, Store};
+use skiff_engine::store::{Direction, HistoryFilter, Store, TransferState, Verification};
 use skiff_engine::transfer::{
     AcceptPolicy, Method, SendMethod, StrangerPolicy, TransferConfig, TransferError, Transfers,
 };
@@ -603,11 +603,16 @@ impl Bars {
                     b.set_position(*bytes);
                 }
             }
-            Event::TransferCompleted { id, path, route, seconds, sha256, .. } => {
+            Event::TransferCompleted { id, path, route, seconds, sha256, verified, .. } => {
                 if let Some(b) = self.bars.remove(id) {
                     b.finish_and_clear();
                 }
-                println!("#{id} done: {path} via {route} in {seconds:.1} s (sha256 {sha256})");
+                let how = match verified {
+                    Verification::Sha256 => "done, verified (SHA-256)",
+                    Verification::Md5 => "done, verified (MD5 only)",
+                    Verification::None => "done, NOT verified end to end (only the size was checked)",
+                };
+                println!("#{id} {how}: {path} via {route} in {seconds:.1} s (sha256 {sha256})");
             }
             Event::TransferFailed { id, name, error, resumable, upload_fallback } => {
                 if let Some(b) = self.bars.remove(id) {
@@ -657,14 +662,16 @@ fn history(store: &Store, out: &Output, peer: Option<String>, name: Option<Strin
         };
         let route = r.route.map(|x| x.as_str()).unwrap_or("-");
         let err = r.error.as_deref().map(|e| format!("  ({e})")).unwrap_or_default();
+        // A completed transfer says how it was checked; "completed" alone never.
+        let state = match (r.state, r.verified) {
+            (TransferState::Completed, Verification::Sha256) => "verified",
+            (TransferState::Completed, Verification::Md5) => "verified-md5",
+            (TransferState::Completed, Verification::None) => "unverified",
+            (s, _) => s.as_str(),
+        };
         println!(
             "#{:<4} {arrow} {:<28} {:<32} {:>12} / {:<12} {:<11} {route}{err}",
-            r.id,
-            r.peer_jid,
-            r.file_name,
-            r.bytes_done,
-            r.size,
-            r.state.as_str()
+            r.id, r.peer_jid, r.file_name, r.bytes_done, r.size, state
         );
     }
     Ok(())

@@ -82,6 +82,9 @@ pub enum Event {
         sha256: String,
         route: String,
         seconds: f64,
+        /// How the content was checked; `none` = "received, not verified" (only the
+        /// size matched), which the shells must say instead of a plain "completed".
+        verified: crate::store::Verification,
     },
     /// Failed; `resumable` when the partial data is kept for a later resume;
     /// `upload_fallback` when the file can be sent by HTTP upload instead

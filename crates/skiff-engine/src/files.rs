@@ -367,15 +367,17 @@ pub enum VerifyError {
         /// Size of what arrived.
         got: u64,
     },
-    /// The content does not have the announced MD5. The `.part` file was removed.
+    /// The content does not have the announced digest. The `.part` file was removed.
     #[error(
-        "the file's MD5 does not match what the sender announced (expected {expected}, got {got}): it was damaged in \
-         transit; the partial file was removed"
+        "the file's {algo} does not match what the sender announced (expected {expected}, got {got}): it was damaged \
+         in transit; the partial file was removed"
     )]
     HashMismatch {
-        /// MD5 announced by the sender.
+        /// `MD5` or `SHA-256`.
+        algo: &'static str,
+        /// Digest announced by the sender.
         expected: String,
-        /// MD5 of what arrived (lowercase hex).
+        /// Digest of what arrived (lowercase hex).
         got: String,
     },
     /// Reading, syncing or moving the file failed.
@@ -393,6 +395,8 @@ pub struct Finished {
     pub hashes: Hashes,
     /// Its size in bytes.
     pub size: u64,
+    /// What was checked beside the size.
+    pub verified: crate::store::Verification,
 }
 
 /// The receiving side's writer: appends to `<final>.part`, refuses more bytes than
@@ -637,7 +641,18 @@ impl PartFile {
     /// [`VerifyError::HashMismatch`], the `.part` is deleted), then moves it to its
     /// final name without overwriting anything: if the final path is taken by now, a
     /// free `name (n).ext` is used instead.
-    pub async fn finish(mut self, expected_md5: Option<&str>) -> Result<Finished, VerifyError> {
+    pub async fn finish(self, expected_md5: Option<&str>) -> Result<Finished, VerifyError> {
+        self.finish_checked(expected_md5, &[]).await
+    }
+
+    /// [`finish`](PartFile::finish) that also compares the SHA-256 with each of
+    /// `expected_sha256` (the offer's, the checksum sent after the data): all must
+    /// match. [`Finished::verified`] tells the strongest check made.
+    pub async fn finish_checked(
+        mut self,
+        expected_md5: Option<&str>,
+        expected_sha256: &[&str],
+    ) -> Result<Finished, VerifyError> {
         self.flush().await?;
         let PartFile { final_path, part_path, writer, expected, hasher, .. } = self;
         let file = writer.into_inner();
@@ -654,18 +669,32 @@ impl PartFile {
             Some(h) => h,
             None => hash_file(part_path.clone(), None).await?,
         };
-        if let Some(announced) = expected_md5 {
-            if !announced.trim().eq_ignore_ascii_case(&hashes.md5) {
-                if let Err(e) = tokio::fs::remove_file(&part_path).await {
-                    tracing::warn!(path = %part_path.display(), error = %e, "could not remove a damaged partial file");
-                }
-                return Err(VerifyError::HashMismatch { expected: announced.trim().to_owned(), got: hashes.md5 });
+        let mismatch = expected_sha256
+            .iter()
+            .find(|h| !h.trim().eq_ignore_ascii_case(&hashes.sha256))
+            .map(|h| ("SHA-256", h.trim().to_owned(), hashes.sha256.clone()))
+            .or_else(|| {
+                expected_md5
+                    .filter(|m| !m.trim().eq_ignore_ascii_case(&hashes.md5))
+                    .map(|m| ("MD5", m.trim().to_owned(), hashes.md5.clone()))
+            });
+        if let Some((algo, expected, got)) = mismatch {
+            if let Err(e) = tokio::fs::remove_file(&part_path).await {
+                tracing::warn!(path = %part_path.display(), error = %e, "could not remove a damaged partial file");
             }
+            return Err(VerifyError::HashMismatch { algo, expected, got });
         }
+        let verified = if !expected_sha256.is_empty() {
+            crate::store::Verification::Sha256
+        } else if expected_md5.is_some() {
+            crate::store::Verification::Md5
+        } else {
+            crate::store::Verification::None
+        };
         let path = tokio::task::spawn_blocking(move || move_into_place(&part_path, &final_path))
             .await
             .map_err(|e| io::Error::other(format!("moving the file was interrupted: {e}")))??;
-        Ok(Finished { path, hashes, size })
+        Ok(Finished { path, hashes, size, verified })
     }
 }
 
@@ -1255,7 +1284,7 @@ mod tests {
         pf.write(b"hellp").await.expect("write");
         let err = pf.finish(Some(HELLO_MD5)).await.expect_err("damaged");
         match &err {
-            VerifyError::HashMismatch { expected, got } => {
+            VerifyError::HashMismatch { expected, got, .. } => {
                 assert_eq!(expected, HELLO_MD5);
                 assert_ne!(got, HELLO_MD5);
                 assert_eq!(got.len(), 32);

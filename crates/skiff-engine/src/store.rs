@@ -36,6 +36,8 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     ),
     // The URL an incoming link came from, to fetch the rest of it later.
     M::up("ALTER TABLE transfers ADD COLUMN url TEXT;"),
+    // How a completed transfer was verified (NULL: not verified, or not completed).
+    M::up("ALTER TABLE transfers ADD COLUMN verified TEXT;"),
 ];
 
 /// The migrations applied by [`Store::open`].
@@ -43,7 +45,7 @@ pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRAT
 
 /// The columns of [`TransferRecord`], in the order `record_from_row` reads them.
 const COLUMNS: &str = "id, sid, direction, account, peer_jid, file_name, local_path, size, md5, sha256, date, \
-    description, route, streamhost, state, bytes_done, error, created_at, updated_at, finished_at, \"offset\", attempts, url";
+    description, route, streamhost, state, bytes_done, error, created_at, updated_at, finished_at, \"offset\", attempts, url, verified";
 
 /// Why the history could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +174,28 @@ impl TransferState {
     }
 }
 
+/// How a transfer's content was checked end to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "kebab-case")]
+pub enum Verification {
+    /// The whole file's SHA-256 matched the sender's (incoming), or the receiver
+    /// confirmed it (outgoing).
+    Sha256,
+    /// Only the MD5 of the offer (XEP-0096) matched.
+    Md5,
+    /// Only the size was checked: the sender gave no hash, or it never came.
+    None,
+}
+text_enum!(Verification, "verification", { Sha256 => "sha-256", Md5 => "md5", None => "none" });
+
+impl Verification {
+    /// Whether the content itself was checked.
+    pub fn is_verified(self) -> bool {
+        self != Verification::None
+    }
+}
+
 /// How the bytes travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -229,6 +253,9 @@ pub struct TransferRecord {
     pub attempts: u32,
     /// For an incoming link: where it is fetched from.
     pub url: Option<String>,
+    /// How the file was checked once complete ([`Verification::None`] before, or
+    /// when it could not be: "received, not verified").
+    pub verified: Verification,
 }
 
 /// What [`Store::insert`] needs; the rest starts empty.
@@ -564,6 +591,11 @@ impl Store {
         self.set_setting(&format!("tls.pin:{account}"), &fingerprint.to_string())
     }
 
+    /// Records how a completed transfer was verified.
+    pub fn set_verified(&self, id: i64, verified: Verification) -> Result<(), StoreError> {
+        self.update(id, "UPDATE transfers SET verified = ?2 WHERE id = ?1", params![id, verified])
+    }
+
     /// Stores a setting, replacing its previous value.
     pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let sql =
@@ -659,6 +691,7 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TransferRecord> {
         offset: get_u64(r, 20)?,
         attempts: r.get(21)?,
         url: r.get(22)?,
+        verified: r.get::<_, Option<Verification>>(23)?.unwrap_or(Verification::None),
     })
 }
 

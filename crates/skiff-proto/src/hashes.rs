@@ -158,11 +158,14 @@ mod tests {
         assert_eq!(Checksum::try_from(&el), Ok(c));
         let no_hash = parse_element("<checksum xmlns='urn:x-skiff:si-checksum:0' sid='s1'/>").unwrap();
         assert!(Checksum::try_from(&no_hash).is_err());
-        let file = parse_element("<file xmlns='x'><checksum-follows xmlns='urn:x-skiff:si-checksum:0' algo='sha-256'/></file>")
-            .unwrap();
+        let file = parse_element(
+            "<file xmlns='x'><checksum-follows xmlns='urn:x-skiff:si-checksum:0' algo='sha-256'/></file>",
+        )
+        .unwrap();
         assert!(has_checksum_follows(&file));
-        let md5 = parse_element("<file xmlns='x'><checksum-follows xmlns='urn:x-skiff:si-checksum:0' algo='md5'/></file>")
-            .unwrap();
+        let md5 =
+            parse_element("<file xmlns='x'><checksum-follows xmlns='urn:x-skiff:si-checksum:0' algo='md5'/></file>")
+                .unwrap();
         assert!(!has_checksum_follows(&md5));
     }
 }

@@ -122,7 +122,9 @@ impl From<&FileInfo> for Element {
             .with_opt_attr("hash", f.hash.as_deref())
             .with_children(desc)
             .with_children(range)
-            .with_children(f.sha256.as_deref().and_then(crate::hashes::Hash::sha256_from_hex).map(|h| Element::from(&h)))
+            .with_children(
+                f.sha256.as_deref().and_then(crate::hashes::Hash::sha256_from_hex).map(|h| Element::from(&h)),
+            )
             .with_children(f.checksum_follows.then(crate::hashes::checksum_follows))
     }
 }

@@ -2,6 +2,7 @@
 import type { Direction } from "./Direction";
 import type { Route } from "./Route";
 import type { TransferState } from "./TransferState";
+import type { Verification } from "./Verification";
 
 /**
  * One transfer as stored (the last attempt for a resumed one).
@@ -46,4 +47,9 @@ attempts: number,
 /**
  * For an incoming link: where it is fetched from.
  */
-url: string | null, };
+url: string | null, 
+/**
+ * How the file was checked once complete ([`Verification::None`] before, or
+ * when it could not be: "received, not verified").
+ */
+verified: Verification, };

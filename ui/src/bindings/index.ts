@@ -27,3 +27,4 @@ export type * from "./TransferRecord";
 export type * from "./TransferState";
 export type * from "./Untrusted";
 export type * from "./UntrustedReason";
+export type * from "./Verification";

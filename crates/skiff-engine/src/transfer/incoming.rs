@@ -10,7 +10,9 @@ use std::time::Duration;
 use skiff_proto::jid::Jid;
 use skiff_proto::si::FileOffer;
 use skiff_proto::stanza::{Condition, Iq, IqKind, StanzaError};
-use skiff_proto::transfer::{Receiver, ReceiverAction, ReceiverConfig, ReceiverInput, IDLE_TIMEOUT};
+use skiff_proto::transfer::{
+    checksum_differs, checksum_matches, Receiver, ReceiverAction, ReceiverConfig, ReceiverInput, IDLE_TIMEOUT,
+};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex};
@@ -206,6 +208,7 @@ async fn drive(
     let store = &t.inner.store;
     let size = m.offer().file.size;
     let md5 = m.offer().file.hash.clone();
+    let offered_sha256 = m.offer().file.sha256.clone();
     let opened = if offset > 0 {
         PartFile::resume(final_path.clone(), offset, size).await
     } else {
@@ -297,12 +300,23 @@ async fn drive(
                         progress.update(bytes);
                         None
                     }
-                    ReceiverAction::Done { route: r } => {
+                    ReceiverAction::Done { route: r, sha256, checksum } => {
                         drop(route);
                         let Some(p) = part.lock().await.take() else {
                             return Err(Failure::fatal("the file is closed"));
                         };
-                        return finish(t, id, p, md5.as_deref(), store_route(r), &progress).await;
+                        let mut sha: Vec<&str> = offered_sha256.iter().map(String::as_str).collect();
+                        sha.extend(sha256.as_deref().filter(|h| Some(*h) != offered_sha256.as_deref()));
+                        let result = finish(t, id, p, md5.as_deref(), &sha, store_route(r), &progress).await;
+                        // The sender asked whether its file arrived intact: tell it.
+                        if let Some(request) = checksum {
+                            let answer = match &result {
+                                Ok(()) => checksum_matches(&request),
+                                Err(_) => checksum_differs(&request),
+                            };
+                            let _ = client.send(answer);
+                        }
+                        return result;
                     }
                     ReceiverAction::Rejected => {
                         let _ = store.set_state(id, TransferState::Rejected, Some("declined"));
@@ -340,12 +354,13 @@ async fn finish(
     id: i64,
     part: PartFile,
     md5: Option<&str>,
+    sha256: &[&str],
     route: Route,
     progress: &Progress,
 ) -> Result<(), Failure> {
     let store = &t.inner.store;
     let transferred = part.written().saturating_sub(progress.start_bytes);
-    match part.finish(md5).await {
+    match part.finish_checked(md5, sha256).await {
         Ok(done) => {
             let _ = store.set_local_path(id, &done.path.display().to_string());
             t.record_completed(super::Completed {
@@ -358,6 +373,7 @@ async fn finish(
                 sha256: Some(done.hashes.sha256),
                 route,
                 seconds: progress.seconds(),
+                verified: done.verified,
             });
             Ok(())
         }

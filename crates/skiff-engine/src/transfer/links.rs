@@ -456,6 +456,8 @@ async fn download(
         sha256: Some(finished.hashes.sha256),
         route: Route::Oob,
         seconds: 0.0,
+        // A link carries no digest: only the size was checked.
+        verified: finished.verified,
     })
 }
 

@@ -278,16 +278,21 @@ impl Transfers {
             refused: Mutex::default(),
         });
         client.add_feature(ns::SI_FILE_TRANSFER);
+        // XEP-0300 SHA-256 in offers, and the checksum after the data.
+        client.add_feature(ns::HASHES);
+        client.add_feature("urn:xmpp:hash-function-text-names:sha-256");
+        client.add_feature(ns::SKIFF_CHECKSUM);
         let offers = client.handle_iqs("si", ns::SI);
         let bytestreams = client.handle_iqs("query", ns::BYTESTREAMS);
         let ibb_open = client.handle_iqs("open", ns::IBB);
         let ibb_data = client.handle_iqs("data", ns::IBB);
         let ibb_close = client.handle_iqs("close", ns::IBB);
+        let checksums = client.handle_iqs("checksum", ns::SKIFF_CHECKSUM);
         let messages = client.handle_messages();
         let oob_requests = client.handle_iqs("query", ns::IQ_OOB);
         let t = Transfers { inner };
         tokio::spawn(incoming::offer_loop(t.clone(), offers));
-        for rx in [bytestreams, ibb_open, ibb_data, ibb_close] {
+        for rx in [bytestreams, ibb_open, ibb_data, ibb_close, checksums] {
             tokio::spawn(route_loop(t.clone(), rx));
         }
         tokio::spawn(outgoing::reoffer_loop(t.clone()));
@@ -598,6 +603,7 @@ impl Transfers {
     fn record_completed(&self, done: Completed) {
         let store = &self.inner.store;
         let _ = store.set_hashes(done.id, done.md5.as_deref(), done.sha256.as_deref());
+        let _ = store.set_verified(done.id, done.verified);
         let _ = store.set_progress(done.id, done.size);
         let _ = store.set_state(done.id, TransferState::Completed, None);
         self.emit(Event::TransferCompleted {
@@ -609,6 +615,7 @@ impl Transfers {
             sha256: done.sha256.unwrap_or_default(),
             route: done.route.as_str().to_owned(),
             seconds: done.seconds,
+            verified: done.verified,
         });
     }
 
@@ -713,6 +720,7 @@ struct Completed {
     sha256: Option<String>,
     route: crate::store::Route,
     seconds: f64,
+    verified: crate::store::Verification,
 }
 
 /// A spawned task stopped when this is dropped.

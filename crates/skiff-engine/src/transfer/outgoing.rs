@@ -53,8 +53,50 @@ struct Outgoing {
     size: u64,
     date: String,
     md5: Option<String>,
+    /// SHA-256 for the offer, when known at offer time.
+    sha256: Option<String>,
+    /// The receiver confirms a checksum sent after the data (a Skiff).
+    checksum: bool,
     description: Option<String>,
-    hashes: JoinHandle<std::io::Result<Hashes>>,
+    hashes: HashJob,
+}
+
+/// The file's digests, computed in the background from the offer on; awaited for
+/// the checksum after the data and for the history.
+#[derive(Debug)]
+struct HashJob {
+    task: tokio::sync::Mutex<Option<JoinHandle<std::io::Result<Hashes>>>>,
+    done: std::sync::OnceLock<Option<Hashes>>,
+}
+
+impl HashJob {
+    fn new(task: JoinHandle<std::io::Result<Hashes>>) -> HashJob {
+        HashJob { task: tokio::sync::Mutex::new(Some(task)), done: std::sync::OnceLock::new() }
+    }
+
+    /// The digests (`None` when the file could not be read).
+    async fn get(&self) -> Option<Hashes> {
+        let mut task = self.task.lock().await;
+        if let Some(h) = self.done.get() {
+            return h.clone();
+        }
+        let result = match task.take() {
+            Some(j) => match j.await {
+                Ok(Ok(h)) => Some(h),
+                Ok(Err(e)) => {
+                    tracing::warn!("hashing the file: {e}");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!("hashing the file: {e}");
+                    None
+                }
+            },
+            None => None,
+        };
+        let _ = self.done.set(result.clone());
+        result
+    }
 }
 
 /// Records and launches an outgoing transfer (or a new attempt of `resume_id`).
@@ -69,14 +111,17 @@ pub(super) async fn start(
         |e: std::io::Error| TransferError::Source { path: path.display().to_string(), reason: e.to_string() };
     let meta = files::file_meta(path).map_err(source_err)?;
     let path = std::fs::canonicalize(path).map_err(source_err)?;
-    let (target, skiff_peer) = pick_resource(&t, to).await?;
+    let (target, skiff_peer, checksum) = pick_resource(&t, to).await?;
     let path_str = path.display().to_string();
     let store = &t.inner.store;
     // MD5 for the offer: from the cache, or computed now if it is quick; SHA-256 for
     // the record is always computed (in the background) while the transfer runs.
     let cached = store.hash_cache_get(&path_str, meta.size, meta.mtime_ns)?;
-    let (md5, hashes) = match cached {
-        Some((md5, Some(sha256))) => (Some(md5.clone()), tokio::spawn(async move { Ok(Hashes { md5, sha256 }) })),
+    let (md5, sha256, hashes) = match cached {
+        Some((md5, Some(sha256))) => {
+            let h = Hashes { md5, sha256 };
+            (Some(h.md5.clone()), Some(h.sha256.clone()), tokio::spawn(async move { Ok(h) }))
+        }
         _ => {
             let st = t.clone();
             let (p, size, mtime) = (path.clone(), meta.size, meta.mtime_ns);
@@ -87,10 +132,11 @@ pub(super) async fn start(
             });
             // Large files are offered without a hash rather than after a long wait.
             match tokio::time::timeout(Duration::from_secs(1), &mut task).await {
-                Ok(Ok(Ok(h))) => (Some(h.md5.clone()), tokio::spawn(async move { Ok(h) })),
+                Ok(Ok(Ok(h))) => (Some(h.md5.clone()), Some(h.sha256.clone()), tokio::spawn(async move { Ok(h) })),
                 Ok(Ok(Err(e))) => return Err(source_err(e)),
                 Ok(Err(e)) => return Err(TransferError::Other(e.to_string())),
-                Err(_) => (None, task),
+                // Not ready: a Skiff gets the SHA-256 right after the last byte.
+                Err(_) => (None, None, task),
             }
         }
     };
@@ -140,8 +186,10 @@ pub(super) async fn start(
         size: meta.size,
         date: meta.date,
         md5,
+        sha256,
+        checksum,
         description,
-        hashes,
+        hashes: HashJob::new(hashes),
     };
     let cancel = match claim {
         Some(c) => c,
@@ -154,7 +202,7 @@ pub(super) async fn start(
 /// The full JID to offer to: `to` itself when it has a resource, else the online
 /// resource with the highest priority that advertises SI file transfer. Also tells
 /// whether that client is Skiff (which takes the largest in-band blocks).
-async fn pick_resource(t: &Transfers, to: &Jid) -> Result<(Jid, bool), TransferError> {
+async fn pick_resource(t: &Transfers, to: &Jid) -> Result<(Jid, bool, bool), TransferError> {
     let candidates: Vec<Jid> = if to.is_bare() {
         let online = t.inner.client.presence_of(to);
         if online.is_empty() {
@@ -182,10 +230,10 @@ async fn pick_resource(t: &Transfers, to: &Jid) -> Result<(Jid, bool), TransferE
         match info {
             Some(i) if i.has_feature(ns::SI_FILE_TRANSFER) => {
                 let skiff = i.identities.iter().any(|id| id.name.as_deref() == Some("Skiff"));
-                return Ok((full.clone(), skiff));
+                return Ok((full.clone(), skiff, i.has_feature(ns::SKIFF_CHECKSUM)));
             }
             // A full JID that does not answer disco: try anyway, the offer will tell.
-            None if !to.is_bare() => return Ok((full.clone(), false)),
+            None if !to.is_bare() => return Ok((full.clone(), false, false)),
             _ => {}
         }
     }
@@ -228,6 +276,11 @@ impl Outgoing {
             hash: self.md5.clone(),
             desc: self.description.clone(),
             range: true,
+            sha256: self.sha256.clone(),
+            // A receiver that confirms the SHA-256 after the data: the sender learns
+            // that the file arrived intact (and the receiver gets the hash even when
+            // it was not ready for the offer).
+            checksum_follows: self.checksum,
         };
         let machine_cfg = SenderConfig {
             methods: cfg.methods.clone(),
@@ -388,8 +441,15 @@ impl Outgoing {
                         self.t.emit(Event::TransferNotice { id: self.id, message: slow_message(bytes_per_sec) });
                         None
                     }
-                    SenderAction::Done { route, bytes } => {
-                        return self.completed(store_route(route), bytes, &progress).await
+                    SenderAction::ComputeChecksum => {
+                        let sha = match cancel.or_cancel(self.hashes.get()).await {
+                            Some(h) => h.map(|h| h.sha256),
+                            None => return Err(Failure::Failed { error: "cancelled".into(), resumable: false }),
+                        };
+                        Some(SenderInput::Checksum(sha))
+                    }
+                    SenderAction::Done { route, bytes, verified } => {
+                        return self.completed(store_route(route), bytes, verified, &progress).await
                     }
                     SenderAction::Rejected { reason } => return Err(Failure::Rejected(reason)),
                     SenderAction::Failed { error, resumable } => return Err(Failure::Failed { error, resumable }),
@@ -407,11 +467,8 @@ impl Outgoing {
         }
     }
 
-    async fn completed(self, route: Route, bytes: u64, progress: &Progress) -> Result<(), Failure> {
-        let hashes = match self.hashes.await {
-            Ok(Ok(h)) => Some(h),
-            _ => None,
-        };
+    async fn completed(self, route: Route, bytes: u64, verified: bool, progress: &Progress) -> Result<(), Failure> {
+        let hashes = self.hashes.get().await;
         self.t.record_completed(super::Completed {
             id: self.id,
             name: self.name.clone(),
@@ -422,6 +479,8 @@ impl Outgoing {
             sha256: hashes.map(|h| h.sha256),
             route,
             seconds: progress.seconds(),
+            // Confirmed by the receiver; otherwise nobody told us it arrived intact.
+            verified: if verified { crate::store::Verification::Sha256 } else { crate::store::Verification::None },
         });
         Ok(())
     }

@@ -347,6 +347,7 @@ impl Transfers {
                     sha256: None,
                     route: Route::Oob,
                     seconds: started.elapsed().as_secs_f64(),
+                    verified: crate::store::Verification::None,
                 }),
                 Some(Ok(_)) => t.fail(
                     id,

@@ -967,7 +967,10 @@ mod tests {
                     ReceiverAction::ReadSocket { expected: 100 },
                 ]
             );
-            assert_eq!(r.handle(ReceiverInput::SocketDone, T0), [ReceiverAction::Done { route, sha256: None, checksum: None }]);
+            assert_eq!(
+                r.handle(ReceiverInput::SocketDone, T0),
+                [ReceiverAction::Done { route, sha256: None, checksum: None }]
+            );
             assert_eq!(r.written(), 100);
         }
     }

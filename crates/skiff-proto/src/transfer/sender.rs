@@ -891,10 +891,8 @@ impl Sender {
             }
             // The receiver's copy differs from the file: it was damaged on the way.
             Err(e) if e.condition == Condition::NotAcceptable => {
-                let error = format!(
-                    "{} received the file damaged (its SHA-256 does not match); send it again",
-                    self.peer
-                );
+                let error =
+                    format!("{} received the file damaged (its SHA-256 does not match); send it again", self.peer);
                 self.fail(error, false, out);
             }
             Err(e) => {
@@ -1263,7 +1261,10 @@ mod tests {
         s.handle(SenderInput::SocketDone, T0);
         let c = only_iq(&s.handle(SenderInput::Checksum(Some(SHA.into())), T0));
         let out = s.handle(error(&c, StanzaError::new(Condition::NotAcceptable)), T0);
-        assert!(matches!(&out[..], [SenderAction::Failed { error, resumable: false }] if error.contains("damaged")), "{out:?}");
+        assert!(
+            matches!(&out[..], [SenderAction::Failed { error, resumable: false }] if error.contains("damaged")),
+            "{out:?}"
+        );
         // No answer, or no checksum to send: done, not verified.
         let mut s = streaming();
         s.handle(SenderInput::SocketDone, T0);
@@ -1295,7 +1296,10 @@ mod tests {
             ]
         );
         assert_eq!(s.state(), SenderState::Sending(Route::S5bDirect));
-        assert_eq!(s.handle(SenderInput::SocketDone, T0), [SenderAction::Done { route: Route::S5bDirect, bytes: 10, verified: false }]);
+        assert_eq!(
+            s.handle(SenderInput::SocketDone, T0),
+            [SenderAction::Done { route: Route::S5bDirect, bytes: 10, verified: false }]
+        );
     }
 
     #[test]
@@ -1576,7 +1580,10 @@ mod tests {
         let IqKind::Set(p) = &close.kind else { panic!() };
         assert_eq!(p, &el("<close xmlns='http://jabber.org/protocol/ibb' sid='s1'/>"));
         assert_eq!(s.state(), SenderState::Closing);
-        assert_eq!(s.handle(result(&close, None), T0), [SenderAction::Done { route: Route::Ibb, bytes: 1500, verified: false }]);
+        assert_eq!(
+            s.handle(result(&close, None), T0),
+            [SenderAction::Done { route: Route::Ibb, bytes: 1500, verified: false }]
+        );
     }
 
     #[test]

@@ -469,7 +469,12 @@ impl Harness {
     fn assert_complete(&self, route: Route) {
         let bytes = self.sender.range().1;
         assert_eq!(self.sender_end(), &SenderAction::Done { route, bytes, verified: false }, "{:#?}", self.sender_log);
-        assert_eq!(self.receiver_end(), &ReceiverAction::Done { route, sha256: None, checksum: None }, "{:#?}", self.receiver_log);
+        assert_eq!(
+            self.receiver_end(),
+            &ReceiverAction::Done { route, sha256: None, checksum: None },
+            "{:#?}",
+            self.receiver_log
+        );
         assert_eq!(self.part.len(), self.file.len());
         assert!(self.part == self.file, "the part file differs from the file");
         assert!(self.sender.is_finished() && self.receiver().is_finished());
