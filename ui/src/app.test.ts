@@ -55,6 +55,25 @@ describe('app with the mock backend', () => {
     expect(document.documentElement.lang).toBe('en');
   });
 
+  it('shows the demo transfers completing verified, and a link received not verified', async () => {
+    await boot({ tickMs: 50, speed: 1000 });
+    const cards = () => [...document.querySelectorAll<HTMLElement>('.transfer-card')];
+    const byName = (name: string) => cards().find((c) => c.querySelector('.transfer-name')!.textContent === name)!;
+    // The demo's transfers with Bob (both Skiffs) finish checked end to end.
+    await vi.waitFor(() => expect(byName('Quarterly report – final (v3).pdf').dataset.verified).toBe('sha256'));
+    const sent = byName('Quarterly report – final (v3).pdf');
+    expect(sent.dataset.state).toBe('completed');
+    expect(sent.querySelector('.state-badge')!.textContent).toBe('Confirmed');
+    expect(sent.querySelector('.transfer-verified')!.textContent).toBe('Sent · confirmed by the receiver');
+    await vi.waitFor(() => expect(byName('holiday-video-4k.mp4').dataset.verified).toBe('sha256'));
+    expect(byName('holiday-video-4k.mp4').querySelector('.transfer-verified')!.textContent).toBe('Received · verified (SHA-256)');
+    // A recent link from the history: only its size was checked, and the card says so.
+    const link = byName('boarding-pass.pdf');
+    expect(link.dataset.verified).toBe('none');
+    expect(link.querySelector('.state-badge')!.textContent).toBe('Not verified');
+    expect(link.querySelector('.transfer-verified')!.getAttribute('title')).toContain('Only the size was checked');
+  });
+
   it('shows and answers an incoming offer, then the next one', async () => {
     await boot({ offers: 2 });
     await vi.waitFor(() => expect(q('[data-testid="offer-dialog"]')!.closest('.modal-backdrop')!.hasAttribute('hidden')).toBe(false));
@@ -225,6 +244,8 @@ describe('app with the mock backend', () => {
       const rows = [...document.querySelectorAll<HTMLElement>('tr[data-state]')];
       expect(rows.length).toBeGreaterThan(0);
       expect(rows.every((r) => r.dataset.state === 'completed')).toBe(true);
+      // Completed still filters as completed, each row saying how it was checked.
+      expect(new Set(rows.map((r) => r.dataset.verified))).toEqual(new Set(['sha256', 'md5', 'none']));
     });
     const row = document.querySelector<HTMLElement>('tr[data-state]')!;
     const remove = vi.spyOn(backend!, 'removeFromHistory');

@@ -327,6 +327,55 @@ describe('MockBackend', () => {
     }
   });
 
+  it('completes the demo transfers verified between Skiffs, links and uploads not', async () => {
+    const { b, events } = await fast('&offer=2');
+    try {
+      await b.account(); // starts the demo: two running transfers with Bob, offers from Bob and 李雷
+      vi.advanceTimersByTime(10);
+      type Offered = Extract<EngineEvent, { type: 'transfer_offered' }>;
+      const offers = events.filter((e): e is Offered => e.type === 'transfer_offered' && e.direction === 'incoming' && e.size < 1024 * 1024 * 1024);
+      expect(offers.map((o) => o.peer)).toEqual(['bob@localhost/laptop', 'lilei@jabber.example.cn/mobile']);
+      for (const o of offers) await b.accept(o.id);
+      const [toBob] = await b.sendFiles('bob@localhost', ['/x/a.txt']);
+      const [toCarol] = await b.sendFiles('carol@localhost', ['/x/b.txt']); // offline: by upload
+      vi.advanceTimersByTime(5000);
+      const done = events.filter((e) => e.type === 'transfer_completed');
+      const verdict = (id: number) => done.find((e) => e.id === id);
+      // The demo's own transfers (to and from Bob, running from the start) and a send to Bob: SHA-256.
+      const demo = done.filter((e) => ![toBob, toCarol, ...offers.map((o) => o.id)].includes(e.id));
+      expect(demo).toHaveLength(2);
+      expect(demo.map((e) => e.verified)).toEqual(['sha256', 'sha256']);
+      // Accepted: Bob's Skiff sends the SHA-256, 李雷's other app only the offer's MD5.
+      expect(offers.map((o) => verdict(o.id)?.verified)).toEqual(['sha256', 'md5']);
+      expect(verdict(toBob!)).toMatchObject({ route: 's5b-direct', verified: 'sha256' });
+      expect(verdict(toCarol!)).toMatchObject({ route: 'upload', verified: 'none' });
+      // The history says the same.
+      const [rBob] = await b.history({ nameContains: 'a.txt' });
+      const [rCarol] = await b.history({ nameContains: 'b.txt' });
+      expect(rBob).toMatchObject({ state: 'completed', verified: 'sha256' });
+      expect(rCarol).toMatchObject({ state: 'completed', verified: 'none' });
+    } finally {
+      b.dispose();
+      vi.useRealTimers();
+    }
+  });
+
+  it('seeds a history whose completed records say how they were checked', async () => {
+    const b = make();
+    const all = await b.history({});
+    const v = (name: string) => all.find((r) => r.file_name === name)!.verified;
+    expect(v('thesis-draft-v7.pdf')).toBe('sha256'); // to Bob, a Skiff
+    expect(v('Family photos 2023 — summer holidays in the mountains.zip')).toBe('sha256');
+    expect(v('会议纪要-第三季度.docx')).toBe('md5'); // from another app: the offer's MD5
+    expect(v('slides-final.pdf')).toBe('none'); // an upload
+    expect(v('IMG_20240611_0932.jpg')).toBe('none'); // a link
+    expect(v('boarding-pass.pdf')).toBe('none'); // a recent link: on the transfers pane
+    // A damaged file is a failure like any other.
+    expect(all.find((r) => r.file_name === 'render-final.mov')).toMatchObject({ state: 'failed', error: expect.stringContaining('SHA-256 does not match') });
+    expect(all.filter((r) => r.state !== 'completed').every((r) => r.verified === 'none')).toBe(true);
+    b.dispose();
+  });
+
   it('filters its history like the engine', async () => {
     const b = make();
     const all = await b.history({});

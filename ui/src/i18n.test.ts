@@ -118,6 +118,25 @@ describe('upload and link strings', () => {
   });
 });
 
+describe('verification strings', () => {
+  it('say verified or not, received or sent, in both languages, never a plain "Completed"', () => {
+    const kinds = ['sha256', 'md5', 'none', 'confirmed', 'unconfirmed'];
+    for (const part of ['badge', 'line', 'tip']) {
+      for (const kind of kinds) {
+        const k = `verify.${part}.${kind}`;
+        expect(hasKey(k), k).toBe(true);
+        expect(/[\u4e00-\u9fff]/.test(zh[k as Key]), `${k}: ${zh[k as Key]}`).toBe(true);
+        expect(en[k as Key]).not.toMatch(/^Completed$/);
+      }
+    }
+    expect(t('verify.line.none')).toBe('Received · not verified');
+    expect(t('verify.line.unconfirmed')).toBe('Sent · not confirmed');
+    expect(t('verify.tip.none')).toContain('the sender did not provide a checksum');
+    expect(t('verify.line.sha256', undefined, 'zh-CN')).toBe('已接收 · 已校验（SHA-256）');
+    expect(t('verify.badge.none', undefined, 'zh-CN')).toBe('未校验');
+  });
+});
+
 describe('sign-in security strings', () => {
   it('translate the new sign-in error codes in both languages', () => {
     for (const code of ['certificate-untrusted', 'certificate-changed', 'plain-downgrade', 'server-auth-invalid']) {

@@ -9,6 +9,11 @@
 // fail on every SI route, with `upload_fallback` while uploads are allowed, so the
 // "Send by upload" action (`upload_instead`) can be tried.
 //
+// Completed transfers are checked like the engine checks them (`verified`): SHA-256
+// between the demo's Skiffs (both ways), the offer's MD5 only for a file from 李雷's
+// other app, nothing ("not verified" / "not confirmed") for uploads, links and people
+// outside the roster.
+//
 // URL parameters (with `?mock`): signin=1 (start signed out), offer=N (N offers at
 // once), lang=en|zh-CN, theme=system|light|dark, quiet=1 (no timed offer),
 // many=N (N extra running transfers, for load testing), drag=X,Y (files held over that
@@ -51,6 +56,7 @@ import type {
   TransferState,
   Untrusted,
   UntrustedReason,
+  Verification,
 } from './types';
 
 export interface MockOptions {
@@ -183,6 +189,16 @@ function certificateError(u: Untrusted): AppError {
     ? `the certificate of ${u.host} is not the one you trusted before (the server changed it, or someone is impersonating it); ${REASON_WORDS[u.reason]}; its SHA-256 fingerprint is ${u.certificate.fingerprint}`
     : `the certificate of ${u.host} is not trusted: ${REASON_WORDS[u.reason]}; its SHA-256 fingerprint is ${u.certificate.fingerprint}`;
   return { code: u.changed ? 'certificate-changed' : 'certificate-untrusted', message, untrusted: u };
+}
+
+/** How the engine would have checked completed transfer `r` (the header comment). */
+function mockVerification(r: TransferRecord): Verification {
+  if (r.route === 'upload' || r.route === 'oob') return 'none';
+  const bare = bareJid(r.peer_jid);
+  if (!DEMO_ROSTER.some((c) => c.jid === bare)) return 'none';
+  // Another app: its offers carry an MD5 at best, and it confirms nothing it receives.
+  if (NO_SI_OFFERS.has(bare)) return r.direction === 'incoming' ? 'md5' : 'none';
+  return 'sha256';
 }
 
 /** Where the mock's uploads end up (the completion's `path`). */
@@ -321,8 +337,10 @@ export class MockBackend implements Backend {
       offset: 0,
       attempts: 1,
       url: null,
+      verified: 'none',
       ...extra,
     };
+    if (state === 'completed' && extra.verified === undefined) r.verified = mockVerification(r);
     this.records.set(id, r);
     return r;
   }
@@ -338,7 +356,15 @@ export class MockBackend implements Backend {
     this.record('outgoing', 'carol@localhost', 'slides-final.pdf', 6.1 * MIB, 'completed', { route: 'upload', ...old(5 * day, 3) });
     this.record('incoming', 'lilei@jabber.example.cn/mobile', 'IMG_20240611_0932.jpg', 3.4 * MIB, 'completed', { route: 'oob', url: 'https://upload.jabber.example.cn/share/8f2c/IMG_20240611_0932.jpg', ...old(4 * day, 2) });
     this.record('outgoing', 'dave.from.the.research.department@conference-and-files.example.org/desk', 'measurements-2024-raw.csv', 230 * MIB, 'cancelled', { error: 'cancelled', bytes_done: 12 * MIB, route: 's5b-direct', ...old(30 * 3600 * 1000, 9) });
+    this.record('incoming', 'bob@localhost/laptop', 'render-final.mov', 840 * MIB, 'failed', {
+      route: 's5b-direct',
+      local_path: null,
+      bytes_done: 840 * MIB,
+      error: "The file arrived damaged: its SHA-256 does not match the sender's. The partial file was removed.",
+      ...old(6 * day, 70),
+    });
     // Recent ones: these start on the transfers pane.
+    this.record('incoming', 'lilei@jabber.example.cn/mobile', 'boarding-pass.pdf', 412 * 1024, 'completed', { route: 'oob', url: 'https://upload.jabber.example.cn/share/c41d/boarding-pass.pdf', ...old(2 * 3600 * 1000, 2) });
     this.record('outgoing', 'erin@localhost/pc', 'notes.txt', 12_345, 'completed', { route: 'ibb', ...old(25 * 60 * 1000, 1) });
     this.record('outgoing', 'dave.from.the.research.department@conference-and-files.example.org/desk', 'dataset.tar.gz', 2.4 * GIB, 'interrupted', {
       route: 's5b-proxy',
@@ -441,6 +467,7 @@ export class MockBackend implements Backend {
     r.state = 'completed';
     r.finished_at = Date.now();
     if (r.direction === 'incoming') r.local_path = `${this.settings.downloadDir}/${r.file_name}`;
+    r.verified = mockVerification(r);
     this.emit({
       type: 'transfer_completed',
       id,
@@ -452,6 +479,7 @@ export class MockBackend implements Backend {
       sha256: '0'.repeat(64),
       route: r.route ?? 's5b-direct',
       seconds: Math.max(0.1, (r.finished_at - r.created_at) / 1000),
+      verified: r.verified,
     });
   }
 
@@ -604,6 +632,7 @@ export class MockBackend implements Backend {
     const r = this.need(id);
     if (r.direction !== 'outgoing' || !r.local_path) throw err('not-resumable', 'Only a file you sent can be resumed from here.');
     r.state = 'offered';
+    r.verified = 'none';
     r.offset = r.bytes_done;
     r.attempts++;
     r.error = null;
@@ -632,6 +661,7 @@ export class MockBackend implements Backend {
     if (r.state !== 'failed' && r.state !== 'interrupted') throw err('already-active', 'This transfer has not failed.');
     if (!this.settings.allowUpload) throw err('invalid', 'Sending by HTTP upload is turned off in the settings.');
     r.state = 'offered';
+    r.verified = 'none';
     r.bytes_done = 0;
     r.offset = 0;
     r.attempts++;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   applyEvent,
   asDirection,
+  asVerification,
   bestResource,
   clearFinished,
   contactPresence,
@@ -92,11 +93,12 @@ describe('transfer reducer', () => {
           sha256: 'ab',
           route: 's5b-direct',
           seconds: 2,
+          verified: 'sha256',
         },
       ],
       state,
     );
-    expect(state.transfers.get(1)).toMatchObject({ state: 'completed', path: '/tmp/file-1.bin', bytes: 1000, seconds: 2, bytesPerSec: 500 });
+    expect(state.transfers.get(1)).toMatchObject({ state: 'completed', path: '/tmp/file-1.bin', bytes: 1000, seconds: 2, bytesPerSec: 500, verified: 'sha256' });
   });
 
   it('queues incoming offers in order and drops them when answered', () => {
@@ -234,6 +236,7 @@ describe('transfer reducer', () => {
       offset: 0,
       attempts: 1,
       url: null,
+      verified: 'sha256',
       ...extra,
     });
     const { state } = reduce([{ type: 'transfer_progress', id: 2, bytes: 50, total: 100, bytes_per_sec: 10 }]);
@@ -246,6 +249,44 @@ describe('transfer reducer', () => {
     const removed = clearFinished(state, emptyDirty());
     expect(removed).toBe(2);
     expect(state.order).toEqual([2]);
+  });
+
+  it('keeps how a completed transfer was checked, from the event or the record', () => {
+    const completed = (id: number, verified: 'sha256' | 'md5' | 'none'): EngineEvent => ({
+      type: 'transfer_completed',
+      id,
+      name: `file-${id}.bin`,
+      path: `/tmp/file-${id}.bin`,
+      size: 1000,
+      bytes: 1000,
+      sha256: 'ab',
+      route: 'oob',
+      seconds: 1,
+      verified,
+    });
+    const { state } = reduce([offered(1, 'incoming'), offered(2, 'incoming'), offered(3), completed(1, 'sha256'), completed(2, 'md5'), completed(3, 'none')]);
+    expect(state.transfers.get(1)!.verified).toBe('sha256');
+    expect(state.transfers.get(2)!.verified).toBe('md5');
+    expect(state.transfers.get(3)!.verified).toBe('none');
+    // Sent again (resume, retry, upload instead): nothing is known about the new attempt yet.
+    reduce([offered(1, 'incoming', { resume_from: 10 })], state);
+    expect(state.transfers.get(1)).toMatchObject({ state: 'offered', verified: 'none' });
+
+    const rec = (id: number, extra: Partial<TransferRecord>): TransferRecord => ({
+      id, sid: 's', direction: 'incoming', account: 'a@b', peer_jid: 'bob@localhost/pc', file_name: `r${id}`, local_path: '/x', size: 10,
+      md5: null, sha256: null, date: null, description: null, route: 'ibb', streamhost: null, state: 'completed', bytes_done: 10, error: null,
+      created_at: id, updated_at: id, finished_at: id, offset: 0, attempts: 1, url: null, verified: 'sha256', ...extra,
+    });
+    const seeded = initialState();
+    seedTransfers(seeded, [rec(10, {}), rec(11, { verified: 'md5' }), rec(12, { verified: 'none', route: 'oob' }), rec(13, { state: 'interrupted', verified: 'sha256' })], emptyDirty());
+    expect([10, 11, 12, 13].map((id) => seeded.transfers.get(id)!.verified)).toEqual(['sha256', 'md5', 'none', 'none']);
+  });
+
+  it('reads the verification as checked only when the engine said so', () => {
+    expect(asVerification('sha256')).toBe('sha256');
+    expect(asVerification('sha-256')).toBe('sha256'); // the store's and the CLI's spelling
+    expect(asVerification('md5')).toBe('md5');
+    for (const v of ['none', undefined, null, '', 'SHA256', 'sha512', 1]) expect(asVerification(v)).toBe('none');
   });
 });
 

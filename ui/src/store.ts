@@ -14,6 +14,7 @@ import type {
   ResourcePresence,
   TransferRecord,
   TransferState,
+  Verification,
 } from './types';
 
 export type Presence = 'available' | 'away' | 'dnd' | 'offline';
@@ -54,6 +55,11 @@ export interface TransferView {
   notices: string[];
   /** Seconds the completed attempt took. */
   seconds: number | null;
+  /**
+   * How the completed transfer's content was checked (`none` before it completes, and
+   * when it could not be: "received, not verified" / "sent, not confirmed").
+   */
+  verified: Verification;
   createdAt: number;
   finishedAt: number | null;
 }
@@ -114,6 +120,17 @@ export function asDirection(d: string): Direction {
   return d === 'incoming' ? 'incoming' : 'outgoing';
 }
 
+/**
+ * The engine's verification as the UI takes it. The wire spells SHA-256 `sha256` (the
+ * store and the CLI say `sha-256`: both are taken); anything else, or nothing, is
+ * `none`: the UI never claims a check it was not told about.
+ */
+export function asVerification(v: unknown): Verification {
+  if (v === 'sha256' || v === 'sha-256') return 'sha256';
+  if (v === 'md5') return 'md5';
+  return 'none';
+}
+
 export function isFinal(state: TransferState): boolean {
   return state === 'completed' || state === 'failed' || state === 'rejected' || state === 'cancelled';
 }
@@ -144,6 +161,7 @@ function blankTransfer(id: number, now: number): TransferView {
     uploadFallback: false,
     notices: [],
     seconds: null,
+    verified: 'none',
     createdAt: now,
     finishedAt: null,
   };
@@ -176,6 +194,7 @@ export function transferFromRecord(r: TransferRecord): TransferView {
     uploadFallback: false,
     notices: [],
     seconds,
+    verified: r.state === 'completed' ? asVerification(r.verified) : 'none',
     createdAt: r.created_at,
     finishedAt: r.finished_at,
   };
@@ -345,6 +364,7 @@ export function applyEvent(
       t.notices = [];
       t.finishedAt = null;
       t.seconds = null;
+      t.verified = 'none';
       if (!existing) {
         state.transfers.set(e.id, t);
         state.order.unshift(e.id);
@@ -399,6 +419,7 @@ export function applyEvent(
       t.bytes = e.size;
       t.route = e.route;
       t.seconds = e.seconds;
+      t.verified = asVerification(e.verified);
       t.bytesPerSec = e.seconds > 0 ? e.bytes / e.seconds : 0;
       t.error = null;
       t.resumable = false;

@@ -29,6 +29,7 @@ export type {
   TransferState,
   Untrusted,
   UntrustedReason,
+  Verification,
 } from './bindings';
 
 /** An engine event (the payload of `skiff://event`); named apart from the DOM's `Event`. */

@@ -5,9 +5,9 @@ import { h, setText } from '../dom';
 import { bareJid, formatBytes, formatDateTime, formatRelative, fromDateInput } from '../format';
 import { icon, type IconName } from '../icons';
 import { language, t, tn, type Key } from '../i18n';
-import { displayName, type AppState } from '../store';
+import { asVerification, displayName, type AppState } from '../store';
 import { TRANSFER_STATES, type Direction, type HistoryQuery, type TransferRecord, type TransferState } from '../types';
-import { routeLabel, routeTip } from './transfers';
+import { routeLabel, routeTip, verificationText } from './transfers';
 
 export const HISTORY_LIMIT = 500;
 
@@ -304,9 +304,12 @@ export class HistoryView {
       ];
       for (const b of buttons) if (b instanceof HTMLButtonElement) b.dataset.action = b.dataset.testid!.split('-').pop()!;
       const dirLabel = t(r.direction === 'incoming' ? 'history.received' : 'history.sent');
+      // A completed record says how it was checked ("Verified", "Not verified", …).
+      const verified = r.state === 'completed' ? asVerification(r.verified) : null;
+      const check = verified ? verificationText(r.direction, verified) : null;
       const tr = h(
         'tr',
-        { testid: `history-${r.id}`, 'data-state': r.state, 'data-direction': r.direction },
+        { testid: `history-${r.id}`, 'data-state': r.state, 'data-direction': r.direction, 'data-verified': verified },
         h(
           'td',
           { class: 'col-file' },
@@ -334,7 +337,16 @@ export class HistoryView {
           { class: 'col-route' },
           r.route ? h('span', { class: 'badge route-badge', 'data-route': r.route, title: routeTip(r.route, r.streamhost) }, routeLabel(r.route)) : '—',
         ),
-        h('td', { class: 'col-state' }, h('span', { class: 'badge state-badge', 'data-state': r.state }, t(`state.${r.state}`))),
+        h(
+          'td',
+          { class: 'col-state' },
+          h(
+            'span',
+            { class: 'badge state-badge', 'data-state': r.state, 'data-verified': verified, title: check?.tip },
+            check ? h('span', { class: 'badge-icon' }, icon(check.icon)) : null,
+            h('span', { class: 'badge-text' }, check ? check.badge : t(`state.${r.state}`)),
+          ),
+        ),
         h('td', { class: 'col-date', title: formatDateTime(r.created_at, lang) }, formatRelative(r.created_at, now, lang)),
         h('td', { class: 'col-actions' }, h('div', { class: 'row-actions' }, ...buttons)),
       );

@@ -4,9 +4,10 @@
 
 import { h, keyed, setAttr, setHidden, setText } from '../dom';
 import { bareJid, formatBytes, formatDuration, formatEta, formatProgressBytes, formatSpeed, percent } from '../format';
-import { icon } from '../icons';
-import { language, t, tDynamic } from '../i18n';
+import { icon, type IconName } from '../icons';
+import { language, t, tDynamic, type Key } from '../i18n';
 import { displayName, isFinal, isLive, type AppState, type Dirty, type TransferView } from '../store';
+import type { Direction, Verification } from '../types';
 
 export interface TransferActions {
   cancel(id: number): void;
@@ -29,6 +30,8 @@ interface CardParts {
   name: HTMLElement;
   route: HTMLElement;
   state: HTMLElement;
+  stateIcon: HTMLElement;
+  stateText: HTMLElement;
   peer: HTMLElement;
   bar: HTMLElement;
   fill: HTMLElement;
@@ -36,6 +39,9 @@ interface CardParts {
   speed: HTMLElement;
   eta: HTMLElement;
   pct: HTMLElement;
+  verified: HTMLElement;
+  verifiedIcon: HTMLElement;
+  verifiedText: HTMLElement;
   notices: HTMLElement;
   error: HTMLElement;
   buttons: Record<ActionName, HTMLButtonElement>;
@@ -68,6 +74,48 @@ export function routeTip(route: string | null, streamhost: string | null): strin
   if (!route) return '';
   if (route === 's5b-proxy' && streamhost) return t('route.tip.s5b-proxyVia', { host: streamhost });
   return tDynamic(`route.tip.${route}`, route);
+}
+
+/** What a completed transfer says about its check: incoming `Verification`s, or for a sent file whether the receiver confirmed it. */
+type VerifyKind = Verification | 'confirmed' | 'unconfirmed';
+
+const VERIFY_KEYS: Record<VerifyKind, { badge: Key; line: Key; tip: Key }> = {
+  sha256: { badge: 'verify.badge.sha256', line: 'verify.line.sha256', tip: 'verify.tip.sha256' },
+  md5: { badge: 'verify.badge.md5', line: 'verify.line.md5', tip: 'verify.tip.md5' },
+  none: { badge: 'verify.badge.none', line: 'verify.line.none', tip: 'verify.tip.none' },
+  confirmed: { badge: 'verify.badge.confirmed', line: 'verify.line.confirmed', tip: 'verify.tip.confirmed' },
+  unconfirmed: { badge: 'verify.badge.unconfirmed', line: 'verify.line.unconfirmed', tip: 'verify.tip.unconfirmed' },
+};
+
+export interface VerificationText {
+  /** Short, for the state badge: "Verified", "Not confirmed", … */
+  badge: string;
+  /** "Received · verified (SHA-256)", "Sent · not confirmed", … */
+  line: string;
+  /** Why: what was checked (or not), for the tooltip. */
+  tip: string;
+  /** The content was checked (false: only the size; say so as a warning). */
+  ok: boolean;
+  icon: IconName;
+}
+
+/**
+ * How a completed transfer is labelled, never a plain "Completed": received files say
+ * what checked them (SHA-256, MD5, or only the size: "not verified"); sent files whether
+ * the receiver confirmed them.
+ */
+export function verificationText(direction: Direction, verified: Verification): VerificationText {
+  const ok = verified !== 'none';
+  const kind: VerifyKind = direction === 'incoming' ? verified : ok ? 'confirmed' : 'unconfirmed';
+  const keys = VERIFY_KEYS[kind];
+  return { badge: t(keys.badge), line: t(keys.line), tip: t(keys.tip), ok, icon: ok ? 'shieldCheck' : 'alert' };
+}
+
+/** Puts icon `name` (or none) in `slot`, only when it changes. */
+function setIcon(slot: HTMLElement, name: IconName | ''): void {
+  if ((slot.dataset.icon ?? '') === name) return;
+  slot.dataset.icon = name;
+  slot.replaceChildren(...(name ? [icon(name)] : []));
 }
 
 /** Which buttons a card shows in its state. */
@@ -111,12 +159,10 @@ function statusLine(v: TransferView): { bytes: string; speed: string; eta: strin
         eta: t('transfer.left', { eta: formatEta(v.bytes, v.total, v.bytesPerSec, lang) }),
       };
     case 'completed':
+      // How it was checked has its own line (verificationText).
       return {
         bytes: formatBytes(v.size),
-        speed:
-          v.seconds != null
-            ? t('transfer.doneIn', { duration: formatDuration(v.seconds, lang), speed: formatSpeed(v.bytesPerSec) })
-            : t('transfer.done'),
+        speed: v.seconds != null ? t('transfer.doneIn', { duration: formatDuration(v.seconds, lang), speed: formatSpeed(v.bytesPerSec) }) : '',
         eta: '',
       };
     default:
@@ -208,11 +254,17 @@ export class TransfersPane {
       upload: mk('upload'),
       dismiss: mk('dismiss'),
     };
+    const stateIcon = h('span', { class: 'badge-icon', hidden: true });
+    const stateText = h('span', { class: 'badge-text' });
+    const verifiedIcon = h('span', { class: 'verified-icon' });
+    const verifiedText = h('span', { class: 'verified-text' });
     const parts: CardParts = {
       dir: h('span', { class: 'dir-icon' }),
       name: h('span', { class: 'transfer-name' }),
       route: h('span', { class: 'badge route-badge', testid: `transfer-${id}-route` }),
-      state: h('span', { class: 'badge state-badge', testid: `transfer-${id}-state` }),
+      state: h('span', { class: 'badge state-badge', testid: `transfer-${id}-state` }, stateIcon, stateText),
+      stateIcon,
+      stateText,
       peer: h('span', { class: 'transfer-peer' }),
       bar: h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100' }),
       fill: h('div', { class: 'bar-fill' }),
@@ -220,6 +272,9 @@ export class TransfersPane {
       speed: h('span', { class: 'transfer-speed' }),
       eta: h('span', { class: 'transfer-eta' }),
       pct: h('span', { class: 'transfer-pct' }),
+      verified: h('span', { class: 'transfer-verified', hidden: true, testid: `transfer-${id}-verified` }, verifiedIcon, verifiedText),
+      verifiedIcon,
+      verifiedText,
       notices: h('ul', { class: 'transfer-notices', hidden: true }),
       error: h('p', { class: 'transfer-error', hidden: true, role: 'status' }),
       buttons,
@@ -239,7 +294,7 @@ export class TransfersPane {
       h(
         'div',
         { class: 'card-row card-bottom' },
-        h('div', { class: 'card-stats' }, parts.pct, parts.bytes, parts.speed, parts.eta),
+        h('div', { class: 'card-stats' }, parts.pct, parts.bytes, parts.speed, parts.eta, parts.verified),
         h('div', { class: 'card-actions' }, ...Object.values(buttons)),
       ),
       parts.notices,
@@ -277,8 +332,23 @@ export class TransfersPane {
     setAttr(p.route, 'title', routeTip(v.route, v.streamhost));
     setHidden(p.route, !v.route);
     if (v.route) p.route.dataset.route = v.route;
-    setText(p.state, t(`state.${v.state}`));
+    // A completed transfer says how it was checked, never a plain "Completed".
+    const check = v.state === 'completed' ? verificationText(v.direction, v.verified) : null;
+    const verified = check ? v.verified : null;
+    setAttr(card, 'data-verified', verified);
+    setText(p.stateText, check ? check.badge : t(`state.${v.state}`));
     p.state.dataset.state = v.state;
+    setAttr(p.state, 'data-verified', verified);
+    setAttr(p.state, 'title', check ? check.tip : null);
+    setIcon(p.stateIcon, check ? check.icon : '');
+    setHidden(p.stateIcon, !check);
+    setHidden(p.verified, !check);
+    if (check) {
+      setIcon(p.verifiedIcon, check.icon);
+      setText(p.verifiedText, check.line);
+      setAttr(p.verified, 'title', check.tip);
+      setAttr(p.verified, 'data-verified', v.verified);
+    }
 
     const pc = v.state === 'completed' ? 100 : percent(v.bytes, v.total);
     const width = `${pc}%`;

@@ -13,7 +13,7 @@ import { formToSize, isIpAddress, SettingsDialog, sizeToForm } from './settings'
 import { CertificateDialog, fingerprintGroups, reasonText, validity } from './certificate';
 import { certificateQuestion, describeError, validateSignIn } from './signin';
 import { Toasts } from './toasts';
-import { cardButtons, TransfersPane } from './transfers';
+import { cardButtons, TransfersPane, verificationText } from './transfers';
 
 const contacts: ContactView[] = [
   { jid: 'bob@localhost', name: 'Bob', subscription: 'both', pending_out: false, groups: [], resources: [{ resource: 'pc', show: 'available', status: 'Ready', priority: 5 }] },
@@ -208,6 +208,85 @@ describe('transfer cards', () => {
     frame();
     expect(pane.cardUpdates - u).toBe(1);
     expect(document.querySelector('[data-testid="transfer-5"] .transfer-notices')!.textContent).toContain('slow peer');
+  });
+
+  it('say how a completed transfer was checked, never a plain "Completed"', () => {
+    const done = (id: number, direction: 'incoming' | 'outgoing', verified: 'sha256' | 'md5' | 'none', route = 's5b-direct'): EngineEvent[] => [
+      offer(id, direction, `f${id}.bin`),
+      { type: 'transfer_started', id, route, streamhost: null, offset: 0 },
+      { type: 'transfer_completed', id, name: `f${id}.bin`, path: `/dl/f${id}.bin`, size: 1024, bytes: 1024, sha256: 'ab', route, seconds: 2, verified },
+    ];
+    const s = stateWith([
+      ...done(1, 'incoming', 'sha256'),
+      ...done(2, 'incoming', 'md5'),
+      ...done(3, 'incoming', 'none', 'oob'),
+      ...done(4, 'outgoing', 'sha256'),
+      ...done(5, 'outgoing', 'none', 'upload'),
+      offer(6, 'outgoing'),
+      { type: 'transfer_started', id: 6, route: 'ibb', streamhost: null, offset: 0 },
+    ]);
+    const pane = new TransfersPane(noopTransferActions());
+    document.body.append(pane.el);
+    pane.render(s, emptyDirty(), true);
+    const card = (id: number) => document.querySelector<HTMLElement>(`[data-testid="transfer-${id}"]`)!;
+    const badge = (id: number) => document.querySelector<HTMLElement>(`[data-testid="transfer-${id}-state"]`)!;
+    const line = (id: number) => document.querySelector<HTMLElement>(`[data-testid="transfer-${id}-verified"]`)!;
+    const seen = [1, 2, 3, 4, 5].map((id) => [card(id).dataset.verified, badge(id).textContent, line(id).textContent, line(id).hidden]);
+    expect(seen).toEqual([
+      ['sha256', 'Verified', 'Received · verified (SHA-256)', false],
+      ['md5', 'Verified (MD5)', 'Received · verified (MD5)', false],
+      ['none', 'Not verified', 'Received · not verified', false],
+      ['sha256', 'Confirmed', 'Sent · confirmed by the receiver', false],
+      ['none', 'Not confirmed', 'Sent · not confirmed', false],
+    ]);
+    for (const id of [1, 2, 3, 4, 5]) {
+      expect(card(id).dataset.state).toBe('completed');
+      expect(card(id).textContent).not.toContain('Completed');
+      expect(badge(id).dataset.verified).toBe(card(id).dataset.verified);
+      expect(line(id).dataset.verified).toBe(card(id).dataset.verified);
+    }
+    // Not verified: a warning (the CSS colours data-verified=none), with an alert icon and the reason.
+    expect(badge(3).getAttribute('title')).toContain('Only the size was checked');
+    expect(badge(3).getAttribute('title')).toContain('did not provide a checksum');
+    expect(line(3).getAttribute('title')).toBe(badge(3).getAttribute('title'));
+    expect(badge(3).querySelector('.badge-icon')!.getAttribute('data-icon')).toBe('alert');
+    expect(line(3).querySelector('.verified-icon')!.getAttribute('data-icon')).toBe('alert');
+    expect(line(5).querySelector('.verified-icon')!.getAttribute('data-icon')).toBe('alert');
+    expect(badge(5).getAttribute('title')).toContain('Nobody confirmed');
+    expect(line(1).querySelector('.verified-icon')!.getAttribute('data-icon')).toBe('shieldCheck');
+    expect(badge(1).getAttribute('title')).toContain('SHA-256');
+    expect(badge(4).getAttribute('title')).toContain('receiver checked the whole file');
+    // Still running: no verdict yet.
+    expect(card(6).hasAttribute('data-verified')).toBe(false);
+    expect(badge(6).hasAttribute('data-verified')).toBe(false);
+    expect(badge(6).hasAttribute('title')).toBe(false);
+    expect(badge(6).textContent).toBe('In progress');
+    expect(line(6).hidden).toBe(true);
+    // Sent again: the old verdict goes with the old attempt.
+    const d = emptyDirty();
+    applyEvent(s, offer(5, 'outgoing', 'f5.bin'), d, 2000);
+    pane.render(s, d);
+    expect(card(5).hasAttribute('data-verified')).toBe(false);
+    expect(badge(5).textContent).toBe('Pending');
+    expect(badge(5).querySelector<HTMLElement>('.badge-icon')!.hidden).toBe(true);
+    expect(line(5).hidden).toBe(true);
+    // Simplified Chinese.
+    setLanguage('zh-CN');
+    pane.render(s, emptyDirty(), true);
+    expect([1, 3, 4].map((id) => [badge(id).textContent, line(id).textContent])).toEqual([
+      ['已校验', '已接收 · 已校验（SHA-256）'],
+      ['未校验', '已接收 · 未校验'],
+      ['已确认', '已发送 · 接收方已确认'],
+    ]);
+    expect(badge(3).getAttribute('title')).toContain('只检查了文件大小');
+  });
+
+  it('label verification by direction: a sent file is confirmed or not', () => {
+    expect(verificationText('incoming', 'none')).toMatchObject({ badge: 'Not verified', ok: false, icon: 'alert' });
+    expect(verificationText('incoming', 'md5')).toMatchObject({ badge: 'Verified (MD5)', ok: true, icon: 'shieldCheck' });
+    expect(verificationText('outgoing', 'sha256')).toMatchObject({ line: 'Sent · confirmed by the receiver', ok: true });
+    expect(verificationText('outgoing', 'md5')).toMatchObject({ line: 'Sent · confirmed by the receiver', ok: true });
+    expect(verificationText('outgoing', 'none')).toMatchObject({ line: 'Sent · not confirmed', ok: false });
   });
 
   it('switch language live', () => {
@@ -704,7 +783,7 @@ describe('history helpers', () => {
     const r = {
       id: 1, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@x/pc', file_name: 'a', local_path: '/a', size: 1,
       md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state: 'interrupted',
-      bytes_done: 0, error: 'lost', created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null,
+      bytes_done: 0, error: 'lost', created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null, verified: 'none',
     } as const;
     expect(recordActions(r, false)).toEqual({ open: false, show: true, resend: true, resume: true, remove: true });
     expect(recordActions(r, true)).toEqual({ open: false, show: true, resend: false, resume: false, remove: false });
@@ -727,7 +806,7 @@ describe('history helpers', () => {
     const rec = (id: number, state: TransferRecord['state']): TransferRecord => ({
       id, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
       md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state,
-      bytes_done: 0, error: 'No transfer method worked', created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null,
+      bytes_done: 0, error: 'No transfer method worked', created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null, verified: 'none',
     });
     const uploadInstead = vi.fn();
     const view = new HistoryView({
@@ -748,6 +827,70 @@ describe('history helpers', () => {
     for (const id of [1, 2, 3]) expect(document.querySelector(`[data-testid="history-${id}"] .row-actions`)!.children).toHaveLength(6);
     b.click();
     expect(uploadInstead).toHaveBeenCalledWith(expect.objectContaining({ id: 1 }));
+  });
+});
+
+describe('history view', () => {
+  const rec = (id: number, extra: Partial<TransferRecord>): TransferRecord => ({
+    id, sid: '', direction: 'incoming', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
+    md5: null, sha256: null, date: null, description: null, route: 's5b-direct', streamhost: null, state: 'completed',
+    bytes_done: 1, error: null, created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null, verified: 'sha256',
+    ...extra,
+  });
+  const view = (records: TransferRecord[], load = vi.fn(async () => records)) =>
+    new HistoryView({
+      load, open: vi.fn(), showInFolder: vi.fn(), resend: vi.fn(), resume: vi.fn(), uploadInstead: vi.fn(), remove: vi.fn(async () => true),
+      isLive: () => false,
+      uploadFallback: () => false,
+    });
+
+  it('shows whether each completed transfer was verified, in the state badge', async () => {
+    const v = view([
+      rec(1, {}),
+      rec(2, { verified: 'md5' }),
+      rec(3, { verified: 'none', route: 'oob' }),
+      rec(4, { direction: 'outgoing' }),
+      rec(5, { direction: 'outgoing', verified: 'none', route: 'upload' }),
+      rec(6, { state: 'failed', verified: 'none', error: "The file arrived damaged: its SHA-256 does not match the sender's." }),
+    ]);
+    document.body.append(v.el);
+    await v.refresh();
+    const row = (id: number) => document.querySelector<HTMLElement>(`[data-testid="history-${id}"]`)!;
+    const badge = (id: number) => row(id).querySelector<HTMLElement>('.state-badge')!;
+    expect([1, 2, 3, 4, 5].map((id) => [row(id).dataset.verified, badge(id).dataset.verified, badge(id).textContent])).toEqual([
+      ['sha256', 'sha256', 'Verified'],
+      ['md5', 'md5', 'Verified (MD5)'],
+      ['none', 'none', 'Not verified'],
+      ['sha256', 'sha256', 'Confirmed'],
+      ['none', 'none', 'Not confirmed'],
+    ]);
+    expect(badge(3).title).toContain('Only the size was checked');
+    expect(badge(3).querySelector('.badge-icon .icon')).not.toBeNull();
+    expect(badge(5).title).toContain('Nobody confirmed');
+    expect(badge(1).title).toContain('SHA-256');
+    expect(document.querySelector('[data-testid="history-table"] tbody')!.textContent).not.toContain('Completed');
+    // Other states keep their name and carry no verdict; a damaged file is a failure with its reason.
+    expect(row(6).hasAttribute('data-verified')).toBe(false);
+    expect(badge(6).hasAttribute('data-verified')).toBe(false);
+    expect(badge(6).textContent).toBe('Failed');
+    expect(row(6).querySelector('.cell-error')!.textContent).toContain('SHA-256 does not match');
+    setLanguage('zh-CN');
+    v.relabel();
+    expect([1, 3, 5].map((id) => badge(id).textContent)).toEqual(['已校验', '未校验', '未确认']);
+  });
+
+  it('filters completed transfers as completed, verified or not', async () => {
+    const load = vi.fn(async () => [rec(1, {}), rec(2, { verified: 'none' })]);
+    const v = view([], load);
+    document.body.append(v.el);
+    await v.refresh();
+    const sel = document.querySelector<HTMLSelectElement>('[data-testid="history-state"]')!;
+    expect([...sel.options].map((o) => o.value)).toContain('completed');
+    expect([...sel.options].find((o) => o.value === 'completed')!.textContent).toBe('Completed');
+    sel.value = 'completed';
+    sel.dispatchEvent(new Event('change'));
+    await vi.waitFor(() => expect(load).toHaveBeenLastCalledWith({ limit: 500, state: 'completed' }));
+    await vi.waitFor(() => expect(document.querySelectorAll('tr[data-verified]')).toHaveLength(2));
   });
 });
 
