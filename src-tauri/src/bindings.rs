@@ -26,7 +26,7 @@ use crate::commands::{
     AcceptArgs, HistoryQuery, IdArgs, PickFolderArgs, SendFilesArgs, SetSettingsArgs, SignInArgs, SignedIn,
 };
 use crate::error::AppError;
-use crate::settings::{RememberedAccount, Settings};
+use crate::settings::{RememberedView, Settings};
 use crate::state::{AccountView, ContactView};
 
 /// Set to `1` to rewrite `ui/src/bindings/` instead of failing when it is stale.
@@ -132,7 +132,7 @@ command_table! {
     sign_in(SignInArgs) -> SignedIn;
     sign_out(()) -> ();
     account(()) -> Option<AccountView>;
-    remembered_account(()) -> Option<RememberedAccount>;
+    remembered_account(()) -> Option<RememberedView>;
     roster(()) -> Vec<ContactView>;
     send_files(SendFilesArgs) -> Vec<i64>;
     accept(AcceptArgs) -> ();

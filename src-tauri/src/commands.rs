@@ -21,7 +21,8 @@ use tauri_plugin_dialog::DialogExt;
 
 use crate::error::{AppError, AppResult};
 use crate::files;
-use crate::settings::{RememberedAccount, Settings};
+use crate::secrets;
+use crate::settings::{RememberedAccount, RememberedView, Settings};
 use crate::state::{account_config, AccountView, AppState, ContactView};
 
 /// A command's whole argument object as one struct `T`. Missing `Option` fields are
@@ -57,6 +58,9 @@ pub struct SignInArgs {
     /// this account after seeing it (`untrusted.certificate.fingerprint` of the
     /// `certificate-untrusted`/`-changed` error); kept for the account once signed in.
     pub trust_fingerprint: Option<String>,
+    /// With `remember`: keep the password in the OS keyring (never in a file), to
+    /// sign in by itself at the next start. Off: a kept password is forgotten.
+    pub remember_password: Option<bool>,
 }
 
 /// Never prints the password.
@@ -69,6 +73,7 @@ impl std::fmt::Debug for SignInArgs {
             .field("ca_file", &self.ca_file)
             .field("remember", &self.remember)
             .field("trust_fingerprint", &self.trust_fingerprint)
+            .field("remember_password", &self.remember_password)
             .finish_non_exhaustive()
     }
 }
@@ -78,6 +83,9 @@ impl std::fmt::Debug for SignInArgs {
 pub struct SignedIn {
     /// The bound bare JID.
     pub jid: String,
+    /// "Remember password" was asked but the keyring could not keep it: why, in one
+    /// sentence for the user (nothing was written to disk instead).
+    pub password_note: Option<String>,
 }
 
 /// The argument of the commands that act on one transfer (`reject`, `cancel`, ...).
@@ -141,7 +149,7 @@ pub struct PickFolderArgs {
 
 #[tauri::command]
 pub async fn sign_in(app: AppHandle, state: State<'_, AppState>, args: Args<SignInArgs>) -> AppResult<SignedIn> {
-    let SignInArgs { jid, password, server, tls, ca_file, remember, trust_fingerprint } = args.0;
+    let SignInArgs { jid, password, server, tls, ca_file, remember, trust_fingerprint, remember_password } = args.0;
     let mut cfg = account_config(&jid, &password, server.as_deref(), &tls, ca_file.as_deref())?;
     let trust = match trust_fingerprint.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(fp) => Some(fp.parse::<Fingerprint>().map_err(|e| AppError::invalid(e.to_string()))?),
@@ -154,16 +162,34 @@ pub async fn sign_in(app: AppHandle, state: State<'_, AppState>, args: Args<Sign
         // Kept for this account: asked again only if the server's certificate changes.
         state.store.pin_certificate(&bound.bare().to_string(), fp)?;
     }
+    let account = bound.bare().to_string();
     if remember {
         let remembered = RememberedAccount {
-            jid: bound.bare().to_string(),
+            jid: account.clone(),
             server: server.filter(|s| !s.trim().is_empty()),
             tls: if tls.is_empty() { "starttls".into() } else { tls },
             ca_file: ca_file.filter(|s| !s.trim().is_empty()),
         };
         remembered.save(&state.store)?;
     }
-    Ok(SignedIn { jid: bound.bare().to_string() })
+    // The password goes to the OS keyring only, and only when asked to.
+    let password_note = if remember && remember_password.unwrap_or(false) {
+        let acc = account.clone();
+        match secrets::blocking(move || secrets::save(&acc, &password)).await {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::warn!("keyring: {e:?}");
+                Some(e.to_string())
+            }
+        }
+    } else {
+        let acc = account.clone();
+        if let Err(e) = secrets::blocking(move || secrets::forget(&acc)).await {
+            tracing::debug!("keyring: {e:?}");
+        }
+        None
+    };
+    Ok(SignedIn { jid: account, password_note })
 }
 
 #[tauri::command]
@@ -178,10 +204,16 @@ pub async fn account(state: State<'_, AppState>) -> AppResult<Option<AccountView
     Ok(state.account().await)
 }
 
-/// The account remembered at an earlier sign-in (no password), to fill the form.
+/// The account remembered at an earlier sign-in, to fill the form: whether its
+/// password is in the keyring, and why the automatic sign-in at start failed.
 #[tauri::command]
-pub async fn remembered_account(state: State<'_, AppState>) -> AppResult<Option<RememberedAccount>> {
-    Ok(RememberedAccount::load(&state.store))
+pub async fn remembered_account(state: State<'_, AppState>) -> AppResult<Option<RememberedView>> {
+    state.wait_started().await;
+    let Some(account) = RememberedAccount::load(&state.store) else { return Ok(None) };
+    let jid = account.jid.clone();
+    let password_saved = matches!(secrets::blocking(move || secrets::load(&jid)).await, Ok(Some(_)));
+    let sign_in_error = state.start_error.lock().await.clone();
+    Ok(Some(RememberedView { account, password_saved, sign_in_error }))
 }
 
 #[tauri::command]

@@ -9,6 +9,7 @@ mod demo;
 mod error;
 mod events;
 mod files;
+mod secrets;
 mod settings;
 mod state;
 
@@ -93,8 +94,45 @@ fn main() -> anyhow::Result<()> {
 /// Without a remembered account: start the demo and sign in as alice. With one, the
 /// UI shows the sign-in form filled from `remembered_account` (no password is kept).
 async fn startup(app: AppHandle) {
-    start_demo(&app).await;
+    if !sign_in_remembered(&app).await {
+        start_demo(&app).await;
+    }
     app.state::<AppState>().startup_done();
+}
+
+/// Signs the remembered account in with the password kept in the OS keyring. False
+/// when there is no remembered account; a failure is kept for the sign-in form (a
+/// refused password is forgotten).
+async fn sign_in_remembered(app: &AppHandle) -> bool {
+    let state = app.state::<AppState>();
+    let Some(acc) = RememberedAccount::load(&state.store) else { return false };
+    let jid = acc.jid.clone();
+    let password = match secrets::blocking(move || secrets::load(&jid)).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return true,
+        Err(e) => {
+            tracing::info!("keyring: {e:?}");
+            return true;
+        }
+    };
+    let result = async {
+        let cfg = state::account_config(&acc.jid, &password, acc.server.as_deref(), &acc.tls, acc.ca_file.as_deref())?;
+        let tcfg = Settings::load(&state.store).transfer_config()?;
+        state.sign_in(app, cfg, tcfg, false, state.store.clone()).await
+    }
+    .await;
+    match result {
+        Ok(jid) => tracing::info!("signed in as {jid} with the kept password"),
+        Err(e) => {
+            tracing::warn!("signing in {} with the kept password failed: {e}", acc.jid);
+            if e.code == "auth-failed" {
+                let jid = acc.jid.clone();
+                let _ = secrets::blocking(move || secrets::forget(&jid)).await;
+            }
+            *state.start_error.lock().await = Some(e);
+        }
+    }
+    true
 }
 
 async fn start_demo(app: &AppHandle) {

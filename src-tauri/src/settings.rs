@@ -183,7 +183,7 @@ impl Settings {
 
 /// The account signed in with "remember": everything but the password (no keyring
 /// is used; the sign-in form is filled with this and asks for the password).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct RememberedAccount {
@@ -193,6 +193,19 @@ pub struct RememberedAccount {
     /// `starttls`, `direct` or `plaintext`.
     pub tls: String,
     pub ca_file: Option<String>,
+}
+
+/// The remembered account as the sign-in form gets it (`remembered_account`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct RememberedView {
+    #[serde(flatten)]
+    pub account: RememberedAccount,
+    /// Its password is in the OS keyring: the app signs in by itself at start.
+    pub password_saved: bool,
+    /// Why signing in by itself at start failed (with the kept password).
+    pub sign_in_error: Option<AppError>,
 }
 
 impl RememberedAccount {

@@ -73,6 +73,8 @@ pub struct AppState {
     /// Becomes true when the startup (the demo's sign-in) is over, so that `account()`
     /// called by a window that loaded first does not answer "signed out" too early.
     started: tokio::sync::watch::Sender<bool>,
+    /// Why the automatic sign-in at start (with the kept password) failed.
+    pub start_error: Mutex<Option<AppError>>,
 }
 
 /// How long a sign-in may take before the shell gives up.
@@ -85,6 +87,7 @@ impl AppState {
             session: Mutex::new(None),
             demo: Mutex::new(None),
             started: tokio::sync::watch::channel(false).0,
+            start_error: Mutex::new(None),
         }
     }
 

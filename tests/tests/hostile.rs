@@ -255,7 +255,7 @@ fn hosts_list(sid: &str, jid: &Jid, ports: &[u16]) -> Element {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_streamhosts_are_capped_and_a_second_list_is_refused() {
+async fn two_hundred_streamhosts_are_capped_and_a_third_list_is_refused() {
     use skiff_proto::transfer::MAX_STREAMHOSTS;
     let server = setup();
     let bob = Peer::start(&server, "bob", |_| {}).await;
@@ -274,7 +274,16 @@ async fn two_hundred_streamhosts_are_capped_and_a_second_list_is_refused() {
     eprintln!("200 streamhosts: answered in {waited:?} after {tried} connections");
     assert!(waited < s5b::CANDIDATES_DEADLINE + Duration::from_secs(3), "{waited:?}");
     assert!((1..=MAX_STREAMHOSTS).contains(&tried), "{tried} streamhosts were tried");
-    // A second list for the same stream: refused at once, nothing dialled.
+    // One more list after a failed one is taken (a sender whose proxy moved retries
+    // once): here a port nobody listens on, answered at once.
+    let closed = skiff_tests::prosody::free_port();
+    let err =
+        mallory.set(Some(bob.jid.clone()), hosts_list(sid, &mallory.jid().unwrap(), &[closed])).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::ItemNotFound),
+        "{err:?}"
+    );
+    // A third list for the same stream: refused at once, nothing dialled.
     let started = Instant::now();
     let err =
         mallory.set(Some(bob.jid.clone()), hosts_list(sid, &mallory.jid().unwrap(), &ports[100..])).await.unwrap_err();

@@ -187,7 +187,7 @@ pub enum Verification {
     /// Only the size was checked: the sender gave no hash, or it never came.
     None,
 }
-text_enum!(Verification, "verification", { Sha256 => "sha-256", Md5 => "md5", None => "none" });
+text_enum!(Verification, "verification", { Sha256 => "sha256", Md5 => "md5", None => "none" });
 
 impl Verification {
     /// Whether the content itself was checked.

@@ -21,4 +21,9 @@ remember: boolean,
  * this account after seeing it (`untrusted.certificate.fingerprint` of the
  * `certificate-untrusted`/`-changed` error); kept for the account once signed in.
  */
-trustFingerprint?: string, };
+trustFingerprint?: string, 
+/**
+ * With `remember`: keep the password in the OS keyring (never in a file), to
+ * sign in by itself at the next start. Off: a kept password is forgotten.
+ */
+rememberPassword?: boolean, };

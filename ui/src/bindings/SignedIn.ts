@@ -4,4 +4,9 @@ export type SignedIn = {
 /**
  * The bound bare JID.
  */
-jid: string, };
+jid: string, 
+/**
+ * "Remember password" was asked but the keyring could not keep it: why, in one
+ * sentence for the user (nothing was written to disk instead).
+ */
+password_note: string | null, };

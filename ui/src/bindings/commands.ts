@@ -9,7 +9,7 @@ import type { ContactView } from "./ContactView";
 import type { HistoryQuery } from "./HistoryQuery";
 import type { IdArgs } from "./IdArgs";
 import type { PickFolderArgs } from "./PickFolderArgs";
-import type { RememberedAccount } from "./RememberedAccount";
+import type { RememberedView } from "./RememberedView";
 import type { SendFilesArgs } from "./SendFilesArgs";
 import type { SetSettingsArgs } from "./SetSettingsArgs";
 import type { Settings } from "./Settings";
@@ -57,8 +57,8 @@ export async function account(): Promise<AccountView | null> {
 }
 
 /** `remembered_account` */
-export async function rememberedAccount(): Promise<RememberedAccount | null> {
-  return invoke<RememberedAccount | null>("remembered_account");
+export async function rememberedAccount(): Promise<RememberedView | null> {
+  return invoke<RememberedView | null>("remembered_account");
 }
 
 /** `roster` */

@@ -13,7 +13,7 @@ export type * from "./IdArgs";
 export type * from "./Language";
 export type * from "./MethodName";
 export type * from "./PickFolderArgs";
-export type * from "./RememberedAccount";
+export type * from "./RememberedView";
 export type * from "./ResourcePresence";
 export type * from "./Route";
 export type * from "./SendFilesArgs";
