@@ -5,7 +5,7 @@
 #   the desktop app's build libraries (WebKitGTK 4.1, libxdo, OpenSSL, appindicator,
 #   librsvg) and what runs it headless in tests (Xvfb, xdotool, ImageMagick, D-Bus,
 #   dunst as notification server, notify-send, xdg-open, WebKitWebDriver and
-#   tauri-driver for the GUI tests),
+#   tauri-driver for the GUI tests, gnome-keyring as the Secret Service, a CJK font),
 #   and Rust via rustup when `cargo` is missing.
 #
 # Idempotent: packages already installed are left alone, and `apt-get update`
@@ -33,6 +33,9 @@ PACKAGES=(
     xvfb xauth imagemagick x11-utils xdotool dunst dbus dbus-x11 libnotify-bin xdg-utils
     # desktop app: GUI end-to-end tests over WebDriver (WebKitWebDriver)
     webkit2gtk-driver
+    # desktop app: "Remember password" under a private Secret Service; a CJK font for
+    # the 简体中文 UI (screenshots)
+    gnome-keyring libsecret-tools fonts-wqy-microhei
 )
 
 missing=()
