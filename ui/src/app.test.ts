@@ -268,6 +268,109 @@ describe('app with the mock backend', () => {
     expect(document.activeElement).toBe(q('[data-testid="signin-password"]'));
   });
 
+  it('offers "Remember password" only with "Remember me", and passes it to sign-in', async () => {
+    const b = new MockBackend(opts({ signedIn: false }));
+    const signIn = vi.spyOn(b, 'signIn');
+    await bootSignedOut(b);
+    const remember = q('[data-testid="signin-remember"]') as HTMLInputElement;
+    const keep = q('[data-testid="signin-remember-password"]') as HTMLInputElement;
+    // Labelled, with its hint, in the tab order; off until asked.
+    expect(keep.labels![0]!.textContent).toBe('Remember password');
+    const hint = document.getElementById(keep.getAttribute('aria-describedby')!)!;
+    expect(hint.textContent).toContain('system keyring, never in Skiff’s files');
+    expect(keep.tabIndex).toBe(0);
+    expect(remember.checked).toBe(true);
+    expect(keep.disabled).toBe(false);
+    expect(keep.checked).toBe(false);
+    keep.click();
+    expect(keep.checked).toBe(true);
+    // Without "Remember me": disabled and unticked; ticked again, the choice comes back.
+    remember.click();
+    expect(keep.disabled).toBe(true);
+    expect(keep.checked).toBe(false);
+    remember.click();
+    expect(keep.disabled).toBe(false);
+    expect(keep.checked).toBe(true);
+    (q('[data-testid="signin-jid"]') as HTMLInputElement).value = 'alice@localhost';
+    (q('[data-testid="signin-password"]') as HTMLInputElement).value = 'alice-demo';
+    q('[data-testid="signin-submit"]')!.closest('form')!.dispatchEvent(new Event('submit', { cancelable: true }));
+    await vi.waitFor(() => expect(q('[data-testid="signin"]')!.hidden).toBe(true), { timeout: 3000 });
+    expect(signIn.mock.calls[0]![0]).toMatchObject({ jid: 'alice@localhost', remember: true, rememberPassword: true });
+    expect(b.keyring.get('alice@localhost')).toBe('alice-demo');
+    expect(q('[data-testid="password-note"]')).toBeNull();
+    // Signed out and in again without "Remember me": the kept password is forgotten.
+    q('[data-testid="sign-out"]')!.click();
+    await vi.waitFor(() => expect(q('[data-testid="signin"]')!.hidden).toBe(false));
+    remember.click();
+    (q('[data-testid="signin-password"]') as HTMLInputElement).value = 'alice-demo';
+    q('[data-testid="signin-submit"]')!.closest('form')!.dispatchEvent(new Event('submit', { cancelable: true }));
+    await vi.waitFor(() => expect(signIn).toHaveBeenCalledTimes(2), { timeout: 3000 });
+    expect(signIn.mock.calls[1]![0]).toMatchObject({ remember: false, rememberPassword: false });
+    await vi.waitFor(() => expect(q('[data-testid="signin"]')!.hidden).toBe(true), { timeout: 3000 });
+    expect(b.keyring.size).toBe(0);
+  });
+
+  it('ticks "Remember password" when the keyring holds it', async () => {
+    const b = new MockBackend(opts({ signedIn: false, remembered: 'saved' }));
+    await bootSignedOut(b);
+    const keep = q('[data-testid="signin-remember-password"]') as HTMLInputElement;
+    expect((q('[data-testid="signin-jid"]') as HTMLInputElement).value).toBe('alice@localhost');
+    expect(keep.checked).toBe(true);
+    expect(keep.disabled).toBe(false);
+    expect(q('[data-testid="signin-error"]')!.hidden).toBe(true);
+    // Remembered without the password: unticked.
+    b.dispose();
+    const b2 = new MockBackend(opts({ signedIn: false, remembered: 'account' }));
+    await bootSignedOut(b2);
+    expect((q('[data-testid="signin-remember-password"]') as HTMLInputElement).checked).toBe(false);
+  });
+
+  it('shows why signing in by itself at start failed, with its code', async () => {
+    const b = new MockBackend(opts({ signedIn: false, startError: 'connect' }));
+    await bootSignedOut(b);
+    const error = q('[data-testid="signin-error"]')!;
+    expect(error.hidden).toBe(false);
+    expect(error.dataset.code).toBe('connect');
+    expect(error.querySelector('.error-title')!.textContent).toBe('Could not reach the server.');
+    expect(error.querySelector('.error-detail')!.textContent).toContain('connection refused');
+    // The password is still kept: ticked; the password field is where to type.
+    expect((q('[data-testid="signin-remember-password"]') as HTMLInputElement).checked).toBe(true);
+    expect(document.activeElement).toBe(q('[data-testid="signin-password"]'));
+    // A refused password was forgotten: said by its code, in Chinese too, and unticked.
+    b.dispose();
+    const b2 = new MockBackend(opts({ signedIn: false, startError: 'auth-failed', language: 'zh-CN' }));
+    await bootSignedOut(b2);
+    expect(q('[data-testid="signin-error"]')!.dataset.code).toBe('auth-failed');
+    expect(q('[data-testid="signin-error"] .error-title')!.textContent).toBe('地址或密码错误。');
+    expect((q('[data-testid="signin-remember-password"]') as HTMLInputElement).checked).toBe(false);
+    expect(q('label[for="signin-remember-password"]')!.textContent).toBe('记住密码');
+  });
+
+  it('says in a notice that blocks nothing when the keyring could not keep the password', async () => {
+    const b = new MockBackend(opts({ signedIn: false, keyring: false }));
+    await bootSignedOut(b);
+    (q('[data-testid="signin-jid"]') as HTMLInputElement).value = 'alice@localhost';
+    (q('[data-testid="signin-password"]') as HTMLInputElement).value = 'alice-demo';
+    (q('[data-testid="signin-remember-password"]') as HTMLInputElement).click();
+    q('[data-testid="signin-submit"]')!.closest('form')!.dispatchEvent(new Event('submit', { cancelable: true }));
+    // Signed in all the same: the main window, with the notice over it.
+    await vi.waitFor(() => expect(q('[data-testid="signin"]')!.hidden).toBe(true), { timeout: 3000 });
+    const note = q('[data-testid="password-note"]')!;
+    expect(note).not.toBeNull();
+    expect(note.closest('[role="status"]')).not.toBeNull();
+    expect(note.querySelector('.toast-title')!.textContent).toBe('Signed in, but your password was not remembered.');
+    expect(note.querySelector('.toast-text')!.textContent).toContain('Your password was not saved: no keyring service is available');
+    expect(note.querySelector('.toast-text')!.textContent).toMatch(/Nothing was written to disk\.$/);
+    expect(b.keyring.size).toBe(0);
+    await vi.waitFor(() => expect(q('[data-testid="contact-bob@localhost"]')).not.toBeNull());
+    // Not a dialog: nothing is inert; it stays until dismissed with its button.
+    expect(document.querySelector('[inert]')).toBeNull();
+    const close = note.querySelector<HTMLButtonElement>('.toast-close')!;
+    expect(close.getAttribute('aria-label')).toBe('Dismiss');
+    close.click();
+    expect(q('[data-testid="password-note"]')).toBeNull();
+  });
+
   it('shows the account address even when `online` arrives before sign-in returns', async () => {
     class EarlyOnline extends MockBackend {
       override async signIn(args: Parameters<MockBackend['signIn']>[0]) {

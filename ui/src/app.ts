@@ -2,6 +2,10 @@
 //
 // Startup: subscribe to events, read settings (language, theme), ask `account()`; then
 // either the sign-in screen or the main window with `roster()` and recent `history()`.
+// Signed out, the form shows the remembered account, and why the shell could not sign
+// in by itself with the kept password (`signInError`). A password the keyring could not
+// keep is said in a notice over the main window (`password_note`), which stays until
+// dismissed and blocks nothing.
 // After that only events change the state; the store renders at most ~10 times a second.
 
 import { toCommandError, type Backend } from './backend';
@@ -28,7 +32,7 @@ import { Header, type ViewName } from './views/header';
 import { HistoryView } from './views/history';
 import { OfferDialog } from './views/offer';
 import { SettingsDialog } from './views/settings';
-import { describeError, SignInView } from './views/signin';
+import { describeError, describePasswordNote, SignInView } from './views/signin';
 import { Toasts } from './views/toasts';
 import { TransfersPane } from './views/transfers';
 
@@ -107,7 +111,10 @@ export class App {
     this.signin = new SignInView({
       signIn: async (args) => {
         const r = await b.signIn(args);
-        await this.enterMain(r.jid, false);
+        // The screens switch at once; the notice shows while the contacts load.
+        const main = this.enterMain(r.jid, false);
+        if (r.password_note) this.showPasswordNote(r.password_note);
+        await main;
       },
       setLanguage: (lang) => this.setLanguage(lang),
       language: () => language(),
@@ -227,13 +234,17 @@ export class App {
       this.demo = account.demo;
       await this.enterMain(account.jid, account.online);
     } else {
+      let startError: AppError | null = null;
       try {
         const r = await this.backend.rememberedAccount();
-        if (r) this.signin.prefillAccount(r);
+        if (r) {
+          this.signin.prefillAccount(r);
+          startError = r.signInError;
+        }
       } catch {
         // Nothing remembered that we can read: an empty form.
       }
-      this.showSignIn(null);
+      this.showSignIn(startError);
     }
   }
 
@@ -278,6 +289,12 @@ export class App {
     this.store.flush();
     if (initial === 'settings') this.openSettings();
     this.markReady();
+  }
+
+  /** Signed in, but the keyring could not keep the password: said until dismissed. */
+  private showPasswordNote(note: string): void {
+    const d = describePasswordNote(note);
+    this.toasts.show(d.detail, 'warn', { title: d.title, testid: 'password-note', timeoutMs: 0 });
   }
 
   private markReady(): void {

@@ -83,6 +83,19 @@ describe('TauriBackend: the command contract with src-tauri', () => {
     expect(await b.signOut()).toBeUndefined();
   });
 
+  it('passes "Remember password" on, and hands back the keyring note and the remembered view', async () => {
+    const b = new TauriBackend();
+    const note = 'your password was not saved: no keyring service is available on this computer';
+    const view = { jid: 'a@b', server: null, tls: 'starttls', caFile: null, passwordSaved: false, signInError: { code: 'connect', message: 'refused' } };
+    invoke.mockResolvedValueOnce({ jid: 'a@b', password_note: note }).mockResolvedValueOnce(view);
+    expect(await b.signIn({ jid: 'a@b', password: 'pw', tls: 'starttls', remember: true, rememberPassword: true })).toEqual({ jid: 'a@b', password_note: note });
+    expect(await b.rememberedAccount()).toEqual(view);
+    expect(invoke.mock.calls).toEqual([
+      ['sign_in', { jid: 'a@b', password: 'pw', tls: 'starttls', remember: true, rememberPassword: true }],
+      ['remembered_account'],
+    ]);
+  });
+
   it('rejects with { code, message } whatever the shell threw', async () => {
     const b = new TauriBackend();
     invoke.mockRejectedValueOnce({ code: 'auth-failed', message: 'not-authorized' });
@@ -196,6 +209,57 @@ describe('MockBackend', () => {
   it('reads its options from the URL', () => {
     expect(mockOptionsFromQuery('?mock&signin&offer=2&lang=zh-CN&theme=dark')).toMatchObject({ signedIn: false, offers: 2, language: 'zh-CN', theme: 'dark', offerAfterMs: 0 });
     expect(mockOptionsFromQuery('?mock&lang=fr')).toMatchObject({ signedIn: true, language: undefined, offerAfterMs: 4000 });
+    expect(mockOptionsFromQuery('?mock')).toMatchObject({ keyring: true, remembered: undefined, startError: undefined });
+    expect(mockOptionsFromQuery('?mock&nokeyring&remembered')).toMatchObject({ keyring: false, remembered: 'account' });
+    expect(mockOptionsFromQuery('?mock&signin&remembered=saved&starterror=connect')).toMatchObject({ remembered: 'saved', startError: 'connect' });
+  });
+
+  it('keeps a password in its keyring only when asked, and says when there is no keyring', async () => {
+    vi.useFakeTimers();
+    try {
+      const b = make();
+      const signIn = (extra: Partial<Parameters<MockBackend['signIn']>[0]>) => {
+        const p = b.signIn({ jid: 'Alice@localhost', password: 'pw', tls: 'starttls', remember: true, ...extra });
+        vi.advanceTimersByTime(600);
+        return p;
+      };
+      expect(await b.rememberedAccount()).toBeNull();
+      // Remember me without the password: the account, no password.
+      expect(await signIn({})).toEqual({ jid: 'Alice@localhost', password_note: null });
+      expect(await b.rememberedAccount()).toEqual({ jid: 'Alice@localhost', server: null, tls: 'starttls', caFile: null, passwordSaved: false, signInError: null });
+      // With the password: in the keyring (never anywhere else), and said so.
+      expect(await signIn({ rememberPassword: true, server: 'h:5222' })).toEqual({ jid: 'Alice@localhost', password_note: null });
+      expect(b.keyring.get('alice@localhost')).toBe('pw');
+      expect(await b.rememberedAccount()).toMatchObject({ server: 'h:5222', passwordSaved: true });
+      // Unticked (or without Remember me): a kept password is forgotten.
+      await signIn({ remember: false, rememberPassword: true });
+      expect(b.keyring.size).toBe(0);
+      expect((await b.rememberedAccount())!.passwordSaved).toBe(false);
+      // No keyring service: signed in all the same, one sentence, nothing kept.
+      const note = (await signIn({ jid: 'bob@nokeyring.example', rememberPassword: true })).password_note;
+      expect(note).toMatch(/^your password was not saved: no keyring service .*Nothing was written to disk$/);
+      b.keyringAvailable = false;
+      expect((await signIn({ rememberPassword: true })).password_note).toBe(note);
+      expect(b.keyring.size).toBe(0);
+      b.dispose();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('starts with a remembered account, its kept password and why signing in at start failed', async () => {
+    const start = async (q: string) => {
+      const b = new MockBackend({ ...mockOptionsFromQuery(`?mock&quiet&signin${q}`), tickMs: 0 });
+      const r = await b.rememberedAccount();
+      b.dispose();
+      return r;
+    };
+    expect(await start('')).toBeNull();
+    expect(await start('&remembered')).toMatchObject({ jid: 'alice@localhost', passwordSaved: false, signInError: null });
+    expect(await start('&remembered=saved')).toMatchObject({ passwordSaved: true, signInError: null });
+    expect(await start('&starterror=connect')).toMatchObject({ passwordSaved: true, signInError: { code: 'connect' } });
+    // A refused password is forgotten.
+    expect(await start('&starterror=auth-failed')).toMatchObject({ passwordSaved: false, signInError: { code: 'auth-failed' } });
   });
 
   it('emits engine events for a send, and refuses offline contacts with uploads off', async () => {
@@ -223,17 +287,17 @@ describe('MockBackend', () => {
     expect(not_after * 1000).toBeGreaterThan(Date.now());
     // Another fingerprint is no trust.
     await expect(b.signIn({ ...args, trustFingerprint: 'SHA256:' + Array(32).fill('00').join(':') })).rejects.toMatchObject({ code: 'certificate-changed' });
-    expect(await b.signIn({ ...args, trustFingerprint: fp })).toEqual({ jid: 'Alice@selfsigned.example' });
+    expect(await b.signIn({ ...args, trustFingerprint: fp })).toEqual({ jid: 'Alice@selfsigned.example', password_note: null });
     expect(b.certificatePins.get('alice@selfsigned.example')).toBe(fp);
     // Pinned: nothing more to say; another machine answering for the server is a change.
-    expect(await b.signIn(args)).toEqual({ jid: 'Alice@selfsigned.example' });
+    expect(await b.signIn(args)).toEqual({ jid: 'Alice@selfsigned.example', password_note: null });
     const e2 = await b.signIn({ ...args, server: 'mitm.selfsigned.example:5222' }).catch((e) => e);
     expect(e2).toMatchObject({ code: 'certificate-changed', untrusted: { reason: 'unknown-issuer', changed: true, certificate: { self_signed: false } } });
     expect(e2.untrusted.certificate.fingerprint).not.toBe(fp);
     // Another account has pinned nothing: the same certificate is only untrusted.
     await expect(b.signIn({ ...args, jid: 'bob@selfsigned.example', server: 'mitm.selfsigned.example:5222' })).rejects.toMatchObject({ code: 'certificate-untrusted' });
     // A CA file vouches for the server's own certificate; an expired one is refused as such.
-    expect(await b.signIn({ ...args, jid: 'carol@selfsigned.example', caFile: '/etc/skiff/ca.pem' })).toEqual({ jid: 'carol@selfsigned.example' });
+    expect(await b.signIn({ ...args, jid: 'carol@selfsigned.example', caFile: '/etc/skiff/ca.pem' })).toEqual({ jid: 'carol@selfsigned.example', password_note: null });
     await expect(b.signIn({ ...args, jid: 'a@expired.example' })).rejects.toMatchObject({ code: 'certificate-untrusted', untrusted: { reason: 'expired' } });
     b.dispose();
   });

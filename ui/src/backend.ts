@@ -11,7 +11,7 @@ import type {
   DragDropEvent,
   EngineEvent,
   HistoryQuery,
-  RememberedAccount,
+  RememberedView,
   Settings,
   SignedIn,
   SignInArgs,
@@ -22,14 +22,22 @@ import type {
 export type Unlisten = () => void;
 
 export interface Backend {
-  /** `sign_in`: resolves with the bound bare JID; rejects with an AppError (`auth-failed`, `tls`, ...). */
+  /**
+   * `sign_in`: resolves with the bound bare JID and, when "Remember password" was asked
+   * but no keyring could keep it, `password_note` (one sentence for the user; signed in
+   * all the same). Rejects with an AppError (`auth-failed`, `tls`, ...).
+   */
   signIn(args: SignInArgs): Promise<SignedIn>;
   /** `sign_out`. */
   signOut(): Promise<void>;
   /** `account`: the signed-in account, or null to show the sign-in screen. */
   account(): Promise<AccountView | null>;
-  /** `remembered_account`: what "Remember me" kept (all but the password), or null. */
-  rememberedAccount(): Promise<RememberedAccount | null>;
+  /**
+   * `remembered_account`: what "Remember me" kept (all but the password), or null; with
+   * `passwordSaved` (the OS keyring holds its password) and `signInError` (why signing
+   * in by itself at start failed).
+   */
+  rememberedAccount(): Promise<RememberedView | null>;
   /** `roster`: contacts with their online resources. */
   roster(): Promise<ContactView[]>;
   /** `send_files`: one transfer id per file (a folder sends every file in it). */

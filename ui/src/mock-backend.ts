@@ -33,6 +33,18 @@
 //   `certificate-untrusted`. Trusting it replaces the account's pin.
 // - `expired.example` presents a self-signed certificate that expired a month ago
 //   (reason `expired`).
+//
+// The remembered account and the OS keyring ("Remember password"), in memory only:
+// `sign_in` with `remember` keeps the account (`remembered`), and with `rememberPassword`
+// its password in `keyring` (bare JID → password), which `remembered_account` reports as
+// `passwordSaved`; without `rememberPassword` a kept password is forgotten. There is no
+// keyring service with nokeyring=1, nor ever for addresses at `nokeyring.example`: then
+// sign-in succeeds with the shell's `password_note` sentence and keeps no password.
+// remembered=1 starts with alice@localhost remembered (the form filled in, with signin=1);
+// remembered=saved with her password in the keyring too. starterror=CODE (with signin=1)
+// is signing in by itself at start having failed with that code (`signInError`: connect,
+// auth-failed, certificate-changed, ...); `auth-failed` forgets the kept password, as the
+// shell does.
 
 import { type Backend, type Unlisten } from './backend';
 import { bareJid, baseName } from './format';
@@ -46,7 +58,7 @@ import type {
   EngineEvent,
   HistoryQuery,
   Language,
-  RememberedAccount,
+  RememberedView,
   Route,
   Settings,
   SignedIn,
@@ -77,6 +89,12 @@ export interface MockOptions {
   allowUpload: boolean;
   /** An offer from a stranger at start. */
   strangerOffer?: boolean;
+  /** False: no keyring service answers ("Remember password" keeps nothing). */
+  keyring?: boolean;
+  /** alice@localhost remembered at start; `saved`: with her password in the keyring. */
+  remembered?: 'account' | 'saved';
+  /** The code signing in by itself at start failed with (`signInError`). */
+  startError?: string;
 }
 
 export function mockOptionsFromQuery(search: string): MockOptions {
@@ -95,6 +113,9 @@ export function mockOptionsFromQuery(search: string): MockOptions {
     drag: parsePoint(q.get('drag')),
     allowUpload: !q.has('noupload'),
     strangerOffer: q.has('stranger'),
+    keyring: !q.has('nokeyring'),
+    remembered: q.get('remembered') === 'saved' ? 'saved' : q.has('remembered') ? 'account' : undefined,
+    startError: q.get('starterror') || undefined,
   };
 }
 
@@ -113,6 +134,31 @@ const GIB = 1024 * MIB;
 
 function err(code: string, message: string): AppError {
   return { code, message };
+}
+
+/** What "Remember me" keeps: the remembered account without what the shell adds to it. */
+export type RememberedAccount = Omit<RememberedView, 'passwordSaved' | 'signInError'>;
+
+/** Addresses at this domain never find a keyring service. */
+export const NO_KEYRING_DOMAIN = 'nokeyring.example';
+
+/** The shell's `password_note` when no keyring service answers (`secrets::KeyringError`). */
+export const NO_KEYRING_NOTE =
+  'your password was not saved: no keyring service is available on this computer (on Linux, a Secret Service ' +
+  'such as GNOME Keyring or KWallet); you will be asked for it next time. Nothing was written to disk';
+
+/** A failed sign-in at start with `code`, as `remembered_account` reports it. */
+function startError(code: string): AppError {
+  switch (code) {
+    case 'connect':
+      return err(code, 'Could not connect to localhost:5222: connection refused.');
+    case 'auth-failed':
+      return err(code, 'The server refused the password for this account (SCRAM-SHA-256).');
+    case 'certificate-changed':
+      return err(code, 'The server presented another certificate than the one trusted for this account.');
+    default:
+      return err(code, `Signing in at start failed (${code}).`);
+  }
 }
 
 const DAY = 86_400;
@@ -263,9 +309,25 @@ export class MockBackend implements Backend {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   /** The server certificate each account trusted (bare JID → `SHA256:…`), as the shell keeps it. */
   readonly certificatePins = new Map<string, string>();
+  /** The OS keyring of "Remember password" (lowercase bare JID → password), in memory only. */
+  readonly keyring = new Map<string, string>();
+  /** False: no keyring service answers (nokeyring=1). */
+  keyringAvailable: boolean;
+  /** What "Remember me" kept: set by `sign_in`, by a test, or with remembered=1. */
+  remembered: RememberedAccount | null = null;
+  /** Why signing in by itself at start failed: set by a test or with starterror=CODE. */
+  startError: AppError | null = null;
 
   constructor(private readonly opts: MockOptions = mockOptionsFromQuery('')) {
     this.account_ = opts.signedIn ? { jid: ME, online: true, demo: true } : null;
+    this.keyringAvailable = opts.keyring ?? true;
+    if (opts.remembered || opts.startError) this.remembered = { jid: ME, server: null, tls: 'starttls', caFile: null };
+    // The shell signs in by itself only with a kept password; a refused one it forgets.
+    if (opts.remembered === 'saved' || opts.startError) this.keyring.set(ME, 'alice-demo');
+    if (opts.startError) {
+      this.startError = startError(opts.startError);
+      if (opts.startError === 'auth-failed') this.keyring.delete(ME);
+    }
     this.settings = {
       downloadDir: '/home/alice/Downloads',
       proxyJid: null,
@@ -534,12 +596,23 @@ export class MockBackend implements Backend {
     }
     if (args.password === 'wrong') throw err('auth-failed', 'The server refused the password for this account (SCRAM-SHA-256).');
     if (presented && trustNow) this.certificatePins.set(account, presented.certificate.fingerprint);
+    if (args.remember) {
+      this.remembered = { jid, server: args.server?.trim() || null, tls: args.tls || 'starttls', caFile: args.caFile?.trim() || null };
+    }
+    // The password goes to the keyring only, and only when asked to; else it is forgotten.
+    let password_note: string | null = null;
+    if (args.remember && args.rememberPassword) {
+      if (this.keyringAvailable && domain !== NO_KEYRING_DOMAIN) this.keyring.set(account, args.password);
+      else password_note = NO_KEYRING_NOTE;
+    } else {
+      this.keyring.delete(account);
+    }
     this.account_ = { jid, online: true, demo: true };
     this.emit({ type: 'connecting', attempt: 1 });
     this.emit({ type: 'online', jid: `${jid}/skiff`, tls: args.tls !== 'plaintext', mechanism: 'SCRAM-SHA-256' });
     this.emit({ type: 'roster', contacts: this.roster_.map(({ resources: _r, ...c }) => c) });
     this.startDemo();
-    return { jid };
+    return { jid, password_note };
   }
 
   async signOut(): Promise<void> {
@@ -548,11 +621,10 @@ export class MockBackend implements Backend {
     this.started = false;
   }
 
-  /** Set by a test (or `?mock&remembered`) to see the form filled in. */
-  remembered: RememberedAccount | null = null;
-
-  async rememberedAccount(): Promise<RememberedAccount | null> {
-    return this.remembered ? { ...this.remembered } : null;
+  async rememberedAccount(): Promise<RememberedView | null> {
+    if (!this.remembered) return null;
+    const passwordSaved = this.keyring.has(this.remembered.jid.toLowerCase());
+    return { ...this.remembered, passwordSaved, signInError: this.startError ? { ...this.startError } : null };
   }
 
   async account(): Promise<AccountView | null> {

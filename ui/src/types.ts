@@ -17,7 +17,7 @@ export type {
   IdArgs,
   Language,
   MethodName,
-  RememberedAccount,
+  RememberedView,
   ResourcePresence,
   Route,
   Settings,

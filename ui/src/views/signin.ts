@@ -4,11 +4,15 @@
 // trusted before (`certificate-changed`) comes with `untrusted`: the user is shown it
 // (`confirmCertificate`) and may trust it, which signs in again with the same values
 // and its fingerprint (`trustFingerprint`), pinned for the account from then on.
+// "Remember password" (only with "Remember me") asks the shell to keep the password in
+// the OS keyring, never in a file (`rememberPassword`); unticked, a kept one is forgotten.
+// The remembered account fills the form, ticks it when the keyring holds the password,
+// and brings why signing in by itself at start failed (`signInError`).
 
 import { toCommandError } from '../backend';
 import { h } from '../dom';
 import { hasKey, LANGUAGES, t } from '../i18n';
-import type { AppError, Language, RememberedAccount, SignInArgs, TlsMode, Untrusted } from '../types';
+import type { AppError, Language, RememberedView, SignInArgs, TlsMode, Untrusted } from '../types';
 
 export interface SignInActions {
   signIn(args: SignInArgs): Promise<void>;
@@ -58,12 +62,27 @@ export function describeError(e: AppError): { title: string; detail: string } {
   return { title: e.message || t('error.generic'), detail: '' };
 }
 
+/**
+ * `SignedIn.password_note` for the user: a localised headline, and the shell's sentence
+ * under it (capitalised, ending with a full stop).
+ */
+export function describePasswordNote(note: string): { title: string; detail: string } {
+  let detail = note.trim();
+  if (detail) detail = detail[0]!.toUpperCase() + detail.slice(1);
+  if (detail && !/[.!?。！？]$/.test(detail)) detail += '.';
+  return { title: t('signin.passwordNotSaved'), detail };
+}
+
 export class SignInView {
   readonly el: HTMLElement;
   private readonly form: HTMLFormElement;
   private readonly jid: HTMLInputElement;
   private readonly password: HTMLInputElement;
   private readonly remember: HTMLInputElement;
+  private readonly rememberPassword: HTMLInputElement;
+  private readonly rememberPasswordRow: HTMLElement;
+  /** "Remember password" as the user left it, restored when "Remember me" is ticked again. */
+  private wantsPasswordKept = false;
   private readonly advanced: HTMLDetailsElement;
   private readonly server: HTMLInputElement;
   private readonly tls: HTMLSelectElement;
@@ -91,6 +110,20 @@ export class SignInView {
     });
     this.password = h('input', { id: 'signin-password', class: 'input', type: 'password', autocomplete: 'current-password', required: true, testid: 'signin-password' });
     this.remember = h('input', { id: 'signin-remember', type: 'checkbox', checked: true, testid: 'signin-remember' });
+    this.rememberPassword = h('input', {
+      id: 'signin-remember-password',
+      type: 'checkbox',
+      'aria-describedby': 'signin-remember-password-help',
+      testid: 'signin-remember-password',
+    });
+    this.remember.addEventListener('change', () => this.syncRememberPassword());
+    this.rememberPassword.addEventListener('change', () => (this.wantsPasswordKept = this.rememberPassword.checked));
+    this.rememberPasswordRow = h(
+      'div',
+      { class: 'check-row check-sub' },
+      this.rememberPassword,
+      h('label', { for: 'signin-remember-password', i18n: 'signin.rememberPassword' }),
+    );
     this.server = h('input', { id: 'signin-server', class: 'input', type: 'text', spellcheck: 'false', autocomplete: 'off', 'i18n-placeholder': 'signin.serverPlaceholder', testid: 'signin-server' });
     this.tls = h('select', { id: 'signin-tls', class: 'input', testid: 'signin-tls' });
     this.caFile = h('input', { id: 'signin-ca', class: 'input', type: 'text', spellcheck: 'false', autocomplete: 'off', 'i18n-placeholder': 'signin.caFilePlaceholder', testid: 'signin-ca' });
@@ -125,7 +158,13 @@ export class SignInView {
       h('p', { class: 'signin-sub', i18n: 'signin.subtitle' }),
       field('signin-jid', 'signin.jid', this.jid),
       field('signin-password', 'signin.password', this.password),
-      h('div', { class: 'check-row' }, this.remember, h('label', { for: 'signin-remember', i18n: 'signin.remember' })),
+      h(
+        'div',
+        { class: 'check-group' },
+        h('div', { class: 'check-row' }, this.remember, h('label', { for: 'signin-remember', i18n: 'signin.remember' })),
+        this.rememberPasswordRow,
+        h('p', { id: 'signin-remember-password-help', class: 'field-help check-help', i18n: 'signin.rememberPasswordHelp' }),
+      ),
       this.advanced,
       this.error,
       this.submit,
@@ -135,7 +174,16 @@ export class SignInView {
       void this.onSubmit();
     });
     this.el = h('main', { class: 'signin', testid: 'signin' }, h('div', { class: 'signin-card' }, this.form), h('div', { class: 'signin-lang' }, this.lang));
+    this.syncRememberPassword();
     this.relabel();
+  }
+
+  /** "Remember password" only with "Remember me": unticked and disabled without it. */
+  private syncRememberPassword(): void {
+    const on = this.remember.checked;
+    this.rememberPassword.disabled = !on;
+    this.rememberPassword.checked = on && this.wantsPasswordKept;
+    this.rememberPasswordRow.classList.toggle('is-disabled', !on);
   }
 
   /** Texts built from t() at run time. */
@@ -173,13 +221,18 @@ export class SignInView {
     if (!this.jid.value) this.jid.value = jid;
   }
 
-  /** The account "Remember me" kept: everything but the password. */
-  prefillAccount(r: RememberedAccount): void {
+  /**
+   * The account "Remember me" kept: everything but the password ("Remember password"
+   * ticked when the keyring holds it). The app shows its `signInError` (`showError`).
+   */
+  prefillAccount(r: RememberedView): void {
     this.jid.value = r.jid;
     this.server.value = r.server ?? '';
     if ((['starttls', 'direct', 'plaintext'] as string[]).includes(r.tls)) this.tls.value = r.tls;
     this.caFile.value = r.caFile ?? '';
     this.remember.checked = true;
+    this.wantsPasswordKept = r.passwordSaved;
+    this.syncRememberPassword();
     // Show the advanced fields when they hold something the user set.
     if (this.server.value || this.caFile.value || this.tls.value !== 'starttls') this.advanced.open = true;
   }
@@ -204,6 +257,8 @@ export class SignInView {
       password: this.password.value,
       tls: this.tls.value as TlsMode,
       remember: this.remember.checked,
+      // Always said: false makes the shell forget a password it kept.
+      rememberPassword: this.remember.checked && this.rememberPassword.checked,
     };
     const server = this.server.value.trim();
     if (server) args.server = server;

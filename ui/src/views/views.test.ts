@@ -11,7 +11,7 @@ import { canUploadInstead, errorNote, HistoryView, queryOf, recordActions, NO_FI
 import { OfferDialog } from './offer';
 import { formToSize, isIpAddress, SettingsDialog, sizeToForm } from './settings';
 import { CertificateDialog, fingerprintGroups, reasonText, validity } from './certificate';
-import { certificateQuestion, describeError, validateSignIn } from './signin';
+import { certificateQuestion, describeError, describePasswordNote, validateSignIn } from './signin';
 import { Toasts } from './toasts';
 import { cardButtons, TransfersPane, verificationText } from './transfers';
 
@@ -932,6 +932,18 @@ describe('sign-in and header helpers', () => {
     expect(describeError({ code: 'server-auth-invalid', message: 'bad server signature' }).title).toContain('sign-in answers are invalid');
   });
 
+  it('words the keyring note: a localised headline, the shell\'s sentence under it', () => {
+    const note = 'your password was not saved: no keyring service is available on this computer; you will be asked for it next time. Nothing was written to disk';
+    expect(describePasswordNote(note)).toEqual({
+      title: 'Signed in, but your password was not remembered.',
+      detail: 'Your password was not saved: no keyring service is available on this computer; you will be asked for it next time. Nothing was written to disk.',
+    });
+    expect(describePasswordNote(' Already a sentence. ').detail).toBe('Already a sentence.');
+    setLanguage('zh-CN');
+    expect(describePasswordNote(note).title).toBe('已登录，但密码没有被记住。');
+    setLanguage('en');
+  });
+
   it('says how the connection stands', () => {
     expect(connectionText({ kind: 'online', jid: 'a@b/c', tls: true, mechanism: 'SCRAM-SHA-256' }, 0)).toMatchObject({ text: 'Online', kind: 'online' });
     expect(connectionText({ kind: 'reconnecting', attempt: 2, at: 5000 }, 1200).text).toBe('Reconnecting in 4 s');
@@ -956,6 +968,26 @@ describe('Toasts', () => {
       vi.advanceTimersByTime(1001);
       expect([...toasts.el.querySelectorAll('.toast-text')].map((e) => e.textContent)).toEqual(['Broken']);
       vi.advanceTimersByTime(500);
+      expect(toasts.el.querySelectorAll('.toast').length).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps a notice with a headline until dismissed, and past the limit of four', () => {
+    vi.useFakeTimers();
+    try {
+      const toasts = new Toasts(1000);
+      const note = toasts.show('The keyring is missing.', 'warn', { title: 'Not remembered.', testid: 'password-note', timeoutMs: 0 });
+      expect(note.dataset.testid).toBe('password-note');
+      expect(note.classList.contains('toast-warn')).toBe(true);
+      expect(note.querySelector('.toast-title')!.textContent).toBe('Not remembered.');
+      expect(note.querySelector('.toast-text')!.textContent).toBe('Not remembered. The keyring is missing.');
+      expect(note.parentElement!.getAttribute('role')).toBe('status');
+      for (let i = 0; i < 5; i++) toasts.show(`m${i}`);
+      vi.advanceTimersByTime(60_000);
+      expect([...toasts.el.querySelectorAll('.toast')]).toEqual([note]);
+      note.querySelector<HTMLButtonElement>('.toast-close')!.click();
       expect(toasts.el.querySelectorAll('.toast').length).toBe(0);
     } finally {
       vi.useRealTimers();
