@@ -230,6 +230,8 @@ pub struct Receiver {
     /// each list costs connection attempts to addresses the sender picks.
     streamhost_lists: usize,
     last_list_failed: bool,
+    /// The checksum, when it came before our driver reported the last bytes.
+    early_checksum: Option<Iq>,
 }
 
 /// Streamhost lists taken for one stream: the first, and one retry after it failed.
@@ -275,6 +277,7 @@ impl Receiver {
             seq_start: 0,
             streamhost_lists: 0,
             last_list_failed: false,
+            early_checksum: None,
         })
     }
 
@@ -627,6 +630,9 @@ impl Receiver {
         let file = &self.offer.file;
         if file.checksum_follows {
             self.finish(State::AwaitingChecksum { route, deadline: now.saturating_add(CHECKSUM_WAIT) }, out);
+            if let Some(iq) = self.early_checksum.take() {
+                self.on_checksum(iq, out);
+            }
         } else {
             let sha256 = file.sha256.clone();
             self.finish(State::Done, out);
@@ -635,6 +641,15 @@ impl Receiver {
     }
 
     fn on_checksum(&mut self, iq: Iq, out: &mut Vec<ReceiverAction>) {
+        // Over SOCKS5 the sender sends it once its socket is drained, which can be
+        // before our driver reports the last bytes: held until they are in.
+        if self.offer.file.checksum_follows
+            && matches!(self.state, State::Streaming { .. })
+            && self.early_checksum.is_none()
+        {
+            self.early_checksum = Some(iq);
+            return;
+        }
         let State::AwaitingChecksum { route, .. } = self.state else {
             return send(error(&iq, Condition::UnexpectedRequest, "no checksum is awaited for this stream"), out);
         };
@@ -927,6 +942,14 @@ mod tests {
         assert_eq!(checksum_matches(iq), iq.result_for(None));
         let differs = checksum_differs(iq);
         assert!(matches!(&differs.kind, IqKind::Error(e) if e.condition == Condition::NotAcceptable), "{differs:?}");
+        // It comes before the driver reports the last bytes (SOCKS5): held, then used.
+        let mut r = streaming(follows);
+        assert!(r.handle(req("c3", &checksum("s1")), T0).is_empty());
+        let out = r.handle(ReceiverInput::SocketDone, T0);
+        assert!(
+            matches!(&out[..], [ReceiverAction::Done { sha256: Some(_), checksum: Some(iq), .. }] if iq.id == "c3"),
+            "{out:?}"
+        );
         // It never comes: done after the wait, not verified.
         let mut r = streaming(follows);
         r.handle(ReceiverInput::SocketDone, T0);
