@@ -114,7 +114,7 @@ fn window_focused(app: &AppHandle) -> bool {
 
 /// A plain notification, sent from a task (the forwarder never waits for D-Bus);
 /// failures (no notification service) are only logged.
-fn notify(summary: &str, body: &str) {
+pub(crate) fn notify(summary: &str, body: &str) {
     let mut n = Notification::new();
     n.appname("Skiff").summary(summary).body(body).icon(NOTIFICATION_ICON);
     tauri::async_runtime::spawn(async move {

@@ -47,7 +47,10 @@ fn main() -> anyhow::Result<()> {
 
     let dir = data_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
-    let store = Arc::new(Store::open(&dir.join("history.sqlite3"))?);
+    let (store, recovered) = Store::open_or_recover(&dir.join("history.sqlite3"))?;
+    let store = Arc::new(store);
+    // A damaged history was moved aside: the app starts with a new one, and says so.
+    let history_notice = recovered.map(|r| r.to_string());
 
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
@@ -74,8 +77,12 @@ fn main() -> anyhow::Result<()> {
             commands::pick_files,
             commands::pick_folder,
         ])
-        .setup(|app| {
+        .setup(move |app| {
             let handle = app.handle().clone();
+            if let Some(notice) = history_notice.clone() {
+                events::notify("Skiff started a new transfer history", &notice);
+                *app.state::<AppState>().start_notice.blocking_lock() = Some(notice);
+            }
             tauri::async_runtime::spawn(startup(handle.clone()));
             tauri::async_runtime::spawn(exit_on_signal(handle));
             Ok(())

@@ -75,6 +75,8 @@ pub struct AppState {
     started: tokio::sync::watch::Sender<bool>,
     /// Why the automatic sign-in at start (with the kept password) failed.
     pub start_error: Mutex<Option<AppError>>,
+    /// Something the user must hear about the start (a damaged history moved aside).
+    pub start_notice: Mutex<Option<String>>,
 }
 
 /// How long a sign-in may take before the shell gives up.
@@ -88,6 +90,7 @@ impl AppState {
             demo: Mutex::new(None),
             started: tokio::sync::watch::channel(false).0,
             start_error: Mutex::new(None),
+            start_notice: Mutex::new(None),
         }
     }
 

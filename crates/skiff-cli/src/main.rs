@@ -279,7 +279,11 @@ fn data_dir(cli: &Cli) -> PathBuf {
 fn open_store(cli: &Cli) -> Result<Arc<Store>> {
     let dir = data_dir(cli);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
-    Ok(Arc::new(Store::open(&dir.join("history.sqlite3"))?))
+    let (store, recovered) = Store::open_or_recover(&dir.join("history.sqlite3"))?;
+    if let Some(r) = recovered {
+        eprintln!("skiff: {r}");
+    }
+    Ok(Arc::new(store))
 }
 
 async fn run(cli: Cli) -> Result<()> {

@@ -67,6 +67,40 @@ pub enum StoreError {
     NotFound(i64),
 }
 
+/// A damaged history moved aside by [`Store::open_or_recover`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Where the damaged file is now.
+    pub moved_to: PathBuf,
+    /// What SQLite said about it.
+    pub problem: String,
+}
+
+impl std::fmt::Display for Recovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the transfer history was damaged ({}) and was moved to {}; Skiff started a new one",
+            self.problem,
+            self.moved_to.display()
+        )
+    }
+}
+
+/// Whether `e` says the file is not a (sound) SQLite database.
+fn is_corruption(e: &StoreError) -> bool {
+    let sqlite = match e {
+        StoreError::Sql(e) => Some(e),
+        StoreError::Open { source, .. } => source.downcast_ref::<rusqlite::Error>(),
+        StoreError::Migration(rusqlite_migration::Error::RusqliteError { err, .. }) => Some(err),
+        _ => None,
+    };
+    matches!(
+        sqlite.and_then(rusqlite::Error::sqlite_error_code),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
 /// A text that names no variant of one of the store's enums.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} {value:?}")]
@@ -309,6 +343,53 @@ impl Store {
             StoreError::Sql(e) => open_err(e.into()),
             e => e,
         })
+    }
+
+    /// [`Store::open`], and when the file is damaged (not a database, or failing its
+    /// integrity check), moves it aside (`NAME.corrupt-UNIXTIME`, with its `-wal` and
+    /// `-shm`) and starts an empty history: the app still starts, and the user is told
+    /// where the old file went ([`Recovered`]). A history from a newer Skiff is an
+    /// error, left untouched.
+    pub fn open_or_recover(path: &Path) -> Result<(Store, Option<Recovered>), StoreError> {
+        let damage = match Store::open(path) {
+            Ok(store) => match store.integrity_problem() {
+                None => return Ok((store, None)),
+                Some(problem) => {
+                    drop(store);
+                    problem
+                }
+            },
+            Err(e) if is_corruption(&e) => e.to_string(),
+            Err(e) => return Err(e),
+        };
+        let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let mut moved_to = path.as_os_str().to_owned();
+        moved_to.push(format!(".corrupt-{stamp}"));
+        let moved_to = PathBuf::from(moved_to);
+        let open_err = |e: std::io::Error| StoreError::Open { path: path.into(), source: e.into() };
+        std::fs::rename(path, &moved_to).map_err(open_err)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            let mut side_to = moved_to.as_os_str().to_owned();
+            side_to.push(suffix);
+            if Path::new(&side).exists() {
+                std::fs::rename(&side, &side_to).map_err(open_err)?;
+            }
+        }
+        tracing::error!("history {} is damaged ({damage}); moved to {}", path.display(), moved_to.display());
+        let store = Store::open(path)?;
+        Ok((store, Some(Recovered { moved_to, problem: damage })))
+    }
+
+    /// `PRAGMA quick_check`: `None` when the file is sound.
+    fn integrity_problem(&self) -> Option<String> {
+        let result: Result<String, _> = self.conn().query_row("PRAGMA quick_check", [], |r| r.get(0));
+        match result {
+            Ok(s) if s == "ok" => None,
+            Ok(s) => Some(s),
+            Err(e) => Some(e.to_string()),
+        }
     }
 
     /// A throw-away history, for tests and `--no-history` runs.
@@ -691,7 +772,8 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TransferRecord> {
         offset: get_u64(r, 20)?,
         attempts: r.get(21)?,
         url: r.get(22)?,
-        verified: r.get::<_, Option<Verification>>(23)?.unwrap_or(Verification::None),
+        // Anything unknown (a newer Skiff's value) reads as not verified.
+        verified: r.get::<_, Option<String>>(23)?.and_then(|v| v.parse().ok()).unwrap_or(Verification::None),
     })
 }
 
@@ -804,6 +886,44 @@ mod tests {
         assert_eq!(err.to_string(), expected);
         assert_eq!(std::fs::read(&path).unwrap(), before);
         assert_eq!(user_version(&path), 99);
+    }
+
+    #[test]
+    fn a_damaged_history_is_moved_aside_and_a_new_one_started() {
+        let dir = tempfile::tempdir().unwrap();
+        // Not a database at all.
+        let path = dir.path().join("history.sqlite3");
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        let (store, recovered) = Store::open_or_recover(&path).unwrap();
+        let r = recovered.expect("moved aside");
+        assert!(r.moved_to.starts_with(dir.path()) && r.moved_to.to_string_lossy().contains(".corrupt-"), "{r:?}");
+        assert_eq!(std::fs::read(&r.moved_to).unwrap(), vec![b'x'; 4096]);
+        assert!(r.to_string().contains("was moved to"), "{r}");
+        assert!(store.list(&HistoryFilter::default()).unwrap().is_empty());
+        drop(store);
+        // A sound one is kept; a damaged page inside one is caught by the check.
+        let (store, recovered) = Store::open_or_recover(&path).unwrap();
+        assert_eq!(recovered, None);
+        for i in 0..200 {
+            store.set_setting(&format!("k{i}"), &"v".repeat(500)).unwrap();
+        }
+        drop(store);
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Scribble over a page in the middle (not the header), as a bad disk would.
+        let page = 4096 * 3;
+        assert!(bytes.len() > page + 4096, "{} bytes", bytes.len());
+        for b in &mut bytes[page..page + 4096] {
+            *b = 0xA5;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let (_store, recovered) = Store::open_or_recover(&path).unwrap();
+        assert!(recovered.is_some(), "the damaged page went unnoticed");
+        // A newer Skiff's history is not touched.
+        let newer = dir.path().join("newer.sqlite3");
+        let raw = Connection::open(&newer).unwrap();
+        raw.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;").unwrap();
+        drop(raw);
+        assert!(matches!(Store::open_or_recover(&newer), Err(StoreError::TooNew { .. })));
     }
 
     #[test]
