@@ -91,6 +91,7 @@ pub struct Desktop {
     dmenu_seen: PathBuf,
     // Dropped in this order: the driver (and the app) first, the display last.
     driver: Option<Group>,
+    keyring: Option<Group>,
     dunst: Option<Group>,
     dbus: Option<Group>,
     xvfb: Option<Group>,
@@ -209,6 +210,7 @@ impl Desktop {
             dmenu_choice,
             dmenu_seen,
             driver: Some(driver),
+            keyring: None,
             dunst: Some(dunst),
             dbus: Some(dbus),
             xvfb: Some(xvfb),
@@ -335,6 +337,49 @@ impl Desktop {
         Ok(())
     }
 
+    /// Starts an OS keyring on the private session bus: gnome-keyring-daemon's Secret
+    /// Service, its login keyring unlocked (as a desktop session does at login).
+    /// Without it the bus has no keyring service at all.
+    pub fn start_keyring(&mut self) -> Result<()> {
+        let mut cmd = Command::new("gnome-keyring-daemon");
+        cmd.args(["--foreground", "--unlock", "--components=secrets"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join("keyring.log"))?);
+        Env { display: &self.display, bus: &self.bus, root: self.dir.path() }.apply(&mut cmd);
+        let mut group = Group::spawn(&mut cmd, "gnome-keyring-daemon")?;
+        {
+            use std::io::Write;
+            let mut stdin = group.0.stdin.take().expect("piped");
+            stdin.write_all(b"login-keyring-password")?;
+        }
+        self.keyring = Some(group);
+        let (display, bus, root) = (self.display.clone(), self.bus.clone(), self.dir.path().to_path_buf());
+        wait_until(Duration::from_secs(10), "the Secret Service on the session bus", || {
+            let mut c = Command::new("dbus-send");
+            c.args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ]);
+            Env { display: &display, bus: &bus, root: &root }.apply(&mut c);
+            c.output().map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true")).unwrap_or(false)
+        })
+    }
+
+    /// What the keyring holds for Skiff and `account` (`secret-tool lookup`).
+    pub fn keyring_lookup(&self, account: &str) -> Option<String> {
+        let mut c = Command::new("secret-tool");
+        c.args(["lookup", "service", "skiff", "username", account]);
+        Env { display: &self.display, bus: &self.bus, root: self.dir.path() }.apply(&mut c);
+        let out = c.output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).trim_end_matches('\n').to_owned();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    }
+
     /// Runs the app directly (no WebDriver) in this desktop, with the demo when
     /// `demo`; its output goes to `app-direct.log` in [`Desktop::dir`].
     pub fn spawn_app(&self, demo: bool) -> Result<std::process::Child> {
@@ -365,6 +410,7 @@ impl Drop for Desktop {
     fn drop(&mut self) {
         // Explicit order: the app before the services it talks to.
         self.driver.take();
+        self.keyring.take();
         self.dunst.take();
         self.dbus.take();
         self.xvfb.take();

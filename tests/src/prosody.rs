@@ -301,6 +301,33 @@ impl Prosody {
         self.launch().map_err(anyhow::Error::from)
     }
 
+    /// Replaces the server's certificate with a self-signed one for the domain, made as
+    /// an admin makes it (`openssl req -x509`: `basicConstraints CA:TRUE`), and restarts
+    /// the server. Returns the certificate's PEM file (`certs/NAME.crt`).
+    pub fn serve_self_signed(&mut self, name: &str) -> Result<PathBuf> {
+        let certs = self.dir.join("certs");
+        let (crt, key) = (certs.join(format!("{name}.crt")), certs.join(format!("{name}.key")));
+        let status = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30"])
+            .args(["-subj", &format!("/CN={}", self.domain)])
+            .args(["-addext", &format!("subjectAltName=DNS:{}", self.domain)])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("running openssl")?;
+        if !status.success() {
+            bail!("openssl req -x509 failed: {status}");
+        }
+        fs::copy(&crt, certs.join("server.crt"))?;
+        fs::copy(&key, certs.join("server.key"))?;
+        self.restart()?;
+        Ok(crt)
+    }
+
     /// Moves proxy65 to another free port (as an admin changing the server's
     /// configuration does): rewrites the configuration and restarts the server.
     /// Returns the new port.

@@ -122,12 +122,15 @@ async fn card_id(app: &App, name: &str) -> i64 {
     v.as_i64().unwrap()
 }
 
-async fn wait_card_state(app: &App, id: i64, text: &str, secs: u64) {
+/// Waits until card `id` is completed and checks how it was verified (`sha256`,
+/// `md5`, `none`): a completed card always says so.
+async fn wait_card_done(app: &App, id: i64, verified: &str, secs: u64) {
     app.wait_js_args(
-        "const e = document.querySelector(`[data-testid=transfer-${arguments[0]}-state]`); return !!e && e.textContent.trim() === arguments[1]",
-        vec![json!(id), json!(text)],
+        "const c = document.querySelector(`[data-testid=transfer-${arguments[0]}]`);
+         return !!c && c.dataset.state === 'completed' && c.dataset.verified === arguments[1]",
+        vec![json!(id), json!(verified)],
         secs,
-        &format!("transfer {id} to read {text:?}"),
+        &format!("transfer {id} completed, verified {verified:?}"),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -205,7 +208,9 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     assert_eq!(done["type"], "transfer_completed", "{done}");
     let got = file_named(bob_dl.path(), "report.bin");
     assert_eq!(sha256_file(&got), sha256_file(&out_path), "the dropped file arrives intact");
-    wait_card_state(&app, out_id, "Completed", 30).await;
+    // bob is a Skiff: he confirmed the SHA-256.
+    wait_card_done(&app, out_id, "sha256", 30).await;
+    assert_eq!(app.text(&format!("transfer-{out_id}-state")).await.unwrap(), "Confirmed");
     assert_eq!(app.text(&format!("transfer-{out_id}-route")).await.unwrap(), "In-band");
     let seen = app.js("return window.__seen", vec![]).await.unwrap();
     let seen: Vec<f64> = seen.as_array().unwrap().iter().filter_map(|v| v.as_f64()).collect();
@@ -241,7 +246,8 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
         .await;
     assert_eq!(sent["type"], "transfer_completed", "{sent}");
     let in_id = card_id(&app, "photos.tar").await;
-    wait_card_state(&app, in_id, "Completed", 30).await;
+    wait_card_done(&app, in_id, "sha256", 30).await;
+    assert_eq!(app.text(&format!("transfer-{in_id}-state")).await.unwrap(), "Verified");
     assert_eq!(app.text(&format!("transfer-{in_id}-route")).await.unwrap(), "Direct");
     app.wait_hidden("offer-dialog", 10).await.expect("the dialog to close once the notification answered the offer");
     let received = file_named(&desktop.downloads(), "photos.tar");
@@ -318,7 +324,9 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     assert_eq!(app.text("offer-size").await.unwrap(), "684 KiB");
     app.click("offer-accept").await.unwrap();
     let link_id = card_id(&app, "menu.pdf").await;
-    wait_card_state(&app, link_id, "Completed", 30).await;
+    // A link carries no checksum: received, and said to be not verified.
+    wait_card_done(&app, link_id, "none", 30).await;
+    assert_eq!(app.text(&format!("transfer-{link_id}-state")).await.unwrap(), "Not verified");
     assert_eq!(app.text(&format!("transfer-{link_id}-route")).await.unwrap(), "Link");
     let received = file_named(&desktop.downloads(), "menu.pdf");
     assert_eq!(sha256_file(&received), sha256_file(&link_path), "the linked file arrives intact");
@@ -356,5 +364,139 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     let lang = app.js("return document.documentElement.lang", vec![]).await.unwrap();
     assert_eq!(lang, json!("zh-CN"));
     shots.take(&desktop, &app, "history-zh").await;
+    app.close().await.unwrap();
+}
+
+/// The fingerprint of a PEM certificate as OpenSSL shows it (`AB:CD:…`).
+fn openssl_fingerprint(cert: &Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().rsplit_once('=').unwrap().1.to_owned()
+}
+
+/// Whether any file under `dir` contains `needle`.
+fn any_file_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() {
+            if let Some(p) = any_file_contains(&path, needle) {
+                return Some(p);
+            }
+        } else if meta.is_file() && meta.len() < 64 << 20 {
+            if let Ok(bytes) = std::fs::read(&path) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    return Some(path);
+                }
+            }
+        }
+    }
+    None
+}
+
+async fn wait_main_window(desktop: &Desktop, app: &App, what: &str) {
+    let main = app
+        .wait_js(
+            "const e = document.querySelector('[data-testid=account-jid]'); return !!e && e.textContent.includes('alice@')",
+            30,
+            what,
+        )
+        .await;
+    if let Err(e) = main {
+        let page = app.js("return document.body.innerText", vec![]).await;
+        panic!("{e}\npage: {page:?}\napp log:\n{}", desktop.app_log_tail());
+    }
+}
+
+/// A self-hosted server with its own certificate: the app shows it and trusts it only
+/// when told to, keeps the pin, warns when it changes; the password goes to the OS
+/// keyring only (a clear sentence when there is none), and the app signs in by itself
+/// at the next start with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_trusts_a_self_signed_server_and_keeps_the_password_in_the_keyring() {
+    let shots = Shots::from_env();
+    let mut server = Prosody::start(ProsodyOptions::default()).expect("prosody");
+    let first = server.serve_self_signed("first").unwrap();
+    let password = server.password("alice");
+    let mut desktop = Desktop::start().expect("the private desktop");
+
+    // First sign-in, no CA file, remember the password; the bus has no keyring yet.
+    let app = desktop.launch().await.expect("the app");
+    app.wait_shown("signin-submit", 20).await.unwrap();
+    app.type_into("signin-jid", &server.jid("alice")).await.unwrap();
+    app.click_css("[data-testid=signin-advanced] > summary").await.unwrap();
+    app.wait_shown("signin-server", 5).await.unwrap();
+    app.type_into("signin-server", &format!("127.0.0.1:{}", server.c2s_port)).await.unwrap();
+    app.type_into("signin-password", &password).await.unwrap();
+    set_checkbox(&app, "signin-remember", true).await;
+    set_checkbox(&app, "signin-remember-password", true).await;
+    app.click("signin-submit").await.unwrap();
+    // The certificate is shown, with the fingerprint OpenSSL gives, and why.
+    app.wait_shown("cert-dialog", 30).await.unwrap_or_else(|e| panic!("{e}\n{}", desktop.app_log_tail()));
+    let shown = app
+        .js("return document.querySelector('[data-testid=cert-fingerprint]').dataset.fingerprint", vec![])
+        .await
+        .unwrap();
+    assert_eq!(shown, json!(format!("SHA256:{}", openssl_fingerprint(&first))));
+    let changed =
+        app.js("return document.querySelector('[data-testid=cert-dialog]').dataset.changed", vec![]).await.unwrap();
+    assert_eq!(changed, json!("false"));
+    shots.take(&desktop, &app, "certificate").await;
+    app.click("cert-trust").await.unwrap();
+    wait_main_window(&desktop, &app, "the main window after trusting").await;
+    // No keyring service: said so, and the password is in no file.
+    app.wait_shown("password-note", 15).await.unwrap();
+    assert_eq!(any_file_contains(desktop.dir(), password.as_bytes()), None, "the password is on disk");
+    app.close().await.unwrap();
+
+    // With a keyring (unlocked, as after a desktop login): signed in, the pin holds
+    // (no dialog), the password goes to the keyring.
+    desktop.start_keyring().unwrap();
+    let app = desktop.launch().await.expect("the app");
+    app.wait_shown("signin-submit", 20).await.unwrap();
+    app.type_into("signin-password", &password).await.unwrap();
+    set_checkbox(&app, "signin-remember-password", true).await;
+    app.click("signin-submit").await.unwrap();
+    wait_main_window(&desktop, &app, "the main window with the pinned certificate").await;
+    assert_eq!(desktop.keyring_lookup("alice@localhost").as_deref(), Some(password.as_str()));
+    app.close().await.unwrap();
+
+    // The next start signs in by itself.
+    let app = desktop.launch().await.expect("the app");
+    wait_main_window(&desktop, &app, "the main window without typing the password").await;
+    app.close().await.unwrap();
+    assert_eq!(any_file_contains(desktop.dir().join("data").as_path(), password.as_bytes()), None);
+
+    // The server's certificate changes: the start is refused with a warning, and
+    // signing in shows the new certificate as a change to confirm.
+    let second = server.serve_self_signed("second").unwrap();
+    let app = desktop.launch().await.expect("the app");
+    app.wait_js(
+        "const e = document.querySelector('[data-testid=signin-error]'); return !!e && !e.hidden && e.dataset.code",
+        30,
+        "the refused start",
+    )
+    .await
+    .unwrap();
+    let code =
+        app.js("return document.querySelector('[data-testid=signin-error]').dataset.code", vec![]).await.unwrap();
+    assert_eq!(code, json!("certificate-changed"));
+    app.type_into("signin-password", &password).await.unwrap();
+    app.click("signin-submit").await.unwrap();
+    app.wait_shown("cert-dialog", 30).await.unwrap();
+    let changed =
+        app.js("return document.querySelector('[data-testid=cert-dialog]').dataset.changed", vec![]).await.unwrap();
+    assert_eq!(changed, json!("true"));
+    let shown = app
+        .js("return document.querySelector('[data-testid=cert-fingerprint]').dataset.fingerprint", vec![])
+        .await
+        .unwrap();
+    assert_eq!(shown, json!(format!("SHA256:{}", openssl_fingerprint(&second))));
+    shots.take(&desktop, &app, "certificate-changed").await;
+    app.click("cert-trust").await.unwrap();
+    wait_main_window(&desktop, &app, "the main window after confirming the new certificate").await;
     app.close().await.unwrap();
 }
