@@ -461,7 +461,13 @@ async fn desktop_trusts_a_self_signed_server_and_keeps_the_password_in_the_keyri
     set_checkbox(&app, "signin-remember-password", true).await;
     app.click("signin-submit").await.unwrap();
     wait_main_window(&desktop, &app, "the main window with the pinned certificate").await;
-    assert_eq!(desktop.keyring_lookup("alice@localhost").as_deref(), Some(password.as_str()));
+    assert_eq!(
+        desktop.keyring_lookup("alice@localhost").as_deref(),
+        Some(password.as_str()),
+        "app log:\n{}\nkeyring log:\n{}",
+        desktop.app_log_tail(),
+        std::fs::read_to_string(desktop.dir().join("keyring.log")).unwrap_or_default()
+    );
     app.close().await.unwrap();
 
     // The next start signs in by itself.
