@@ -149,6 +149,7 @@ command_table! {
     set_settings(SetSettingsArgs) -> ();
     pick_files(()) -> Vec<String>;
     pick_folder(PickFolderArgs) -> Option<String>;
+    take_pending_files(()) -> Vec<String>;
 }
 
 /// `commands.ts`: one async function per command; failures reject with an `AppError`.

@@ -150,7 +150,8 @@ pub struct PickFolderArgs {
 #[tauri::command]
 pub async fn sign_in(app: AppHandle, state: State<'_, AppState>, args: Args<SignInArgs>) -> AppResult<SignedIn> {
     let SignInArgs { jid, password, server, tls, ca_file, remember, trust_fingerprint, remember_password } = args.0;
-    let mut cfg = account_config(&jid, &password, server.as_deref(), &tls, ca_file.as_deref())?;
+    let resource = crate::state::default_resource();
+    let mut cfg = account_config(&jid, &password, server.as_deref(), &tls, ca_file.as_deref(), &resource)?;
     let trust = match trust_fingerprint.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(fp) => Some(fp.parse::<Fingerprint>().map_err(|e| AppError::invalid(e.to_string()))?),
         None => None,
@@ -413,6 +414,14 @@ pub async fn pick_folder(app: AppHandle, args: Args<PickFolderArgs>) -> AppResul
     });
     let picked = rx.await.map_err(AppError::internal)?;
     Ok(picked.and_then(|p| p.into_path().ok()).map(|p| p.to_string_lossy().into_owned()))
+}
+
+/// Files handed over by a launch of the app (its command line, or a second launch),
+/// to send: taken once (the list empties). `skiff://open-files` announces new ones.
+#[tauri::command]
+pub async fn take_pending_files(state: State<'_, AppState>) -> AppResult<Vec<String>> {
+    let mut pending = state.pending_files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok(std::mem::take(&mut *pending))
 }
 
 #[cfg(test)]

@@ -52,7 +52,20 @@ fn main() -> anyhow::Result<()> {
     // A damaged history was moved aside: the app starts with a new one, and says so.
     let history_notice = recovered.map(|r| r.to_string());
 
+    // Files given on the command line, to send (the window asks to whom).
+    let launch_files = files_from_args(std::env::args().skip(1), &std::env::current_dir().unwrap_or_default());
     let app = tauri::Builder::default()
+        // First: a second launch hands its files over, focuses this window and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, argv, cwd| {
+            let files = files_from_args(argv.into_iter().skip(1), std::path::Path::new(&cwd));
+            tracing::info!("another launch: focusing the window; it hands over {} file(s) to send", files.len());
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.show();
+                let _ = w.set_focus();
+            }
+            hand_over_files(app, files);
+        }))
         .plugin(tauri_plugin_dialog::init())
         .manage(AppState::new(store))
         .invoke_handler(tauri::generate_handler![
@@ -76,9 +89,11 @@ fn main() -> anyhow::Result<()> {
             commands::set_settings,
             commands::pick_files,
             commands::pick_folder,
+            commands::take_pending_files,
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
+            hand_over_files(app.handle(), launch_files.clone());
             if let Some(notice) = history_notice.clone() {
                 events::notify("Skiff started a new transfer history", &notice);
                 *app.state::<AppState>().start_notice.blocking_lock() = Some(notice);
@@ -100,6 +115,37 @@ fn main() -> anyhow::Result<()> {
 
 /// Without a remembered account: start the demo and sign in as alice. With one, the
 /// UI shows the sign-in form filled from `remembered_account` (no password is kept).
+/// The existing files and folders among command-line arguments (relative to `cwd`);
+/// anything else (options, URLs, missing paths) is left out.
+fn files_from_args(args: impl IntoIterator<Item = String>, cwd: &std::path::Path) -> Vec<String> {
+    args.into_iter()
+        .filter(|a| !a.starts_with('-'))
+        .map(|a| {
+            let p = std::path::Path::new(&a);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                cwd.join(p)
+            }
+        })
+        .filter(|p| p.exists())
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+/// Files to send that arrived from a launch: kept until the window takes them
+/// (`take_pending_files`), and announced with `skiff://open-files`.
+fn hand_over_files(app: &AppHandle, files: Vec<String>) {
+    if files.is_empty() {
+        return;
+    }
+    let state = app.state::<AppState>();
+    let mut pending = state.pending_files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pending.extend(files);
+    let _ = app.emit("skiff://open-files", pending.clone());
+}
+
 async fn startup(app: AppHandle) {
     if !sign_in_remembered(&app).await {
         start_demo(&app).await;
@@ -123,7 +169,9 @@ async fn sign_in_remembered(app: &AppHandle) -> bool {
         }
     };
     let result = async {
-        let cfg = state::account_config(&acc.jid, &password, acc.server.as_deref(), &acc.tls, acc.ca_file.as_deref())?;
+        let resource = state::default_resource();
+        let (server, ca) = (acc.server.as_deref(), acc.ca_file.as_deref());
+        let cfg = state::account_config(&acc.jid, &password, server, &acc.tls, ca, &resource)?;
         let tcfg = Settings::load(&state.store).transfer_config()?;
         state.sign_in(app, cfg, tcfg, false, state.store.clone()).await
     }

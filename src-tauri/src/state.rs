@@ -77,6 +77,9 @@ pub struct AppState {
     pub start_error: Mutex<Option<AppError>>,
     /// Something the user must hear about the start (a damaged history moved aside).
     pub start_notice: Mutex<Option<String>>,
+    /// Files handed over by a launch (this one's or a second one's), not yet taken
+    /// by the window to ask to whom they go.
+    pub pending_files: std::sync::Mutex<Vec<String>>,
 }
 
 /// How long a sign-in may take before the shell gives up.
@@ -91,6 +94,7 @@ impl AppState {
             started: tokio::sync::watch::channel(false).0,
             start_error: Mutex::new(None),
             start_notice: Mutex::new(None),
+            pending_files: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -226,19 +230,20 @@ fn last_offline(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Option<Stri
     last
 }
 
-/// The account settings from the sign-in form.
+/// The account settings from the sign-in form; `resource` when the address has none.
 pub fn account_config(
     jid: &str,
     password: &str,
     server: Option<&str>,
     tls: &str,
     ca_file: Option<&str>,
+    resource: &str,
 ) -> AppResult<AccountConfig> {
     let jid: Jid = jid.trim().parse().map_err(|e| AppError::invalid(format!("'{jid}' is not a valid address: {e}")))?;
     if jid.local().is_none() {
         return Err(AppError::invalid(format!("'{jid}' has no user part: an account looks like you@server")));
     }
-    let resource = jid.resource().map(str::to_owned).unwrap_or_else(|| "skiff-desktop".into());
+    let resource = jid.resource().unwrap_or(resource).to_owned();
     let jid = jid.with_resource(&resource).map_err(|e| AppError::invalid(format!("resource: {e}")))?;
     if password.is_empty() {
         return Err(AppError::invalid("the password is empty"));
@@ -250,6 +255,27 @@ pub fn account_config(
         cfg.server = Some(parse_server(server)?);
     }
     Ok(cfg)
+}
+
+/// This installation's resource, `skiff-desktop-XXXXXX`: the same at every start (so a
+/// peer's resume finds it), different on each machine and from the CLI's, so that two
+/// Skiffs on one account never take each other's session. Kept beside the history.
+pub fn default_resource() -> String {
+    let path = crate::data_dir().join("resource");
+    if let Some(r) = std::fs::read_to_string(&path).ok().map(|s| s.trim().to_owned()).filter(|s| {
+        s.starts_with("skiff-desktop-") && s.len() <= 40 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    }) {
+        return r;
+    }
+    let suffix: String = {
+        use rand::Rng;
+        rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(6).map(char::from).collect()
+    };
+    let r = format!("skiff-desktop-{}", suffix.to_ascii_lowercase());
+    if let Err(e) = std::fs::write(&path, &r) {
+        tracing::warn!("cannot keep the resource in {}: {e}", path.display());
+    }
+    r
 }
 
 pub fn parse_tls(tls: &str) -> AppResult<TlsMode> {
@@ -275,11 +301,19 @@ mod tests {
 
     #[test]
     fn sign_in_form_translates_to_account_config() {
-        let cfg = account_config("alice@example.com", "pw", Some("xmpp.example.com:5223"), "direct", None).unwrap();
-        assert_eq!(cfg.jid.to_string(), "alice@example.com/skiff-desktop");
+        let cfg = account_config(
+            "alice@example.com",
+            "pw",
+            Some("xmpp.example.com:5223"),
+            "direct",
+            None,
+            "skiff-desktop-ab12cd",
+        )
+        .unwrap();
+        assert_eq!(cfg.jid.to_string(), "alice@example.com/skiff-desktop-ab12cd");
         assert_eq!(cfg.server, Some(("xmpp.example.com".into(), 5223)));
         assert_eq!(cfg.tls, TlsMode::Direct);
-        let cfg = account_config("alice@example.com/laptop", "pw", Some(" "), "starttls", Some("")).unwrap();
+        let cfg = account_config("alice@example.com/laptop", "pw", Some(" "), "starttls", Some(""), "r").unwrap();
         assert_eq!(cfg.jid.resource(), Some("laptop"));
         assert_eq!(cfg.server, None);
         assert_eq!(cfg.ca_file, None);
@@ -295,7 +329,7 @@ mod tests {
             ("alice@example.com", "pw", None, "ssl"),
         ] {
             assert_eq!(
-                account_config(jid, pw, server, tls, None).unwrap_err().code,
+                account_config(jid, pw, server, tls, None, "r").unwrap_err().code,
                 "invalid",
                 "{jid} {server:?} {tls}"
             );

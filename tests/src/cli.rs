@@ -38,9 +38,24 @@ pub struct SkiffProcess {
 impl SkiffProcess {
     /// Runs `skiff` as `user` with `data_dir`, loopback streamhosts and `args`.
     pub fn start(server: &Prosody, user: &str, data_dir: &Path, args: &[&str]) -> SkiffProcess {
-        let mut child = Command::new(skiff_binary())
+        SkiffProcess::start_as(server, user, Some("cli"), data_dir, args)
+    }
+
+    /// [`SkiffProcess::start`] with the resource `resource`, or skiff's own choice.
+    pub fn start_as(
+        server: &Prosody,
+        user: &str,
+        resource: Option<&str>,
+        data_dir: &Path,
+        args: &[&str],
+    ) -> SkiffProcess {
+        let mut cmd = Command::new(skiff_binary());
+        if let Some(r) = resource {
+            cmd.args(["--resource", r]);
+        }
+        let mut child = cmd
             .args(["--jid", &server.jid(user), "--server", &format!("127.0.0.1:{}", server.c2s_port)])
-            .args(["--ca-file", &server.ca_file.display().to_string(), "--resource", "cli"])
+            .args(["--ca-file", &server.ca_file.display().to_string()])
             .args(["--data-dir", &data_dir.display().to_string(), "--streamhost-addr", "127.0.0.1", "--json"])
             .args(args)
             .env("SKIFF_PASSWORD", server.password(user))

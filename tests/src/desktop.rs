@@ -387,6 +387,21 @@ impl Desktop {
         })
     }
 
+    /// Whether `name` is owned on the private session bus.
+    pub fn bus_name_owned(&self, name: &str) -> bool {
+        let mut c = Command::new("dbus-send");
+        c.args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.NameHasOwner",
+            &format!("string:{name}"),
+        ]);
+        Env { display: &self.display, bus: &self.bus, root: self.dir.path() }.apply(&mut c);
+        c.output().map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true")).unwrap_or(false)
+    }
+
     /// What the keyring holds for Skiff and `account` (`secret-tool lookup`).
     pub fn keyring_lookup(&self, account: &str) -> Option<String> {
         let mut c = Command::new("secret-tool");
@@ -400,8 +415,14 @@ impl Desktop {
     /// Runs the app directly (no WebDriver) in this desktop, with the demo when
     /// `demo`; its output goes to `app-direct.log` in [`Desktop::dir`].
     pub fn spawn_app(&self, demo: bool) -> Result<std::process::Child> {
-        let log = std::fs::File::create(self.dir.path().join("app-direct.log"))?;
+        self.spawn_app_with(demo, &[], "app-direct.log")
+    }
+
+    /// [`Desktop::spawn_app`] with command-line arguments, its output to `log_name`.
+    pub fn spawn_app_with(&self, demo: bool, args: &[&str], log_name: &str) -> Result<std::process::Child> {
+        let log = std::fs::File::create(self.dir.path().join(log_name))?;
         let mut cmd = Command::new(desktop_binary());
+        cmd.args(args);
         cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         Env { display: &self.display, bus: &self.bus, root: self.dir.path() }.apply(&mut cmd);
         if demo {

@@ -1,6 +1,8 @@
-//! The demo's Prosody ends with the desktop app however the app ends: SIGTERM,
-//! SIGINT, SIGKILL (its watchdog), and one left over from an earlier run is stopped
-//! at the next start. The real app binary in a private X display.
+//! The app's lifecycle, with the real binary in a private X display: the demo's
+//! Prosody ends with the app however the app ends (SIGTERM, SIGINT, window close,
+//! SIGKILL via its watchdog), one left over from an earlier run is stopped at the next
+//! start; a second launch hands its files to the first and exits; a damaged history is
+//! moved aside and the app still starts.
 
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -110,4 +112,52 @@ fn a_demo_server_left_running_is_stopped_at_the_next_start() {
     app.wait().unwrap();
     let log = || desktop.spawned_app_log();
     wait_until(10, "end of the demo server", &log, || demo_servers(&desktop).is_empty());
+}
+
+#[test]
+fn a_second_launch_hands_its_files_to_the_first_and_exits() {
+    let desktop = Desktop::start().unwrap();
+    let mut first = desktop.spawn_app(false).unwrap();
+    let log = || desktop.spawned_app_log();
+    wait_until(30, "the first instance", &log, || desktop.bus_name_owned("im.skiff.desktop.SingleInstance"));
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("photo.jpg");
+    std::fs::write(&photo, b"jpeg").unwrap();
+    let photo_arg = photo.display().to_string();
+    let mut second =
+        desktop.spawn_app_with(false, &[&photo_arg, "--not-a-file", "/no/such/file"], "second.log").unwrap();
+    let took = wait_until(20, "the second launch to exit", &log, || second.try_wait().unwrap().is_some());
+    assert_eq!(second.wait().unwrap().code(), Some(0));
+    wait_until(10, "the hand-over", &log, || {
+        log().contains("another launch: focusing the window; it hands over 1 file(s)")
+    });
+    assert!(first.try_wait().unwrap().is_none(), "the first instance still runs");
+    println!("the second launch handed over and exited in {} ms", took.as_millis());
+    kill(Pid::from_raw(first.id() as i32), Signal::SIGTERM).unwrap();
+    first.wait().unwrap();
+}
+
+#[test]
+fn a_damaged_history_is_moved_aside_and_the_app_starts() {
+    let desktop = Desktop::start().unwrap();
+    let history = desktop.data_dir().join("history.sqlite3");
+    std::fs::write(&history, vec![0x5a; 8192]).unwrap();
+    let mut app = desktop.spawn_app(false).unwrap();
+    let log = || desktop.spawned_app_log();
+    wait_until(30, "the app up", &log, || desktop.bus_name_owned("im.skiff.desktop.SingleInstance"));
+    assert!(app.try_wait().unwrap().is_none(), "the app did not start: {}", log());
+    let moved: Vec<_> = std::fs::read_dir(desktop.data_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("history.sqlite3.corrupt-"))
+        .collect();
+    assert_eq!(moved.len(), 1, "{}", log());
+    assert_eq!(std::fs::read(moved[0].path()).unwrap(), vec![0x5a; 8192]);
+    // The user is told (a desktop notification) where the old history went.
+    let told = wait_until(10, "the notification", &log, || {
+        desktop.notifications().iter().any(|n| n.summary.contains("new transfer history"))
+    });
+    let _ = told;
+    kill(Pid::from_raw(app.id() as i32), Signal::SIGTERM).unwrap();
+    app.wait().unwrap();
 }

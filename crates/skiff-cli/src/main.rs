@@ -235,7 +235,7 @@ fn account(cli: &Cli) -> Result<AccountConfig> {
         bail!("'{jid}' has no user part: an account looks like you@server");
     }
     let resource =
-        cli.resource.clone().or_else(|| jid.resource().map(str::to_owned)).unwrap_or_else(|| "skiff-cli".into());
+        cli.resource.clone().or_else(|| jid.resource().map(str::to_owned)).unwrap_or_else(|| cli_resource(cli));
     jid = jid.with_resource(&resource).context("bad resource")?;
     let password = match std::env::var(&cli.password_env) {
         Ok(p) => p,
@@ -264,6 +264,40 @@ fn account(cli: &Cli) -> Result<AccountConfig> {
     // A one-shot command should not retry forever; staying online reconnects.
     cfg.reconnect = matches!(cli.command, Command::Online { .. } | Command::Receive { .. });
     Ok(cfg)
+}
+
+/// The resource of this run: `skiff receive` uses this data folder's own,
+/// `skiff-cli-XXXXXX`, the same at every run (a sender's resume finds it again); other
+/// commands add a random part, so that a `skiff send` beside a running `skiff receive`
+/// does not take its session. Unlike the desktop app's and other machines', so two
+/// Skiffs on one account never kick each other off.
+fn cli_resource(cli: &Cli) -> String {
+    let stable = stable_cli_resource(cli);
+    if matches!(cli.command, Command::Receive { .. }) {
+        return stable;
+    }
+    use rand::Rng;
+    let run: String =
+        rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(4).map(char::from).collect();
+    format!("{stable}-{}", run.to_ascii_lowercase())
+}
+
+fn stable_cli_resource(cli: &Cli) -> String {
+    let path = data_dir(cli).join("resource-cli");
+    if let Some(r) = std::fs::read_to_string(&path).ok().map(|s| s.trim().to_owned()).filter(|s| {
+        s.starts_with("skiff-cli-") && s.len() <= 40 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    }) {
+        return r;
+    }
+    use rand::Rng;
+    let suffix: String =
+        rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(6).map(char::from).collect();
+    let r = format!("skiff-cli-{}", suffix.to_ascii_lowercase());
+    let _ = std::fs::create_dir_all(data_dir(cli));
+    if let Err(e) = std::fs::write(&path, &r) {
+        tracing::warn!("cannot keep the resource in {}: {e}", path.display());
+    }
+    r
 }
 
 fn data_dir(cli: &Cli) -> PathBuf {

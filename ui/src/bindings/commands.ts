@@ -39,6 +39,7 @@ export const COMMANDS = [
   "set_settings",
   "pick_files",
   "pick_folder",
+  "take_pending_files",
 ] as const;
 
 /** `sign_in` */
@@ -139,4 +140,9 @@ export async function pickFiles(): Promise<Array<string>> {
 /** `pick_folder` */
 export async function pickFolder(args: PickFolderArgs): Promise<string | null> {
   return invoke<string | null>("pick_folder", args);
+}
+
+/** `take_pending_files` */
+export async function takePendingFiles(): Promise<Array<string>> {
+  return invoke<Array<string>>("take_pending_files");
 }
