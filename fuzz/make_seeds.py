@@ -83,14 +83,21 @@ MORE = {
 }
 
 XEP.update(MORE)
+XEP.update({
+ # XEP-0300 Example 1, and Skiff's checksum after the data (and its announcement).
+ 'hash_xep0300': """<hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>2XarmwTlNxDAMkvymloX3S5+VbylNrJt/l5QyPa+YoU=</hash>""",
+ 'hash_checksum': """<iq type='set' id='c1' to='bob@example.com/skiff' from='alice@example.com/skiff'><checksum xmlns='urn:x-skiff:si-checksum:0' sid='s1'><hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</hash></checksum></iq>""",
+ 'hash_offer': """<iq type='set' id='offer2' to='receiver@jabber.org/resource' from='sender@jabber.org/resource'><si xmlns='http://jabber.org/protocol/si' id='a1' profile='http://jabber.org/protocol/si/profile/file-transfer'><file xmlns='http://jabber.org/protocol/si/profile/file-transfer' name='test.txt' size='1022'><hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</hash><checksum-follows xmlns='urn:x-skiff:si-checksum:0' algo='sha-256'/><range/></file><feature xmlns='http://jabber.org/protocol/feature-neg'><x xmlns='jabber:x:data' type='form'><field var='stream-method' type='list-single'><option><value>http://jabber.org/protocol/bytestreams</value></option></field></x></feature></si></iq>""",
+})
 
 # Which examples go to which payload target (every XML target also gets the seed
 # document's stanzas; the stream target gets everything).
 PICK = {
- 'si': ['si_'], 'bytestreams': ['s5b_'], 'ibb': ['ibb_'], 'oob': ['oob_'],
+ 'si': ['si_', 'hash_offer'], 'bytestreams': ['s5b_'], 'ibb': ['ibb_'], 'oob': ['oob_'],
  'disco': ['disco_', 'upload_disco'], 'dataforms': ['form_', 'si_offer', 'si_accept', 'upload_disco'],
  'upload': ['upload_'], 'roster': ['roster'], 'stanza': ['presence', 'message', 'iq_', 'stanza_error', 'bind', 'si_no', 'si_declined', 'ibb_smaller', 'roster'],
  'stream_error': ['stream_error'],
+ 'hashes': ['hash_'],
 }
 
 NEGOTIATION = [

@@ -64,6 +64,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("socks5", socks5),
     ("transfer", transfer),
     ("negotiation", negotiation),
+    ("hashes", hashes),
 ];
 
 const HEADER: &[u8] = b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
@@ -279,6 +280,24 @@ pub fn ibb(data: &[u8]) {
             Err(SeqError::OutOfOrder { expected, got }) => assert_ne!(expected, got),
         }
         mirror = check.clone();
+    }
+}
+
+/// XEP-0300 hashes and Skiff's checksum after the data.
+pub fn hashes(data: &[u8]) {
+    for el in elements(data) {
+        if let Some(h) = round_trip::<crate::hashes::Hash>(&el) {
+            if let Some(hex) = h.sha256_hex() {
+                assert_eq!(crate::hashes::Hash::sha256_from_hex(&hex).and_then(|h| h.sha256_hex()), Some(hex));
+            }
+        }
+        if let Some(c) = round_trip::<crate::hashes::Checksum>(&el) {
+            assert_eq!(c.sha256.len(), 64, "{c:?}");
+        }
+        if let Some(sha) = crate::hashes::sha256_child(&el) {
+            assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "{sha}");
+        }
+        let _ = crate::hashes::has_checksum_follows(&el);
     }
 }
 
