@@ -164,6 +164,7 @@ pub async fn sign_in(app: AppHandle, state: State<'_, AppState>, args: Args<Sign
         state.store.pin_certificate(&bound.bare().to_string(), fp)?;
     }
     let account = bound.bare().to_string();
+    *state.start_error.lock().await = None;
     if remember {
         let remembered = RememberedAccount {
             jid: account.clone(),
@@ -195,7 +196,15 @@ pub async fn sign_in(app: AppHandle, state: State<'_, AppState>, args: Args<Sign
 
 #[tauri::command]
 pub async fn sign_out(app: AppHandle, state: State<'_, AppState>) -> AppResult<()> {
+    // Signing out means "not by itself next time": the kept password is forgotten
+    // (the address stays remembered for the form).
+    let account = state.account().await.filter(|a| !a.demo).map(|a| a.jid);
     state.sign_out(&app).await;
+    if let Some(jid) = account {
+        if let Err(e) = secrets::blocking(move || secrets::forget(&jid)).await {
+            tracing::debug!("keyring: {e:?}");
+        }
+    }
     Ok(())
 }
 

@@ -254,11 +254,23 @@ impl Desktop {
     pub async fn launch(&self) -> Result<App> {
         let mut caps = serde_json::Map::new();
         caps.insert("tauri:options".into(), json!({ "application": desktop_binary() }));
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.driver_port))
-            .await
-            .map_err(|e| anyhow!("WebDriver session: {e} (app log: {})", self.app_log_tail()))?;
+        // tauri-driver accepts connections before its WebKitWebDriver answers: a
+        // session request that gets no answer is tried again, a few times.
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            let result = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{}", self.driver_port))
+                .await;
+            match result {
+                Ok(c) => break c,
+                Err(e) if attempt < 4 && e.to_string().contains("did not respond") => {
+                    tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                }
+                Err(e) => return Err(anyhow!("WebDriver session: {e} (app log: {})", self.app_log_tail())),
+            }
+        };
         let app = App { client };
         app.wait_js("return document.body.dataset.ready === '1'", 30, "the page to be ready").await?;
         Ok(app)

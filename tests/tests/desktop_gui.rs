@@ -504,5 +504,18 @@ async fn desktop_trusts_a_self_signed_server_and_keeps_the_password_in_the_keyri
     shots.take(&desktop, &app, "certificate-changed").await;
     app.click("cert-trust").await.unwrap();
     wait_main_window(&desktop, &app, "the main window after confirming the new certificate").await;
+    assert_eq!(desktop.keyring_lookup("alice@localhost").as_deref(), Some(password.as_str()));
+    // Signing out: not by itself next time; the kept password is gone.
+    app.click("sign-out").await.unwrap();
+    app.wait_shown("signin-submit", 20).await.unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        if desktop.keyring_lookup("alice@localhost").is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the password is still in the keyring after signing out");
     app.close().await.unwrap();
 }
