@@ -635,6 +635,149 @@ describe('dropping files on a contact', () => {
   });
 });
 
+describe('files handed over by a launch ("Open with Skiff", a second launch)', () => {
+  const files = ['/home/me/a.pdf', '/home/me/Photos'];
+  const dialog = () => q('[data-testid="send-to-dialog"]')!;
+  const dialogOpen = () => !!document.querySelector('[data-testid="send-to-dialog"]') && !dialog().closest('.modal-backdrop')!.hasAttribute('hidden');
+  const names = () => [...document.querySelectorAll('[data-testid="send-to-files"] li')].map((li) => li.textContent);
+  const key = (k: string) => q('[data-testid="send-to-search"]')!.dispatchEvent(new KeyboardEvent('keydown', { key: k, bubbles: true, cancelable: true }));
+  const signIn = () => {
+    (q('[data-testid="signin-jid"]') as HTMLInputElement).value = 'alice@localhost';
+    (q('[data-testid="signin-password"]') as HTMLInputElement).value = 'alice-demo';
+    q('[data-testid="signin-submit"]')!.closest('form')!.dispatchEvent(new Event('submit', { cancelable: true }));
+  };
+
+  it('reads the files from ?open= once', async () => {
+    expect(mockOptionsFromQuery('?mock&open=/home/me/a.pdf,/home/me/b.jpg').open).toEqual(['/home/me/a.pdf', '/home/me/b.jpg']);
+    const b = new MockBackend(opts({ open: files }));
+    backend = b;
+    expect(await b.takePendingFiles()).toEqual(files);
+    expect(await b.takePendingFiles()).toEqual([]);
+  });
+
+  it('shows "Send N files" at start, once the main window shows', async () => {
+    const { backend: b } = await boot({ open: files });
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true));
+    expect(b.pendingFiles).toEqual([]);
+    expect(dialog().getAttribute('role')).toBe('dialog');
+    expect(document.getElementById(dialog().getAttribute('aria-labelledby')!)!.textContent).toBe('Send 2 files');
+    expect(names()).toEqual(['a.pdf', 'Photos']);
+    expect(q('[data-testid="send-to-bob@localhost"]')).not.toBeNull();
+    expect(document.activeElement).toBe(q('[data-testid="send-to-search"]'));
+    expect(q('.shell')!.inert).toBe(true);
+  });
+
+  it('keeps files handed over before sign-in until signed in', async () => {
+    const b = new MockBackend(opts({ signedIn: false, open: ['/home/me/a.pdf'] }));
+    await bootSignedOut(b);
+    // A second launch hands another file over while the sign-in form shows.
+    b.openFiles(['/home/me/b.jpg']);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(dialogOpen()).toBe(false);
+    expect(b.pendingFiles).toEqual(['/home/me/a.pdf', '/home/me/b.jpg']);
+    signIn();
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true), { timeout: 3000 });
+    expect(names()).toEqual(['a.pdf', 'b.jpg']);
+    expect(b.pendingFiles).toEqual([]);
+    await vi.waitFor(() => expect(q('[data-testid="send-to-bob@localhost"]')).not.toBeNull());
+  });
+
+  it('shows the dialog when a launch hands files over while running, and adds more to it', async () => {
+    const { backend: b } = await boot();
+    expect(dialogOpen()).toBe(false);
+    const take = vi.spyOn(b, 'takePendingFiles');
+    b.openFiles(['/home/me/a.pdf']);
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true));
+    expect(names()).toEqual(['a.pdf']);
+    expect(dialog().querySelector('.modal-title')!.textContent).toBe('Send a file');
+    key('ArrowDown');
+    const chosen = document.querySelector<HTMLElement>('[role=option][aria-selected="true"]')!.dataset.jid;
+    b.openFiles(['/home/me/b.jpg', '/home/me/c.txt']);
+    await vi.waitFor(() => expect(names()).toEqual(['a.pdf', 'b.jpg', 'c.txt']));
+    expect(dialog().querySelector('.modal-title')!.textContent).toBe('Send 3 files');
+    expect(take).toHaveBeenCalledTimes(2);
+    expect(b.pendingFiles).toEqual([]);
+    // The selection and the focus stay.
+    expect(document.querySelector<HTMLElement>('[role=option][aria-selected="true"]')!.dataset.jid).toBe(chosen);
+    expect(document.activeElement).toBe(q('[data-testid="send-to-search"]'));
+  });
+
+  it('sends to the contact picked, as a drop on it would, and closes', async () => {
+    const { backend: b } = await boot({ open: files });
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true));
+    const send = vi.spyOn(b, 'sendFiles');
+    q('[data-testid="send-to-bob@localhost"]')!.click();
+    expect(dialogOpen()).toBe(false);
+    await vi.waitFor(() => expect(send).toHaveBeenCalledExactlyOnceWith('bob@localhost', files));
+    await vi.waitFor(() => expect(q('[data-testid="toast-info"]')!.textContent).toContain('Sending 2 files to Bob'));
+    expect(q('.shell')!.inert).toBe(false);
+  });
+
+  it('chooses with the arrow keys and Enter, offline contacts by upload while uploads are allowed', async () => {
+    const { backend: b } = await boot({ open: files });
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true));
+    const send = vi.spyOn(b, 'sendFiles');
+    const options = [...document.querySelectorAll<HTMLElement>('[data-testid="send-to-list"] [role=option]')];
+    // Online first; every contact selectable (uploads are allowed).
+    expect(options.map((o) => o.dataset.presence).indexOf('offline')).toBe(options.length - 2);
+    expect(options.every((o) => !o.hasAttribute('aria-disabled'))).toBe(true);
+    for (let i = 0; i < options.length; i++) key('ArrowDown');
+    const last = options[options.length - 1]!.dataset.jid!;
+    expect(document.querySelector<HTMLElement>('[role=option][aria-selected="true"]')!.dataset.jid).toBe(last);
+    key('ArrowUp');
+    const carol = q('[data-testid="send-to-carol@localhost"]')!;
+    expect(carol.getAttribute('aria-selected')).toBe('true');
+    expect(carol.querySelector('.presence-text')!.textContent).toBe('Offline — will be uploaded to your server and sent as a link');
+    key('Enter');
+    await vi.waitFor(() => expect(send).toHaveBeenCalledExactlyOnceWith('carol@localhost', files));
+    expect(dialogOpen()).toBe(false);
+    const id = (await send.mock.results[0]!.value)[0];
+    await vi.waitFor(() => expect(q(`[data-testid="transfer-${id}-route"]`)!.textContent).toBe('Upload'));
+  });
+
+  it('keeps offline contacts out of reach while uploads are off', async () => {
+    const { backend: b } = await boot({ open: files, allowUpload: false });
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true));
+    const send = vi.spyOn(b, 'sendFiles');
+    const carol = q('[data-testid="send-to-carol@localhost"]')!;
+    expect(carol.getAttribute('aria-disabled')).toBe('true');
+    carol.click();
+    for (let i = 0; i < 10; i++) key('ArrowDown');
+    expect(carol.getAttribute('aria-selected')).toBe('false');
+    expect(send).not.toHaveBeenCalled();
+    expect(dialogOpen()).toBe(true);
+  });
+
+  it('closes without sending on Escape and on Cancel', async () => {
+    const { backend: b } = await boot({ open: files });
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true));
+    const send = vi.spyOn(b, 'sendFiles');
+    key('Escape');
+    expect(dialogOpen()).toBe(false);
+    b.openFiles(['/home/me/c.txt']);
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true));
+    // Only the new file: the cancelled ones are gone.
+    expect(names()).toEqual(['c.txt']);
+    q('[data-testid="send-to-cancel"]')!.click();
+    expect(dialogOpen()).toBe(false);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(send).not.toHaveBeenCalled();
+    expect(q('.shell')!.inert).toBe(false);
+  });
+
+  it('offers the files again after signing out and in with the dialog open', async () => {
+    await boot({ open: files });
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true));
+    // Signing out from the dialog is not possible with the mouse (the page is inert): the connection fails instead.
+    (backend as unknown as { emit(e: unknown): void }).emit({ type: 'fatal', code: 'auth-failed', message: 'The server refused the password.' });
+    await vi.waitFor(() => expect(q('[data-testid="signin"]')!.hidden).toBe(false));
+    expect(dialogOpen()).toBe(false);
+    signIn();
+    await vi.waitFor(() => expect(dialogOpen()).toBe(true), { timeout: 3000 });
+    expect(names()).toEqual(['a.pdf', 'Photos']);
+  });
+});
+
 describe('auto-accept policy', () => {
   it('skips the dialog for small files from contacts only', () => {
     const settings = { ...DEFAULT_SETTINGS, autoAcceptMaxBytes: 1000 };

@@ -7,6 +7,8 @@
 // keep is said in a notice over the main window (`password_note`), which stays until
 // dismissed and blocks nothing.
 // After that only events change the state; the store renders at most ~10 times a second.
+// Files a launch handed over ("Open with Skiff", a second launch) wait in the shell until
+// the main window shows; then the "Send N files" dialog asks for the contact.
 
 import { toCommandError, type Backend } from './backend';
 import { contactAt, toCssPoint } from './dnd';
@@ -31,6 +33,7 @@ import { ContactsPane } from './views/contacts';
 import { Header, type ViewName } from './views/header';
 import { HistoryView } from './views/history';
 import { OfferDialog } from './views/offer';
+import { SendToDialog } from './views/sendto';
 import { SettingsDialog } from './views/settings';
 import { describeError, describePasswordNote, SignInView } from './views/signin';
 import { Toasts } from './views/toasts';
@@ -91,6 +94,11 @@ export class App {
   private readonly offer: OfferDialog;
   private readonly settingsDialog: SettingsDialog;
   private readonly certificateDialog: CertificateDialog;
+  private readonly sendToDialog: SendToDialog;
+  /** True once the main window shows with its contacts loaded (pending files are taken then). */
+  private mainReady = false;
+  /** Files of a "Send" dialog closed by signing out: offered again after the next sign-in. */
+  private heldFiles: string[] = [];
   private readonly toasts = new Toasts();
   private readonly transfersView: HTMLElement;
   private readonly historyView: HTMLElement;
@@ -175,6 +183,8 @@ export class App {
     this.signin.el.hidden = true;
     const background = () => [this.signin.el, this.shell];
     this.certificateDialog = new CertificateDialog(modals, background);
+    // Sent exactly as if dropped on that contact.
+    this.sendToDialog = new SendToDialog(modals, background, { send: (jid, paths) => void this.sendTo(jid, paths) });
     this.settingsDialog = new SettingsDialog(modals, background, {
       pickFolder: () => b.pickFolder(),
       save: async (s) => {
@@ -217,6 +227,11 @@ export class App {
       if (this.view !== 'transfers') this.show('transfers');
       this.store.update((s, d) => focusOffer(s, id, d));
     });
+    // A launch handed files over while running. Signed out (or still loading), the shell
+    // keeps them: entering the main window takes them.
+    await this.backend.onOpenFiles((paths) => {
+      if (this.mainReady) void this.takePendingFiles(paths);
+    });
     try {
       this.settings = { ...DEFAULT_SETTINGS, ...(await this.backend.getSettings()) };
     } catch {
@@ -252,6 +267,8 @@ export class App {
 
   private showSignIn(error: AppError | null): void {
     this.signedIn = false;
+    this.mainReady = false;
+    if (this.sendToDialog.isOpen) this.heldFiles = [...this.heldFiles, ...this.sendToDialog.close()];
     this.shell.hidden = true;
     this.signin.el.hidden = false;
     this.signin.relabel();
@@ -288,7 +305,34 @@ export class App {
     });
     this.store.flush();
     if (initial === 'settings') this.openSettings();
+    if (this.signedIn) {
+      this.mainReady = true;
+      await this.takePendingFiles();
+    }
     this.markReady();
+  }
+
+  /**
+   * Takes the files launches handed over and asks where to send them ("Send N files"),
+   * with those held from before a sign-out. `announced` (the event's list) stands in
+   * when the shell cannot be asked.
+   */
+  private async takePendingFiles(announced: string[] = []): Promise<void> {
+    let paths: string[];
+    try {
+      paths = await this.backend.takePendingFiles();
+    } catch (e) {
+      this.toastError(e);
+      paths = announced;
+    }
+    if (!this.mainReady) {
+      // Signed out meanwhile: offered after the next sign-in.
+      this.heldFiles = [...this.heldFiles, ...paths];
+      return;
+    }
+    const all = [...this.heldFiles, ...paths];
+    this.heldFiles = [];
+    if (all.length) this.sendToDialog.add(all, this.store.state);
   }
 
   /** Signed in, but the keyring could not keep the password: said until dismissed. */
@@ -333,6 +377,7 @@ export class App {
     applyTheme(this.settings.theme);
     // Offline contacts take files by HTTP upload only when the settings allow it.
     this.contacts.setUploadWhenOffline(this.settings.allowUpload);
+    this.sendToDialog.setUploadWhenOffline(this.settings.allowUpload);
   }
 
   private setLanguage(lang: Language): void {
@@ -345,6 +390,7 @@ export class App {
     this.history.relabel();
     this.settingsDialog.relabel();
     this.certificateDialog.relabel();
+    this.sendToDialog.relabel();
     this.store.invalidateAll();
   }
 
@@ -391,6 +437,7 @@ export class App {
     }
     if (d.contacts || all) {
       this.contacts.render(s);
+      this.sendToDialog.render(s);
       if (this.view === 'history') this.history.setContext(s);
     }
     this.transfers.render(s, d, all);
@@ -491,7 +538,7 @@ export class App {
   // ---- keyboard ----
 
   private onKey(e: KeyboardEvent): void {
-    if (!this.signedIn || this.offer.isOpen || this.settingsDialog.isOpen) return;
+    if (!this.signedIn || this.offer.isOpen || this.settingsDialog.isOpen || this.sendToDialog.isOpen) return;
     if (e.key === '/' && !isTyping(e.target) && !e.ctrlKey && !e.metaKey && !e.altKey) {
       e.preventDefault();
       if (this.view !== 'transfers') this.show('transfers');

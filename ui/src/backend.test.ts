@@ -10,7 +10,7 @@ vi.mock('@tauri-apps/api/webview', () => ({ getCurrentWebview: () => ({ onDragDr
 import { inTauri, toCommandError, wantsMock } from './backend';
 import { MockBackend, mockOptionsFromQuery } from './mock-backend';
 import { COMMANDS } from './bindings/commands';
-import { EVENT_CHANNEL, TauriBackend } from './tauri-backend';
+import { EVENT_CHANNEL, OPEN_FILES_CHANNEL, TauriBackend } from './tauri-backend';
 import type { DragDropEvent, EngineEvent } from './types';
 
 describe('TauriBackend: the command contract with src-tauri', () => {
@@ -45,6 +45,7 @@ describe('TauriBackend: the command contract with src-tauri', () => {
     await b.setSettings({ ...settings, methods: [...settings.methods] });
     await b.pickFiles();
     await b.pickFolder();
+    await b.takePendingFiles();
     expect(invoke.mock.calls).toEqual([
       ['sign_in', { jid: 'a@b', password: 'pw', tls: 'starttls', remember: true }],
       ['sign_in', { jid: 'a@b', password: 'pw', server: 'h:5222', tls: 'direct', caFile: '/ca.pem', remember: false }],
@@ -69,6 +70,7 @@ describe('TauriBackend: the command contract with src-tauri', () => {
       ['set_settings', { settings: { ...settings, methods: ['s5b', 'ibb'] } }],
       ['pick_files'],
       ['pick_folder', {}],
+      ['take_pending_files'],
     ]);
     // Every generated command wrapper is used.
     const used = new Set(invoke.mock.calls.map((c) => c[0]));
@@ -149,6 +151,23 @@ describe('TauriBackend: the command contract with src-tauri', () => {
     expect(got).toEqual([42]);
   });
 
+  it('listens for the files a launch hands over (skiff://open-files)', async () => {
+    const b = new TauriBackend();
+    let cb: ((e: { payload: string[] }) => void) | undefined;
+    listen.mockImplementation(async (name: string, f: typeof cb) => {
+      expect(name).toBe(OPEN_FILES_CHANNEL);
+      cb = f;
+      return () => {};
+    });
+    const got: string[][] = [];
+    await b.onOpenFiles((paths) => got.push(paths));
+    cb!({ payload: ['/home/me/a.pdf', '/home/me/Photos'] });
+    expect(OPEN_FILES_CHANNEL).toBe('skiff://open-files');
+    expect(got).toEqual([['/home/me/a.pdf', '/home/me/Photos']]);
+    invoke.mockResolvedValueOnce(['/home/me/a.pdf']);
+    expect(await b.takePendingFiles()).toEqual(['/home/me/a.pdf']);
+  });
+
   it('turns webview drag-drop events into plain objects', async () => {
     const b = new TauriBackend();
     let cb: ((e: { payload: unknown }) => void) | undefined;
@@ -212,6 +231,23 @@ describe('MockBackend', () => {
     expect(mockOptionsFromQuery('?mock')).toMatchObject({ keyring: true, remembered: undefined, startError: undefined });
     expect(mockOptionsFromQuery('?mock&nokeyring&remembered')).toMatchObject({ keyring: false, remembered: 'account' });
     expect(mockOptionsFromQuery('?mock&signin&remembered=saved&starterror=connect')).toMatchObject({ remembered: 'saved', startError: 'connect' });
+  });
+
+  it('hands over files like the shell: ?open= and openFiles() pending until taken, each announcing the whole list', async () => {
+    expect(mockOptionsFromQuery('?mock').open).toEqual([]);
+    const b = new MockBackend({ ...mockOptionsFromQuery('?mock&quiet&open=/home/me/a.pdf, /home/me/b.jpg'), tickMs: 0 });
+    const got: string[][] = [];
+    const stop = await b.onOpenFiles((paths) => got.push(paths));
+    b.openFiles(['/home/me/c.txt']);
+    expect(got).toEqual([['/home/me/a.pdf', '/home/me/b.jpg', '/home/me/c.txt']]);
+    expect(await b.takePendingFiles()).toEqual(['/home/me/a.pdf', '/home/me/b.jpg', '/home/me/c.txt']);
+    expect(await b.takePendingFiles()).toEqual([]);
+    b.openFiles(['/home/me/d.txt']);
+    expect(got.at(-1)).toEqual(['/home/me/d.txt']);
+    stop();
+    b.openFiles(['/home/me/e.txt']);
+    expect(got).toHaveLength(2);
+    b.dispose();
   });
 
   it('keeps a password in its keyring only when asked, and says when there is no keyring', async () => {

@@ -78,12 +78,24 @@ export interface Backend {
   pickFiles(): Promise<string[]>;
   /** `pick_folder`: native folder dialog; null when cancelled. */
   pickFolder(): Promise<string | null>;
+  /**
+   * `take_pending_files`: the files and folders a launch handed to the app to send (its
+   * command line, "Open with Skiff", or a second launch the running app received).
+   * Taken once: the shell's list empties.
+   */
+  takePendingFiles(): Promise<string[]>;
   /** The `skiff://event` stream: one engine Event per call. */
   onEvent(handler: (event: EngineEvent) => void): Promise<Unlisten>;
   /** Files dragged over / dropped on the window (positions in physical pixels). */
   onDragDrop(handler: (event: DragDropEvent) => void): Promise<Unlisten>;
   /** `skiff://focus-offer`: "Open" on an offer notification; shows that offer first. */
   onFocusOffer(handler: (id: number) => void): Promise<Unlisten>;
+  /**
+   * `skiff://open-files`: a launch handed files over while the app runs (the shell
+   * focused the window); the payload is the whole pending list, still to be taken
+   * with `takePendingFiles`.
+   */
+  onOpenFiles(handler: (paths: string[]) => void): Promise<Unlisten>;
 }
 
 /**

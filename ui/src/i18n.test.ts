@@ -69,7 +69,7 @@ describe('dictionaries', () => {
       .map((f) => readFileSync(f, 'utf8'))
       .join('\n');
     // Keys built at run time from a prefix.
-    const dynamicPrefixes = ['state.', 'route.', 'presence.', 'theme.', 'method.', 'signin.tls.', 'error.', 'lang.', 'toast.sending.', 'toast.offersRefused.', 'history.count.'];
+    const dynamicPrefixes = ['state.', 'route.', 'presence.', 'theme.', 'method.', 'signin.tls.', 'error.', 'lang.', 'toast.sending.', 'toast.offersRefused.', 'history.count.', 'sendTo.title.'];
     const unused = (Object.keys(en) as Key[]).filter(
       (k) => !all.includes(`'${k}'`) && !dynamicPrefixes.some((p) => k.startsWith(p)),
     );
@@ -115,6 +115,19 @@ describe('upload and link strings', () => {
     expect(t('drop.uploadHint')).toBe('Offline — the file will be uploaded to your server and sent as a link');
     expect(t('contacts.dropToUpload', { name: '李雷' }, 'zh-CN')).toBe('松开即可上传并发送给 李雷');
     expect(t('settings.serveHttpHelp', undefined, 'zh-CN')).toContain('jabber:iq:oob');
+  });
+});
+
+describe('"Send N files" strings', () => {
+  it('count the files and say which contacts can take them, in both languages', () => {
+    expect(tn('sendTo.title', 1)).toBe('Send a file');
+    expect(tn('sendTo.title', 3)).toBe('Send 3 files');
+    expect(tn('sendTo.title', 1, {}, 'zh-CN')).toBe('发送 1 个文件');
+    expect(tn('sendTo.title', 3, {}, 'zh-CN')).toBe('发送 3 个文件');
+    for (const k of ['sendTo.files', 'sendTo.choose', 'sendTo.list', 'sendTo.upload', 'sendTo.unavailable', 'sendTo.hint'] as Key[]) {
+      expect(en[k].trim(), k).not.toBe('');
+      expect(/[\u4e00-\u9fff]/.test(zh[k]), `${k}: ${zh[k]}`).toBe(true);
+    }
   });
 });
 

@@ -286,6 +286,15 @@ const en = {
 
   'drop.hint': 'Drop on a contact to send',
   'drop.uploadHint': 'Offline — the file will be uploaded to your server and sent as a link',
+
+  'sendTo.title.one': 'Send a file',
+  'sendTo.title.other': 'Send {n} files',
+  'sendTo.files': 'Files to send',
+  'sendTo.choose': 'Choose the contact to send to.',
+  'sendTo.list': 'Contacts to send to',
+  'sendTo.upload': 'Offline — will be uploaded to your server and sent as a link',
+  'sendTo.unavailable': 'Offline — allow HTTP upload in the settings to send to offline contacts',
+  'sendTo.hint': '↑ ↓ choose · Enter sends · Esc cancels',
 } as const;
 
 export type Key = keyof typeof en;
@@ -572,6 +581,15 @@ const zhCN: Record<Key, string> = {
 
   'drop.hint': '拖到联系人上即可发送',
   'drop.uploadHint': '对方离线——文件将上传到你的服务器并以链接形式发送',
+
+  'sendTo.title.one': '发送 1 个文件',
+  'sendTo.title.other': '发送 {n} 个文件',
+  'sendTo.files': '要发送的文件',
+  'sendTo.choose': '选择要发送给哪位联系人。',
+  'sendTo.list': '可发送的联系人',
+  'sendTo.upload': '对方离线——将上传到你的服务器并以链接形式发送',
+  'sendTo.unavailable': '对方离线——在设置中允许 HTTP 上传后才能发送给离线联系人',
+  'sendTo.hint': '按 ↑ ↓ 选择 · 按 Enter 发送 · 按 Esc 取消',
 };
 
 export const dictionaries: Record<Language, Record<Key, string>> = { en, 'zh-CN': zhCN };

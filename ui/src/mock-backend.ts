@@ -20,7 +20,9 @@
 // point, in CSS pixels, for screenshots of the drop highlight), noupload=1 (start with
 // HTTP upload turned off in the settings), stranger=1 (an offer from someone not in the
 // contacts, with markup in its name, at start; refused like the engine does, with no
-// record and no event, while the setting says "Refuse").
+// record and no event, while the setting says "Refuse"), open=PATH,PATH (files handed
+// over by the launch, as with "Open with Skiff": `take_pending_files` returns them once;
+// `openFiles()` hands more over while running, like a second launch).
 //
 // Server certificates at sign-in (the trust dialog), by the address's domain:
 // - `selfsigned.example` presents a self-signed certificate: `certificate-untrusted`
@@ -95,6 +97,8 @@ export interface MockOptions {
   remembered?: 'account' | 'saved';
   /** The code signing in by itself at start failed with (`signInError`). */
   startError?: string;
+  /** Files handed over by the launch (`take_pending_files`). */
+  open?: string[];
 }
 
 export function mockOptionsFromQuery(search: string): MockOptions {
@@ -116,6 +120,10 @@ export function mockOptionsFromQuery(search: string): MockOptions {
     keyring: !q.has('nokeyring'),
     remembered: q.get('remembered') === 'saved' ? 'saved' : q.has('remembered') ? 'account' : undefined,
     startError: q.get('starterror') || undefined,
+    open: (q.get('open') ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
   };
 }
 
@@ -317,10 +325,13 @@ export class MockBackend implements Backend {
   remembered: RememberedAccount | null = null;
   /** Why signing in by itself at start failed: set by a test or with starterror=CODE. */
   startError: AppError | null = null;
+  /** Files handed over by launches and not taken yet (open=…, `openFiles()`). */
+  pendingFiles: string[];
 
   constructor(private readonly opts: MockOptions = mockOptionsFromQuery('')) {
     this.account_ = opts.signedIn ? { jid: ME, online: true, demo: true } : null;
     this.keyringAvailable = opts.keyring ?? true;
+    this.pendingFiles = [...(opts.open ?? [])];
     if (opts.remembered || opts.startError) this.remembered = { jid: ME, server: null, tls: 'starttls', caFile: null };
     // The shell signs in by itself only with a kept password; a refused one it forgets.
     if (opts.remembered === 'saved' || opts.startError) this.keyring.set(ME, 'alice-demo');
@@ -785,6 +796,12 @@ export class MockBackend implements Backend {
     return '/home/alice/Downloads/Skiff';
   }
 
+  async takePendingFiles(): Promise<string[]> {
+    const paths = this.pendingFiles;
+    this.pendingFiles = [];
+    return paths;
+  }
+
   async onEvent(handler: (event: EngineEvent) => void): Promise<Unlisten> {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);
@@ -800,6 +817,23 @@ export class MockBackend implements Backend {
   /** What the shell does on a notification's "Open" (there are no notifications here). */
   focusOffer(id: number): void {
     for (const h of this.focusHandlers) h(id);
+  }
+
+  private readonly openFilesHandlers = new Set<(paths: string[]) => void>();
+
+  async onOpenFiles(handler: (paths: string[]) => void): Promise<Unlisten> {
+    this.openFilesHandlers.add(handler);
+    return () => this.openFilesHandlers.delete(handler);
+  }
+
+  /**
+   * What the shell does when a launch hands files over while the app runs: adds them
+   * to the pending list and announces the whole list (`skiff://open-files`).
+   */
+  openFiles(paths: string[]): void {
+    if (paths.length === 0) return;
+    this.pendingFiles.push(...paths);
+    for (const h of this.openFilesHandlers) h([...this.pendingFiles]);
   }
 
   /** In a browser: HTML drag and drop of files, reported like the Tauri webview does. */

@@ -11,6 +11,8 @@ import type { DragDropEvent, EngineEvent, HistoryQuery, Settings, SignInArgs } f
 export const EVENT_CHANNEL = 'skiff://event';
 /** The shell's `events::FOCUS_OFFER`: a transfer id. */
 export const FOCUS_OFFER_CHANNEL = 'skiff://focus-offer';
+/** The shell's `skiff://open-files`: the files a launch handed over (the whole pending list). */
+export const OPEN_FILES_CHANNEL = 'skiff://open-files';
 
 /** A command's result, or a rejection with `{ code, message }` whatever it threw. */
 async function call<T>(command: Promise<T>): Promise<T> {
@@ -89,11 +91,17 @@ export class TauriBackend implements Backend {
   pickFolder() {
     return call(commands.pickFolder({}));
   }
+  takePendingFiles() {
+    return call(commands.takePendingFiles());
+  }
   async onEvent(handler: (event: EngineEvent) => void): Promise<Unlisten> {
     return listen<EngineEvent>(EVENT_CHANNEL, (e) => handler(e.payload));
   }
   async onFocusOffer(handler: (id: number) => void): Promise<Unlisten> {
     return listen<number>(FOCUS_OFFER_CHANNEL, (e) => handler(e.payload));
+  }
+  async onOpenFiles(handler: (paths: string[]) => void): Promise<Unlisten> {
+    return listen<string[]>(OPEN_FILES_CHANNEL, (e) => handler(e.payload));
   }
   async onDragDrop(handler: (event: DragDropEvent) => void): Promise<Unlisten> {
     return getCurrentWebview().onDragDropEvent((e) => {

@@ -50,6 +50,8 @@ export class Modal {
       this.open = true;
       const active = document.activeElement as HTMLElement | null;
       this.returnFocus = active && active !== document.body ? active : null;
+      // Last in the host, so the topmost modal is also the one drawn on top.
+      this.backdrop.parentElement?.append(this.backdrop);
       this.backdrop.hidden = false;
       Modal.stack.push(this);
       this.sync();

@@ -9,6 +9,7 @@ import { ContactsPane } from './contacts';
 import { connectionText } from './header';
 import { canUploadInstead, errorNote, HistoryView, queryOf, recordActions, NO_FILTERS } from './history';
 import { OfferDialog } from './offer';
+import { looksLikeFolder, mergePaths, SendToDialog } from './sendto';
 import { formToSize, isIpAddress, SettingsDialog, sizeToForm } from './settings';
 import { CertificateDialog, fingerprintGroups, reasonText, validity } from './certificate';
 import { certificateQuestion, describeError, describePasswordNote, validateSignIn } from './signin';
@@ -470,6 +471,192 @@ describe('offer dialog', () => {
     expect(dialog.isOpen).toBe(false);
     expect(main.inert).toBe(false);
     expect(document.activeElement).toBe(outside);
+  });
+});
+
+describe('"Send N files" dialog', () => {
+  const files = ['/home/alice/Documents/report.pdf', '/home/alice/Pictures/Holiday 2024/'];
+
+  function setup() {
+    const host = document.createElement('div');
+    const main = document.createElement('main');
+    const outside = document.createElement('button');
+    main.append(outside);
+    document.body.append(main, host);
+    const actions = { send: vi.fn() };
+    const dialog = new SendToDialog(host, () => [main], actions);
+    outside.focus();
+    return { dialog, actions, main, outside };
+  }
+  const $ = (id: string) => document.querySelector<HTMLElement>(`[data-testid="${id}"]`)!;
+  const rowIds = () => [...document.querySelectorAll<HTMLElement>('[data-testid="send-to-list"] [role=option]')].map((r) => r.dataset.testid);
+  const key = (el: HTMLElement, k: string) => el.dispatchEvent(new KeyboardEvent('keydown', { key: k, bubbles: true, cancelable: true }));
+  const selected = () => document.querySelector<HTMLElement>('[role=option][aria-selected="true"]')?.dataset.jid;
+
+  it('lists the file names and the contacts, online first, in a labelled modal with the focus in the search', () => {
+    const { dialog, main } = setup();
+    expect(dialog.isOpen).toBe(false);
+    dialog.add(files, stateWith([]));
+    const box = $('send-to-dialog');
+    expect(box.getAttribute('role')).toBe('dialog');
+    expect(box.getAttribute('aria-modal')).toBe('true');
+    expect(document.getElementById(box.getAttribute('aria-labelledby')!)!.textContent).toBe('Send 2 files');
+    expect(document.getElementById(box.getAttribute('aria-describedby')!)!.textContent).toBe('Choose the contact to send to.');
+    const names = [...$('send-to-files').querySelectorAll('li')];
+    expect(names.map((li) => li.textContent)).toEqual(['report.pdf', 'Holiday 2024']);
+    expect(names.map((li) => li.dataset.kind)).toEqual(['file', 'folder']);
+    expect(names[0]!.title).toBe(files[0]);
+    expect(rowIds()).toEqual(['send-to-bob@localhost', 'send-to-dave@localhost', 'send-to-carol@localhost']);
+    const search = $('send-to-search') as HTMLInputElement;
+    expect(document.activeElement).toBe(search);
+    expect(search.getAttribute('role')).toBe('combobox');
+    expect($('send-to-list').getAttribute('role')).toBe('listbox');
+    expect(search.getAttribute('aria-controls')).toBe($('send-to-list').id);
+    // The first contact is selected, for Enter.
+    expect(search.getAttribute('aria-activedescendant')).toBe($('send-to-bob@localhost').id);
+    expect(selected()).toBe('bob@localhost');
+    expect($('send-to-bob@localhost').querySelector('.presence-text')!.textContent).toBe('Available');
+    expect(main.inert).toBe(true);
+  });
+
+  it('offers offline contacts only while uploads are allowed', () => {
+    const { dialog, actions } = setup();
+    dialog.add(files, stateWith([]));
+    const carol = $('send-to-carol@localhost');
+    expect(carol.getAttribute('aria-disabled')).toBe('true');
+    expect(carol.querySelector('.presence-text')!.textContent).toBe('Offline — allow HTTP upload in the settings to send to offline contacts');
+    carol.click();
+    expect(actions.send).not.toHaveBeenCalled();
+    expect(dialog.isOpen).toBe(true);
+    dialog.setUploadWhenOffline(true);
+    expect(carol.hasAttribute('aria-disabled')).toBe(false);
+    expect(carol.querySelector('.presence-text')!.textContent).toBe('Offline — will be uploaded to your server and sent as a link');
+    carol.click();
+    expect(actions.send).toHaveBeenCalledWith('carol@localhost', files);
+    expect(dialog.isOpen).toBe(false);
+  });
+
+  it('moves the selection with the arrow keys over selectable rows and sends with Enter', () => {
+    const { dialog, actions, main, outside } = setup();
+    dialog.add(files, stateWith([]));
+    const search = $('send-to-search');
+    key(search, 'ArrowDown');
+    expect(selected()).toBe('dave@localhost');
+    key(search, 'ArrowDown'); // Carol is offline and uploads are off: skipped, the end
+    expect(selected()).toBe('dave@localhost');
+    key(search, 'ArrowUp');
+    expect(selected()).toBe('bob@localhost');
+    key(search, 'ArrowUp');
+    expect(selected()).toBe('bob@localhost');
+    // From the Cancel button, the arrows bring the focus back to the search box.
+    $('send-to-cancel').focus();
+    key($('send-to-cancel'), 'ArrowDown');
+    expect(document.activeElement).toBe(search);
+    expect(search.getAttribute('aria-activedescendant')).toBe($('send-to-dave@localhost').id);
+    key(search, 'Enter');
+    expect(actions.send).toHaveBeenCalledExactlyOnceWith('dave@localhost', files);
+    expect(dialog.isOpen).toBe(false);
+    expect(main.inert).toBe(false);
+    expect(document.activeElement).toBe(outside);
+  });
+
+  it('filters as you type, selecting the first match', () => {
+    const { dialog, actions } = setup();
+    dialog.setUploadWhenOffline(true);
+    dialog.add(files, stateWith([]));
+    const search = $('send-to-search') as HTMLInputElement;
+    search.value = 'CAR';
+    search.dispatchEvent(new Event('input'));
+    expect(rowIds()).toEqual(['send-to-carol@localhost']);
+    expect(selected()).toBe('carol@localhost');
+    search.value = 'zzz';
+    search.dispatchEvent(new Event('input'));
+    expect(rowIds()).toEqual([]);
+    expect($('send-to-empty').textContent).toBe('No contact matches “zzz”.');
+    expect(search.hasAttribute('aria-activedescendant')).toBe(false);
+    key(search, 'Enter'); // nobody selected: nothing happens
+    expect(actions.send).not.toHaveBeenCalled();
+    expect(dialog.isOpen).toBe(true);
+  });
+
+  it('closes without sending on Escape or Cancel, and starts afresh next time', () => {
+    const { dialog, actions, outside } = setup();
+    dialog.add(files, stateWith([]));
+    const search = $('send-to-search') as HTMLInputElement;
+    search.value = 'dave';
+    search.dispatchEvent(new Event('input'));
+    key(search, 'Escape');
+    expect(dialog.isOpen).toBe(false);
+    expect(document.activeElement).toBe(outside);
+    dialog.add(['/tmp/a.txt'], stateWith([]));
+    expect(dialog.files).toEqual(['/tmp/a.txt']);
+    expect(search.value).toBe('');
+    expect(rowIds()).toHaveLength(3);
+    expect($('send-to-dialog').querySelector('.modal-title')!.textContent).toBe('Send a file');
+    $('send-to-cancel').click();
+    expect(dialog.isOpen).toBe(false);
+    expect(actions.send).not.toHaveBeenCalled();
+  });
+
+  it('adds files that arrive while open (once each), keeping the selection and the focus', () => {
+    const { dialog, actions } = setup();
+    const s = stateWith([]);
+    dialog.add(files, s);
+    const search = $('send-to-search');
+    key(search, 'ArrowDown');
+    dialog.add([files[1]!, '/home/alice/notes.txt'], s);
+    expect(dialog.files).toEqual([...files, '/home/alice/notes.txt']);
+    expect($('send-to-dialog').querySelector('.modal-title')!.textContent).toBe('Send 3 files');
+    expect(selected()).toBe('dave@localhost');
+    expect(document.activeElement).toBe(search);
+    // Presence changes follow while open: Carol comes online and can be chosen.
+    applyEvent(s, { type: 'presence', jid: 'carol@localhost/pc', resource: 'pc', available: true, show: 'away', status: null, priority: 0 }, emptyDirty(), 0);
+    dialog.render(s);
+    expect(rowIds()).toEqual(['send-to-bob@localhost', 'send-to-carol@localhost', 'send-to-dave@localhost']);
+    expect(selected()).toBe('dave@localhost');
+    $('send-to-carol@localhost').click();
+    expect(actions.send).toHaveBeenCalledWith('carol@localhost', [...files, '/home/alice/notes.txt']);
+  });
+
+  it('reads in Simplified Chinese', () => {
+    const { dialog } = setup();
+    dialog.add(files, stateWith([]));
+    setLanguage('zh-CN');
+    dialog.relabel();
+    expect($('send-to-dialog').querySelector('.modal-title')!.textContent).toBe('发送 2 个文件');
+    expect($('send-to-cancel').textContent).toBe('取消');
+    expect($('send-to-carol@localhost').querySelector('.presence-text')!.textContent).toContain('HTTP 上传');
+    expect($('send-to-search').getAttribute('placeholder')).toBe('搜索联系人');
+  });
+
+  it('lets an offer that arrives meanwhile come on top, drawn last, and gets the focus back after it', () => {
+    const { dialog } = setup();
+    const host = document.querySelector('main + div') as HTMLElement;
+    // The offer dialog was made after this one, yet opened first.
+    const offers = new OfferDialog(host, () => [], { accept: vi.fn(async () => {}), decline: vi.fn(async () => {}), pickFolder: vi.fn(async () => null), defaultDir: () => '' });
+    offers.render(stateWith([offer(1)]));
+    dialog.add(files, stateWith([]));
+    const sendTo = $('send-to-dialog').closest<HTMLElement>('.modal-backdrop')!;
+    const offerBox = $('offer-dialog').closest<HTMLElement>('.modal-backdrop')!;
+    expect(host.lastElementChild).toBe(sendTo);
+    expect(offerBox.inert).toBe(true);
+    expect(sendTo.inert).toBe(false);
+    // An offer now: on top of "Send", which waits inert underneath.
+    offers.render(stateWith([]));
+    offers.render(stateWith([offer(2)]));
+    expect(host.lastElementChild).toBe(offerBox);
+    expect(sendTo.inert).toBe(true);
+    offers.render(stateWith([]));
+    expect(sendTo.inert).toBe(false);
+    expect(document.activeElement).toBe($('send-to-search'));
+  });
+
+  it('tells folders by a trailing separator and merges paths once each', () => {
+    expect(looksLikeFolder('/home/a/Photos/')).toBe(true);
+    expect(looksLikeFolder('C:\\Users\\a\\Photos\\')).toBe(true);
+    expect(looksLikeFolder('/home/a/photo.jpg')).toBe(false);
+    expect(looksLikeFolder('/')).toBe(false);
+    expect(mergePaths(['/a', '/b'], ['/b', '/c', '', '/c'])).toEqual(['/a', '/b', '/c']);
   });
 });
 
