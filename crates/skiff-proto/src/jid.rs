@@ -48,6 +48,12 @@ impl Jid {
             return Err(JidError::NoDomain);
         }
         let domain = prep(domain, "domain", stringprep::nameprep)?;
+        // Found by fuzzing: nameprep's NFKC turns U+2106 (℆) into "c/u", and "@" and
+        // "/" may come out of other compatibility forms too: such a domain would read
+        // back as another JID.
+        if domain.contains(['@', '/']) {
+            return Err(JidError::Prep("domain"));
+        }
         // Found by fuzzing: ".." was read as the domain ".", which reads back as none.
         if domain.split('.').any(str::is_empty) {
             return Err(JidError::EmptyLabel);
@@ -195,6 +201,9 @@ mod tests {
         assert_eq!("".parse::<Jid>(), Err(JidError::Empty));
         assert_eq!("@example.com".parse::<Jid>(), Err(JidError::EmptyLocal));
         assert_eq!("a@".parse::<Jid>(), Err(JidError::NoDomain));
+        // A compatibility character whose normal form holds a separator.
+        assert_eq!("m(\u{2106}".parse::<Jid>(), Err(JidError::Prep("domain")));
+        assert_eq!("a@m\u{2106}x/r".parse::<Jid>(), Err(JidError::Prep("domain")));
         assert_eq!("a@b/".parse::<Jid>(), Err(JidError::EmptyResource));
         assert_eq!("a b@example.com".parse::<Jid>(), Err(JidError::Prep("local")));
         assert_eq!("a\"b@example.com".parse::<Jid>(), Err(JidError::Prep("local")));
