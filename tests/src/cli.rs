@@ -81,6 +81,9 @@ impl SkiffProcess {
                 .unwrap_or_else(|_| panic!("skiff: no {what} within {secs} s"))
                 .expect("read skiff's output");
             let Some(line) = line else { panic!("skiff exited before {what}") };
+            if std::env::var_os("SKIFF_TEST_ECHO").is_some() {
+                eprintln!("skiff> {line}");
+            }
             let v: serde_json::Value =
                 serde_json::from_str(&line).unwrap_or_else(|e| panic!("skiff printed non-JSON {line:?}: {e}"));
             if pred(&v) {

@@ -307,16 +307,7 @@ async fn drive(
                         };
                         let mut sha: Vec<&str> = offered_sha256.iter().map(String::as_str).collect();
                         sha.extend(sha256.as_deref().filter(|h| Some(*h) != offered_sha256.as_deref()));
-                        let result = finish(t, id, p, md5.as_deref(), &sha, store_route(r), &progress).await;
-                        // The sender asked whether its file arrived intact: tell it.
-                        if let Some(request) = checksum {
-                            let answer = match &result {
-                                Ok(()) => checksum_matches(&request),
-                                Err(_) => checksum_differs(&request),
-                            };
-                            let _ = client.send(answer);
-                        }
-                        return result;
+                        return finish(t, id, p, md5.as_deref(), &sha, checksum, store_route(r), &progress).await;
                     }
                     ReceiverAction::Rejected => {
                         let _ = store.set_state(id, TransferState::Rejected, Some("declined"));
@@ -348,19 +339,32 @@ async fn drive(
     result
 }
 
-/// Verifies and renames the received file, records and announces the result.
+/// Verifies and renames the received file, answers the sender's checksum, records
+/// and announces the result.
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     t: &Transfers,
     id: i64,
     part: PartFile,
     md5: Option<&str>,
     sha256: &[&str],
+    checksum: Option<Iq>,
     route: Route,
     progress: &Progress,
 ) -> Result<(), Failure> {
     let store = &t.inner.store;
     let transferred = part.written().saturating_sub(progress.start_bytes);
-    match part.finish_checked(md5, sha256).await {
+    let result = part.finish_checked(md5, sha256).await;
+    // The sender asked whether its file arrived intact: told before anything here
+    // announces the end (a `skiff receive --count` stops right after it).
+    if let Some(request) = checksum {
+        let answer = match &result {
+            Ok(_) => checksum_matches(&request),
+            Err(_) => checksum_differs(&request),
+        };
+        let _ = t.client().send(answer);
+    }
+    match result {
         Ok(done) => {
             let _ = store.set_local_path(id, &done.path.display().to_string());
             t.record_completed(super::Completed {
