@@ -104,6 +104,12 @@ fn prep(
     profile: fn(&str) -> Result<std::borrow::Cow<'_, str>, stringprep::Error>,
 ) -> Result<String, JidError> {
     let out = profile(s).map_err(|_| JidError::Prep(part))?;
+    // Stringprep is not idempotent for every input (found by fuzzing: a capital lunate
+    // sigma among combining marks came out as σ, which prepares to Σ on a second
+    // pass): such a part would read back as another JID, so it is refused.
+    if profile(&out).map_err(|_| JidError::Prep(part))? != out {
+        return Err(JidError::Prep(part));
+    }
     if out.is_empty() {
         return Err(JidError::Prep(part));
     }
