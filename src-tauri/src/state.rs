@@ -261,21 +261,7 @@ pub fn account_config(
 /// peer's resume finds it), different on each machine and from the CLI's, so that two
 /// Skiffs on one account never take each other's session. Kept beside the history.
 pub fn default_resource() -> String {
-    let path = crate::data_dir().join("resource");
-    if let Some(r) = std::fs::read_to_string(&path).ok().map(|s| s.trim().to_owned()).filter(|s| {
-        s.starts_with("skiff-desktop-") && s.len() <= 40 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    }) {
-        return r;
-    }
-    let suffix: String = {
-        use rand::Rng;
-        rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(6).map(char::from).collect()
-    };
-    let r = format!("skiff-desktop-{}", suffix.to_ascii_lowercase());
-    if let Err(e) = std::fs::write(&path, &r) {
-        tracing::warn!("cannot keep the resource in {}: {e}", path.display());
-    }
-    r
+    skiff_engine::config::persistent_resource(&crate::data_dir().join("resource"), "skiff-desktop")
 }
 
 pub fn parse_tls(tls: &str) -> AppResult<TlsMode> {

@@ -383,19 +383,8 @@ impl Desktop {
             stdin.write_all(b"login-keyring-password")?;
         }
         self.keyring = Some(group);
-        let (display, bus, root) = (self.display.clone(), self.bus.clone(), self.dir.path().to_path_buf());
         wait_until(Duration::from_secs(10), "the Secret Service on the session bus", || {
-            let mut c = Command::new("dbus-send");
-            c.args([
-                "--session",
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.NameHasOwner",
-                "string:org.freedesktop.secrets",
-            ]);
-            Env { display: &display, bus: &bus, root: &root }.apply(&mut c);
-            c.output().map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true")).unwrap_or(false)
+            self.bus_name_owned("org.freedesktop.secrets")
         })
     }
 

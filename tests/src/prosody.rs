@@ -301,10 +301,10 @@ impl Prosody {
         self.launch().map_err(anyhow::Error::from)
     }
 
-    /// Replaces the server's certificate with a self-signed one for the domain, made as
-    /// an admin makes it (`openssl req -x509`: `basicConstraints CA:TRUE`), and restarts
-    /// the server. Returns the certificate's PEM file (`certs/NAME.crt`).
-    pub fn serve_self_signed(&mut self, name: &str) -> Result<PathBuf> {
+    /// Makes a self-signed certificate for the domain as an admin makes it (`openssl
+    /// req -x509`: `basicConstraints CA:TRUE`), without serving it: `certs/NAME.crt`
+    /// and `certs/NAME.key`.
+    pub fn self_signed(&self, name: &str) -> Result<(PathBuf, PathBuf)> {
         let certs = self.dir.join("certs");
         let (crt, key) = (certs.join(format!("{name}.crt")), certs.join(format!("{name}.key")));
         let status = Command::new("openssl")
@@ -322,9 +322,21 @@ impl Prosody {
         if !status.success() {
             bail!("openssl req -x509 failed: {status}");
         }
-        fs::copy(&crt, certs.join("server.crt"))?;
-        fs::copy(&key, certs.join("server.key"))?;
-        self.restart()?;
+        Ok((crt, key))
+    }
+
+    /// Serves `crt`/`key` as the server's certificate (restarts the server).
+    pub fn serve_certificate(&mut self, crt: &Path, key: &Path) -> Result<()> {
+        let certs = self.dir.join("certs");
+        fs::copy(crt, certs.join("server.crt"))?;
+        fs::copy(key, certs.join("server.key"))?;
+        self.restart()
+    }
+
+    /// [`Prosody::self_signed`], then served. Returns the certificate's PEM file.
+    pub fn serve_self_signed(&mut self, name: &str) -> Result<PathBuf> {
+        let (crt, key) = self.self_signed(name)?;
+        self.serve_certificate(&crt, &key)?;
         Ok(crt)
     }
 
@@ -691,6 +703,17 @@ fn is_zombie(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
         .unwrap_or(false)
+}
+
+/// The SHA-256 fingerprint of a PEM certificate as OpenSSL shows it (`AB:CD:…`).
+pub fn openssl_fingerprint(cert: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .expect("openssl");
+    let s = String::from_utf8_lossy(&out.stdout);
+    s.trim().rsplit_once('=').expect("openssl fingerprint line").1.to_owned()
 }
 
 /// A free TCP port on 127.0.0.1 (bound to port 0, then released).

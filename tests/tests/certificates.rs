@@ -11,6 +11,7 @@ use std::time::Duration;
 use skiff_engine::trust::Fingerprint;
 use skiff_engine::{AccountConfig, Client, Event, Secret, TlsMode};
 use skiff_tests::cli::skiff_binary;
+use skiff_tests::prosody::openssl_fingerprint;
 use skiff_tests::{Prosody, ProsodyOptions};
 
 /// `skiff whoami` as alice, with `args` (no CA file unless given).
@@ -34,17 +35,6 @@ fn signed_in(o: &Output) -> bool {
     o.status.success() && String::from_utf8_lossy(&o.stdout).contains("alice@localhost")
 }
 
-/// The fingerprint as OpenSSL shows it (`AB:CD:…`), to compare with what Skiff shows.
-fn openssl_fingerprint(cert: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(cert)
-        .output()
-        .expect("openssl");
-    let s = String::from_utf8_lossy(&out.stdout);
-    s.trim().rsplit_once('=').expect("openssl fingerprint line").1.to_owned()
-}
-
 /// Asserts that the certificate is the kind webpki refuses as an end entity.
 fn assert_ca_true(cert: &Path) {
     let out = Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(cert).output().expect("openssl");
@@ -52,30 +42,10 @@ fn assert_ca_true(cert: &Path) {
 }
 
 /// A self-signed certificate for localhost made as `openssl req -x509` makes it.
-fn openssl_self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (crt, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
-    let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl req");
-    assert!(status.success());
+fn openssl_self_signed(server: &Prosody, name: &str) -> (PathBuf, PathBuf) {
+    let (crt, key) = server.self_signed(name).unwrap();
     assert_ca_true(&crt);
     (crt, key)
-}
-
-/// Puts `crt`/`key` in place of the server's certificate and restarts Prosody.
-fn serve_certificate(server: &mut Prosody, crt: &Path, key: &Path) {
-    let certs = server.dir.join("certs");
-    std::fs::copy(crt, certs.join("server.crt")).unwrap();
-    std::fs::copy(key, certs.join("server.key")).unwrap();
-    server.restart().unwrap();
 }
 
 fn options() -> ProsodyOptions {
@@ -86,8 +56,8 @@ fn options() -> ProsodyOptions {
 fn an_openssl_self_signed_certificate_is_trusted_only_by_explicit_choice() {
     let mut server = Prosody::start(options()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let (crt, key) = openssl_self_signed(tmp.path(), "first");
-    serve_certificate(&mut server, &crt, &key);
+    let (crt, key) = openssl_self_signed(&server, "first");
+    server.serve_certificate(&crt, &key).unwrap();
     let fp = openssl_fingerprint(&crt);
     let data = tmp.path().join("data");
 
@@ -104,7 +74,7 @@ fn an_openssl_self_signed_certificate_is_trusted_only_by_explicit_choice() {
     let with_ca = whoami(&server, &data, &["--ca-file", &crt.display().to_string()]);
     assert!(signed_in(&with_ca), "{}", text(&with_ca));
     // Another CA file does not help.
-    let (other, _) = openssl_self_signed(tmp.path(), "other");
+    let (other, _) = openssl_self_signed(&server, "other");
     let wrong_ca = whoami(&server, &data, &["--ca-file", &other.display().to_string()]);
     assert!(!wrong_ca.status.success(), "{}", text(&wrong_ca));
 
@@ -120,8 +90,8 @@ fn an_openssl_self_signed_certificate_is_trusted_only_by_explicit_choice() {
     assert!(!wrong.status.success(), "{}", text(&wrong));
 
     // The server's certificate changes: refused, with a warning naming the change.
-    let (second, second_key) = openssl_self_signed(tmp.path(), "second");
-    serve_certificate(&mut server, &second, &second_key);
+    let (second, second_key) = openssl_self_signed(&server, "second");
+    server.serve_certificate(&second, &second_key).unwrap();
     let changed = whoami(&server, &data, &[]);
     let said = text(&changed);
     println!("changed: {said}");
@@ -156,7 +126,7 @@ fn a_prosodyctl_generated_certificate_works_with_its_ca_file_or_fingerprint() {
     let (crt, key) = (certs.join("localhost.crt"), certs.join("localhost.key"));
     assert!(crt.is_file(), "prosodyctl wrote no certificate: {}", text(&out));
     assert_ca_true(&crt);
-    serve_certificate(&mut server, &crt, &key);
+    server.serve_certificate(&crt, &key).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let fp = openssl_fingerprint(&crt);
@@ -174,9 +144,8 @@ fn a_prosodyctl_generated_certificate_works_with_its_ca_file_or_fingerprint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_reports_an_untrusted_and_a_changed_certificate() {
     let mut server = Prosody::start(options()).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let (crt, key) = openssl_self_signed(tmp.path(), "first");
-    serve_certificate(&mut server, &crt, &key);
+    let (crt, key) = openssl_self_signed(&server, "first");
+    server.serve_certificate(&crt, &key).unwrap();
     let fp: Fingerprint = openssl_fingerprint(&crt).parse().unwrap();
     let fatal = |pins: Vec<Fingerprint>| {
         let mut cfg = AccountConfig::new(server.jid("alice").parse().unwrap(), Secret::new(server.password("alice")));

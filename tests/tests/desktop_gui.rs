@@ -20,6 +20,7 @@ use serde_json::json;
 use skiff_tests::cli::SkiffProcess;
 use skiff_tests::desktop::{App, Desktop};
 use skiff_tests::peer::{random_file, sha256_file};
+use skiff_tests::prosody::openssl_fingerprint;
 use skiff_tests::{Prosody, ProsodyOptions};
 
 const OUT_SIZE: u64 = 3 * 1024 * 1024 + 17;
@@ -365,16 +366,6 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     assert_eq!(lang, json!("zh-CN"));
     shots.take(&desktop, &app, "history-zh").await;
     app.close().await.unwrap();
-}
-
-/// The fingerprint of a PEM certificate as OpenSSL shows it (`AB:CD:…`).
-fn openssl_fingerprint(cert: &Path) -> String {
-    let out = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(cert)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().rsplit_once('=').unwrap().1.to_owned()
 }
 
 /// Whether any file under `dir` contains `needle`.

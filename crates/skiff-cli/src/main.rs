@@ -283,21 +283,7 @@ fn cli_resource(cli: &Cli) -> String {
 }
 
 fn stable_cli_resource(cli: &Cli) -> String {
-    let path = data_dir(cli).join("resource-cli");
-    if let Some(r) = std::fs::read_to_string(&path).ok().map(|s| s.trim().to_owned()).filter(|s| {
-        s.starts_with("skiff-cli-") && s.len() <= 40 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    }) {
-        return r;
-    }
-    use rand::Rng;
-    let suffix: String =
-        rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(6).map(char::from).collect();
-    let r = format!("skiff-cli-{}", suffix.to_ascii_lowercase());
-    let _ = std::fs::create_dir_all(data_dir(cli));
-    if let Err(e) = std::fs::write(&path, &r) {
-        tracing::warn!("cannot keep the resource in {}: {e}", path.display());
-    }
-    r
+    skiff_engine::config::persistent_resource(&data_dir(cli).join("resource-cli"), "skiff-cli")
 }
 
 fn data_dir(cli: &Cli) -> PathBuf {

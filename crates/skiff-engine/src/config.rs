@@ -97,3 +97,47 @@ impl AccountConfig {
         }
     }
 }
+
+/// The resource kept in `file`: `PREFIX-xxxxxx`, made (random) and written the first
+/// time, read back afterwards, so that one installation or data folder keeps its
+/// resource (a sender's resume finds it again) while others get their own (two Skiffs
+/// on one account never take each other's session). A file that holds anything else
+/// is replaced; when it cannot be written the resource is still returned.
+pub fn persistent_resource(file: &std::path::Path, prefix: &str) -> String {
+    let kept = std::fs::read_to_string(file).ok().map(|s| s.trim().to_owned()).filter(|s| {
+        s.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('-'))
+            && s.len() <= 40
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    if let Some(r) = kept {
+        return r;
+    }
+    use rand::Rng;
+    let suffix: String =
+        rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(6).map(char::from).collect();
+    let r = format!("{prefix}-{}", suffix.to_ascii_lowercase());
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(file, &r) {
+        tracing::warn!("cannot keep the resource in {}: {e}", file.display());
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resource_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sub/resource");
+        let r = persistent_resource(&file, "skiff-cli");
+        assert!(r.starts_with("skiff-cli-") && r.len() == "skiff-cli-".len() + 6, "{r}");
+        assert_eq!(persistent_resource(&file, "skiff-cli"), r);
+        std::fs::write(&file, "evil/resource").unwrap();
+        let again = persistent_resource(&file, "skiff-cli");
+        assert!(again.starts_with("skiff-cli-") && again != "evil/resource", "{again}");
+    }
+}
