@@ -94,7 +94,7 @@ impl Demo {
                 if reaped > 0 {
                     tracing::info!("demo: stopped {reaped} demo server(s) left over by an earlier run");
                 }
-                let prosody = Prosody::start_in(&dir, opts, Some(choose_ports()?))
+                let prosody = Prosody::start_in_preferring(&dir, opts, choose_ports()?)
                     .with_context(|| format!("starting the demo Prosody in {}", dir.display()))?;
                 // It ends with the app however the app ends (also SIGKILL or a crash).
                 if let Err(e) = prosody.exit_with(std::process::id()) {

@@ -172,6 +172,22 @@ impl Prosody {
     /// written only when it is missing or lacks one of the given contacts
     /// (rewriting it then drops other items).
     pub fn start_in(dir: &Path, opts: ProsodyOptions, ports: Option<(u16, u16, u16)>) -> Result<Prosody> {
+        Self::start_in_with(dir, opts, ports, ports.is_none())
+    }
+
+    /// As [`Prosody::start_in`] with `ports` only preferred: when one of them turns out
+    /// to be taken while Prosody starts (another program, or another demo starting at
+    /// the same moment), it starts again on free ports.
+    pub fn start_in_preferring(dir: &Path, opts: ProsodyOptions, ports: (u16, u16, u16)) -> Result<Prosody> {
+        Self::start_in_with(dir, opts, Some(ports), true)
+    }
+
+    fn start_in_with(
+        dir: &Path,
+        opts: ProsodyOptions,
+        ports: Option<(u16, u16, u16)>,
+        fall_back: bool,
+    ) -> Result<Prosody> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
         let certs = dir.join("certs");
@@ -202,7 +218,7 @@ impl Prosody {
         }
         prosody.write_rosters()?;
 
-        let attempts = if ports.is_some() { 1 } else { PORT_ATTEMPTS };
+        let attempts = if fall_back { PORT_ATTEMPTS } else { 1 };
         let mut attempt = 1;
         loop {
             match prosody.launch() {
