@@ -21,6 +21,7 @@ pub mod desktop;
 pub mod peer;
 pub mod prosody;
 pub mod raw;
+pub mod relay;
 pub mod slix;
 
 pub use prosody::{free_port, Prosody, ProsodyOptions, TlsMode};

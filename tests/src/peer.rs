@@ -50,8 +50,13 @@ impl Peer {
     /// Signs `user` in; `tweak` adjusts the transfer settings (streamhosts are
     /// loopback only, offers are accepted by default).
     pub async fn start(server: &Prosody, user: &str, tweak: impl FnOnce(&mut TransferConfig)) -> Peer {
+        Peer::start_as(account(server, user, "skiff"), tweak).await
+    }
+
+    /// Signs in with the account settings `cfg` (e.g. [`account`] pointed at a relay).
+    pub async fn start_as(cfg: AccountConfig, tweak: impl FnOnce(&mut TransferConfig)) -> Peer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let client = Client::start(account(server, user, "skiff"));
+        let client = Client::start(cfg);
         let events = client.events();
         let jid = client.wait_online().await.expect("sign-in");
         let store = Arc::new(Store::open(&dir.path().join("history.sqlite3")).expect("store"));

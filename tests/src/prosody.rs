@@ -82,6 +82,10 @@ pub struct ProsodyOptions {
     /// Throttle what clients send (Prosody's mod_limits), e.g. `"8kb/s"`, as
     /// ejabberd's default shaper does.
     pub c2s_rate_limit: Option<String>,
+    /// XEP-0198 stream management with resumption (mod_smacks, on in Prosody 0.12's
+    /// default configuration), for `resume_window` seconds after a drop.
+    pub stream_management: bool,
+    pub resume_window: u32,
 }
 
 impl Default for ProsodyOptions {
@@ -94,6 +98,8 @@ impl Default for ProsodyOptions {
             contacts: vec![("alice".to_owned(), "bob".to_owned())],
             upload_size_limit: 1 << 30,
             c2s_rate_limit: None,
+            stream_management: true,
+            resume_window: 600,
         }
     }
 }
@@ -542,6 +548,11 @@ impl Prosody {
             }
             None => ("", String::new()),
         };
+        let (smacks_module, smacks_settings) = if self.opts.stream_management {
+            ("\t\"smacks\";\n", format!("smacks_hibernation_time = {}\n", self.opts.resume_window))
+        } else {
+            ("", String::new())
+        };
         let limit = self.opts.upload_size_limit;
         // The default daily quota is 10 uploads of the size limit: tests that
         // use a small limit upload many files, so make it effectively unlimited.
@@ -578,8 +589,8 @@ modules_enabled = {{
 	"offline";
 	"version";
 	"uptime";
-{limits_module}}}
-{limits_settings}modules_disabled = {{ "s2s" }}
+{limits_module}{smacks_module}}}
+{limits_settings}{smacks_settings}modules_disabled = {{ "s2s" }}
 
 authentication = "internal_hashed"
 storage = "internal"

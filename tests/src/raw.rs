@@ -25,7 +25,7 @@ impl RawClient {
     /// Signs `user` in (resource `raw`) without sending presence.
     pub async fn connect(server: &Prosody, user: &str) -> RawClient {
         let cfg = account(server, user, "raw");
-        let Connected { transport, parser, negotiated, .. } = connect(&cfg).await.expect("raw sign-in");
+        let Connected { transport, parser, negotiated, .. } = connect(&cfg, None).await.expect("raw sign-in");
         RawClient { transport, parser, jid: negotiated.jid.to_string() }
     }
 

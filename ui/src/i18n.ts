@@ -97,6 +97,7 @@ const en = {
   'conn.offlineReason': 'Offline: {reason}',
   'conn.reconnectingIn': 'Reconnecting in {n} s',
   'conn.reconnectingNow': 'Reconnecting…',
+  'conn.resuming': 'Connection lost, resuming…',
   'conn.secure': 'Encrypted connection (TLS), signed in with {mechanism}',
   'conn.insecure': 'Unencrypted connection, signed in with {mechanism}',
 
@@ -392,6 +393,7 @@ const zhCN: Record<Key, string> = {
   'conn.offlineReason': '离线：{reason}',
   'conn.reconnectingIn': '{n} 秒后重新连接',
   'conn.reconnectingNow': '正在重新连接…',
+  'conn.resuming': '连接中断，正在恢复…',
   'conn.secure': '加密连接（TLS），登录方式 {mechanism}',
   'conn.insecure': '未加密的连接，登录方式 {mechanism}',
 

@@ -314,6 +314,30 @@ describe('connection and roster reducer', () => {
     expect(state.fatal).toEqual({ code: 'auth-failed', message: 'bad password' });
   });
 
+  it('keeps contacts online while an interrupted session is resumed', () => {
+    const state = initialState();
+    const bob = contact('bob@localhost', { resources: [{ resource: 'pc', show: 'available', status: null, priority: 1 }] });
+    setContacts(state, [bob], emptyDirty());
+    reduce([{ type: 'online', jid: 'a@b/r', tls: true, mechanism: 'SCRAM-SHA-256' }], state);
+    reduce(
+      [
+        { type: 'interrupted', reason: 'the server closed the connection' },
+        { type: 'reconnecting', attempt: 1, delay_ms: 100 },
+        { type: 'connecting', attempt: 1 },
+      ],
+      state,
+    );
+    expect(state.connection).toEqual({ kind: 'resuming', reason: 'the server closed the connection' });
+    expect(state.contacts.get('bob@localhost')?.resources).toHaveLength(1);
+    reduce([{ type: 'resumed', jid: 'a@b/r', tls: true, mechanism: 'SCRAM-SHA-256' }], state);
+    expect(state.connection).toEqual({ kind: 'online', jid: 'a@b/r', tls: true, mechanism: 'SCRAM-SHA-256' });
+    expect(state.contacts.get('bob@localhost')?.resources).toHaveLength(1);
+    // Not resumed: the old session is gone, and with it everyone's presence.
+    reduce([{ type: 'interrupted', reason: 'x' }, { type: 'offline', reason: 'could not be resumed', will_retry: true }], state);
+    expect(state.connection).toMatchObject({ kind: 'offline' });
+    expect(state.contacts.get('bob@localhost')?.resources).toHaveLength(0);
+  });
+
   it('applies roster, pushes and presence', () => {
     const state = initialState();
     setContacts(state, [contact('bob@localhost', { resources: [{ resource: 'pc', show: 'available', status: null, priority: 1 }] })], emptyDirty());

@@ -24,7 +24,10 @@ export type Connection =
   | { kind: 'connecting'; attempt: number }
   | { kind: 'online'; jid: string; tls: boolean; mechanism: string }
   | { kind: 'offline'; reason: string; willRetry: boolean }
-  | { kind: 'reconnecting'; attempt: number; at: number };
+  | { kind: 'reconnecting'; attempt: number; at: number }
+  /** The line dropped; the server keeps the session and it is being resumed: contacts,
+   * transfers and offers stay as they are. */
+  | { kind: 'resuming'; reason: string };
 
 export interface TransferView {
   id: number;
@@ -293,7 +296,19 @@ export function applyEvent(
 ): void {
   switch (e.type) {
     case 'connecting':
+      // Attempts to resume an interrupted session show as "resuming" throughout.
+      if (state.connection.kind === 'resuming') return;
       state.connection = { kind: 'connecting', attempt: e.attempt };
+      dirty.connection = true;
+      return;
+    case 'interrupted':
+      // Presence is kept: the session goes on if it is resumed.
+      state.connection = { kind: 'resuming', reason: e.reason };
+      dirty.connection = true;
+      return;
+    case 'resumed':
+      state.connection = { kind: 'online', jid: e.jid, tls: e.tls, mechanism: e.mechanism };
+      state.fatal = null;
       dirty.connection = true;
       return;
     case 'online':
@@ -309,6 +324,7 @@ export function applyEvent(
       dirty.contacts = true;
       return;
     case 'reconnecting':
+      if (state.connection.kind === 'resuming') return;
       state.connection = { kind: 'reconnecting', attempt: e.attempt, at: now + e.delay_ms };
       dirty.connection = true;
       return;

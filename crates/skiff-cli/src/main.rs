@@ -886,6 +886,8 @@ fn describe(e: &Event) -> String {
             format!("offline: {reason}{}", if *will_retry { "; will reconnect" } else { "" })
         }
         Event::Reconnecting { delay_ms, .. } => format!("reconnecting in {:.1} s", *delay_ms as f64 / 1000.0),
+        Event::Interrupted { reason } => format!("connection lost ({reason}); resuming the session"),
+        Event::Resumed { jid, .. } => format!("resumed the session as {jid}; nothing was lost"),
         Event::Roster { contacts } => format!("{} contacts", contacts.len()),
         Event::ContactChanged { contact } => format!("contact {} is now {}", contact.jid, contact.subscription),
         Event::ContactRemoved { jid } => format!("contact {jid} removed"),

@@ -127,13 +127,19 @@ pub struct Endpoint {
     pub tls: TlsMode,
 }
 
-/// Signs in: tries each endpoint and each of its addresses in turn.
-pub async fn connect(cfg: &AccountConfig) -> Result<Connected, ConnectError> {
+/// The XEP-0198 session to resume instead of binding, with its bound JID.
+pub type Resume = Option<(skiff_proto::sm::ResumeRequest, skiff_proto::jid::Jid)>;
+
+/// Signs in: tries each endpoint and each of its addresses in turn. With `resume`,
+/// asks to resume that session (see [`Negotiated::resumption`] for how it went).
+pub async fn connect(cfg: &AccountConfig, resume: Resume) -> Result<Connected, ConnectError> {
     let secs = cfg.connect_timeout.as_secs();
-    tokio::time::timeout(cfg.connect_timeout, connect_inner(cfg)).await.map_err(|_| ConnectError::Timeout(secs))?
+    tokio::time::timeout(cfg.connect_timeout, connect_inner(cfg, &resume))
+        .await
+        .map_err(|_| ConnectError::Timeout(secs))?
 }
 
-async fn connect_inner(cfg: &AccountConfig) -> Result<Connected, ConnectError> {
+async fn connect_inner(cfg: &AccountConfig, resume: &Resume) -> Result<Connected, ConnectError> {
     let (tls_config, verifier) = tls_setup(cfg.ca_file.as_deref(), &cfg.trusted_certificates)?;
     let tls = Tls { config: tls_config, verifier };
     let endpoints = endpoints(cfg).await?;
@@ -150,7 +156,7 @@ async fn connect_inner(cfg: &AccountConfig) -> Result<Connected, ConnectError> {
             if ep.tls == TlsMode::Plaintext && !addr.ip().is_loopback() {
                 return Err(ConnectError::PlaintextNotLoopback { target: format!("{}:{}", ep.host, ep.port) });
             }
-            match attempt(cfg, &ep, addr, &tls).await {
+            match attempt(cfg, &ep, addr, &tls, resume).await {
                 Ok(c) => return Ok(c),
                 // Only transport failures move on to the next address.
                 Err(e @ (ConnectError::Connect { .. } | ConnectError::Io(_))) => {
@@ -298,10 +304,25 @@ async fn start_tls(tcp: TcpStream, domain: &str, tls: &Tls, alpn: bool) -> Resul
             None => ConnectError::Tls { host: domain.to_owned(), reason: explain_tls(&e) },
         }
     })?;
+    let mut stream = stream;
+    // Each stanza is written in one call and flushed: without a limit on rustls's
+    // outgoing buffer, a stanza of up to 16 KiB becomes exactly one TLS record, so a
+    // connection cut mid-write leaves the server a whole stanza or none of it (a
+    // server cannot decrypt half a record). That matters for XEP-0198 resumption:
+    // Prosody 0.12 feeds the resumed connection into the old connection's XML parser,
+    // and a half stanza there would swallow everything after it. The buffer holds at
+    // most the stanza being written, since every write is flushed.
+    stream.get_mut().1.set_buffer_limit(None);
     Ok(Transport::Tls(Box::new(stream)))
 }
 
-async fn attempt(cfg: &AccountConfig, ep: &Endpoint, addr: SocketAddr, tls: &Tls) -> Result<Connected, ConnectError> {
+async fn attempt(
+    cfg: &AccountConfig,
+    ep: &Endpoint,
+    addr: SocketAddr,
+    tls: &Tls,
+    resume: &Resume,
+) -> Result<Connected, ConnectError> {
     let target = format!("{}:{} ({addr})", ep.host, ep.port);
     tracing::info!("connecting to {target} ({:?})", ep.tls);
     let tcp =
@@ -315,7 +336,8 @@ async fn attempt(cfg: &AccountConfig, ep: &Endpoint, addr: SocketAddr, tls: &Tls
     };
     let mut negotiator = Negotiator::new(cfg.jid.clone(), cfg.password.expose(), policy)
         .require_scram(cfg.require_scram)
-        .channel_binding(channel_binding(&transport));
+        .channel_binding(channel_binding(&transport))
+        .resume(resume.clone());
     let mut parser = StreamParser::new(cfg.max_stanza_bytes);
     let open = |tls: bool| stream::open_stream(&domain, tls.then(|| cfg.jid.bare().to_string()).as_deref());
     write_raw(&mut transport, &open(policy == TlsPolicy::Direct)).await?;

@@ -42,6 +42,14 @@ pub enum Event {
     Offline { reason: String, will_retry: bool },
     /// The next attempt starts after `delay_ms`.
     Reconnecting { attempt: u32, delay_ms: u64 },
+    /// The connection dropped, but the server keeps the session for a while (XEP-0198
+    /// stream management): the engine is resuming it. Contacts' presence, requests
+    /// waiting for an answer, offers and in-band transfers wait; if it comes back,
+    /// [`Event::Resumed`] follows and nothing was lost. If it cannot be resumed,
+    /// [`Event::Offline`] follows and a new session starts as after any drop.
+    Interrupted { reason: String },
+    /// The interrupted session goes on where it stopped (same address, nothing lost).
+    Resumed { jid: String, tls: bool, mechanism: String },
     /// The whole roster, after sign-in.
     Roster { contacts: Vec<Contact> },
     /// A roster push added or changed a contact.

@@ -4,6 +4,13 @@
 //! to registered handlers, to the built-in answers for disco#info, ping and version,
 //! or `service-unavailable`), keeps the roster and contacts' presence, pings the
 //! server when the line is quiet, and reconnects with backoff after a drop.
+//!
+//! With XEP-0198 stream management (when the server offers it) a dropped connection
+//! is first resumed: the session's router (requests waiting for answers, presence,
+//! the copies of stanzas the server has not acknowledged) is kept while the task
+//! reconnects, whatever the shells send meanwhile is queued, and on `<resumed/>` the
+//! stanzas the server never handled go out again. Only when resumption fails does
+//! the session start anew (and waiting requests fail with `Disconnected`).
 //! [`Client`] is the handle the shells and the transfer engine use.
 
 use std::collections::{BTreeMap, HashMap};
@@ -11,8 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use skiff_proto::jid::Jid;
+use skiff_proto::negotiation::Resumption;
 use skiff_proto::ns;
 use skiff_proto::roster::{Roster, RosterItem, Subscription};
+use skiff_proto::sm::{self, SmOutput, StreamManagement};
 use skiff_proto::stanza::{Condition, Iq, IqKind, Message, Presence, PresenceType, Stanza, StanzaError};
 use skiff_proto::stream::{self, StreamEvent};
 use skiff_proto::stream_error::StreamError;
@@ -122,6 +131,7 @@ impl Client {
             state: state_tx,
             ev: inner.events.clone(),
             stop_ack: None,
+            kept: None,
         };
         tokio::spawn(task.run());
         Client { inner }
@@ -300,7 +310,18 @@ struct SessionTask {
     state: watch::Sender<ConnState>,
     ev: broadcast::Sender<Event>,
     stop_ack: Option<oneshot::Sender<()>>,
+    /// The router of an interrupted session being resumed (XEP-0198), and until when
+    /// the server keeps it.
+    kept: Option<(Router, Instant)>,
 }
+
+/// How long an interrupted session is resumed at most, whatever the server allows.
+const MAX_RESUME_WINDOW: Duration = Duration::from_secs(600);
+/// How long an interrupted session is resumed when the server does not say.
+const DEFAULT_RESUME_WINDOW: Duration = Duration::from_secs(300);
+/// How long a resumed session may take to acknowledge anything before it counts as
+/// broken (the server resumed it but does not read what we send).
+const RESUME_CONFIRM: Duration = Duration::from_secs(10);
 
 /// Backoff before reconnect attempt `n` (1-based): about 1, 2, 4, ... 60 s, with
 /// +-10% jitter so that many clients do not return at once.
@@ -344,27 +365,58 @@ impl SessionTask {
 
     /// Runs `fut` while answering commands that cannot wait for a connection.
     /// `None` when the client was told to stop meanwhile.
+    /// While an interrupted session is being resumed, stanzas and requests are queued
+    /// in it (they go out on resumption) and requests still time out.
     async fn serve_until<F: std::future::Future>(&mut self, fut: F) -> Option<F::Output> {
         tokio::pin!(fut);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
                 out = &mut fut => return Some(out),
-                cmd = self.cmd_rx.recv() => match cmd {
-                    None => return None,
-                    Some(Command::Disconnect(done)) => {
+                cmd = self.cmd_rx.recv() => match (cmd, self.kept.as_mut()) {
+                    (None, _) => return None,
+                    (Some(Command::Disconnect(done)), _) => {
                         self.stop_ack = Some(done);
                         return None;
                     }
-                    Some(Command::Iq { reply, .. }) => {
+                    (Some(Command::Iq { iq, timeout, reply }), Some((router, _))) => {
+                        router.request_within(*iq, Waiter::External(reply), timeout)
+                    }
+                    (Some(Command::Iq { reply, .. }), None) => {
                         let _ = reply.send(Err(ClientError::NotConnected));
                     }
-                    Some(Command::Send(el)) => tracing::debug!("not connected; dropped <{}/>", el.name),
+                    (Some(Command::Send(el)), Some((router, _))) => router.send(el),
+                    (Some(Command::Send(el)), None) => tracing::debug!("not connected; dropped <{}/>", el.name),
                 },
+                _ = tick.tick() => {
+                    if let Some((router, _)) = self.kept.as_mut() {
+                        router.expire();
+                    }
+                    // Every handle is gone (only the kept router holds the shared
+                    // state): nobody can use the session any more.
+                    if self.kept.is_some() && self.inner.strong_count() <= 1 {
+                        return None;
+                    }
+                }
             }
         }
     }
 
+    /// Gives up the interrupted session: its waiting requests fail, presence is
+    /// forgotten. Returns whether there was one.
+    fn drop_kept(&mut self, lost_after: Option<u32>) -> bool {
+        let Some((mut router, _)) = self.kept.take() else { return false };
+        let lost = router.sm.resume_failed(lost_after);
+        if !lost.is_empty() {
+            tracing::info!("{} stanza(s) sent in the interrupted session never reached the server", lost.len());
+        }
+        router.fail_all();
+        router.clear_presence();
+        true
+    }
+
     fn finish(&mut self, state: ConnState) {
+        self.drop_kept(None);
         self.state.send_replace(state);
         if let Some(ack) = self.stop_ack.take() {
             let _ = ack.send(());
@@ -378,7 +430,8 @@ impl SessionTask {
             attempt += 1;
             self.emit(Event::Connecting { attempt });
             let cfg = self.cfg.clone();
-            let Some(result) = self.serve_until(connection::connect(&cfg)).await else {
+            let resume = self.kept.as_ref().and_then(|(r, _)| Some((r.sm.resume_request()?, r.own.clone())));
+            let Some(result) = self.serve_until(connection::connect(&cfg, resume)).await else {
                 return self.finish(ConnState::Stopped);
             };
             let reason = match result {
@@ -388,6 +441,7 @@ impl SessionTask {
                     match self.connected(conn).await {
                         End::Stopped => return self.finish(ConnState::Stopped),
                         End::Fatal { code, message } => {
+                            self.drop_kept(None);
                             self.emit(Event::Offline { reason: message.clone(), will_retry: false });
                             self.emit(Event::Fatal { code: code.into(), message: message.clone(), untrusted: None });
                             return self.finish(ConnState::Failed(message));
@@ -398,24 +452,42 @@ impl SessionTask {
                 Err(e) => {
                     let message = e.to_string();
                     tracing::info!("sign-in failed: {message}");
-                    if e.is_fatal() || !was_online || !self.cfg.reconnect {
+                    // An interrupted session is resumed even without reconnects (it is
+                    // the same session), until the server's window closes.
+                    let resuming = self.kept.as_ref().is_some_and(|(_, until)| Instant::now() < *until);
+                    if e.is_fatal() || !was_online || !(self.cfg.reconnect || resuming) {
                         let untrusted = match &e {
                             ConnectError::Untrusted(u) => Some(u.clone()),
                             _ => None,
                         };
+                        self.drop_kept(None);
                         self.emit(Event::Fatal { code: error_code(&e).into(), message: message.clone(), untrusted });
                         return self.finish(ConnState::Failed(message));
                     }
                     message
                 }
             };
-            let will_retry = self.cfg.reconnect;
-            self.emit(Event::Offline { reason: reason.clone(), will_retry });
-            if !will_retry {
+            // Interrupted just now (attempt 0) or still resuming within the window.
+            let window_open = self.kept.as_ref().is_some_and(|(_, until)| Instant::now() < *until);
+            if self.kept.is_some() && !window_open {
+                self.drop_kept(None);
+                let why = format!("{reason}; the interrupted session could not be resumed in time");
+                self.emit(Event::Offline { reason: why, will_retry: self.cfg.reconnect });
+            } else if self.kept.is_some() && attempt == 0 {
+                self.emit(Event::Interrupted { reason: reason.clone() });
+            } else if self.kept.is_none() {
+                self.emit(Event::Offline { reason: reason.clone(), will_retry: self.cfg.reconnect });
+            }
+            if !self.cfg.reconnect && self.kept.is_none() {
                 return self.finish(ConnState::Failed(reason));
             }
             self.state.send_replace(ConnState::Offline(reason));
-            let delay = backoff(attempt.max(1));
+            // The first try to resume goes at once (with a little jitter).
+            let delay = if self.kept.is_some() && attempt == 0 {
+                Duration::from_millis(50 + rand::random::<u64>() % 200)
+            } else {
+                backoff(attempt.max(1))
+            };
             self.emit(Event::Reconnecting { attempt: attempt + 1, delay_ms: delay.as_millis() as u64 });
             if self.serve_until(tokio::time::sleep(delay)).await.is_none() {
                 return self.finish(ConnState::Stopped);
@@ -437,29 +509,100 @@ impl SessionTask {
         }
         let (mut rd, wr) = tokio::io::split(transport);
         let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let mut out_tx = Some(out_tx);
         let writer = tokio::spawn(writer_task(wr, out_rx));
-        let mut router = Router {
-            own: negotiated.jid.clone(),
-            pending: HashMap::new(),
-            next_id: 0,
-            id_prefix: format!("{:08x}", rand::random::<u32>()),
-            inner,
-            out: out_tx,
-            ev: self.ev.clone(),
-            iq_timeout: self.cfg.iq_timeout,
-            writer_gone: false,
+        let kept = self.kept.take();
+        let resumed = match (&negotiated.resumption, kept) {
+            (Some(Resumption::Resumed { h }), Some((mut router, _))) => {
+                router.inner = inner.clone();
+                // The router holds the only sender: the writer ends with the router's.
+                router.out = out_tx.take();
+                router.writer_gone = false;
+                router.resumed_at = Some(Instant::now());
+                match router.sm.resumed(*h) {
+                    Ok(again) => {
+                        tracing::info!(
+                            "the session was resumed; {} stanza(s) the server had not handled go out again",
+                            again.len()
+                        );
+                        for el in again {
+                            router.write(Out::Element(el));
+                        }
+                        Some(router)
+                    }
+                    Err(e) => {
+                        // The server claims more than we ever sent: end the stream.
+                        router.stream_error(&e);
+                        router.out = None;
+                        self.kept = Some((router, Instant::now()));
+                        self.drop_kept(None);
+                        let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+                        return End::Dropped(format!("the server broke stream management on resumption: {e}"));
+                    }
+                }
+            }
+            (resumption, kept) => {
+                if let Some((router, until)) = kept {
+                    let (lost_after, why) = match resumption {
+                        Some(Resumption::Failed { h, condition }) => {
+                            (*h, format!("the server refused: {}", condition.as_deref().unwrap_or("no reason given")))
+                        }
+                        _ => (None, "the server no longer offers stream management".to_owned()),
+                    };
+                    self.kept = Some((router, until));
+                    self.drop_kept(lost_after);
+                    tracing::info!("the interrupted session could not be resumed ({why}); a new one starts");
+                    self.emit(Event::Offline {
+                        reason: format!("the interrupted session could not be resumed ({why})"),
+                        will_retry: true,
+                    });
+                }
+                None
+            }
         };
-        // RFC 6121: fetch the roster before sending initial presence.
-        router.request(Iq::get("", None, Element::new("query", ns::ROSTER)), Waiter::Roster);
-        let mut presence = Presence::new(PresenceType::Available);
-        presence.priority = self.cfg.priority;
-        router.send(presence.into());
-        self.state.send_replace(ConnState::Online(negotiated.jid.clone()));
-        self.emit(Event::Online {
-            jid: negotiated.jid.to_string(),
-            tls: negotiated.tls,
-            mechanism: negotiated.mechanism.clone(),
-        });
+        let mut router = match resumed {
+            Some(router) => {
+                self.state.send_replace(ConnState::Online(router.own.clone()));
+                self.emit(Event::Resumed {
+                    jid: router.own.to_string(),
+                    tls: negotiated.tls,
+                    mechanism: negotiated.mechanism.clone(),
+                });
+                router
+            }
+            None => {
+                let mut router = Router {
+                    own: negotiated.jid.clone(),
+                    pending: HashMap::new(),
+                    next_id: 0,
+                    id_prefix: format!("{:08x}", rand::random::<u32>()),
+                    inner,
+                    out: out_tx.take(),
+                    ev: self.ev.clone(),
+                    iq_timeout: self.cfg.iq_timeout,
+                    writer_gone: false,
+                    sm: StreamManagement::new(),
+                    resumed_at: None,
+                };
+                // XEP-0198: enable right after binding, before any stanza.
+                if negotiated.features.iter().any(|f| f == sm::NS) {
+                    let enable = router.sm.enable();
+                    router.write(Out::Element(enable));
+                }
+                // RFC 6121: fetch the roster before sending initial presence.
+                router.request(Iq::get("", None, Element::new("query", ns::ROSTER)), Waiter::Roster);
+                let mut presence = Presence::new(PresenceType::Available);
+                presence.priority = self.cfg.priority;
+                router.send(presence.into());
+                self.state.send_replace(ConnState::Online(negotiated.jid.clone()));
+                self.emit(Event::Online {
+                    jid: negotiated.jid.to_string(),
+                    tls: negotiated.tls,
+                    mechanism: negotiated.mechanism.clone(),
+                });
+                router
+            }
+        };
 
         let mut buf = vec![0u8; 64 * 1024];
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -501,9 +644,27 @@ impl SessionTask {
                 }
             }
         };
-        router.fail_all();
-        router.clear_presence();
-        drop(router);
+        // A drop of a resumable session keeps the router for the resumption;
+        // anything else ends the session.
+        let resumable = matches!(end, End::Dropped(_)) && router.sm.is_resumable();
+        router.out = None;
+        if resumable {
+            // A ping of the old connection says nothing about the next one.
+            router.pending.retain(|_, p| !matches!(p.waiter, Waiter::Ping));
+            let window = router
+                .sm
+                .max_secs()
+                .map(|s| Duration::from_secs(u64::from(s)))
+                .unwrap_or(DEFAULT_RESUME_WINDOW)
+                .min(MAX_RESUME_WINDOW);
+            tracing::info!("the connection dropped; resuming the session (kept up to {} s)", window.as_secs());
+            self.kept = Some((router, Instant::now() + window));
+        } else {
+            router.sm.reset();
+            router.fail_all();
+            router.clear_presence();
+            drop(router);
+        }
         // Let the writer flush the closing bytes, but do not hang on a dead socket.
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
         end
@@ -563,21 +724,80 @@ struct Router {
     next_id: u64,
     id_prefix: String,
     inner: Arc<Inner>,
-    out: mpsc::UnboundedSender<Out>,
+    /// The current connection's writer; `None` while an interrupted session waits
+    /// for resumption (stanzas are then only kept by stream management).
+    out: Option<mpsc::UnboundedSender<Out>>,
     ev: broadcast::Sender<Event>,
     iq_timeout: Duration,
     writer_gone: bool,
+    /// XEP-0198 counters and the copies of unacknowledged stanzas.
+    sm: StreamManagement,
+    /// When the session was last resumed.
+    resumed_at: Option<Instant>,
 }
 
 impl Router {
+    /// Sends a stanza (counted and kept by stream management until acknowledged).
     fn send(&mut self, el: Element) {
-        if self.out.send(Out::Element(el)).is_err() {
-            self.writer_gone = true;
+        self.sm.sent(&el);
+        self.write(Out::Element(el));
+        if self.out.is_some() {
+            if let Some(r) = self.sm.request_ack(false) {
+                self.write(Out::Element(r));
+            }
+        }
+    }
+
+    /// Writes on the current connection, if any (nothing is counted).
+    fn write(&mut self, out: Out) {
+        if let Some(tx) = &self.out {
+            if tx.send(out).is_err() {
+                self.writer_gone = true;
+            }
         }
     }
 
     fn close(&mut self) {
-        let _ = self.out.send(Out::Raw(stream::CLOSE_STREAM.to_owned()));
+        self.write(Out::Raw(stream::CLOSE_STREAM.to_owned()));
+    }
+
+    /// Ends the stream over a stream management error of the server's (XEP-0198 §4).
+    fn stream_error(&mut self, e: &sm::SmError) {
+        let (condition, child) = e.stream_error();
+        let child = child.map(|c| c.to_xml()).unwrap_or_default();
+        let text = stream::stream_error(condition, Some(&e.to_string()));
+        // RFC 6120 4.9.4: the application-specific condition comes last.
+        let with_child = text.replacen("</stream:error>", &format!("{child}</stream:error>"), 1);
+        self.write(Out::Raw(with_child));
+        self.close();
+        self.sm.reset();
+    }
+
+    /// An element of the stream management namespace.
+    fn stream_management(&mut self, el: &Element) -> Option<End> {
+        match self.sm.handle(el) {
+            Ok(outputs) => {
+                for output in outputs {
+                    match output {
+                        SmOutput::Send(a) => self.write(Out::Element(a)),
+                        SmOutput::Enabled { resumable, max_secs } => tracing::info!(
+                            "stream management is on (resumable: {resumable}, for {} s)",
+                            max_secs.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
+                        ),
+                        SmOutput::NotEnabled { condition } => tracing::info!(
+                            "the server did not enable stream management ({})",
+                            condition.as_deref().unwrap_or("no reason given")
+                        ),
+                    }
+                }
+                None
+            }
+            Err(e) => {
+                tracing::warn!("stream management: {e}");
+                self.stream_error(&e);
+                Some(End::Dropped(format!("the server broke stream management ({e}); the stream was closed")))
+            }
+        }
     }
 
     fn emit(&self, e: Event) {
@@ -612,6 +832,12 @@ impl Router {
                 Ok(None) => return None,
                 Ok(Some(StreamEvent::Stanza(el))) => {
                     tracing::debug!(target: "skiff::xml", "RECV {}", connection::redacted(&el));
+                    if el.ns == sm::NS {
+                        if let Some(end) = self.stream_management(&el) {
+                            return Some(end);
+                        }
+                        continue;
+                    }
                     if let Some(err) = StreamError::from_element(&el) {
                         let message = err.to_string();
                         if err.condition == "conflict" {
@@ -619,9 +845,17 @@ impl Router {
                         }
                         return Some(End::Dropped(message));
                     }
+                    if sm::is_stanza(&el) {
+                        self.sm.received();
+                    }
                     self.stanza(el);
                 }
-                Ok(Some(StreamEvent::Dropped(d))) => self.dropped(d),
+                Ok(Some(StreamEvent::Dropped(d))) => {
+                    if matches!(d.name.as_str(), "message" | "presence" | "iq") {
+                        self.sm.received();
+                    }
+                    self.dropped(d)
+                }
                 Ok(Some(StreamEvent::Close)) => {
                     self.close();
                     return Some(End::Dropped("the server closed the stream".into()));
@@ -630,7 +864,7 @@ impl Router {
                     return Some(End::Dropped("the server restarted the stream unexpectedly".into()));
                 }
                 Err(e) => {
-                    let _ = self.out.send(Out::Raw(stream::stream_error(e.condition(), Some(&e.to_string()))));
+                    self.write(Out::Raw(stream::stream_error(e.condition(), Some(&e.to_string()))));
                     self.close();
                     return Some(End::Dropped(format!("the server sent bad data ({e}); the stream was closed")));
                 }
@@ -907,8 +1141,34 @@ impl Router {
         }
     }
 
-    /// Once a second: expire requests, keep the line alive.
+    /// Once a second: expire requests, keep the line alive, ask for an
+    /// acknowledgement of what is still unacknowledged.
     fn tick(&mut self, last_rx: Instant, keepalive: Duration) -> Option<End> {
+        if let Some(end) = self.expire() {
+            return Some(end);
+        }
+        if self.sm.is_unconfirmed() && self.resumed_at.is_some_and(|t| t.elapsed() >= RESUME_CONFIRM) {
+            // Not resumed again (the resumption is unconfirmed): a new session follows.
+            self.close();
+            return Some(End::Dropped(format!(
+                "the server resumed the session but acknowledged nothing for {} s; starting a new session",
+                RESUME_CONFIRM.as_secs()
+            )));
+        }
+        if let Some(r) = self.sm.request_ack(true) {
+            self.write(Out::Element(r));
+        }
+        let ping_pending = self.pending.values().any(|p| matches!(p.waiter, Waiter::Ping));
+        if Instant::now().duration_since(last_rx) >= keepalive && !ping_pending {
+            let server = Some(self.own.domain_jid());
+            self.request(Iq::get("", server, skiff_proto::ping::ping()), Waiter::Ping);
+        }
+        None
+    }
+
+    /// Fails requests past their deadline (or whose waiter gave up); an unanswered
+    /// ping means the connection is dead.
+    fn expire(&mut self) -> Option<End> {
         let now = Instant::now();
         let expired: Vec<_> = self
             .pending
@@ -929,11 +1189,6 @@ impl Router {
                 }
                 Waiter::Roster => tracing::warn!("the server did not send the roster"),
             }
-        }
-        let ping_pending = self.pending.values().any(|p| matches!(p.waiter, Waiter::Ping));
-        if now.duration_since(last_rx) >= keepalive && !ping_pending {
-            let server = Some(self.own.domain_jid());
-            self.request(Iq::get("", server, skiff_proto::ping::ping()), Waiter::Ping);
         }
         None
     }

@@ -83,7 +83,7 @@ async fn oversized_stanza_ends_the_stream_with_policy_violation() {
         String::from_utf8_lossy(&out).into_owned()
     })
     .await;
-    let err = connect(&config(port)).await.unwrap_err();
+    let err = connect(&config(port), None).await.unwrap_err();
     assert!(matches!(err, ConnectError::Xml(XmlError::TooLarge { limit: 65536 })), "{err}");
     let wrote = server.await.unwrap();
     assert!(wrote.contains("<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"), "{wrote}");
@@ -104,7 +104,7 @@ async fn malformed_xml_ends_the_stream_with_not_well_formed() {
         read_all(&mut sock).await
     })
     .await;
-    let err = connect(&config(port)).await.unwrap_err();
+    let err = connect(&config(port), None).await.unwrap_err();
     assert!(matches!(err, ConnectError::Xml(XmlError::Malformed(_))), "{err}");
     let wrote = server.await.unwrap();
     assert!(wrote.contains("<not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"), "{wrote}");
@@ -123,7 +123,7 @@ async fn entity_declarations_are_refused() {
         read_all(&mut sock).await
     })
     .await;
-    let err = connect(&config(port)).await.unwrap_err();
+    let err = connect(&config(port), None).await.unwrap_err();
     assert!(matches!(err, ConnectError::Xml(XmlError::Restricted(_))), "{err}");
     let wrote = server.await.unwrap();
     assert!(wrote.contains("<restricted-xml xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"), "{wrote}");
@@ -141,7 +141,7 @@ async fn a_server_without_starttls_is_refused_and_plain_is_never_sent() {
     .await;
     let mut cfg = config(port);
     cfg.tls = TlsMode::StartTls;
-    let err = connect(&cfg).await.unwrap_err();
+    let err = connect(&cfg, None).await.unwrap_err();
     assert!(err.to_string().contains("does not offer TLS"), "{err}");
     let wrote = server.await.unwrap();
     assert!(!wrote.contains("<auth"), "credentials went out without TLS: {wrote}");
@@ -152,7 +152,7 @@ async fn plaintext_to_a_non_loopback_address_is_refused_before_connecting() {
     let mut cfg = config(5222);
     // TEST-NET-1 (RFC 5737): refused before any packet is sent.
     cfg.server = Some(("192.0.2.1".into(), 5222));
-    let err = connect(&cfg).await.unwrap_err();
+    let err = connect(&cfg, None).await.unwrap_err();
     assert!(matches!(err, ConnectError::PlaintextNotLoopback { .. }), "{err}");
 }
 
@@ -214,7 +214,7 @@ async fn hostile_scram_challenges_are_refused_at_once() {
     for (what, challenge, expected, says) in cases {
         let (port, server) = scram_server(challenge).await;
         let started = std::time::Instant::now();
-        let err = connect(&config(port)).await.unwrap_err();
+        let err = connect(&config(port), None).await.unwrap_err();
         let took = started.elapsed();
         let ConnectError::Negotiation(ref refusal) = err else { panic!("{what}: {err}") };
         assert_eq!(refusal, &expected, "{what}");
@@ -299,7 +299,7 @@ async fn plain_only_is_refused_to_an_account_that_requires_scram() {
         .await;
         let mut cfg = tls_config(port, &dir);
         cfg.require_scram = require_scram;
-        let err = connect(&cfg).await.unwrap_err();
+        let err = connect(&cfg, None).await.unwrap_err();
         let wrote = server.await.unwrap();
         if require_scram {
             use skiff_proto::negotiation::NegotiationError;
@@ -355,7 +355,7 @@ async fn scram_over_tls(
         (mechanism, gs2.to_owned(), bound)
     })
     .await;
-    let err = connect(&tls_config(port, &dir)).await.unwrap_err();
+    let err = connect(&tls_config(port, &dir), None).await.unwrap_err();
     assert!(err.to_string().contains("wrong password"), "{err}");
     server.await.unwrap()
 }

@@ -19,6 +19,7 @@ pub mod oob;
 pub mod ping;
 pub mod roster;
 pub mod si;
+pub mod sm;
 pub mod socks5;
 pub mod stanza;
 pub mod stream;

@@ -26,6 +26,7 @@ use sasl::common::{ChannelBinding, Credentials};
 
 use crate::jid::Jid;
 use crate::ns;
+use crate::sm::{self, ResumeRequest, SmElement};
 use crate::stanza::{Iq, IqKind, StanzaError};
 use crate::stream::StreamEvent;
 use crate::stream_error::StreamError;
@@ -155,6 +156,23 @@ pub struct Negotiated {
     /// Namespaces of the post-bind stream features (e.g. stream management, CSI).
     pub features: Vec<String>,
     pub tls: bool,
+    /// What became of the XEP-0198 resumption asked for with [`Negotiator::resume`]
+    /// (`None` when none was asked).
+    pub resumption: Option<Resumption>,
+}
+
+/// The outcome of an XEP-0198 resumption attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resumption {
+    /// The old session goes on; the server handled `h` of our stanzas. No resource
+    /// was bound: the JID is the old session's.
+    Resumed { h: u32 },
+    /// The server refused (the session expired, or it never knew it); `h` when it
+    /// still knew how many of our stanzas the old session handled. A new resource
+    /// was bound.
+    Failed { h: Option<u32>, condition: Option<String> },
+    /// The server no longer offers stream management; a new resource was bound.
+    NotOffered,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -164,6 +182,8 @@ enum State {
     AwaitProceed,
     AwaitTls,
     Sasl,
+    /// `<resume/>` sent (XEP-0198), waiting for `<resumed/>` or `<failed/>`.
+    AwaitResumed,
     AwaitBind,
     AwaitSession,
     Done,
@@ -193,6 +213,11 @@ pub struct Negotiator {
     session_required: bool,
     bound: Option<Jid>,
     features: Vec<String>,
+    /// The XEP-0198 session to resume instead of binding, with its bound JID.
+    resume: Option<(ResumeRequest, Jid)>,
+    resumption: Option<Resumption>,
+    /// The post-authentication features, kept to bind after a failed resumption.
+    post_auth_features: Option<Element>,
 }
 
 impl std::fmt::Debug for Negotiator {
@@ -231,7 +256,19 @@ impl Negotiator {
             session_required: false,
             bound: None,
             features: Vec::new(),
+            resume: None,
+            resumption: None,
+            post_auth_features: None,
         }
+    }
+
+    /// After authentication, asks to resume the XEP-0198 session `request` (bound to
+    /// `jid`) instead of binding a new resource; [`Negotiated::resumption`] tells how it
+    /// went. Without stream management in the server's features, or when the server
+    /// refuses, a new resource is bound as usual.
+    pub fn resume(mut self, request: Option<(ResumeRequest, Jid)>) -> Negotiator {
+        self.resume = request;
+        self
     }
 
     /// Refuses PLAIN even over TLS: for an account that signed in with SCRAM before,
@@ -296,6 +333,7 @@ impl Negotiator {
             }
             State::AwaitProceed if el.is("failure", ns::TLS) => Err(NegotiationError::TlsRefused),
             State::Sasl if el.ns == ns::SASL => self.on_sasl(&el),
+            State::AwaitResumed if el.ns == sm::NS => self.on_resumption(&el),
             State::AwaitBind | State::AwaitSession if el.is("iq", ns::CLIENT) => self.on_iq(el),
             _ => Err(NegotiationError::Unexpected(format!("<{}/> ({}) while {:?}", el.name, el.ns, self.state))),
         }
@@ -319,7 +357,45 @@ impl Negotiator {
         if !self.authenticated {
             return self.start_sasl(features);
         }
-        // Authenticated: bind.
+        // Authenticated: resume the old session if asked and offered, else bind.
+        if let Some((request, _)) = &self.resume {
+            if features.child("sm", sm::NS).is_some() {
+                let resume = Element::from(request);
+                self.post_auth_features = Some(features.clone());
+                self.state = State::AwaitResumed;
+                return Ok(vec![Action::Send(resume)]);
+            }
+            self.resumption = Some(Resumption::NotOffered);
+        }
+        self.bind(features)
+    }
+
+    /// The server's answer to `<resume/>`.
+    fn on_resumption(&mut self, el: &Element) -> Result<Vec<Action>, NegotiationError> {
+        let answer = SmElement::try_from(el).map_err(|e| NegotiationError::Unexpected(e.to_string()))?;
+        let (request, jid) = self.resume.clone().expect("resume asked");
+        match answer {
+            SmElement::Resumed { h, previd } if previd == request.previd => {
+                self.resumption = Some(Resumption::Resumed { h });
+                self.bound = Some(jid);
+                let features = self.post_auth_features.take().expect("kept when resuming");
+                self.features = features.elements().map(|e| e.ns.clone()).collect();
+                Ok(vec![self.done()])
+            }
+            SmElement::Resumed { previd, .. } => Err(NegotiationError::Unexpected(format!(
+                "the server resumed session '{previd}' where '{}' was asked",
+                request.previd
+            ))),
+            SmElement::Failed { h, condition } => {
+                self.resumption = Some(Resumption::Failed { h, condition });
+                let features = self.post_auth_features.take().expect("kept when resuming");
+                self.bind(&features)
+            }
+            _ => Err(NegotiationError::Unexpected(format!("<{}/> in answer to <resume/>", el.name))),
+        }
+    }
+
+    fn bind(&mut self, features: &Element) -> Result<Vec<Action>, NegotiationError> {
         if features.child("bind", ns::BIND).is_none() {
             return Err(NegotiationError::Unexpected("no resource binding offered after sign-in".into()));
         }
@@ -480,6 +556,7 @@ impl Negotiator {
             mechanism: self.mech_name.clone(),
             features: std::mem::take(&mut self.features),
             tls: self.tls,
+            resumption: self.resumption.take(),
         })
     }
 }
@@ -1049,5 +1126,86 @@ mod tests {
             .handle(st("<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>mallory@evil.example/x</jid></bind></iq>"))
             .unwrap_err();
         assert!(matches!(err, NegotiationError::Unexpected(_)));
+    }
+    const SM_BIND: &str = "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/>";
+
+    /// A negotiator past SASL that asks to resume session 'abc' (we handled 7).
+    fn resuming() -> Negotiator {
+        let old: Jid = "user@example.com/old".parse().unwrap();
+        let mut n = neg(TlsPolicy::Direct).resume(Some((ResumeRequest { previd: "abc".into(), h: 7 }, old)));
+        n.authenticated = true;
+        n.handle(open()).unwrap();
+        n
+    }
+
+    #[test]
+    fn resumption_replaces_binding() {
+        let mut n = resuming();
+        let a = n.handle(features(SM_BIND)).unwrap();
+        assert_eq!(sent(&a), vec!["<resume xmlns='urn:xmpp:sm:3' h='7' previd='abc'/>"]);
+        let a = n.handle(st("<resumed xmlns='urn:xmpp:sm:3' h='3' previd='abc'/>")).unwrap();
+        let [Action::Done(d)] = a.as_slice() else { panic!("{a:?}") };
+        assert_eq!(d.jid.to_string(), "user@example.com/old");
+        assert_eq!(d.resumption, Some(Resumption::Resumed { h: 3 }));
+        assert!(d.features.iter().any(|f| f == "urn:xmpp:sm:3"));
+    }
+
+    #[test]
+    fn failed_resumption_binds_a_new_resource() {
+        let mut n = resuming();
+        n.handle(features(SM_BIND)).unwrap();
+        let a = n
+            .handle(st("<failed xmlns='urn:xmpp:sm:3' h='2'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"))
+            .unwrap();
+        assert!(
+            sent(&a)[0].contains("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>skiff</resource></bind>"),
+            "{a:?}"
+        );
+        let a = n
+            .handle(st("<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@example.com/skiff</jid></bind></iq>"))
+            .unwrap();
+        let [Action::Done(d)] = a.as_slice() else { panic!("{a:?}") };
+        assert_eq!(d.jid.to_string(), "user@example.com/skiff");
+        assert_eq!(d.resumption, Some(Resumption::Failed { h: Some(2), condition: Some("item-not-found".into()) }));
+    }
+
+    #[test]
+    fn no_stream_management_offered_binds_and_says_so() {
+        let mut n = resuming();
+        let a = n.handle(features("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>")).unwrap();
+        assert!(sent(&a)[0].contains("<bind"), "{a:?}");
+        let a = n
+            .handle(st("<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@example.com/skiff</jid></bind></iq>"))
+            .unwrap();
+        assert!(matches!(a.as_slice(), [Action::Done(d)] if d.resumption == Some(Resumption::NotOffered)));
+        // Without a request, nothing is said about resumption.
+        let mut n = neg(TlsPolicy::Direct);
+        n.authenticated = true;
+        n.handle(open()).unwrap();
+        n.handle(features(SM_BIND)).unwrap();
+        let a = n
+            .handle(st("<iq xmlns='jabber:client' id='bind-1' type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@example.com/skiff</jid></bind></iq>"))
+            .unwrap();
+        assert!(matches!(a.as_slice(), [Action::Done(d)] if d.resumption.is_none()));
+    }
+
+    #[test]
+    fn a_resumption_of_another_session_or_nonsense_is_refused() {
+        let mut n = resuming();
+        n.handle(features(SM_BIND)).unwrap();
+        let err = n.handle(st("<resumed xmlns='urn:xmpp:sm:3' h='3' previd='other'/>")).unwrap_err();
+        assert!(err.to_string().contains("resumed session 'other' where 'abc' was asked"), "{err}");
+        let mut n = resuming();
+        n.handle(features(SM_BIND)).unwrap();
+        assert!(matches!(
+            n.handle(st("<resumed xmlns='urn:xmpp:sm:3' previd='abc'/>")),
+            Err(NegotiationError::Unexpected(_))
+        ));
+        let mut n = resuming();
+        n.handle(features(SM_BIND)).unwrap();
+        assert!(matches!(n.handle(st("<a xmlns='urn:xmpp:sm:3' h='1'/>")), Err(NegotiationError::Unexpected(_))));
+        let mut n = resuming();
+        n.handle(features(SM_BIND)).unwrap();
+        assert!(matches!(n.handle(st("<message xmlns='jabber:client'/>")), Err(NegotiationError::Unexpected(_))));
     }
 }

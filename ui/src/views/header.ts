@@ -29,6 +29,8 @@ export function connectionText(c: Connection, now: number): { text: string; kind
       };
     case 'offline':
       return { text: c.reason ? t('conn.offlineReason', { reason: c.reason }) : t('conn.offline'), kind: 'offline', tip: c.reason };
+    case 'resuming':
+      return { text: t('conn.resuming'), kind: 'pending', tip: c.reason };
     case 'reconnecting': {
       const s = Math.ceil((c.at - now) / 1000);
       return { text: s > 0 ? t('conn.reconnectingIn', { n: s }) : t('conn.reconnectingNow'), kind: 'pending', tip: '' };
