@@ -243,3 +243,45 @@ async fn strangers_filling_the_total_cap_do_not_crowd_out_contacts() {
     .await;
     assert_eq!(alice.transfers.pending_offers(), 4);
 }
+
+/// A checksum for someone else's transfer (Skiff's SHA-256 after the data): a stranger
+/// who knows the stream id cannot make the receiver accept or refuse the file; only
+/// the sender's checksum counts, and garbage gets an error without ending anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_checksum_from_a_stranger_changes_nothing() {
+    use skiff_proto::hashes::Checksum;
+    let server = server();
+    let mut alice = Peer::start(&server, "alice", |c| c.methods = vec![skiff_proto::transfer::Method::Ibb]).await;
+    let mut bob = Peer::start(&server, "bob", |c| c.methods = vec![skiff_proto::transfer::Method::Ibb]).await;
+    bob.sees(&alice.jid).await;
+    let mallory = stranger(&server).await;
+    let files = tempfile::tempdir().unwrap();
+    let f = random_file(files.path(), "report.pdf", 3 << 20, 77);
+    let want = sha256_file(&f);
+    bob.transfers.send_file(&alice.jid.bare(), &f, None).await.unwrap();
+    wait_for(
+        &mut alice.events,
+        30,
+        "the data flowing",
+        |e| matches!(e, Event::TransferProgress { bytes, .. } if *bytes > 0),
+    )
+    .await;
+    let rec = alice.transfers.store().list(&Default::default()).unwrap().remove(0);
+    // The right stream id, a wrong hash, from the wrong person: no such stream for them.
+    let forged = Checksum { sid: rec.sid.clone(), sha256: "00".repeat(32) };
+    let err = mallory.set(Some(alice.jid.clone()), Element::from(&forged)).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Stanza { ref error, .. } if error.condition == Condition::ItemNotFound),
+        "{err:?}"
+    );
+    // Garbage in the checksum namespace: an error, the session goes on.
+    let junk = Element::new("checksum", ns::SKIFF_CHECKSUM)
+        .with_attr("sid", rec.sid.as_str())
+        .with_child(Element::new("hash", ns::HASHES).with_attr("algo", "sha-256").with_text("%%%"));
+    assert!(mallory.set(Some(alice.jid.clone()), junk).await.is_err());
+    // The transfer ends verified with the real hash.
+    let got = alice.next_finished(120).await;
+    let Event::TransferCompleted { sha256, verified, path, .. } = &got else { panic!("{got:?}") };
+    assert_eq!((sha256.as_str(), *verified), (want.as_str(), skiff_engine::store::Verification::Sha256));
+    assert_eq!(sha256_file(std::path::Path::new(path)), want);
+}

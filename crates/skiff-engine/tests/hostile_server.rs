@@ -475,3 +475,98 @@ async fn reconnect_after_scram_refuses_plain() {
     let wrote = tokio::time::timeout(Duration::from_secs(15), server).await.unwrap().unwrap();
     assert!(!wrote.contains("<auth"), "the password went out on the reconnect: {wrote}");
 }
+
+/// Signs the client in on a fresh TLS connection (SCRAM-SHA-256) up to the post-login
+/// features, which offer stream management; returns the stream and what the client
+/// wrote after those features (up to `until`).
+async fn sm_sign_in(
+    listener: &TcpListener,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    until: &str,
+) -> (tokio_rustls::server::TlsStream<tokio::net::TcpStream>, String) {
+    let (sock, _) = listener.accept().await.unwrap();
+    let mut tls = acceptor.accept(sock).await.unwrap();
+    let _ = read_until(&mut tls, "<stream:stream").await;
+    tls.write_all(HEADER.as_bytes()).await.unwrap();
+    tls.write_all(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-256</mechanism></mechanisms></stream:features>").await.unwrap();
+    let auth = read_until(&mut tls, "</auth>").await;
+    scram_sha256_server(&mut tls, &auth).await;
+    let _ = read_until(&mut tls, "<stream:stream").await;
+    tls.write_all(HEADER.as_bytes()).await.unwrap();
+    tls.write_all(
+        b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/></stream:features>",
+    )
+    .await
+    .unwrap();
+    let wrote = read_until(&mut tls, until).await;
+    (tls, wrote)
+}
+
+/// A server that accepts a resumption and then reads nothing (as Prosody 0.12 does
+/// when the old connection left half a stanza in its parser): the client gives the
+/// resumed session up within seconds and signs in anew (binding, not resuming again),
+/// instead of waiting for its pings to time out and resuming the same dead session.
+#[tokio::test]
+async fn a_resumed_session_that_acknowledges_nothing_is_given_up() {
+    let (acceptor, dir) = tls_identity(&[&rustls::version::TLS13]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        // 1: bind, enable with resumption, then the line drops.
+        let (mut tls, wrote) = sm_sign_in(&listener, &acceptor, "</iq>").await;
+        assert!(wrote.contains("<bind"), "{wrote}");
+        tls.write_all(b"<iq type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/t</jid></bind></iq>").await.unwrap();
+        let wrote = read_until(&mut tls, "<presence").await;
+        assert!(wrote.contains("<enable xmlns='urn:xmpp:sm:3' resume='true'/>"), "{wrote}");
+        tls.write_all(b"<enabled xmlns='urn:xmpp:sm:3' id='sm-1' resume='true' max='60'/>").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(tls);
+        // 2: the client resumes; the server says yes, then reads nothing more.
+        let (mut tls, wrote) = sm_sign_in(&listener, &acceptor, "/>").await;
+        assert!(wrote.contains("<resume xmlns='urn:xmpp:sm:3' h='0' previd='sm-1'/>"), "{wrote}");
+        tls.write_all(b"<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sm-1'/>").await.unwrap();
+        let started = std::time::Instant::now();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(Ok(n @ 1..)) = tokio::time::timeout(Duration::from_secs(30), tls.read(&mut buf)).await {
+            out.extend_from_slice(&buf[..n]);
+        }
+        let wrote = String::from_utf8_lossy(&out).into_owned();
+        assert!(wrote.contains("<r xmlns='urn:xmpp:sm:3'/>"), "asked for an acknowledgement: {wrote}");
+        let gave_up = started.elapsed();
+        drop(tls);
+        // 3: a new session, not another resumption of the dead one.
+        let (mut tls, wrote) = sm_sign_in(&listener, &acceptor, "/>").await;
+        assert!(!wrote.contains("<resume"), "resumed the dead session again: {wrote}");
+        let wrote = if wrote.contains("</iq>") { wrote } else { read_until(&mut tls, "</iq>").await };
+        assert!(wrote.contains("<bind"), "{wrote}");
+        tls.write_all(b"<iq type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/t2</jid></bind></iq>").await.unwrap();
+        let _ = read_until(&mut tls, "<presence").await;
+        (tls, gave_up)
+    });
+    let mut cfg = tls_config(port, &dir);
+    cfg.reconnect = true;
+    let client = skiff_engine::Client::start(cfg);
+    let mut events = client.events();
+    client.wait_online().await.unwrap();
+    let mut seen = Vec::new();
+    let last = tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            match events.recv().await.unwrap() {
+                e @ skiff_engine::Event::Online { .. } if seen.iter().any(|s| s == "resumed") => return e,
+                skiff_engine::Event::Interrupted { .. } => seen.push("interrupted".to_owned()),
+                skiff_engine::Event::Resumed { .. } => seen.push("resumed".to_owned()),
+                skiff_engine::Event::Offline { reason, .. } => seen.push(reason),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("a new session within 40 s");
+    assert!(matches!(&last, skiff_engine::Event::Online { jid, .. } if jid == "alice@localhost/t2"), "{last:?}");
+    assert_eq!(seen[..2], ["interrupted", "resumed"], "{seen:?}");
+    assert!(seen[2].contains("acknowledged nothing"), "{seen:?}");
+    let (_tls, gave_up) = server.await.unwrap();
+    assert!(gave_up >= Duration::from_secs(9) && gave_up < Duration::from_secs(15), "{gave_up:?}");
+    println!("the dead resumption was given up after {} ms", gave_up.as_millis());
+}

@@ -154,6 +154,12 @@ impl From<SmElement> for Element {
     }
 }
 
+impl From<&SmElement> for Element {
+    fn from(sm: &SmElement) -> Element {
+        Element::from(sm.clone())
+    }
+}
+
 /// What the server's stream management elements mean for the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmOutput {
