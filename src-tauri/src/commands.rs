@@ -399,18 +399,16 @@ pub async fn set_settings(state: State<'_, AppState>, args: Args<SetSettingsArgs
 
 /// The files picked; empty when the dialog was cancelled.
 #[tauri::command]
-pub async fn pick_files(app: AppHandle) -> AppResult<Vec<String>> {
+pub async fn pick_files(app: AppHandle, state: State<'_, AppState>) -> AppResult<Vec<String>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     app.dialog().file().set_title("Send files").pick_files(move |picked| {
         let _ = tx.send(picked);
     });
     let picked = rx.await.map_err(AppError::internal)?;
-    Ok(picked
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| p.into_path().ok())
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect())
+    let paths: Vec<PathBuf> = picked.unwrap_or_default().into_iter().filter_map(|p| p.into_path().ok()).collect();
+    // Chosen: hashed now, while a contact is picked.
+    state.prepare(&paths).await;
+    Ok(paths.iter().map(|p| p.to_string_lossy().into_owned()).collect())
 }
 
 /// The folder picked; `null` when the dialog was cancelled.
@@ -429,8 +427,12 @@ pub async fn pick_folder(app: AppHandle, args: Args<PickFolderArgs>) -> AppResul
 /// to send: taken once (the list empties). `skiff://open-files` announces new ones.
 #[tauri::command]
 pub async fn take_pending_files(state: State<'_, AppState>) -> AppResult<Vec<String>> {
-    let mut pending = state.pending_files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok(std::mem::take(&mut *pending))
+    let files = {
+        let mut pending = state.pending_files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::take(&mut *pending)
+    };
+    state.prepare(&files.iter().map(PathBuf::from).collect::<Vec<_>>()).await;
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -68,6 +68,14 @@ fn main() -> anyhow::Result<()> {
         }))
         .plugin(tauri_plugin_dialog::init())
         .manage(AppState::new(store))
+        // Files dragged into the window are hashed from that moment on, before they
+        // are dropped on a contact, so their offers carry the hashes.
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::DragDrop(tauri::DragDropEvent::Enter { paths, .. }) = event {
+                let (app, paths) = (window.app_handle().clone(), paths.clone());
+                tauri::async_runtime::spawn(async move { app.state::<AppState>().prepare(&paths).await });
+            }
+        })
         .invoke_handler(tauri::generate_handler![
             commands::sign_in,
             commands::sign_out,

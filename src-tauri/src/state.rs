@@ -113,6 +113,14 @@ impl AppState {
         self.session.lock().await.as_ref().map(|s| s.transfers.clone()).ok_or_else(AppError::offline)
     }
 
+    /// Starts hashing files the user chose or dropped, ahead of their offers (nothing
+    /// when signed out: they are hashed when sent).
+    pub async fn prepare(&self, paths: &[std::path::PathBuf]) {
+        if let Ok(t) = self.transfers().await {
+            t.prepare(paths);
+        }
+    }
+
     /// Makes saved settings apply to the running session at once (transfers that start
     /// from now on). The demo keeps its streamhost on loopback.
     pub async fn apply_settings(&self, settings: &crate::settings::Settings) -> AppResult<()> {

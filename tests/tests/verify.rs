@@ -94,3 +94,49 @@ async fn a_byte_flipped_in_the_part_file_before_a_resume_is_caught() {
     let Event::TransferFailed { error, .. } = &end else { panic!("{end:?}") };
     assert!(error.contains("damaged"), "{error}");
 }
+
+/// Files are hashed from the moment they are chosen (`Transfers::prepare`: the
+/// desktop's file picker, a drag entering the window, a hand-over, the CLI's start),
+/// so the offer made later carries MD5 and SHA-256 instead of waiting or going out
+/// without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_chosen_before_it_is_sent_is_offered_with_its_hashes() {
+    const SIZE: u64 = 96 << 20;
+    let server = Prosody::start(ProsodyOptions::default()).unwrap();
+    let mut bob = Peer::start(&server, "bob", |_| {}).await;
+    let mut alice = Peer::start(&server, "alice", |_| {}).await;
+    alice.sees(&bob.jid).await;
+    let files = tempfile::tempdir().unwrap();
+    let f = std::fs::canonicalize(random_file(files.path(), "video.mp4", SIZE, 8)).unwrap();
+    let want = sha256_file(&f);
+    let meta = skiff_engine::files::file_meta(&f).unwrap();
+    let path = f.display().to_string();
+    let store = alice.transfers.store();
+    assert_eq!(store.hash_cache_get(&path, meta.size, meta.mtime_ns).unwrap(), None);
+
+    // Chosen: hashed in the background, with nothing sent yet.
+    let started = std::time::Instant::now();
+    alice.transfers.prepare(std::slice::from_ref(&f));
+    alice.transfers.prepare(std::slice::from_ref(&f)); // twice: one job
+    let cached = loop {
+        if let Some(c) = store.hash_cache_get(&path, meta.size, meta.mtime_ns).unwrap() {
+            break c;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "not hashed ahead");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(cached.1.as_deref(), Some(want.as_str()));
+    println!("{} MiB hashed ahead in {} ms", SIZE >> 20, started.elapsed().as_millis());
+    assert!(store.list(&HistoryFilter::default()).unwrap().is_empty(), "nothing was sent");
+
+    // Sent later: the offer carries the hashes at once; the receiver checks them.
+    let id = alice.transfers.send_file(&bob.jid.bare(), &f, None).await.unwrap();
+    assert_eq!(store.get(id).unwrap().md5.as_deref(), Some(cached.0.as_str()), "offered with its MD5");
+    let got = bob.next_finished(120).await;
+    let at_bob = bob.transfers.store().list(&HistoryFilter::default()).unwrap().remove(0);
+    assert_eq!(at_bob.md5.as_deref(), Some(cached.0.as_str()), "the offer bob got carried the MD5");
+    let Event::TransferCompleted { sha256, verified, .. } = &got else { panic!("{got:?}") };
+    assert_eq!((sha256.as_str(), *verified), (want.as_str(), Verification::Sha256));
+    let sent = alice.finished(id, 60).await;
+    assert!(matches!(sent, Event::TransferCompleted { .. }), "{sent:?}");
+}

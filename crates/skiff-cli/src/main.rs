@@ -333,6 +333,10 @@ async fn run(cli: Cli) -> Result<()> {
         Some(store) => Some(Transfers::start(client.clone(), store, transfer_config(&cli)?, &account_jid)?),
         None => None,
     };
+    // The files to send are hashed while we sign in, so their offers carry the hashes.
+    if let (Command::Send { files, .. }, Some(t)) = (&cli.command, &transfers) {
+        t.prepare(files);
+    }
     let jid = match client.wait_online().await {
         Ok(jid) => jid,
         Err(e) => {

@@ -209,6 +209,11 @@ struct Inner {
     pending: Mutex<HashMap<String, usize>>,
     /// Offers refused over the caps since the last report, by peer.
     refused: Mutex<HashMap<String, usize>>,
+    /// Files being hashed ahead of their offer ([`Transfers::prepare`]), by (path,
+    /// size, mtime); an offer of one of them waits on the same job.
+    hashing: Mutex<HashMap<(PathBuf, u64, i64), outgoing::SharedHashes>>,
+    /// One file hashed ahead at a time (a folder of 300 files must not start 300).
+    prehash_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// A place among the offers waiting for an answer, freed when dropped.
@@ -276,6 +281,8 @@ impl Transfers {
             cancels: Mutex::default(),
             pending: Mutex::default(),
             refused: Mutex::default(),
+            hashing: Mutex::default(),
+            prehash_slots: Arc::new(tokio::sync::Semaphore::new(1)),
         });
         client.add_feature(ns::SI_FILE_TRANSFER);
         // XEP-0300 SHA-256 in offers, and the checksum after the data.
@@ -389,6 +396,17 @@ impl Transfers {
                 }
                 other => other,
             },
+        }
+    }
+
+    /// Starts hashing `paths` (MD5 and SHA-256, into the hash cache) now, ahead of
+    /// their offers: when files are chosen or dropped, or a command starts. An offer
+    /// of a file still being hashed waits on the same job (up to the usual second), so
+    /// most offers carry their hashes. Files already cached, folders, and paths that
+    /// cannot be read are skipped; one file is hashed at a time.
+    pub fn prepare(&self, paths: &[PathBuf]) {
+        for path in paths {
+            outgoing::hash_ahead(self, path);
         }
     }
 

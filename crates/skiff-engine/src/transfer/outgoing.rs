@@ -99,6 +99,68 @@ impl HashJob {
     }
 }
 
+/// A hashing job several waiters can share: `None` when the file could not be read.
+pub(super) type SharedHashes =
+    futures_util::future::Shared<futures_util::future::BoxFuture<'static, Option<Hashes>>>;
+
+/// The job hashing `path` now (cached as it ends), or the one already running for
+/// this very file (same path, size and modification time); `None` for a file that
+/// is cached already or cannot be read. `ahead` jobs wait for their turn
+/// ([`Transfers::prepare`]).
+fn hash_job(t: &Transfers, path: &Path, ahead: bool) -> Option<SharedHashes> {
+    use futures_util::FutureExt as _;
+    let path = std::fs::canonicalize(path).ok()?;
+    let meta = files::file_meta(&path).ok()?;
+    let key = (path.clone(), meta.size, meta.mtime_ns);
+    let mut hashing = t.inner.hashing.lock().unwrap();
+    if let Some(job) = hashing.get(&key) {
+        return Some(job.clone());
+    }
+    let path_str = path.display().to_string();
+    if matches!(t.inner.store.hash_cache_get(&path_str, meta.size, meta.mtime_ns), Ok(Some((_, Some(_))))) {
+        return None;
+    }
+    let st = t.clone();
+    let slots = ahead.then(|| t.inner.prehash_slots.clone());
+    let task = tokio::spawn({
+        let key = key.clone();
+        async move {
+            let _turn = match slots {
+                Some(s) => s.acquire_owned().await.ok(),
+                None => None,
+            };
+            let result = files::hash_file(path.clone(), None).await;
+            if let Ok(h) = &result {
+                let _ = st.inner.store.hash_cache_put(&path_str, key.1, key.2, &h.md5, Some(&h.sha256));
+            }
+            st.inner.hashing.lock().unwrap().remove(&key);
+            result
+        }
+    });
+    let job = async move {
+        match task.await {
+            Ok(Ok(h)) => Some(h),
+            Ok(Err(e)) => {
+                tracing::info!("hashing a file ahead of its offer: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+    .boxed()
+    .shared();
+    hashing.insert(key, job.clone());
+    Some(job)
+}
+
+/// Hashes `path` ahead of its offer (see [`Transfers::prepare`]).
+pub(super) fn hash_ahead(t: &Transfers, path: &Path) {
+    if let Some(job) = hash_job(t, path, true) {
+        // Runs to its end whether or not anyone waits (it fills the cache).
+        tokio::spawn(job);
+    }
+}
+
 /// Records and launches an outgoing transfer (or a new attempt of `resume_id`).
 pub(super) async fn start(
     t: Transfers,
@@ -123,12 +185,15 @@ pub(super) async fn start(
             (Some(h.md5.clone()), Some(h.sha256.clone()), tokio::spawn(async move { Ok(h) }))
         }
         _ => {
-            let st = t.clone();
-            let (p, size, mtime) = (path.clone(), meta.size, meta.mtime_ns);
+            // The job started when the file was chosen, or a new one (not queued
+            // behind files hashed ahead: this one is being sent).
+            let job = hash_job(&t, &path, false);
+            let p = path.clone();
             let mut task = tokio::spawn(async move {
-                let h = files::hash_file(p.clone(), None).await?;
-                let _ = st.inner.store.hash_cache_put(&p.display().to_string(), size, mtime, &h.md5, Some(&h.sha256));
-                Ok(h)
+                match job {
+                    Some(job) => job.await.ok_or_else(|| std::io::Error::other("the file could not be read")),
+                    None => files::hash_file(p, None).await,
+                }
             });
             // Large files are offered without a hash rather than after a long wait.
             match tokio::time::timeout(Duration::from_secs(1), &mut task).await {
