@@ -100,8 +100,7 @@ impl HashJob {
 }
 
 /// A hashing job several waiters can share: `None` when the file could not be read.
-pub(super) type SharedHashes =
-    futures_util::future::Shared<futures_util::future::BoxFuture<'static, Option<Hashes>>>;
+pub(super) type SharedHashes = futures_util::future::Shared<futures_util::future::BoxFuture<'static, Option<Hashes>>>;
 
 /// The job hashing `path` now (cached as it ends), or the one already running for
 /// this very file (same path, size and modification time); `None` for a file that
