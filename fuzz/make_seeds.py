@@ -227,3 +227,17 @@ write('negotiation', 'failure', neg(0, [b'', N[1], N[4]]))
 write('negotiation', 'plain_only', neg(4, [b'', N[8]]))
 write('negotiation', 'plain', neg(0, [b'', N[8], N[3], b'', N[5], N[6], N[9]]))
 write('negotiation', 'closed', neg(2, [b'', N[1], b'\xfe']))
+# XEP-0198 resumption instead of binding (policy bit 8), after PLAIN over direct TLS:
+# resumed, and refused (then a resource is bound).
+SM_FEATURES = b"<features xmlns='http://etherx.jabber.org/streams'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/></features>"
+write('negotiation', 'resume', neg(8, [b'', N[8], N[3], b'', SM_FEATURES, b"<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sm-1'/>"]))
+write('negotiation', 'resume_failed', neg(8, [b'', N[8], N[3], b'', SM_FEATURES,
+    b"<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>", N[6]]))
+
+# Stream management: mode 0 = elements (the XEP's examples), mode 1 = operations (see
+# skiff_proto::fuzzing::sm: 0 enable, 1 a stanza sent, 2 a non-stanza, 3 one received,
+# 4 <enabled/>, 5 an ack of n more, 6 an ack of any h, 7 <r/>, 8 <failed/>, 9 an ack
+# request, 10 a drop and resumption, 11 a failed resumption).
+write('sm', 'elements', b'\x00' + b"<x><enable xmlns='urn:xmpp:sm:3' resume='true'/><enabled xmlns='urn:xmpp:sm:3' id='some-long-sm-id' resume='true' max='600'/><resume xmlns='urn:xmpp:sm:3' h='5' previd='some-long-sm-id'/><resumed xmlns='urn:xmpp:sm:3' h='3' previd='some-long-sm-id'/><failed xmlns='urn:xmpp:sm:3' h='7'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed><r xmlns='urn:xmpp:sm:3'/><a xmlns='urn:xmpp:sm:3' h='4294967295'/></x>")
+write('sm', 'session', bytes([1, 0, 1, 1, 4, 1, 1, 5, 1, 3, 7, 10, 2, 5, 3, 1, 1, 9, 1, 6, 0, 16, 11, 1, 0]))
+write('sm', 'resume_twice', bytes([1, 0, 4, 1, 1, 1, 10, 1, 5, 1, 10, 0, 1, 1, 10, 0, 5, 0, 10, 3]))

@@ -1030,7 +1030,11 @@ pub fn negotiation(data: &[u8]) {
         _ => TlsPolicy::Plaintext,
     };
     let jid: Jid = "user@example.com/skiff".parse().expect("jid");
-    let mut n = Negotiator::new(jid, "pencil", policy).require_scram(first & 4 != 0);
+    // With bit 8, an XEP-0198 resumption is asked instead of binding.
+    let old: Jid = "user@example.com/old".parse().expect("jid");
+    let resume = (first & 8 != 0).then(|| (crate::sm::ResumeRequest { previd: "sm-1".into(), h: 3 }, old.clone()));
+    let asked = resume.is_some();
+    let mut n = Negotiator::new(jid, "pencil", policy).require_scram(first & 4 != 0).resume(resume);
     let mut done = false;
     for piece in data.split(|&b| b == 0xff).take(64) {
         let event = match piece {
@@ -1054,6 +1058,10 @@ pub fn negotiation(data: &[u8]) {
                             assert!(!done, "negotiated twice");
                             done = true;
                             let _ = result.jid.to_string();
+                            assert_eq!(result.resumption.is_some(), asked, "{result:?}");
+                            if matches!(result.resumption, Some(crate::negotiation::Resumption::Resumed { .. })) {
+                                assert_eq!(result.jid, old, "a resumed session keeps its address");
+                            }
                         }
                         Action::Send(el) => reparse(&el),
                         _ => {}
