@@ -61,7 +61,7 @@ pub fn auto_accepts(settings: &Settings, size: u64, from_contact: bool) -> bool 
 fn react(app: &AppHandle, client: &Client, transfers: &Transfers, store: &Arc<Store>, event: &Event) {
     match event {
         Event::TransferOffered { id, direction, peer, name, size, description: _, resume_from }
-            if direction == "incoming" && *resume_from == 0 =>
+            if *direction == Direction::Incoming && *resume_from == 0 =>
         {
             let settings = Settings::load(store);
             let bare = peer.split('/').next().unwrap_or(peer);
@@ -690,7 +690,7 @@ mod tests {
     fn the_frontend_payload_is_the_engine_json() {
         let e = Event::TransferOffered {
             id: 4,
-            direction: "incoming".into(),
+            direction: Direction::Incoming,
             peer: "bob@localhost/demo".into(),
             name: "a.txt".into(),
             size: 3,

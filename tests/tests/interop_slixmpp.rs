@@ -1,6 +1,7 @@
 //! Interoperability with a third-party client: slixmpp (Debian's python3-slixmpp),
 //! both directions, over each route it supports, through the real Prosody.
 
+use skiff_engine::store::Route;
 use skiff_engine::transfer::Method;
 use skiff_engine::Event;
 use skiff_proto::jid::Jid;
@@ -17,7 +18,7 @@ async fn skiff_to_slixmpp(
     tweak: impl FnOnce(&mut skiff_engine::transfer::TransferConfig),
     method: &str,
     size: u64,
-) -> String {
+) -> Route {
     let server = server();
     let out = tempfile::tempdir().unwrap();
     let mut bob = SlixPeer::start(

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyEvent,
-  asDirection,
   asVerification,
   bestResource,
   clearFinished,
@@ -507,10 +506,8 @@ describe('100 concurrent transfers x 1000 progress events', () => {
   });
 });
 
-describe('engine text fields', () => {
-  it("reads an offer's direction (text in the engine's Event) as a Direction", () => {
-    expect(asDirection('incoming')).toBe('incoming');
-    expect(asDirection('outgoing')).toBe('outgoing');
+describe('engine typed fields', () => {
+  it("takes an offer's direction as the Direction the engine sends", () => {
     const s = reduce([{ type: 'transfer_offered', id: 1, direction: 'incoming', peer: 'b@x/r', name: 'a', size: 1, description: null, resume_from: 0 }]).state;
     expect(s.transfers.get(1)!.direction).toBe('incoming');
   });

@@ -118,11 +118,6 @@ export type OfferPolicy = (offer: TransferView, state: AppState) => boolean;
 
 export const alwaysAsk: OfferPolicy = () => true;
 
-/** The engine sends an offer's direction as text (`incoming` / `outgoing`). */
-export function asDirection(d: string): Direction {
-  return d === 'incoming' ? 'incoming' : 'outgoing';
-}
-
 /**
  * The engine's verification as the UI takes it. The wire spells SHA-256 `sha256` (the
  * store and the CLI say `sha-256`: both are taken); anything else, or nothing, is
@@ -364,7 +359,7 @@ export function applyEvent(
     case 'transfer_offered': {
       const existing = state.transfers.get(e.id);
       const t = existing ?? blankTransfer(e.id, now);
-      t.direction = asDirection(e.direction);
+      t.direction = e.direction;
       t.peer = e.peer;
       t.name = e.name;
       t.size = e.size;

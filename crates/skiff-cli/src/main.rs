@@ -607,13 +607,13 @@ impl Bars {
                     )
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                 );
-                let arrow = if direction == "incoming" { "from" } else { "to" };
+                let arrow = if *direction == Direction::Incoming { "from" } else { "to" };
                 bar.set_prefix(format!("{name} {arrow} {peer}"));
                 bar.set_position(*resume_from);
                 self.bars.insert(*id, bar);
                 // An incoming link's size is unknown until its download tells it.
-                let size = match (direction.as_str(), *size) {
-                    ("incoming", 0) => "size unknown".to_owned(),
+                let size = match (direction, *size) {
+                    (Direction::Incoming, 0) => "size unknown".to_owned(),
                     (_, n) => format!("{n} bytes"),
                 };
                 let _ = multi.println(format!("#{id} {direction} {name} ({size}) {arrow} {peer}"));

@@ -69,7 +69,7 @@ pub enum Event {
     /// accepted link will bring, so it is no ground for accepting by size.
     TransferOffered {
         id: i64,
-        direction: String,
+        direction: crate::store::Direction,
         peer: String,
         name: String,
         size: u64,
@@ -77,7 +77,7 @@ pub enum Event {
         resume_from: u64,
     },
     /// Data starts to flow over `route` (`s5b-direct`, `s5b-proxy`, `ibb`).
-    TransferStarted { id: i64, route: String, streamhost: Option<String>, offset: u64 },
+    TransferStarted { id: i64, route: crate::store::Route, streamhost: Option<String>, offset: u64 },
     /// Progress, at most about ten times a second per transfer.
     TransferProgress { id: i64, bytes: u64, total: u64, bytes_per_sec: u64 },
     /// Done and verified. `bytes` counts what travelled in this attempt.
@@ -88,7 +88,7 @@ pub enum Event {
         size: u64,
         bytes: u64,
         sha256: String,
-        route: String,
+        route: crate::store::Route,
         seconds: f64,
         /// How the content was checked; `none` = "received, not verified" (only the
         /// size matched), which the shells must say instead of a plain "completed".

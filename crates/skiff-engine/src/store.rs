@@ -141,6 +141,17 @@ macro_rules! text_enum {
                 f.write_str(self.as_str())
             }
         }
+        /// Compares with the wire name (`Route::Ibb == "ibb"`), for tests and logs.
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
         impl ToSql for $ty {
             fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
                 Ok(ToSqlOutput::from(self.as_str()))

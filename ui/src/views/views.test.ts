@@ -4,7 +4,7 @@ import { DEFAULT_SETTINGS } from '../app';
 import { domWrites } from '../dom';
 import { setLanguage } from '../i18n';
 import { applyEvent, emptyDirty, initialState, setContacts, Store, type AppState, type SchedulerDeps, type TransferView } from '../store';
-import type { ContactView, EngineEvent, Settings, TransferRecord, Untrusted, UntrustedReason } from '../types';
+import type { ContactView, EngineEvent, Route, Settings, TransferRecord, Untrusted, UntrustedReason } from '../types';
 import { ContactsPane } from './contacts';
 import { connectionText } from './header';
 import { canUploadInstead, errorNote, HistoryView, queryOf, recordActions, NO_FILTERS } from './history';
@@ -212,7 +212,7 @@ describe('transfer cards', () => {
   });
 
   it('say how a completed transfer was checked, never a plain "Completed"', () => {
-    const done = (id: number, direction: 'incoming' | 'outgoing', verified: 'sha256' | 'md5' | 'none', route = 's5b-direct'): EngineEvent[] => [
+    const done = (id: number, direction: 'incoming' | 'outgoing', verified: 'sha256' | 'md5' | 'none', route: Route = 's5b-direct'): EngineEvent[] => [
       offer(id, direction, `f${id}.bin`),
       { type: 'transfer_started', id, route, streamhost: null, offset: 0 },
       { type: 'transfer_completed', id, name: `f${id}.bin`, path: `/dl/f${id}.bin`, size: 1024, bytes: 1024, sha256: 'ab', route, seconds: 2, verified },

@@ -171,7 +171,7 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
     let asked = if resume.is_none() { t.ask(id) } else { None };
     t.emit(Event::TransferOffered {
         id,
-        direction: "incoming".into(),
+        direction: crate::store::Direction::Incoming,
         peer: from.to_string(),
         name: name.to_owned(),
         size: f.size,

@@ -203,7 +203,7 @@ async fn incoming(t: Transfers, link: Link) {
     let asked = t.ask(id);
     t.emit(Event::TransferOffered {
         id,
-        direction: "incoming".into(),
+        direction: crate::store::Direction::Incoming,
         peer: from.to_string(),
         name: name.clone(),
         size,

@@ -613,7 +613,7 @@ impl Transfers {
         let _ = store.set_route(id, route, streamhost.as_deref());
         let _ = store.set_state(id, TransferState::Active, None);
         let _ = store.set_progress(id, offset);
-        self.emit(Event::TransferStarted { id, route: route.as_str().to_owned(), streamhost, offset });
+        self.emit(Event::TransferStarted { id, route, streamhost, offset });
     }
 
     /// Records a finished transfer (hashes when known, all bytes done, completed),
@@ -631,7 +631,7 @@ impl Transfers {
             size: done.size,
             bytes: done.bytes,
             sha256: done.sha256.unwrap_or_default(),
-            route: done.route.as_str().to_owned(),
+            route: done.route,
             seconds: done.seconds,
             verified: done.verified,
         });

@@ -232,7 +232,7 @@ pub(super) async fn start(
     };
     t.emit(Event::TransferOffered {
         id,
-        direction: "outgoing".into(),
+        direction: crate::store::Direction::Outgoing,
         peer: target.to_string(),
         name: meta.name.clone(),
         size: meta.size,

@@ -261,7 +261,7 @@ impl Transfers {
             .map_err(|e| TransferError::Other(format!("cannot serve the file on {ip}: {e}")))?;
         self.emit(Event::TransferOffered {
             id,
-            direction: "outgoing".into(),
+            direction: crate::store::Direction::Outgoing,
             peer: target.to_string(),
             name: name.clone(),
             size,

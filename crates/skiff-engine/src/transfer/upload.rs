@@ -163,7 +163,7 @@ impl Transfers {
     fn spawn_upload(&self, id: i64, to: Jid, path: std::path::PathBuf, name: String, size: u64, desc: Option<String>) {
         self.emit(Event::TransferOffered {
             id,
-            direction: "outgoing".into(),
+            direction: crate::store::Direction::Outgoing,
             peer: to.to_string(),
             name: name.clone(),
             size,
