@@ -19,7 +19,7 @@ if [ $# -eq 0 ] && [ -z "${SKIFF_JID:-}" ] && { [ -n "${DISPLAY:-}" ] || [ -n "$
     target_dir=$(cargo metadata --format-version 1 --no-deps | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
     exec "$target_dir/debug/skiff-desktop"
 fi
-cargo build --quiet --locked -p skiff-cli -p skiff-tests --bin skiff --bin skiff-devserver
+cargo build --quiet --locked -p skiff-cli -p skiff-devserver --bin skiff --bin skiff-devserver
 target_dir=$(cargo metadata --format-version 1 --no-deps | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 skiff="$target_dir/debug/skiff"
 

@@ -4,20 +4,17 @@
 //! small `welcome.txt` when she comes online, and answers each file she sends with a
 //! receipt, so transfers show up both ways within a minute.
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use skiff_devserver::{demo as server, Prosody};
 use skiff_engine::store::{Direction, Store};
 use skiff_engine::transfer::{AcceptPolicy, TransferConfig, Transfers};
 use skiff_engine::{AccountConfig, Client, Event, Secret, TlsMode};
 use skiff_proto::jid::Jid;
-use skiff_tests::{Prosody, ProsodyOptions};
-
-const USERS: [&str; 3] = ["alice", "bob", "carol"];
-const PREFERRED_PORTS: (u16, u16, u16) = (15222, 17777, 15280);
 
 /// The running demo: the server and bob. Stop it with [`Demo::stop`] (dropping it
 /// stops Prosody too).
@@ -30,28 +27,9 @@ pub struct Demo {
     pub alice: AccountConfig,
 }
 
-/// `$XDG_DATA_HOME/skiff-demo`, else `~/.local/share/skiff-demo` (as `skiff-devserver`).
+/// The demo server's folder (as `skiff-devserver`'s), else `./skiff-demo`.
 pub fn demo_dir() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("skiff-demo")
-}
-
-/// The preferred ports where free, other free ports otherwise (all held while choosing).
-fn choose_ports() -> Result<(u16, u16, u16)> {
-    let mut listeners = Vec::new();
-    for port in [PREFERRED_PORTS.0, PREFERRED_PORTS.1, PREFERRED_PORTS.2] {
-        let l = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-            Ok(l) => l,
-            Err(_) => TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?,
-        };
-        listeners.push(l);
-    }
-    let port = |i: usize| listeners[i].local_addr().map(|a| a.port());
-    Ok((port(0)?, port(1)?, port(2)?))
+    server::default_dir().unwrap_or_else(|| PathBuf::from("skiff-demo"))
 }
 
 fn account(prosody: &Prosody, user: &str, resource: &str) -> Result<AccountConfig> {
@@ -76,26 +54,12 @@ impl Demo {
         let prosody = tokio::task::spawn_blocking({
             let dir = dir.clone();
             move || -> Result<Prosody> {
-                let users: Vec<(String, String)> = USERS.iter().map(|u| (u.to_string(), format!("{u}-demo"))).collect();
-                let mut contacts = Vec::new();
-                for (i, a) in USERS.iter().enumerate() {
-                    for b in &USERS[i + 1..] {
-                        contacts.push((a.to_string(), b.to_string()));
-                    }
-                }
-                let opts = ProsodyOptions {
-                    tls: skiff_tests::TlsMode::StartTls,
-                    users,
-                    contacts,
-                    ..ProsodyOptions::default()
-                };
                 // One left running by an earlier run that could not stop it.
                 let reaped = Prosody::reap_stale(&dir);
                 if reaped > 0 {
                     tracing::info!("demo: stopped {reaped} demo server(s) left over by an earlier run");
                 }
-                let prosody = Prosody::start_in_preferring(&dir, opts, choose_ports()?)
-                    .with_context(|| format!("starting the demo Prosody in {}", dir.display()))?;
+                let prosody = server::start(&dir)?;
                 // It ends with the app however the app ends (also SIGKILL or a crash).
                 if let Err(e) = prosody.exit_with(std::process::id()) {
                     tracing::warn!("demo: {e:#}");

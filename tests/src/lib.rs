@@ -19,9 +19,10 @@ pub mod cli;
 #[cfg(feature = "desktop")]
 pub mod desktop;
 pub mod peer;
-pub mod prosody;
 pub mod raw;
 pub mod relay;
 pub mod slix;
 
-pub use prosody::{free_port, Prosody, ProsodyOptions, TlsMode};
+/// The Prosody launcher lives in `skiff-devserver` (the desktop demo uses it too).
+pub use skiff_devserver::prosody;
+pub use skiff_devserver::{free_port, Prosody, ProsodyOptions, TlsMode};

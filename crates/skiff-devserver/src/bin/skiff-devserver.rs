@@ -20,16 +20,12 @@
 //! Set `SKIFF_PROSODY_LOG=debug` for a debug log in `DIR/prosody.log`.
 
 use std::io::Write as _;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use skiff_tests::{Prosody, ProsodyOptions, TlsMode};
-
-const USERS: [&str; 3] = ["alice", "bob", "carol"];
-const PREFERRED_PORTS: (u16, u16, u16) = (15222, 17777, 15280);
+use skiff_devserver::demo::{self, USERS};
 
 const USAGE: &str = "\
 usage: skiff-devserver [--dir DIR]
@@ -80,41 +76,9 @@ fn parse_args() -> Result<Option<PathBuf>> {
     }
     let dir = match dir {
         Some(d) => d,
-        None => default_dir()?,
+        None => demo::default_dir().context("neither XDG_DATA_HOME nor HOME is set: pass --dir DIR")?,
     };
     Ok(Some(dir))
-}
-
-/// `$XDG_DATA_HOME/skiff-demo`, else `$HOME/.local/share/skiff-demo`.
-fn default_dir() -> Result<PathBuf> {
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(xdg).join("skiff-demo"));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .context("neither XDG_DATA_HOME nor HOME is set: pass --dir DIR")?;
-    Ok(PathBuf::from(home).join(".local/share/skiff-demo"))
-}
-
-/// The preferred ports where they can be bound now, other free ports
-/// otherwise. All three listeners are held while choosing, so the ports
-/// are distinct.
-fn choose_ports() -> Result<(u16, u16, u16)> {
-    let (c2s, proxy, http) = PREFERRED_PORTS;
-    let mut listeners = Vec::new();
-    for port in [c2s, proxy, http] {
-        let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-            Ok(l) => l,
-            Err(_) => {
-                let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
-                tracing::warn!("port {port} is taken, using {} instead", l.local_addr()?.port());
-                l
-            }
-        };
-        listeners.push(listener);
-    }
-    let port = |i: usize| listeners[i].local_addr().map(|a| a.port());
-    Ok((port(0)?, port(1)?, port(2)?))
 }
 
 fn run() -> Result<()> {
@@ -122,18 +86,7 @@ fn run() -> Result<()> {
         return Ok(());
     };
 
-    let users: Vec<(String, String)> = USERS.iter().map(|u| (u.to_string(), format!("{u}-demo"))).collect();
-    let mut contacts = Vec::new();
-    for (i, a) in USERS.iter().enumerate() {
-        for b in &USERS[i + 1..] {
-            contacts.push((a.to_string(), b.to_string()));
-        }
-    }
-    let opts = ProsodyOptions { tls: TlsMode::StartTls, users, contacts, ..ProsodyOptions::default() };
-    let ports = choose_ports()?;
-
-    let mut prosody =
-        Prosody::start_in(&dir, opts, Some(ports)).with_context(|| format!("starting Prosody in {}", dir.display()))?;
+    let mut prosody = demo::start(&dir)?;
 
     let accounts: Vec<serde_json::Value> =
         USERS.iter().map(|u| serde_json::json!({ "jid": prosody.jid(u), "password": prosody.password(u) })).collect();
