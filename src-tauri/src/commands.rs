@@ -306,7 +306,9 @@ pub async fn retry(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<
             other => return Ok(other?),
         }
     }
-    let path = rec.local_path.ok_or_else(|| AppError::new("not-resumable", "the source file is unknown"))?;
+    let path = rec
+        .local_path
+        .ok_or_else(|| AppError::new(crate::error::ErrorCode::NotResumable, "the source file is unknown"))?;
     let peer = parse_jid(&rec.peer_jid)?.bare();
     // An upload is retried as an upload; anything else chooses its route afresh.
     let how = if rec.route == Some(Route::Upload) { SendMethod::Upload } else { SendMethod::Auto };
@@ -340,7 +342,10 @@ pub async fn remove_from_history(state: State<'_, AppState>, args: Args<IdArgs>)
     let id = args.0.id;
     if let Ok(t) = state.transfers().await {
         if t.is_active(id) {
-            return Err(AppError::new("already-active", "cancel the transfer before removing it from the history"));
+            return Err(AppError::new(
+                crate::error::ErrorCode::AlreadyActive,
+                "cancel the transfer before removing it from the history",
+            ));
         }
     }
     let store = state.history_store().await;
@@ -350,9 +355,12 @@ pub async fn remove_from_history(state: State<'_, AppState>, args: Args<IdArgs>)
 
 async fn local_file(state: &AppState, id: i64) -> AppResult<PathBuf> {
     let rec = state.history_store().await.get(id)?;
-    let path = rec.local_path.map(PathBuf::from).ok_or_else(|| AppError::new("not-found", "no local file"))?;
+    let path = rec
+        .local_path
+        .map(PathBuf::from)
+        .ok_or_else(|| AppError::new(crate::error::ErrorCode::NotFound, "no local file"))?;
     if !path.exists() {
-        return Err(AppError::new("not-found", format!("{} no longer exists", path.display())));
+        return Err(AppError::new(crate::error::ErrorCode::NotFound, format!("{} no longer exists", path.display())));
     }
     Ok(path)
 }
@@ -363,7 +371,7 @@ fn xdg_open(arg: &std::path::Path) -> AppResult<()> {
         .arg(arg)
         .stdin(std::process::Stdio::null())
         .spawn()
-        .map_err(|e| AppError::new("io", format!("cannot run xdg-open: {e}")))?;
+        .map_err(|e| AppError::new(crate::error::ErrorCode::Io, format!("cannot run xdg-open: {e}")))?;
     std::thread::spawn(move || {
         let _ = child.wait();
     });

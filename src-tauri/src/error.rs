@@ -2,24 +2,128 @@
 //! message in plain words for the user.
 
 use serde::Serialize;
+use skiff_engine::event::FatalCode;
 use skiff_engine::session::ClientError;
 use skiff_engine::store::StoreError;
 use skiff_engine::transfer::TransferError;
 use skiff_engine::trust::Untrusted;
 
-/// An error as the frontend sees it: `{ code, message }`.
-///
-/// Codes: `auth-failed`, `tls`, `connect`, `timeout`, `resolve`, `ca-file`,
-/// `plaintext-refused`, `certificate-untrusted`, `certificate-changed` (with
-/// `untrusted`), `plain-downgrade`, `server-auth-invalid`, `conflict`, `protocol` (from
-/// the engine's `Event::Fatal`),
-/// `offline` (not signed in, or the contact is offline), `no-file-transfer`,
-/// `not-found`, `not-pending`, `already-active`, `not-resumable`, `invalid`, `io`,
-/// `store`, `internal`.
+/// The stable codes of [`AppError`] (a TypeScript union for the UI). The first ones
+/// are the engine's sign-in failures ([`FatalCode`]), the rest the commands' own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    AuthFailed,
+    Tls,
+    Connect,
+    Timeout,
+    Resolve,
+    CaFile,
+    PlaintextRefused,
+    CertificateUntrusted,
+    CertificateChanged,
+    PlainDowngrade,
+    ServerAuthInvalid,
+    Conflict,
+    Protocol,
+    /// Not signed in.
+    Offline,
+    /// The contact is offline (and nothing else could reach them).
+    ContactOffline,
+    /// The contact's clients take no file transfer we speak.
+    NoFileTransfer,
+    /// No such transfer, record or file.
+    NotFound,
+    /// The offer is no longer waiting for an answer.
+    NotPending,
+    /// The transfer is running.
+    AlreadyActive,
+    /// The transfer cannot be resumed.
+    NotResumable,
+    /// A command's argument is not valid.
+    Invalid,
+    /// Reading or writing a file failed.
+    Io,
+    /// The history database failed.
+    Store,
+    /// Anything else.
+    Internal,
+    /// The demo could not start.
+    Demo,
+}
+
+impl ErrorCode {
+    /// The wire name (`contact-offline`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::AuthFailed => "auth-failed",
+            ErrorCode::Tls => "tls",
+            ErrorCode::Connect => "connect",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Resolve => "resolve",
+            ErrorCode::CaFile => "ca-file",
+            ErrorCode::PlaintextRefused => "plaintext-refused",
+            ErrorCode::CertificateUntrusted => "certificate-untrusted",
+            ErrorCode::CertificateChanged => "certificate-changed",
+            ErrorCode::PlainDowngrade => "plain-downgrade",
+            ErrorCode::ServerAuthInvalid => "server-auth-invalid",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Protocol => "protocol",
+            ErrorCode::Offline => "offline",
+            ErrorCode::ContactOffline => "contact-offline",
+            ErrorCode::NoFileTransfer => "no-file-transfer",
+            ErrorCode::NotFound => "not-found",
+            ErrorCode::NotPending => "not-pending",
+            ErrorCode::AlreadyActive => "already-active",
+            ErrorCode::NotResumable => "not-resumable",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::Io => "io",
+            ErrorCode::Store => "store",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Demo => "demo",
+        }
+    }
+}
+
+impl From<FatalCode> for ErrorCode {
+    fn from(c: FatalCode) -> ErrorCode {
+        match c {
+            FatalCode::AuthFailed => ErrorCode::AuthFailed,
+            FatalCode::Tls => ErrorCode::Tls,
+            FatalCode::Connect => ErrorCode::Connect,
+            FatalCode::Timeout => ErrorCode::Timeout,
+            FatalCode::Resolve => ErrorCode::Resolve,
+            FatalCode::CaFile => ErrorCode::CaFile,
+            FatalCode::PlaintextRefused => ErrorCode::PlaintextRefused,
+            FatalCode::CertificateUntrusted => ErrorCode::CertificateUntrusted,
+            FatalCode::CertificateChanged => ErrorCode::CertificateChanged,
+            FatalCode::PlainDowngrade => ErrorCode::PlainDowngrade,
+            FatalCode::ServerAuthInvalid => ErrorCode::ServerAuthInvalid,
+            FatalCode::Conflict => ErrorCode::Conflict,
+            FatalCode::Protocol => ErrorCode::Protocol,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the wire name, for tests.
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// An error as the frontend sees it: `{ code, message }` (codes: [`ErrorCode`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct AppError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     /// With `certificate-untrusted` and `certificate-changed`: the server's
     /// certificate, to show before the user trusts it (or to warn about a change).
@@ -29,20 +133,20 @@ pub struct AppError {
 }
 
 impl AppError {
-    pub fn new(code: &str, message: impl Into<String>) -> AppError {
-        AppError { code: code.to_owned(), message: message.into(), untrusted: None }
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> AppError {
+        AppError { code, message: message.into(), untrusted: None }
     }
 
     pub fn invalid(message: impl Into<String>) -> AppError {
-        AppError::new("invalid", message)
+        AppError::new(ErrorCode::Invalid, message)
     }
 
     pub fn offline() -> AppError {
-        AppError::new("offline", "not signed in")
+        AppError::new(ErrorCode::Offline, "not signed in")
     }
 
     pub fn internal(message: impl std::fmt::Display) -> AppError {
-        AppError::new("internal", message.to_string())
+        AppError::new(ErrorCode::Internal, message.to_string())
     }
 }
 
@@ -54,29 +158,35 @@ impl std::fmt::Display for AppError {
 
 impl std::error::Error for AppError {}
 
+/// The code of a transfer error (that of its reason when only a turned-off upload
+/// would have reached the contact).
+fn transfer_code(e: &TransferError) -> ErrorCode {
+    match e {
+        TransferError::UploadTurnedOff { reason } => transfer_code(reason),
+        TransferError::Offline(_) => ErrorCode::ContactOffline,
+        TransferError::NoFileTransfer(_) => ErrorCode::NoFileTransfer,
+        TransferError::Source { .. } => ErrorCode::Io,
+        TransferError::Unknown(_) => ErrorCode::NotFound,
+        TransferError::NotPending(_) => ErrorCode::NotPending,
+        TransferError::AlreadyActive(_) => ErrorCode::AlreadyActive,
+        TransferError::NotResumable { .. } => ErrorCode::NotResumable,
+        TransferError::Store(StoreError::NotFound(_)) => ErrorCode::NotFound,
+        TransferError::Store(_) => ErrorCode::Store,
+        TransferError::Other(_) => ErrorCode::Internal,
+    }
+}
+
 impl From<TransferError> for AppError {
     fn from(e: TransferError) -> AppError {
-        let code = match &e {
-            TransferError::Offline(_) => "contact-offline",
-            TransferError::NoFileTransfer(_) => "no-file-transfer",
-            TransferError::Source { .. } => "io",
-            TransferError::Unknown(_) => "not-found",
-            TransferError::NotPending(_) => "not-pending",
-            TransferError::AlreadyActive(_) => "already-active",
-            TransferError::NotResumable { .. } => "not-resumable",
-            TransferError::Store(StoreError::NotFound(_)) => "not-found",
-            TransferError::Store(_) => "store",
-            TransferError::Other(_) => "internal",
-        };
-        AppError::new(code, e.to_string())
+        AppError::new(transfer_code(&e), e.to_string())
     }
 }
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> AppError {
         let code = match &e {
-            StoreError::NotFound(_) => "not-found",
-            _ => "store",
+            StoreError::NotFound(_) => ErrorCode::NotFound,
+            _ => ErrorCode::Store,
         };
         AppError::new(code, e.to_string())
     }
@@ -85,12 +195,12 @@ impl From<StoreError> for AppError {
 impl From<ClientError> for AppError {
     fn from(e: ClientError) -> AppError {
         let code = match &e {
-            ClientError::NotConnected | ClientError::Disconnected | ClientError::Stopped => "offline",
-            ClientError::Timeout { .. } => "timeout",
-            ClientError::Stanza { .. } => "protocol",
+            ClientError::NotConnected | ClientError::Disconnected | ClientError::Stopped => ErrorCode::Offline,
+            ClientError::Timeout { .. } => ErrorCode::Timeout,
+            ClientError::Stanza { .. } => ErrorCode::Protocol,
             // The precise code of a failed sign-in comes with `Event::Fatal`; see
             // `AppError::from_fatal`.
-            ClientError::Fatal(_) => "connect",
+            ClientError::Fatal(_) => ErrorCode::Connect,
         };
         AppError::new(code, e.to_string())
     }
@@ -98,14 +208,14 @@ impl From<ClientError> for AppError {
 
 impl AppError {
     /// The engine's `Event::Fatal { code, message, untrusted }`: its code is already stable.
-    pub fn from_fatal(code: &str, message: &str, untrusted: Option<Box<Untrusted>>) -> AppError {
-        AppError { untrusted, ..AppError::new(code, message) }
+    pub fn from_fatal(code: FatalCode, message: &str, untrusted: Option<Box<Untrusted>>) -> AppError {
+        AppError { untrusted, ..AppError::new(code.into(), message) }
     }
 }
 
 impl From<std::io::Error> for AppError {
     fn from(e: std::io::Error) -> AppError {
-        let code = if e.kind() == std::io::ErrorKind::NotFound { "not-found" } else { "io" };
+        let code = if e.kind() == std::io::ErrorKind::NotFound { ErrorCode::NotFound } else { ErrorCode::Io };
         AppError::new(code, e.to_string())
     }
 }
@@ -120,6 +230,11 @@ mod tests {
     fn transfer_errors_keep_a_code() {
         assert_eq!(AppError::from(TransferError::Unknown(7)).code, "not-found");
         assert_eq!(AppError::from(TransferError::Offline("bob@x".into())).code, "contact-offline");
+        // Only a turned-off upload would have reached them: still "the contact is offline".
+        let off = TransferError::UploadTurnedOff { reason: Box::new(TransferError::Offline("bob@x".into())) };
+        let e = AppError::from(off);
+        assert_eq!(e.code, ErrorCode::ContactOffline);
+        assert!(e.message.contains("turned off in the settings"), "{}", e.message);
         assert_eq!(AppError::from(TransferError::NotPending(3)).code, "not-pending");
         let e = AppError::from(TransferError::NotResumable { id: 1, reason: "done".into() });
         assert_eq!(e.code, "not-resumable");
@@ -131,14 +246,14 @@ mod tests {
     #[test]
     fn client_errors_and_fatal() {
         assert_eq!(AppError::from(ClientError::NotConnected).code, "offline");
-        assert_eq!(AppError::from_fatal("auth-failed", "not-authorized", None).code, "auth-failed");
+        assert_eq!(AppError::from_fatal(FatalCode::AuthFailed, "not-authorized", None).code, "auth-failed");
         let e = AppError::from(std::io::Error::new(std::io::ErrorKind::NotFound, "gone"));
         assert_eq!(e.code, "not-found");
     }
 
     #[test]
     fn serialises_as_code_and_message() {
-        let e = AppError::new("tls", "bad certificate");
+        let e = AppError::new(ErrorCode::Tls, "bad certificate");
         assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"code":"tls","message":"bad certificate"}"#);
     }
 }

@@ -24,7 +24,8 @@ pub fn expand(paths: &[PathBuf]) -> AppResult<Vec<Offer>> {
     }
     let mut out = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| AppError::new("not-found", format!("{}: {e}", p.display())))?;
+        let meta = std::fs::metadata(p)
+            .map_err(|e| AppError::new(crate::error::ErrorCode::NotFound, format!("{}: {e}", p.display())))?;
         if meta.is_dir() {
             let root = p.parent().unwrap_or(Path::new(""));
             let before = out.len();
@@ -41,7 +42,7 @@ pub fn expand(paths: &[PathBuf]) -> AppResult<Vec<Offer>> {
 
 fn walk(dir: &Path, root: &Path, out: &mut Vec<Offer>) -> AppResult<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| AppError::new("io", format!("{}: {e}", dir.display())))?
+        .map_err(|e| AppError::new(crate::error::ErrorCode::Io, format!("{}: {e}", dir.display())))?
         .filter_map(Result::ok)
         .collect();
     entries.sort_by_key(|e| e.file_name());

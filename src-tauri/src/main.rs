@@ -208,7 +208,8 @@ async fn start_demo(app: &AppHandle) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!("demo: {e:#}");
-            let _ = app.emit("skiff://demo-error", error::AppError::new("demo", format!("{e:#}")));
+            let _ =
+                app.emit("skiff://demo-error", error::AppError::new(crate::error::ErrorCode::Demo, format!("{e:#}")));
             return;
         }
     };

@@ -201,7 +201,10 @@ impl AppState {
             Ok(Err(e)) => fatal_of(&mut watch).unwrap_or_else(|| e.into()),
             Err(_) => {
                 let reason = last_offline(&mut watch).unwrap_or_else(|| "no answer from the server".into());
-                AppError::new("connect", format!("could not sign in within {}s: {reason}", SIGN_IN_TIMEOUT.as_secs()))
+                AppError::new(
+                    crate::error::ErrorCode::Connect,
+                    format!("could not sign in within {}s: {reason}", SIGN_IN_TIMEOUT.as_secs()),
+                )
             }
         };
         forward.abort();
@@ -222,7 +225,7 @@ impl AppState {
 fn fatal_of(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Option<AppError> {
     while let Ok(e) = rx.try_recv() {
         if let Event::Fatal { code, message, untrusted } = e {
-            return Some(AppError::from_fatal(&code, &message, untrusted));
+            return Some(AppError::from_fatal(code, &message, untrusted));
         }
     }
     None

@@ -103,7 +103,7 @@ describe('TauriBackend: the command contract with src-tauri', () => {
     invoke.mockRejectedValueOnce({ code: 'auth-failed', message: 'not-authorized' });
     await expect(b.signIn({ jid: 'a@b', password: 'x', tls: 'starttls', remember: false })).rejects.toEqual({ code: 'auth-failed', message: 'not-authorized' });
     invoke.mockRejectedValueOnce('plain string');
-    await expect(b.roster()).rejects.toEqual({ code: 'error', message: 'plain string' });
+    await expect(b.roster()).rejects.toEqual({ code: 'internal', message: 'plain string' });
   });
 
   it('signs in with trustFingerprint, and rejects with the refused certificate', async () => {
@@ -202,8 +202,11 @@ describe('backend selection', () => {
 
   it('normalises errors', () => {
     expect(toCommandError({ code: 'tls', message: 'bad cert' })).toEqual({ code: 'tls', message: 'bad cert' });
-    expect(toCommandError(new Error('boom'))).toEqual({ code: 'error', message: 'boom' });
-    expect(toCommandError(42)).toEqual({ code: 'error', message: '42' });
+    expect(toCommandError(new Error('boom'))).toEqual({ code: 'internal', message: 'boom' });
+    expect(toCommandError(42)).toEqual({ code: 'internal', message: '42' });
+    // Only the shell's codes pass; anything else is "internal".
+    expect(toCommandError({ code: 'made-up', message: 'x' })).toEqual({ code: 'internal', message: 'x' });
+    expect(toCommandError({ code: 'contact-offline', message: 'y' })).toEqual({ code: 'contact-offline', message: 'y' });
   });
 
   it('keeps the refused certificate of a sign-in error', () => {

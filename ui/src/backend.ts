@@ -18,6 +18,7 @@ import type {
   TransferRecord,
   Untrusted,
 } from './types';
+import { isErrorCode } from './types';
 
 export type Unlisten = () => void;
 
@@ -107,14 +108,15 @@ export function toCommandError(e: unknown): AppError {
   if (e && typeof e === 'object' && 'message' in e) {
     const o = e as { code?: unknown; message?: unknown; untrusted?: unknown };
     const err: AppError = {
-      code: typeof o.code === 'string' ? o.code : 'error',
+      // Anything that is not the shell's AppError (a bridge failure) is "internal".
+      code: isErrorCode(o.code) ? o.code : 'internal',
       message: String(o.message),
     };
     if (isUntrusted(o.untrusted)) err.untrusted = o.untrusted;
     return err;
   }
-  if (typeof e === 'string') return { code: 'error', message: e };
-  return { code: 'error', message: String(e) };
+  if (typeof e === 'string') return { code: 'internal', message: e };
+  return { code: 'internal', message: String(e) };
 }
 
 /** Enough of an `Untrusted` to show it: a certificate with its fingerprint. */

@@ -50,6 +50,7 @@
 
 import { type Backend, type Unlisten } from './backend';
 import { bareJid, baseName } from './format';
+import { isErrorCode } from './types';
 import type {
   AccountView,
   AppError,
@@ -58,6 +59,7 @@ import type {
   Direction,
   DragDropEvent,
   EngineEvent,
+  ErrorCode,
   HistoryQuery,
   Language,
   RememberedView,
@@ -140,7 +142,7 @@ const SI_FAILS = new Set(['erin@localhost']);
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 
-function err(code: string, message: string): AppError {
+function err(code: ErrorCode, message: string): AppError {
   return { code, message };
 }
 
@@ -156,7 +158,9 @@ export const NO_KEYRING_NOTE =
   'such as GNOME Keyring or KWallet); you will be asked for it next time. Nothing was written to disk';
 
 /** A failed sign-in at start with `code`, as `remembered_account` reports it. */
-function startError(code: string): AppError {
+function startError(given: string): AppError {
+  // From the page's query string: an unknown code stands for any other failure.
+  const code: ErrorCode = isErrorCode(given) ? given : 'internal';
   switch (code) {
     case 'connect':
       return err(code, 'Could not connect to localhost:5222: connection refused.');
@@ -165,7 +169,7 @@ function startError(code: string): AppError {
     case 'certificate-changed':
       return err(code, 'The server presented another certificate than the one trusted for this account.');
     default:
-      return err(code, `Signing in at start failed (${code}).`);
+      return err(code, `Signing in at start failed (${given}).`);
   }
 }
 

@@ -3,7 +3,7 @@
 // Rust types into `./bindings/` by `cargo test -p skiff-desktop` and only re-exported
 // here; this file adds the UI's own types and a few names.
 
-import type { Event, TransferState } from './bindings';
+import type { ErrorCode, Event, TransferState } from './bindings';
 
 export type {
   AcceptArgs,
@@ -13,6 +13,8 @@ export type {
   Contact,
   ContactView,
   Direction,
+  ErrorCode,
+  FatalCode,
   HistoryQuery,
   IdArgs,
   Language,
@@ -51,6 +53,24 @@ export const TRANSFER_STATES = [
 type MissingStates = Exclude<TransferState, (typeof TRANSFER_STATES)[number]>;
 const allStatesListed: [MissingStates] extends [never] ? true : MissingStates = true;
 void allStatesListed;
+
+/** Every error code a command can reject with (`AppError.code`). */
+export const ERROR_CODES = [
+  'auth-failed', 'tls', 'connect', 'timeout', 'resolve', 'ca-file', 'plaintext-refused',
+  'certificate-untrusted', 'certificate-changed', 'plain-downgrade', 'server-auth-invalid',
+  'conflict', 'protocol', 'offline', 'contact-offline', 'no-file-transfer', 'not-found',
+  'not-pending', 'already-active', 'not-resumable', 'invalid', 'io', 'store', 'internal', 'demo',
+] as const satisfies readonly ErrorCode[];
+
+// Fails to compile when the shell gains a code the list above lacks.
+type MissingCodes = Exclude<ErrorCode, (typeof ERROR_CODES)[number]>;
+const allCodesListed: [MissingCodes] extends [never] ? true : MissingCodes = true;
+void allCodesListed;
+
+/** Whether `c` is one of the shell's error codes. */
+export function isErrorCode(c: unknown): c is ErrorCode {
+  return typeof c === 'string' && (ERROR_CODES as readonly string[]).includes(c);
+}
 
 /** The TLS choices of the sign-in form (the shell takes `tls` as a string). */
 export type TlsMode = 'starttls' | 'direct' | 'plaintext';

@@ -109,7 +109,80 @@ pub enum Event {
     /// certificate, ...). `code` is stable for the UI to branch on; with the codes
     /// `certificate-untrusted` and `certificate-changed`, `untrusted` tells what the
     /// server presented (to show before the user pins it, or to warn).
-    Fatal { code: String, message: String, untrusted: Option<Box<crate::trust::Untrusted>> },
+    Fatal { code: FatalCode, message: String, untrusted: Option<Box<crate::trust::Untrusted>> },
+}
+
+/// Why signing in failed for good ([`Event::Fatal`]): stable, for the shells to branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "kebab-case")]
+pub enum FatalCode {
+    /// The server's name does not resolve.
+    Resolve,
+    /// No TCP connection (refused, unreachable), or it broke during sign-in.
+    Connect,
+    /// TLS failed (or the server does not offer it, or refuses it).
+    Tls,
+    /// The server's certificate is not trusted (see `untrusted`).
+    CertificateUntrusted,
+    /// The server's certificate is not the one pinned for the account.
+    CertificateChanged,
+    /// The CA file given cannot be read.
+    CaFile,
+    /// Plaintext to an address other than loopback.
+    PlaintextRefused,
+    /// Wrong password or unknown account, or no sign-in method we can use safely.
+    AuthFailed,
+    /// Only PLAIN offered to an account that signed in with SCRAM before.
+    PlainDowngrade,
+    /// The server's SCRAM messages break SCRAM's rules.
+    ServerAuthInvalid,
+    /// Something else the server sent during sign-in.
+    Protocol,
+    /// Sign-in took too long.
+    Timeout,
+    /// Another client signed in with the same resource and the server kept that one.
+    Conflict,
+}
+
+impl FatalCode {
+    /// The wire name (`auth-failed`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FatalCode::Resolve => "resolve",
+            FatalCode::Connect => "connect",
+            FatalCode::Tls => "tls",
+            FatalCode::CertificateUntrusted => "certificate-untrusted",
+            FatalCode::CertificateChanged => "certificate-changed",
+            FatalCode::CaFile => "ca-file",
+            FatalCode::PlaintextRefused => "plaintext-refused",
+            FatalCode::AuthFailed => "auth-failed",
+            FatalCode::PlainDowngrade => "plain-downgrade",
+            FatalCode::ServerAuthInvalid => "server-auth-invalid",
+            FatalCode::Protocol => "protocol",
+            FatalCode::Timeout => "timeout",
+            FatalCode::Conflict => "conflict",
+        }
+    }
+}
+
+impl std::fmt::Display for FatalCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the wire name, for tests and logs.
+impl PartialEq<str> for FatalCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for FatalCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 #[cfg(test)]

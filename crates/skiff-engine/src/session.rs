@@ -32,7 +32,7 @@ use tokio::time::Instant;
 
 use crate::config::AccountConfig;
 use crate::connection::{self, ConnectError, Connected, Transport};
-use crate::event::{Contact, Event, ResourcePresence};
+use crate::event::{Contact, Event, FatalCode, ResourcePresence};
 
 /// Errors of the client API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -300,7 +300,7 @@ fn contact(item: &RosterItem) -> Contact {
 enum End {
     Stopped,
     Dropped(String),
-    Fatal { code: &'static str, message: String },
+    Fatal { code: FatalCode, message: String },
 }
 
 struct SessionTask {
@@ -332,29 +332,29 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// A stable code for a sign-in failure, for the UI to branch on.
-fn error_code(e: &ConnectError) -> &'static str {
+fn error_code(e: &ConnectError) -> FatalCode {
     use skiff_proto::negotiation::NegotiationError as N;
     match e {
-        ConnectError::Resolve { .. } => "resolve",
-        ConnectError::Connect { .. } => "connect",
-        ConnectError::Tls { .. } => "tls",
-        ConnectError::Untrusted(u) if u.changed => "certificate-changed",
-        ConnectError::Untrusted(_) => "certificate-untrusted",
-        ConnectError::CaFile { .. } => "ca-file",
-        ConnectError::PlaintextNotLoopback { .. } => "plaintext-refused",
-        ConnectError::Negotiation(N::AuthFailed { .. }) => "auth-failed",
+        ConnectError::Resolve { .. } => FatalCode::Resolve,
+        ConnectError::Connect { .. } => FatalCode::Connect,
+        ConnectError::Tls { .. } => FatalCode::Tls,
+        ConnectError::Untrusted(u) if u.changed => FatalCode::CertificateChanged,
+        ConnectError::Untrusted(_) => FatalCode::CertificateUntrusted,
+        ConnectError::CaFile { .. } => FatalCode::CaFile,
+        ConnectError::PlaintextNotLoopback { .. } => FatalCode::PlaintextRefused,
+        ConnectError::Negotiation(N::AuthFailed { .. }) => FatalCode::AuthFailed,
         // The server offered only PLAIN to an account that signs in with SCRAM.
-        ConnectError::Negotiation(N::PlainDowngrade) => "plain-downgrade",
+        ConnectError::Negotiation(N::PlainDowngrade) => FatalCode::PlainDowngrade,
         // The server's SCRAM messages are not what SCRAM allows: it is not the server
         // the password was set with, or it is broken.
         ConnectError::Negotiation(
             N::ScramNonce | N::ScramIterations(_) | N::ScramSalt | N::ScramExtension | N::ScramMalformed(_),
-        ) => "server-auth-invalid",
-        ConnectError::Negotiation(N::TlsNotOffered | N::TlsRefused | N::TlsRequiredByServer) => "tls",
-        ConnectError::Negotiation(N::NoMechanism(_) | N::ServerProofInvalid | N::Sasl(_)) => "auth-failed",
-        ConnectError::Negotiation(_) | ConnectError::Xml(_) => "protocol",
-        ConnectError::Io(_) => "connect",
-        ConnectError::Timeout(_) => "timeout",
+        ) => FatalCode::ServerAuthInvalid,
+        ConnectError::Negotiation(N::TlsNotOffered | N::TlsRefused | N::TlsRequiredByServer) => FatalCode::Tls,
+        ConnectError::Negotiation(N::NoMechanism(_) | N::ServerProofInvalid | N::Sasl(_)) => FatalCode::AuthFailed,
+        ConnectError::Negotiation(_) | ConnectError::Xml(_) => FatalCode::Protocol,
+        ConnectError::Io(_) => FatalCode::Connect,
+        ConnectError::Timeout(_) => FatalCode::Timeout,
     }
 }
 
@@ -443,7 +443,7 @@ impl SessionTask {
                         End::Fatal { code, message } => {
                             self.drop_kept(None);
                             self.emit(Event::Offline { reason: message.clone(), will_retry: false });
-                            self.emit(Event::Fatal { code: code.into(), message: message.clone(), untrusted: None });
+                            self.emit(Event::Fatal { code, message: message.clone(), untrusted: None });
                             return self.finish(ConnState::Failed(message));
                         }
                         End::Dropped(reason) => reason,
@@ -461,7 +461,7 @@ impl SessionTask {
                             _ => None,
                         };
                         self.drop_kept(None);
-                        self.emit(Event::Fatal { code: error_code(&e).into(), message: message.clone(), untrusted });
+                        self.emit(Event::Fatal { code: error_code(&e), message: message.clone(), untrusted });
                         return self.finish(ConnState::Failed(message));
                     }
                     message
@@ -841,7 +841,7 @@ impl Router {
                     if let Some(err) = StreamError::from_element(&el) {
                         let message = err.to_string();
                         if err.condition == "conflict" {
-                            return Some(End::Fatal { code: "conflict", message });
+                            return Some(End::Fatal { code: FatalCode::Conflict, message });
                         }
                         return Some(End::Dropped(message));
                     }

@@ -1110,8 +1110,8 @@ describe('sign-in and header helpers', () => {
 
   it('describes errors by code, keeping the shell message as detail', () => {
     expect(describeError({ code: 'auth-failed', message: 'SASL: not-authorized' })).toEqual({ title: 'Wrong address or password.', detail: 'SASL: not-authorized' });
-    expect(describeError({ code: 'weird', message: 'Disk full' })).toEqual({ title: 'Disk full', detail: '' });
-    expect(describeError({ code: 'weird', message: '' }).title).toBe('Something went wrong.');
+    expect(describeError({ code: 'internal', message: 'Disk full' })).toEqual({ title: 'Disk full', detail: '' });
+    expect(describeError({ code: 'internal', message: '' }).title).toBe('Something went wrong.');
     expect(describeError({ code: 'plain-downgrade', message: 'the server offered only PLAIN' })).toEqual({
       title: 'The server offered only plain password sign-in, though this account signed in securely (SCRAM) before. Nothing was sent: this may be an attack.',
       detail: 'the server offered only PLAIN',

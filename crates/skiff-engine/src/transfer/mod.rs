@@ -158,6 +158,10 @@ pub enum TransferError {
     NotResumable { id: i64, reason: String },
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// Only HTTP upload would reach the contact (`reason`: offline, or no file
+    /// transfer), and it is turned off in the settings.
+    #[error("{reason}; sending by HTTP upload would reach them, but it is turned off in the settings")]
+    UploadTurnedOff { reason: Box<TransferError> },
     #[error("{0}")]
     Other(String),
 }
@@ -387,9 +391,7 @@ impl Transfers {
                 }
                 Err(e @ (TransferError::Offline(_) | TransferError::NoFileTransfer(_))) => {
                     if !self.cfg().allow_upload {
-                        return Err(TransferError::Other(format!(
-                            "{e}; sending by HTTP upload would reach them, but it is turned off in the settings"
-                        )));
+                        return Err(TransferError::UploadTurnedOff { reason: Box::new(e) });
                     }
                     tracing::info!("{e}: sending by HTTP upload instead");
                     self.send_by_upload(&to.bare(), path, description).await
