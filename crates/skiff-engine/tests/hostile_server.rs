@@ -425,18 +425,13 @@ async fn reconnect_after_scram_refuses_plain() {
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(async move {
         // First connection: SCRAM, bind, then a drop.
-        let (sock, _) = listener.accept().await.unwrap();
-        let mut tls = acceptor.accept(sock).await.unwrap();
-        let _ = read_until(&mut tls, "<stream:stream").await;
-        tls.write_all(HEADER.as_bytes()).await.unwrap();
-        tls.write_all(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-256</mechanism></mechanisms></stream:features>").await.unwrap();
-        let auth = read_until(&mut tls, "</auth>").await;
-        scram_sha256_server(&mut tls, &auth).await;
-        let _ = read_until(&mut tls, "<stream:stream").await;
-        tls.write_all(HEADER.as_bytes()).await.unwrap();
-        tls.write_all(b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>")
-            .await
-            .unwrap();
+        let mut tls = tls_sign_in(
+            &listener,
+            &acceptor,
+            "<mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-256</mechanism>",
+            "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>",
+        )
+        .await;
         let _ = read_until(&mut tls, "</iq>").await;
         tls.write_all(b"<iq type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/t</jid></bind></iq>").await.unwrap();
         let _ = read_until(&mut tls, "<presence").await;
@@ -476,28 +471,42 @@ async fn reconnect_after_scram_refuses_plain() {
     assert!(!wrote.contains("<auth"), "the password went out on the reconnect: {wrote}");
 }
 
-/// Signs the client in on a fresh TLS connection (SCRAM-SHA-256) up to the post-login
-/// features, which offer stream management; returns the stream and what the client
-/// wrote after those features (up to `until`).
-async fn sm_sign_in(
+type ServerTls = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+/// Accepts the next client on TLS and signs it in with SCRAM-SHA-256, offering
+/// `mechanisms` (the inside of `<mechanisms/>`) and, after the sign-in, `features`.
+async fn tls_sign_in(
     listener: &TcpListener,
     acceptor: &tokio_rustls::TlsAcceptor,
-    until: &str,
-) -> (tokio_rustls::server::TlsStream<tokio::net::TcpStream>, String) {
+    mechanisms: &str,
+    features: &str,
+) -> ServerTls {
     let (sock, _) = listener.accept().await.unwrap();
     let mut tls = acceptor.accept(sock).await.unwrap();
     let _ = read_until(&mut tls, "<stream:stream").await;
     tls.write_all(HEADER.as_bytes()).await.unwrap();
-    tls.write_all(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-256</mechanism></mechanisms></stream:features>").await.unwrap();
+    let offer = format!(
+        "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{mechanisms}</mechanisms></stream:features>"
+    );
+    tls.write_all(offer.as_bytes()).await.unwrap();
     let auth = read_until(&mut tls, "</auth>").await;
     scram_sha256_server(&mut tls, &auth).await;
     let _ = read_until(&mut tls, "<stream:stream").await;
     tls.write_all(HEADER.as_bytes()).await.unwrap();
-    tls.write_all(
-        b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/></stream:features>",
+    tls.write_all(format!("<stream:features>{features}</stream:features>").as_bytes()).await.unwrap();
+    tls
+}
+
+/// [`tls_sign_in`] with stream management offered; returns the stream and what the
+/// client wrote after the features (up to `until`).
+async fn sm_sign_in(listener: &TcpListener, acceptor: &tokio_rustls::TlsAcceptor, until: &str) -> (ServerTls, String) {
+    let mut tls = tls_sign_in(
+        listener,
+        acceptor,
+        "<mechanism>SCRAM-SHA-256</mechanism>",
+        "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/>",
     )
-    .await
-    .unwrap();
+    .await;
     let wrote = read_until(&mut tls, until).await;
     (tls, wrote)
 }
