@@ -26,18 +26,10 @@ use tauri::{AppHandle, Emitter, Manager, RunEvent};
 use crate::settings::{RememberedAccount, Settings};
 use crate::state::AppState;
 
-/// Where the desktop keeps its history and settings: `$SKIFF_DATA_DIR`, else
-/// `$XDG_DATA_HOME/skiff` or `~/.local/share/skiff` (shared with the CLI).
+/// Where the desktop keeps its history and settings (`skiff_engine::config::data_dir`,
+/// shared with the CLI).
 pub fn data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("SKIFF_DATA_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("skiff")
+    skiff_engine::config::data_dir()
 }
 
 fn main() -> anyhow::Result<()> {

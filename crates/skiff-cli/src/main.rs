@@ -50,7 +50,8 @@ struct Cli {
     /// (refused by default: a server offering only PLAIN then may be a downgrade).
     #[arg(long, global = true)]
     allow_plain: bool,
-    /// Where Skiff keeps its history and settings.
+    /// Where Skiff keeps its history and settings (default: $SKIFF_DATA_DIR, else
+    /// $XDG_DATA_HOME/skiff or ~/.local/share/skiff, shared with the desktop app).
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Resource to bind (default: skiff-cli).
@@ -287,13 +288,7 @@ fn stable_cli_resource(cli: &Cli) -> String {
 }
 
 fn data_dir(cli: &Cli) -> PathBuf {
-    cli.data_dir.clone().unwrap_or_else(|| {
-        let base = std::env::var_os("XDG_DATA_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-            .unwrap_or_else(|| PathBuf::from("."));
-        base.join("skiff")
-    })
+    cli.data_dir.clone().unwrap_or_else(skiff_engine::config::data_dir)
 }
 
 fn open_store(cli: &Cli) -> Result<Arc<Store>> {

@@ -98,6 +98,25 @@ impl AccountConfig {
     }
 }
 
+/// Where Skiff keeps its history, settings, resource and downloads by default, one
+/// place for the CLI and the desktop: `$SKIFF_DATA_DIR`, else `$XDG_DATA_HOME/skiff`,
+/// else `$HOME/.local/share/skiff`, else `./skiff` (an empty variable counts as unset).
+pub fn data_dir() -> std::path::PathBuf {
+    data_dir_in(|key| std::env::var_os(key))
+}
+
+fn data_dir_in(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let var = |key: &str| env(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var("SKIFF_DATA_DIR") {
+        return dir;
+    }
+    var("XDG_DATA_HOME")
+        .or_else(|| var("HOME").map(|h| h.join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("skiff")
+}
+
 /// The resource kept in `file`: `PREFIX-xxxxxx`, made (random) and written the first
 /// time, read back afterwards, so that one installation or data folder keeps its
 /// resource (a sender's resume finds it again) while others get their own (two Skiffs
@@ -139,5 +158,23 @@ mod tests {
         std::fs::write(&file, "evil/resource").unwrap();
         let again = persistent_resource(&file, "skiff-cli");
         assert!(again.starts_with("skiff-cli-") && again != "evil/resource", "{again}");
+    }
+
+    #[test]
+    fn the_data_folder_is_found_the_same_way_for_both_shells() {
+        use std::ffi::OsString;
+        use std::path::PathBuf;
+        let dir = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, OsString)> = vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+            data_dir_in(move |key| vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+        };
+        assert_eq!(dir(&[("SKIFF_DATA_DIR", "/d"), ("XDG_DATA_HOME", "/x")]), PathBuf::from("/d"));
+        assert_eq!(dir(&[("XDG_DATA_HOME", "/x"), ("HOME", "/h")]), PathBuf::from("/x/skiff"));
+        // Empty variables count as unset.
+        assert_eq!(
+            dir(&[("SKIFF_DATA_DIR", ""), ("XDG_DATA_HOME", ""), ("HOME", "/h")]),
+            PathBuf::from("/h/.local/share/skiff")
+        );
+        assert_eq!(dir(&[]), PathBuf::from("./skiff"));
     }
 }
