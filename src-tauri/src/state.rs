@@ -33,7 +33,7 @@ pub struct AccountView {
 pub struct ContactView {
     pub jid: String,
     pub name: Option<String>,
-    pub subscription: String,
+    pub subscription: skiff_engine::event::Subscription,
     pub pending_out: bool,
     pub groups: Vec<String>,
     pub resources: Vec<ResourcePresence>,

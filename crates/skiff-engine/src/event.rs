@@ -12,8 +12,7 @@ pub struct Contact {
     /// Bare JID.
     pub jid: String,
     pub name: Option<String>,
-    /// `none`, `to`, `from` or `both`.
-    pub subscription: String,
+    pub subscription: Subscription,
     /// We asked to see their presence and wait for the answer.
     pub pending_out: bool,
     pub groups: Vec<String>,
@@ -24,11 +23,92 @@ pub struct Contact {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ResourcePresence {
     pub resource: String,
-    /// `available`, `away`, `chat`, `dnd` or `xa`.
-    pub show: String,
+    pub show: Show,
     pub status: Option<String>,
     pub priority: i8,
 }
+
+/// Whose presence a roster contact and we see (RFC 6121 §2.1.2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum Subscription {
+    /// Neither sees the other's presence.
+    None,
+    /// We see theirs.
+    To,
+    /// They see ours.
+    From,
+    Both,
+}
+
+impl From<skiff_proto::roster::Subscription> for Subscription {
+    fn from(s: skiff_proto::roster::Subscription) -> Subscription {
+        use skiff_proto::roster::Subscription as P;
+        match s {
+            P::To => Subscription::To,
+            P::From => Subscription::From,
+            P::Both => Subscription::Both,
+            // A removed item is no contact any more (pushes only).
+            P::None | P::Remove => Subscription::None,
+        }
+    }
+}
+
+/// How available a contact's resource is: its `<show/>`, `available` without one, and
+/// `unavailable` when it went offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum Show {
+    Available,
+    Away,
+    Chat,
+    Dnd,
+    Xa,
+    Unavailable,
+}
+
+impl From<Option<skiff_proto::stanza::Show>> for Show {
+    fn from(s: Option<skiff_proto::stanza::Show>) -> Show {
+        use skiff_proto::stanza::Show as P;
+        match s {
+            None => Show::Available,
+            Some(P::Away) => Show::Away,
+            Some(P::Chat) => Show::Chat,
+            Some(P::Dnd) => Show::Dnd,
+            Some(P::Xa) => Show::Xa,
+        }
+    }
+}
+
+/// The wire names (`both`, `away`, ...), for text output and tests.
+macro_rules! wire_names {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+wire_names!(Subscription { None => "none", To => "to", From => "from", Both => "both" });
+wire_names!(Show { Available => "available", Away => "away", Chat => "chat", Dnd => "dnd", Xa => "xa", Unavailable => "unavailable" });
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -57,7 +137,7 @@ pub enum Event {
     /// A roster push removed a contact.
     ContactRemoved { jid: String },
     /// A contact's resource came online, changed, or went offline (`available: false`).
-    Presence { jid: String, resource: String, available: bool, show: String, status: Option<String>, priority: i8 },
+    Presence { jid: String, resource: String, available: bool, show: Show, status: Option<String>, priority: i8 },
     /// Someone asks to see our presence.
     SubscriptionRequest { from: String },
     /// A transfer was offered: to us (`direction: incoming`, waiting for accept or
@@ -195,7 +275,7 @@ mod tests {
             jid: "bob@localhost".into(),
             resource: "pc".into(),
             available: true,
-            show: "away".into(),
+            show: Show::Away,
             status: None,
             priority: 5,
         };

@@ -32,7 +32,7 @@ use tokio::time::Instant;
 
 use crate::config::AccountConfig;
 use crate::connection::{self, ConnectError, Connected, Transport};
-use crate::event::{Contact, Event, FatalCode, ResourcePresence};
+use crate::event::{Contact, Event, FatalCode, ResourcePresence, Show};
 
 /// Errors of the client API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -290,7 +290,7 @@ fn contact(item: &RosterItem) -> Contact {
     Contact {
         jid: item.jid.to_string(),
         name: item.name.clone(),
-        subscription: item.subscription.as_str().to_owned(),
+        subscription: item.subscription.into(),
         pending_out: item.ask,
         groups: item.groups.clone(),
     }
@@ -1080,7 +1080,7 @@ impl Router {
             PresenceType::Available => {
                 let rp = ResourcePresence {
                     resource: resource.clone(),
-                    show: p.show.map(|s| s.as_str()).unwrap_or("available").to_owned(),
+                    show: p.show.into(),
                     status: p.status.clone(),
                     priority: p.priority,
                 };
@@ -1119,7 +1119,7 @@ impl Router {
                     jid: bare.to_string(),
                     resource,
                     available: false,
-                    show: "unavailable".into(),
+                    show: Show::Unavailable,
                     status: p.status,
                     priority: 0,
                 });
