@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use skiff_engine::store::{Direction, HistoryFilter, Route, TransferRecord, TransferState};
+use skiff_engine::store::{Direction, HistoryFilter, TransferRecord, TransferState};
 use skiff_engine::transfer::SendMethod;
 use skiff_engine::trust::Fingerprint;
 use skiff_proto::jid::Jid;
@@ -288,31 +288,11 @@ pub async fn resume(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult
     Ok(state.transfers().await?.resume(id).await?)
 }
 
-/// Outgoing: resume where possible; a transfer that cannot continue (declined,
-/// cancelled, completed, or refused by the resume) is sent afresh. Returns the id of
-/// the transfer that runs now. Incoming: `not-resumable` (only the sender can retry).
+/// "Try again" (`Transfers::retry`): resumes, or sends afresh what cannot go on.
+/// Returns the id of the transfer that runs now.
 #[tauri::command]
 pub async fn retry(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<i64> {
-    let id = args.0.id;
-    let transfers = state.transfers().await?;
-    let rec = transfers.store().get(id)?;
-    if rec.direction == Direction::Incoming {
-        return Ok(transfers.resume(id).await?); // the engine explains why not
-    }
-    let fresh = matches!(rec.state, TransferState::Rejected | TransferState::Cancelled | TransferState::Completed);
-    if !fresh {
-        match transfers.resume(id).await {
-            Err(skiff_engine::transfer::TransferError::NotResumable { .. }) => {}
-            other => return Ok(other?),
-        }
-    }
-    let path = rec
-        .local_path
-        .ok_or_else(|| AppError::new(crate::error::ErrorCode::NotResumable, "the source file is unknown"))?;
-    let peer = parse_jid(&rec.peer_jid)?.bare();
-    // An upload is retried as an upload; anything else chooses its route afresh.
-    let how = if rec.route == Some(Route::Upload) { SendMethod::Upload } else { SendMethod::Auto };
-    Ok(transfers.send(&peer, std::path::Path::new(&path), rec.description, how).await?)
+    Ok(state.transfers().await?.retry(args.0.id).await?)
 }
 
 /// Outgoing transfers whose SI routes failed: send the file by HTTP upload instead (a

@@ -206,3 +206,36 @@ async fn new_settings_apply_to_the_next_transfer() {
     alice.transfers.reconfigure(cfg).await;
     check_transfer(&mut alice, &mut bob, &f, "s5b-proxy").await;
 }
+
+/// "Try again" (`Transfers::retry`, the desktop's Retry): a declined transfer is sent
+/// afresh as a new transfer that completes; the receiver cannot retry what it got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_sends_a_declined_file_afresh_and_is_the_senders_only() {
+    use skiff_engine::transfer::{AcceptPolicy, TransferError};
+    let server = Prosody::start(ProsodyOptions::default()).unwrap();
+    let mut bob = Peer::start(&server, "bob", |c| c.accept = AcceptPolicy::None).await;
+    let mut alice = Peer::start(&server, "alice", |_| {}).await;
+    alice.sees(&bob.jid).await;
+    let files = tempfile::tempdir().unwrap();
+    let f = random_file(files.path(), "notes.txt", 50_000, 3);
+    let id = alice.transfers.send_file(&bob.jid.bare(), &f, None).await.unwrap();
+    let end = alice.finished(id, 30).await;
+    assert!(matches!(end, Event::TransferRejected { .. }), "{end:?}");
+    let declined = bob.next_finished(30).await;
+    let Event::TransferRejected { id: at_bob, .. } = declined else { panic!("{declined:?}") };
+
+    // bob changes his mind; alice tries again: a new transfer, which arrives.
+    let mut cfg = skiff_engine::transfer::TransferConfig::new(bob.dir.path().join("downloads"));
+    cfg.streamhost_addrs = vec!["127.0.0.1".parse().unwrap()];
+    cfg.accept = AcceptPolicy::All;
+    bob.transfers.reconfigure(cfg).await;
+    let again = alice.transfers.retry(id).await.unwrap();
+    assert_ne!(again, id, "a declined transfer is sent afresh");
+    let got = bob.next_finished(30).await;
+    let Event::TransferCompleted { path, .. } = &got else { panic!("{got:?}") };
+    assert_eq!(sha256_file(std::path::Path::new(path)), sha256_file(&f));
+    assert_eq!(alice.transfers.store().get(id).unwrap().state, TransferState::Rejected, "the first one stays");
+    // The receiver's "try again" on what it declined: only the sender can.
+    let err = bob.transfers.retry(at_bob).await.unwrap_err();
+    assert!(matches!(err, TransferError::NotResumable { .. }), "{err:?}");
+}

@@ -540,6 +540,31 @@ impl Transfers {
         Ok(())
     }
 
+    /// "Try again" for transfer `id`. Outgoing: resumed where possible; one that
+    /// cannot go on (declined, cancelled, completed, or refused by the resume) is sent
+    /// afresh, an upload as an upload, anything else by the route chosen anew. Returns
+    /// the id of the transfer that runs now. Incoming: only the sender can try again
+    /// ([`TransferError::NotResumable`] unless it can be resumed here).
+    pub async fn retry(&self, id: i64) -> Result<i64, TransferError> {
+        let rec = self.inner.store.get(id)?;
+        if rec.direction == crate::store::Direction::Incoming {
+            return self.resume(id).await; // says why not
+        }
+        let fresh = matches!(rec.state, TransferState::Rejected | TransferState::Cancelled | TransferState::Completed);
+        if !fresh {
+            match self.resume(id).await {
+                Err(TransferError::NotResumable { .. }) => {}
+                other => return other,
+            }
+        }
+        let path = rec
+            .local_path
+            .ok_or_else(|| TransferError::NotResumable { id, reason: "the source file is unknown".into() })?;
+        let peer: Jid = rec.peer_jid.parse().map_err(|e| TransferError::Other(format!("stored peer address: {e}")))?;
+        let how = if rec.route == Some(crate::store::Route::Upload) { SendMethod::Upload } else { SendMethod::Auto };
+        self.send(&peer.bare(), std::path::Path::new(&path), rec.description, how).await
+    }
+
     /// Offers an interrupted or failed outgoing transfer again; the receiver answers
     /// with the range it still needs. An incoming link is fetched again from where its
     /// `.part` stops. Returns the id (the same record).
