@@ -82,31 +82,6 @@ impl From<Option<skiff_proto::stanza::Show>> for Show {
     }
 }
 
-/// The wire names (`both`, `away`, ...), for text output and tests.
-macro_rules! wire_names {
-    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $text),+ }
-            }
-        }
-        impl std::fmt::Display for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl PartialEq<str> for $ty {
-            fn eq(&self, other: &str) -> bool {
-                self.as_str() == other
-            }
-        }
-        impl PartialEq<&str> for $ty {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
-            }
-        }
-    };
-}
 wire_names!(Subscription { None => "none", To => "to", From => "from", Both => "both" });
 wire_names!(Show { Available => "available", Away => "away", Chat => "chat", Dnd => "dnd", Xa => "xa", Unavailable => "unavailable" });
 
@@ -225,45 +200,21 @@ pub enum FatalCode {
     Conflict,
 }
 
-impl FatalCode {
-    /// The wire name (`auth-failed`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FatalCode::Resolve => "resolve",
-            FatalCode::Connect => "connect",
-            FatalCode::Tls => "tls",
-            FatalCode::CertificateUntrusted => "certificate-untrusted",
-            FatalCode::CertificateChanged => "certificate-changed",
-            FatalCode::CaFile => "ca-file",
-            FatalCode::PlaintextRefused => "plaintext-refused",
-            FatalCode::AuthFailed => "auth-failed",
-            FatalCode::PlainDowngrade => "plain-downgrade",
-            FatalCode::ServerAuthInvalid => "server-auth-invalid",
-            FatalCode::Protocol => "protocol",
-            FatalCode::Timeout => "timeout",
-            FatalCode::Conflict => "conflict",
-        }
-    }
-}
-
-impl std::fmt::Display for FatalCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Compares with the wire name, for tests and logs.
-impl PartialEq<str> for FatalCode {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for FatalCode {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
+wire_names!(FatalCode {
+    Resolve => "resolve",
+    Connect => "connect",
+    Tls => "tls",
+    CertificateUntrusted => "certificate-untrusted",
+    CertificateChanged => "certificate-changed",
+    CaFile => "ca-file",
+    PlaintextRefused => "plaintext-refused",
+    AuthFailed => "auth-failed",
+    PlainDowngrade => "plain-downgrade",
+    ServerAuthInvalid => "server-auth-invalid",
+    Protocol => "protocol",
+    Timeout => "timeout",
+    Conflict => "conflict",
+});
 
 #[cfg(test)]
 mod tests {
@@ -283,5 +234,23 @@ mod tests {
             serde_json::to_string(&e).unwrap(),
             r#"{"type":"presence","jid":"bob@localhost","resource":"pc","available":true,"show":"away","status":null,"priority":5}"#
         );
+    }
+
+    #[test]
+    fn json_names_are_the_wire_names() {
+        let json = |v: serde_json::Value| v.as_str().unwrap().to_owned();
+        for s in [Show::Available, Show::Away, Show::Chat, Show::Dnd, Show::Xa, Show::Unavailable] {
+            assert_eq!(json(serde_json::to_value(s).unwrap()), s.as_str());
+        }
+        for s in [Subscription::None, Subscription::To, Subscription::From, Subscription::Both] {
+            assert_eq!(json(serde_json::to_value(s).unwrap()), s.as_str());
+        }
+        for c in [FatalCode::CertificateUntrusted, FatalCode::CaFile, FatalCode::ServerAuthInvalid, FatalCode::Conflict]
+        {
+            assert_eq!(json(serde_json::to_value(c).unwrap()), c.as_str());
+        }
+        assert_eq!(Show::from(Some(skiff_proto::stanza::Show::Dnd)), Show::Dnd);
+        assert_eq!(Show::from(None), Show::Available);
+        assert_eq!(Subscription::from(skiff_proto::roster::Subscription::Remove), Subscription::None);
     }
 }

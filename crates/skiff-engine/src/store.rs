@@ -115,17 +115,14 @@ pub struct UnknownValue {
 #[error("{0} is too large for the history database")]
 struct TooLarge(u64);
 
-/// `as_str`, `FromStr`, `Display` and SQLite TEXT conversions for a fieldless enum.
+/// The wire names ([`wire_names!`]), `ALL`, `FromStr` and SQLite TEXT conversions for
+/// a fieldless enum.
 macro_rules! text_enum {
     ($ty:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        wire_names!($ty { $($variant => $text),+ });
         impl $ty {
             /// Every variant, in declaration order.
             pub const ALL: &[$ty] = &[$($ty::$variant),+];
-
-            /// The name stored in SQLite and used in JSON.
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $text),+ }
-            }
         }
         impl std::str::FromStr for $ty {
             type Err = UnknownValue;
@@ -134,22 +131,6 @@ macro_rules! text_enum {
                     $($text => Ok($ty::$variant),)+
                     _ => Err(UnknownValue { kind: $kind, value: s.to_owned() }),
                 }
-            }
-        }
-        impl std::fmt::Display for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        /// Compares with the wire name (`Route::Ibb == "ibb"`), for tests and logs.
-        impl PartialEq<str> for $ty {
-            fn eq(&self, other: &str) -> bool {
-                self.as_str() == other
-            }
-        }
-        impl PartialEq<&str> for $ty {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
             }
         }
         impl ToSql for $ty {
