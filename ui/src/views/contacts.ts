@@ -13,13 +13,49 @@ export interface ContactsActions {
 }
 
 interface RowParts {
+  who: ContactIdentity;
+  send: HTMLButtonElement;
+  dropNote: HTMLElement;
+}
+
+/** A contact as a row shows it: avatar with its presence dot, name, address and a note. */
+export interface ContactIdentity {
+  /** The avatar with its presence dot. */
+  avatarWrap: HTMLElement;
+  /** Name, address and note, one under the other. */
+  who: HTMLElement;
   avatar: HTMLElement;
   name: HTMLElement;
   jid: HTMLElement;
-  presence: HTMLElement;
-  presenceText: HTMLElement;
-  send: HTMLButtonElement;
-  dropNote: HTMLElement;
+  note: HTMLElement;
+}
+
+/** The elements of a `ContactIdentity`, empty until `showIdentity` fills them. */
+export function contactIdentity(): ContactIdentity {
+  const avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
+  const name = h('span', { class: 'contact-name' });
+  const jid = h('span', { class: 'contact-jid' });
+  const note = h('span', { class: 'presence-text' });
+  return {
+    avatarWrap: h('span', { class: 'avatar-wrap' }, avatar, h('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
+    who: h('span', { class: 'contact-who' }, name, jid, note),
+    avatar,
+    name,
+    jid,
+    note,
+  };
+}
+
+/** Shows `c` (named `name`) in `id`, with `note` on its last line. */
+export function showIdentity(id: ContactIdentity, c: ContactView, name: string, note: string): void {
+  setText(id.avatar, initialOf(name));
+  setAttr(id.avatar, 'style', `--hue:${hueOf(c.jid)}`);
+  setText(id.name, name);
+  setAttr(id.name, 'title', name);
+  setText(id.jid, c.jid);
+  setAttr(id.jid, 'title', c.jid);
+  setText(id.note, note);
+  setAttr(id.note, 'title', note);
 }
 
 /** A stable hue per JID for the avatar. */
@@ -150,11 +186,7 @@ export class ContactsPane {
   }
 
   private createRow(jid: string): HTMLElement {
-    const avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
-    const presence = h('span', { class: 'presence-dot', 'aria-hidden': 'true' });
-    const name = h('span', { class: 'contact-name' });
-    const jidEl = h('span', { class: 'contact-jid' });
-    const presenceText = h('span', { class: 'presence-text' });
+    const who = contactIdentity();
     const dropText = h('span');
     const dropNote = h('span', { class: 'drop-note', 'aria-hidden': 'true' }, icon('send'), dropText);
     const send = h(
@@ -170,14 +202,14 @@ export class ContactsPane {
     const row = h(
       'li',
       { class: 'contact-row', tabindex: '0', testid: `contact-${jid}` },
-      h('span', { class: 'avatar-wrap' }, avatar, presence),
-      h('span', { class: 'contact-who' }, name, jidEl, presenceText),
+      who.avatarWrap,
+      who.who,
       send,
       dropNote,
     );
     row.dataset.jid = jid;
     row.addEventListener('dblclick', () => this.actions.sendFile(jid));
-    this.parts.set(row, { avatar, name, jid: jidEl, presence, presenceText, send, dropNote: dropText });
+    this.parts.set(row, { who, send, dropNote: dropText });
     return row;
   }
 
@@ -186,17 +218,10 @@ export class ContactsPane {
     const name = displayName(c);
     const pres = contactPresence(c);
     const best = bestResource(c.resources);
-    setText(p.avatar, initialOf(name));
-    setAttr(p.avatar, 'style', `--hue:${hueOf(c.jid)}`);
-    setText(p.name, name);
-    setAttr(p.name, 'title', name);
-    setText(p.jid, c.jid);
-    setAttr(p.jid, 'title', c.jid);
     const presLabel = t(`presence.${pres}`);
     const status = best?.status?.trim();
     const detail = c.pending_out && pres === 'offline' ? t('contacts.pending') : status ? `${presLabel} · ${status}` : presLabel;
-    setText(p.presenceText, detail);
-    setAttr(p.presenceText, 'title', detail);
+    showIdentity(p.who, c, name, detail);
     row.dataset.presence = pres;
     setAttr(row, 'aria-label', `${name}, ${c.jid}, ${detail}`);
     const upload = this.uploadWhenOffline && pres === 'offline';

@@ -12,7 +12,7 @@ import { icon } from '../icons';
 import { t, tn } from '../i18n';
 import { contactPresence, displayName, visibleContacts, type AppState } from '../store';
 import type { ContactView } from '../types';
-import { hueOf, initialOf } from './contacts';
+import { contactIdentity, showIdentity, type ContactIdentity } from './contacts';
 import { Modal } from './modal';
 
 export interface SendToActions {
@@ -20,12 +20,6 @@ export interface SendToActions {
   send(jid: string, paths: string[]): void;
 }
 
-interface RowParts {
-  avatar: HTMLElement;
-  name: HTMLElement;
-  jid: HTMLElement;
-  note: HTMLElement;
-}
 
 let dialogs = 0;
 
@@ -55,7 +49,7 @@ export class SendToDialog {
   private readonly empty: HTMLElement;
   private readonly cancelButton: HTMLButtonElement;
   private readonly rows = new Map<string, HTMLElement>();
-  private readonly parts = new WeakMap<HTMLElement, RowParts>();
+  private readonly parts = new WeakMap<HTMLElement, ContactIdentity>();
   private readonly prefix = `send-to-${++dialogs}`;
   private nextRow = 0;
   private paths: string[] = [];
@@ -236,19 +230,16 @@ export class SendToDialog {
   }
 
   private createRow(jid: string): HTMLElement {
-    const avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
-    const name = h('span', { class: 'contact-name' });
-    const jidEl = h('span', { class: 'contact-jid' });
-    const note = h('span', { class: 'presence-text' });
+    const who = contactIdentity();
     const row = h(
       'li',
       { id: `${this.prefix}-opt-${++this.nextRow}`, class: 'send-to-row', role: 'option', testid: `send-to-${jid}` },
-      h('span', { class: 'avatar-wrap' }, avatar, h('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
-      h('span', { class: 'contact-who' }, name, jidEl, note),
+      who.avatarWrap,
+      who.who,
       h('span', { class: 'send-to-go', 'aria-hidden': 'true' }, icon('send')),
     );
     row.dataset.jid = jid;
-    this.parts.set(row, { avatar, name, jid: jidEl, note });
+    this.parts.set(row, who);
     return row;
   }
 
@@ -257,15 +248,8 @@ export class SendToDialog {
     const name = displayName(c);
     const pres = contactPresence(c);
     const ok = this.selectable(c);
-    setText(p.avatar, initialOf(name));
-    setAttr(p.avatar, 'style', `--hue:${hueOf(c.jid)}`);
-    setText(p.name, name);
-    setAttr(p.name, 'title', name);
-    setText(p.jid, c.jid);
-    setAttr(p.jid, 'title', c.jid);
     const note = pres !== 'offline' ? t(`presence.${pres}`) : t(ok ? 'sendTo.upload' : 'sendTo.unavailable');
-    setText(p.note, note);
-    setAttr(p.note, 'title', note);
+    showIdentity(p, c, name, note);
     row.dataset.presence = pres;
     setAttr(row, 'aria-disabled', ok ? null : 'true');
     setClass(row, 'is-disabled', !ok);
