@@ -396,13 +396,19 @@ describe('contacts pane', () => {
   });
 });
 
+/** Where a modal dialog lives: its host, and the page's main content with a focused-before button. */
+function modalHost(): { host: HTMLElement; main: HTMLElement; outside: HTMLButtonElement } {
+  const host = document.createElement('div');
+  const main = document.createElement('main');
+  const outside = document.createElement('button');
+  main.append(outside);
+  document.body.append(main, host);
+  return { host, main, outside };
+}
+
 describe('offer dialog', () => {
   function setup() {
-    const host = document.createElement('div');
-    const main = document.createElement('main');
-    const outside = document.createElement('button');
-    main.append(outside);
-    document.body.append(main, host);
+    const { host, main, outside } = modalHost();
     const actions = {
       accept: vi.fn(async () => {}),
       decline: vi.fn(async () => {}),
@@ -478,11 +484,7 @@ describe('"Send N files" dialog', () => {
   const files = ['/home/alice/Documents/report.pdf', '/home/alice/Pictures/Holiday 2024/'];
 
   function setup() {
-    const host = document.createElement('div');
-    const main = document.createElement('main');
-    const outside = document.createElement('button');
-    main.append(outside);
-    document.body.append(main, host);
+    const { host, main, outside } = modalHost();
     const actions = { send: vi.fn() };
     const dialog = new SendToDialog(host, () => [main], actions);
     outside.focus();
@@ -683,11 +685,7 @@ describe('certificate dialog', () => {
   });
 
   function setup() {
-    const host = document.createElement('div');
-    const main = document.createElement('main');
-    const outside = document.createElement('button');
-    main.append(outside);
-    document.body.append(main, host);
+    const { host, main, outside } = modalHost();
     const dialog = new CertificateDialog(host, () => [main], () => NOW);
     const box = () => document.querySelector<HTMLElement>('[data-testid="cert-dialog"]')!;
     const open = () => !box().closest('.modal-backdrop')!.hasAttribute('hidden');
