@@ -402,21 +402,20 @@ impl SessionTask {
         }
     }
 
-    /// Gives up the interrupted session: its waiting requests fail, presence is
-    /// forgotten. Returns whether there was one.
-    fn drop_kept(&mut self, lost_after: Option<u32>) -> bool {
-        let Some((mut router, _)) = self.kept.take() else { return false };
-        let lost = router.sm.resume_failed(lost_after);
-        if !lost.is_empty() {
-            tracing::info!("{} stanza(s) sent in the interrupted session never reached the server", lost.len());
+    /// Gives up the interrupted session, if any ([`Router::abandon`]).
+    fn drop_kept(&mut self) {
+        if let Some((mut router, _)) = self.kept.take() {
+            router.abandon(None);
         }
-        router.fail_all();
-        router.clear_presence();
-        true
+    }
+
+    /// An interrupted session is kept and the server still keeps it too.
+    fn resume_window_open(&self) -> bool {
+        self.kept.as_ref().is_some_and(|(_, until)| Instant::now() < *until)
     }
 
     fn finish(&mut self, state: ConnState) {
-        self.drop_kept(None);
+        self.drop_kept();
         self.state.send_replace(state);
         if let Some(ack) = self.stop_ack.take() {
             let _ = ack.send(());
@@ -441,7 +440,7 @@ impl SessionTask {
                     match self.connected(conn).await {
                         End::Stopped => return self.finish(ConnState::Stopped),
                         End::Fatal { code, message } => {
-                            self.drop_kept(None);
+                            self.drop_kept();
                             self.emit(Event::Offline { reason: message.clone(), will_retry: false });
                             self.emit(Event::Fatal { code, message: message.clone(), untrusted: None });
                             return self.finish(ConnState::Failed(message));
@@ -454,13 +453,12 @@ impl SessionTask {
                     tracing::info!("sign-in failed: {message}");
                     // An interrupted session is resumed even without reconnects (it is
                     // the same session), until the server's window closes.
-                    let resuming = self.kept.as_ref().is_some_and(|(_, until)| Instant::now() < *until);
-                    if e.is_fatal() || !was_online || !(self.cfg.reconnect || resuming) {
+                    if e.is_fatal() || !was_online || !(self.cfg.reconnect || self.resume_window_open()) {
                         let untrusted = match &e {
                             ConnectError::Untrusted(u) => Some(u.clone()),
                             _ => None,
                         };
-                        self.drop_kept(None);
+                        self.drop_kept();
                         self.emit(Event::Fatal { code: error_code(&e), message: message.clone(), untrusted });
                         return self.finish(ConnState::Failed(message));
                     }
@@ -468,9 +466,8 @@ impl SessionTask {
                 }
             };
             // Interrupted just now (attempt 0) or still resuming within the window.
-            let window_open = self.kept.as_ref().is_some_and(|(_, until)| Instant::now() < *until);
-            if self.kept.is_some() && !window_open {
-                self.drop_kept(None);
+            if self.kept.is_some() && !self.resume_window_open() {
+                self.drop_kept();
                 let why = format!("{reason}; the interrupted session could not be resumed in time");
                 self.emit(Event::Offline { reason: why, will_retry: self.cfg.reconnect });
             } else if self.kept.is_some() && attempt == 0 {
@@ -534,23 +531,21 @@ impl SessionTask {
                         // The server claims more than we ever sent: end the stream.
                         router.stream_error(&e);
                         router.out = None;
-                        self.kept = Some((router, Instant::now()));
-                        self.drop_kept(None);
+                        router.end();
                         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
                         return End::Dropped(format!("the server broke stream management on resumption: {e}"));
                     }
                 }
             }
             (resumption, kept) => {
-                if let Some((router, until)) = kept {
+                if let Some((mut router, _)) = kept {
                     let (lost_after, why) = match resumption {
                         Some(Resumption::Failed { h, condition }) => {
                             (*h, format!("the server refused: {}", condition.as_deref().unwrap_or("no reason given")))
                         }
                         _ => (None, "the server no longer offers stream management".to_owned()),
                     };
-                    self.kept = Some((router, until));
-                    self.drop_kept(lost_after);
+                    router.abandon(lost_after);
                     tracing::info!("the interrupted session could not be resumed ({why}); a new one starts");
                     self.emit(Event::Offline {
                         reason: format!("the interrupted session could not be resumed ({why})"),
@@ -661,9 +656,7 @@ impl SessionTask {
             self.kept = Some((router, Instant::now() + window));
         } else {
             router.sm.reset();
-            router.fail_all();
-            router.clear_presence();
-            drop(router);
+            router.end();
         }
         // Let the writer flush the closing bytes, but do not hang on a dead socket.
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
@@ -761,6 +754,24 @@ impl Router {
         self.write(Out::Raw(stream::CLOSE_STREAM.to_owned()));
     }
 
+    /// The session is over: waiting requests fail with `Disconnected`, contacts'
+    /// presence is forgotten.
+    fn end(&mut self) {
+        self.fail_all();
+        self.clear_presence();
+    }
+
+    /// An interrupted session that will not be resumed: what it sent and the server
+    /// never handled (after `lost_after`, when the server said) is counted in the log,
+    /// and the session ends.
+    fn abandon(&mut self, lost_after: Option<u32>) {
+        let lost = self.sm.resume_failed(lost_after);
+        if !lost.is_empty() {
+            tracing::info!("{} stanza(s) sent in the interrupted session never reached the server", lost.len());
+        }
+        self.end();
+    }
+
     /// Ends the stream over a stream management error of the server's (XEP-0198 §4).
     fn stream_error(&mut self, e: &sm::SmError) {
         let (condition, child) = e.stream_error();
@@ -851,7 +862,7 @@ impl Router {
                     self.stanza(el);
                 }
                 Ok(Some(StreamEvent::Dropped(d))) => {
-                    if matches!(d.name.as_str(), "message" | "presence" | "iq") {
+                    if sm::is_stanza_name(&d.name) {
                         self.sm.received();
                     }
                     self.dropped(d)

@@ -37,7 +37,12 @@ pub const MAX_UNACKED: usize = 10_000;
 
 /// Is `el` a stanza, as XEP-0198 counts them (RFC 6120 `message`, `presence`, `iq`)?
 pub fn is_stanza(el: &Element) -> bool {
-    el.ns == ns::CLIENT && matches!(el.name.as_str(), "message" | "presence" | "iq")
+    el.ns == ns::CLIENT && is_stanza_name(&el.name)
+}
+
+/// Is `name` the name of a stanza (for one known only by name, e.g. dropped unparsed)?
+pub fn is_stanza_name(name: &str) -> bool {
+    matches!(name, "message" | "presence" | "iq")
 }
 
 /// One element of the stream management protocol.
@@ -73,6 +78,10 @@ fn h_attr(el: &Element, element: &'static str) -> Result<u32, SmParseError> {
     el.attr("h").and_then(|h| h.parse().ok()).ok_or(SmParseError::Attribute { element, attr: "h" })
 }
 
+fn previd_attr(el: &Element, element: &'static str) -> Result<String, SmParseError> {
+    el.attr("previd").map(str::to_owned).ok_or(SmParseError::Attribute { element, attr: "previd" })
+}
+
 fn truthy(v: Option<&str>) -> bool {
     matches!(v, Some("true" | "1"))
 }
@@ -92,20 +101,8 @@ impl TryFrom<&Element> for SmElement {
                 max: el.attr("max").and_then(|m| m.parse().ok()),
                 location: el.attr("location").filter(|l| !l.is_empty()).map(str::to_owned),
             },
-            "resume" => SmElement::Resume {
-                h: h_attr(el, "resume")?,
-                previd: el
-                    .attr("previd")
-                    .map(str::to_owned)
-                    .ok_or(SmParseError::Attribute { element: "resume", attr: "previd" })?,
-            },
-            "resumed" => SmElement::Resumed {
-                h: h_attr(el, "resumed")?,
-                previd: el
-                    .attr("previd")
-                    .map(str::to_owned)
-                    .ok_or(SmParseError::Attribute { element: "resumed", attr: "previd" })?,
-            },
+            "resume" => SmElement::Resume { h: h_attr(el, "resume")?, previd: previd_attr(el, "resume")? },
+            "resumed" => SmElement::Resumed { h: h_attr(el, "resumed")?, previd: previd_attr(el, "resumed")? },
             "failed" => SmElement::Failed {
                 h: el.attr("h").map(|_| h_attr(el, "failed")).transpose()?,
                 condition: el.elements().find(|c| c.ns == ns::STANZAS).map(|c| c.name.clone()),
