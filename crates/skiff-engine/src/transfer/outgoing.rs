@@ -99,26 +99,22 @@ impl HashJob {
     }
 }
 
-/// A hashing job several waiters can share: `None` when the file could not be read.
-pub(super) type SharedHashes = futures_util::future::Shared<futures_util::future::BoxFuture<'static, Option<Hashes>>>;
+/// A hashing job several waiters can share; the error says why the file could not be read.
+pub(super) type SharedHashes =
+    futures_util::future::Shared<futures_util::future::BoxFuture<'static, Result<Hashes, String>>>;
 
-/// The job hashing `path` now (cached as it ends), or the one already running for
-/// this very file (same path, size and modification time); `None` for a file that
-/// is cached already or cannot be read. `ahead` jobs wait for their turn
-/// ([`Transfers::prepare`]).
-fn hash_job(t: &Transfers, path: &Path, ahead: bool) -> Option<SharedHashes> {
+/// The job hashing the file at `path` (canonical, described by `meta`) now, cached as
+/// it ends, or the one already running for this very file (same path, size and
+/// modification time). `ahead` jobs wait for their turn ([`Transfers::prepare`]).
+/// The caller has found the file missing from the hash cache.
+fn hash_job(t: &Transfers, path: PathBuf, meta: &files::FileMeta, ahead: bool) -> SharedHashes {
     use futures_util::FutureExt as _;
-    let path = std::fs::canonicalize(path).ok()?;
-    let meta = files::file_meta(&path).ok()?;
     let key = (path.clone(), meta.size, meta.mtime_ns);
     let mut hashing = t.inner.hashing.lock().unwrap();
     if let Some(job) = hashing.get(&key) {
-        return Some(job.clone());
+        return job.clone();
     }
     let path_str = path.display().to_string();
-    if matches!(t.inner.store.hash_cache_get(&path_str, meta.size, meta.mtime_ns), Ok(Some((_, Some(_))))) {
-        return None;
-    }
     let st = t.clone();
     let slots = ahead.then(|| t.inner.prehash_slots.clone());
     let task = tokio::spawn({
@@ -138,25 +134,30 @@ fn hash_job(t: &Transfers, path: &Path, ahead: bool) -> Option<SharedHashes> {
     });
     let job = async move {
         match task.await {
-            Ok(Ok(h)) => Some(h),
-            Ok(Err(e)) => {
-                tracing::info!("hashing a file ahead of its offer: {e}");
-                None
-            }
-            Err(_) => None,
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("hashing was interrupted: {e}")),
         }
     }
     .boxed()
     .shared();
     hashing.insert(key, job.clone());
-    Some(job)
+    job
 }
 
-/// Hashes `path` ahead of its offer (see [`Transfers::prepare`]).
+/// Hashes `path` ahead of its offer (see [`Transfers::prepare`]), unless it is cached
+/// already or cannot be read.
 pub(super) fn hash_ahead(t: &Transfers, path: &Path) {
-    if let Some(job) = hash_job(t, path, true) {
+    let Ok(path) = std::fs::canonicalize(path) else { return };
+    let Ok(meta) = files::file_meta(&path) else { return };
+    let cached = t.inner.store.hash_cache_get(&path.display().to_string(), meta.size, meta.mtime_ns);
+    if !matches!(cached, Ok(Some((_, Some(_))))) {
         // Runs to its end whether or not anyone waits (it fills the cache).
-        tokio::spawn(job);
+        let job = hash_job(t, path, &meta, true);
+        tokio::spawn(async move {
+            if let Err(e) = job.await {
+                tracing::info!("hashing a file ahead of its offer: {e}");
+            }
+        });
     }
 }
 
@@ -186,14 +187,8 @@ pub(super) async fn start(
         _ => {
             // The job started when the file was chosen, or a new one (not queued
             // behind files hashed ahead: this one is being sent).
-            let job = hash_job(&t, &path, false);
-            let p = path.clone();
-            let mut task = tokio::spawn(async move {
-                match job {
-                    Some(job) => job.await.ok_or_else(|| std::io::Error::other("the file could not be read")),
-                    None => files::hash_file(p, None).await,
-                }
-            });
+            let job = hash_job(&t, path.clone(), &meta, false);
+            let mut task = tokio::spawn(async move { job.await.map_err(std::io::Error::other) });
             // Large files are offered without a hash rather than after a long wait.
             match tokio::time::timeout(Duration::from_secs(1), &mut task).await {
                 Ok(Ok(Ok(h))) => (Some(h.md5.clone()), Some(h.sha256.clone()), tokio::spawn(async move { Ok(h) })),
