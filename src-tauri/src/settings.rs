@@ -16,17 +16,6 @@ const SETTINGS_KEY: &str = "desktop.settings";
 /// Key of [`RememberedAccount`].
 const ACCOUNT_KEY: &str = "desktop.account";
 
-/// A transfer method the user allows, in preference order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[serde(rename_all = "lowercase")]
-pub enum MethodName {
-    /// SOCKS5 bytestreams (direct, then the server's proxy).
-    S5b,
-    /// In-band bytestreams.
-    Ibb,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub enum Language {
@@ -57,7 +46,7 @@ pub struct Settings {
     /// The SOCKS5 proxy to use; `null` = discover the server's.
     pub proxy_jid: Option<String>,
     /// Allowed methods in preference order; never empty.
-    pub methods: Vec<MethodName>,
+    pub methods: Vec<Method>,
     /// Offers from roster contacts up to this size are accepted without asking;
     /// 0 = always ask.
     pub auto_accept_max_bytes: u64,
@@ -81,7 +70,7 @@ impl Default for Settings {
         Settings {
             download_dir: default_download_dir().to_string_lossy().into_owned(),
             proxy_jid: None,
-            methods: vec![MethodName::S5b, MethodName::Ibb],
+            methods: vec![Method::S5b, Method::Ibb],
             auto_accept_max_bytes: 0,
             language: Language::En,
             theme: Theme::System,
@@ -125,14 +114,7 @@ impl Settings {
         self.validate()?;
         let mut cfg = TransferConfig::new(PathBuf::from(&self.download_dir));
         cfg.accept = AcceptPolicy::Ask;
-        cfg.methods = self
-            .methods
-            .iter()
-            .map(|m| match m {
-                MethodName::S5b => Method::S5b,
-                MethodName::Ibb => Method::Ibb,
-            })
-            .collect();
+        cfg.methods = self.methods.clone();
         cfg.proxy = match self.proxy_jid.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
             Some(p) => Some(p.parse().map_err(|e| AppError::invalid(format!("proxy '{p}': {e}")))?),
             None => None,
@@ -232,7 +214,7 @@ mod tests {
         let s = Settings {
             download_dir: "/tmp/in".into(),
             proxy_jid: Some("proxy.example.com".into()),
-            methods: vec![MethodName::Ibb],
+            methods: vec![Method::Ibb],
             auto_accept_max_bytes: 10 << 20,
             language: Language::ZhCn,
             theme: Theme::Dark,

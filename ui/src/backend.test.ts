@@ -309,7 +309,7 @@ describe('MockBackend', () => {
     expect(events).toContainEqual(expect.objectContaining({ type: 'transfer_offered', id: ids[0], direction: 'outgoing', name: 'a.txt', peer: 'bob@localhost/laptop' }));
     await expect(b.sendFiles('carol@localhost', ['/x'])).rejects.toMatchObject({ code: 'contact-offline' });
     await b.cancel(ids[0]!);
-    expect(events.at(-1)).toEqual({ type: 'transfer_failed', id: ids[0], name: 'a.txt', error: 'cancelled', resumable: true, upload_fallback: false });
+    expect(events.at(-1)).toEqual({ type: 'transfer_failed', id: ids[0], name: 'a.txt', reason: 'cancelled', error: 'cancelled', resumable: true, upload_fallback: false });
     b.dispose();
   });
 

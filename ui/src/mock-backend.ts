@@ -408,6 +408,7 @@ export class MockBackend implements Backend {
       state,
       bytes_done: state === 'completed' ? size : 0,
       error: null,
+      fail_reason: null,
       created_at: now,
       updated_at: now,
       finished_at: state === 'completed' || state === 'failed' || state === 'rejected' || state === 'cancelled' ? now : null,
@@ -428,16 +429,17 @@ export class MockBackend implements Backend {
     const old = (ago: number, secs = 20) => ({ created_at: now - ago, updated_at: now - ago + secs * 1000, finished_at: now - ago + secs * 1000 });
     this.record('outgoing', 'bob@localhost/laptop', 'thesis-draft-v7.pdf', 4.2 * MIB, 'completed', { route: 's5b-direct', ...old(9 * day, 2) });
     this.record('incoming', 'carol@localhost/home', 'Family photos 2023 — summer holidays in the mountains.zip', 1.6 * GIB, 'completed', { route: 's5b-proxy', streamhost: 'proxy.localhost', ...old(40 * day, 95) });
-    this.record('outgoing', 'erin@localhost/pc', 'budget.xlsx', 88 * 1024, 'rejected', { error: 'declined', ...old(3 * day, 5) });
+    this.record('outgoing', 'erin@localhost/pc', 'budget.xlsx', 88 * 1024, 'rejected', { error: 'declined', fail_reason: 'declined', ...old(3 * day, 5) });
     this.record('incoming', 'lilei@jabber.example.cn/mobile', '会议纪要-第三季度.docx', 356 * 1024, 'completed', { route: 'ibb', ...old(2 * day, 4) });
     this.record('outgoing', 'carol@localhost', 'slides-final.pdf', 6.1 * MIB, 'completed', { route: 'upload', ...old(5 * day, 3) });
     this.record('incoming', 'lilei@jabber.example.cn/mobile', 'IMG_20240611_0932.jpg', 3.4 * MIB, 'completed', { route: 'oob', url: 'https://upload.jabber.example.cn/share/8f2c/IMG_20240611_0932.jpg', ...old(4 * day, 2) });
-    this.record('outgoing', 'dave.from.the.research.department@conference-and-files.example.org/desk', 'measurements-2024-raw.csv', 230 * MIB, 'cancelled', { error: 'cancelled', bytes_done: 12 * MIB, route: 's5b-direct', ...old(30 * 3600 * 1000, 9) });
+    this.record('outgoing', 'dave.from.the.research.department@conference-and-files.example.org/desk', 'measurements-2024-raw.csv', 230 * MIB, 'cancelled', { error: 'cancelled', fail_reason: 'cancelled', bytes_done: 12 * MIB, route: 's5b-direct', ...old(30 * 3600 * 1000, 9) });
     this.record('incoming', 'bob@localhost/laptop', 'render-final.mov', 840 * MIB, 'failed', {
       route: 's5b-direct',
       local_path: null,
       bytes_done: 840 * MIB,
       error: "The file arrived damaged: its SHA-256 does not match the sender's. The partial file was removed.",
+      fail_reason: 'integrity',
       ...old(6 * day, 70),
     });
     // Recent ones: these start on the transfers pane.
@@ -448,6 +450,7 @@ export class MockBackend implements Backend {
       streamhost: 'proxy.localhost',
       bytes_done: 310 * MIB,
       error: 'The connection to the proxy was lost',
+      fail_reason: 'network',
       ...old(12 * 60 * 1000, 40),
       finished_at: null,
     });
@@ -576,8 +579,9 @@ export class MockBackend implements Backend {
     this.stop(r.id);
     r.state = 'failed';
     r.error = 'No transfer method worked: the direct connection, the proxy and in-band were all refused.';
+    r.fail_reason = 'network';
     r.finished_at = Date.now();
-    this.emit({ type: 'transfer_failed', id: r.id, name: r.file_name, error: r.error, resumable: false, upload_fallback: this.settings.allowUpload });
+    this.emit({ type: 'transfer_failed', id: r.id, name: r.file_name, reason: 'network', error: r.error, resumable: false, upload_fallback: this.settings.allowUpload });
   }
 
   private need(id: number): TransferRecord {
@@ -701,6 +705,7 @@ export class MockBackend implements Backend {
   async reject(id: number): Promise<void> {
     const r = this.need(id);
     r.state = 'rejected';
+    r.fail_reason = 'declined';
     r.error = 'declined';
     r.finished_at = Date.now();
     this.emit({ type: 'transfer_rejected', id, name: r.file_name, reason: 'declined' });
@@ -711,8 +716,9 @@ export class MockBackend implements Backend {
     this.stop(id);
     r.state = 'cancelled';
     r.error = 'cancelled';
+    r.fail_reason = 'cancelled';
     r.finished_at = Date.now();
-    this.emit({ type: 'transfer_failed', id, name: r.file_name, error: 'cancelled', resumable: r.direction === 'outgoing', upload_fallback: false });
+    this.emit({ type: 'transfer_failed', id, name: r.file_name, reason: 'cancelled', error: 'cancelled', resumable: r.direction === 'outgoing', upload_fallback: false });
   }
 
   async resume(id: number): Promise<number> {

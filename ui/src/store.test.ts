@@ -127,7 +127,7 @@ describe('transfer reducer', () => {
   });
 
   it('withdraws the offer when the sender gives up', () => {
-    const { state } = reduce([offered(1, 'incoming'), { type: 'transfer_failed', id: 1, name: 'file-1.bin', error: 'the sender cancelled', resumable: false, upload_fallback: false }]);
+    const { state } = reduce([offered(1, 'incoming'), { type: 'transfer_failed', id: 1, name: 'file-1.bin', reason: 'network', error: 'the sender cancelled', resumable: false, upload_fallback: false }]);
     expect(state.offers).toEqual([]);
     expect(state.transfers.get(1)!.state).toBe('failed');
   });
@@ -137,9 +137,9 @@ describe('transfer reducer', () => {
       offered(1),
       offered(2),
       offered(3),
-      { type: 'transfer_failed', id: 1, name: 'a', error: 'cancelled', resumable: true, upload_fallback: false },
-      { type: 'transfer_failed', id: 2, name: 'b', error: 'connection lost', resumable: true, upload_fallback: false },
-      { type: 'transfer_failed', id: 3, name: 'c', error: 'file changed', resumable: false, upload_fallback: false },
+      { type: 'transfer_failed', id: 1, name: 'a', reason: 'cancelled', error: 'cancelled', resumable: true, upload_fallback: false },
+      { type: 'transfer_failed', id: 2, name: 'b', reason: 'network', error: 'connection lost', resumable: true, upload_fallback: false },
+      { type: 'transfer_failed', id: 3, name: 'c', reason: 'network', error: 'file changed', resumable: false, upload_fallback: false },
     ]);
     expect(state.transfers.get(1)).toMatchObject({ state: 'cancelled', name: 'a' });
     expect(state.transfers.get(2)).toMatchObject({ state: 'interrupted', resumable: true, error: 'connection lost' });
@@ -151,10 +151,10 @@ describe('transfer reducer', () => {
       offered(1),
       offered(2),
       offered(3, 'incoming'),
-      { type: 'transfer_failed', id: 1, name: 'a', error: 'no method worked', resumable: false, upload_fallback: true },
-      { type: 'transfer_failed', id: 2, name: 'b', error: 'no method worked', resumable: false, upload_fallback: false },
+      { type: 'transfer_failed', id: 1, name: 'a', reason: 'network', error: 'no method worked', resumable: false, upload_fallback: true },
+      { type: 'transfer_failed', id: 2, name: 'b', reason: 'network', error: 'no method worked', resumable: false, upload_fallback: false },
       // Only an outgoing transfer can be uploaded instead; a cancel is no failure to answer.
-      { type: 'transfer_failed', id: 3, name: 'c', error: 'lost', resumable: false, upload_fallback: true },
+      { type: 'transfer_failed', id: 3, name: 'c', reason: 'network', error: 'lost', resumable: false, upload_fallback: true },
     ]);
     expect(state.transfers.get(1)).toMatchObject({ state: 'failed', uploadFallback: true });
     expect(state.transfers.get(2)!.uploadFallback).toBe(false);
@@ -169,17 +169,17 @@ describe('transfer reducer', () => {
     reduce([offered(1)], state);
     expect(state.transfers.get(1)!.uploadFallback).toBe(false);
     expect(state.uploadFallbacks.has(1)).toBe(false);
-    reduce([{ type: 'transfer_failed', id: 1, name: 'a', error: 'x', resumable: false, upload_fallback: true }], state);
+    reduce([{ type: 'transfer_failed', id: 1, name: 'a', reason: 'network', error: 'x', resumable: false, upload_fallback: true }], state);
     reduce([{ type: 'transfer_started', id: 1, route: 'upload', streamhost: null, offset: 0 }], state);
     expect(state.transfers.get(1)).toMatchObject({ state: 'active', route: 'upload', uploadFallback: false });
-    reduce([{ type: 'transfer_failed', id: 1, name: 'a', error: 'cancelled', resumable: false, upload_fallback: true }], state);
+    reduce([{ type: 'transfer_failed', id: 1, name: 'a', reason: 'cancelled', error: 'cancelled', resumable: false, upload_fallback: true }], state);
     expect(state.transfers.get(1)).toMatchObject({ state: 'cancelled', uploadFallback: false });
   });
 
   it('ignores progress that arrives after the end', () => {
     const { state } = reduce([
       offered(1),
-      { type: 'transfer_failed', id: 1, name: 'x', error: 'boom', resumable: false, upload_fallback: false },
+      { type: 'transfer_failed', id: 1, name: 'x', reason: 'network', error: 'boom', resumable: false, upload_fallback: false },
       { type: 'transfer_progress', id: 1, bytes: 999, total: 1000, bytes_per_sec: 5 },
     ]);
     expect(state.transfers.get(1)).toMatchObject({ state: 'failed', bytes: 0 });
@@ -202,7 +202,7 @@ describe('transfer reducer', () => {
     const { state } = reduce([
       offered(1),
       offered(2),
-      { type: 'transfer_failed', id: 1, name: 'file-1.bin', error: 'lost', resumable: true, upload_fallback: false },
+      { type: 'transfer_failed', id: 1, name: 'file-1.bin', reason: 'network', error: 'lost', resumable: true, upload_fallback: false },
     ]);
     expect(state.order).toEqual([2, 1]);
     reduce([offered(1, 'outgoing', { resume_from: 300 })], state, 5000);
@@ -229,6 +229,7 @@ describe('transfer reducer', () => {
       state: 'completed',
       bytes_done: 100,
       error: null,
+      fail_reason: null,
       created_at: id * 1000,
       updated_at: id * 1000,
       finished_at: id * 1000 + 4000,
@@ -274,7 +275,7 @@ describe('transfer reducer', () => {
     const rec = (id: number, extra: Partial<TransferRecord>): TransferRecord => ({
       id, sid: 's', direction: 'incoming', account: 'a@b', peer_jid: 'bob@localhost/pc', file_name: `r${id}`, local_path: '/x', size: 10,
       md5: null, sha256: null, date: null, description: null, route: 'ibb', streamhost: null, state: 'completed', bytes_done: 10, error: null,
-      created_at: id, updated_at: id, finished_at: id, offset: 0, attempts: 1, url: null, verified: 'sha256', ...extra,
+      fail_reason: null, created_at: id, updated_at: id, finished_at: id, offset: 0, attempts: 1, url: null, verified: 'sha256', ...extra,
     });
     const seeded = initialState();
     seedTransfers(seeded, [rec(10, {}), rec(11, { verified: 'md5' }), rec(12, { verified: 'none', route: 'oob' }), rec(13, { state: 'interrupted', verified: 'sha256' })], emptyDirty());

@@ -442,8 +442,8 @@ export function applyEvent(
     }
     case 'transfer_failed': {
       const t = getOrCreate(state, e.id, now, dirty);
-      // The engine reports a user's cancel as a failure with the error "cancelled".
-      t.state = e.error === 'cancelled' ? 'cancelled' : e.resumable ? 'interrupted' : 'failed';
+      // A user's cancel is reported as a failure with the reason "cancelled".
+      t.state = e.reason === 'cancelled' ? 'cancelled' : e.resumable ? 'interrupted' : 'failed';
       if (e.name) t.name = e.name;
       t.error = e.error;
       t.resumable = e.resumable;

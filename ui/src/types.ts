@@ -18,7 +18,7 @@ export type {
   HistoryQuery,
   IdArgs,
   Language,
-  MethodName,
+  Method,
   RememberedView,
   ResourcePresence,
   Route,

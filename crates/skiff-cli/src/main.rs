@@ -637,7 +637,7 @@ impl Bars {
                 };
                 println!("#{id} {how}: {path} via {route} in {seconds:.1} s (sha256 {sha256})");
             }
-            Event::TransferFailed { id, name, error, resumable, upload_fallback } => {
+            Event::TransferFailed { id, name, reason, error, resumable, upload_fallback } => {
                 if let Some(b) = self.bars.remove(id) {
                     b.abandon();
                 }
@@ -649,7 +649,11 @@ impl Bars {
                     (false, true) => format!(" (send it by HTTP upload: skiff resume --by-upload {id})"),
                     (false, false) => String::new(),
                 };
-                eprintln!("#{id} {name} failed: {error}{hint}");
+                if *reason == skiff_engine::transfer::FailReason::Cancelled {
+                    eprintln!("#{id} {name}: cancelled{hint}");
+                } else {
+                    eprintln!("#{id} {name} failed ({reason}): {error}{hint}");
+                }
             }
             Event::TransferNotice { id, message } => {
                 let _ = multi.println(format!("#{id}: {message}"));

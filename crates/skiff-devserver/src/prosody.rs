@@ -42,6 +42,14 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
+/// How clients secure their c2s connection. With TLS ([`TlsMode::StartTls`] or
+/// [`TlsMode::Direct`]) the server offers both: STARTTLS on [`Prosody::c2s_port`],
+/// required (PLAIN is refused before TLS), and direct TLS on the direct-TLS port,
+/// with a certificate signed by the CA in [`Prosody::ca_file`]. Without
+/// ([`TlsMode::Plaintext`], tests only) the `tls` module is not loaded and SASL
+/// PLAIN is allowed over the unencrypted stream.
+pub use skiff_proto::negotiation::TlsMode;
+
 /// The XMPP domain every instance serves.
 pub const DOMAIN: &str = "localhost";
 
@@ -53,19 +61,6 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// How many times [`Prosody::start`] picks new ports when one turned out taken.
 const PORT_ATTEMPTS: usize = 5;
-
-/// How clients must secure their c2s connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TlsMode {
-    /// STARTTLS is offered and required (`c2s_require_encryption = true`);
-    /// PLAIN authentication is refused before TLS. The server certificate is
-    /// signed by the CA in [`Prosody::ca_file`].
-    #[default]
-    StartTls,
-    /// No TLS at all (the `tls` module is not loaded); SASL PLAIN is allowed
-    /// over the unencrypted stream. For tests only.
-    Plaintext,
-}
 
 /// What to set up in a [`Prosody`] instance.
 #[derive(Debug, Clone)]
@@ -455,7 +450,7 @@ impl Prosody {
     /// is not mistaken for ours).
     fn wait_ready(&mut self, log_offset: u64) -> Result<(), LaunchError> {
         let mut services = vec![("c2s", self.c2s_port), ("proxy65", self.proxy_port), ("http", self.http_port)];
-        if self.opts.tls == TlsMode::StartTls {
+        if self.opts.tls.is_tls() {
             services.push(("c2s_direct_tls", self.direct_tls_port));
         }
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -531,7 +526,7 @@ impl Prosody {
             }
         };
         let (tls_module, tls_settings) = match self.opts.tls {
-            TlsMode::StartTls => {
+            TlsMode::StartTls | TlsMode::Direct => {
                 ("\t\"tls\";\n", "c2s_require_encryption = true\nallow_unencrypted_plain_auth = false\n")
             }
             TlsMode::Plaintext => ("", "c2s_require_encryption = false\nallow_unencrypted_plain_auth = true\n"),
@@ -620,7 +615,7 @@ Component {upload_host} "http_file_share"
             proxy = self.proxy_port,
             http = self.http_port,
             direct_tls =
-                if self.opts.tls == TlsMode::StartTls { self.direct_tls_port.to_string() } else { String::new() },
+                if self.opts.tls.is_tls() { self.direct_tls_port.to_string() } else { String::new() },
             cert = lua_str(&certs.join("server.crt").to_string_lossy()),
             key = lua_str(&certs.join("server.key").to_string_lossy()),
             domain = lua_str(&self.domain),

@@ -5,17 +5,7 @@ use std::time::Duration;
 
 use skiff_proto::jid::Jid;
 
-/// How to secure the connection to the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// Plain TCP, then STARTTLS (required).
-    StartTls,
-    /// TLS from the first byte (XEP-0368).
-    Direct,
-    /// No encryption. Refused unless the server address is loopback.
-    Plaintext,
-}
+pub use skiff_proto::negotiation::TlsMode;
 
 /// A secret string: never printed by `Debug`, never logged.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
 use skiff_proto::negotiation::{
-    Action, ChannelBindingData, Negotiated, NegotiationError, Negotiator, TlsPolicy, TLS_EXPORTER_LABEL,
+    Action, ChannelBindingData, Negotiated, NegotiationError, Negotiator, TLS_EXPORTER_LABEL,
     TLS_EXPORTER_LEN,
 };
 use skiff_proto::ns;
@@ -329,18 +329,17 @@ async fn attempt(
         TcpStream::connect(addr).await.map_err(|source| ConnectError::Connect { target: target.clone(), source })?;
     tcp.set_nodelay(true)?;
     let domain = cfg.jid.domain().to_owned();
-    let (mut transport, policy) = match ep.tls {
-        TlsMode::Direct => (start_tls(tcp, &domain, tls, true).await?, TlsPolicy::Direct),
-        TlsMode::StartTls => (Transport::Plain(tcp), TlsPolicy::StartTls),
-        TlsMode::Plaintext => (Transport::Plain(tcp), TlsPolicy::Plaintext),
+    let mut transport = match ep.tls {
+        TlsMode::Direct => start_tls(tcp, &domain, tls, true).await?,
+        TlsMode::StartTls | TlsMode::Plaintext => Transport::Plain(tcp),
     };
-    let mut negotiator = Negotiator::new(cfg.jid.clone(), cfg.password.expose(), policy)
+    let mut negotiator = Negotiator::new(cfg.jid.clone(), cfg.password.expose(), ep.tls)
         .require_scram(cfg.require_scram)
         .channel_binding(channel_binding(&transport))
         .resume(resume.clone());
     let mut parser = StreamParser::new(cfg.max_stanza_bytes);
     let open = |tls: bool| stream::open_stream(&domain, tls.then(|| cfg.jid.bare().to_string()).as_deref());
-    write_raw(&mut transport, &open(policy == TlsPolicy::Direct)).await?;
+    write_raw(&mut transport, &open(ep.tls == TlsMode::Direct)).await?;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = transport.read(&mut buf).await?;

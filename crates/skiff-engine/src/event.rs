@@ -152,7 +152,16 @@ pub enum Event {
     /// Failed; `resumable` when the partial data is kept for a later resume;
     /// `upload_fallback` when the file can be sent by HTTP upload instead
     /// (`Transfers::upload_instead`).
-    TransferFailed { id: i64, name: String, error: String, resumable: bool, upload_fallback: bool },
+    TransferFailed {
+        id: i64,
+        name: String,
+        /// Why, for the shells to branch on (`cancelled` is a user's stop, not an error).
+        reason: crate::transfer::FailReason,
+        /// The sentence for the user.
+        error: String,
+        resumable: bool,
+        upload_fallback: bool,
+    },
     /// Something the user should know about a running transfer (e.g. why it is slow).
     TransferNotice { id: i64, message: String },
     /// The receiver declined, or we did.

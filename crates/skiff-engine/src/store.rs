@@ -38,6 +38,8 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up("ALTER TABLE transfers ADD COLUMN url TEXT;"),
     // How a completed transfer was verified (NULL: not verified, or not completed).
     M::up("ALTER TABLE transfers ADD COLUMN verified TEXT;"),
+    // Why a transfer ended without the file (`FailReason`), beside the `error` text.
+    M::up("ALTER TABLE transfers ADD COLUMN fail_reason TEXT;"),
 ];
 
 /// The migrations applied by [`Store::open`].
@@ -45,7 +47,7 @@ pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRAT
 
 /// The columns of [`TransferRecord`], in the order `record_from_row` reads them.
 const COLUMNS: &str = "id, sid, direction, account, peer_jid, file_name, local_path, size, md5, sha256, date, \
-    description, route, streamhost, state, bytes_done, error, created_at, updated_at, finished_at, \"offset\", attempts, url, verified";
+    description, route, streamhost, state, bytes_done, error, created_at, updated_at, finished_at, \"offset\", attempts, url, verified, fail_reason";
 
 /// Why the history could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -101,38 +103,20 @@ fn is_corruption(e: &StoreError) -> bool {
     )
 }
 
-/// A text that names no variant of one of the store's enums.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} {value:?}")]
-pub struct UnknownValue {
-    /// What was being parsed, e.g. "route".
-    pub kind: &'static str,
-    pub value: String,
-}
+pub use skiff_proto::transfer::{FailReason, Route};
+pub use skiff_proto::vocab::UnknownValue;
+use skiff_proto::vocab::WireName;
 
 /// A `u64` above `i64::MAX`: SQLite integers are signed, so it is refused, not wrapped.
 #[derive(Debug, thiserror::Error)]
 #[error("{0} is too large for the history database")]
 struct TooLarge(u64);
 
-/// The wire names ([`wire_names!`]), `ALL`, `FromStr` and SQLite TEXT conversions for
-/// a fieldless enum.
+/// The wire names ([`skiff_proto::wire_enum!`]) and SQLite TEXT conversions for a
+/// fieldless enum of the store's.
 macro_rules! text_enum {
     ($ty:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
-        wire_names!($ty { $($variant => $text),+ });
-        impl $ty {
-            /// Every variant, in declaration order.
-            pub const ALL: &[$ty] = &[$($ty::$variant),+];
-        }
-        impl std::str::FromStr for $ty {
-            type Err = UnknownValue;
-            fn from_str(s: &str) -> Result<Self, UnknownValue> {
-                match s {
-                    $($text => Ok($ty::$variant),)+
-                    _ => Err(UnknownValue { kind: $kind, value: s.to_owned() }),
-                }
-            }
-        }
+        skiff_proto::wire_enum!($ty, $kind, { $($variant => $text),+ });
         impl ToSql for $ty {
             fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
                 Ok(ToSqlOutput::from(self.as_str()))
@@ -144,6 +128,21 @@ macro_rules! text_enum {
             }
         }
     };
+}
+
+/// A protocol enum ([`Route`], [`FailReason`]) as SQLite TEXT: its wire name.
+struct Wire<T>(T);
+
+impl<T: WireName> ToSql for Wire<T> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0.wire_name()))
+    }
+}
+
+impl<T: WireName> FromSql for Wire<T> {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        T::from_wire(value.as_str()?).map(Wire).map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
 }
 
 /// Which way the file goes.
@@ -222,26 +221,6 @@ impl Verification {
     }
 }
 
-/// How the bytes travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "kebab-case")]
-pub enum Route {
-    /// SOCKS5 bytestream straight between the peers (XEP-0065).
-    S5bDirect,
-    /// SOCKS5 bytestream through a server proxy (XEP-0065).
-    S5bProxy,
-    /// In-band bytestream (XEP-0047).
-    Ibb,
-    /// Out-of-band URL (XEP-0066).
-    Oob,
-    /// HTTP upload (XEP-0363).
-    Upload,
-}
-text_enum!(Route, "route", {
-    S5bDirect => "s5b-direct", S5bProxy => "s5b-proxy", Ibb => "ibb", Oob => "oob", Upload => "upload",
-});
-
 /// One transfer as stored (the last attempt for a resumed one).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -269,6 +248,8 @@ pub struct TransferRecord {
     pub state: TransferState,
     pub bytes_done: u64,
     pub error: Option<String>,
+    /// Why it ended without the file, beside `error` (kept in the same states).
+    pub fail_reason: Option<FailReason>,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,
@@ -452,15 +433,22 @@ impl Store {
         Ok(self.conn().query_row(&sql, params![account, sid, direction], record_from_row).optional()?)
     }
 
-    /// Moves to `state`. Final states set `finished_at`, others clear it. `error` is kept
-    /// for Failed, Interrupted, Rejected and Cancelled (reason); the other states clear it.
-    pub fn set_state(&self, id: i64, state: TransferState, error: Option<&str>) -> Result<(), StoreError> {
+    /// Moves to `state`. Final states set `finished_at`, others clear it. `failure` (why,
+    /// and the sentence) is kept for Failed, Interrupted, Rejected and Cancelled; the
+    /// other states clear it.
+    pub fn set_state(
+        &self,
+        id: i64,
+        state: TransferState,
+        failure: Option<(FailReason, &str)>,
+    ) -> Result<(), StoreError> {
         let now = now_ms();
-        let error = error.filter(|_| state.keeps_error());
+        let (reason, error) = failure.filter(|_| state.keeps_error()).map(|(r, e)| (Wire(r), e)).unzip();
         self.update(
             id,
-            "UPDATE transfers SET state = ?2, error = ?3, finished_at = ?4, updated_at = ?5 WHERE id = ?1",
-            params![id, state, error, state.is_final().then_some(now), now],
+            "UPDATE transfers SET state = ?2, error = ?3, fail_reason = ?4, finished_at = ?5, updated_at = ?6 \
+             WHERE id = ?1",
+            params![id, state, error, reason, state.is_final().then_some(now), now],
         )
     }
 
@@ -473,7 +461,7 @@ impl Store {
     /// Records the route chosen and, for S5B, the streamhost used.
     pub fn set_route(&self, id: i64, route: Route, streamhost: Option<&str>) -> Result<(), StoreError> {
         let sql = "UPDATE transfers SET route = ?2, streamhost = ?3, updated_at = ?4 WHERE id = ?1";
-        self.update(id, sql, params![id, route, streamhost, now_ms()])
+        self.update(id, sql, params![id, Wire(route), streamhost, now_ms()])
     }
 
     /// Records the hashes; `None` leaves that column as it is.
@@ -507,7 +495,7 @@ impl Store {
     /// previous attempt's route and streamhost are cleared.
     pub fn start_attempt(&self, id: i64, sid: &str, peer_jid: &str, offset: u64) -> Result<(), StoreError> {
         let sql = "UPDATE transfers SET sid = ?2, peer_jid = ?3, \"offset\" = ?4, bytes_done = ?4, state = ?5, \
-                   attempts = attempts + 1, error = NULL, finished_at = NULL, route = NULL, streamhost = NULL, \
+                   attempts = attempts + 1, error = NULL, fail_reason = NULL, finished_at = NULL, route = NULL, streamhost = NULL, \
                    updated_at = ?6 WHERE id = ?1";
         self.update(id, sql, params![id, sid, peer_jid, to_i64(offset)?, TransferState::Accepted, now_ms()])
     }
@@ -590,7 +578,7 @@ impl Store {
     /// or kill become Interrupted. Returns how many.
     pub fn interrupt_unfinished(&self, account: &str) -> Result<usize, StoreError> {
         let sql = "UPDATE transfers SET state = 'interrupted', error = 'Skiff stopped during the transfer', \
-                   updated_at = ?2 WHERE account = ?1 AND state IN ('offered', 'accepted', 'active')";
+                   fail_reason = 'stopped', updated_at = ?2 WHERE account = ?1 AND state IN ('offered', 'accepted', 'active')";
         Ok(self.conn().execute(sql, params![account, now_ms()])?)
     }
 
@@ -753,7 +741,7 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TransferRecord> {
         sha256: r.get(9)?,
         date: r.get(10)?,
         description: r.get(11)?,
-        route: r.get(12)?,
+        route: r.get::<_, Option<Wire<Route>>>(12)?.map(|w| w.0),
         streamhost: r.get(13)?,
         state: r.get(14)?,
         bytes_done: get_u64(r, 15)?,
@@ -766,6 +754,8 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TransferRecord> {
         url: r.get(22)?,
         // Anything unknown (a newer Skiff's value) reads as not verified.
         verified: r.get::<_, Option<String>>(23)?.and_then(|v| v.parse().ok()).unwrap_or(Verification::None),
+        // Likewise: a reason this version does not know reads as none.
+        fail_reason: r.get::<_, Option<String>>(24)?.and_then(|v| v.parse().ok()),
     })
 }
 
@@ -836,6 +826,7 @@ mod tests {
         check(Direction::ALL, |v| v.as_str());
         check(TransferState::ALL, |v| v.as_str());
         check(Route::ALL, |v| v.as_str());
+        check(FailReason::ALL, |v| v.as_str());
         assert_eq!("S5B".parse::<Route>(), Err(UnknownValue { kind: "route", value: "S5B".into() }));
         let finals: Vec<_> = TransferState::ALL.iter().filter(|s| s.is_final()).collect();
         assert_eq!(finals, [&Completed, &Failed, &Rejected, &Cancelled]);
@@ -962,7 +953,7 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let id = store.insert(&offer("s", Direction::Outgoing, "bob@x/pc", "a.txt")).unwrap();
 
-        store.set_state(id, Active, Some("ignored")).unwrap();
+        store.set_state(id, Active, Some((FailReason::Network, "ignored"))).unwrap();
         let r = store.get(id).unwrap();
         assert_eq!((r.state, r.error, r.finished_at), (Active, None, None));
 
@@ -977,14 +968,15 @@ mod tests {
         assert_eq!((r.md5.as_deref(), r.sha256.as_deref()), (Some("m1"), Some("s1")));
         assert_eq!(r.local_path.as_deref(), Some("/home/me/a.txt"));
 
-        store.set_state(id, Failed, Some("peer went away")).unwrap();
+        store.set_state(id, Failed, Some((FailReason::Network, "peer went away"))).unwrap();
         let r = store.get(id).unwrap();
         assert_eq!((r.state, r.error.as_deref()), (Failed, Some("peer went away")));
+        assert_eq!(r.fail_reason, Some(FailReason::Network));
         assert!(r.finished_at.is_some());
 
         store.set_state(id, Completed, None).unwrap();
         let r = store.get(id).unwrap();
-        assert_eq!((r.state, r.error), (Completed, None));
+        assert_eq!((r.state, r.error, r.fail_reason), (Completed, None, None));
         assert!(r.finished_at.is_some());
 
         assert!(matches!(store.set_state(99, Failed, None), Err(StoreError::NotFound(99))));
@@ -1005,7 +997,7 @@ mod tests {
         let id = store.insert(&offer("s1", Direction::Incoming, "bob@x/pc", "a.iso")).unwrap();
         store.set_route(id, Route::Ibb, None).unwrap();
         store.set_progress(id, 700).unwrap();
-        store.set_state(id, Failed, Some("timeout")).unwrap();
+        store.set_state(id, Failed, Some((FailReason::Timeout, "timeout"))).unwrap();
         store.start_attempt(id, "s2", "bob@x/laptop", 700).unwrap();
         let r = store.get(id).unwrap();
         assert_eq!((r.sid.as_str(), r.peer_jid.as_str()), ("s2", "bob@x/laptop"));
@@ -1171,7 +1163,7 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let id = store.insert(&offer("s", Direction::Incoming, "bob@x/pc", "a")).unwrap();
         store.set_route(id, Route::S5bProxy, Some("proxy.x")).unwrap();
-        store.set_state(id, Interrupted, Some("connection lost")).unwrap();
+        store.set_state(id, Interrupted, Some((FailReason::Network, "connection lost"))).unwrap();
         let json = serde_json::to_string(&store.get(id).unwrap()).unwrap();
         for part in [r#""route":"s5b-proxy""#, r#""state":"interrupted""#, r#""direction":"incoming""#] {
             assert!(json.contains(part), "{json}");

@@ -27,7 +27,7 @@ use crate::dataforms::{DataForm, Field};
 use crate::disco::{DiscoInfoQuery, DiscoInfoResult, DiscoItemsQuery, DiscoItemsResult, Identity, Item};
 use crate::ibb::{Close, Data, IbbPayload, Open, SeqCheck, SeqCounter, SeqError};
 use crate::jid::Jid;
-use crate::negotiation::{Action, Negotiator, TlsPolicy};
+use crate::negotiation::{Action, Negotiator, TlsMode};
 use crate::ns;
 use crate::oob::{IqOob, XOob};
 use crate::roster::{Roster, RosterItem};
@@ -1025,9 +1025,9 @@ fn receiver(data: &[u8]) {
 pub fn negotiation(data: &[u8]) {
     let Some((&first, data)) = data.split_first() else { return };
     let policy = match first % 3 {
-        0 => TlsPolicy::Direct,
-        1 => TlsPolicy::StartTls,
-        _ => TlsPolicy::Plaintext,
+        0 => TlsMode::Direct,
+        1 => TlsMode::StartTls,
+        _ => TlsMode::Plaintext,
     };
     let jid: Jid = "user@example.com/skiff".parse().expect("jid");
     // With bit 8, an XEP-0198 resumption is asked instead of binding.

@@ -26,4 +26,5 @@ pub mod stream;
 pub mod stream_error;
 pub mod transfer;
 pub mod upload;
+pub mod vocab;
 pub mod xml;

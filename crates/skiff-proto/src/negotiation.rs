@@ -32,15 +32,26 @@ use crate::stream::StreamEvent;
 use crate::stream_error::StreamError;
 use crate::xml::Element;
 
-/// How the transport is secured.
+/// How the connection to the server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsPolicy {
-    /// Require STARTTLS (the transport starts in plaintext).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum TlsMode {
+    /// Plain TCP, then STARTTLS, which is required.
     StartTls,
-    /// The transport is already TLS (XEP-0368 direct TLS).
+    /// TLS from the first byte (XEP-0368 direct TLS).
     Direct,
     /// No TLS at all. Only for loopback test servers; the driver enforces that.
     Plaintext,
+}
+crate::wire_enum!(TlsMode, "TLS mode", { StartTls => "starttls", Direct => "direct", Plaintext => "plaintext" });
+
+impl TlsMode {
+    /// Whether the connection is encrypted at all.
+    pub fn is_tls(self) -> bool {
+        self != TlsMode::Plaintext
+    }
 }
 
 /// Channel-binding data of the TLS connection, for the SCRAM -PLUS mechanisms: it ties
@@ -194,7 +205,7 @@ pub struct Negotiator {
     jid: Jid,
     password: String,
     resource: Option<String>,
-    policy: TlsPolicy,
+    policy: TlsMode,
     tls: bool,
     state: State,
     mech: Option<Box<dyn Mechanism + Send>>,
@@ -236,14 +247,14 @@ const SESSION_ID: &str = "session-1";
 
 impl Negotiator {
     /// `jid` is the account (its resource, if any, is the one requested at bind).
-    pub fn new(jid: Jid, password: impl Into<String>, policy: TlsPolicy) -> Negotiator {
+    pub fn new(jid: Jid, password: impl Into<String>, policy: TlsMode) -> Negotiator {
         let resource = jid.resource().map(str::to_owned);
         Negotiator {
             jid: jid.bare(),
             password: password.into(),
             resource,
             policy,
-            tls: policy == TlsPolicy::Direct,
+            tls: policy == TlsMode::Direct,
             state: State::AwaitHeader,
             mech: None,
             mech_name: String::new(),
@@ -343,10 +354,10 @@ impl Negotiator {
         let starttls = features.child("starttls", ns::TLS);
         if !self.tls {
             match (self.policy, starttls) {
-                (TlsPolicy::Plaintext, Some(st)) if st.child("required", ns::TLS).is_some() => {
+                (TlsMode::Plaintext, Some(st)) if st.child("required", ns::TLS).is_some() => {
                     return Err(NegotiationError::TlsRequiredByServer)
                 }
-                (TlsPolicy::Plaintext, _) => {}
+                (TlsMode::Plaintext, _) => {}
                 (_, Some(_)) => {
                     self.state = State::AwaitProceed;
                     return Ok(vec![Action::Send(Element::new("starttls", ns::TLS))]);
@@ -674,13 +685,13 @@ mod tests {
             .collect()
     }
 
-    fn neg(policy: TlsPolicy) -> Negotiator {
+    fn neg(policy: TlsMode) -> Negotiator {
         Negotiator::new("user@example.com/skiff".parse().unwrap(), "pencil", policy)
     }
 
     #[test]
     fn starttls_then_restart() {
-        let mut n = neg(TlsPolicy::StartTls);
+        let mut n = neg(TlsMode::StartTls);
         assert_eq!(n.handle(open()).unwrap(), vec![]);
         let a = n.handle(features(&format!("{STARTTLS}{MECHS}"))).unwrap();
         assert_eq!(sent(&a), vec!["<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"]);
@@ -694,10 +705,10 @@ mod tests {
 
     #[test]
     fn refuses_to_continue_without_tls() {
-        let mut n = neg(TlsPolicy::StartTls);
+        let mut n = neg(TlsMode::StartTls);
         n.handle(open()).unwrap();
         assert_eq!(n.handle(features(MECHS)), Err(NegotiationError::TlsNotOffered));
-        let mut n = neg(TlsPolicy::StartTls);
+        let mut n = neg(TlsMode::StartTls);
         n.handle(open()).unwrap();
         n.handle(features(STARTTLS)).unwrap();
         assert_eq!(
@@ -708,19 +719,19 @@ mod tests {
 
     #[test]
     fn no_plain_without_tls() {
-        let mut n = neg(TlsPolicy::Plaintext);
+        let mut n = neg(TlsMode::Plaintext);
         n.handle(open()).unwrap();
         let only_plain =
             "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>";
         assert_eq!(n.handle(features(only_plain)), Err(NegotiationError::NoMechanism("PLAIN".into())));
-        let mut n = neg(TlsPolicy::Plaintext);
+        let mut n = neg(TlsMode::Plaintext);
         n.handle(open()).unwrap();
         assert_eq!(n.handle(features(STARTTLS)), Err(NegotiationError::TlsRequiredByServer));
     }
 
     #[test]
     fn plain_over_tls() {
-        let mut n = neg(TlsPolicy::Direct);
+        let mut n = neg(TlsMode::Direct);
         n.handle(open()).unwrap();
         let a = n
             .handle(features(
@@ -736,7 +747,7 @@ mod tests {
 
     #[test]
     fn sasl_failure_is_a_clear_error() {
-        let mut n = neg(TlsPolicy::Direct);
+        let mut n = neg(TlsMode::Direct);
         n.handle(open()).unwrap();
         n.handle(features(MECHS)).unwrap();
         let err = n
@@ -750,7 +761,7 @@ mod tests {
 
     #[test]
     fn stream_error_during_negotiation() {
-        let mut n = neg(TlsPolicy::StartTls);
+        let mut n = neg(TlsMode::StartTls);
         n.handle(open()).unwrap();
         let err = n
             .handle(st("<error xmlns='http://etherx.jabber.org/streams'><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></error>"))
@@ -842,7 +853,7 @@ mod tests {
     #[test]
     fn scram_sha256_exchange_and_bind() {
         for forge in [true, false] {
-            let mut n = neg(TlsPolicy::Direct);
+            let mut n = neg(TlsMode::Direct);
             n.handle(open()).unwrap();
             let a = n.handle(features(&mechanisms(&["SCRAM-SHA-1", "SCRAM-SHA-256", "PLAIN"]))).unwrap();
             assert!(sent(&a)[0].contains("mechanism='SCRAM-SHA-256'"), "{a:?}");
@@ -882,7 +893,7 @@ mod tests {
     #[test]
     fn server_final_in_a_challenge() {
         for forge in [false, true] {
-            let mut n = neg(TlsPolicy::Direct);
+            let mut n = neg(TlsMode::Direct);
             n.handle(open()).unwrap();
             let a = n.handle(features(&mechanisms(&["SCRAM-SHA-256"]))).unwrap();
             let (server, challenge) = ScramServer::first(&sasl_payload(&a));
@@ -900,7 +911,7 @@ mod tests {
             assert_eq!(a, vec![Action::RestartStream]);
         }
         // A success straight after the auth, with no exchange at all, proves nothing.
-        let mut n = neg(TlsPolicy::Direct);
+        let mut n = neg(TlsMode::Direct);
         n.handle(open()).unwrap();
         n.handle(features(&mechanisms(&["SCRAM-SHA-256"]))).unwrap();
         assert_eq!(
@@ -911,7 +922,7 @@ mod tests {
 
     /// A SCRAM challenge built from `f(client nonce)`, answered by the negotiator.
     fn challenge_with(f: impl Fn(&str) -> String) -> Result<Vec<Action>, NegotiationError> {
-        let mut n = neg(TlsPolicy::Direct);
+        let mut n = neg(TlsMode::Direct);
         n.handle(open()).unwrap();
         let a = n.handle(features(&mechanisms(&["SCRAM-SHA-256"]))).unwrap();
         let first = sasl_payload(&a);
@@ -984,7 +995,7 @@ mod tests {
     #[test]
     fn plain_is_refused_to_an_account_that_used_scram() {
         let only_plain = mechanisms(&["PLAIN"]);
-        let mut n = neg(TlsPolicy::Direct).require_scram(true);
+        let mut n = neg(TlsMode::Direct).require_scram(true);
         n.handle(open()).unwrap();
         let r = n.handle(features(&only_plain));
         assert_eq!(r, Err(NegotiationError::PlainDowngrade));
@@ -992,12 +1003,12 @@ mod tests {
         assert!(text.contains("downgrade") && text.contains("signed in with SCRAM before"), "{text}");
         assert!(text.contains("allow PLAIN for this account"), "{text}");
         // SCRAM offered: used as always.
-        let mut n = neg(TlsPolicy::Direct).require_scram(true);
+        let mut n = neg(TlsMode::Direct).require_scram(true);
         n.handle(open()).unwrap();
         let a = n.handle(features(MECHS)).unwrap();
         assert!(sent(&a)[0].contains("mechanism='SCRAM-SHA-1'"), "{a:?}");
         // Without the requirement, PLAIN over TLS is still allowed, and reported.
-        let mut n = neg(TlsPolicy::Direct);
+        let mut n = neg(TlsMode::Direct);
         n.handle(open()).unwrap();
         assert!(sent(&n.handle(features(&only_plain)).unwrap())[0].contains("mechanism='PLAIN'"));
         let a = n.handle(st("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")).unwrap();
@@ -1019,7 +1030,7 @@ mod tests {
     /// The mechanism and GS2 header chosen for `mechs` (plus optional extra features)
     /// with `binding` over direct TLS.
     fn choice(binding: Option<ChannelBindingData>, mechs: &[&str], extra: &str) -> (String, String) {
-        let mut n = neg(TlsPolicy::Direct).channel_binding(binding);
+        let mut n = neg(TlsMode::Direct).channel_binding(binding);
         n.handle(open()).unwrap();
         let a = n.handle(features(&format!("{}{extra}", mechanisms(mechs)))).unwrap();
         let [Action::Send(auth)] = a.as_slice() else { panic!("{a:?}") };
@@ -1048,7 +1059,7 @@ mod tests {
         assert_eq!(choice(None, &ALL_SCRAM, ""), ("SCRAM-SHA-256".into(), "n,".into()));
         assert_eq!(choice(None, &["SCRAM-SHA-1", "SCRAM-SHA-256-PLUS"], ""), ("SCRAM-SHA-1".into(), "n,".into()));
         // Only -PLUS offered and no data: nothing usable (PLAIN absent).
-        let mut n = neg(TlsPolicy::Direct);
+        let mut n = neg(TlsMode::Direct);
         n.handle(open()).unwrap();
         assert!(matches!(
             n.handle(features(&mechanisms(&["SCRAM-SHA-256-PLUS"]))),
@@ -1061,7 +1072,7 @@ mod tests {
         let cb = "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-server-end-point'/></sasl-channel-binding>";
         assert_eq!(choice(Some(exporter()), &ALL_SCRAM, cb), ("SCRAM-SHA-256".into(), "n,".into()));
         // Data given to a plaintext transport: ignored.
-        let mut n = neg(TlsPolicy::Plaintext).channel_binding(Some(exporter()));
+        let mut n = neg(TlsMode::Plaintext).channel_binding(Some(exporter()));
         n.handle(open()).unwrap();
         let a = n.handle(features(&mechanisms(&ALL_SCRAM))).unwrap();
         assert!(sent(&a)[0].contains("mechanism='SCRAM-SHA-256'>"), "{a:?}");
@@ -1073,7 +1084,7 @@ mod tests {
     /// flag through a whole exchange.
     #[test]
     fn plus_exchange_after_starttls() {
-        let mut n = neg(TlsPolicy::StartTls);
+        let mut n = neg(TlsMode::StartTls);
         n.handle(open()).unwrap();
         n.handle(features(&format!("{STARTTLS}{}", mechanisms(&ALL_SCRAM)))).unwrap();
         n.handle(st("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")).unwrap();
@@ -1089,7 +1100,7 @@ mod tests {
         let fin = server.last(&client_final, &data);
         assert_eq!(n.handle(sasl("success", &fin)).unwrap(), vec![Action::RestartStream]);
         // "y" goes through as c=eSws (base64 of "y,,").
-        let mut n = neg(TlsPolicy::Direct).channel_binding(Some(exporter()));
+        let mut n = neg(TlsMode::Direct).channel_binding(Some(exporter()));
         n.handle(open()).unwrap();
         let a = n.handle(features(&mechanisms(&["SCRAM-SHA-256"]))).unwrap();
         let (server, challenge) = ScramServer::first(&sasl_payload(&a));
@@ -1102,7 +1113,7 @@ mod tests {
 
     #[test]
     fn required_legacy_session_and_bad_bind() {
-        let mut n = neg(TlsPolicy::Direct);
+        let mut n = neg(TlsMode::Direct);
         n.authenticated = true; // as after SASL success
         n.handle(open()).unwrap();
         n.handle(features(
@@ -1118,7 +1129,7 @@ mod tests {
             Action::Done(_)
         ));
 
-        let mut n = neg(TlsPolicy::Direct);
+        let mut n = neg(TlsMode::Direct);
         n.authenticated = true;
         n.handle(open()).unwrap();
         n.handle(features("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>")).unwrap();
@@ -1132,7 +1143,7 @@ mod tests {
     /// A negotiator past SASL that asks to resume session 'abc' (we handled 7).
     fn resuming() -> Negotiator {
         let old: Jid = "user@example.com/old".parse().unwrap();
-        let mut n = neg(TlsPolicy::Direct).resume(Some((ResumeRequest { previd: "abc".into(), h: 7 }, old)));
+        let mut n = neg(TlsMode::Direct).resume(Some((ResumeRequest { previd: "abc".into(), h: 7 }, old)));
         n.authenticated = true;
         n.handle(open()).unwrap();
         n
@@ -1179,7 +1190,7 @@ mod tests {
             .unwrap();
         assert!(matches!(a.as_slice(), [Action::Done(d)] if d.resumption == Some(Resumption::NotOffered)));
         // Without a request, nothing is said about resumption.
-        let mut n = neg(TlsPolicy::Direct);
+        let mut n = neg(TlsMode::Direct);
         n.authenticated = true;
         n.handle(open()).unwrap();
         n.handle(features(SM_BIND)).unwrap();

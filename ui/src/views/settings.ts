@@ -6,7 +6,7 @@
 import { h } from '../dom';
 import { icon } from '../icons';
 import { LANGUAGES, t, type Key } from '../i18n';
-import type { Language, MethodName, Settings, StrangerPolicy, Theme } from '../types';
+import type { Language, Method, Settings, StrangerPolicy, Theme } from '../types';
 import { Modal } from './modal';
 
 export interface SettingsActions {
@@ -16,7 +16,7 @@ export interface SettingsActions {
   preview(lang: Language, theme: Theme): void;
 }
 
-const ALL_METHODS: MethodName[] = ['s5b', 'ibb'];
+const ALL_METHODS: Method[] = ['s5b', 'ibb'];
 const STRANGER_POLICIES: [StrangerPolicy, Key][] = [
   ['ask', 'settings.strangersAsk'],
   ['refuse', 'settings.strangersRefuse'],

@@ -104,7 +104,7 @@ describe('transfer cards', () => {
 
   it('route clicks to the actions with the card id', () => {
     const actions = noopTransferActions();
-    const s = stateWith([offer(9, 'outgoing'), { type: 'transfer_failed', id: 9, name: 'f9.zip', error: 'lost', resumable: true, upload_fallback: false }]);
+    const s = stateWith([offer(9, 'outgoing'), { type: 'transfer_failed', id: 9, name: 'f9.zip', reason: 'network', error: 'lost', resumable: true, upload_fallback: false }]);
     const pane = new TransfersPane(actions);
     document.body.append(pane.el);
     pane.render(s, emptyDirty(), true);
@@ -117,7 +117,7 @@ describe('transfer cards', () => {
     const actions = noopTransferActions();
     const failed = (id: number, upload_fallback: boolean, resumable = false): EngineEvent[] => [
       offer(id, 'outgoing'),
-      { type: 'transfer_failed', id, name: `f${id}.zip`, error: 'No transfer method worked', resumable, upload_fallback },
+      { type: 'transfer_failed', id, name: `f${id}.zip`, reason: 'network', error: 'No transfer method worked', resumable, upload_fallback },
     ];
     const s = stateWith([...failed(1, true), ...failed(2, false), ...failed(3, true, true)]);
     const pane = new TransfersPane(actions);
@@ -146,7 +146,7 @@ describe('transfer cards', () => {
     expect(button(1).hidden).toBe(true);
     expect(cardButtons({ id: 4, state: 'failed', direction: 'incoming', uploadFallback: true } as TransferView)).toEqual(['dismiss']);
     setLanguage('zh-CN');
-    applyEvent(s, { type: 'transfer_failed', id: 1, name: 'f1.zip', error: 'x', resumable: false, upload_fallback: true }, d, 3000);
+    applyEvent(s, { type: 'transfer_failed', id: 1, name: 'f1.zip', reason: 'network', error: 'x', resumable: false, upload_fallback: true }, d, 3000);
     pane.render(s, d, true);
     expect(button(1).textContent).toBe('改用上传发送');
   });
@@ -968,7 +968,7 @@ describe('history helpers', () => {
     const r = {
       id: 1, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@x/pc', file_name: 'a', local_path: '/a', size: 1,
       md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state: 'interrupted',
-      bytes_done: 0, error: 'lost', created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null, verified: 'none',
+      bytes_done: 0, error: 'lost', fail_reason: 'network', created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null, verified: 'none',
     } as const;
     expect(recordActions(r, false)).toEqual({ open: false, show: true, resend: true, resume: true, remove: true });
     expect(recordActions(r, true)).toEqual({ open: false, show: true, resend: false, resume: false, remove: false });
@@ -991,7 +991,7 @@ describe('history helpers', () => {
     const rec = (id: number, state: TransferRecord['state']): TransferRecord => ({
       id, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
       md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state,
-      bytes_done: 0, error: 'No transfer method worked', created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null, verified: 'none',
+      bytes_done: 0, error: 'No transfer method worked', fail_reason: 'network', created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null, verified: 'none',
     });
     const uploadInstead = vi.fn();
     const view = new HistoryView({
@@ -1019,7 +1019,7 @@ describe('history view', () => {
   const rec = (id: number, extra: Partial<TransferRecord>): TransferRecord => ({
     id, sid: '', direction: 'incoming', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
     md5: null, sha256: null, date: null, description: null, route: 's5b-direct', streamhost: null, state: 'completed',
-    bytes_done: 1, error: null, created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null, verified: 'sha256',
+    bytes_done: 1, error: null, fail_reason: null, created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null, verified: 'sha256',
     ...extra,
   });
   const view = (records: TransferRecord[], load = vi.fn(async () => records)) =>

@@ -17,8 +17,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex};
 
-use super::outgoing::{bridge_iq, store_route, Clock, Failure};
-use super::{s5b, Decision, Progress, Transfers};
+use super::outgoing::{bridge_iq, Clock, Stop};
+use super::{FailReason, Failure, s5b, Decision, Progress, Transfers};
 use crate::event::Event;
 use crate::files::{self, PartFile, VerifyError};
 use crate::store::{Direction, NewTransfer, Route, TransferState};
@@ -74,9 +74,7 @@ async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
         }
         Decided::Declined { id } => {
             refuse(&t, &mut m, &clock, None);
-            let _ = t.inner.store.set_state(id, TransferState::Rejected, Some("declined"));
-            t.emit(Event::TransferRejected { id, name, reason: "declined".into() });
-            return;
+            return t.declined(id, name, "declined".into());
         }
         Decided::Accepted { id, final_path, offset } => (id, final_path, offset),
     };
@@ -85,7 +83,7 @@ async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
     if let Err(sentence) = files::check_free_space(dir, offer.file.size.saturating_sub(offset)) {
         let text = "not enough disk space for this file";
         refuse(&t, &mut m, &clock, Some(StanzaError::new(Condition::ResourceConstraint).with_text(text)));
-        t.fail(id, &name, &sentence, offset > 0);
+        t.fail(id, &name, Failure::new(FailReason::Storage, sentence, offset > 0));
         return;
     }
     let Some(cancel) = t.claim(id) else {
@@ -97,8 +95,8 @@ async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
         );
         return;
     };
-    if let Err(Failure::Failed { error, resumable }) = drive(&t, m, clock, cancel, id, final_path, offset).await {
-        t.fail(id, &name, &error, resumable);
+    if let Err(Stop::Failed(f)) = drive(&t, m, clock, cancel, id, final_path, offset).await {
+        t.fail(id, &name, f);
     }
 }
 
@@ -203,7 +201,7 @@ async fn drive(
     id: i64,
     final_path: PathBuf,
     offset: u64,
-) -> Result<(), Failure> {
+) -> Result<(), Stop> {
     let client = t.client().clone();
     let store = &t.inner.store;
     let size = m.offer().file.size;
@@ -223,7 +221,7 @@ async fn drive(
                 &clock,
                 Some(StanzaError::new(Condition::InternalServerError).with_text("cannot write the file")),
             );
-            return Err(Failure::fatal(format!("cannot write {}: {e}", final_path.display())));
+            return Err(Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display())));
         }
     };
     let _ = store.set_local_path(id, &final_path.display().to_string());
@@ -255,7 +253,7 @@ async fn drive(
                     }
                     ReceiverAction::ReadSocket { expected } => {
                         let Some(s) = sock.take() else {
-                            return Err(Failure::resumable("the bytestream is gone"));
+                            return Err(Stop::resumable(FailReason::Network, "the bytestream is gone"));
                         };
                         let (part, tx, t2) = (part.clone(), inputs.clone(), t.clone());
                         reader = Some(tokio::spawn(async move {
@@ -282,13 +280,12 @@ async fn drive(
                         })
                     }
                     ReceiverAction::Started { route: r, streamhost, offset } => {
-                        let r = store_route(r);
-                        let mut guard = part.lock().await;
+                                                let mut guard = part.lock().await;
                         if guard.as_ref().is_some_and(|p| p.written() != offset) {
                             // The machine starts elsewhere (e.g. no range possible): reopen there.
                             *guard =
                                 Some(PartFile::resume(final_path.clone(), offset, size).await.map_err(|e| {
-                                    Failure::fatal(format!("cannot write {}: {e}", final_path.display()))
+                                    Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display()))
                                 })?);
                         }
                         drop(guard);
@@ -303,17 +300,19 @@ async fn drive(
                     ReceiverAction::Done { route: r, sha256, checksum } => {
                         drop(route);
                         let Some(p) = part.lock().await.take() else {
-                            return Err(Failure::fatal("the file is closed"));
+                            return Err(Stop::fatal(FailReason::Storage, "the file is closed"));
                         };
                         let mut sha: Vec<&str> = offered_sha256.iter().map(String::as_str).collect();
                         sha.extend(sha256.as_deref().filter(|h| Some(*h) != offered_sha256.as_deref()));
-                        return finish(t, id, p, md5.as_deref(), &sha, checksum, store_route(r), &progress).await;
+                        return finish(t, id, p, md5.as_deref(), &sha, checksum, r, &progress).await;
                     }
                     ReceiverAction::Rejected => {
-                        let _ = store.set_state(id, TransferState::Rejected, Some("declined"));
+                        let _ = store.set_state(id, TransferState::Rejected, Some((FailReason::Declined, "declined")));
                         return Ok(());
                     }
-                    ReceiverAction::Failed { error, resumable } => return Err(Failure::Failed { error, resumable }),
+                    ReceiverAction::Failed { reason, error, resumable } => {
+                        return Err(Stop::Failed(Failure { reason, error, resumable }))
+                    }
                 };
                 if let Some(input) = input {
                     actions.extend(m.handle(input, clock.now()));
@@ -351,7 +350,7 @@ async fn finish(
     checksum: Option<Iq>,
     route: Route,
     progress: &Progress,
-) -> Result<(), Failure> {
+) -> Result<(), Stop> {
     let store = &t.inner.store;
     let transferred = part.written().saturating_sub(progress.start_bytes);
     let result = part.finish_checked(md5, sha256).await;
@@ -381,8 +380,9 @@ async fn finish(
             });
             Ok(())
         }
-        Err(e @ VerifyError::SizeMismatch { .. }) => Err(Failure::resumable(e.to_string())),
-        Err(e) => Err(Failure::fatal(e.to_string())),
+        Err(e @ VerifyError::SizeMismatch { .. }) => Err(Stop::resumable(FailReason::Protocol, e.to_string())),
+        Err(e @ VerifyError::HashMismatch { .. }) => Err(Stop::fatal(FailReason::Integrity, e.to_string())),
+        Err(e @ VerifyError::Io(_)) => Err(Stop::fatal(FailReason::Storage, e.to_string())),
     }
 }
 

@@ -27,7 +27,7 @@ use skiff_proto::stanza::{Condition, Iq, Message, StanzaError};
 use tokio::sync::mpsc;
 
 use super::upload::{check_url, check_url_lan};
-use super::{Completed, Decision, Progress, Transfers};
+use super::{FailReason, Failure, Completed, Decision, Progress, Transfers};
 use crate::event::Event;
 use crate::files::{self, PartFile};
 use crate::store::{Direction, NewTransfer, Route, TransferState};
@@ -215,7 +215,7 @@ async fn incoming(t: Transfers, link: Link) {
         (Err(e), _) | (_, Err(e)) => {
             t.inner.decisions.lock().unwrap().remove(&id);
             answer.error = Some(StanzaError::new(Condition::NotAcceptable).with_text(e.clone()));
-            return t.fail(id, &name, &e, false);
+            return t.fail(id, &name, Failure::new(FailReason::Policy, e, false));
         }
     };
     let decision = t.answer(id, &from, asked).await;
@@ -223,14 +223,13 @@ async fn incoming(t: Transfers, link: Link) {
     let dir = match decision {
         Decision::Reject => {
             answer.error = Some(StanzaError::new(Condition::NotAcceptable).with_text("declined"));
-            let _ = store.set_state(id, TransferState::Rejected, Some("declined"));
-            return t.emit(Event::TransferRejected { id, name, reason: "declined".into() });
+            return t.declined(id, name, "declined".into());
         }
         Decision::Accept(dir) => dir.unwrap_or_else(|| t.cfg().download_dir.clone()),
     };
     if let Err(sentence) = files::check_free_space(&dir, size) {
         answer.error = Some(StanzaError::new(Condition::ResourceConstraint).with_text("not enough disk space"));
-        return t.fail(id, &name, &sentence, false);
+        return t.fail(id, &name, Failure::new(FailReason::Storage, sentence, false));
     }
     let resumable = answer.iq.is_none();
     let final_path = files::unique_path(&dir, &name);
@@ -261,7 +260,7 @@ async fn run(
     let part_path = files::part_path(&final_path);
     let result = tokio::select! {
         r = fetch(t, id, http, url, final_path, have, size) => r,
-        _ = cancel.cancelled() => Err(Broken { error: "cancelled".to_owned(), kept: true }),
+        _ = cancel.cancelled() => Err(Broken { reason: FailReason::Cancelled, error: "cancelled".to_owned(), kept: true }),
     };
     drop(cancel);
     match result {
@@ -269,7 +268,7 @@ async fn run(
             t.record_completed(Completed { seconds: started.elapsed().as_secs_f64(), ..done });
             Ok(())
         }
-        Err(Broken { error, kept }) => {
+        Err(Broken { reason, error, kept }) => {
             let held = tokio::fs::metadata(&part_path).await.map(|m| m.len()).unwrap_or(0);
             let keep = kept && resumable && held > 0;
             if keep {
@@ -277,7 +276,7 @@ async fn run(
             } else {
                 let _ = tokio::fs::remove_file(&part_path).await;
             }
-            t.fail(id, name, &error, keep);
+            t.fail(id, name, Failure::new(reason, error.clone(), keep));
             Err(error)
         }
     }
@@ -329,13 +328,15 @@ impl Drop for IqAnswer {
 
 /// Why a download ended early; `kept` when the `.part` holds data worth resuming.
 struct Broken {
+    reason: FailReason,
     error: String,
     kept: bool,
 }
 
-impl From<String> for Broken {
-    fn from(error: String) -> Broken {
-        Broken { error, kept: false }
+impl Broken {
+    /// Nothing worth resuming from.
+    fn lost(reason: FailReason, error: impl Into<String>) -> Broken {
+        Broken { reason, error: error.into(), kept: false }
     }
 }
 
@@ -360,28 +361,33 @@ async fn fetch(
 ) -> Result<Completed, Broken> {
     let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if let Some(dir) = final_path.parent() {
-        tokio::fs::create_dir_all(dir).await.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        tokio::fs::create_dir_all(dir).await.map_err(|e| Broken::lost(FailReason::Storage, format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut req = http.get(url.clone());
     if have > 0 {
         req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
     }
-    let resp = req.send().await.map_err(|e| Broken { error: describe(&e, &url), kept: have > 0 })?;
+    let resp = req.send().await.map_err(|e| Broken { reason: FailReason::Network, error: describe(&e, &url), kept: have > 0 })?;
     let status = resp.status();
     // Where this response starts, and the whole file's size as far as it tells.
     let (offset, size) = if status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0 {
         match content_range(&resp) {
             Some((start, total)) if start == have => (have, total.or(resp.content_length().map(|n| n + have))),
-            _ => return Err(format!("the server sent another part of {name} than the one asked for").into()),
+            _ => {
+                let error = format!("the server sent another part of {name} than the one asked for");
+                return Err(Broken::lost(FailReason::Protocol, error));
+            }
         }
     } else if status.is_success() {
         (0, resp.content_length())
     } else {
-        return Err(Broken { error: format!("the server answered {status} for {url}"), kept: have > 0 });
+        let error = format!("the server answered {status} for {url}");
+        return Err(Broken { reason: FailReason::Refused, error, kept: have > 0 });
     };
     let size = match (size, announced) {
         (Some(n), a) if a != 0 && n != a => {
-            return Err(format!("the server gave two sizes for {name}: {a} and then {n} bytes").into());
+            let error = format!("the server gave two sizes for {name}: {a} and then {n} bytes");
+            return Err(Broken::lost(FailReason::Protocol, error));
         }
         (Some(n), _) => Some(n),
         (None, 0) => None,
@@ -390,7 +396,7 @@ async fn fetch(
     if let (Some(n), 0) = (size, announced) {
         let _ = t.inner.store.set_size(id, n);
         if let Some(dir) = final_path.parent() {
-            files::check_free_space(dir, n.saturating_sub(offset)).map_err(Broken::from)?;
+            files::check_free_space(dir, n.saturating_sub(offset)).map_err(|e| Broken::lost(FailReason::Storage, e))?;
         }
     }
     t.record_started(id, Route::Oob, None, offset);
@@ -400,7 +406,7 @@ async fn fetch(
     } else {
         PartFile::create(final_path, expected).await
     };
-    let part = part.map_err(|e| format!("cannot create the file: {e}"))?;
+    let part = part.map_err(|e| Broken::lost(FailReason::Storage, format!("cannot create the file: {e}")))?;
     download(t, id, resp, part, size, &name).await
 }
 
@@ -425,14 +431,15 @@ async fn download(
                 };
                 // What arrived stays for a resume (when the size is known).
                 let kept = size.is_some() && part.flush().await.is_ok();
-                return Err(Broken { error, kept });
+                return Err(Broken { reason: FailReason::Network, error, kept });
             }
         };
         part.write(&chunk).await.map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidData => {
-                format!("the server sent more than the {} bytes it announced", size.unwrap_or(0))
+                let error = format!("the server sent more than the {} bytes it announced", size.unwrap_or(0));
+                Broken::lost(FailReason::Protocol, error)
             }
-            _ => format!("cannot write the file: {e}"),
+            _ => Broken::lost(FailReason::Storage, format!("cannot write the file: {e}")),
         })?;
         progress.update(part.written());
     }
@@ -443,9 +450,16 @@ async fn download(
     if let Some(n) = size.filter(|&n| got < n) {
         // The body ended early without an error: keep what came, for a resume.
         let kept = part.flush().await.is_ok();
-        return Err(Broken { error: format!("the server sent {got} of the {n} bytes it announced"), kept });
+        let error = format!("the server sent {got} of the {n} bytes it announced");
+        return Err(Broken { reason: FailReason::Network, error, kept });
     }
-    let finished = part.finish(None).await.map_err(|e| e.to_string())?;
+    let finished = part.finish(None).await.map_err(|e| {
+        let reason = match e {
+            files::VerifyError::Io(_) => FailReason::Storage,
+            _ => FailReason::Integrity,
+        };
+        Broken::lost(reason, e.to_string())
+    })?;
     Ok(Completed {
         id,
         name: name.to_owned(),

@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::event::Event;
 use crate::session::Client;
 use crate::store::{Store, StoreError, TransferState};
+pub use skiff_proto::transfer::{FailReason, Failure};
 
 pub use s5b::StreamhostServer;
 
@@ -604,20 +605,31 @@ impl Transfers {
         self.inner.client.emit(e);
     }
 
-    /// Records the failure of transfer `id` and announces it.
-    fn fail(&self, id: i64, name: &str, error: &str, resumable: bool) {
-        let state = if resumable { TransferState::Interrupted } else { TransferState::Failed };
-        if let Err(e) = self.inner.store.set_state(id, state, Some(error)) {
+    /// Records the failure of transfer `id` (Interrupted when what arrived is kept,
+    /// else Failed) and announces it.
+    fn fail(&self, id: i64, name: &str, f: Failure) {
+        let state = if f.resumable { TransferState::Interrupted } else { TransferState::Failed };
+        if let Err(e) = self.inner.store.set_state(id, state, Some((f.reason, &f.error))) {
             tracing::warn!("history: {e}");
         }
         let upload_fallback = self.can_upload_instead(id);
-        self.emit(Event::TransferFailed {
-            id,
-            name: name.to_owned(),
-            error: error.to_owned(),
-            resumable,
-            upload_fallback,
-        });
+        let Failure { reason, error, resumable } = f;
+        self.emit(Event::TransferFailed { id, name: name.to_owned(), reason, error, resumable, upload_fallback });
+    }
+
+    /// Records that a user stopped our transfer `id` and announces it;
+    /// `resumable` when what the receiver holds can be continued from.
+    fn cancelled(&self, id: i64, name: String, resumable: bool) {
+        let Failure { reason, error, .. } = Failure::cancelled();
+        let _ = self.inner.store.set_state(id, TransferState::Cancelled, Some((reason, &error)));
+        self.emit(Event::TransferFailed { id, name, reason, error, resumable, upload_fallback: false });
+    }
+
+    /// Records that the receiver declined transfer `id` (saying `reason`) and
+    /// announces it.
+    fn declined(&self, id: i64, name: String, reason: String) {
+        let _ = self.inner.store.set_state(id, TransferState::Rejected, Some((FailReason::Declined, &reason)));
+        self.emit(Event::TransferRejected { id, name, reason });
     }
 
     /// Whether [`Transfers::upload_instead`] can take over transfer `id`: an outgoing

@@ -19,25 +19,28 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{s5b, Progress, TransferError, Transfers};
+use super::{FailReason, Failure, s5b, Progress, TransferError, Transfers};
 use crate::event::Event;
 use crate::files::{self, Hashes, SourceFile};
 use crate::session::{Client, ClientError};
 use crate::store::{Direction, NewTransfer, Route, TransferState};
 
 /// How an attempt ended, short of success.
-pub(super) enum Failure {
-    Rejected(String),
-    Failed { error: String, resumable: bool },
+pub(super) enum Stop {
+    /// The receiver declined, saying this.
+    Declined(String),
+    Failed(Failure),
 }
 
-impl Failure {
-    pub(super) fn resumable(error: impl Into<String>) -> Failure {
-        Failure::Failed { error: error.into(), resumable: true }
+impl Stop {
+    /// A failure after which what arrived is kept, to continue from.
+    pub(super) fn resumable(reason: FailReason, error: impl Into<String>) -> Stop {
+        Stop::Failed(Failure::new(reason, error, true))
     }
 
-    pub(super) fn fatal(error: impl Into<String>) -> Failure {
-        Failure::Failed { error: error.into(), resumable: false }
+    /// A failure that a retry starts over from.
+    pub(super) fn fatal(reason: FailReason, error: impl Into<String>) -> Stop {
+        Stop::Failed(Failure::new(reason, error, false))
     }
 }
 
@@ -310,24 +313,18 @@ impl Outgoing {
         let (id, name) = (self.id, self.name.clone());
         match self.transfer(cancel).await {
             Ok(()) => {}
-            Err(Failure::Rejected(reason)) => {
-                let _ = t.inner.store.set_state(id, TransferState::Rejected, Some(&reason));
-                t.emit(Event::TransferRejected { id, name, reason });
-            }
-            Err(Failure::Failed { error, resumable }) if error == "cancelled" => {
-                let _ = t.inner.store.set_state(id, TransferState::Cancelled, Some("cancelled"));
-                t.emit(Event::TransferFailed { id, name, error, resumable, upload_fallback: false });
-            }
-            Err(Failure::Failed { error, resumable }) => t.fail(id, &name, &error, resumable),
+            Err(Stop::Declined(reason)) => t.declined(id, name, reason),
+            Err(Stop::Failed(f)) if f.reason == FailReason::Cancelled => t.cancelled(id, name, f.resumable),
+            Err(Stop::Failed(f)) => t.fail(id, &name, f),
         }
     }
 
     /// Drives the sans-IO [`Sender`] machine: its actions become socket, file and
     /// stanza work here; their results go back in as inputs.
-    async fn transfer(self, mut cancel: super::CancelGuard) -> Result<(), Failure> {
+    async fn transfer(self, mut cancel: super::CancelGuard) -> Result<(), Stop> {
         let cfg = self.t.cfg();
         let client = self.t.inner.client.clone();
-        let me = client.jid().ok_or_else(|| Failure::resumable("signed out"))?;
+        let me = client.jid().ok_or_else(|| Stop::resumable(FailReason::Offline, "signed out"))?;
         let file = FileInfo {
             name: self.name.clone(),
             size: self.size,
@@ -437,14 +434,13 @@ impl Outgoing {
                         })
                     }
                     SenderAction::Started { route, streamhost, offset, length } => {
-                        let route = store_route(route);
-                        self.t.record_started(self.id, route, streamhost, offset);
+                                                self.t.record_started(self.id, route, streamhost, offset);
                         progress = Progress::new(&self.t, self.id, self.size, offset);
                         if route == Route::Ibb {
                             match SourceFile::open(&self.path, offset).await {
                                 Ok(f) => src = Some(f),
                                 Err(e) => {
-                                    return Err(Failure::fatal(format!("cannot read {}: {e}", self.path.display())))
+                                    return Err(Stop::fatal(FailReason::Source, format!("cannot read {}: {e}", self.path.display())))
                                 }
                             }
                         }
@@ -453,7 +449,7 @@ impl Outgoing {
                     }
                     SenderAction::StreamSocket { offset, length } => {
                         let Some(s) = sock.take() else {
-                            return Err(Failure::resumable("the bytestream is gone"));
+                            return Err(Stop::resumable(FailReason::Network, "the bytestream is gone"));
                         };
                         let (t, id, size, path, tx) =
                             (self.t.clone(), self.id, self.size, self.path.clone(), inputs.clone());
@@ -469,7 +465,7 @@ impl Outgoing {
                     }
                     SenderAction::ReadBlock { len } => {
                         let Some(f) = src.as_mut() else {
-                            return Err(Failure::fatal("in-band data before the stream started"));
+                            return Err(Stop::fatal(FailReason::Protocol, "in-band data before the stream started"));
                         };
                         let mut buf = vec![0u8; len];
                         Some(match f.read_block(&mut buf).await {
@@ -503,15 +499,17 @@ impl Outgoing {
                     SenderAction::ComputeChecksum => {
                         let sha = match cancel.or_cancel(self.hashes.get()).await {
                             Some(h) => h.map(|h| h.sha256),
-                            None => return Err(Failure::Failed { error: "cancelled".into(), resumable: false }),
+                            None => return Err(Stop::Failed(Failure { resumable: false, ..Failure::cancelled() })),
                         };
                         Some(SenderInput::Checksum(sha))
                     }
                     SenderAction::Done { route, bytes, verified } => {
-                        return self.completed(store_route(route), bytes, verified, &progress).await
+                        return self.completed(route, bytes, verified, &progress).await
                     }
-                    SenderAction::Rejected { reason } => return Err(Failure::Rejected(reason)),
-                    SenderAction::Failed { error, resumable } => return Err(Failure::Failed { error, resumable }),
+                    SenderAction::Rejected { reason } => return Err(Stop::Declined(reason)),
+                    SenderAction::Failed { reason, error, resumable } => {
+                        return Err(Stop::Failed(Failure { reason, error, resumable }))
+                    }
                 };
                 if let Some(input) = input {
                     actions.extend(m.handle(input, clock.now()));
@@ -526,7 +524,7 @@ impl Outgoing {
         }
     }
 
-    async fn completed(self, route: Route, bytes: u64, verified: bool, progress: &Progress) -> Result<(), Failure> {
+    async fn completed(self, route: Route, bytes: u64, verified: bool, progress: &Progress) -> Result<(), Stop> {
         let hashes = self.hashes.get().await;
         self.t.record_completed(super::Completed {
             id: self.id,
@@ -542,15 +540,6 @@ impl Outgoing {
             verified: if verified { crate::store::Verification::Sha256 } else { crate::store::Verification::None },
         });
         Ok(())
-    }
-}
-
-/// The history's name for a route.
-pub(super) fn store_route(r: skiff_proto::transfer::Route) -> Route {
-    match r {
-        skiff_proto::transfer::Route::S5bDirect => Route::S5bDirect,
-        skiff_proto::transfer::Route::S5bProxy => Route::S5bProxy,
-        skiff_proto::transfer::Route::Ibb => Route::Ibb,
     }
 }
 

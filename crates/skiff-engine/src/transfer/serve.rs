@@ -26,10 +26,10 @@ use skiff_proto::xml::Element;
 use tokio::io::AsyncSeekExt;
 use tokio::net::TcpListener;
 
-use super::{Completed, Progress, TransferError, Transfers};
+use super::{FailReason, Failure, Completed, Progress, TransferError, Transfers};
 use crate::event::Event;
 use crate::session::ClientError;
-use crate::store::{Route, TransferState};
+use crate::store::Route;
 
 /// What is escaped in the file name part of our URLs: all but RFC 3986's unreserved
 /// characters.
@@ -309,7 +309,7 @@ impl Transfers {
                         super::s5b::WRITE_TIMEOUT.as_secs()
                     );
                     drop(server);
-                    return t.fail(id, &name, &why, false);
+                    return t.fail(id, &name, Failure::new(FailReason::Timeout, why, false));
                 }
             };
             let (bytes, furthest) = server.sent();
@@ -322,21 +322,12 @@ impl Transfers {
                         "{target} did not fetch the file within {} s; the link no longer works",
                         offer_timeout.as_secs()
                     );
-                    return t.fail(id, &name, &why, false);
+                    return t.fail(id, &name, Failure::new(FailReason::Timeout, why, false));
                 }
                 None => None,
             };
             match answer {
-                None => {
-                    let _ = t.inner.store.set_state(id, TransferState::Cancelled, Some("cancelled"));
-                    t.emit(Event::TransferFailed {
-                        id,
-                        name,
-                        error: "cancelled".into(),
-                        resumable: false,
-                        upload_fallback: false,
-                    });
-                }
+                None => t.cancelled(id, name, false),
                 Some(Ok(_)) if furthest == size => t.record_completed(Completed {
                     id,
                     name,
@@ -349,22 +340,22 @@ impl Transfers {
                     seconds: started.elapsed().as_secs_f64(),
                     verified: crate::store::Verification::None,
                 }),
-                Some(Ok(_)) => t.fail(
-                    id,
-                    &name,
-                    &format!("{target} says it has the file, but fetched only {furthest} of its {size} bytes"),
-                    false,
-                ),
+                Some(Ok(_)) => {
+                    let why = format!("{target} says it has the file, but fetched only {furthest} of its {size} bytes");
+                    t.fail(id, &name, Failure::new(FailReason::Protocol, why, false))
+                }
                 Some(Err(ClientError::Stanza { error: e, .. })) if e.condition == Condition::NotAcceptable => {
-                    let reason = e.text.clone().unwrap_or_else(|| "declined".into());
-                    let _ = t.inner.store.set_state(id, TransferState::Rejected, Some(&reason));
-                    t.emit(Event::TransferRejected { id, name, reason });
+                    t.declined(id, name, e.text.clone().unwrap_or_else(|| "declined".into()));
                 }
                 Some(Err(ClientError::Stanza { error: e, .. })) => {
                     let why = e.text.clone().unwrap_or_else(|| e.condition.as_str().to_owned());
-                    t.fail(id, &name, &format!("{target} could not fetch the file: {why}"), false)
+                    let why = format!("{target} could not fetch the file: {why}");
+                    t.fail(id, &name, Failure::new(FailReason::Refused, why, false))
                 }
-                Some(Err(e)) => t.fail(id, &name, &format!("no answer from {target}: {e}"), false),
+                Some(Err(e)) => {
+                    let why = format!("no answer from {target}: {e}");
+                    t.fail(id, &name, Failure::new(FailReason::Network, why, false))
+                }
             }
         });
         Ok(id)

@@ -15,7 +15,7 @@ use skiff_proto::stanza::Message;
 use skiff_proto::upload::{service_limit, Slot, SlotRequest};
 use skiff_proto::xml::Element;
 
-use super::{Completed, Progress, TransferError, Transfers};
+use super::{FailReason, Failure, Completed, Progress, TransferError, Transfers};
 use crate::event::Event;
 use crate::store::{Direction, NewTransfer, Route, TransferState};
 
@@ -176,7 +176,7 @@ impl Transfers {
             let started = Instant::now();
             let result = tokio::select! {
                 r = t.upload(id, &to, &path, &name, size, desc) => r,
-                _ = cancel.cancelled() => Err("cancelled".to_owned()),
+                _ = cancel.cancelled() => Err(Failure::cancelled()),
             };
             drop(cancel);
             match result {
@@ -196,7 +196,8 @@ impl Transfers {
                         verified: crate::store::Verification::None,
                     });
                 }
-                Err(e) => t.fail(id, &name, &e, false),
+                Err(f) if f.reason == FailReason::Cancelled => t.cancelled(id, name, false),
+                Err(f) => t.fail(id, &name, f),
             }
         });
     }
@@ -209,29 +210,34 @@ impl Transfers {
         name: &str,
         size: u64,
         description: Option<String>,
-    ) -> Result<String, String> {
+    ) -> Result<String, Failure> {
+        let fail = |reason: FailReason| move |error: String| Failure::new(reason, error, false);
         let client = &self.inner.client;
-        let service = discover(client).await.ok_or("the server has no HTTP upload service (XEP-0363)")?;
+        let service = discover(client)
+            .await
+            .ok_or_else(|| fail(FailReason::Unsupported)("the server has no HTTP upload service (XEP-0363)".into()))?;
         if let Some(max) = service.max_size {
             if size > max {
-                return Err(format!(
-                    "{name} is {size} bytes; the server's upload service ({}) takes at most {max}",
-                    service.jid
-                ));
+                let jid = &service.jid;
+                let error = format!("{name} is {size} bytes; the server's upload service ({jid}) takes at most {max}");
+                return Err(fail(FailReason::Policy)(error));
             }
         }
         let request = SlotRequest { filename: name.to_owned(), size, content_type: None };
         let slot = match client.get(Some(service.jid.clone()), Element::from(&request)).await {
-            Ok(Some(el)) => Slot::try_from(&el).map_err(|e| format!("the upload service's slot is unusable: {e}"))?,
-            Ok(None) => return Err("the upload service answered without a slot".into()),
-            Err(e) => return Err(format!("the upload service refused a slot: {e}")),
+            Ok(Some(el)) => Slot::try_from(&el)
+                .map_err(|e| fail(FailReason::Protocol)(format!("the upload service's slot is unusable: {e}")))?,
+            Ok(None) => return Err(fail(FailReason::Protocol)("the upload service answered without a slot".into())),
+            Err(e) => return Err(fail(FailReason::Refused)(format!("the upload service refused a slot: {e}"))),
         };
-        let put = check_url(&slot.put_url)?;
-        let get = check_url(&slot.get_url)?;
+        let put = check_url(&slot.put_url).map_err(fail(FailReason::Policy))?;
+        let get = check_url(&slot.get_url).map_err(fail(FailReason::Policy))?;
         self.record_started(id, Route::Upload, Some(service.jid.to_string()), 0);
 
-        let http = self.http()?;
-        let file = tokio::fs::File::open(path).await.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let http = self.http().map_err(fail(FailReason::Network))?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| fail(FailReason::Source)(format!("cannot read {}: {e}", path.display())))?;
         let progress = std::sync::Arc::new(std::sync::Mutex::new(Progress::new(self, id, size, 0)));
         let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (p, s) = (progress.clone(), sent.clone());
@@ -246,12 +252,13 @@ impl Transfers {
         for (k, v) in &slot.put_headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let resp = req.send().await.map_err(|e| format!("upload failed: {e}"))?;
+        let resp = req.send().await.map_err(|e| fail(FailReason::Network)(format!("upload failed: {e}")))?;
         if !resp.status().is_success() {
-            return Err(format!("the upload service answered {} to the upload", resp.status()));
+            let error = format!("the upload service answered {} to the upload", resp.status());
+            return Err(fail(FailReason::Refused)(error));
         }
         if sent.load(std::sync::atomic::Ordering::Relaxed) != size {
-            return Err(format!("{} changed size while it was uploaded", path.display()));
+            return Err(fail(FailReason::Source)(format!("{} changed size while it was uploaded", path.display())));
         }
         let oob = XOob { url: get.to_string(), desc: description };
         let msg = Message {
@@ -262,7 +269,7 @@ impl Transfers {
             body: Some(get.to_string()),
             payloads: vec![Element::from(&oob)],
         };
-        client.send(msg).map_err(|e| format!("the link could not be sent: {e}"))?;
+        client.send(msg).map_err(|e| fail(FailReason::Offline)(format!("the link could not be sent: {e}")))?;
         Ok(get.to_string())
     }
 }

@@ -69,6 +69,9 @@ pub const SLOW_AFTER: Duration = Duration::from_secs(5);
 
 /// A way to carry the bytes, in the SI `stream-method` sense.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Method {
     /// XEP-0065 SOCKS5 bytestreams (direct or through a proxy).
     S5b,
@@ -95,25 +98,95 @@ impl Method {
     }
 }
 
+crate::wire_enum!(Method, "method", { S5b => "s5b", Ibb => "ibb" });
+
 /// The way the bytes actually travelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Route {
-    /// SOCKS5 straight between the peers (the requester's own streamhost).
+    /// SOCKS5 straight between the peers (the requester's own streamhost, XEP-0065).
     S5bDirect,
-    /// SOCKS5 through a proxy streamhost.
+    /// SOCKS5 through a proxy streamhost (XEP-0065).
     S5bProxy,
-    /// In-band, through the XMPP servers.
+    /// In-band, through the XMPP servers (XEP-0047).
     Ibb,
+    /// An out-of-band URL (XEP-0066).
+    Oob,
+    /// HTTP upload to the server (XEP-0363).
+    Upload,
+}
+crate::wire_enum!(Route, "route", {
+    S5bDirect => "s5b-direct", S5bProxy => "s5b-proxy", Ibb => "ibb", Oob => "oob", Upload => "upload",
+});
+
+/// Why a transfer ended without the file: stable, for the shells to branch on and the
+/// history to keep, beside the sentence that says it to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum FailReason {
+    /// A user stopped it (ours, or the peer's when it says so).
+    Cancelled,
+    /// The receiver said no.
+    Declined,
+    /// The other side (or a proxy) did not answer in time.
+    Timeout,
+    /// The connection or the bytestream broke, or none could be set up.
+    Network,
+    /// The data arrived damaged: its size or hash does not match.
+    Integrity,
+    /// The file being sent changed, went away or cannot be read.
+    Source,
+    /// The received data cannot be stored (disk full, permissions, the folder gone).
+    Storage,
+    /// The other side refused the transfer or a step of it with an error.
+    Refused,
+    /// The other side has no transfer method or option in common with us.
+    Unsupported,
+    /// The other side broke the protocol (an answer that cannot be read, more data
+    /// than announced, ...).
+    Protocol,
+    /// Our own rules forbid it (an address a link may not reach, uploads turned off,
+    /// too large for the server, ...).
+    Policy,
+    /// We are signed out.
+    Offline,
+    /// Skiff stopped (quit, crashed, or was killed) while it ran.
+    Stopped,
+}
+crate::wire_enum!(FailReason, "failure reason", {
+    Cancelled => "cancelled", Declined => "declined", Timeout => "timeout", Network => "network",
+    Integrity => "integrity", Source => "source", Storage => "storage", Refused => "refused",
+    Unsupported => "unsupported", Protocol => "protocol", Policy => "policy", Offline => "offline",
+    Stopped => "stopped",
+});
+
+/// How a transfer attempt failed: why, the sentence for the user, and whether what
+/// arrived is kept so that a retry continues from there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: FailReason,
+    pub error: String,
+    pub resumable: bool,
 }
 
-impl Route {
-    /// The name the history and the events use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::S5bDirect => "s5b-direct",
-            Route::S5bProxy => "s5b-proxy",
-            Route::Ibb => "ibb",
-        }
+impl Failure {
+    pub fn new(reason: FailReason, error: impl Into<String>, resumable: bool) -> Failure {
+        Failure { reason, error: error.into(), resumable }
+    }
+
+    /// The user stopped it; what arrived is kept.
+    pub fn cancelled() -> Failure {
+        Failure::new(FailReason::Cancelled, "cancelled", true)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)
     }
 }
 

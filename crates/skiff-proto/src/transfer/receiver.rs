@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::{error, no_such_stream, Instant, Method, Route, IDLE_TIMEOUT, STREAM_TIMEOUT};
+use super::{error, no_such_stream, FailReason, Instant, Method, Route, IDLE_TIMEOUT, STREAM_TIMEOUT};
 use crate::bytestreams::{dst_addr, StreamHost, StreamHostUsed, StreamHosts};
 use crate::ibb::{max_data_len, IbbPayload, Open, SeqCheck, SeqError, StanzaKind};
 use crate::jid::Jid;
@@ -134,7 +134,7 @@ pub enum ReceiverAction {
     /// The offer was declined (by the user, a cancel or the decision timeout).
     Rejected,
     /// The transfer failed; `resumable` when a new offer can continue it.
-    Failed { error: String, resumable: bool },
+    Failed { reason: FailReason, error: String, resumable: bool },
 }
 
 /// Where an incoming transfer stands (coarse, for progress and tests).
@@ -373,13 +373,14 @@ impl Receiver {
             }
             ReceiverInput::SocketFailed(e) => {
                 if matches!(self.state, State::Streaming { .. }) {
-                    self.fail(e, true, &mut out);
+                    self.fail(FailReason::Network, e, true, &mut out);
                 }
             }
             ReceiverInput::SocketOverrun => {
                 if matches!(self.state, State::Streaming { .. }) {
                     let size = self.offer.file.size;
-                    self.fail(format!("the sender sent more than the {size} bytes it announced"), false, &mut out);
+                    let error = format!("the sender sent more than the {size} bytes it announced");
+                    self.fail(FailReason::Protocol, error, false, &mut out);
                 }
             }
             ReceiverInput::Written => self.on_written(now, &mut out),
@@ -388,7 +389,7 @@ impl Receiver {
             ReceiverInput::Cancel => match self.state {
                 // Like the engine: cancelling an undecided offer declines it.
                 State::Deciding { .. } => self.reject(&mut out),
-                _ => self.fail("cancelled", true, &mut out),
+                _ => self.fail(FailReason::Cancelled, "cancelled", true, &mut out),
             },
             ReceiverInput::Tick => self.on_tick(now, &mut out),
         }
@@ -408,9 +409,9 @@ impl Receiver {
         }
     }
 
-    fn fail(&mut self, error: impl Into<String>, resumable: bool, out: &mut Vec<ReceiverAction>) {
+    fn fail(&mut self, reason: FailReason, error: impl Into<String>, resumable: bool, out: &mut Vec<ReceiverAction>) {
         self.finish(State::Failed, out);
-        out.push(ReceiverAction::Failed { error: error.into(), resumable });
+        out.push(ReceiverAction::Failed { reason, error: error.into(), resumable });
     }
 
     // --- The decision -------------------------------------------------------------
@@ -542,12 +543,13 @@ impl Receiver {
             Some(Ok(o)) => o,
             _ => {
                 send(iq.error_for(StanzaError::new(Condition::BadRequest)), out);
-                return self.fail("the sender's in-band open was malformed", true, out);
+                return self.fail(FailReason::Protocol, "the sender's in-band open was malformed", true, out);
             }
         };
         if open.stanza == StanzaKind::Message {
             send(error(&iq, Condition::FeatureNotImplemented, "only stanza='iq' is supported"), out);
-            return self.fail("the sender wanted in-band data in messages, which Skiff does not take", true, out);
+            let error = "the sender wanted in-band data in messages, which Skiff does not take";
+            return self.fail(FailReason::Unsupported, error, true, out);
         }
         if !self.cfg.methods.contains(&Method::Ibb) {
             return send(error(&iq, Condition::NotAcceptable, "in-band bytestreams are not allowed here"), out);
@@ -588,7 +590,7 @@ impl Receiver {
                             "{e} (peers that do not wrap sequence numbers after block 65535 fail here; \
                              larger blocks avoid it)"
                         );
-                        self.fail(error, true, out);
+                        self.fail(FailReason::Protocol, error, true, out);
                     }
                     return;
                 }
@@ -597,13 +599,13 @@ impl Receiver {
                 if d.data.len() > max_data_len(block_size) {
                     send(error(&iq, Condition::BadRequest, "block larger than the agreed block-size"), out);
                     let error = format!("the sender sent a {len}-byte block over the agreed {block_size}");
-                    return self.fail(error, true, out);
+                    return self.fail(FailReason::Protocol, error, true, out);
                 }
                 if len > size - written {
                     let e =
                         format!("the sender sent more than the {size} bytes it announced ({len} more after {written})");
                     send(error(&iq, Condition::NotAcceptable, e.clone()), out);
-                    return self.fail(format!("cannot store the data: {e}"), false, out);
+                    return self.fail(FailReason::Protocol, format!("cannot store the data: {e}"), false, out);
                 }
                 if len == 0 {
                     return send(iq.result_for(None), out);
@@ -616,7 +618,8 @@ impl Receiver {
                 if written == size {
                     self.data_received(Route::Ibb, now, out);
                 } else {
-                    self.fail(format!("the sender announced {size} bytes but sent {written}"), true, out);
+                    let error = format!("the sender announced {size} bytes but sent {written}");
+                    self.fail(FailReason::Protocol, error, true, out);
                 }
             }
             IbbPayload::Open(_) => send(error(&iq, Condition::UnexpectedRequest, "the stream is already open"), out),
@@ -686,7 +689,7 @@ impl Receiver {
             _ => return,
         }
         let error = if resumable { e } else { format!("cannot store the data: {e}") };
-        self.fail(error, resumable, out);
+        self.fail(FailReason::Storage, error, resumable, out);
     }
 
     fn on_tick(&mut self, now: Instant, out: &mut Vec<ReceiverAction>) {
@@ -697,11 +700,11 @@ impl Receiver {
             State::Deciding { .. } => self.reject(out),
             State::Waiting { .. } => {
                 let secs = self.cfg.stream_timeout.as_secs();
-                self.fail(format!("the sender opened no stream within {secs} seconds"), true, out);
+                self.fail(FailReason::Timeout, format!("the sender opened no stream within {secs} seconds"), true, out);
             }
             State::Ibb(_) => {
                 let secs = self.cfg.idle_timeout.as_secs();
-                self.fail(format!("no in-band data for {secs} seconds"), true, out);
+                self.fail(FailReason::Timeout, format!("no in-band data for {secs} seconds"), true, out);
             }
             // The announced checksum never came: the file is kept, not verified.
             State::AwaitingChecksum { route, .. } => {
@@ -1059,6 +1062,7 @@ mod tests {
         assert_eq!(
             r.handle(ReceiverInput::SocketFailed("the sender closed the stream after 50 of 100 bytes".into()), T0),
             [ReceiverAction::Failed {
+                reason: FailReason::Network,
                 error: "the sender closed the stream after 50 of 100 bytes".into(),
                 resumable: true
             }]
@@ -1067,6 +1071,7 @@ mod tests {
         assert_eq!(
             r.handle(ReceiverInput::SocketOverrun, T0),
             [ReceiverAction::Failed {
+                reason: FailReason::Protocol,
                 error: "the sender sent more than the 100 bytes it announced".into(),
                 resumable: false
             }]
@@ -1074,7 +1079,11 @@ mod tests {
         let mut r = streaming();
         assert_eq!(
             r.handle(ReceiverInput::WriteFailed("disk full".into()), T0),
-            [ReceiverAction::Failed { error: "cannot store the data: disk full".into(), resumable: false }]
+            [ReceiverAction::Failed {
+                reason: FailReason::Storage,
+                error: "cannot store the data: disk full".into(),
+                resumable: false
+            }]
         );
         // A second bytestream request while streaming.
         let mut r = streaming();
@@ -1109,7 +1118,11 @@ mod tests {
         assert!(r.handle(ReceiverInput::Tick, Duration::from_secs(59)).is_empty());
         assert_eq!(
             r.handle(ReceiverInput::Tick, Duration::from_secs(60)),
-            [ReceiverAction::Failed { error: "the sender opened no stream within 60 seconds".into(), resumable: true }]
+            [ReceiverAction::Failed {
+                reason: FailReason::Timeout,
+                error: "the sender opened no stream within 60 seconds".into(),
+                resumable: true
+            }]
         );
     }
 
@@ -1127,6 +1140,7 @@ mod tests {
         assert_eq!(
             out[1],
             ReceiverAction::Failed {
+                reason: FailReason::Unsupported,
                 error: "the sender wanted in-band data in messages, which Skiff does not take".into(),
                 resumable: true
             }
@@ -1136,7 +1150,11 @@ mod tests {
         assert!(one_sent(&out).contains("bad-request"));
         assert_eq!(
             out[1],
-            ReceiverAction::Failed { error: "the sender's in-band open was malformed".into(), resumable: true }
+            ReceiverAction::Failed {
+                reason: FailReason::Protocol,
+                error: "the sender's in-band open was malformed".into(),
+                resumable: true
+            }
         );
     }
 
@@ -1228,6 +1246,7 @@ mod tests {
         assert_eq!(
             out[1],
             ReceiverAction::Failed {
+                reason: FailReason::Protocol,
                 error: "in-band block out of order: expected sequence number 0, got 1 (peers that do not wrap \
                         sequence numbers after block 65535 fail here; larger blocks avoid it)"
                     .into(),
@@ -1245,6 +1264,7 @@ mod tests {
         assert_eq!(
             out[1],
             ReceiverAction::Failed {
+                reason: FailReason::Protocol,
                 error: "the sender sent a 5-byte block over the agreed 4".into(),
                 resumable: true
             }
@@ -1261,6 +1281,7 @@ mod tests {
         assert_eq!(
             out[1],
             ReceiverAction::Failed {
+                reason: FailReason::Protocol,
                 error: "cannot store the data: the sender sent more than the 4 bytes it announced (2 more after 3)"
                     .into(),
                 resumable: false
@@ -1277,7 +1298,11 @@ mod tests {
         assert!(one_sent(&out).contains("type='result'"));
         assert_eq!(
             out[1],
-            ReceiverAction::Failed { error: "the sender announced 4 bytes but sent 3".into(), resumable: true }
+            ReceiverAction::Failed {
+                reason: FailReason::Protocol,
+                error: "the sender announced 4 bytes but sent 3".into(),
+                resumable: true
+            }
         );
     }
 
@@ -1289,7 +1314,11 @@ mod tests {
         assert!(r.handle(ReceiverInput::Tick, Duration::from_secs(65)).is_empty());
         assert_eq!(
             r.handle(ReceiverInput::Tick, Duration::from_secs(66)),
-            [ReceiverAction::Failed { error: "no in-band data for 60 seconds".into(), resumable: true }]
+            [ReceiverAction::Failed {
+                reason: FailReason::Timeout,
+                error: "no in-band data for 60 seconds".into(),
+                resumable: true
+            }]
         );
     }
 
@@ -1305,7 +1334,11 @@ mod tests {
         assert!(sent[1].contains("id='d1'") && sent[1].contains("item-not-found"));
         assert_eq!(
             out.last(),
-            Some(&ReceiverAction::Failed { error: "cannot store the data: disk full".into(), resumable: false })
+            Some(&ReceiverAction::Failed {
+                reason: FailReason::Storage,
+                error: "cannot store the data: disk full".into(),
+                resumable: false
+            })
         );
         // A full disk keeps what was written for a resume, and the sender hears why.
         let mut r = ibb(4);
@@ -1314,7 +1347,11 @@ mod tests {
         assert!(one_sent(&out).contains("resource-constraint"), "{out:?}");
         assert_eq!(
             out.last(),
-            Some(&ReceiverAction::Failed { error: "the disk holding /d is full".into(), resumable: true })
+            Some(&ReceiverAction::Failed {
+                reason: FailReason::Storage,
+                error: "the disk holding /d is full".into(),
+                resumable: true
+            })
         );
     }
 
@@ -1324,7 +1361,10 @@ mod tests {
         r.handle(req("q1", STREAMHOSTS), T0);
         let out = r.handle(ReceiverInput::Cancel, T0);
         assert!(one_sent(&out).contains("not-acceptable"), "bytestreams say not-acceptable");
-        assert_eq!(out[1], ReceiverAction::Failed { error: "cancelled".into(), resumable: true });
+        assert_eq!(
+            out[1],
+            ReceiverAction::Failed { reason: FailReason::Cancelled, error: "cancelled".into(), resumable: true }
+        );
         assert!(r.handle(ReceiverInput::CandidateConnected { jid: "proxy.example.com".into() }, T0).is_empty());
     }
 

@@ -23,8 +23,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::{
-    answered_with, answers, earliest, no_answer, Instant, Method, Route, INTEROP_BLOCK_SIZE, SLOW_AFTER, SLOW_RATE,
-    STEP_DOWN, STREAMHOSTS_TIMEOUT,
+    answered_with, answers, earliest, no_answer, FailReason, Instant, Method, Route, INTEROP_BLOCK_SIZE, SLOW_AFTER,
+    SLOW_RATE, STEP_DOWN, STREAMHOSTS_TIMEOUT,
 };
 use crate::bytestreams::{dst_addr, Activate, StreamHost, StreamHostUsed, StreamHosts};
 use crate::ibb::{Close, Data, Open, SeqCounter, StanzaKind};
@@ -157,7 +157,7 @@ pub enum SenderAction {
     /// The receiver declined the offer.
     Rejected { reason: String },
     /// The transfer failed; `resumable` when a new offer can continue it.
-    Failed { error: String, resumable: bool },
+    Failed { reason: FailReason, error: String, resumable: bool },
 }
 
 /// Where an outgoing transfer stands (coarse, for progress and tests).
@@ -433,16 +433,16 @@ impl Sender {
             SenderInput::Checksum(sha256) => self.on_checksum(sha256, now, &mut out),
             SenderInput::SocketFailed(e) => {
                 if matches!(self.state, State::Streaming { .. }) {
-                    self.fail(e, true, &mut out);
+                    self.fail(FailReason::Network, e, true, &mut out);
                 }
             }
             SenderInput::ReadFailed(e) => {
                 if matches!(self.state, State::Streaming { .. } | State::Sending(_)) {
-                    self.abort(e, false, &mut out);
+                    self.abort(FailReason::Source, e, false, &mut out);
                 }
             }
             SenderInput::Block(bytes) => self.on_block(bytes, now, &mut out),
-            SenderInput::Cancel => self.abort("cancelled", true, &mut out),
+            SenderInput::Cancel => self.abort(FailReason::Cancelled, "cancelled", true, &mut out),
             SenderInput::Tick => self.on_tick(now, &mut out),
         }
         out
@@ -460,9 +460,9 @@ impl Sender {
         id
     }
 
-    fn fail(&mut self, error: impl Into<String>, resumable: bool, out: &mut Vec<SenderAction>) {
+    fn fail(&mut self, reason: FailReason, error: impl Into<String>, resumable: bool, out: &mut Vec<SenderAction>) {
         self.state = State::Failed;
-        out.push(SenderAction::Failed { error: error.into(), resumable });
+        out.push(SenderAction::Failed { reason, error: error.into(), resumable });
     }
 
     fn start(&mut self, now: Instant, out: &mut Vec<SenderAction>) {
@@ -525,17 +525,20 @@ impl Sender {
                 Ok(a) => a,
                 Err(e) => {
                     let error = format!("{} answered the offer in a way Skiff cannot read: {e}", self.peer);
-                    return self.fail(error, false, out);
+                    return self.fail(FailReason::Protocol, error, false, out);
                 }
             },
-            Ok(None) => return self.fail(format!("{} accepted without choosing a method", self.peer), false, out),
+            Ok(None) => {
+                let error = format!("{} accepted without choosing a method", self.peer);
+                return self.fail(FailReason::Protocol, error, false, out);
+            }
             Err(error) => return self.refused(error, out),
         };
         let size = self.file.size;
         let offset = accept.range.map_or(0, |r| r.offset);
         if offset > size {
             let error = format!("the receiver asked for data from byte {offset} of a {size} byte file");
-            return self.fail(error, false, out);
+            return self.fail(FailReason::Protocol, error, false, out);
         }
         self.offset = offset;
         self.length = accept.range.and_then(|r| r.length).unwrap_or(size - offset).min(size - offset);
@@ -548,7 +551,7 @@ impl Sender {
             Some(Method::Ibb) => self.start_ibb(now, out),
             None => {
                 let error = format!("the receiver chose a method that was not offered: {}", accept.method);
-                self.fail(error, false, out)
+                self.fail(FailReason::Protocol, error, false, out)
             }
         }
     }
@@ -563,11 +566,11 @@ impl Sender {
             }
             Condition::BadRequest if error.app.as_ref().is_some_and(|a| a.name == "no-valid-streams") => {
                 let error = format!("{} supports none of the transfer methods offered", self.peer);
-                self.fail(error, false, out)
+                self.fail(FailReason::Unsupported, error, false, out)
             }
             _ => {
                 let error = format!("{} refused the offer: {error}", self.peer);
-                self.fail(error, false, out)
+                self.fail(FailReason::Refused, error, false, out)
             }
         }
     }
@@ -694,7 +697,7 @@ impl Sender {
             out.push(SenderAction::FellBack { reason });
             self.start_ibb(now, out);
         } else {
-            self.fail(reason, true, out);
+            self.fail(FailReason::Network, reason, true, out);
         }
     }
 
@@ -717,7 +720,8 @@ impl Sender {
     /// Opens the in-band stream with the largest size left in `sizes`.
     fn open_next(&mut self, mut sizes: VecDeque<u16>, now: Instant, out: &mut Vec<SenderAction>) {
         let Some(block_size) = sizes.pop_front() else {
-            return self.fail("the receiver accepts no in-band block size Skiff can use", false, out);
+            let error = "the receiver accepts no in-band block size Skiff can use";
+            return self.fail(FailReason::Unsupported, error, false, out);
         };
         let open = Open { sid: self.sid.clone(), block_size, stanza: StanzaKind::Iq };
         let id = self.send_set(self.peer.clone(), Element::from(&open), out);
@@ -754,7 +758,7 @@ impl Sender {
             }
             Err(e) => {
                 let error = format!("the receiver refused the in-band stream: {}", answered_with(&self.peer, &e));
-                self.fail(error, true, out);
+                self.fail(FailReason::Refused, error, true, out);
             }
         }
     }
@@ -796,11 +800,11 @@ impl Sender {
         let Some(want) = ibb.reading else { return };
         if bytes.is_empty() {
             let error = format!("{} got shorter while it was being sent", self.file.name);
-            return self.abort(error, false, out);
+            return self.abort(FailReason::Source, error, false, out);
         }
         if bytes.len() > want {
             let error = format!("reading {} returned {} bytes where {want} were asked", self.file.name, bytes.len());
-            return self.abort(error, false, out);
+            return self.abort(FailReason::Source, error, false, out);
         }
         let id = self.new_id();
         let deadline = now.saturating_add(self.cfg.iq_timeout);
@@ -840,7 +844,7 @@ impl Sender {
             }
             Err(e) => {
                 let error = broke(ibb.acked, &answered_with(&self.peer, &e));
-                self.fail(error, true, out);
+                self.fail(FailReason::Network, error, true, out);
             }
         }
     }
@@ -851,7 +855,7 @@ impl Sender {
             Ok(_) => self.data_sent(Route::Ibb, out),
             Err(e) => {
                 let error = broke(acked, &answered_with(&self.peer, &e));
-                self.fail(error, true, out);
+                self.fail(FailReason::Network, error, true, out);
             }
         }
     }
@@ -893,7 +897,7 @@ impl Sender {
             Err(e) if e.condition == Condition::NotAcceptable => {
                 let error =
                     format!("{} received the file damaged (its SHA-256 does not match); send it again", self.peer);
-                self.fail(error, false, out);
+                self.fail(FailReason::Integrity, error, false, out);
             }
             Err(e) => {
                 // Any other answer: the receiver could not check; not verified.
@@ -915,7 +919,7 @@ impl Sender {
         match &self.state {
             State::Offered { .. } => {
                 let error = format!("the offer got no answer: {}", no_answer(&peer, self.cfg.offer_timeout));
-                self.fail(error, false, out);
+                self.fail(FailReason::Timeout, error, false, out);
             }
             State::StreamhostsSent { .. } => {
                 let why = no_answer(&peer, self.cfg.streamhosts_timeout);
@@ -932,15 +936,15 @@ impl Sender {
             }
             State::Opening { .. } => {
                 let error = format!("the receiver refused the in-band stream: {}", no_answer(&peer, iq_timeout));
-                self.fail(error, true, out);
+                self.fail(FailReason::Timeout, error, true, out);
             }
             State::Sending(ibb) => {
                 let error = broke(ibb.acked, &no_answer(&peer, iq_timeout));
-                self.fail(error, true, out);
+                self.fail(FailReason::Timeout, error, true, out);
             }
             State::Closing { acked, .. } => {
                 let error = broke(*acked, &no_answer(&peer, iq_timeout));
-                self.fail(error, true, out);
+                self.fail(FailReason::Timeout, error, true, out);
             }
             _ => {}
         }
@@ -949,12 +953,12 @@ impl Sender {
     /// Fails for a reason on our side (the user, the file). An open (or opening)
     /// in-band stream is closed so the receiver stops waiting at once; the answer is
     /// not awaited. A socket is the driver's to drop.
-    fn abort(&mut self, error: impl Into<String>, resumable: bool, out: &mut Vec<SenderAction>) {
+    fn abort(&mut self, reason: FailReason, error: impl Into<String>, resumable: bool, out: &mut Vec<SenderAction>) {
         if matches!(self.state, State::Sending(_) | State::Opening { .. }) {
             let close = Close { sid: self.sid.clone() };
             self.send_set(self.peer.clone(), Element::from(&close), out);
         }
-        self.fail(error, resumable, out);
+        self.fail(reason, error, resumable, out);
     }
 }
 
@@ -1085,6 +1089,7 @@ mod tests {
         assert_eq!(
             out,
             [SenderAction::Failed {
+                reason: FailReason::Protocol,
                 error: "the receiver asked for data from byte 101 of a 100 byte file".into(),
                 resumable: false
             }]
@@ -1099,6 +1104,7 @@ mod tests {
         assert_eq!(
             out,
             [SenderAction::Failed {
+                reason: FailReason::Protocol,
                 error: "the receiver chose a method that was not offered: http://jabber.org/protocol/bytestreams"
                     .into(),
                 resumable: false
@@ -1114,6 +1120,7 @@ mod tests {
         assert_eq!(
             out,
             [SenderAction::Failed {
+                reason: FailReason::Protocol,
                 error: "bob@example.com/psi accepted without choosing a method".into(),
                 resumable: false
             }]
@@ -1124,6 +1131,7 @@ mod tests {
         assert_eq!(
             out,
             [SenderAction::Failed {
+                reason: FailReason::Protocol,
                 error: "bob@example.com/psi answered the offer in a way Skiff cannot read: \
                         <si/> lacks the required child <feature/>"
                     .into(),
@@ -1154,6 +1162,7 @@ mod tests {
         assert_eq!(
             refuse(StanzaError::new(Condition::BadRequest).with_app(crate::si::no_valid_streams())),
             [SenderAction::Failed {
+                reason: FailReason::Unsupported,
                 error: "bob@example.com/psi supports none of the transfer methods offered".into(),
                 resumable: false
             }]
@@ -1161,6 +1170,7 @@ mod tests {
         assert_eq!(
             refuse(StanzaError::new(Condition::ServiceUnavailable)),
             [SenderAction::Failed {
+                reason: FailReason::Refused,
                 error: "bob@example.com/psi refused the offer: service-unavailable".into(),
                 resumable: false
             }]
@@ -1176,6 +1186,7 @@ mod tests {
         assert_eq!(
             s.handle(SenderInput::Tick, Duration::from_secs(10)),
             [SenderAction::Failed {
+                reason: FailReason::Timeout,
                 error: "the offer got no answer: no answer from bob@example.com/psi within 10 seconds".into(),
                 resumable: false
             }]
@@ -1262,7 +1273,7 @@ mod tests {
         let c = only_iq(&s.handle(SenderInput::Checksum(Some(SHA.into())), T0));
         let out = s.handle(error(&c, StanzaError::new(Condition::NotAcceptable)), T0);
         assert!(
-            matches!(&out[..], [SenderAction::Failed { error, resumable: false }] if error.contains("damaged")),
+            matches!(&out[..], [SenderAction::Failed { reason: FailReason::Integrity, error, resumable: false }] if error.contains("damaged")),
             "{out:?}"
         );
         // No answer, or no checksum to send: done, not verified.
@@ -1336,7 +1347,11 @@ mod tests {
         );
         assert_eq!(
             s.handle(SenderInput::SocketFailed("the connection broke after 5 bytes: reset".into()), T0),
-            [SenderAction::Failed { error: "the connection broke after 5 bytes: reset".into(), resumable: true }]
+            [SenderAction::Failed {
+                reason: FailReason::Network,
+                error: "the connection broke after 5 bytes: reset".into(),
+                resumable: true
+            }]
         );
     }
 
@@ -1456,6 +1471,7 @@ mod tests {
         assert_eq!(
             out,
             [SenderAction::Failed {
+                reason: FailReason::Network,
                 error: "the receiver could not use any streamhost: bob@example.com/psi answered with an error: \
                         item-not-found"
                     .into(),
@@ -1501,6 +1517,7 @@ mod tests {
         assert_eq!(
             s.handle(error(&open, StanzaError::new(Condition::ResourceConstraint)), T0),
             [SenderAction::Failed {
+                reason: FailReason::Unsupported,
                 error: "the receiver accepts no in-band block size Skiff can use".into(),
                 resumable: false
             }]
@@ -1514,6 +1531,7 @@ mod tests {
         assert_eq!(
             s.handle(error(&open, StanzaError::new(Condition::NotAcceptable)), T0),
             [SenderAction::Failed {
+                reason: FailReason::Refused,
                 error: "the receiver refused the in-band stream: bob@example.com/psi answered with an error: \
                         not-acceptable"
                     .into(),
@@ -1525,6 +1543,7 @@ mod tests {
         assert_eq!(
             s.handle(SenderInput::Tick, Duration::from_secs(30)),
             [SenderAction::Failed {
+                reason: FailReason::Timeout,
                 error: "the receiver refused the in-band stream: no answer from bob@example.com/psi within 30 seconds"
                     .into(),
                 resumable: true
@@ -1604,6 +1623,7 @@ mod tests {
         assert_eq!(
             s.handle(error(&d1, StanzaError::new(Condition::ItemNotFound).with_text("no such stream")), T0),
             [SenderAction::Failed {
+                reason: FailReason::Network,
                 error: "the in-band stream broke after 1024 bytes: bob@example.com/psi answered with an error: \
                         item-not-found: no such stream"
                     .into(),
@@ -1616,6 +1636,7 @@ mod tests {
         assert_eq!(
             s.handle(SenderInput::Tick, Duration::from_secs(31)),
             [SenderAction::Failed {
+                reason: FailReason::Timeout,
                 error: "the in-band stream broke after 0 bytes: no answer from bob@example.com/psi within 30 seconds"
                     .into(),
                 resumable: true
@@ -1633,12 +1654,17 @@ mod tests {
         let mut s = ibb_open(5000, 4);
         assert_eq!(
             closed_then(s.handle(SenderInput::Block(Vec::new()), T0)),
-            SenderAction::Failed { error: "a.bin got shorter while it was being sent".into(), resumable: false }
+            SenderAction::Failed {
+                reason: FailReason::Source,
+                error: "a.bin got shorter while it was being sent".into(),
+                resumable: false
+            }
         );
         let mut s = ibb_open(5000, 4);
         assert_eq!(
             closed_then(s.handle(SenderInput::Block(vec![0; 1025]), T0)),
             SenderAction::Failed {
+                reason: FailReason::Source,
                 error: "reading a.bin returned 1025 bytes where 1024 were asked".into(),
                 resumable: false
             }
@@ -1646,7 +1672,11 @@ mod tests {
         let mut s = ibb_open(5000, 4);
         assert_eq!(
             closed_then(s.handle(SenderInput::ReadFailed("cannot read a.bin: gone".into()), T0)),
-            SenderAction::Failed { error: "cannot read a.bin: gone".into(), resumable: false }
+            SenderAction::Failed {
+                reason: FailReason::Source,
+                error: "cannot read a.bin: gone".into(),
+                resumable: false
+            }
         );
     }
 
@@ -1673,7 +1703,7 @@ mod tests {
         s.handle(SenderInput::Start, T0);
         assert_eq!(
             s.handle(SenderInput::Cancel, T0),
-            [SenderAction::Failed { error: "cancelled".into(), resumable: true }]
+            [SenderAction::Failed { reason: FailReason::Cancelled, error: "cancelled".into(), resumable: true }]
         );
         assert!(s.handle(SenderInput::Cancel, T0).is_empty());
         // In-band: the stream is closed on the way out.
@@ -1681,7 +1711,10 @@ mod tests {
         s.handle(SenderInput::Block(vec![0; 1024]), T0);
         let out = s.handle(SenderInput::Cancel, T0);
         assert!(only_iq(&out).request_payload().unwrap().is("close", ns::IBB));
-        assert_eq!(out[1], SenderAction::Failed { error: "cancelled".into(), resumable: true });
+        assert_eq!(
+            out[1],
+            SenderAction::Failed { reason: FailReason::Cancelled, error: "cancelled".into(), resumable: true }
+        );
         assert_eq!(s.poll_timeout(), None);
     }
 

@@ -664,6 +664,7 @@ fn without_in_band_a_failed_bytestream_fails() {
     assert_eq!(
         h.sender_end(),
         &SenderAction::Failed {
+            reason: FailReason::Network,
             error: "the receiver could not use any streamhost: bob@example.com/skiff answered with an error: \
                     item-not-found: could not connect to any streamhost"
                 .into(),
@@ -673,7 +674,11 @@ fn without_in_band_a_failed_bytestream_fails() {
     // The receiver waits for a fallback that never comes.
     assert_eq!(
         h.receiver_end(),
-        &ReceiverAction::Failed { error: "the sender opened no stream within 60 seconds".into(), resumable: true }
+        &ReceiverAction::Failed {
+            reason: FailReason::Timeout,
+            error: "the sender opened no stream within 60 seconds".into(),
+            resumable: true
+        }
     );
     assert_eq!(h.now, Duration::from_secs(60));
 }
@@ -702,6 +707,7 @@ fn no_common_method_is_refused_at_once() {
     assert_eq!(
         h.sender_end(),
         &SenderAction::Failed {
+            reason: FailReason::Unsupported,
             error: "bob@example.com/skiff supports none of the transfer methods offered".into(),
             resumable: false
         }
@@ -750,6 +756,7 @@ fn offer_timeout_on_the_virtual_clock() {
     assert_eq!(
         end,
         &SenderAction::Failed {
+            reason: FailReason::Timeout,
             error: "the offer got no answer: no answer from bob@example.com/skiff within 120 seconds".into(),
             resumable: false
         }
@@ -765,7 +772,14 @@ fn receiver_idle_timeout_when_the_sender_stalls() {
     h.reads_left = Some(5);
     let mut h = h.run();
     let (at, end) = h.receiver_log.last().unwrap().clone();
-    assert_eq!(end, ReceiverAction::Failed { error: "no in-band data for 60 seconds".into(), resumable: true });
+    assert_eq!(
+        end,
+        ReceiverAction::Failed {
+            reason: FailReason::Timeout,
+            error: "no in-band data for 60 seconds".into(),
+            resumable: true
+        }
+    );
     assert_eq!(at, Duration::from_secs(60));
     assert_eq!(h.receiver().written(), 5 * 4096);
     // The disk comes back: the next block meets a closed stream.
@@ -775,6 +789,7 @@ fn receiver_idle_timeout_when_the_sender_stalls() {
     assert_eq!(
         h.sender_end(),
         &SenderAction::Failed {
+            reason: FailReason::Network,
             error: "the in-band stream broke after 20480 bytes: bob@example.com/skiff answered with an error: \
                     item-not-found: no such stream"
                 .into(),
@@ -802,6 +817,7 @@ fn sender_times_out_data_the_receiver_never_answers() {
     assert_eq!(
         end,
         &SenderAction::Failed {
+            reason: FailReason::Timeout,
             error: "the in-band stream broke after 12288 bytes: no answer from bob@example.com/skiff within 30 seconds"
                 .into(),
             resumable: true
@@ -809,7 +825,11 @@ fn sender_times_out_data_the_receiver_never_answers() {
     );
     assert_eq!(
         h.receiver_end(),
-        &ReceiverAction::Failed { error: "no in-band data for 60 seconds".into(), resumable: true }
+        &ReceiverAction::Failed {
+            reason: FailReason::Timeout,
+            error: "no in-band data for 60 seconds".into(),
+            resumable: true
+        }
     );
 }
 
@@ -838,6 +858,7 @@ fn out_of_order_block_fails_both() {
     assert_eq!(
         h.receiver_end(),
         &ReceiverAction::Failed {
+            reason: FailReason::Protocol,
             error: format!(
                 "{error} (peers that do not wrap sequence numbers after block 65535 fail here; larger blocks avoid it)"
             ),
@@ -847,6 +868,7 @@ fn out_of_order_block_fails_both() {
     assert_eq!(
         h.sender_end(),
         &SenderAction::Failed {
+            reason: FailReason::Network,
             error: format!(
                 "the in-band stream broke after 1024 bytes: bob@example.com/skiff answered with an error: \
                  unexpected-request: {error}"
@@ -894,6 +916,7 @@ fn oversize_block_fails_both() {
     assert_eq!(
         h.receiver_end(),
         &ReceiverAction::Failed {
+            reason: FailReason::Protocol,
             error: "the sender sent a 1025-byte block over the agreed 1024".into(),
             resumable: true
         }
@@ -901,6 +924,7 @@ fn oversize_block_fails_both() {
     assert_eq!(
         h.sender_end(),
         &SenderAction::Failed {
+            reason: FailReason::Network,
             error: "the in-band stream broke after 0 bytes: bob@example.com/skiff answered with an error: \
                     bad-request: block larger than the agreed block-size"
                 .into(),
@@ -921,6 +945,7 @@ fn more_bytes_than_announced_in_band() {
     assert_eq!(
         h.receiver_end(),
         &ReceiverAction::Failed {
+            reason: FailReason::Protocol,
             error: "cannot store the data: the sender sent more than the 100 bytes it announced (103 more after 0)"
                 .into(),
             resumable: false
@@ -945,7 +970,11 @@ fn fewer_bytes_than_announced_in_band() {
     assert_eq!(h.sender_end(), &SenderAction::Done { route: Route::Ibb, bytes: 100, verified: false });
     assert_eq!(
         h.receiver_end(),
-        &ReceiverAction::Failed { error: "the sender announced 100 bytes but sent 99".into(), resumable: true }
+        &ReceiverAction::Failed {
+            reason: FailReason::Protocol,
+            error: "the sender announced 100 bytes but sent 99".into(),
+            resumable: true
+        }
     );
 }
 
@@ -956,6 +985,7 @@ fn size_lies_over_a_bytestream() {
     assert_eq!(
         h.receiver_end(),
         &ReceiverAction::Failed {
+            reason: FailReason::Protocol,
             error: "the sender sent more than the 1000 bytes it announced".into(),
             resumable: false
         }
@@ -965,6 +995,7 @@ fn size_lies_over_a_bytestream() {
     assert_eq!(
         h.receiver_end(),
         &ReceiverAction::Failed {
+            reason: FailReason::Network,
             error: "the sender closed the stream after 990 of 1000 bytes".into(),
             resumable: true
         }
@@ -978,12 +1009,20 @@ fn a_file_shorter_than_announced_stops_the_sender() {
     let h = h.run();
     assert_eq!(
         h.sender_end(),
-        &SenderAction::Failed { error: "f.bin got shorter while it was being sent".into(), resumable: false }
+        &SenderAction::Failed {
+            reason: FailReason::Source,
+            error: "f.bin got shorter while it was being sent".into(),
+            resumable: false
+        }
     );
     // The sender closes the stream: the receiver knows at once.
     assert_eq!(
         h.receiver_end(),
-        &ReceiverAction::Failed { error: "the sender announced 10000 bytes but sent 5000".into(), resumable: true }
+        &ReceiverAction::Failed {
+            reason: FailReason::Protocol,
+            error: "the sender announced 10000 bytes but sent 5000".into(),
+            resumable: true
+        }
     );
     assert_eq!(h.now, Duration::ZERO);
 }
@@ -997,10 +1036,15 @@ fn sender_cancels_mid_stream() {
     h.run_until(|h| h.receiver.as_ref().is_some_and(|r| r.written() >= 3 * 4096));
     h.queue.push_back(Ev::ToSender(SenderInput::Cancel));
     h.run_until(|_| false);
-    assert_eq!(h.sender_end(), &SenderAction::Failed { error: "cancelled".into(), resumable: true });
+    assert_eq!(
+        h.sender_end(),
+        &SenderAction::Failed { reason: FailReason::Cancelled, error: "cancelled".into(), resumable: true }
+    );
     // The close tells the receiver at once (no idle timeout needed).
     assert_eq!(h.now, Duration::ZERO);
-    let ReceiverAction::Failed { error, resumable: true } = h.receiver_end() else { panic!("{:?}", h.receiver_end()) };
+    let ReceiverAction::Failed { reason: FailReason::Protocol, error, resumable: true } = h.receiver_end() else {
+        panic!("{:?}", h.receiver_end())
+    };
     assert!(error.starts_with("the sender announced 70000 bytes but sent "), "{error}");
 }
 
@@ -1011,8 +1055,13 @@ fn receiver_cancels_mid_stream() {
     h.run_until(|h| h.receiver.as_ref().is_some_and(|r| r.written() >= 3 * 4096));
     h.queue.push_back(Ev::ToReceiver(ReceiverInput::Cancel));
     h.run_until(|_| false);
-    assert_eq!(h.receiver_end(), &ReceiverAction::Failed { error: "cancelled".into(), resumable: true });
-    let SenderAction::Failed { error, resumable: true } = h.sender_end() else { panic!("{:?}", h.sender_end()) };
+    assert_eq!(
+        h.receiver_end(),
+        &ReceiverAction::Failed { reason: FailReason::Cancelled, error: "cancelled".into(), resumable: true }
+    );
+    let SenderAction::Failed { reason: FailReason::Network, error, resumable: true } = h.sender_end() else {
+        panic!("{:?}", h.sender_end())
+    };
     assert!(error.starts_with("the in-band stream broke after "), "{error}");
     assert!(error.ends_with("item-not-found: no such stream"), "{error}");
     assert_eq!(h.now, Duration::ZERO);
@@ -1025,11 +1074,15 @@ fn receiver_cancels_while_connecting_candidates() {
     h.run_until(|h| h.receiver.as_ref().is_some_and(|r| r.state() == ReceiverState::Connecting));
     h.queue.push_front(Ev::ToReceiver(ReceiverInput::Cancel));
     h.run_until(|_| false);
-    assert_eq!(h.receiver_end(), &ReceiverAction::Failed { error: "cancelled".into(), resumable: true });
+    assert_eq!(
+        h.receiver_end(),
+        &ReceiverAction::Failed { reason: FailReason::Cancelled, error: "cancelled".into(), resumable: true }
+    );
     // The streamhosts got "no such stream"; the fallback open too.
     assert_eq!(
         h.sender_end(),
         &SenderAction::Failed {
+            reason: FailReason::Refused,
             error: "the receiver refused the in-band stream: bob@example.com/skiff answered with an error: \
                     item-not-found: no such stream"
                 .into(),
