@@ -19,12 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use skiff_engine::event::Event;
-use skiff_engine::store::TransferRecord;
+use skiff_engine::store::{HistoryQuery, TransferRecord};
 use ts_rs::{Config, TypeVisitor, TS};
 
-use crate::commands::{
-    AcceptArgs, HistoryQuery, IdArgs, PickFolderArgs, SendFilesArgs, SetSettingsArgs, SignInArgs, SignedIn,
-};
+use crate::commands::{AcceptArgs, IdArgs, PickFolderArgs, SendFilesArgs, SetSettingsArgs, SignInArgs, SignedIn};
 use crate::error::AppError;
 use crate::settings::{RememberedView, Settings};
 use crate::state::{AccountView, ContactView};

@@ -11,9 +11,10 @@ use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use skiff_engine::store::{Direction, HistoryFilter, TransferRecord, TransferState};
+use skiff_engine::store::{HistoryQuery, TransferRecord};
 use skiff_engine::transfer::SendMethod;
 use skiff_engine::trust::Fingerprint;
+use skiff_engine::{AccountForm, Secret, TlsMode};
 use skiff_proto::jid::Jid;
 use tauri::ipc::{CommandArg, CommandItem, InvokeBody, InvokeError};
 use tauri::{AppHandle, Runtime, State};
@@ -23,7 +24,7 @@ use crate::error::{AppError, AppResult};
 use crate::files;
 use crate::secrets;
 use crate::settings::{RememberedAccount, RememberedView, Settings};
-use crate::state::{account_config, AccountView, AppState, ContactView};
+use crate::state::{AccountView, AppState, ContactView};
 
 /// A command's whole argument object as one struct `T`. Missing `Option` fields are
 /// `None`; a malformed object is refused with an `invalid` [`AppError`].
@@ -49,8 +50,8 @@ pub struct SignInArgs {
     pub password: String,
     /// `host:port`; absent or empty = DNS SRV, then the JID's domain.
     pub server: Option<String>,
-    /// `starttls` (also when empty), `direct` or `plaintext`.
-    pub tls: String,
+    /// Absent = STARTTLS.
+    pub tls: Option<TlsMode>,
     pub ca_file: Option<String>,
     /// Keep everything but the password for the next start.
     pub remember: bool,
@@ -114,24 +115,6 @@ pub struct AcceptArgs {
     pub dir: Option<String>,
 }
 
-/// `history`'s filter; absent fields do not filter. Newest first.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields))]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryQuery {
-    /// Bare JID: that peer and any of its resources (a full JID: that resource).
-    pub peer: Option<String>,
-    pub direction: Option<Direction>,
-    pub state: Option<TransferState>,
-    /// Part of the file name, ASCII case-insensitive.
-    pub name_contains: Option<String>,
-    /// Created at or after this time (Unix milliseconds).
-    pub since_ms: Option<i64>,
-    /// Created before this time (Unix milliseconds).
-    pub until_ms: Option<i64>,
-    pub limit: Option<u32>,
-}
-
 /// `set_settings`' argument.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -150,8 +133,17 @@ pub struct PickFolderArgs {
 #[tauri::command]
 pub async fn sign_in(app: AppHandle, state: State<'_, AppState>, args: Args<SignInArgs>) -> AppResult<SignedIn> {
     let SignInArgs { jid, password, server, tls, ca_file, remember, trust_fingerprint, remember_password } = args.0;
-    let resource = crate::state::default_resource();
-    let mut cfg = account_config(&jid, &password, server.as_deref(), &tls, ca_file.as_deref(), &resource)?;
+    let tls = tls.unwrap_or(TlsMode::StartTls);
+    let form = AccountForm {
+        jid,
+        password: Secret::new(password.clone()),
+        server: server.clone(),
+        tls,
+        ca_file: ca_file.clone(),
+        resource: None,
+        default_resource: crate::state::default_resource(),
+    };
+    let mut cfg = form.config()?;
     let trust = match trust_fingerprint.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(fp) => Some(fp.parse::<Fingerprint>().map_err(|e| AppError::invalid(e.to_string()))?),
         None => None,
@@ -169,7 +161,7 @@ pub async fn sign_in(app: AppHandle, state: State<'_, AppState>, args: Args<Sign
         let remembered = RememberedAccount {
             jid: account.clone(),
             server: server.filter(|s| !s.trim().is_empty()),
-            tls: if tls.is_empty() { "starttls".into() } else { tls },
+            tls,
             ca_file: ca_file.filter(|s| !s.trim().is_empty()),
         };
         remembered.save(&state.store)?;
@@ -304,17 +296,7 @@ pub async fn upload_instead(state: State<'_, AppState>, args: Args<IdArgs>) -> A
 
 #[tauri::command]
 pub async fn history(app_state: State<'_, AppState>, args: Args<HistoryQuery>) -> AppResult<Vec<TransferRecord>> {
-    let HistoryQuery { peer, direction, state, name_contains, since_ms, until_ms, limit } = args.0;
-    let f = HistoryFilter {
-        peer: peer.filter(|p| !p.is_empty()),
-        direction,
-        state,
-        name_contains: name_contains.filter(|n| !n.is_empty()),
-        since_ms,
-        until_ms,
-        limit,
-    };
-    Ok(app_state.history_store().await.list(&f)?)
+    Ok(app_state.history_store().await.list(&args.0)?)
 }
 
 #[tauri::command]
@@ -426,13 +408,14 @@ pub async fn take_pending_files(state: State<'_, AppState>) -> AppResult<Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use skiff_engine::store::TransferState;
 
     #[test]
     fn arguments_are_camel_case_and_options_may_be_absent() {
         let a: SignInArgs =
             serde_json::from_str(r#"{"jid":"a@b","password":"pw","tls":"direct","caFile":"/ca.pem","remember":true}"#)
                 .unwrap();
-        assert_eq!((a.ca_file.as_deref(), a.server, a.tls.as_str()), (Some("/ca.pem"), None, "direct"));
+        assert_eq!((a.ca_file.as_deref(), a.server, a.tls), (Some("/ca.pem"), None, Some(TlsMode::Direct)));
         let q: HistoryQuery =
             serde_json::from_str(r#"{"nameContains":"pdf","sinceMs":1,"state":"completed"}"#).unwrap();
         assert_eq!(q.name_contains.as_deref(), Some("pdf"));
@@ -445,8 +428,7 @@ mod tests {
 
     #[test]
     fn sign_in_args_never_print_the_password() {
-        let a: SignInArgs =
-            serde_json::from_str(r#"{"jid":"a@b","password":"hunter2","tls":"","remember":false}"#).unwrap();
+        let a: SignInArgs = serde_json::from_str(r#"{"jid":"a@b","password":"hunter2","remember":false}"#).unwrap();
         let shown = format!("{a:?}");
         assert!(shown.contains("a@b") && !shown.contains("hunter2"), "{shown}");
     }

@@ -176,6 +176,12 @@ fn transfer_code(e: &TransferError) -> ErrorCode {
     }
 }
 
+impl From<skiff_engine::AccountError> for AppError {
+    fn from(e: skiff_engine::AccountError) -> AppError {
+        AppError::invalid(e.to_string())
+    }
+}
+
 impl From<TransferError> for AppError {
     fn from(e: TransferError) -> AppError {
         AppError::new(transfer_code(&e), e.to_string())

@@ -169,9 +169,16 @@ async fn sign_in_remembered(app: &AppHandle) -> bool {
         }
     };
     let result = async {
-        let resource = state::default_resource();
-        let (server, ca) = (acc.server.as_deref(), acc.ca_file.as_deref());
-        let cfg = state::account_config(&acc.jid, &password, server, &acc.tls, ca, &resource)?;
+        let form = skiff_engine::AccountForm {
+            jid: acc.jid.clone(),
+            password: skiff_engine::Secret::new(password),
+            server: acc.server.clone(),
+            tls: acc.tls,
+            ca_file: acc.ca_file.clone(),
+            resource: None,
+            default_resource: state::default_resource(),
+        };
+        let cfg = form.config()?;
         let tcfg = Settings::load(&state.store).transfer_config()?;
         state.sign_in(app, cfg, tcfg, false, state.store.clone()).await
     }

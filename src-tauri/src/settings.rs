@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use skiff_engine::store::Store;
 use skiff_engine::transfer::{AcceptPolicy, Method, StrangerPolicy, TransferConfig};
+use skiff_engine::TlsMode;
 use skiff_proto::jid::Jid;
 
 use crate::error::{AppError, AppResult};
@@ -172,8 +173,7 @@ pub struct RememberedAccount {
     pub jid: String,
     /// `host:port`, or `null` to look the server up in DNS.
     pub server: Option<String>,
-    /// `starttls`, `direct` or `plaintext`.
-    pub tls: String,
+    pub tls: TlsMode,
     pub ca_file: Option<String>,
 }
 
@@ -299,7 +299,7 @@ mod tests {
         let a = RememberedAccount {
             jid: "alice@example.com".into(),
             server: Some("xmpp.example.com:5222".into()),
-            tls: "starttls".into(),
+            tls: TlsMode::StartTls,
             ca_file: None,
         };
         a.save(&store).unwrap();

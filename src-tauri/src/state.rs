@@ -1,7 +1,6 @@
 //! The shell's state: the store (opened at start, it also holds the settings), the
 //! signed-in session, and the demo server when one runs.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use serde::Serialize;
 use skiff_engine::event::{Contact, ResourcePresence};
 use skiff_engine::store::Store;
 use skiff_engine::transfer::{TransferConfig, Transfers};
-use skiff_engine::{AccountConfig, Client, Event, Secret, TlsMode};
+use skiff_engine::{AccountConfig, Client, Event};
 use skiff_proto::jid::Jid;
 use tauri::{AppHandle, Emitter};
 use tokio::sync::Mutex;
@@ -241,95 +240,9 @@ fn last_offline(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Option<Stri
     last
 }
 
-/// The account settings from the sign-in form; `resource` when the address has none.
-pub fn account_config(
-    jid: &str,
-    password: &str,
-    server: Option<&str>,
-    tls: &str,
-    ca_file: Option<&str>,
-    resource: &str,
-) -> AppResult<AccountConfig> {
-    let jid: Jid = jid.trim().parse().map_err(|e| AppError::invalid(format!("'{jid}' is not a valid address: {e}")))?;
-    if jid.local().is_none() {
-        return Err(AppError::invalid(format!("'{jid}' has no user part: an account looks like you@server")));
-    }
-    let resource = jid.resource().unwrap_or(resource).to_owned();
-    let jid = jid.with_resource(&resource).map_err(|e| AppError::invalid(format!("resource: {e}")))?;
-    if password.is_empty() {
-        return Err(AppError::invalid("the password is empty"));
-    }
-    let mut cfg = AccountConfig::new(jid, Secret::new(password));
-    cfg.tls = parse_tls(tls)?;
-    cfg.ca_file = ca_file.map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from);
-    if let Some(server) = server.map(str::trim).filter(|s| !s.is_empty()) {
-        cfg.server = Some(parse_server(server)?);
-    }
-    Ok(cfg)
-}
-
 /// This installation's resource, `skiff-desktop-XXXXXX`: the same at every start (so a
 /// peer's resume finds it), different on each machine and from the CLI's, so that two
 /// Skiffs on one account never take each other's session. Kept beside the history.
 pub fn default_resource() -> String {
     skiff_engine::config::persistent_resource(&crate::data_dir().join("resource"), "skiff-desktop")
-}
-
-pub fn parse_tls(tls: &str) -> AppResult<TlsMode> {
-    match tls {
-        "starttls" | "" => Ok(TlsMode::StartTls),
-        "direct" => Ok(TlsMode::Direct),
-        "plaintext" => Ok(TlsMode::Plaintext),
-        other => Err(AppError::invalid(format!("unknown TLS mode '{other}' (starttls, direct or plaintext)"))),
-    }
-}
-
-/// `host:port` or `[v6]:port`.
-pub fn parse_server(s: &str) -> AppResult<(String, u16)> {
-    s.rsplit_once(':')
-        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_owned(), p.parse::<u16>().ok()?)))
-        .filter(|(h, _)| !h.is_empty())
-        .ok_or_else(|| AppError::invalid(format!("the server wants HOST:PORT, got '{s}'")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sign_in_form_translates_to_account_config() {
-        let cfg = account_config(
-            "alice@example.com",
-            "pw",
-            Some("xmpp.example.com:5223"),
-            "direct",
-            None,
-            "skiff-desktop-ab12cd",
-        )
-        .unwrap();
-        assert_eq!(cfg.jid.to_string(), "alice@example.com/skiff-desktop-ab12cd");
-        assert_eq!(cfg.server, Some(("xmpp.example.com".into(), 5223)));
-        assert_eq!(cfg.tls, TlsMode::Direct);
-        let cfg = account_config("alice@example.com/laptop", "pw", Some(" "), "starttls", Some(""), "r").unwrap();
-        assert_eq!(cfg.jid.resource(), Some("laptop"));
-        assert_eq!(cfg.server, None);
-        assert_eq!(cfg.ca_file, None);
-        assert_eq!(parse_server("[::1]:5222").unwrap(), ("::1".into(), 5222));
-    }
-
-    #[test]
-    fn bad_sign_in_forms_are_invalid() {
-        for (jid, pw, server, tls) in [
-            ("example.com", "pw", None, "starttls"),
-            ("alice@example.com", "", None, "starttls"),
-            ("alice@example.com", "pw", Some("host"), "starttls"),
-            ("alice@example.com", "pw", None, "ssl"),
-        ] {
-            assert_eq!(
-                account_config(jid, pw, server, tls, None, "r").unwrap_err().code,
-                "invalid",
-                "{jid} {server:?} {tls}"
-            );
-        }
-    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use skiff_engine::store::{Direction, HistoryFilter, Store, TransferState};
+use skiff_engine::store::{Direction, HistoryQuery, Store, TransferState};
 use skiff_tests::cli::SkiffProcess;
 use skiff_tests::peer::{random_file, sha256_file, Peer};
 use skiff_tests::{Prosody, ProsodyOptions};
@@ -52,7 +52,7 @@ async fn skiffs_on_one_account_keep_their_sessions_and_share_a_history() {
     // One history for both processes of this machine: the outgoing and the incoming
     // record, the file sound.
     let store = Store::open(&here.path().join("history.sqlite3")).unwrap();
-    let recs = store.list(&HistoryFilter::default()).unwrap();
+    let recs = store.list(&HistoryQuery::default()).unwrap();
     let kinds: Vec<_> = recs.iter().map(|r| (r.direction, r.state)).collect();
     assert!(kinds.contains(&(Direction::Outgoing, TransferState::Completed)), "{kinds:?}");
     assert!(kinds.contains(&(Direction::Incoming, TransferState::Completed)), "{kinds:?}");

@@ -2,7 +2,7 @@
 //! interrupted, the `.part` file stays, and when the file is offered again only the
 //! missing part travels.
 
-use skiff_engine::store::{Direction, HistoryFilter, Store, TransferState};
+use skiff_engine::store::{Direction, HistoryQuery, Store, TransferState};
 use skiff_engine::Event;
 use skiff_tests::cli::SkiffProcess;
 use skiff_tests::peer::{random_file, sha256_file, Peer};
@@ -40,7 +40,7 @@ async fn receiver_killed_at_40_percent_resumes_where_it_stopped() {
     assert!(!downloads.join("movie.bin").exists());
     {
         let store = Store::open(&bob_data.path().join("history.sqlite3")).unwrap();
-        let recs = store.list(&HistoryFilter::default()).unwrap();
+        let recs = store.list(&HistoryQuery::default()).unwrap();
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].direction, Direction::Incoming);
         assert!(matches!(recs[0].state, TransferState::Active | TransferState::Accepted), "{:?}", recs[0].state);
@@ -66,7 +66,7 @@ async fn receiver_killed_at_40_percent_resumes_where_it_stopped() {
     assert!(bytes * 100 < SIZE * 62, "{bytes} of {SIZE} bytes travelled again");
     // Both histories agree: one record each, completed.
     let store = Store::open(&bob_data.path().join("history.sqlite3")).unwrap();
-    let recs = store.list(&HistoryFilter::default()).unwrap();
+    let recs = store.list(&HistoryQuery::default()).unwrap();
     assert_eq!(recs.len(), 1);
     assert_eq!((recs[0].state, recs[0].attempts), (TransferState::Completed, 2));
     assert_eq!(recs[0].sha256.as_deref(), Some(want.as_str()));
@@ -91,7 +91,7 @@ async fn sender_killed_mid_transfer_is_interrupted_and_resumable() {
     assert!(matches!(end, Event::TransferFailed { resumable: true, .. }), "{end:?}");
     let id = {
         let store = Store::open(&alice_data.path().join("history.sqlite3")).unwrap();
-        let recs = store.list(&HistoryFilter::default()).unwrap();
+        let recs = store.list(&HistoryQuery::default()).unwrap();
         assert_eq!(recs.len(), 1);
         assert!(matches!(recs[0].state, TransferState::Active | TransferState::Accepted), "{:?}", recs[0].state);
         recs[0].id

@@ -2,7 +2,7 @@
 //! SOCKS5 through Prosody's proxy65, in-band), several sizes, checked byte for byte
 //! and in the SQLite history of both ends.
 
-use skiff_engine::store::{Direction, HistoryFilter, TransferState};
+use skiff_engine::store::{Direction, HistoryQuery, TransferState};
 use skiff_engine::transfer::Method;
 use skiff_engine::Event;
 use skiff_tests::peer::{random_file, sha256_file, Peer};
@@ -63,7 +63,7 @@ async fn every_route_and_size() {
             check_transfer(peer, &mut bob, &f, route).await;
         }
     }
-    let incoming = bob.transfers.store().list(&HistoryFilter::default()).unwrap();
+    let incoming = bob.transfers.store().list(&HistoryQuery::default()).unwrap();
     assert_eq!(incoming.len(), 11);
     // Which proxy the server has is kept per account, across restarts (its address is
     // asked for each transfer: routes.rs, a proxy that moved).

@@ -3,7 +3,7 @@
 //! under its `.part` name until it arrives); a resumed `.part` that was damaged on
 //! disk is caught and never takes the file's name.
 
-use skiff_engine::store::{HistoryFilter, Store, TransferState, Verification};
+use skiff_engine::store::{HistoryQuery, Store, TransferState, Verification};
 use skiff_engine::Event;
 use skiff_tests::cli::SkiffProcess;
 use skiff_tests::peer::{random_file, sha256_file, Peer};
@@ -34,7 +34,7 @@ async fn a_large_file_is_verified_with_sha256_sent_after_the_last_byte() {
     let sent = alice.finished(id, 60).await;
     assert!(matches!(sent, Event::TransferCompleted { verified: Verification::Sha256, .. }), "{sent:?}");
     for store in [alice.transfers.store(), bob.transfers.store()] {
-        let rec = &store.list(&HistoryFilter::default()).unwrap()[0];
+        let rec = &store.list(&HistoryQuery::default()).unwrap()[0];
         assert_eq!(
             (rec.state, rec.verified, rec.sha256.as_deref()),
             (TransferState::Completed, Verification::Sha256, Some(want.as_str()))
@@ -87,7 +87,7 @@ async fn a_byte_flipped_in_the_part_file_before_a_resume_is_caught() {
     assert!(!downloads.join("backup.tar").exists());
     assert!(!part.exists(), "the damaged partial file is removed");
     let store = Store::open(&bob_data.path().join("history.sqlite3")).unwrap();
-    let rec = &store.list(&HistoryFilter::default()).unwrap()[0];
+    let rec = &store.list(&HistoryQuery::default()).unwrap()[0];
     assert_eq!((rec.state, rec.verified), (TransferState::Failed, Verification::None));
     // The sender is told too.
     let end = alice.finished(id, 60).await;
@@ -127,13 +127,13 @@ async fn a_file_chosen_before_it_is_sent_is_offered_with_its_hashes() {
     };
     assert_eq!(cached.1.as_deref(), Some(want.as_str()));
     println!("{} MiB hashed ahead in {} ms", SIZE >> 20, started.elapsed().as_millis());
-    assert!(store.list(&HistoryFilter::default()).unwrap().is_empty(), "nothing was sent");
+    assert!(store.list(&HistoryQuery::default()).unwrap().is_empty(), "nothing was sent");
 
     // Sent later: the offer carries the hashes at once; the receiver checks them.
     let id = alice.transfers.send_file(&bob.jid.bare(), &f, None).await.unwrap();
     assert_eq!(store.get(id).unwrap().md5.as_deref(), Some(cached.0.as_str()), "offered with its MD5");
     let got = bob.next_finished(120).await;
-    let at_bob = bob.transfers.store().list(&HistoryFilter::default()).unwrap().remove(0);
+    let at_bob = bob.transfers.store().list(&HistoryQuery::default()).unwrap().remove(0);
     assert_eq!(at_bob.md5.as_deref(), Some(cached.0.as_str()), "the offer bob got carried the MD5");
     let Event::TransferCompleted { sha256, verified, .. } = &got else { panic!("{got:?}") };
     assert_eq!((sha256.as_str(), *verified), (want.as_str(), Verification::Sha256));

@@ -27,6 +27,8 @@ export type {
   SignInArgs,
   StrangerPolicy,
   Theme,
+  TlsMode,
+  FailReason,
   TransferRecord,
   TransferState,
   Untrusted,
@@ -71,9 +73,6 @@ void allCodesListed;
 export function isErrorCode(c: unknown): c is ErrorCode {
   return typeof c === 'string' && (ERROR_CODES as readonly string[]).includes(c);
 }
-
-/** The TLS choices of the sign-in form (the shell takes `tls` as a string). */
-export type TlsMode = 'starttls' | 'direct' | 'plaintext';
 
 /** `getCurrentWebview().onDragDropEvent` payloads, reduced to what the UI uses. */
 export type DragDropEvent =

@@ -9,12 +9,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use skiff_engine::event::{Contact, ResourcePresence};
-use skiff_engine::store::{Direction, HistoryFilter, Store, TransferState, Verification};
+use skiff_engine::store::{Direction, HistoryQuery, Store, TransferState, Verification};
 use skiff_engine::transfer::{
     AcceptPolicy, Method, SendMethod, StrangerPolicy, TransferConfig, TransferError, Transfers,
 };
 use skiff_engine::trust::{Fingerprint, Untrusted};
-use skiff_engine::{AccountConfig, Client, Event, Secret, TlsMode};
+use skiff_engine::{AccountConfig, AccountForm, Client, Event, Secret, TlsMode};
 use skiff_proto::disco::DiscoInfoResult;
 use skiff_proto::jid::Jid;
 use skiff_proto::ns;
@@ -35,8 +35,8 @@ struct Cli {
     #[arg(long, global = true, value_name = "HOST:PORT")]
     server: Option<String>,
     /// How to secure the connection. `plaintext` works only with a server on this machine.
-    #[arg(long, value_enum, default_value_t = Tls::Starttls, global = true)]
-    tls: Tls,
+    #[arg(long, default_value = "starttls", value_parser = tls_modes(), global = true)]
+    tls: TlsMode,
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, global = true, value_name = "PEM")]
     ca_file: Option<PathBuf>,
@@ -77,11 +77,10 @@ struct Cli {
     command: Command,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum Tls {
-    Starttls,
-    Direct,
-    Plaintext,
+/// `--tls`: the engine's TLS modes by their wire names, listed in `--help`.
+fn tls_modes() -> impl clap::builder::TypedValueParser<Value = TlsMode> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(TlsMode::ALL.iter().map(|m| m.as_str())).try_map(|s| s.parse::<TlsMode>())
 }
 
 #[derive(Subcommand, Debug)]
@@ -231,37 +230,27 @@ fn account(cli: &Cli) -> Result<AccountConfig> {
     let Some(jid) = &cli.jid else {
         bail!("no account given: pass --jid you@server (or set SKIFF_JID)");
     };
-    let mut jid: Jid = jid.parse().with_context(|| format!("'{jid}' is not a valid XMPP address"))?;
-    if jid.local().is_none() {
-        bail!("'{jid}' has no user part: an account looks like you@server");
-    }
-    let resource =
-        cli.resource.clone().or_else(|| jid.resource().map(str::to_owned)).unwrap_or_else(|| cli_resource(cli));
-    jid = jid.with_resource(&resource).context("bad resource")?;
     let password = match std::env::var(&cli.password_env) {
         Ok(p) => p,
         Err(_) if std::io::stdin().is_terminal() => {
-            rpassword::prompt_password(format!("Password for {}: ", jid.bare())).context("cannot read the password")?
+            rpassword::prompt_password(format!("Password for {jid}: ")).context("cannot read the password")?
         }
         Err(_) => bail!(
             "no password: set the environment variable {} (or run skiff in a terminal to be asked)",
             cli.password_env
         ),
     };
-    let mut cfg = AccountConfig::new(jid, Secret::new(password));
-    cfg.tls = match cli.tls {
-        Tls::Starttls => TlsMode::StartTls,
-        Tls::Direct => TlsMode::Direct,
-        Tls::Plaintext => TlsMode::Plaintext,
+    let form = AccountForm {
+        jid: jid.clone(),
+        password: Secret::new(password),
+        server: cli.server.clone(),
+        tls: cli.tls,
+        ca_file: cli.ca_file.as_ref().map(|p| p.display().to_string()),
+        resource: cli.resource.clone(),
+        // Made (and kept in the data folder) only when nothing names the resource.
+        default_resource: if cli.resource.is_some() || jid.contains('/') { String::new() } else { cli_resource(cli) },
     };
-    cfg.ca_file = cli.ca_file.clone();
-    if let Some(server) = &cli.server {
-        let (host, port) = server
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_owned(), p.parse::<u16>().ok()?)))
-            .with_context(|| format!("--server wants HOST:PORT, got '{server}'"))?;
-        cfg.server = Some((host, port));
-    }
+    let mut cfg = form.config()?;
     // A one-shot command should not retry forever; staying online reconnects.
     cfg.reconnect = matches!(cli.command, Command::Online { .. } | Command::Receive { .. });
     Ok(cfg)
@@ -673,7 +662,7 @@ impl Bars {
 }
 
 fn history(store: &Store, out: &Output, peer: Option<String>, name: Option<String>, limit: u32) -> Result<()> {
-    let filter = HistoryFilter { peer, name_contains: name, limit: Some(limit), ..HistoryFilter::default() };
+    let filter = HistoryQuery { peer, name_contains: name, limit: Some(limit), ..HistoryQuery::default() };
     let records = store.list(&filter)?;
     if records.is_empty() && !out.json {
         println!("No transfers yet.");

@@ -614,8 +614,7 @@ Component {upload_host} "http_file_share"
             c2s = self.c2s_port,
             proxy = self.proxy_port,
             http = self.http_port,
-            direct_tls =
-                if self.opts.tls.is_tls() { self.direct_tls_port.to_string() } else { String::new() },
+            direct_tls = if self.opts.tls.is_tls() { self.direct_tls_port.to_string() } else { String::new() },
             cert = lua_str(&certs.join("server.crt").to_string_lossy()),
             key = lua_str(&certs.join("server.key").to_string_lossy()),
             domain = lua_str(&self.domain),

@@ -88,6 +88,75 @@ impl AccountConfig {
     }
 }
 
+/// An account as a person gives it (the sign-in form, the command line): the same
+/// checks and the same meaning in both shells. [`AccountForm::config`] turns it into
+/// an [`AccountConfig`].
+#[derive(Debug, Clone)]
+pub struct AccountForm {
+    /// `you@server`, optionally with `/resource`.
+    pub jid: String,
+    pub password: Secret,
+    /// `host:port` or `[v6]:port`; `None` or blank = DNS SRV, then the domain.
+    pub server: Option<String>,
+    pub tls: TlsMode,
+    /// Extra CA certificates (PEM); `None` or blank = the system's only.
+    pub ca_file: Option<String>,
+    /// The resource to bind, over one in `jid` (the CLI's `--resource`).
+    pub resource: Option<String>,
+    /// The resource when neither `resource` nor `jid` names one.
+    pub default_resource: String,
+}
+
+/// What is wrong with an [`AccountForm`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("'{input}' is not a valid address: {reason}")]
+    BadAddress { input: String, reason: String },
+    #[error("'{0}' has no user part: an account looks like you@server")]
+    NoUser(String),
+    #[error("'{resource}' is not a valid resource: {reason}")]
+    BadResource { resource: String, reason: String },
+    #[error("the password is empty")]
+    EmptyPassword,
+    #[error("the server address wants HOST:PORT, got '{0}'")]
+    BadServer(String),
+}
+
+impl AccountForm {
+    /// The account with the defaults of [`AccountConfig::new`] for everything the form
+    /// does not set.
+    pub fn config(&self) -> Result<AccountConfig, AccountError> {
+        let input = self.jid.trim();
+        let jid: Jid =
+            input.parse().map_err(|e| AccountError::BadAddress { input: input.to_owned(), reason: format!("{e}") })?;
+        if jid.local().is_none() {
+            return Err(AccountError::NoUser(jid.to_string()));
+        }
+        let resource = self.resource.as_deref().or(jid.resource()).unwrap_or(&self.default_resource).to_owned();
+        let jid = jid
+            .with_resource(&resource)
+            .map_err(|e| AccountError::BadResource { resource: resource.clone(), reason: format!("{e}") })?;
+        if self.password.expose().is_empty() {
+            return Err(AccountError::EmptyPassword);
+        }
+        let mut cfg = AccountConfig::new(jid, self.password.clone());
+        cfg.tls = self.tls;
+        cfg.ca_file = self.ca_file.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from);
+        if let Some(server) = self.server.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            cfg.server = Some(parse_server(server)?);
+        }
+        Ok(cfg)
+    }
+}
+
+/// `host:port` or `[v6]:port`.
+pub fn parse_server(s: &str) -> Result<(String, u16), AccountError> {
+    s.rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_owned(), p.parse::<u16>().ok()?)))
+        .filter(|(h, _)| !h.is_empty())
+        .ok_or_else(|| AccountError::BadServer(s.to_owned()))
+}
+
 /// Where Skiff keeps its history, settings, resource and downloads by default, one
 /// place for the CLI and the desktop: `$SKIFF_DATA_DIR`, else `$XDG_DATA_HOME/skiff`,
 /// else `$HOME/.local/share/skiff`, else `./skiff` (an empty variable counts as unset).
@@ -137,6 +206,53 @@ pub fn persistent_resource(file: &std::path::Path, prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn form(jid: &str, password: &str, server: Option<&str>, tls: TlsMode) -> AccountForm {
+        AccountForm {
+            jid: jid.into(),
+            password: Secret::new(password),
+            server: server.map(str::to_owned),
+            tls,
+            ca_file: None,
+            resource: None,
+            default_resource: "skiff-desktop-ab12cd".into(),
+        }
+    }
+
+    #[test]
+    fn an_account_form_becomes_an_account_config() {
+        let cfg = form("alice@example.com", "pw", Some("xmpp.example.com:5223"), TlsMode::Direct).config().unwrap();
+        assert_eq!(cfg.jid.to_string(), "alice@example.com/skiff-desktop-ab12cd");
+        assert_eq!((cfg.server, cfg.tls), (Some(("xmpp.example.com".into(), 5223)), TlsMode::Direct));
+        assert!(!cfg.require_scram && cfg.reconnect);
+
+        let mut f = form(" alice@example.com/laptop ", "pw", Some(" "), TlsMode::StartTls);
+        f.ca_file = Some("".into());
+        let cfg = f.config().unwrap();
+        assert_eq!((cfg.jid.resource(), cfg.server, cfg.ca_file), (Some("laptop"), None, None));
+        // An explicit resource wins over the address's.
+        f.resource = Some("script".into());
+        f.ca_file = Some(" /etc/ca.pem ".into());
+        let cfg = f.config().unwrap();
+        assert_eq!((cfg.jid.resource(), cfg.ca_file), (Some("script"), Some(PathBuf::from("/etc/ca.pem"))));
+        assert_eq!(parse_server("[::1]:5222"), Ok(("::1".into(), 5222)));
+    }
+
+    #[test]
+    fn bad_account_forms_say_what_is_wrong() {
+        let err = |f: AccountForm| f.config().unwrap_err();
+        assert!(matches!(err(form("a@b@c", "pw", None, TlsMode::StartTls)), AccountError::BadAddress { .. }));
+        assert_eq!(err(form("example.com", "pw", None, TlsMode::StartTls)), AccountError::NoUser("example.com".into()));
+        assert_eq!(err(form("alice@example.com", "", None, TlsMode::StartTls)), AccountError::EmptyPassword);
+        assert_eq!(
+            err(form("alice@example.com", "pw", Some("host"), TlsMode::StartTls)),
+            AccountError::BadServer("host".into())
+        );
+        assert_eq!(parse_server(":5222"), Err(AccountError::BadServer(":5222".into())));
+        let mut f = form("alice@example.com", "pw", None, TlsMode::StartTls);
+        f.resource = Some(String::new());
+        assert!(matches!(err(f), AccountError::BadResource { .. }));
+    }
 
     #[test]
     fn a_resource_is_made_once_and_kept() {

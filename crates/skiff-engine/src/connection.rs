@@ -13,8 +13,7 @@ use std::task::{Context, Poll};
 
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
 use skiff_proto::negotiation::{
-    Action, ChannelBindingData, Negotiated, NegotiationError, Negotiator, TLS_EXPORTER_LABEL,
-    TLS_EXPORTER_LEN,
+    Action, ChannelBindingData, Negotiated, NegotiationError, Negotiator, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN,
 };
 use skiff_proto::ns;
 use skiff_proto::stream::{self, StreamParser, XmlError};

@@ -42,6 +42,6 @@ pub mod store;
 pub mod transfer;
 pub mod trust;
 
-pub use config::{AccountConfig, Secret, TlsMode};
+pub use config::{AccountConfig, AccountError, AccountForm, Secret, TlsMode};
 pub use event::Event;
 pub use session::{Client, ClientError};

@@ -281,18 +281,23 @@ pub struct NewTransfer {
     pub state: TransferState,
 }
 
-/// Criteria for [`Store::list`]; every field set must match.
-#[derive(Default, Debug, Clone)]
-pub struct HistoryFilter {
-    /// Bare JID: matches that JID and any of its resources (ASCII case-insensitive).
+/// What [`Store::list`] returns: every field set must match (an empty text counts as
+/// unset); newest first. The shells take it as it is (the desktop's `history`
+/// command, the CLI's `history`).
+#[derive(Default, Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[serde(rename_all = "camelCase", default)]
+pub struct HistoryQuery {
+    /// Bare JID: that peer and any of its resources; a full JID: that resource
+    /// (ASCII case-insensitive).
     pub peer: Option<String>,
     pub direction: Option<Direction>,
     pub state: Option<TransferState>,
-    /// Substring of the file name, ASCII case-insensitive; `%` and `_` are literal.
+    /// Part of the file name, ASCII case-insensitive; `%` and `_` are literal.
     pub name_contains: Option<String>,
-    /// `created_at >= since_ms`.
+    /// Created at or after this time (Unix milliseconds).
     pub since_ms: Option<i64>,
-    /// `created_at < until_ms`.
+    /// Created before this time (Unix milliseconds).
     pub until_ms: Option<i64>,
     pub limit: Option<u32>,
 }
@@ -501,9 +506,9 @@ impl Store {
     }
 
     /// The transfers matching `f`, newest first.
-    pub fn list(&self, f: &HistoryFilter) -> Result<Vec<TransferRecord>, StoreError> {
+    pub fn list(&self, f: &HistoryQuery) -> Result<Vec<TransferRecord>, StoreError> {
         let mut q = Query::default();
-        if let Some(peer) = &f.peer {
+        if let Some(peer) = f.peer.as_deref().filter(|p| !p.is_empty()) {
             q.peer(peer);
         }
         if let Some(direction) = f.direction {
@@ -512,7 +517,7 @@ impl Store {
         if let Some(state) = f.state {
             q.and("state = ?", [text(state.as_str())]);
         }
-        if let Some(part) = &f.name_contains {
+        if let Some(part) = f.name_contains.as_deref().filter(|n| !n.is_empty()) {
             q.and("file_name LIKE ? ESCAPE '\\'", [format!("%{}%", like_escape(part)).into()]);
         }
         if let Some(since) = f.since_ms {
@@ -882,7 +887,7 @@ mod tests {
         assert!(r.moved_to.starts_with(dir.path()) && r.moved_to.to_string_lossy().contains(".corrupt-"), "{r:?}");
         assert_eq!(std::fs::read(&r.moved_to).unwrap(), vec![b'x'; 4096]);
         assert!(r.to_string().contains("was moved to"), "{r}");
-        assert!(store.list(&HistoryFilter::default()).unwrap().is_empty());
+        assert!(store.list(&HistoryQuery::default()).unwrap().is_empty());
         drop(store);
         // A sound one is kept; a damaged page inside one is caught by the check.
         let (store, recovered) = Store::open_or_recover(&path).unwrap();
@@ -1018,25 +1023,25 @@ mod tests {
             set_created(&store, id, ms);
         }
         store.set_state(b, Completed, None).unwrap();
-        let list = |f: HistoryFilter| ids(store.list(&f).unwrap());
-        let name = |s: &str| HistoryFilter { name_contains: Some(s.into()), ..Default::default() };
+        let list = |f: HistoryQuery| ids(store.list(&f).unwrap());
+        let name = |s: &str| HistoryQuery { name_contains: Some(s.into()), ..Default::default() };
 
-        assert_eq!(list(HistoryFilter::default()), [d, c, b, a]);
-        assert_eq!(list(HistoryFilter { peer: Some("bob@x".into()), ..Default::default() }), [b, a]);
-        assert_eq!(list(HistoryFilter { peer: Some("BOB@X".into()), ..Default::default() }), [b, a]);
-        assert_eq!(list(HistoryFilter { peer: Some("bob@x/pc".into()), ..Default::default() }), [a]);
-        assert!(list(HistoryFilter { peer: Some("bob@%".into()), ..Default::default() }).is_empty());
-        assert_eq!(list(HistoryFilter { direction: Some(Direction::Outgoing), ..Default::default() }), [c, b]);
-        assert_eq!(list(HistoryFilter { state: Some(Completed), ..Default::default() }), [b]);
-        assert_eq!(list(HistoryFilter { state: Some(Offered), ..Default::default() }), [d, c, a]);
+        assert_eq!(list(HistoryQuery::default()), [d, c, b, a]);
+        assert_eq!(list(HistoryQuery { peer: Some("bob@x".into()), ..Default::default() }), [b, a]);
+        assert_eq!(list(HistoryQuery { peer: Some("BOB@X".into()), ..Default::default() }), [b, a]);
+        assert_eq!(list(HistoryQuery { peer: Some("bob@x/pc".into()), ..Default::default() }), [a]);
+        assert!(list(HistoryQuery { peer: Some("bob@%".into()), ..Default::default() }).is_empty());
+        assert_eq!(list(HistoryQuery { direction: Some(Direction::Outgoing), ..Default::default() }), [c, b]);
+        assert_eq!(list(HistoryQuery { state: Some(Completed), ..Default::default() }), [b]);
+        assert_eq!(list(HistoryQuery { state: Some(Offered), ..Default::default() }), [d, c, a]);
         assert_eq!(list(name("REPORT")), [c, a]);
         assert_eq!(list(name("t_2")), [a]);
         assert_eq!(list(name("%")), [b]);
         assert_eq!(list(name("0% d")), [b]);
-        assert_eq!(list(HistoryFilter { since_ms: Some(2000), ..Default::default() }), [d, c, b]);
-        assert_eq!(list(HistoryFilter { until_ms: Some(3000), ..Default::default() }), [b, a]);
-        assert_eq!(list(HistoryFilter { limit: Some(2), ..Default::default() }), [d, c]);
-        let all = HistoryFilter {
+        assert_eq!(list(HistoryQuery { since_ms: Some(2000), ..Default::default() }), [d, c, b]);
+        assert_eq!(list(HistoryQuery { until_ms: Some(3000), ..Default::default() }), [b, a]);
+        assert_eq!(list(HistoryQuery { limit: Some(2), ..Default::default() }), [d, c]);
+        let all = HistoryQuery {
             peer: Some("bob@x".into()),
             direction: Some(Direction::Incoming),
             state: Some(Offered),
@@ -1046,6 +1051,11 @@ mod tests {
             limit: Some(5),
         };
         assert_eq!(list(all), [a]);
+        // Empty texts (a cleared form field) do not filter.
+        assert_eq!(list(HistoryQuery { peer: Some(String::new()), ..name("") }), [d, c, b, a]);
+        // The shells send it as JSON, camelCase, every field optional.
+        let q: HistoryQuery = serde_json::from_str(r#"{"nameContains":"pdf","sinceMs":1000,"untilMs":1001}"#).unwrap();
+        assert_eq!(list(q), [a]);
     }
 
     #[test]

@@ -33,12 +33,13 @@ use crate::stream_error::StreamError;
 use crate::xml::Element;
 
 /// How the connection to the server is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum TlsMode {
     /// Plain TCP, then STARTTLS, which is required.
+    #[default]
     StartTls,
     /// TLS from the first byte (XEP-0368 direct TLS).
     Direct,

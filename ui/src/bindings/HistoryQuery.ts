@@ -3,15 +3,18 @@ import type { Direction } from "./Direction";
 import type { TransferState } from "./TransferState";
 
 /**
- * `history`'s filter; absent fields do not filter. Newest first.
+ * What [`Store::list`] returns: every field set must match (an empty text counts as
+ * unset); newest first. The shells take it as it is (the desktop's `history`
+ * command, the CLI's `history`).
  */
 export type HistoryQuery = { 
 /**
- * Bare JID: that peer and any of its resources (a full JID: that resource).
+ * Bare JID: that peer and any of its resources; a full JID: that resource
+ * (ASCII case-insensitive).
  */
 peer?: string, direction?: Direction, state?: TransferState, 
 /**
- * Part of the file name, ASCII case-insensitive.
+ * Part of the file name, ASCII case-insensitive; `%` and `_` are literal.
  */
 nameContains?: string, 
 /**

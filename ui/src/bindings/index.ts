@@ -28,6 +28,7 @@ export type * from "./SignedIn";
 export type * from "./StrangerPolicy";
 export type * from "./Subscription";
 export type * from "./Theme";
+export type * from "./TlsMode";
 export type * from "./TransferRecord";
 export type * from "./TransferState";
 export type * from "./Untrusted";

@@ -851,7 +851,7 @@ describe('certificate dialog', () => {
     expect(validity(untrusted({}, { not_after: secs(2026, 5, 31) }), NOW)).toBe('expired');
     expect(validity(untrusted({}, { not_before: secs(2026, 6, 2) }), NOW)).toBe('not-yet-valid');
     expect(validity(untrusted({}, { not_before: 0, not_after: 0 }), NOW)).toBe('unknown');
-    const args = { jid: 'a@example.org', password: 'pw', tls: 'starttls', remember: true };
+    const args = { jid: 'a@example.org', password: 'pw', tls: 'starttls' as const, remember: true };
     const u = untrusted();
     expect(certificateQuestion({ code: 'certificate-untrusted', message: 'm', untrusted: u }, args)).toBe(u);
     expect(certificateQuestion({ code: 'certificate-changed', message: 'm', untrusted: u }, args)).toBe(u);

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex};
 
 use super::outgoing::{bridge_iq, Clock, Stop};
-use super::{FailReason, Failure, s5b, Decision, Progress, Transfers};
+use super::{s5b, Decision, FailReason, Failure, Progress, Transfers};
 use crate::event::Event;
 use crate::files::{self, PartFile, VerifyError};
 use crate::store::{Direction, NewTransfer, Route, TransferState};
@@ -280,13 +280,12 @@ async fn drive(
                         })
                     }
                     ReceiverAction::Started { route: r, streamhost, offset } => {
-                                                let mut guard = part.lock().await;
+                        let mut guard = part.lock().await;
                         if guard.as_ref().is_some_and(|p| p.written() != offset) {
                             // The machine starts elsewhere (e.g. no range possible): reopen there.
-                            *guard =
-                                Some(PartFile::resume(final_path.clone(), offset, size).await.map_err(|e| {
-                                    Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display()))
-                                })?);
+                            *guard = Some(PartFile::resume(final_path.clone(), offset, size).await.map_err(|e| {
+                                Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display()))
+                            })?);
                         }
                         drop(guard);
                         t.record_started(id, r, streamhost, offset);

@@ -27,7 +27,7 @@ use skiff_proto::stanza::{Condition, Iq, Message, StanzaError};
 use tokio::sync::mpsc;
 
 use super::upload::{check_url, check_url_lan};
-use super::{FailReason, Failure, Completed, Decision, Progress, Transfers};
+use super::{Completed, Decision, FailReason, Failure, Progress, Transfers};
 use crate::event::Event;
 use crate::files::{self, PartFile};
 use crate::store::{Direction, NewTransfer, Route, TransferState};
@@ -361,13 +361,19 @@ async fn fetch(
 ) -> Result<Completed, Broken> {
     let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if let Some(dir) = final_path.parent() {
-        tokio::fs::create_dir_all(dir).await.map_err(|e| Broken::lost(FailReason::Storage, format!("cannot create {}: {e}", dir.display())))?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Broken::lost(FailReason::Storage, format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut req = http.get(url.clone());
     if have > 0 {
         req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
     }
-    let resp = req.send().await.map_err(|e| Broken { reason: FailReason::Network, error: describe(&e, &url), kept: have > 0 })?;
+    let resp = req.send().await.map_err(|e| Broken {
+        reason: FailReason::Network,
+        error: describe(&e, &url),
+        kept: have > 0,
+    })?;
     let status = resp.status();
     // Where this response starts, and the whole file's size as far as it tells.
     let (offset, size) = if status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0 {

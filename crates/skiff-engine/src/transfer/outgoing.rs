@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{FailReason, Failure, s5b, Progress, TransferError, Transfers};
+use super::{s5b, FailReason, Failure, Progress, TransferError, Transfers};
 use crate::event::Event;
 use crate::files::{self, Hashes, SourceFile};
 use crate::session::{Client, ClientError};
@@ -434,13 +434,16 @@ impl Outgoing {
                         })
                     }
                     SenderAction::Started { route, streamhost, offset, length } => {
-                                                self.t.record_started(self.id, route, streamhost, offset);
+                        self.t.record_started(self.id, route, streamhost, offset);
                         progress = Progress::new(&self.t, self.id, self.size, offset);
                         if route == Route::Ibb {
                             match SourceFile::open(&self.path, offset).await {
                                 Ok(f) => src = Some(f),
                                 Err(e) => {
-                                    return Err(Stop::fatal(FailReason::Source, format!("cannot read {}: {e}", self.path.display())))
+                                    return Err(Stop::fatal(
+                                        FailReason::Source,
+                                        format!("cannot read {}: {e}", self.path.display()),
+                                    ))
                                 }
                             }
                         }

@@ -26,7 +26,7 @@ use skiff_proto::xml::Element;
 use tokio::io::AsyncSeekExt;
 use tokio::net::TcpListener;
 
-use super::{FailReason, Failure, Completed, Progress, TransferError, Transfers};
+use super::{Completed, FailReason, Failure, Progress, TransferError, Transfers};
 use crate::event::Event;
 use crate::session::ClientError;
 use crate::store::Route;

@@ -15,7 +15,7 @@ use skiff_proto::stanza::Message;
 use skiff_proto::upload::{service_limit, Slot, SlotRequest};
 use skiff_proto::xml::Element;
 
-use super::{FailReason, Failure, Completed, Progress, TransferError, Transfers};
+use super::{Completed, FailReason, Failure, Progress, TransferError, Transfers};
 use crate::event::Event;
 use crate::store::{Direction, NewTransfer, Route, TransferState};
 
