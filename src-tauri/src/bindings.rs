@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use skiff_engine::event::Event;
-use skiff_engine::store::{HistoryQuery, TransferRecord};
+use skiff_engine::store::HistoryQuery;
+use skiff_engine::transfer::history::HistoryEntry;
 use ts_rs::{Config, TypeVisitor, TS};
 
 use crate::commands::{AcceptArgs, IdArgs, PickFolderArgs, SendFilesArgs, SetSettingsArgs, SignInArgs, SignedIn};
@@ -139,7 +140,7 @@ command_table! {
     resume(IdArgs) -> i64;
     retry(IdArgs) -> i64;
     upload_instead(IdArgs) -> i64;
-    history(HistoryQuery) -> Vec<TransferRecord>;
+    history(HistoryQuery) -> Vec<HistoryEntry>;
     remove_from_history(IdArgs) -> ();
     open_file(IdArgs) -> ();
     show_in_folder(IdArgs) -> ();
@@ -190,6 +191,8 @@ fn generate(dir: &Path) {
     Event::export_all(&cfg).unwrap();
     AccountView::export_all(&cfg).unwrap();
     AppError::export_all(&cfg).unwrap();
+    // `HistoryEntry` holds a record's fields inline; the UI also names the record alone.
+    skiff_engine::store::TransferRecord::export_all(&cfg).unwrap();
     let commands = commands(&cfg);
 
     let mut names: Vec<String> =

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use skiff_engine::store::{HistoryQuery, TransferRecord};
+use skiff_engine::store::HistoryQuery;
+use skiff_engine::transfer::history::{self, HistoryEntry};
 use skiff_engine::transfer::SendMethod;
 use skiff_engine::trust::Fingerprint;
 use skiff_engine::{AccountForm, Secret, TlsMode};
@@ -253,7 +254,8 @@ pub async fn send_files(state: State<'_, AppState>, args: Args<SendFilesArgs>) -
 #[tauri::command]
 pub async fn accept(state: State<'_, AppState>, args: Args<AcceptArgs>) -> AppResult<()> {
     let AcceptArgs { id, dir } = args.0;
-    let dir = dir.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| Settings::load(&state.store).download_dir);
+    let dir =
+        dir.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| Settings::load(&state.store).transfer.download_dir);
     let r = state.transfers().await?.accept(id, Some(PathBuf::from(dir)));
     // Answered here: its notification updates (the peer's other offers) or closes.
     crate::events::offer_answered(id);
@@ -295,8 +297,11 @@ pub async fn upload_instead(state: State<'_, AppState>, args: Args<IdArgs>) -> A
 }
 
 #[tauri::command]
-pub async fn history(app_state: State<'_, AppState>, args: Args<HistoryQuery>) -> AppResult<Vec<TransferRecord>> {
-    Ok(app_state.history_store().await.list(&args.0)?)
+pub async fn history(app_state: State<'_, AppState>, args: Args<HistoryQuery>) -> AppResult<Vec<HistoryEntry>> {
+    match app_state.transfers().await {
+        Ok(t) => Ok(t.history(&args.0)?),
+        Err(_) => Ok(history::entries(&*app_state.history_store().await, &args.0)?),
+    }
 }
 
 #[tauri::command]

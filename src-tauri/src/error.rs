@@ -176,6 +176,12 @@ fn transfer_code(e: &TransferError) -> ErrorCode {
     }
 }
 
+impl From<skiff_engine::transfer::SettingsError> for AppError {
+    fn from(e: skiff_engine::transfer::SettingsError) -> AppError {
+        AppError::invalid(e.to_string())
+    }
+}
+
 impl From<skiff_engine::AccountError> for AppError {
     fn from(e: skiff_engine::AccountError) -> AppError {
         AppError::invalid(e.to_string())

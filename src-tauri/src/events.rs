@@ -70,7 +70,7 @@ fn react(app: &AppHandle, client: &Client, transfers: &Transfers, store: &Arc<St
             let contact = client.roster().into_iter().find(|c| c.jid == bare);
             if auto_accepts(&settings, *size, contact.is_some()) {
                 tracing::info!("auto-accepting {name} ({size} bytes) from {bare}");
-                if let Err(e) = transfers.accept(*id, Some(settings.download_dir.into())) {
+                if let Err(e) = transfers.accept(*id, Some(settings.transfer.download_dir.into())) {
                     tracing::warn!("auto-accept of {id}: {e}");
                 }
                 return;
@@ -478,7 +478,7 @@ impl PeerTask {
         }
         drop(o);
         // Every one is answered, even after an error; the first error is logged.
-        let dir = Settings::load(&self.store).download_dir;
+        let dir = Settings::load(&self.store).transfer.download_dir;
         let mut result = Ok(());
         for id in &ids {
             let r = if action == "accept" {

@@ -225,7 +225,7 @@ async fn start_demo(app: &AppHandle) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("settings: {e}; using defaults for the demo");
-            skiff_engine::transfer::TransferConfig::new(settings::default_download_dir())
+            skiff_engine::transfer::TransferConfig::new(skiff_engine::transfer::settings::default_download_dir())
         }
     };
     demo::loopback(&mut tcfg);

@@ -1,14 +1,9 @@
 //! The desktop settings and the remembered account: JSON values in the store's
 //! `settings` table, and their translation into the engine's `TransferConfig`.
-
-use std::net::IpAddr;
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 use skiff_engine::store::Store;
-use skiff_engine::transfer::{AcceptPolicy, Method, StrangerPolicy, TransferConfig};
+use skiff_engine::transfer::{AcceptPolicy, TransferConfig, TransferSettings};
 use skiff_engine::TlsMode;
-use skiff_proto::jid::Jid;
 
 use crate::error::{AppError, AppResult};
 
@@ -37,93 +32,32 @@ pub enum Theme {
     Dark,
 }
 
-/// What the user can change in the settings screen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the user can change in the settings screen: the engine's transfer settings
+/// and the desktop's own (auto-accept by size, language, theme), as one JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
-    /// Where accepted files go (an accept can name another folder).
-    pub download_dir: String,
-    /// The SOCKS5 proxy to use; `null` = discover the server's.
-    pub proxy_jid: Option<String>,
-    /// Allowed methods in preference order; never empty.
-    pub methods: Vec<Method>,
+    #[serde(flatten)]
+    pub transfer: TransferSettings,
     /// Offers from roster contacts up to this size are accepted without asking;
     /// 0 = always ask.
     pub auto_accept_max_bytes: u64,
     pub language: Language,
     pub theme: Theme,
-    /// Addresses our own streamhost offers; empty = every usable local address.
-    pub streamhost_addrs: Vec<String>,
-    /// Send by HTTP upload (the server keeps the file for a while) when the contact is
-    /// offline or their clients take no SI offers, and offer it when SI failed.
-    pub allow_upload: bool,
-    /// Serve files from this computer on one-time plain-HTTP links (jabber:iq:oob),
-    /// for contacts on the same network.
-    pub serve_http: bool,
-    /// Files from people not in the contact list: asked about like any other offer
-    /// (never auto-accepted), or refused at once without asking.
-    pub strangers: StrangerPolicy,
-}
-
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            download_dir: default_download_dir().to_string_lossy().into_owned(),
-            proxy_jid: None,
-            methods: vec![Method::S5b, Method::Ibb],
-            auto_accept_max_bytes: 0,
-            language: Language::En,
-            theme: Theme::System,
-            streamhost_addrs: Vec::new(),
-            allow_upload: true,
-            serve_http: false,
-            strangers: StrangerPolicy::Ask,
-        }
-    }
-}
-
-/// `~/Downloads`, else the data folder's `downloads/`.
-pub fn default_download_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join("Downloads"))
-        .unwrap_or_else(|| crate::data_dir().join("downloads"))
 }
 
 impl Settings {
     /// Checks what the engine would refuse later, with a message for the form.
     pub fn validate(&self) -> AppResult<()> {
-        if self.download_dir.trim().is_empty() {
-            return Err(AppError::invalid("the download folder is empty"));
-        }
-        if self.methods.is_empty() {
-            return Err(AppError::invalid("allow at least one transfer method"));
-        }
-        if let Some(p) = self.proxy_jid.as_deref().filter(|p| !p.trim().is_empty()) {
-            p.trim().parse::<Jid>().map_err(|e| AppError::invalid(format!("proxy '{p}': {e}")))?;
-        }
-        for a in &self.streamhost_addrs {
-            a.trim().parse::<IpAddr>().map_err(|_| AppError::invalid(format!("'{a}' is not an IP address")))?;
-        }
-        Ok(())
+        Ok(self.transfer.validate()?)
     }
 
     /// The engine's transfer settings. The desktop answers offers itself (dialog,
     /// notification, auto-accept by size), so the engine's policy is always `Ask`.
     pub fn transfer_config(&self) -> AppResult<TransferConfig> {
-        self.validate()?;
-        let mut cfg = TransferConfig::new(PathBuf::from(&self.download_dir));
+        let mut cfg = self.transfer.config()?;
         cfg.accept = AcceptPolicy::Ask;
-        cfg.methods = self.methods.clone();
-        cfg.proxy = match self.proxy_jid.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-            Some(p) => Some(p.parse().map_err(|e| AppError::invalid(format!("proxy '{p}': {e}")))?),
-            None => None,
-        };
-        cfg.streamhost_addrs = self.streamhost_addrs.iter().filter_map(|a| a.trim().parse().ok()).collect();
-        cfg.allow_upload = self.allow_upload;
-        cfg.serve_http = self.serve_http;
-        cfg.strangers = self.strangers;
         Ok(cfg)
     }
 
@@ -206,22 +140,26 @@ impl RememberedAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use skiff_engine::transfer::{Method, StrangerPolicy};
+    use std::net::IpAddr;
 
     #[test]
     fn settings_round_trip_through_the_store() {
         let store = Store::open_in_memory().unwrap();
         assert_eq!(Settings::load(&store), Settings::default());
         let s = Settings {
-            download_dir: "/tmp/in".into(),
-            proxy_jid: Some("proxy.example.com".into()),
-            methods: vec![Method::Ibb],
+            transfer: TransferSettings {
+                download_dir: "/tmp/in".into(),
+                proxy_jid: Some("proxy.example.com".into()),
+                methods: vec![Method::Ibb],
+                streamhost_addrs: vec!["127.0.0.1".into()],
+                allow_upload: false,
+                serve_http: true,
+                strangers: StrangerPolicy::Refuse,
+            },
             auto_accept_max_bytes: 10 << 20,
             language: Language::ZhCn,
             theme: Theme::Dark,
-            streamhost_addrs: vec!["127.0.0.1".into()],
-            allow_upload: false,
-            serve_http: true,
-            strangers: StrangerPolicy::Refuse,
         };
         s.save(&store).unwrap();
         assert_eq!(Settings::load(&store), s);
@@ -256,9 +194,9 @@ mod tests {
         assert_eq!(s.language, Language::ZhCn);
         assert_eq!(s.theme, Theme::System);
         // Settings saved before uploads existed: uploads allowed, serving off.
-        assert!(s.allow_upload && !s.serve_http);
+        assert!(s.transfer.allow_upload && !s.transfer.serve_http);
         // ... and before the stranger setting: asked about.
-        assert_eq!(s.strangers, StrangerPolicy::Ask);
+        assert_eq!(s.transfer.strangers, StrangerPolicy::Ask);
         assert_eq!(json["strangers"], "ask");
     }
 
@@ -266,15 +204,16 @@ mod tests {
     fn the_stranger_setting_is_stored_and_reaches_the_engine() {
         let store = Store::open_in_memory().unwrap();
         for (policy, word) in [(StrangerPolicy::Refuse, "refuse"), (StrangerPolicy::Ask, "ask")] {
-            let s = Settings { strangers: policy, ..Settings::default() };
+            let transfer = TransferSettings { strangers: policy, ..TransferSettings::default() };
+            let s = Settings { transfer, ..Settings::default() };
             assert_eq!(serde_json::to_value(&s).unwrap()["strangers"], word);
             s.save(&store).unwrap();
-            assert_eq!(Settings::load(&store).strangers, policy);
+            assert_eq!(Settings::load(&store).transfer.strangers, policy);
             assert_eq!(Settings::load(&store).transfer_config().unwrap().strangers, policy);
         }
         // The earlier boolean form still refuses.
         store.set_setting(SETTINGS_KEY, r#"{"refuseStrangers":true}"#).unwrap();
-        assert_eq!(Settings::load(&store).strangers, StrangerPolicy::Refuse);
+        assert_eq!(Settings::load(&store).transfer.strangers, StrangerPolicy::Refuse);
         store.set_setting(SETTINGS_KEY, r#"{"refuseStrangers":false,"theme":"dark"}"#).unwrap();
         assert_eq!(Settings::load(&store), Settings { theme: Theme::Dark, ..Settings::default() });
         // An unknown word is unreadable: defaults (ask), not a silent refuse or accept.
@@ -285,9 +224,11 @@ mod tests {
     #[test]
     fn invalid_settings_are_refused_with_a_code() {
         let store = Store::open_in_memory().unwrap();
-        let s = Settings { methods: vec![], ..Settings::default() };
+        let s =
+            Settings { transfer: TransferSettings { methods: vec![], ..Default::default() }, ..Settings::default() };
         assert_eq!(s.save(&store).unwrap_err().code, "invalid");
-        let s = Settings { streamhost_addrs: vec!["nope".into()], ..Settings::default() };
+        let transfer = TransferSettings { streamhost_addrs: vec!["nope".into()], ..Default::default() };
+        let s = Settings { transfer, ..Settings::default() };
         assert_eq!(s.save(&store).unwrap_err().code, "invalid");
         assert_eq!(Settings::load(&store), Settings::default());
     }

@@ -5,26 +5,27 @@ import type { StrangerPolicy } from "./StrangerPolicy";
 import type { Theme } from "./Theme";
 
 /**
- * What the user can change in the settings screen.
+ * What the user can change in the settings screen: the engine's transfer settings
+ * and the desktop's own (auto-accept by size, language, theme), as one JSON object.
  */
 export type Settings = { 
+/**
+ * Offers from roster contacts up to this size are accepted without asking;
+ * 0 = always ask.
+ */
+autoAcceptMaxBytes: number, language: Language, theme: Theme, 
 /**
  * Where accepted files go (an accept can name another folder).
  */
 downloadDir: string, 
 /**
- * The SOCKS5 proxy to use; `null` = discover the server's.
+ * The SOCKS5 proxy to use; `null` or blank = discover the server's.
  */
 proxyJid: string | null, 
 /**
  * Allowed methods in preference order; never empty.
  */
 methods: Array<Method>, 
-/**
- * Offers from roster contacts up to this size are accepted without asking;
- * 0 = always ask.
- */
-autoAcceptMaxBytes: number, language: Language, theme: Theme, 
 /**
  * Addresses our own streamhost offers; empty = every usable local address.
  */

@@ -6,6 +6,7 @@ import { invoke } from "@tauri-apps/api/core";
 import type { AcceptArgs } from "./AcceptArgs";
 import type { AccountView } from "./AccountView";
 import type { ContactView } from "./ContactView";
+import type { HistoryEntry } from "./HistoryEntry";
 import type { HistoryQuery } from "./HistoryQuery";
 import type { IdArgs } from "./IdArgs";
 import type { PickFolderArgs } from "./PickFolderArgs";
@@ -15,7 +16,6 @@ import type { SetSettingsArgs } from "./SetSettingsArgs";
 import type { Settings } from "./Settings";
 import type { SignInArgs } from "./SignInArgs";
 import type { SignedIn } from "./SignedIn";
-import type { TransferRecord } from "./TransferRecord";
 
 /** Every command, in the order `main.rs` registers them. */
 export const COMMANDS = [
@@ -103,8 +103,8 @@ export async function uploadInstead(args: IdArgs): Promise<number> {
 }
 
 /** `history` */
-export async function history(args: HistoryQuery): Promise<Array<TransferRecord>> {
-  return invoke<Array<TransferRecord>>("history", args);
+export async function history(args: HistoryQuery): Promise<Array<HistoryEntry>> {
+  return invoke<Array<HistoryEntry>>("history", args);
 }
 
 /** `remove_from_history` */

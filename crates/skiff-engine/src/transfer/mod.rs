@@ -6,11 +6,13 @@
 //! `incoming.rs`); IQs for a transfer in progress are routed to its task by sid. Every
 //! state change is written to the store first, then announced as an [`Event`].
 
+pub mod history;
 mod incoming;
 pub mod links;
 mod outgoing;
 pub mod s5b;
 pub mod serve;
+pub mod settings;
 pub mod upload;
 pub mod urlpolicy;
 
@@ -32,6 +34,7 @@ use crate::store::{Store, StoreError, TransferState};
 pub use skiff_proto::transfer::{FailReason, Failure};
 
 pub use s5b::StreamhostServer;
+pub use settings::{SettingsError, TransferSettings};
 
 pub use skiff_proto::transfer::Method;
 
@@ -630,19 +633,6 @@ impl Transfers {
     fn declined(&self, id: i64, name: String, reason: String) {
         let _ = self.inner.store.set_state(id, TransferState::Rejected, Some((FailReason::Declined, &reason)));
         self.emit(Event::TransferRejected { id, name, reason });
-    }
-
-    /// Whether [`Transfers::upload_instead`] can take over transfer `id`: an outgoing
-    /// transfer that was not an upload, its file still there, uploads allowed.
-    pub fn can_upload_instead(&self, id: i64) -> bool {
-        let Ok(rec) = self.inner.store.get(id) else { return false };
-        self.cfg().allow_upload
-            && rec.direction == crate::store::Direction::Outgoing
-            && rec.route != Some(crate::store::Route::Upload)
-            && !rec.sid.starts_with(upload::SID_PREFIX)
-            && !matches!(rec.state, TransferState::Completed | TransferState::Rejected)
-            && !self.is_active(id)
-            && rec.local_path.is_some_and(|p| std::path::Path::new(&p).is_file())
     }
 
     /// Records that the data of transfer `id` starts to flow over `route`, then
