@@ -27,7 +27,7 @@ import {
   type Dirty,
   type OfferPolicy,
 } from './store';
-import type { AppError, DragDropEvent, EngineEvent, Language, Settings, Theme, TransferRecord } from './types';
+import type { AppError, DragDropEvent, EngineEvent, HistoryEntry, Language, Settings, Theme } from './types';
 import { CertificateDialog } from './views/certificate';
 import { ContactsPane } from './views/contacts';
 import { Header, type ViewName } from './views/header';
@@ -171,7 +171,6 @@ export class App {
         const v = this.store.state.transfers.get(id);
         return !!v && isLive(v.state);
       },
-      uploadFallback: (id) => this.store.state.uploadFallbacks.has(id),
     });
 
     this.transfersView = h('div', { class: 'main-view', id: 'view-transfers', role: 'tabpanel', 'aria-labelledby': 'tab-transfers' }, this.contacts.el, this.transfers.el);
@@ -296,7 +295,7 @@ export class App {
     this.show(initial === 'history' ? 'history' : 'transfers');
     const [roster, records] = await Promise.all([
       this.backend.roster().catch((e) => (this.toastError(e), [])),
-      this.backend.history({ limit: 100 }).catch((e) => (this.toastError(e), [] as TransferRecord[])),
+      this.backend.history({ limit: 100 }).catch((e) => (this.toastError(e), [] as HistoryEntry[])),
     ]);
     const now = Date.now();
     this.store.update((s, d) => {

@@ -8,10 +8,10 @@ vi.mock('@tauri-apps/api/event', () => ({ listen: (...a: unknown[]) => listen(..
 vi.mock('@tauri-apps/api/webview', () => ({ getCurrentWebview: () => ({ onDragDropEvent }) }));
 
 import { inTauri, toCommandError, wantsMock } from './backend';
-import { MockBackend, mockOptionsFromQuery } from './mock-backend';
+import { MockBackend, mockOptionsFromQuery, mockRecordActions } from './mock-backend';
 import { COMMANDS } from './bindings/commands';
 import { EVENT_CHANNEL, OPEN_FILES_CHANNEL, TauriBackend } from './tauri-backend';
-import type { DragDropEvent, EngineEvent, SignInArgs } from './types';
+import type { DragDropEvent, EngineEvent, SignInArgs, TransferRecord } from './types';
 
 describe('TauriBackend: the command contract with src-tauri', () => {
   beforeEach(() => {
@@ -477,6 +477,48 @@ describe('MockBackend', () => {
     expect(all.find((r) => r.file_name === 'render-final.mov')).toMatchObject({ state: 'failed', error: expect.stringContaining('SHA-256 does not match') });
     expect(all.filter((r) => r.state !== 'completed').every((r) => r.verified === 'none')).toBe(true);
     b.dispose();
+  });
+
+  it('gives each history record the actions the engine would', async () => {
+    const b = make();
+    const all = await b.history({});
+    const actions = (name: string) => all.find((r) => r.file_name === name)!.actions;
+    // Ours, interrupted, its file known: go on, or send afresh (or by upload).
+    expect(actions('dataset.tar.gz')).toEqual({ open: false, show: true, resend: true, resume: true, upload: true, remove: true });
+    // Received and complete: open and show it, nothing to send.
+    expect(actions('Family photos 2023 — summer holidays in the mountains.zip')).toEqual({ open: true, show: true, resend: false, resume: false, upload: false, remove: true });
+    // Declined: sent afresh, never resumed nor uploaded; an upload is not uploaded again.
+    expect(actions('budget.xlsx')).toMatchObject({ resend: true, resume: false, upload: false });
+    expect(actions('slides-final.pdf')).toMatchObject({ resend: true, upload: false });
+    // Signed out: no uploads.
+    await b.signOut();
+    expect((await b.history({ nameContains: 'dataset.tar.gz' }))[0]!.actions).toMatchObject({ resume: true, upload: false });
+    b.dispose();
+  });
+
+  it('decides the actions by the engine\'s rules', () => {
+    const r: TransferRecord = {
+      id: 1, sid: 's1', direction: 'outgoing', account: 'alice@x', peer_jid: 'bob@x/pc', file_name: 'a.bin', local_path: '/home/alice/a.bin', size: 10,
+      md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state: 'interrupted',
+      bytes_done: 0, error: null, fail_reason: null, created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null, verified: 'none',
+    };
+    const idle = { running: false, uploadAllowed: true, fileExists: true };
+    const on = (rec: TransferRecord, c = idle) => Object.entries(mockRecordActions(rec, c)).filter(([, v]) => v).map(([k]) => k);
+    // The cases of the engine's own test (`what_each_record_allows`).
+    expect(on({ ...r, state: 'completed' })).toEqual(['open', 'show', 'resend', 'remove']);
+    expect(on(r)).toEqual(['show', 'resend', 'resume', 'upload', 'remove']);
+    expect(on({ ...r, state: 'failed' })).toEqual(['show', 'resend', 'resume', 'upload', 'remove']);
+    expect(on({ ...r, state: 'rejected' })).toEqual(['show', 'resend', 'remove']);
+    expect(on({ ...r, state: 'cancelled' })).toEqual(['show', 'resend', 'upload', 'remove']);
+    expect(on({ ...r, direction: 'incoming', state: 'completed' })).toEqual(['open', 'show', 'remove']);
+    expect(on({ ...r, direction: 'incoming' })).toEqual(['remove']);
+    expect(on({ ...r, direction: 'incoming', url: 'https://x/a.bin' })).toEqual(['resume', 'remove']);
+    expect(on({ ...r, state: 'active' }, { ...idle, running: true })).toEqual(['show']);
+    expect(on({ ...r, state: 'failed' }, { running: false, uploadAllowed: false, fileExists: false })).toEqual(['show', 'resend', 'resume', 'remove']);
+    expect(mockRecordActions({ ...r, state: 'failed' }, { ...idle, fileExists: false }).upload).toBe(false);
+    expect(mockRecordActions({ ...r, state: 'failed', route: 'upload' }, idle).upload).toBe(false);
+    expect(mockRecordActions({ ...r, state: 'failed', sid: 'upload-x' }, idle).upload).toBe(false);
+    expect(on({ ...r, state: 'failed', local_path: null })).toEqual(['remove']);
   });
 
   it('filters its history like the engine', async () => {

@@ -10,12 +10,12 @@ import type {
   ContactView,
   DragDropEvent,
   EngineEvent,
+  HistoryEntry,
   HistoryQuery,
   RememberedView,
   Settings,
   SignedIn,
   SignInArgs,
-  TransferRecord,
   Untrusted,
 } from './types';
 import { isErrorCode } from './types';
@@ -63,8 +63,11 @@ export interface Backend {
    * the transfer's events follow, with the route `upload`.
    */
   uploadInstead(id: number): Promise<number>;
-  /** `history`. */
-  history(query: HistoryQuery): Promise<TransferRecord[]>;
+  /**
+   * `history`: the transfers matching `query`, newest first, each with the `actions`
+   * the engine allows on it now (the rows offer exactly these).
+   */
+  history(query: HistoryQuery): Promise<HistoryEntry[]>;
   /** `remove_from_history`. */
   removeFromHistory(id: number): Promise<void>;
   /** `open_file`. */

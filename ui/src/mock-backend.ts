@@ -60,8 +60,10 @@ import type {
   DragDropEvent,
   EngineEvent,
   ErrorCode,
+  HistoryEntry,
   HistoryQuery,
   Language,
+  RecordActions,
   RememberedView,
   Route,
   Settings,
@@ -257,6 +259,49 @@ function mockVerification(r: TransferRecord): Verification {
   // Another app: its offers carry an MD5 at best, and it confirms nothing it receives.
   if (NO_SI_OFFERS.has(bare)) return r.direction === 'incoming' ? 'md5' : 'none';
   return 'sha256';
+}
+
+/** The engine's sid prefix of an upload (`upload::SID_PREFIX`). */
+const UPLOAD_SID_PREFIX = 'upload-';
+
+/** What the mock knows about a record beyond the record itself (the engine's `Circumstances`). */
+export interface MockCircumstances {
+  /** It is running now. */
+  running: boolean;
+  /** Signed in, with HTTP upload allowed in the settings. */
+  uploadAllowed: boolean;
+  /** Its local file (our source, for outgoing) is there. */
+  fileExists: boolean;
+}
+
+/**
+ * The actions record `r` allows, mirroring the engine's `RecordActions::of`
+ * (crates/skiff-engine/src/transfer/history.rs) rule for rule; keep the two alike.
+ */
+export function mockRecordActions(r: TransferRecord, c: MockCircumstances): RecordActions {
+  const outgoing = r.direction === 'outgoing';
+  const hasPath = r.local_path != null;
+  const done = r.state === 'completed';
+  const idle = !c.running;
+  // `TransferState::is_resumable`.
+  const brokeOff = r.state === 'failed' || r.state === 'interrupted' || r.state === 'active' || r.state === 'accepted';
+  return {
+    open: done && hasPath,
+    show: hasPath && (done || outgoing),
+    resend: outgoing && hasPath && idle,
+    resume: idle && brokeOff && ((outgoing && hasPath) || (!outgoing && r.url != null)),
+    upload:
+      c.uploadAllowed &&
+      outgoing &&
+      hasPath &&
+      idle &&
+      c.fileExists &&
+      r.route !== 'upload' &&
+      !r.sid.startsWith(UPLOAD_SID_PREFIX) &&
+      r.state !== 'completed' &&
+      r.state !== 'rejected',
+    remove: idle,
+  };
 }
 
 /** Where the mock's uploads end up (the completion's `path`). */
@@ -765,7 +810,25 @@ export class MockBackend implements Backend {
     return id;
   }
 
-  async history(q: HistoryQuery): Promise<TransferRecord[]> {
+  /**
+   * Whether transfer `r` runs now, as the engine's `is_active` sees it: its data
+   * flowing, or an offer waiting for an answer or to start. Nothing runs signed out.
+   */
+  private isActive(r: TransferRecord): boolean {
+    return !!this.account_ && (this.running.has(r.id) || r.state === 'offered' || r.state === 'accepted');
+  }
+
+  /** `r` with the actions the engine would allow on it now (every local file is there). */
+  private entry(r: TransferRecord): HistoryEntry {
+    const actions = mockRecordActions(r, {
+      running: this.isActive(r),
+      uploadAllowed: !!this.account_ && this.settings.allowUpload,
+      fileExists: r.local_path != null,
+    });
+    return { ...structuredClone(r), actions };
+  }
+
+  async history(q: HistoryQuery): Promise<HistoryEntry[]> {
     let list = [...this.records.values()];
     if (q.peer) list = list.filter((r) => bareJid(r.peer_jid).toLowerCase() === q.peer!.toLowerCase());
     if (q.direction) list = list.filter((r) => r.direction === q.direction);
@@ -774,7 +837,7 @@ export class MockBackend implements Backend {
     if (q.sinceMs != null) list = list.filter((r) => r.created_at >= q.sinceMs!);
     if (q.untilMs != null) list = list.filter((r) => r.created_at < q.untilMs!);
     list.sort((a, b) => b.created_at - a.created_at || b.id - a.id);
-    return structuredClone(list.slice(0, q.limit ?? list.length));
+    return list.slice(0, q.limit ?? list.length).map((r) => this.entry(r));
   }
 
   async removeFromHistory(id: number): Promise<void> {

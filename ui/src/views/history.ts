@@ -1,29 +1,28 @@
 // History: every transfer ever, from the `history` command, with filters (contact,
-// direction, state, dates), name search, and per-row actions.
+// direction, state, dates), name search, and per-row actions: those the engine allows
+// on each record (its `actions`), none that would restart or drop a running transfer.
 
 import { h, setText } from '../dom';
 import { bareJid, formatBytes, formatDateTime, formatRelative, fromDateInput } from '../format';
 import { icon, type IconName } from '../icons';
 import { language, t, tn, type Key } from '../i18n';
 import { asVerification, displayName, type AppState } from '../store';
-import { TRANSFER_STATES, type Direction, type HistoryQuery, type TransferRecord, type TransferState } from '../types';
+import { TRANSFER_STATES, type Direction, type HistoryEntry, type HistoryQuery, type RecordActions, type TransferRecord, type TransferState } from '../types';
 import { routeLabel, routeTip, verificationText } from './transfers';
 
 export const HISTORY_LIMIT = 500;
 
 export interface HistoryActions {
-  load(query: HistoryQuery): Promise<TransferRecord[]>;
-  open(r: TransferRecord): void;
-  showInFolder(r: TransferRecord): void;
-  resend(r: TransferRecord): void;
-  resume(r: TransferRecord): void;
+  load(query: HistoryQuery): Promise<HistoryEntry[]>;
+  open(r: HistoryEntry): void;
+  showInFolder(r: HistoryEntry): void;
+  resend(r: HistoryEntry): void;
+  resume(r: HistoryEntry): void;
   /** Send the failed transfer by HTTP upload instead (`upload_instead`). */
-  uploadInstead(r: TransferRecord): void;
-  remove(r: TransferRecord): Promise<boolean>;
+  uploadInstead(r: HistoryEntry): void;
+  remove(r: HistoryEntry): Promise<boolean>;
   /** A transfer with this id runs now (its record must not be removed or resumed). */
   isLive(id: number): boolean;
-  /** The engine said this transfer's failure can be answered by an HTTP upload. */
-  uploadFallback(id: number): boolean;
 }
 
 export interface HistoryFilters {
@@ -55,24 +54,21 @@ export function queryOf(f: HistoryFilters, limit = HISTORY_LIMIT): HistoryQuery 
   return q;
 }
 
-/** Which row actions a record allows. */
-export function recordActions(r: TransferRecord, live: boolean): Record<'open' | 'show' | 'resend' | 'resume' | 'remove', boolean> {
-  const done = r.state === 'completed';
-  return {
-    open: done && !!r.local_path,
-    show: !!r.local_path && (done || r.direction === 'outgoing'),
-    resend: !!r.local_path && r.direction === 'outgoing' && !live,
-    resume: r.direction === 'outgoing' && !live && (r.state === 'interrupted' || r.state === 'failed') && !!r.local_path,
-    remove: !live,
-  };
-}
-
 /**
- * Whether a record offers "Send by upload": a failed outgoing transfer whose failure
- * event said `upload_fallback` (records do not carry it; the app remembers it).
+ * The buttons a row shows: the actions the engine allowed when the history was loaded
+ * (`actions`), less those that would start the transfer again or drop it while it runs
+ * now (`live`: it may have started since).
  */
-export function canUploadInstead(r: TransferRecord, live: boolean, uploadFallback: boolean): boolean {
-  return uploadFallback && !live && r.direction === 'outgoing' && (r.state === 'failed' || r.state === 'interrupted') && !!r.local_path;
+export function rowActions(e: HistoryEntry, live: boolean): RecordActions {
+  const a = e.actions;
+  return {
+    open: a.open,
+    show: a.show,
+    resend: a.resend && !live,
+    resume: a.resume && !live,
+    upload: a.upload && !live,
+    remove: a.remove && !live,
+  };
 }
 
 /** The reason shown under the file name; none where the state badge says it all. */
@@ -85,7 +81,7 @@ export function errorNote(r: TransferRecord): string {
 export class HistoryView {
   readonly el: HTMLElement;
   private filters: HistoryFilters = { ...NO_FILTERS };
-  private records: TransferRecord[] = [];
+  private records: HistoryEntry[] = [];
   private loading = false;
   private seq = 0;
   private readonly peer: HTMLSelectElement;
@@ -101,7 +97,7 @@ export class HistoryView {
   private readonly note: HTMLElement;
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
   private state: AppState | null = null;
-  private readonly byId = new Map<number, TransferRecord>();
+  private readonly byId = new Map<number, HistoryEntry>();
 
   constructor(private readonly actions: HistoryActions) {
     this.peer = h('select', { class: 'input', testid: 'history-peer', 'i18n-aria-label': 'history.contact' });
@@ -276,8 +272,7 @@ export class HistoryView {
     this.byId.clear();
     const rows = this.records.map((r) => {
       this.byId.set(r.id, r);
-      const live = this.actions.isLive(r.id);
-      const can = { ...recordActions(r, live), upload: canUploadInstead(r, live, this.actions.uploadFallback(r.id)) };
+      const can = rowActions(r, this.actions.isLive(r.id));
       const peerBare = bareJid(r.peer_jid);
       const contact = this.state?.contacts.get(peerBare);
       const btn = (action: keyof typeof can, iconName: IconName, label: Key) =>

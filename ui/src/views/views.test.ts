@@ -4,10 +4,10 @@ import { DEFAULT_SETTINGS } from '../app';
 import { domWrites } from '../dom';
 import { setLanguage } from '../i18n';
 import { applyEvent, emptyDirty, initialState, setContacts, Store, type AppState, type SchedulerDeps, type TransferView } from '../store';
-import type { ContactView, EngineEvent, Route, Settings, TransferRecord, Untrusted, UntrustedReason } from '../types';
+import type { ContactView, EngineEvent, HistoryEntry, RecordActions, Route, Settings, TransferRecord, Untrusted, UntrustedReason } from '../types';
 import { ContactsPane } from './contacts';
 import { connectionText } from './header';
-import { canUploadInstead, errorNote, HistoryView, queryOf, recordActions, NO_FILTERS } from './history';
+import { errorNote, HistoryView, queryOf, rowActions, NO_FILTERS, type HistoryActions } from './history';
 import { OfferDialog } from './offer';
 import { looksLikeFolder, mergePaths, SendToDialog } from './sendto';
 import { formToSize, isIpAddress, SettingsDialog, sizeToForm } from './settings';
@@ -964,43 +964,87 @@ describe('history helpers', () => {
     });
   });
 
-  it('allows only the actions a record supports', () => {
-    const r = {
-      id: 1, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@x/pc', file_name: 'a', local_path: '/a', size: 1,
-      md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state: 'interrupted',
-      bytes_done: 0, error: 'lost', fail_reason: 'network', created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null, verified: 'none',
-    } as const;
-    expect(recordActions(r, false)).toEqual({ open: false, show: true, resend: true, resume: true, remove: true });
-    expect(recordActions(r, true)).toEqual({ open: false, show: true, resend: false, resume: false, remove: false });
-    expect(recordActions({ ...r, direction: 'incoming', state: 'completed' }, false)).toEqual({ open: true, show: true, resend: false, resume: false, remove: true });
-    expect(recordActions({ ...r, local_path: null, state: 'failed' }, false).resume).toBe(false);
+  const NONE: RecordActions = { open: false, show: false, resend: false, resume: false, upload: false, remove: false };
+  /** A history entry: an outgoing transfer to Bob with the given `actions` (none unless said). */
+  const entry = (id: number, extra: Partial<TransferRecord> = {}, actions: Partial<RecordActions> = {}): HistoryEntry => ({
+    id, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
+    md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state: 'interrupted',
+    bytes_done: 0, error: 'lost', fail_reason: 'network', created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null, verified: 'none',
+    ...extra,
+    actions: { ...NONE, ...actions },
+  });
+  /** A history view over `entries`, `live` ids running now. */
+  const historyView = (entries: HistoryEntry[], live: number[] = [], extra: Partial<HistoryActions> = {}) =>
+    new HistoryView({
+      load: async () => entries,
+      open: vi.fn(), showInFolder: vi.fn(), resend: vi.fn(), resume: vi.fn(), uploadInstead: vi.fn(), remove: vi.fn(async () => true),
+      isLive: (id) => live.includes(id),
+      ...extra,
+    });
+  /** The buttons row `id` shows, by action. */
+  const rowButtons = (id: number) =>
+    [...document.querySelectorAll<HTMLButtonElement>(`[data-testid="history-${id}"] .row-actions button`)].map((b) => b.dataset.action);
+
+  it('offers the actions the engine allows, none that would restart or drop a running transfer', () => {
+    const all = { open: true, show: true, resend: true, resume: true, upload: true, remove: true };
+    expect(rowActions(entry(1, {}, all), false)).toEqual(all);
+    expect(rowActions(entry(1, {}, all), true)).toEqual({ ...NONE, open: true, show: true });
+    expect(rowActions(entry(1, {}, { show: true, resend: true, resume: true }), false)).toEqual({ ...NONE, show: true, resend: true, resume: true });
+    expect(rowActions(entry(1), false)).toEqual(NONE);
+    const r = entry(1);
     expect(errorNote(r)).toBe('lost');
     expect(errorNote({ ...r, state: 'rejected', error: 'declined' })).toBe('');
     expect(errorNote({ ...r, state: 'rejected', error: 'too large' })).toBe('too large');
     expect(errorNote({ ...r, state: 'cancelled', error: 'cancelled' })).toBe('');
-    expect(canUploadInstead({ ...r, state: 'failed' }, false, true)).toBe(true);
-    expect(canUploadInstead(r, false, true)).toBe(true); // interrupted
-    expect(canUploadInstead({ ...r, state: 'failed' }, false, false)).toBe(false);
-    expect(canUploadInstead({ ...r, state: 'failed' }, true, true)).toBe(false);
-    expect(canUploadInstead({ ...r, state: 'failed', direction: 'incoming' }, false, true)).toBe(false);
-    expect(canUploadInstead({ ...r, state: 'failed', local_path: null }, false, true)).toBe(false);
-    expect(canUploadInstead({ ...r, state: 'completed' }, false, true)).toBe(false);
   });
 
-  it('shows "Send by upload" on the rows whose failure allows it', async () => {
-    const rec = (id: number, state: TransferRecord['state']): TransferRecord => ({
-      id, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
-      md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state,
-      bytes_done: 0, error: 'No transfer method worked', fail_reason: 'network', created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null, verified: 'none',
-    });
+  it('shows on each row the buttons its actions allow, while it does not run', async () => {
+    const view = historyView(
+      [
+        entry(1, {}, { show: true, resend: true, resume: true, upload: true, remove: true }),
+        entry(2, {}, { show: true, resend: true, resume: true, upload: true, remove: true }),
+        entry(3, { direction: 'incoming', state: 'completed' }, { open: true, show: true, remove: true }),
+      ],
+      [2],
+    );
+    document.body.append(view.el);
+    await view.refresh();
+    expect(rowButtons(1)).toEqual(['show', 'resend', 'resume', 'upload', 'remove']);
+    expect(rowButtons(2)).toEqual(['show']); // started since the history was loaded
+    expect(rowButtons(3)).toEqual(['open', 'show', 'remove']);
+  });
+
+  it('shows no resume button where the engine says no, even for an interrupted transfer of ours', async () => {
+    const resume = vi.fn();
+    const view = historyView(
+      [
+        entry(1, { state: 'interrupted' }, { show: true, resend: true, remove: true }),
+        // An interrupted link we fetch: the engine lets it go on.
+        entry(2, { direction: 'incoming', local_path: '/f2.part', url: 'https://x/f2' }, { resume: true, remove: true }),
+      ],
+      [],
+      { resume },
+    );
+    document.body.append(view.el);
+    await view.refresh();
+    expect(rowButtons(1)).toEqual(['show', 'resend', 'remove']);
+    expect(document.querySelector('[data-testid="history-1-resume"]')).toBeNull();
+    expect(rowButtons(2)).toEqual(['resume', 'remove']);
+    document.querySelector<HTMLButtonElement>('[data-testid="history-2-resume"]')!.click();
+    expect(resume).toHaveBeenCalledWith(expect.objectContaining({ id: 2 }));
+  });
+
+  it('shows "Send by upload" on the rows whose actions allow it', async () => {
     const uploadInstead = vi.fn();
-    const view = new HistoryView({
-      load: async () => [rec(1, 'failed'), rec(2, 'failed'), rec(3, 'completed')],
-      open: vi.fn(), showInFolder: vi.fn(), resend: vi.fn(), resume: vi.fn(), remove: vi.fn(async () => true),
-      uploadInstead,
-      isLive: () => false,
-      uploadFallback: (id) => id !== 2,
-    });
+    const view = historyView(
+      [
+        entry(1, { state: 'failed' }, { show: true, resend: true, upload: true, remove: true }),
+        entry(2, { state: 'failed' }, { show: true, resend: true, remove: true }),
+        entry(3, { state: 'completed' }, { open: true, show: true, resend: true, remove: true }),
+      ],
+      [],
+      { uploadInstead },
+    );
     document.body.append(view.el);
     await view.refresh();
     const b = document.querySelector<HTMLButtonElement>('[data-testid="history-1-upload"]')!;
@@ -1016,17 +1060,17 @@ describe('history helpers', () => {
 });
 
 describe('history view', () => {
-  const rec = (id: number, extra: Partial<TransferRecord>): TransferRecord => ({
+  const rec = (id: number, extra: Partial<TransferRecord>): HistoryEntry => ({
     id, sid: '', direction: 'incoming', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
     md5: null, sha256: null, date: null, description: null, route: 's5b-direct', streamhost: null, state: 'completed',
     bytes_done: 1, error: null, fail_reason: null, created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null, verified: 'sha256',
+    actions: { open: true, show: true, resend: false, resume: false, upload: false, remove: true },
     ...extra,
   });
-  const view = (records: TransferRecord[], load = vi.fn(async () => records)) =>
+  const view = (records: HistoryEntry[], load = vi.fn(async () => records)) =>
     new HistoryView({
       load, open: vi.fn(), showInFolder: vi.fn(), resend: vi.fn(), resume: vi.fn(), uploadInstead: vi.fn(), remove: vi.fn(async () => true),
       isLive: () => false,
-      uploadFallback: () => false,
     });
 
   it('shows whether each completed transfer was verified, in the state badge', async () => {
