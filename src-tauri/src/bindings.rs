@@ -3,8 +3,9 @@
 //!
 //! - one file per type that crosses the bridge (ts-rs), and `index.ts` re-exporting them;
 //! - `commands.ts`: one typed async function per Tauri command, calling `invoke`, made
-//!   from the command table below (name, argument struct, result type), whose types
-//!   ts-rs renders: no type is written twice.
+//!   from the command registry in `commands.rs` (name, argument struct, result type),
+//!   whose types ts-rs renders: no type is written twice. A test checks the registry
+//!   against the functions' signatures.
 //!
 //! `cargo test -p skiff-desktop` generates everything into a temporary folder and
 //! compares it with `ui/src/bindings/`: any difference (a changed, missing or extra
@@ -19,14 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use skiff_engine::event::Event;
-use skiff_engine::store::HistoryQuery;
-use skiff_engine::transfer::history::HistoryEntry;
 use ts_rs::{Config, TypeVisitor, TS};
 
-use crate::commands::{AcceptArgs, IdArgs, PickFolderArgs, SendFilesArgs, SetSettingsArgs, SignInArgs, SignedIn};
 use crate::error::AppError;
-use crate::settings::{RememberedView, Settings};
-use crate::state::{AccountView, ContactView};
+use crate::state::AccountView;
 
 /// Set to `1` to rewrite `ui/src/bindings/` instead of failing when it is stale.
 const UPDATE_VAR: &str = "SKIFF_UPDATE_BINDINGS";
@@ -116,39 +113,30 @@ impl TypeVisitor for Named<'_> {
     }
 }
 
-/// The command table: every command registered in `main.rs`, in the same order, with
-/// its argument struct (`()` = none) and the type inside its `AppResult<..>`. The test
-/// below checks it against `main.rs` and the signatures in `commands.rs`.
-macro_rules! command_table {
-    ($($name:ident($args:ty) -> $ret:ty;)*) => {
-        fn commands(cfg: &Config) -> Vec<Command> {
-            vec![$(Command::new::<$args, $ret>(stringify!($name), stringify!($args), stringify!($ret), cfg)),*]
-        }
-    };
+/// What [`crate::commands::describe`] tells about each command of the registry.
+pub trait CommandVisitor {
+    fn command<A: TS + 'static, R: TS + 'static>(&mut self, name: &'static str, args: &'static str, ret: &'static str);
 }
 
-command_table! {
-    sign_in(SignInArgs) -> SignedIn;
-    sign_out(()) -> ();
-    account(()) -> Option<AccountView>;
-    remembered_account(()) -> Option<RememberedView>;
-    roster(()) -> Vec<ContactView>;
-    send_files(SendFilesArgs) -> Vec<i64>;
-    accept(AcceptArgs) -> ();
-    reject(IdArgs) -> ();
-    cancel(IdArgs) -> ();
-    resume(IdArgs) -> i64;
-    retry(IdArgs) -> i64;
-    upload_instead(IdArgs) -> i64;
-    history(HistoryQuery) -> Vec<HistoryEntry>;
-    remove_from_history(IdArgs) -> ();
-    open_file(IdArgs) -> ();
-    show_in_folder(IdArgs) -> ();
-    get_settings(()) -> Settings;
-    set_settings(SetSettingsArgs) -> ();
-    pick_files(()) -> Vec<String>;
-    pick_folder(PickFolderArgs) -> Option<String>;
-    take_pending_files(()) -> Vec<String>;
+/// The registry's commands with their TypeScript types (exported into `cfg`'s folder).
+fn commands(cfg: &Config) -> Vec<Command> {
+    struct Collect<'a> {
+        cfg: &'a Config,
+        out: Vec<Command>,
+    }
+    impl CommandVisitor for Collect<'_> {
+        fn command<A: TS + 'static, R: TS + 'static>(
+            &mut self,
+            name: &'static str,
+            args: &'static str,
+            ret: &'static str,
+        ) {
+            self.out.push(Command::new::<A, R>(name, args, ret, self.cfg));
+        }
+    }
+    let mut c = Collect { cfg, out: Vec::new() };
+    crate::commands::describe(&mut c);
+    c.out
 }
 
 /// `commands.ts`: one async function per command; failures reject with an `AppError`.
@@ -156,14 +144,14 @@ fn commands_ts(commands: &[Command]) -> String {
     let imports: BTreeSet<&String> = commands.iter().flat_map(|c| &c.imports).collect();
     let mut ts = String::from(HEADER);
     ts.push_str(
-        "// One typed function per Tauri command of src-tauri (the table in bindings.rs). A failed\n\
+        "// One typed function per Tauri command of src-tauri (its registry in commands.rs). A failed\n\
          // command rejects with the shell's `AppError` ({ code, message }).\n\n",
     );
     ts.push_str("import { invoke } from \"@tauri-apps/api/core\";\n");
     for name in imports {
         ts.push_str(&format!("import type {{ {name} }} from \"./{name}\";\n"));
     }
-    ts.push_str("\n/** Every command, in the order `main.rs` registers them. */\n");
+    ts.push_str("\n/** Every command, in the registry's order. */\n");
     ts.push_str("export const COMMANDS = [\n");
     for c in commands {
         ts.push_str(&format!("  \"{}\",\n", c.name));
@@ -272,18 +260,6 @@ fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-/// The commands `main.rs` registers, in order (`commands::NAME` in `generate_handler!`).
-fn registered_commands(main_rs: &str) -> Vec<String> {
-    let start = main_rs.find("generate_handler![").expect("main.rs has no generate_handler![");
-    let list = &main_rs[start + "generate_handler![".len()..];
-    let list = &list[..list.find(']').expect("generate_handler![ is not closed")];
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.strip_prefix("commands::").unwrap_or(s).to_owned())
-        .collect()
-}
-
 /// `<A<B>, C> ...` → `A<B>, C`.
 fn inside_angle_brackets(s: &str) -> &str {
     let mut depth = 0;
@@ -324,40 +300,30 @@ fn command_signatures(commands_rs: &str) -> Vec<(String, String, String)> {
 }
 
 #[test]
-fn the_command_table_lists_every_registered_command() {
+fn the_registry_matches_the_command_functions() {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
-    let main_rs = std::fs::read_to_string(src.join("main.rs")).unwrap();
     let commands_rs = std::fs::read_to_string(src.join("commands.rs")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let table = commands(&config(tmp.path()));
-
-    let registered = registered_commands(&main_rs);
-    let listed: Vec<String> = table.iter().map(|c| c.name.to_owned()).collect();
-    let missing: Vec<&String> = registered.iter().filter(|n| !listed.contains(n)).collect();
-    let extra: Vec<&String> = listed.iter().filter(|n| !registered.contains(n)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "the command table in bindings.rs and generate_handler! in main.rs differ: \
-         missing from the table {missing:?}, not registered {extra:?}"
-    );
-    assert_eq!(listed, registered, "keep the table in main.rs's order");
+    let listed: Vec<&str> = table.iter().map(|c| c.name).collect();
 
     let signatures = command_signatures(&commands_rs);
-    let defined: Vec<&String> = signatures.iter().map(|(n, _, _)| n).collect();
-    assert_eq!(defined, listed.iter().collect::<Vec<_>>(), "commands.rs defines other commands than the table");
+    let defined: Vec<&str> = signatures.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(
+        defined, listed,
+        "the registry in commands.rs lists other commands than the file defines, or in another order"
+    );
     for (c, (name, args, ret)) in table.iter().zip(&signatures) {
         assert_eq!(
             (squash(c.rust_args), squash(c.rust_ret)),
             (args.clone(), ret.clone()),
-            "{name}: the table's (arguments, result) differ from the function in commands.rs"
+            "{name}: the registry's (arguments, result) differ from the function's"
         );
     }
 }
 
 #[test]
-fn parses_handler_lists_and_signatures() {
-    let main_rs = "x.invoke_handler(tauri::generate_handler![\n  commands::a,\n  commands::b_c,\n])";
-    assert_eq!(registered_commands(main_rs), ["a", "b_c"]);
+fn parses_command_signatures() {
     let commands_rs = "#[tauri::command]\n#[allow(x)]\npub async fn a(s: State<'_, X>, args: Args<Foo>) \
                        -> AppResult<Option<Vec<i64>>> {\n}\n\n#[tauri::command]\nfn b() -> AppResult<()> { 1 }";
     assert_eq!(

@@ -5,7 +5,8 @@
 //! the whole argument object by [`Args`]; JavaScript passes its fields flat, in
 //! camelCase (`invoke('sign_in', { jid, password, caFile, ... })`). These structs and
 //! the results are exported to TypeScript, and the typed wrappers in
-//! `ui/src/bindings/commands.ts` are generated from the table in `bindings.rs`.
+//! `ui/src/bindings/commands.ts` are generated from the registry at the end of this
+//! file. A new command is its function here and one line in the registry.
 
 use std::path::PathBuf;
 
@@ -408,6 +409,49 @@ pub async fn take_pending_files(state: State<'_, AppState>) -> AppResult<Vec<Str
     };
     state.prepare(&files.iter().map(PathBuf::from).collect::<Vec<_>>()).await;
     Ok(files)
+}
+
+/// The command registry, the one list of the commands: each function above with its
+/// argument struct (`()` = none) and the type inside its `AppResult<..>`. `main.rs`
+/// registers [`handler`]; `bindings.rs` makes `ui/src/bindings/commands.ts` from
+/// [`describe`] and checks the types listed here against the functions' signatures.
+macro_rules! registry {
+    ($($name:ident($args:ty) -> $ret:ty;)*) => {
+        /// Tauri's invoke handler for every command of the registry.
+        pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
+            tauri::generate_handler![$($name),*]
+        }
+
+        /// Tells `v` about every command, in the registry's order.
+        #[cfg(test)]
+        pub(crate) fn describe(v: &mut impl crate::bindings::CommandVisitor) {
+            $(v.command::<$args, $ret>(stringify!($name), stringify!($args), stringify!($ret));)*
+        }
+    };
+}
+
+registry! {
+    sign_in(SignInArgs) -> SignedIn;
+    sign_out(()) -> ();
+    account(()) -> Option<AccountView>;
+    remembered_account(()) -> Option<RememberedView>;
+    roster(()) -> Vec<ContactView>;
+    send_files(SendFilesArgs) -> Vec<i64>;
+    accept(AcceptArgs) -> ();
+    reject(IdArgs) -> ();
+    cancel(IdArgs) -> ();
+    resume(IdArgs) -> i64;
+    retry(IdArgs) -> i64;
+    upload_instead(IdArgs) -> i64;
+    history(HistoryQuery) -> Vec<HistoryEntry>;
+    remove_from_history(IdArgs) -> ();
+    open_file(IdArgs) -> ();
+    show_in_folder(IdArgs) -> ();
+    get_settings(()) -> Settings;
+    set_settings(SetSettingsArgs) -> ();
+    pick_files(()) -> Vec<String>;
+    pick_folder(PickFolderArgs) -> Option<String>;
+    take_pending_files(()) -> Vec<String>;
 }
 
 #[cfg(test)]

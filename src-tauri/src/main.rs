@@ -68,29 +68,7 @@ fn main() -> anyhow::Result<()> {
                 tauri::async_runtime::spawn(async move { app.state::<AppState>().prepare(&paths).await });
             }
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::sign_in,
-            commands::sign_out,
-            commands::account,
-            commands::remembered_account,
-            commands::roster,
-            commands::send_files,
-            commands::accept,
-            commands::reject,
-            commands::cancel,
-            commands::resume,
-            commands::retry,
-            commands::upload_instead,
-            commands::history,
-            commands::remove_from_history,
-            commands::open_file,
-            commands::show_in_folder,
-            commands::get_settings,
-            commands::set_settings,
-            commands::pick_files,
-            commands::pick_folder,
-            commands::take_pending_files,
-        ])
+        .invoke_handler(commands::handler())
         .setup(move |app| {
             let handle = app.handle().clone();
             hand_over_files(app.handle(), launch_files.clone());
