@@ -80,11 +80,6 @@ export interface AppState {
   /** Why the session ended for good (`fatal` event), until the next sign-in. */
   fatal: { code: string; message: string } | null;
   subscriptionRequests: string[];
-  /**
-   * Transfers whose last failure can be answered by an HTTP upload (`upload_fallback`);
-   * kept when their cards are cleared, so the history can still offer it.
-   */
-  uploadFallbacks: Set<number>;
 }
 
 export interface Dirty {
@@ -109,7 +104,6 @@ export function initialState(): AppState {
     offers: [],
     fatal: null,
     subscriptionRequests: [],
-    uploadFallbacks: new Set(),
   };
 }
 
@@ -275,12 +269,6 @@ function getOrCreate(state: AppState, id: number, now: number, dirty: Dirty): Tr
   return t;
 }
 
-function setUploadFallback(state: AppState, t: TransferView, on: boolean): void {
-  t.uploadFallback = on;
-  if (on) state.uploadFallbacks.add(t.id);
-  else state.uploadFallbacks.delete(t.id);
-}
-
 /** The reducer: applies one engine event to `state`, noting what changed in `dirty`. */
 export function applyEvent(
   state: AppState,
@@ -371,7 +359,7 @@ export function applyEvent(
       t.bytesPerSec = 0;
       t.error = null;
       t.resumable = false;
-      setUploadFallback(state, t, false);
+      t.uploadFallback = false;
       t.notices = [];
       t.finishedAt = null;
       t.seconds = null;
@@ -397,7 +385,7 @@ export function applyEvent(
     case 'transfer_started': {
       const t = getOrCreate(state, e.id, now, dirty);
       t.state = 'active';
-      setUploadFallback(state, t, false);
+      t.uploadFallback = false;
       t.route = e.route;
       t.streamhost = e.streamhost;
       t.offset = e.offset;
@@ -434,7 +422,7 @@ export function applyEvent(
       t.bytesPerSec = e.seconds > 0 ? e.bytes / e.seconds : 0;
       t.error = null;
       t.resumable = false;
-      setUploadFallback(state, t, false);
+      t.uploadFallback = false;
       t.finishedAt = now;
       dirty.transfers.add(e.id);
       dropOffer(state, e.id, dirty);
@@ -447,7 +435,7 @@ export function applyEvent(
       if (e.name) t.name = e.name;
       t.error = e.error;
       t.resumable = e.resumable;
-      setUploadFallback(state, t, e.upload_fallback === true && t.direction === 'outgoing' && t.state !== 'cancelled');
+      t.uploadFallback = e.upload_fallback === true && t.direction === 'outgoing' && t.state !== 'cancelled';
       t.bytesPerSec = 0;
       t.finishedAt = now;
       dirty.transfers.add(e.id);
@@ -460,7 +448,7 @@ export function applyEvent(
       if (e.name) t.name = e.name;
       t.error = e.reason;
       t.resumable = false;
-      setUploadFallback(state, t, false);
+      t.uploadFallback = false;
       t.bytesPerSec = 0;
       t.finishedAt = now;
       dirty.transfers.add(e.id);
