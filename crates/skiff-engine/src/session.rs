@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use skiff_proto::iq::{Inbound, IqTracker, Pending};
 use skiff_proto::jid::Jid;
 use skiff_proto::negotiation::Resumption;
 use skiff_proto::ns;
@@ -568,9 +569,7 @@ impl SessionTask {
             None => {
                 let mut router = Router {
                     own: negotiated.jid.clone(),
-                    pending: HashMap::new(),
-                    next_id: 0,
-                    id_prefix: format!("{:08x}", rand::random::<u32>()),
+                    pending: IqTracker::new(format!("{:08x}", rand::random::<u32>())),
                     inner,
                     out: out_tx.take(),
                     ev: self.ev.clone(),
@@ -645,7 +644,7 @@ impl SessionTask {
         router.out = None;
         if resumable {
             // A ping of the old connection says nothing about the next one.
-            router.pending.retain(|_, p| !matches!(p.waiter, Waiter::Ping));
+            router.pending.retain(|w| !matches!(w, Waiter::Ping));
             let window = router
                 .sm
                 .max_secs()
@@ -702,20 +701,11 @@ enum Waiter {
     Ping,
 }
 
-struct Pending {
-    waiter: Waiter,
-    started: Instant,
-    deadline: Instant,
-    peer: String,
-}
-
 /// Stanza routing of one connected session.
 struct Router {
     own: Jid,
-    /// Outstanding requests by (addressee as sent, id).
-    pending: HashMap<(Option<Jid>, String), Pending>,
-    next_id: u64,
-    id_prefix: String,
+    /// Our requests waiting for answers.
+    pending: IqTracker<Waiter, Instant>,
     inner: Arc<Inner>,
     /// The current connection's writer; `None` while an interrupted session waits
     /// for resumption (stanzas are then only kept by stream management).
@@ -820,20 +810,14 @@ impl Router {
     }
 
     fn request_within(&mut self, mut iq: Iq, waiter: Waiter, timeout: Option<Duration>) {
-        self.next_id += 1;
-        iq.id = format!("{}-{}", self.id_prefix, self.next_id);
-        let peer = iq.to.as_ref().map(Jid::to_string).unwrap_or_else(|| self.own.domain().to_owned());
-        let key = (iq.to.clone(), iq.id.clone());
-        self.pending.insert(
-            key,
-            Pending {
-                waiter,
-                started: Instant::now(),
-                deadline: Instant::now() + timeout.unwrap_or(self.iq_timeout),
-                peer,
-            },
-        );
+        let now = Instant::now();
+        self.pending.track(&mut iq, waiter, now, now + timeout.unwrap_or(self.iq_timeout));
         self.send(iq.into());
+    }
+
+    /// Who a request waiting for an answer went to, in words.
+    fn peer_of(&self, p: &Pending<Waiter, Instant>) -> String {
+        p.to.as_ref().map(Jid::to_string).unwrap_or_else(|| self.own.domain().to_owned())
     }
 
     /// Processes every complete event in the parser.
@@ -898,11 +882,10 @@ impl Router {
                 self.send(Iq { id, from: None, to: from, kind: IqKind::Error(err) }.into());
             }
             Some("result" | "error") => {
-                if let Some(key) = self.answer_key(&from, &id) {
-                    let pending = self.pending.remove(&key).expect("key found above");
+                if let Some(pending) = self.pending.answer(&self.own, from.as_ref(), &id) {
                     let err = StanzaError::new(Condition::PolicyViolation)
                         .with_text(format!("the answer had {} and was dropped", d.limit));
-                    let result = Err(ClientError::Stanza { peer: pending.peer.clone(), error: Box::new(err) });
+                    let result = Err(ClientError::Stanza { peer: self.peer_of(&pending), error: Box::new(err) });
                     match pending.waiter {
                         Waiter::External(reply) => {
                             let _ = reply.send(result);
@@ -934,67 +917,32 @@ impl Router {
         }
     }
 
-    /// Is `from` allowed to answer a request sent to `to`? RFC 6120 10.3.3: a request
-    /// sent without `to` (or to our bare JID) is answered by our server account.
-    fn answer_key(&self, from: &Option<Jid>, id: &str) -> Option<(Option<Jid>, String)> {
-        let mut candidates = vec![(from.clone(), id.to_owned())];
-        let own_bare = self.own.bare();
-        let from_self = from.as_ref().is_none_or(|f| *f == own_bare || *f == self.own.domain_jid());
-        if from_self {
-            candidates.push((None, id.to_owned()));
-            candidates.push((Some(own_bare), id.to_owned()));
-        }
-        candidates.into_iter().find(|k| self.pending.contains_key(k))
-    }
-
     fn iq(&mut self, iq: Iq) {
-        if !iq.is_request() {
-            let Some(key) = self.answer_key(&iq.from, &iq.id) else {
-                tracing::debug!("an answer nobody waits for: {} from {:?}", iq.id, iq.from);
-                return;
-            };
-            let pending = self.pending.remove(&key).expect("key found above");
-            let result = match iq.kind {
-                IqKind::Result(payload) => Ok(payload),
-                IqKind::Error(error) => Err(ClientError::Stanza { peer: pending.peer.clone(), error: Box::new(error) }),
-                _ => unreachable!("requests handled below"),
-            };
-            match pending.waiter {
-                Waiter::External(reply) => {
-                    let _ = reply.send(result);
-                }
-                Waiter::Roster => match result {
-                    Ok(Some(payload)) => self.roster_result(&payload),
-                    Ok(None) => self.emit(Event::Roster { contacts: Vec::new() }),
-                    Err(e) => tracing::warn!("roster fetch failed: {e}"),
-                },
-                Waiter::Ping => {}
+        let Some(inbound) = Inbound::of(&iq, &self.own) else { return self.iq_answer(iq) };
+        match inbound {
+            Inbound::RosterPush => self.roster_push(iq),
+            Inbound::SpoofedRosterPush => {
+                let r = iq.error_for(StanzaError::new(Condition::ServiceUnavailable));
+                self.send(r.into());
             }
-            return;
-        }
-        let payload = iq.request_payload().expect("a request has a payload");
-        let (name, pns, get) = (payload.name.clone(), payload.ns.clone(), matches!(iq.kind, IqKind::Get(_)));
-        match (get, name.as_str(), pns.as_str()) {
-            (false, "query", ns::ROSTER) => self.roster_push(iq),
-            (true, "ping", ns::PING) => {
+            Inbound::Ping => {
                 let r = iq.result_for(None);
                 self.send(r.into());
             }
-            (true, "query", ns::DISCO_INFO) => {
-                let node = payload.attr("node").map(str::to_owned);
+            Inbound::DiscoInfo { node } => {
                 let answer = self.disco_info(node);
                 let r = iq.result_for(Some(answer));
                 self.send(r.into());
             }
-            (true, "query", "jabber:iq:version") => {
+            Inbound::Version => {
                 let version = Element::new("query", "jabber:iq:version")
                     .with_child(Element::new("name", "jabber:iq:version").with_text("Skiff"))
                     .with_child(Element::new("version", "jabber:iq:version").with_text(env!("CARGO_PKG_VERSION")));
                 let r = iq.result_for(Some(version));
                 self.send(r.into());
             }
-            _ => {
-                let key = (name, pns);
+            Inbound::Handler { name, ns } => {
+                let key = (name, ns);
                 let handler = self.inner.shared.lock().unwrap().handlers.get(&key).cloned();
                 let unhandled = match handler {
                     Some(tx) => match tx.try_send(iq) {
@@ -1011,6 +959,30 @@ impl Router {
                 let r = iq.error_for(StanzaError::new(condition));
                 self.send(r.into());
             }
+        }
+    }
+
+    /// An answer: to its waiter, when it answers one of our requests.
+    fn iq_answer(&mut self, iq: Iq) {
+        let Some(pending) = self.pending.answer(&self.own, iq.from.as_ref(), &iq.id) else {
+            tracing::debug!("an answer nobody waits for: {} from {:?}", iq.id, iq.from);
+            return;
+        };
+        let result = match iq.kind {
+            IqKind::Result(payload) => Ok(payload),
+            IqKind::Error(error) => Err(ClientError::Stanza { peer: self.peer_of(&pending), error: Box::new(error) }),
+            IqKind::Get(_) | IqKind::Set(_) => return,
+        };
+        match pending.waiter {
+            Waiter::External(reply) => {
+                let _ = reply.send(result);
+            }
+            Waiter::Roster => match result {
+                Ok(Some(payload)) => self.roster_result(&payload),
+                Ok(None) => self.emit(Event::Roster { contacts: Vec::new() }),
+                Err(e) => tracing::warn!("roster fetch failed: {e}"),
+            },
+            Waiter::Ping => {}
         }
     }
 
@@ -1046,16 +1018,10 @@ impl Router {
         }
     }
 
+    /// A roster push from our own account ([`Inbound::RosterPush`]).
     fn roster_push(&mut self, iq: Iq) {
-        // RFC 6121 2.1.6: only our own account may push; anything else is spoofed.
-        let legit = iq.from.as_ref().is_none_or(|f| *f == self.own.bare());
-        let parsed = iq.request_payload().map(Roster::try_from);
-        let roster = match (legit, parsed) {
-            (true, Some(Ok(r))) if r.items.len() == 1 => r,
-            (false, _) => {
-                let r = iq.error_for(StanzaError::new(Condition::ServiceUnavailable));
-                return self.send(r.into());
-            }
+        let roster = match iq.request_payload().map(Roster::try_from) {
+            Some(Ok(r)) if r.items.len() == 1 => r,
             _ => {
                 let r = iq.error_for(
                     StanzaError::new(Condition::BadRequest).with_text("a roster push holds exactly one item"),
@@ -1169,7 +1135,7 @@ impl Router {
         if let Some(r) = self.sm.request_ack(true) {
             self.write(Out::Element(r));
         }
-        let ping_pending = self.pending.values().any(|p| matches!(p.waiter, Waiter::Ping));
+        let ping_pending = self.pending.any(|w| matches!(w, Waiter::Ping));
         if Instant::now().duration_since(last_rx) >= keepalive && !ping_pending {
             let server = Some(self.own.domain_jid());
             self.request(Iq::get("", server, skiff_proto::ping::ping()), Waiter::Ping);
@@ -1180,20 +1146,14 @@ impl Router {
     /// Fails requests past their deadline (or whose waiter gave up); an unanswered
     /// ping means the connection is dead.
     fn expire(&mut self) -> Option<End> {
-        let now = Instant::now();
-        let expired: Vec<_> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now || matches!(&p.waiter, Waiter::External(tx) if tx.is_closed()))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in expired {
-            let p = self.pending.remove(&key).expect("listed above");
+        let expired = self.pending.expire(Instant::now(), |w| matches!(w, Waiter::External(tx) if tx.is_closed()));
+        for p in expired {
             let secs = self.iq_timeout.as_secs();
+            let peer = self.peer_of(&p);
             match p.waiter {
                 Waiter::External(tx) => {
                     let secs = (p.deadline - p.started).as_secs();
-                    let _ = tx.send(Err(ClientError::Timeout { peer: p.peer, secs }));
+                    let _ = tx.send(Err(ClientError::Timeout { peer, secs }));
                 }
                 Waiter::Ping => {
                     return Some(End::Dropped(format!("the server did not answer a ping within {secs} seconds")))
@@ -1205,7 +1165,7 @@ impl Router {
     }
 
     fn fail_all(&mut self) {
-        for (_, p) in self.pending.drain() {
+        for p in self.pending.drain() {
             if let Waiter::External(tx) = p.waiter {
                 let _ = tx.send(Err(ClientError::Disconnected));
             }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod hashes;
 pub mod ibb;
+pub mod iq;
 pub mod jid;
 pub mod negotiation;
 pub mod ns;
