@@ -2,7 +2,6 @@
 //! accepted, the bytes arrive over a SOCKS5 streamhost (tried in the offered order)
 //! or in-band into a `.part` file, which is verified and renamed.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +16,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex};
 
-use super::outgoing::{bridge_iq, Clock, Stop};
+use super::driver::{self, bridge_iq, Clock, Driver, Inputs, Step, Stop};
 use super::{s5b, Decision, FailReason, Failure, Progress, Transfers};
 use crate::event::Event;
 use crate::files::{self, PartFile, VerifyError};
@@ -125,24 +124,7 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
         Ok(slot) => slot,
         Err(r) => return Ok(Decided::Refused(r)),
     };
-    // The same file from the same peer, partly received before: resume it.
-    let earlier = if f.range {
-        store.find_resumable_incoming(
-            &t.inner.account,
-            &from.bare().to_string(),
-            name,
-            f.size,
-            f.hash.as_deref(),
-            f.date.as_deref(),
-        )?
-    } else {
-        None
-    };
-    let resume = earlier.and_then(|rec| {
-        let final_path = PathBuf::from(rec.local_path.as_ref()?);
-        let have = std::fs::metadata(files::part_path(&final_path)).ok()?.len();
-        (have <= f.size).then_some((rec.id, final_path, have))
-    });
+    let resume = earlier_part(t, offer, from, name)?;
     // A resumption of one accepted before does not ask again, nor wait.
     let _slot = if resume.is_some() { None } else { slot };
     let id = match &resume {
@@ -151,19 +133,7 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
             store.set_state(*id, TransferState::Offered, None)?;
             *id
         }
-        None => store.insert(&NewTransfer {
-            sid: offer.sid.clone(),
-            direction: Direction::Incoming,
-            account: t.inner.account.clone(),
-            peer_jid: from.to_string(),
-            file_name: name.to_owned(),
-            local_path: None,
-            size: f.size,
-            md5: f.hash.clone(),
-            date: f.date.clone(),
-            description: f.desc.clone(),
-            state: TransferState::Offered,
-        })?,
+        None => record_offer(t, offer, from, name)?,
     };
     // Ready for an answer before anyone can see the offer.
     let asked = if resume.is_none() { t.ask(id) } else { None };
@@ -192,6 +162,46 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
     }
 }
 
+/// The same file from the same peer, partly received before (its record, where it
+/// goes, what is there): resumed rather than asked about again.
+fn earlier_part(
+    t: &Transfers,
+    offer: &FileOffer,
+    from: &Jid,
+    name: &str,
+) -> Result<Option<(i64, PathBuf, u64)>, super::TransferError> {
+    let f = &offer.file;
+    if !f.range {
+        return Ok(None);
+    }
+    let bare = from.bare().to_string();
+    let (hash, date) = (f.hash.as_deref(), f.date.as_deref());
+    let earlier = t.inner.store.find_resumable_incoming(&t.inner.account, &bare, name, f.size, hash, date)?;
+    Ok(earlier.and_then(|rec| {
+        let final_path = PathBuf::from(rec.local_path.as_ref()?);
+        let have = std::fs::metadata(files::part_path(&final_path)).ok()?.len();
+        (have <= f.size).then_some((rec.id, final_path, have))
+    }))
+}
+
+/// A new incoming offer in the history.
+fn record_offer(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Result<i64, super::TransferError> {
+    let f = &offer.file;
+    Ok(t.inner.store.insert(&NewTransfer {
+        sid: offer.sid.clone(),
+        direction: Direction::Incoming,
+        account: t.inner.account.clone(),
+        peer_jid: from.to_string(),
+        file_name: name.to_owned(),
+        local_path: None,
+        size: f.size,
+        md5: f.hash.clone(),
+        date: f.date.clone(),
+        description: f.desc.clone(),
+        state: TransferState::Offered,
+    })?)
+}
+
 /// Drives the sans-IO [`Receiver`] machine once the offer is accepted.
 async fn drive(
     t: &Transfers,
@@ -202,11 +212,7 @@ async fn drive(
     final_path: PathBuf,
     offset: u64,
 ) -> Result<(), Stop> {
-    let client = t.client().clone();
-    let store = &t.inner.store;
     let size = m.offer().file.size;
-    let md5 = m.offer().file.hash.clone();
-    let offered_sha256 = m.offer().file.sha256.clone();
     let opened = if offset > 0 {
         PartFile::resume(final_path.clone(), offset, size).await
     } else {
@@ -215,126 +221,177 @@ async fn drive(
     let part = match opened {
         Ok(p) => Arc::new(Mutex::new(Some(p))),
         Err(e) => {
-            refuse(
-                t,
-                &mut m,
-                &clock,
-                Some(StanzaError::new(Condition::InternalServerError).with_text("cannot write the file")),
-            );
+            let error = StanzaError::new(Condition::InternalServerError).with_text("cannot write the file");
+            refuse(t, &mut m, &clock, Some(error));
             return Err(Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display())));
         }
     };
-    let _ = store.set_local_path(id, &final_path.display().to_string());
-    let _ = store.set_state(id, TransferState::Accepted, None);
+    let _ = t.inner.store.set_local_path(id, &final_path.display().to_string());
+    let _ = t.inner.store.set_state(id, TransferState::Accepted, None);
     // IQs for this stream reach us from now on (before the accept goes out).
     let mut route = t.route(m.sid(), m.peer());
-    let (inputs, mut rx) = mpsc::unbounded_channel();
-    let mut progress = Progress::new(t, id, size, offset);
-    let mut sock: Option<TcpStream> = None;
-    let mut reader: Option<tokio::task::JoinHandle<()>> = None;
-    let mut actions: VecDeque<ReceiverAction> = m.handle(ReceiverInput::Accept { offset }, clock.now()).into();
-    let result = async {
-        loop {
-            while let Some(action) = actions.pop_front() {
-                let input = match action {
-                    ReceiverAction::SendIq(iq) => {
-                        bridge_iq(&client, iq, &inputs, ReceiverInput::Iq);
-                        None
-                    }
-                    ReceiverAction::ConnectCandidates { hosts, dst_addr } => {
-                        Some(match cancel.or_cancel(s5b::connect_first(&hosts, &dst_addr)).await {
-                            Some(Ok((host, s))) => {
-                                sock = Some(s);
-                                ReceiverInput::CandidateConnected { jid: host.jid }
-                            }
-                            Some(Err(errors)) => ReceiverInput::CandidatesFailed(errors.join("; ")),
-                            None => ReceiverInput::Cancel,
-                        })
-                    }
-                    ReceiverAction::ReadSocket { expected } => {
-                        let Some(s) = sock.take() else {
-                            return Err(Stop::resumable(FailReason::Network, "the bytestream is gone"));
-                        };
-                        let (part, tx, t2) = (part.clone(), inputs.clone(), t.clone());
-                        reader = Some(tokio::spawn(async move {
-                            let mut p = Progress::new(&t2, id, size, 0);
-                            let _ = tx.send(read_socket(s, &part, expected, &mut p).await);
-                        }));
-                        None
-                    }
-                    ReceiverAction::CloseSocket => {
-                        if let Some(r) = reader.take() {
-                            r.abort();
-                        }
-                        sock = None;
-                        None
-                    }
-                    ReceiverAction::Write(data) => {
-                        let mut guard = part.lock().await;
-                        Some(match guard.as_mut() {
-                            Some(p) => match p.write(&data).await {
-                                Ok(()) => ReceiverInput::Written,
-                                Err(e) => write_failed(e),
-                            },
-                            None => ReceiverInput::WriteFailed("the file is closed".into()),
-                        })
-                    }
-                    ReceiverAction::Started { route: r, streamhost, offset } => {
-                        let mut guard = part.lock().await;
-                        if guard.as_ref().is_some_and(|p| p.written() != offset) {
-                            // The machine starts elsewhere (e.g. no range possible): reopen there.
-                            *guard = Some(PartFile::resume(final_path.clone(), offset, size).await.map_err(|e| {
-                                Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display()))
-                            })?);
-                        }
-                        drop(guard);
-                        t.record_started(id, r, streamhost, offset);
-                        progress = Progress::new(t, id, size, offset);
-                        None
-                    }
-                    ReceiverAction::Progress { bytes } => {
-                        progress.update(bytes);
-                        None
-                    }
-                    ReceiverAction::Done { route: r, sha256, checksum } => {
-                        drop(route);
-                        let Some(p) = part.lock().await.take() else {
-                            return Err(Stop::fatal(FailReason::Storage, "the file is closed"));
-                        };
-                        let mut sha: Vec<&str> = offered_sha256.iter().map(String::as_str).collect();
-                        sha.extend(sha256.as_deref().filter(|h| Some(*h) != offered_sha256.as_deref()));
-                        return finish(t, id, p, md5.as_deref(), &sha, checksum, r, &progress).await;
-                    }
-                    ReceiverAction::Rejected => {
-                        let _ = store.set_state(id, TransferState::Rejected, Some((FailReason::Declined, "declined")));
-                        return Ok(());
-                    }
-                    ReceiverAction::Failed { reason, error, resumable } => {
-                        return Err(Stop::Failed(Failure { reason, error, resumable }))
-                    }
-                };
-                if let Some(input) = input {
-                    actions.extend(m.handle(input, clock.now()));
-                }
-            }
-            let input = tokio::select! {
-                Some(iq) = route.rx.recv() => ReceiverInput::Iq(iq),
-                Some(input) = rx.recv() => input,
-                _ = clock.sleep_until(m.poll_timeout()) => ReceiverInput::Tick,
-                _ = cancel.cancelled() => ReceiverInput::Cancel,
-            };
-            actions.extend(m.handle(input, clock.now()));
-        }
-    }
-    .await;
-    if let Some(r) = reader.take() {
-        r.abort();
+    let mut inputs = Inputs::new();
+    let file = &m.offer().file;
+    let mut d = ReceiveDriver {
+        t,
+        id,
+        client: t.client().clone(),
+        results: inputs.tx.clone(),
+        final_path,
+        size,
+        md5: file.hash.clone(),
+        offered_sha256: file.sha256.clone(),
+        part,
+        progress: Progress::new(t, id, size, offset),
+        sock: None,
+        reader: None,
+        all_in: None,
+    };
+    let first = ReceiverInput::Accept { offset };
+    let mut result = driver::run(&mut m, &mut d, first, &clock, &mut cancel, &mut inputs, Some(&mut route.rx)).await;
+    d.stop_reading();
+    // The stream is over: IQs for it are answered as for an unknown stream while the
+    // file is checked.
+    drop(route);
+    if let Some((route, sha256, checksum)) = d.all_in.take() {
+        result = d.done(route, sha256, checksum).await;
     }
     // Whatever arrived stays on disk for a resume.
-    if let Some(p) = part.lock().await.as_mut() {
+    if let Some(p) = d.part.lock().await.as_mut() {
         let _ = p.flush().await;
     }
     result
+}
+
+/// The I/O side of one accepted incoming SI transfer: one method per [`ReceiverAction`].
+struct ReceiveDriver<'a> {
+    t: &'a Transfers,
+    id: i64,
+    client: crate::session::Client,
+    /// Where background work (IQ answers, the socket reader) reports to the machine.
+    results: mpsc::UnboundedSender<ReceiverInput>,
+    final_path: PathBuf,
+    size: u64,
+    md5: Option<String>,
+    offered_sha256: Option<String>,
+    /// The `.part` file, shared with the socket reader.
+    part: Arc<Mutex<Option<PartFile>>>,
+    progress: Progress,
+    sock: Option<TcpStream>,
+    reader: Option<tokio::task::JoinHandle<()>>,
+    /// Every byte is in (the machine's `Done`): the file is checked once the stream's
+    /// routing is gone.
+    all_in: Option<(Route, Option<String>, Option<Iq>)>,
+}
+
+impl Driver<Receiver> for ReceiveDriver<'_> {
+    async fn act(&mut self, action: ReceiverAction, cancel: &mut super::CancelGuard) -> Step<ReceiverInput> {
+        match action {
+            ReceiverAction::SendIq(iq) => {
+                bridge_iq(&self.client, iq, &self.results, ReceiverInput::Iq);
+                Step::Quiet
+            }
+            ReceiverAction::ConnectCandidates { hosts, dst_addr } => {
+                Step::Input(match cancel.or_cancel(s5b::connect_first(&hosts, &dst_addr)).await {
+                    Some(Ok((host, s))) => {
+                        self.sock = Some(s);
+                        ReceiverInput::CandidateConnected { jid: host.jid }
+                    }
+                    Some(Err(errors)) => ReceiverInput::CandidatesFailed(errors.join("; ")),
+                    None => ReceiverInput::Cancel,
+                })
+            }
+            ReceiverAction::ReadSocket { expected } => self.read_socket(expected),
+            ReceiverAction::CloseSocket => {
+                self.stop_reading();
+                Step::Quiet
+            }
+            ReceiverAction::Write(data) => self.write(&data).await,
+            ReceiverAction::Started { route, streamhost, offset } => self.started(route, streamhost, offset).await,
+            ReceiverAction::Progress { bytes } => {
+                self.progress.update(bytes);
+                Step::Quiet
+            }
+            ReceiverAction::Done { route, sha256, checksum } => {
+                self.all_in = Some((route, sha256, checksum));
+                Step::End(Ok(()))
+            }
+            ReceiverAction::Rejected => {
+                let declined = Some((FailReason::Declined, "declined"));
+                let _ = self.t.inner.store.set_state(self.id, TransferState::Rejected, declined);
+                Step::End(Ok(()))
+            }
+            ReceiverAction::Failed { reason, error, resumable } => {
+                Step::End(Err(Stop::Failed(Failure { reason, error, resumable })))
+            }
+        }
+    }
+}
+
+impl ReceiveDriver<'_> {
+    /// The bytestream is done with: its reader stopped, the socket closed.
+    fn stop_reading(&mut self) {
+        if let Some(r) = self.reader.take() {
+            r.abort();
+        }
+        self.sock = None;
+    }
+
+    /// Reads the SOCKS5 bytestream into the `.part` file in the background.
+    fn read_socket(&mut self, expected: u64) -> Step<ReceiverInput> {
+        let Some(s) = self.sock.take() else {
+            return Step::End(Err(Stop::resumable(FailReason::Network, "the bytestream is gone")));
+        };
+        let (part, tx, t, id, size) = (self.part.clone(), self.results.clone(), self.t.clone(), self.id, self.size);
+        self.reader = Some(tokio::spawn(async move {
+            let mut p = Progress::new(&t, id, size, 0);
+            let _ = tx.send(read_socket(s, &part, expected, &mut p).await);
+        }));
+        Step::Quiet
+    }
+
+    /// One in-band block into the `.part` file.
+    async fn write(&mut self, data: &[u8]) -> Step<ReceiverInput> {
+        let mut guard = self.part.lock().await;
+        Step::Input(match guard.as_mut() {
+            Some(p) => match p.write(data).await {
+                Ok(()) => ReceiverInput::Written,
+                Err(e) => write_failed(e),
+            },
+            None => ReceiverInput::WriteFailed("the file is closed".into()),
+        })
+    }
+
+    /// The data starts to flow over `route` from `offset`: recorded; the `.part` file
+    /// reopened there when the machine starts elsewhere (e.g. no range possible).
+    async fn started(&mut self, route: Route, streamhost: Option<String>, offset: u64) -> Step<ReceiverInput> {
+        let mut guard = self.part.lock().await;
+        if guard.as_ref().is_some_and(|p| p.written() != offset) {
+            match PartFile::resume(self.final_path.clone(), offset, self.size).await {
+                Ok(p) => *guard = Some(p),
+                Err(e) => {
+                    let error = format!("cannot write {}: {e}", self.final_path.display());
+                    return Step::End(Err(Stop::fatal(FailReason::Storage, error)));
+                }
+            }
+        }
+        drop(guard);
+        self.t.record_started(self.id, route, streamhost, offset);
+        self.progress = Progress::new(self.t, self.id, self.size, offset);
+        Step::Quiet
+    }
+
+    /// Every byte is in: checked against every SHA-256 known (the offer's, the
+    /// checksum's), then named.
+    async fn done(&mut self, route: Route, sha256: Option<String>, checksum: Option<Iq>) -> Result<(), Stop> {
+        let Some(p) = self.part.lock().await.take() else {
+            return Err(Stop::fatal(FailReason::Storage, "the file is closed"));
+        };
+        let offered = self.offered_sha256.as_deref();
+        let mut sha: Vec<&str> = offered.into_iter().collect();
+        sha.extend(sha256.as_deref().filter(|h| Some(*h) != offered));
+        finish(self.t, self.id, p, self.md5.as_deref(), &sha, checksum, route, &self.progress).await
+    }
 }
 
 /// Verifies and renames the received file, answers the sender's checksum, records

@@ -6,6 +6,7 @@
 //! `incoming.rs`); IQs for a transfer in progress are routed to its task by sid. Every
 //! state change is written to the store first, then announced as an [`Event`].
 
+mod driver;
 pub mod history;
 mod incoming;
 pub mod links;

@@ -4,14 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use std::collections::VecDeque;
-
 use skiff_proto::bytestreams::StreamHost;
 use skiff_proto::disco::DiscoInfoResult;
 use skiff_proto::jid::Jid;
 use skiff_proto::ns;
 use skiff_proto::si::FileInfo;
-use skiff_proto::stanza::{Condition, Iq, IqKind, StanzaError};
 use skiff_proto::transfer::{Sender, SenderAction, SenderConfig, SenderInput};
 use skiff_proto::xml::Element;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,30 +16,12 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::driver::{self, bridge_iq, Clock, Driver, Inputs, Step, Stop};
 use super::{s5b, FailReason, Failure, Progress, TransferError, Transfers};
 use crate::event::Event;
 use crate::files::{self, Hashes, SourceFile};
-use crate::session::{Client, ClientError};
+use crate::session::Client;
 use crate::store::{Direction, NewTransfer, Route, TransferState};
-
-/// How an attempt ended, short of success.
-pub(super) enum Stop {
-    /// The receiver declined, saying this.
-    Declined(String),
-    Failed(Failure),
-}
-
-impl Stop {
-    /// A failure after which what arrived is kept, to continue from.
-    pub(super) fn resumable(reason: FailReason, error: impl Into<String>) -> Stop {
-        Stop::Failed(Failure::new(reason, error, true))
-    }
-
-    /// A failure that a retry starts over from.
-    pub(super) fn fatal(reason: FailReason, error: impl Into<String>) -> Stop {
-        Stop::Failed(Failure::new(reason, error, false))
-    }
-}
 
 struct Outgoing {
     t: Transfers,
@@ -177,66 +156,27 @@ pub(super) async fn start(
     let meta = files::file_meta(path).map_err(source_err)?;
     let path = std::fs::canonicalize(path).map_err(source_err)?;
     let (target, skiff_peer, checksum) = pick_resource(&t, to).await?;
-    let path_str = path.display().to_string();
-    let store = &t.inner.store;
-    // MD5 for the offer: from the cache, or computed now if it is quick; SHA-256 for
-    // the record is always computed (in the background) while the transfer runs.
-    let cached = store.hash_cache_get(&path_str, meta.size, meta.mtime_ns)?;
-    let (md5, sha256, hashes) = match cached {
-        Some((md5, Some(sha256))) => {
-            let h = Hashes { md5, sha256 };
-            (Some(h.md5.clone()), Some(h.sha256.clone()), tokio::spawn(async move { Ok(h) }))
-        }
-        _ => {
-            // The job started when the file was chosen, or a new one (not queued
-            // behind files hashed ahead: this one is being sent).
-            let job = hash_job(&t, path.clone(), &meta, false);
-            let mut task = tokio::spawn(async move { job.await.map_err(std::io::Error::other) });
-            // Large files are offered without a hash rather than after a long wait.
-            match tokio::time::timeout(Duration::from_secs(1), &mut task).await {
-                Ok(Ok(Ok(h))) => (Some(h.md5.clone()), Some(h.sha256.clone()), tokio::spawn(async move { Ok(h) })),
-                Ok(Ok(Err(e))) => return Err(source_err(e)),
-                Ok(Err(e)) => return Err(TransferError::Other(e.to_string())),
-                // Not ready: a Skiff gets the SHA-256 right after the last byte.
-                Err(_) => (None, None, task),
-            }
-        }
-    };
+    let (md5, sha256, hashes) = offer_hashes(&t, &path, &meta).await?;
     let sid = random_sid();
     // One attempt at a time per record (a manual resume may race the automatic one).
     let claim = match resume_id {
         Some(id) => Some(t.claim(id).ok_or(TransferError::AlreadyActive(id))?),
         None => None,
     };
-    let id = match resume_id {
-        Some(id) => {
-            store.start_attempt(id, &sid, &target.to_string(), 0)?;
-            store.set_state(id, TransferState::Offered, None)?;
-            id
-        }
-        None => store.insert(&NewTransfer {
-            sid: sid.clone(),
-            direction: Direction::Outgoing,
-            account: t.inner.account.clone(),
-            peer_jid: target.to_string(),
-            file_name: meta.name.clone(),
-            local_path: Some(path_str),
-            size: meta.size,
-            md5: md5.clone(),
-            date: Some(meta.date.clone()),
-            description: description.clone(),
-            state: TransferState::Offered,
-        })?,
-    };
-    t.emit(Event::TransferOffered {
-        id,
-        direction: crate::store::Direction::Outgoing,
-        peer: target.to_string(),
-        name: meta.name.clone(),
+    let new = NewTransfer {
+        sid: sid.clone(),
+        direction: Direction::Outgoing,
+        account: t.inner.account.clone(),
+        peer_jid: target.to_string(),
+        file_name: meta.name.clone(),
+        local_path: Some(path.display().to_string()),
         size: meta.size,
+        md5: md5.clone(),
+        date: Some(meta.date.clone()),
         description: description.clone(),
-        resume_from: 0,
-    });
+        state: TransferState::Offered,
+    };
+    let id = record_attempt(&t, resume_id, &new)?;
     let o = Outgoing {
         t: t.clone(),
         id,
@@ -259,6 +199,57 @@ pub(super) async fn start(
     };
     tokio::spawn(o.run(cancel));
     Ok(id)
+}
+
+/// Records this attempt (transfer `resume_id` tried again, or `new`) and announces it.
+fn record_attempt(t: &Transfers, resume_id: Option<i64>, new: &NewTransfer) -> Result<i64, TransferError> {
+    let store = &t.inner.store;
+    let id = match resume_id {
+        Some(id) => {
+            store.start_attempt(id, &new.sid, &new.peer_jid, 0)?;
+            store.set_state(id, TransferState::Offered, None)?;
+            id
+        }
+        None => store.insert(new)?,
+    };
+    t.emit(Event::TransferOffered {
+        id,
+        direction: Direction::Outgoing,
+        peer: new.peer_jid.clone(),
+        name: new.file_name.clone(),
+        size: new.size,
+        description: new.description.clone(),
+        resume_from: 0,
+    });
+    Ok(id)
+}
+
+/// The digests for the offer and the job that computes them for the record: MD5 and
+/// SHA-256 from the cache, or computed now if that is quick (within a second); else
+/// the offer goes without (a Skiff gets the SHA-256 right after the last byte) and
+/// the job goes on in the background.
+async fn offer_hashes(
+    t: &Transfers,
+    path: &Path,
+    meta: &files::FileMeta,
+) -> Result<(Option<String>, Option<String>, JoinHandle<std::io::Result<Hashes>>), TransferError> {
+    let source_err =
+        |e: std::io::Error| TransferError::Source { path: path.display().to_string(), reason: e.to_string() };
+    let cached = t.inner.store.hash_cache_get(&path.display().to_string(), meta.size, meta.mtime_ns)?;
+    if let Some((md5, Some(sha256))) = cached {
+        let h = Hashes { md5, sha256 };
+        return Ok((Some(h.md5.clone()), Some(h.sha256.clone()), tokio::spawn(async move { Ok(h) })));
+    }
+    // The job started when the file was chosen, or a new one (not queued behind
+    // files hashed ahead: this one is being sent).
+    let job = hash_job(t, path.to_path_buf(), meta, false);
+    let mut task = tokio::spawn(async move { job.await.map_err(std::io::Error::other) });
+    match tokio::time::timeout(Duration::from_secs(1), &mut task).await {
+        Ok(Ok(Ok(h))) => Ok((Some(h.md5.clone()), Some(h.sha256.clone()), tokio::spawn(async move { Ok(h) }))),
+        Ok(Ok(Err(e))) => Err(source_err(e)),
+        Ok(Err(e)) => Err(TransferError::Other(e.to_string())),
+        Err(_) => Ok((None, None, task)),
+    }
 }
 
 /// The full JID to offer to: `to` itself when it has a resource, else the online
@@ -319,9 +310,8 @@ impl Outgoing {
         }
     }
 
-    /// Drives the sans-IO [`Sender`] machine: its actions become socket, file and
-    /// stanza work here; their results go back in as inputs.
-    async fn transfer(self, mut cancel: super::CancelGuard) -> Result<(), Stop> {
+    /// Drives the sans-IO [`Sender`] machine with a [`SendDriver`].
+    async fn transfer(&self, mut cancel: super::CancelGuard) -> Result<(), Stop> {
         let cfg = self.t.cfg();
         let client = self.t.inner.client.clone();
         let me = client.jid().ok_or_else(|| Stop::resumable(FailReason::Offline, "signed out"))?;
@@ -348,186 +338,24 @@ impl Outgoing {
         };
         let clock = Clock::new();
         let mut m = Sender::new(machine_cfg, me.clone(), self.target.clone(), self.sid.clone(), file, clock.now());
-        let (inputs, mut rx) = mpsc::unbounded_channel();
-        let mut progress = Progress::new(&self.t, self.id, self.size, 0);
-        let mut expected: Option<s5b::Expected> = None;
-        // Why no proxy could be offered, for the user when SOCKS5 fails.
-        let mut proxy_problems: Vec<String> = Vec::new();
-        let mut sock: Option<TcpStream> = None;
-        let mut src: Option<SourceFile> = None;
-        // The socket copy; stopped when the transfer ends however it ends (Cancel).
-        let mut _streaming: Option<super::AbortOnDrop> = None;
-        let mut actions: VecDeque<SenderAction> = m.handle(SenderInput::Start, clock.now()).into();
-        loop {
-            while let Some(action) = actions.pop_front() {
-                let input = match action {
-                    SenderAction::SendIq(iq) => {
-                        bridge_iq(&client, iq, &inputs, SenderInput::Iq);
-                        None
-                    }
-                    SenderAction::GatherStreamhosts { ref dst_addr }
-                    | SenderAction::RefreshProxies { ref dst_addr } => {
-                        // Again after a failure: the proxies found anew, our listener's
-                        // registration for this stream kept.
-                        let again = matches!(action, SenderAction::RefreshProxies { .. });
-                        let gather = async {
-                            let mut hosts = Vec::new();
-                            let mut expect = None;
-                            if cfg.use_direct {
-                                if let Some(server) = self.t.streamhost().await {
-                                    if !again {
-                                        expect = Some(server.expect(dst_addr));
-                                    }
-                                    hosts.extend(server.addrs().iter().map(|a| StreamHost {
-                                        jid: me.to_string(),
-                                        host: a.ip().to_string(),
-                                        port: a.port(),
-                                    }));
-                                }
-                            }
-                            if cfg.use_proxy {
-                                if again {
-                                    tracing::info!("the receiver could use no streamhost: looking for the proxy again");
-                                }
-                                let (found, problems) = self.t.proxies(again).await;
-                                hosts.extend(found);
-                                proxy_problems = problems;
-                            }
-                            (hosts, expect)
-                        };
-                        Some(match cancel.or_cancel(gather).await {
-                            Some((hosts, expect)) => {
-                                if !again {
-                                    expected = expect;
-                                }
-                                SenderInput::Streamhosts(hosts)
-                            }
-                            None => SenderInput::Cancel,
-                        })
-                    }
-                    SenderAction::AwaitDirect => {
-                        let got = match expected.take() {
-                            Some(e) => cancel.or_cancel(e.take(Duration::from_secs(5))).await,
-                            None => Some(None),
-                        };
-                        Some(match got {
-                            Some(Some(s)) => {
-                                sock = Some(s);
-                                SenderInput::DirectConnected
-                            }
-                            Some(None) => SenderInput::DirectMissing,
-                            None => SenderInput::Cancel,
-                        })
-                    }
-                    SenderAction::ConnectProxy { host, port, dst_addr } => {
-                        expected = None;
-                        Some(match cancel.or_cancel(s5b::connect(&host, port, &dst_addr)).await {
-                            Some(Ok(s)) => {
-                                sock = Some(s);
-                                SenderInput::ProxyConnected
-                            }
-                            Some(Err(e)) => {
-                                self.t.forget_proxies().await;
-                                SenderInput::ProxyFailed(e)
-                            }
-                            None => SenderInput::Cancel,
-                        })
-                    }
-                    SenderAction::Started { route, streamhost, offset, length } => {
-                        self.t.record_started(self.id, route, streamhost, offset);
-                        progress = Progress::new(&self.t, self.id, self.size, offset);
-                        if route == Route::Ibb {
-                            match SourceFile::open(&self.path, offset).await {
-                                Ok(f) => src = Some(f),
-                                Err(e) => {
-                                    return Err(Stop::fatal(
-                                        FailReason::Source,
-                                        format!("cannot read {}: {e}", self.path.display()),
-                                    ))
-                                }
-                            }
-                        }
-                        let _ = length;
-                        None
-                    }
-                    SenderAction::StreamSocket { offset, length } => {
-                        let Some(s) = sock.take() else {
-                            return Err(Stop::resumable(FailReason::Network, "the bytestream is gone"));
-                        };
-                        let (t, id, size, path, tx) =
-                            (self.t.clone(), self.id, self.size, self.path.clone(), inputs.clone());
-                        _streaming = Some(super::AbortOnDrop(tokio::spawn(async move {
-                            let mut p = Progress::new(&t, id, size, offset);
-                            let r = send_socket(s, &path, offset, length, &mut p).await;
-                            let _ = tx.send(match r {
-                                Ok(()) => SenderInput::SocketDone,
-                                Err(e) => SenderInput::SocketFailed(e),
-                            });
-                        })));
-                        None
-                    }
-                    SenderAction::ReadBlock { len } => {
-                        let Some(f) = src.as_mut() else {
-                            return Err(Stop::fatal(FailReason::Protocol, "in-band data before the stream started"));
-                        };
-                        let mut buf = vec![0u8; len];
-                        Some(match f.read_block(&mut buf).await {
-                            Ok(n) => {
-                                buf.truncate(n);
-                                SenderInput::Block(buf)
-                            }
-                            Err(e) => SenderInput::ReadFailed(format!("cannot read {}: {e}", self.path.display())),
-                        })
-                    }
-                    SenderAction::Progress { acked } => {
-                        progress.update(acked);
-                        None
-                    }
-                    SenderAction::FellBack { reason } => {
-                        tracing::info!("SOCKS5 bytestream failed ({reason}); falling back to in-band");
-                        // Said, not only logged: in-band is much slower.
-                        let mut why = reason;
-                        if !proxy_problems.is_empty() {
-                            why = format!("{why}; {}", proxy_problems.join("; "));
-                        }
-                        let message =
-                            format!("no direct or proxy connection ({why}); sending in-band, which is slower");
-                        self.t.emit(Event::TransferNotice { id: self.id, message });
-                        None
-                    }
-                    SenderAction::Slow { bytes_per_sec } => {
-                        self.t.emit(Event::TransferNotice { id: self.id, message: slow_message(bytes_per_sec) });
-                        None
-                    }
-                    SenderAction::ComputeChecksum => {
-                        let sha = match cancel.or_cancel(self.hashes.get()).await {
-                            Some(h) => h.map(|h| h.sha256),
-                            None => return Err(Stop::Failed(Failure { resumable: false, ..Failure::cancelled() })),
-                        };
-                        Some(SenderInput::Checksum(sha))
-                    }
-                    SenderAction::Done { route, bytes, verified } => {
-                        return self.completed(route, bytes, verified, &progress).await
-                    }
-                    SenderAction::Rejected { reason } => return Err(Stop::Declined(reason)),
-                    SenderAction::Failed { reason, error, resumable } => {
-                        return Err(Stop::Failed(Failure { reason, error, resumable }))
-                    }
-                };
-                if let Some(input) = input {
-                    actions.extend(m.handle(input, clock.now()));
-                }
-            }
-            let input = tokio::select! {
-                Some(input) = rx.recv() => input,
-                _ = clock.sleep_until(m.poll_timeout()) => SenderInput::Tick,
-                _ = cancel.cancelled() => SenderInput::Cancel,
-            };
-            actions.extend(m.handle(input, clock.now()));
-        }
+        let mut inputs = Inputs::new();
+        let mut d = SendDriver {
+            o: self,
+            cfg,
+            me,
+            client,
+            results: inputs.tx.clone(),
+            progress: Progress::new(&self.t, self.id, self.size, 0),
+            expected: None,
+            proxy_problems: Vec::new(),
+            sock: None,
+            src: None,
+            streaming: None,
+        };
+        driver::run(&mut m, &mut d, SenderInput::Start, &clock, &mut cancel, &mut inputs, None).await
     }
 
-    async fn completed(self, route: Route, bytes: u64, verified: bool, progress: &Progress) -> Result<(), Stop> {
+    async fn completed(&self, route: Route, bytes: u64, verified: bool, progress: &Progress) -> Result<(), Stop> {
         let hashes = self.hashes.get().await;
         self.t.record_completed(super::Completed {
             id: self.id,
@@ -546,63 +374,219 @@ impl Outgoing {
     }
 }
 
+/// The I/O side of one outgoing SI transfer: one method per [`SenderAction`].
+struct SendDriver<'a> {
+    o: &'a Outgoing,
+    cfg: super::TransferConfig,
+    me: Jid,
+    client: Client,
+    /// Where background work (IQ answers, the socket copy) reports to the machine.
+    results: mpsc::UnboundedSender<SenderInput>,
+    progress: Progress,
+    /// Our streamhost's connection for this stream, once it comes.
+    expected: Option<s5b::Expected>,
+    /// Why no proxy could be offered, for the user when SOCKS5 fails.
+    proxy_problems: Vec<String>,
+    sock: Option<TcpStream>,
+    /// The file, for in-band blocks.
+    src: Option<SourceFile>,
+    /// The socket copy; stopped when the transfer ends however it ends (Cancel).
+    streaming: Option<super::AbortOnDrop>,
+}
+
+impl Driver<Sender> for SendDriver<'_> {
+    async fn act(&mut self, action: SenderAction, cancel: &mut super::CancelGuard) -> Step<SenderInput> {
+        match action {
+            SenderAction::SendIq(iq) => {
+                bridge_iq(&self.client, iq, &self.results, SenderInput::Iq);
+                Step::Quiet
+            }
+            SenderAction::GatherStreamhosts { dst_addr } => self.gather(&dst_addr, false, cancel).await,
+            // Again after a failure: the proxies found anew, our listener's
+            // registration for this stream kept.
+            SenderAction::RefreshProxies { dst_addr } => self.gather(&dst_addr, true, cancel).await,
+            SenderAction::AwaitDirect => self.await_direct(cancel).await,
+            SenderAction::ConnectProxy { host, port, dst_addr } => {
+                self.connect_proxy(&host, port, &dst_addr, cancel).await
+            }
+            SenderAction::Started { route, streamhost, offset, length: _ } => {
+                self.started(route, streamhost, offset).await
+            }
+            SenderAction::StreamSocket { offset, length } => self.stream_socket(offset, length),
+            SenderAction::ReadBlock { len } => self.read_block(len).await,
+            SenderAction::Progress { acked } => {
+                self.progress.update(acked);
+                Step::Quiet
+            }
+            SenderAction::FellBack { reason } => self.fell_back(reason),
+            SenderAction::Slow { bytes_per_sec } => {
+                self.o.t.emit(Event::TransferNotice { id: self.o.id, message: slow_message(bytes_per_sec) });
+                Step::Quiet
+            }
+            SenderAction::ComputeChecksum => match cancel.or_cancel(self.o.hashes.get()).await {
+                Some(h) => Step::Input(SenderInput::Checksum(h.map(|h| h.sha256))),
+                None => Step::End(Err(Stop::Failed(Failure { resumable: false, ..Failure::cancelled() }))),
+            },
+            SenderAction::Done { route, bytes, verified } => {
+                Step::End(self.o.completed(route, bytes, verified, &self.progress).await)
+            }
+            SenderAction::Rejected { reason } => Step::End(Err(Stop::Declined(reason))),
+            SenderAction::Failed { reason, error, resumable } => {
+                Step::End(Err(Stop::Failed(Failure { reason, error, resumable })))
+            }
+        }
+    }
+}
+
+impl SendDriver<'_> {
+    /// The streamhosts to offer: our own (first time: its connection for `dst_addr`
+    /// expected) and the proxies (`again`: found anew).
+    async fn gather(&mut self, dst_addr: &str, again: bool, cancel: &mut super::CancelGuard) -> Step<SenderInput> {
+        let (t, cfg, me) = (&self.o.t, &self.cfg, &self.me);
+        let gather = async {
+            let mut hosts = Vec::new();
+            let mut expect = None;
+            let mut problems = None;
+            if cfg.use_direct {
+                if let Some(server) = t.streamhost().await {
+                    if !again {
+                        expect = Some(server.expect(dst_addr));
+                    }
+                    hosts.extend(server.addrs().iter().map(|a| StreamHost {
+                        jid: me.to_string(),
+                        host: a.ip().to_string(),
+                        port: a.port(),
+                    }));
+                }
+            }
+            if cfg.use_proxy {
+                if again {
+                    tracing::info!("the receiver could use no streamhost: looking for the proxy again");
+                }
+                let (found, p) = t.proxies(again).await;
+                hosts.extend(found);
+                problems = Some(p);
+            }
+            (hosts, expect, problems)
+        };
+        let Some((hosts, expect, problems)) = cancel.or_cancel(gather).await else {
+            return Step::Input(SenderInput::Cancel);
+        };
+        if let Some(p) = problems {
+            self.proxy_problems = p;
+        }
+        if !again {
+            self.expected = expect;
+        }
+        Step::Input(SenderInput::Streamhosts(hosts))
+    }
+
+    /// The receiver says it connected to our streamhost: the connection, if it came.
+    async fn await_direct(&mut self, cancel: &mut super::CancelGuard) -> Step<SenderInput> {
+        let got = match self.expected.take() {
+            Some(e) => cancel.or_cancel(e.take(Duration::from_secs(5))).await,
+            None => Some(None),
+        };
+        Step::Input(match got {
+            Some(Some(s)) => {
+                self.sock = Some(s);
+                SenderInput::DirectConnected
+            }
+            Some(None) => SenderInput::DirectMissing,
+            None => SenderInput::Cancel,
+        })
+    }
+
+    async fn connect_proxy(
+        &mut self,
+        host: &str,
+        port: u16,
+        dst_addr: &str,
+        cancel: &mut super::CancelGuard,
+    ) -> Step<SenderInput> {
+        self.expected = None;
+        Step::Input(match cancel.or_cancel(s5b::connect(host, port, dst_addr)).await {
+            Some(Ok(s)) => {
+                self.sock = Some(s);
+                SenderInput::ProxyConnected
+            }
+            Some(Err(e)) => {
+                self.o.t.forget_proxies().await;
+                SenderInput::ProxyFailed(e)
+            }
+            None => SenderInput::Cancel,
+        })
+    }
+
+    /// The data starts to flow over `route`: recorded; in-band reads the file here.
+    async fn started(&mut self, route: Route, streamhost: Option<String>, offset: u64) -> Step<SenderInput> {
+        let o = self.o;
+        o.t.record_started(o.id, route, streamhost, offset);
+        self.progress = Progress::new(&o.t, o.id, o.size, offset);
+        if route == Route::Ibb {
+            match SourceFile::open(&o.path, offset).await {
+                Ok(f) => self.src = Some(f),
+                Err(e) => {
+                    let error = format!("cannot read {}: {e}", o.path.display());
+                    return Step::End(Err(Stop::fatal(FailReason::Source, error)));
+                }
+            }
+        }
+        Step::Quiet
+    }
+
+    /// Copies the file into the SOCKS5 socket in the background.
+    fn stream_socket(&mut self, offset: u64, length: u64) -> Step<SenderInput> {
+        let Some(s) = self.sock.take() else {
+            return Step::End(Err(Stop::resumable(FailReason::Network, "the bytestream is gone")));
+        };
+        let o = self.o;
+        let (t, id, size, path, tx) = (o.t.clone(), o.id, o.size, o.path.clone(), self.results.clone());
+        self.streaming = Some(super::AbortOnDrop(tokio::spawn(async move {
+            let mut p = Progress::new(&t, id, size, offset);
+            let r = send_socket(s, &path, offset, length, &mut p).await;
+            let _ = tx.send(match r {
+                Ok(()) => SenderInput::SocketDone,
+                Err(e) => SenderInput::SocketFailed(e),
+            });
+        })));
+        Step::Quiet
+    }
+
+    /// The next in-band block.
+    async fn read_block(&mut self, len: usize) -> Step<SenderInput> {
+        let Some(f) = self.src.as_mut() else {
+            return Step::End(Err(Stop::fatal(FailReason::Protocol, "in-band data before the stream started")));
+        };
+        let mut buf = vec![0u8; len];
+        Step::Input(match f.read_block(&mut buf).await {
+            Ok(n) => {
+                buf.truncate(n);
+                SenderInput::Block(buf)
+            }
+            Err(e) => SenderInput::ReadFailed(format!("cannot read {}: {e}", self.o.path.display())),
+        })
+    }
+
+    /// SOCKS5 failed and in-band follows: said, not only logged, as in-band is slower.
+    fn fell_back(&mut self, reason: String) -> Step<SenderInput> {
+        tracing::info!("SOCKS5 bytestream failed ({reason}); falling back to in-band");
+        let mut why = reason;
+        if !self.proxy_problems.is_empty() {
+            why = format!("{why}; {}", self.proxy_problems.join("; "));
+        }
+        let message = format!("no direct or proxy connection ({why}); sending in-band, which is slower");
+        self.o.t.emit(Event::TransferNotice { id: self.o.id, message });
+        Step::Quiet
+    }
+}
+
 fn slow_message(bytes_per_sec: u64) -> String {
     format!(
         "in-band data moves at only {} KB/s: the server limits how fast this connection may send \
          (ejabberd's default allows about 3 KB/s). A SOCKS5 route (direct or proxy) or HTTP upload avoids the limit.",
         bytes_per_sec / 1000
     )
-}
-
-/// The machines' clock: time since the transfer began.
-pub(super) struct Clock(std::time::Instant);
-
-impl Clock {
-    pub(super) fn new() -> Clock {
-        Clock(std::time::Instant::now())
-    }
-
-    pub(super) fn now(&self) -> Duration {
-        self.0.elapsed()
-    }
-
-    /// Sleeps until the machine's deadline (forever when it has none).
-    pub(super) async fn sleep_until(&self, deadline: Option<Duration>) {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(self.0 + d)).await,
-            None => std::future::pending().await,
-        }
-    }
-}
-
-/// Sends a machine's IQ. A request's answer comes back as an input carrying the
-/// machine's own id (the session numbers requests itself); the machine's timers, not
-/// the session's, decide when to give up. Answers (results, errors) go out as they are.
-pub(super) fn bridge_iq<I: Send + 'static>(
-    client: &Client,
-    iq: Iq,
-    inputs: &mpsc::UnboundedSender<I>,
-    wrap: fn(Iq) -> I,
-) {
-    if !iq.is_request() {
-        let _ = client.send(iq);
-        return;
-    }
-    let (id, peer) = (iq.id.clone(), iq.to.clone());
-    let answer = client.start_iq(iq, Some(Duration::from_secs(24 * 3600)));
-    let inputs = inputs.clone();
-    tokio::spawn(async move {
-        let result = match answer {
-            Ok(rx) => rx.await.unwrap_or(Err(ClientError::Stopped)),
-            Err(e) => Err(e),
-        };
-        let kind = match result {
-            Ok(payload) => IqKind::Result(payload),
-            Err(ClientError::Stanza { error, .. }) => IqKind::Error(*error),
-            Err(e) => IqKind::Error(StanzaError::new(Condition::RecipientUnavailable).with_text(e.to_string())),
-        };
-        let _ = inputs.send(wrap(Iq { id, from: peer, to: None, kind }));
-    });
 }
 
 impl Transfers {
