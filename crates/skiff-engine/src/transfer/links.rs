@@ -143,67 +143,26 @@ async fn incoming(t: Transfers, link: Link) {
             return;
         }
     };
-    // Plain http into the local network only for a contact's iq:oob URL (a client
-    // serving from its own machine); a stranger's link may not point us there at all.
     let contact = t.is_contact(&from);
-    let lan = iq.is_some() && contact;
-    let checked = if lan { check_url_lan(&url) } else { check_url(&url) }
-        .and_then(|u| super::urlpolicy::link_target_allowed(&u, lan).map(|()| u));
-    let name = match &checked {
-        Ok(u) => name_of(u),
-        Err(_) => files::sanitize_file_name(url.rsplit('/').next().unwrap_or("download")),
-    };
+    let (checked, name) = check_link(&url, iq.is_some() && contact);
     // The iq:oob answer, sent when this function returns, whichever way.
     let mut answer = IqAnswer { t: t.clone(), iq, error: Some(StanzaError::new(Condition::ItemNotFound)) };
     let http = t.http();
-    // Nothing goes out for a link before it is accepted (a request tells its server
-    // our address and that we are online), except the size lookup (HEAD) for a
-    // contact's link to their own server. Otherwise the size is unknown until the
-    // download says it.
-    let own_server =
-        checked.as_ref().ok().and_then(|u| u.host_str()).is_some_and(|h| super::urlpolicy::is_under(h, from.domain()));
     let size = match (&checked, &http) {
-        (Ok(u), Ok(h)) if contact && own_server => match h.head(u.clone()).send().await {
-            // The header itself: a HEAD response has no body to size.
-            Ok(r) if r.status().is_success() => r
-                .headers()
-                .get(reqwest::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(SIZE_UNKNOWN),
-            _ => SIZE_UNKNOWN,
-        },
+        (Ok(u), Ok(h)) if contact => size_from_own_server(h, u, &from).await,
         _ => SIZE_UNKNOWN,
     };
-    let store = &t.inner.store;
-    let id = match store.insert(&NewTransfer {
-        sid: format!("oob-{}", super::outgoing::random_sid()),
-        direction: Direction::Incoming,
-        account: t.inner.account.clone(),
-        peer_jid: from.to_string(),
-        file_name: name.clone(),
-        local_path: None,
-        size,
-        md5: None,
-        date: None,
-        description: desc.clone(),
-        state: TransferState::Offered,
-    }) {
+    let id = match record_link(&t, &from, &name, size, &desc, answer.iq.is_none().then_some(&url)) {
         Ok(id) => id,
         Err(e) => {
             answer.error = Some(StanzaError::new(Condition::InternalServerError));
             return tracing::warn!("history: {e}");
         }
     };
-    // A link in a message can be fetched again later (resume); an iq:oob request is
-    // answered once and not.
-    if answer.iq.is_none() {
-        let _ = store.set_url(id, &url);
-    }
     let asked = t.ask(id);
     t.emit(Event::TransferOffered {
         id,
-        direction: crate::store::Direction::Incoming,
+        direction: Direction::Incoming,
         peer: from.to_string(),
         name: name.clone(),
         size,
@@ -227,16 +186,95 @@ async fn incoming(t: Transfers, link: Link) {
         }
         Decision::Accept(dir) => dir.unwrap_or_else(|| t.cfg().download_dir.clone()),
     };
-    if let Err(sentence) = files::check_free_space(&dir, size) {
+    fetch_accepted(&t, id, &name, &http, url, &dir, size, &mut answer).await;
+}
+
+/// The URL of a link as the policy allows it (or why not), and the file name it gives.
+/// Plain http into the local network only for a contact's iq:oob URL (`lan`: a client
+/// serving from its own machine); a stranger's link may not point us there at all.
+fn check_link(url: &str, lan: bool) -> (Result<reqwest::Url, String>, String) {
+    let checked = if lan { check_url_lan(url) } else { check_url(url) }
+        .and_then(|u| super::urlpolicy::link_target_allowed(&u, lan).map(|()| u));
+    let name = match &checked {
+        Ok(u) => name_of(u),
+        Err(_) => files::sanitize_file_name(url.rsplit('/').next().unwrap_or("download")),
+    };
+    (checked, name)
+}
+
+/// An accepted link: room for it checked, then fetched into `dir`; the iq:oob
+/// `answer` says how it went.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_accepted(
+    t: &Transfers,
+    id: i64,
+    name: &str,
+    http: &reqwest::Client,
+    url: reqwest::Url,
+    dir: &std::path::Path,
+    size: u64,
+    answer: &mut IqAnswer,
+) {
+    if let Err(sentence) = files::check_free_space(dir, size) {
         answer.error = Some(StanzaError::new(Condition::ResourceConstraint).with_text("not enough disk space"));
-        return t.fail(id, &name, Failure::new(FailReason::Storage, sentence, false));
+        return t.fail(id, name, Failure::new(FailReason::Storage, sentence, false));
     }
     let resumable = answer.iq.is_none();
-    let final_path = files::unique_path(&dir, &name);
-    match run(&t, id, &name, &http, url, final_path, 0, size, resumable).await {
+    let final_path = files::unique_path(dir, name);
+    match run(t, id, name, http, url, final_path, 0, size, resumable).await {
         Ok(()) => answer.error = None,
         Err(e) => answer.error = Some(StanzaError::new(Condition::ItemNotFound).with_text(e)),
     }
+}
+
+/// The size of a contact's link, asked of the server it points to (HEAD) when that is
+/// the contact's own server: nothing else goes out for a link before it is accepted (a
+/// request tells its server our address and that we are online). Otherwise, or when
+/// the server does not say, the size is unknown until the download tells it.
+async fn size_from_own_server(http: &reqwest::Client, url: &reqwest::Url, from: &Jid) -> u64 {
+    if !url.host_str().is_some_and(|h| super::urlpolicy::is_under(h, from.domain())) {
+        return SIZE_UNKNOWN;
+    }
+    match http.head(url.clone()).send().await {
+        // The header itself: a HEAD response has no body to size.
+        Ok(r) if r.status().is_success() => r
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(SIZE_UNKNOWN),
+        _ => SIZE_UNKNOWN,
+    }
+}
+
+/// A new incoming link in the history; with `url` (a link in a message, not an iq:oob
+/// request, which is answered once) it can be fetched again later.
+fn record_link(
+    t: &Transfers,
+    from: &Jid,
+    name: &str,
+    size: u64,
+    desc: &Option<String>,
+    url: Option<&String>,
+) -> Result<i64, crate::store::StoreError> {
+    let store = &t.inner.store;
+    let id = store.insert(&NewTransfer {
+        sid: format!("oob-{}", super::outgoing::random_sid()),
+        direction: Direction::Incoming,
+        account: t.inner.account.clone(),
+        peer_jid: from.to_string(),
+        file_name: name.to_owned(),
+        local_path: None,
+        size,
+        md5: None,
+        date: None,
+        description: desc.clone(),
+        state: TransferState::Offered,
+    })?;
+    if let Some(url) = url {
+        let _ = store.set_url(id, url);
+    }
+    Ok(id)
 }
 
 /// Fetches link `id` into `final_path` from byte `have` on, records and announces the
@@ -374,10 +412,36 @@ async fn fetch(
         error: describe(&e, &url),
         kept: have > 0,
     })?;
+    let (offset, size) = response_span(&resp, &url, &name, have, announced)?;
+    if let (Some(n), 0) = (size, announced) {
+        let _ = t.inner.store.set_size(id, n);
+        if let Some(dir) = final_path.parent() {
+            files::check_free_space(dir, n.saturating_sub(offset)).map_err(|e| Broken::lost(FailReason::Storage, e))?;
+        }
+    }
+    t.record_started(id, Route::Oob, None, offset);
+    let expected = size.unwrap_or(UNKNOWN_SIZE_CAP);
+    let part = if have > 0 || offset > 0 {
+        PartFile::resume(final_path, offset, expected).await
+    } else {
+        PartFile::create(final_path, expected).await
+    };
+    let part = part.map_err(|e| Broken::lost(FailReason::Storage, format!("cannot create the file: {e}")))?;
+    download(t, id, resp, part, size, &name).await
+}
+
+/// Where response `resp` to a request for `url` from byte `have` starts, and the whole
+/// file's size as far as it and the offer (`announced`, 0 = unknown) tell.
+fn response_span(
+    resp: &reqwest::Response,
+    url: &reqwest::Url,
+    name: &str,
+    have: u64,
+    announced: u64,
+) -> Result<(u64, Option<u64>), Broken> {
     let status = resp.status();
-    // Where this response starts, and the whole file's size as far as it tells.
     let (offset, size) = if status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0 {
-        match content_range(&resp) {
+        match content_range(resp) {
             Some((start, total)) if start == have => (have, total.or(resp.content_length().map(|n| n + have))),
             _ => {
                 let error = format!("the server sent another part of {name} than the one asked for");
@@ -399,33 +463,16 @@ async fn fetch(
         (None, 0) => None,
         (None, a) => Some(a),
     };
-    if let (Some(n), 0) = (size, announced) {
-        let _ = t.inner.store.set_size(id, n);
-        if let Some(dir) = final_path.parent() {
-            files::check_free_space(dir, n.saturating_sub(offset)).map_err(|e| Broken::lost(FailReason::Storage, e))?;
-        }
-    }
-    t.record_started(id, Route::Oob, None, offset);
-    let expected = size.unwrap_or(UNKNOWN_SIZE_CAP);
-    let part = if have > 0 || offset > 0 {
-        PartFile::resume(final_path, offset, expected).await
-    } else {
-        PartFile::create(final_path, expected).await
-    };
-    let part = part.map_err(|e| Broken::lost(FailReason::Storage, format!("cannot create the file: {e}")))?;
-    download(t, id, resp, part, size, &name).await
+    Ok((offset, size))
 }
 
-async fn download(
-    t: &Transfers,
-    id: i64,
+/// The response body into `part`, as it comes.
+async fn receive_body(
     resp: reqwest::Response,
-    mut part: PartFile,
+    part: &mut PartFile,
     size: Option<u64>,
-    name: &str,
-) -> Result<Completed, Broken> {
-    let start = part.written();
-    let mut progress = Progress::new(t, id, size.unwrap_or(0), start);
+    progress: &mut Progress,
+) -> Result<(), Broken> {
     let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
@@ -449,6 +496,20 @@ async fn download(
         })?;
         progress.update(part.written());
     }
+    Ok(())
+}
+
+async fn download(
+    t: &Transfers,
+    id: i64,
+    resp: reqwest::Response,
+    mut part: PartFile,
+    size: Option<u64>,
+    name: &str,
+) -> Result<Completed, Broken> {
+    let start = part.written();
+    let mut progress = Progress::new(t, id, size.unwrap_or(0), start);
+    receive_body(resp, &mut part, size, &mut progress).await?;
     if size.is_none() {
         part.expect_size(part.written());
     }

@@ -192,15 +192,7 @@ async fn respond(
         }
     }
     let offset = start.unwrap_or(0);
-    let mut resp = empty(if start.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK });
-    let h = resp.headers_mut();
-    h.insert(hyper::header::CONTENT_LENGTH, (s.size - offset).into());
-    h.insert(hyper::header::ACCEPT_RANGES, hyper::header::HeaderValue::from_static("bytes"));
-    h.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/octet-stream"));
-    if start.is_some() {
-        let cr = format!("bytes {offset}-{}/{}", s.size.saturating_sub(1), s.size);
-        h.insert(hyper::header::CONTENT_RANGE, cr.parse().expect("ascii"));
-    }
+    let resp = headers(s.size, start);
     if head {
         return Ok(resp);
     }
@@ -221,6 +213,27 @@ async fn respond(
             s.t.record_started(s.id, Route::Oob, None, offset);
         }
     }
+    let (parts, _) = resp.into_parts();
+    Ok(Response::from_parts(parts, body(&s, file, offset)))
+}
+
+/// The response head for the whole file of `size` bytes, or from byte `start` on.
+fn headers(size: u64, start: Option<u64>) -> Response<Body> {
+    let offset = start.unwrap_or(0);
+    let mut resp = empty(if start.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK });
+    let h = resp.headers_mut();
+    h.insert(hyper::header::CONTENT_LENGTH, (size - offset).into());
+    h.insert(hyper::header::ACCEPT_RANGES, hyper::header::HeaderValue::from_static("bytes"));
+    h.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/octet-stream"));
+    if start.is_some() {
+        let cr = format!("bytes {offset}-{}/{}", size.saturating_sub(1), size);
+        h.insert(hyper::header::CONTENT_RANGE, cr.parse().expect("ascii"));
+    }
+    resp
+}
+
+/// The file from `offset` to its end as a response body, counting what goes out.
+fn body(s: &Arc<Served>, file: tokio::fs::File, offset: u64) -> Body {
     let limit = s.size - offset;
     let counter = s.clone();
     let mut pos = offset;
@@ -235,8 +248,7 @@ async fn respond(
                 Frame::data(c)
             })
         });
-    let (parts, _) = resp.into_parts();
-    Ok(Response::from_parts(parts, BodyExt::boxed(StreamBody::new(stream))))
+    BodyExt::boxed(StreamBody::new(stream))
 }
 
 impl Transfers {
@@ -268,97 +280,72 @@ impl Transfers {
             description: description.clone(),
             resume_from: 0,
         });
+        let offer = ServedOffer { id, name, size, path, target, description, server };
         let t = self.clone();
-        tokio::spawn(async move {
-            let Some(mut cancel) = t.claim(id) else { return };
-            let started = Instant::now();
-            let query = IqOob { url: server.url().to_owned(), desc: description, sid: None };
-            let iq = Iq::set(format!("oob-{id}"), Some(target.clone()), Element::from(&query));
-            // The contact answers once it has the whole file: the offer's wait for a
-            // decision plus the time to fetch it; a day covers both.
-            // The URL expires with the offer: unfetched after the offer timeout, it
-            // stops serving.
-            let offer_timeout = t.cfg().offer_timeout;
-            let unfetched = async {
-                tokio::time::sleep(offer_timeout).await;
-                if server.fetched() {
-                    std::future::pending::<()>().await;
-                }
-            };
-            // A fetch that stops reading before the end must not hold the file open
-            // for a day: no progress for a minute ends it.
-            let stalled = async {
-                let mut last = (Instant::now(), 0);
-                loop {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    let (_, furthest) = server.sent();
-                    if furthest != last.1 || furthest == size || !server.fetched() {
-                        last = (Instant::now(), furthest);
-                    } else if last.0.elapsed() >= super::s5b::WRITE_TIMEOUT {
-                        return furthest;
-                    }
-                }
-            };
-            let answer = tokio::select! {
-                r = t.inner.client.iq_within(iq, Some(Duration::from_secs(24 * 3600))) => Some(Some(r)),
-                _ = cancel.cancelled() => None,
-                _ = unfetched => Some(None),
-                at = stalled => {
-                    let why = format!(
-                        "{target} stopped fetching after {at} of {size} bytes (nothing for {} s)",
-                        super::s5b::WRITE_TIMEOUT.as_secs()
-                    );
-                    drop(server);
-                    return t.fail(id, &name, Failure::new(FailReason::Timeout, why, false));
-                }
-            };
-            let (bytes, furthest) = server.sent();
-            drop(server);
-            drop(cancel);
-            let answer = match answer {
-                Some(Some(r)) => Some(r),
-                Some(None) => {
-                    let why = format!(
-                        "{target} did not fetch the file within {} s; the link no longer works",
-                        offer_timeout.as_secs()
-                    );
-                    return t.fail(id, &name, Failure::new(FailReason::Timeout, why, false));
-                }
-                None => None,
-            };
-            match answer {
-                None => t.cancelled(id, name, false),
-                Some(Ok(_)) if furthest == size => t.record_completed(Completed {
-                    id,
-                    name,
-                    path: path.display().to_string(),
-                    size,
-                    bytes,
-                    md5: None,
-                    sha256: None,
-                    route: Route::Oob,
-                    seconds: started.elapsed().as_secs_f64(),
-                    verified: crate::store::Verification::None,
-                }),
-                Some(Ok(_)) => {
-                    let why = format!("{target} says it has the file, but fetched only {furthest} of its {size} bytes");
-                    t.fail(id, &name, Failure::new(FailReason::Protocol, why, false))
-                }
-                Some(Err(ClientError::Stanza { error: e, .. })) if e.condition == Condition::NotAcceptable => {
-                    t.declined(id, name, e.text.clone().unwrap_or_else(|| "declined".into()));
-                }
-                Some(Err(ClientError::Stanza { error: e, .. })) => {
-                    let why = e.text.clone().unwrap_or_else(|| e.condition.as_str().to_owned());
-                    let why = format!("{target} could not fetch the file: {why}");
-                    t.fail(id, &name, Failure::new(FailReason::Refused, why, false))
-                }
-                Some(Err(e)) => {
-                    let why = format!("no answer from {target}: {e}");
-                    t.fail(id, &name, Failure::new(FailReason::Network, why, false))
-                }
-            }
-        });
+        tokio::spawn(async move { t.serve(offer).await });
         Ok(id)
+    }
+
+    /// Asks the contact to fetch the served file and waits for the answer (or a
+    /// cancel, an unfetched link, a fetch that stalls), then records the outcome.
+    async fn serve(&self, o: ServedOffer) {
+        let Some(mut cancel) = self.claim(o.id) else { return };
+        let started = Instant::now();
+        let query = IqOob { url: o.server.url().to_owned(), desc: o.description.clone(), sid: None };
+        let iq = Iq::set(format!("oob-{}", o.id), Some(o.target.clone()), Element::from(&query));
+        // The contact answers once it has the whole file: the offer's wait for a
+        // decision plus the time to fetch it; a day covers both.
+        let answer = tokio::select! {
+            r = self.inner.client.iq_within(iq, Some(Duration::from_secs(24 * 3600))) => FetchEnd::Answer(r),
+            _ = cancel.cancelled() => FetchEnd::Cancelled,
+            _ = o.unfetched(self.cfg().offer_timeout) => FetchEnd::Unfetched,
+            at = o.stalled() => FetchEnd::Stalled(at),
+        };
+        let (bytes, furthest) = o.server.sent();
+        drop(cancel);
+        let (id, size, target) = (o.id, o.size, &o.target);
+        let fail = |reason, why: String| self.fail(id, &o.name, Failure::new(reason, why, false));
+        match answer {
+            FetchEnd::Stalled(at) => {
+                let secs = super::s5b::WRITE_TIMEOUT.as_secs();
+                fail(
+                    FailReason::Timeout,
+                    format!("{target} stopped fetching after {at} of {size} bytes (nothing for {secs} s)"),
+                )
+            }
+            FetchEnd::Unfetched => {
+                let secs = self.cfg().offer_timeout.as_secs();
+                fail(
+                    FailReason::Timeout,
+                    format!("{target} did not fetch the file within {secs} s; the link no longer works"),
+                )
+            }
+            FetchEnd::Cancelled => self.cancelled(id, o.name, false),
+            FetchEnd::Answer(Ok(_)) if furthest == size => self.record_completed(Completed {
+                id,
+                name: o.name,
+                path: o.path.display().to_string(),
+                size,
+                bytes,
+                md5: None,
+                sha256: None,
+                route: Route::Oob,
+                seconds: started.elapsed().as_secs_f64(),
+                verified: crate::store::Verification::None,
+            }),
+            FetchEnd::Answer(Ok(_)) => fail(
+                FailReason::Protocol,
+                format!("{target} says it has the file, but fetched only {furthest} of its {size} bytes"),
+            ),
+            FetchEnd::Answer(Err(ClientError::Stanza { error: e, .. })) if e.condition == Condition::NotAcceptable => {
+                self.declined(id, o.name, e.text.clone().unwrap_or_else(|| "declined".into()));
+            }
+            FetchEnd::Answer(Err(ClientError::Stanza { error: e, .. })) => {
+                let why = e.text.clone().unwrap_or_else(|| e.condition.as_str().to_owned());
+                fail(FailReason::Refused, format!("{target} could not fetch the file: {why}"))
+            }
+            FetchEnd::Answer(Err(e)) => fail(FailReason::Network, format!("no answer from {target}: {e}")),
+        }
     }
 
     /// The resource of `to` to ask: `to` itself when full, else the first online
@@ -386,4 +373,51 @@ impl Transfers {
         }
         Err(TransferError::Other(format!("none of {to}'s online clients takes jabber:iq:oob offers")))
     }
+}
+
+/// A file served to one contact, waiting to be fetched.
+struct ServedOffer {
+    id: i64,
+    name: String,
+    size: u64,
+    path: PathBuf,
+    target: Jid,
+    description: Option<String>,
+    /// Serving stops when this goes.
+    server: FileServer,
+}
+
+impl ServedOffer {
+    /// Resolves when the link expires with the offer: unfetched after `offer_timeout`.
+    async fn unfetched(&self, offer_timeout: Duration) {
+        tokio::time::sleep(offer_timeout).await;
+        if self.server.fetched() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Resolves (with how far it got) when a fetch stops reading before the end: no
+    /// progress for a minute, so that it does not hold the file open for a day.
+    async fn stalled(&self) -> u64 {
+        let mut last = (Instant::now(), 0);
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let (_, furthest) = self.server.sent();
+            if furthest != last.1 || furthest == self.size || !self.server.fetched() {
+                last = (Instant::now(), furthest);
+            } else if last.0.elapsed() >= super::s5b::WRITE_TIMEOUT {
+                return furthest;
+            }
+        }
+    }
+}
+
+/// How waiting for the contact's fetch ended.
+enum FetchEnd {
+    /// The contact's answer to the iq:oob request.
+    Answer(Result<Option<Element>, ClientError>),
+    Cancelled,
+    Unfetched,
+    /// The fetch stopped reading after this many bytes.
+    Stalled(u64),
 }

@@ -211,7 +211,28 @@ impl Transfers {
         size: u64,
         description: Option<String>,
     ) -> Result<String, Failure> {
-        let fail = |reason: FailReason| move |error: String| Failure::new(reason, error, false);
+        let (service, slot) = self.upload_slot(name, size).await?;
+        let put = check_url(&slot.put_url).map_err(fail(FailReason::Policy))?;
+        let get = check_url(&slot.get_url).map_err(fail(FailReason::Policy))?;
+        self.record_started(id, Route::Upload, Some(service.to_string()), 0);
+        self.put(id, path, size, put, &slot.put_headers).await?;
+        let oob = XOob { url: get.to_string(), desc: description };
+        let msg = Message {
+            id: Some(format!("skiff-{id}")),
+            from: None,
+            to: Some(to.clone()),
+            kind: "chat".into(),
+            body: Some(get.to_string()),
+            payloads: vec![Element::from(&oob)],
+        };
+        let sent = self.inner.client.send(msg);
+        sent.map_err(|e| fail(FailReason::Offline)(format!("the link could not be sent: {e}")))?;
+        Ok(get.to_string())
+    }
+
+    /// A slot for `name` (`size` bytes) from the server's upload service, and the
+    /// service's JID.
+    async fn upload_slot(&self, name: &str, size: u64) -> Result<(Jid, Slot), Failure> {
         let client = &self.inner.client;
         let service = discover(client)
             .await
@@ -230,10 +251,18 @@ impl Transfers {
             Ok(None) => return Err(fail(FailReason::Protocol)("the upload service answered without a slot".into())),
             Err(e) => return Err(fail(FailReason::Refused)(format!("the upload service refused a slot: {e}"))),
         };
-        let put = check_url(&slot.put_url).map_err(fail(FailReason::Policy))?;
-        let get = check_url(&slot.get_url).map_err(fail(FailReason::Policy))?;
-        self.record_started(id, Route::Upload, Some(service.jid.to_string()), 0);
+        Ok((service.jid, slot))
+    }
 
+    /// Streams the file to the slot's PUT URL with its headers, with progress.
+    async fn put(
+        &self,
+        id: i64,
+        path: &Path,
+        size: u64,
+        put: reqwest::Url,
+        headers: &[(String, String)],
+    ) -> Result<(), Failure> {
         let http = self.http().map_err(fail(FailReason::Network))?;
         let file = tokio::fs::File::open(path)
             .await
@@ -249,7 +278,7 @@ impl Transfers {
             chunk
         });
         let mut req = http.put(put).header("Content-Length", size).body(reqwest::Body::wrap_stream(body));
-        for (k, v) in &slot.put_headers {
+        for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
         }
         let resp = req.send().await.map_err(|e| fail(FailReason::Network)(format!("upload failed: {e}")))?;
@@ -260,18 +289,14 @@ impl Transfers {
         if sent.load(std::sync::atomic::Ordering::Relaxed) != size {
             return Err(fail(FailReason::Source)(format!("{} changed size while it was uploaded", path.display())));
         }
-        let oob = XOob { url: get.to_string(), desc: description };
-        let msg = Message {
-            id: Some(format!("skiff-{id}")),
-            from: None,
-            to: Some(to.clone()),
-            kind: "chat".into(),
-            body: Some(get.to_string()),
-            payloads: vec![Element::from(&oob)],
-        };
-        client.send(msg).map_err(|e| fail(FailReason::Offline)(format!("the link could not be sent: {e}")))?;
-        Ok(get.to_string())
+        Ok(())
     }
+}
+
+/// A failure for `reason` from a sentence (`map_err(fail(FailReason::Network))`); an
+/// upload that fails is not continued, it starts over.
+fn fail(reason: FailReason) -> impl Fn(String) -> Failure {
+    move |error| Failure::new(reason, error, false)
 }
 
 /// The name and size of a file to send.
