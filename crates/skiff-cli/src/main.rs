@@ -846,7 +846,7 @@ fn trust_hint(u: &Untrusted) -> String {
     } else {
         let day = |t: i64| {
             let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
-            skiff_engine::files::format_xep82(t)[..10].to_owned()
+            skiff_proto::dates::format_xep82(t)[..10].to_owned()
         };
         let issuer = if c.self_signed { "itself" } else { c.issuer.as_str() };
         let names = if c.names.is_empty() { String::new() } else { format!(", for {}", c.names.join(", ")) };

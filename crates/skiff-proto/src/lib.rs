@@ -6,6 +6,7 @@
 
 pub mod bytestreams;
 pub mod dataforms;
+pub mod dates;
 pub mod disco;
 pub mod error;
 #[doc(hidden)]
