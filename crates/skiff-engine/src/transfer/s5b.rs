@@ -296,6 +296,85 @@ pub fn local_addresses(configured: &[IpAddr]) -> Vec<IpAddr> {
     v4
 }
 
+impl super::Transfers {
+    /// The proxies to offer, with their current addresses: the configured proxy, or
+    /// those the server has. Which proxies there are is remembered per account (in
+    /// memory and in the settings: discovery takes several queries); their addresses
+    /// are asked for each transfer (one `bytestreams` query each), so a proxy that
+    /// moved is never offered at its old address. A remembered proxy that does not
+    /// answer makes the server be asked again; `fresh` asks it anyway.
+    /// Also returns what went wrong with proxies that could not be used.
+    pub(in crate::transfer) async fn proxies(&self, fresh: bool) -> (Vec<StreamHost>, Vec<String>) {
+        if fresh {
+            self.forget_proxies().await;
+        }
+        let client = &self.inner.client;
+        for round in 0..2 {
+            let jids = self.proxy_jids().await;
+            let mut hosts = Vec::new();
+            let mut problems = Vec::new();
+            for j in &jids {
+                match query_proxy(client, j).await {
+                    Ok(h) => hosts.extend(h),
+                    Err(e) => {
+                        tracing::warn!("proxy {j} is unusable: {e}");
+                        problems.push(format!("proxy {j}: {e}"));
+                    }
+                }
+            }
+            if (!problems.is_empty() || jids.is_empty()) && round == 0 && !fresh && self.cfg().proxy.is_none() {
+                self.forget_proxies().await;
+                continue;
+            }
+            if jids.is_empty() {
+                problems.push("the server offers no SOCKS5 proxy".into());
+            }
+            return (hosts, problems);
+        }
+        (Vec::new(), Vec::new())
+    }
+
+    /// The proxies' JIDs: the configured one, else those remembered, else discovered.
+    pub(super) async fn proxy_jids(&self) -> Vec<Jid> {
+        if let Some(j) = &self.cfg().proxy {
+            return vec![j.clone()];
+        }
+        let mut cache = self.inner.proxies.lock().await;
+        if let Some(p) = cache.as_ref() {
+            return p.clone();
+        }
+        let key = self.proxy_cache_key();
+        if let Ok(Some(saved)) = self.inner.store.setting(&key) {
+            let jids: Vec<Jid> = saved.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            if !jids.is_empty() {
+                *cache = Some(jids.clone());
+                return jids;
+            }
+        }
+        let client = &self.inner.client;
+        let jids = match client.jid() {
+            Some(me) => discover_proxies(client, &me.domain_jid()).await,
+            None => Vec::new(),
+        };
+        if !jids.is_empty() {
+            *cache = Some(jids.clone());
+            let text: Vec<String> = jids.iter().map(Jid::to_string).collect();
+            let _ = self.inner.store.set_setting(&key, &text.join("\n"));
+        }
+        jids
+    }
+
+    pub(super) fn proxy_cache_key(&self) -> String {
+        format!("proxy-jids/{}", self.inner.account)
+    }
+
+    /// Forgets which proxies the server has (one failed: ask the server again).
+    pub(in crate::transfer) async fn forget_proxies(&self) {
+        *self.inner.proxies.lock().await = None;
+        let _ = self.inner.store.set_setting(&self.proxy_cache_key(), "");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

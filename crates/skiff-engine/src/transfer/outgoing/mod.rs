@@ -1,0 +1,329 @@
+//! Sending: pick the recipient's resource, offer (SI), then carry the bytes over
+//! SOCKS5 (our streamhost, then the proxy) or, when every streamhost fails, in-band.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use skiff_proto::bytestreams::StreamHost;
+use skiff_proto::disco::DiscoInfoResult;
+use skiff_proto::jid::Jid;
+use skiff_proto::ns;
+use skiff_proto::si::FileInfo;
+use skiff_proto::transfer::{Sender, SenderAction, SenderConfig, SenderInput};
+use skiff_proto::xml::Element;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::driver::{self, bridge_iq, Clock, Driver, Inputs, Step, Stop};
+use super::{s5b, FailReason, Failure, Progress, TransferError, Transfers};
+use crate::event::Event;
+use crate::files::{self, Hashes, SourceFile};
+use crate::session::Client;
+use crate::store::{Direction, NewTransfer, Route, TransferState};
+
+mod hashing;
+mod send;
+
+pub(super) use hashing::{hash_ahead, SharedHashes};
+use hashing::{offer_hashes, HashJob};
+use send::SendDriver;
+
+struct Outgoing {
+    t: Transfers,
+    id: i64,
+    sid: String,
+    target: Jid,
+    /// The receiver is Skiff: in-band blocks start at the configured maximum.
+    skiff_peer: bool,
+    path: PathBuf,
+    name: String,
+    size: u64,
+    date: String,
+    md5: Option<String>,
+    /// SHA-256 for the offer, when known at offer time.
+    sha256: Option<String>,
+    /// The receiver confirms a checksum sent after the data (a Skiff).
+    checksum: bool,
+    description: Option<String>,
+    hashes: HashJob,
+}
+
+/// Records and launches an outgoing transfer (or a new attempt of `resume_id`).
+pub(super) async fn start(
+    t: Transfers,
+    to: &Jid,
+    path: &Path,
+    description: Option<String>,
+    resume_id: Option<i64>,
+) -> Result<i64, TransferError> {
+    let source_err =
+        |e: std::io::Error| TransferError::Source { path: path.display().to_string(), reason: e.to_string() };
+    let meta = files::file_meta(path).map_err(source_err)?;
+    let path = std::fs::canonicalize(path).map_err(source_err)?;
+    let (target, skiff_peer, checksum) = pick_resource(&t, to).await?;
+    let (md5, sha256, hashes) = offer_hashes(&t, &path, &meta).await?;
+    let sid = random_sid();
+    // One attempt at a time per record (a manual resume may race the automatic one).
+    let claim = match resume_id {
+        Some(id) => Some(t.claim(id).ok_or(TransferError::AlreadyActive(id))?),
+        None => None,
+    };
+    let new = NewTransfer {
+        sid: sid.clone(),
+        direction: Direction::Outgoing,
+        account: t.inner.account.clone(),
+        peer_jid: target.to_string(),
+        file_name: meta.name.clone(),
+        local_path: Some(path.display().to_string()),
+        size: meta.size,
+        md5: md5.clone(),
+        date: Some(meta.date.clone()),
+        description: description.clone(),
+        state: TransferState::Offered,
+    };
+    let id = record_attempt(&t, resume_id, &new)?;
+    let o = Outgoing {
+        t: t.clone(),
+        id,
+        sid,
+        target,
+        skiff_peer,
+        path,
+        name: meta.name,
+        size: meta.size,
+        date: meta.date,
+        md5,
+        sha256,
+        checksum,
+        description,
+        hashes: HashJob::new(hashes),
+    };
+    let cancel = match claim {
+        Some(c) => c,
+        None => t.claim(id).ok_or(TransferError::AlreadyActive(id))?,
+    };
+    tokio::spawn(o.run(cancel));
+    Ok(id)
+}
+
+/// Records this attempt (transfer `resume_id` tried again, or `new`) and announces it.
+fn record_attempt(t: &Transfers, resume_id: Option<i64>, new: &NewTransfer) -> Result<i64, TransferError> {
+    let store = &t.inner.store;
+    let id = match resume_id {
+        Some(id) => {
+            store.start_attempt(id, &new.sid, &new.peer_jid, 0)?;
+            store.set_state(id, TransferState::Offered, None)?;
+            id
+        }
+        None => store.insert(new)?,
+    };
+    t.emit(Event::TransferOffered {
+        id,
+        direction: Direction::Outgoing,
+        peer: new.peer_jid.clone(),
+        name: new.file_name.clone(),
+        size: new.size,
+        description: new.description.clone(),
+        resume_from: 0,
+    });
+    Ok(id)
+}
+
+/// The full JID to offer to: `to` itself when it has a resource, else the online
+/// resource with the highest priority that advertises SI file transfer. Also tells
+/// whether that client is Skiff (which takes the largest in-band blocks).
+async fn pick_resource(t: &Transfers, to: &Jid) -> Result<(Jid, bool, bool), TransferError> {
+    let candidates: Vec<Jid> = if to.is_bare() {
+        let online = t.inner.client.presence_of(to);
+        if online.is_empty() {
+            return Err(TransferError::Offline(to.to_string()));
+        }
+        online.iter().filter_map(|r| to.with_resource(&r.resource).ok()).collect()
+    } else {
+        vec![to.clone()]
+    };
+    for full in &candidates {
+        let info = t.inner.client.get(Some(full.clone()), Element::new("query", ns::DISCO_INFO)).await;
+        // The server answers for a resource that is not there (RFC 6121 §8.5.3.2.1).
+        if let Err(crate::session::ClientError::Stanza { error, .. }) = &info {
+            use skiff_proto::stanza::Condition;
+            if !to.is_bare()
+                && matches!(
+                    error.condition,
+                    Condition::ServiceUnavailable | Condition::RecipientUnavailable | Condition::ItemNotFound
+                )
+            {
+                return Err(TransferError::Offline(to.to_string()));
+            }
+        }
+        let info = info.ok().flatten().and_then(|el| DiscoInfoResult::try_from(&el).ok());
+        match info {
+            Some(i) if i.has_feature(ns::SI_FILE_TRANSFER) => {
+                let skiff = i.identities.iter().any(|id| id.name.as_deref() == Some("Skiff"));
+                return Ok((full.clone(), skiff, i.has_feature(ns::SKIFF_CHECKSUM)));
+            }
+            // A full JID that does not answer disco: try anyway, the offer will tell.
+            None if !to.is_bare() => return Ok((full.clone(), false, false)),
+            _ => {}
+        }
+    }
+    Err(TransferError::NoFileTransfer(to.to_string()))
+}
+
+pub(super) fn random_sid() -> String {
+    use rand::Rng;
+    rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(32).map(char::from).collect()
+}
+
+impl Outgoing {
+    async fn run(self, cancel: super::CancelGuard) {
+        let t = self.t.clone();
+        let (id, name) = (self.id, self.name.clone());
+        match self.transfer(cancel).await {
+            Ok(()) => {}
+            Err(Stop::Declined(reason)) => t.declined(id, name, reason),
+            Err(Stop::Failed(f)) if f.reason == FailReason::Cancelled => t.cancelled(id, name, f.resumable),
+            Err(Stop::Failed(f)) => t.fail(id, &name, f),
+        }
+    }
+
+    /// Drives the sans-IO [`Sender`] machine with a [`SendDriver`].
+    async fn transfer(&self, mut cancel: super::CancelGuard) -> Result<(), Stop> {
+        let cfg = self.t.cfg();
+        let client = self.t.inner.client.clone();
+        let me = client.jid().ok_or_else(|| Stop::resumable(FailReason::Offline, "signed out"))?;
+        let file = FileInfo {
+            name: self.name.clone(),
+            size: self.size,
+            date: Some(self.date.clone()),
+            hash: self.md5.clone(),
+            desc: self.description.clone(),
+            range: true,
+            sha256: self.sha256.clone(),
+            // A receiver that confirms the SHA-256 after the data: the sender learns
+            // that the file arrived intact (and the receiver gets the hash even when
+            // it was not ready for the offer).
+            checksum_follows: self.checksum,
+        };
+        let machine_cfg = SenderConfig {
+            methods: cfg.methods.clone(),
+            ibb_block_size: cfg.ibb_block_size,
+            ibb_window: cfg.ibb_window,
+            offer_timeout: cfg.offer_timeout,
+            skiff_peer: self.skiff_peer,
+            ..SenderConfig::default()
+        };
+        let clock = Clock::new();
+        let mut m = Sender::new(machine_cfg, me.clone(), self.target.clone(), self.sid.clone(), file, clock.now());
+        let mut inputs = Inputs::new();
+        let mut d = SendDriver {
+            o: self,
+            cfg,
+            me,
+            client,
+            results: inputs.tx.clone(),
+            progress: Progress::new(&self.t, self.id, self.size, 0),
+            expected: None,
+            proxy_problems: Vec::new(),
+            sock: None,
+            src: None,
+            streaming: None,
+        };
+        driver::run(&mut m, &mut d, SenderInput::Start, &clock, &mut cancel, &mut inputs, None).await
+    }
+
+    async fn completed(&self, route: Route, bytes: u64, verified: bool, progress: &Progress) -> Result<(), Stop> {
+        let hashes = self.hashes.get().await;
+        self.t.record_completed(super::Completed {
+            id: self.id,
+            name: self.name.clone(),
+            path: self.path.display().to_string(),
+            size: self.size,
+            bytes,
+            md5: hashes.as_ref().map(|h| h.md5.clone()),
+            sha256: hashes.map(|h| h.sha256),
+            route,
+            seconds: progress.seconds(),
+            // Confirmed by the receiver; otherwise nobody told us it arrived intact.
+            verified: if verified { crate::store::Verification::Sha256 } else { crate::store::Verification::None },
+        });
+        Ok(())
+    }
+}
+
+/// Streams `length` bytes of `path` from `offset` into the socket, then closes it
+/// and waits for the receiver to close its side (it has everything then).
+async fn send_socket(
+    mut sock: TcpStream,
+    path: &Path,
+    offset: u64,
+    length: u64,
+    progress: &mut Progress,
+) -> Result<(), String> {
+    let mut src = SourceFile::open(path, offset).await.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut left = length;
+    let mut done = offset;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = src.read_block(&mut buf[..want]).await.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if n == 0 {
+            return Err(format!("{} got shorter while it was being sent", path.display()));
+        }
+        match tokio::time::timeout(s5b::WRITE_TIMEOUT, sock.write_all(&buf[..n])).await {
+            Ok(r) => r.map_err(|e| format!("the connection broke after {done} bytes: {e}"))?,
+            Err(_) => {
+                return Err(format!(
+                    "the receiver stopped reading after {done} bytes (nothing for {} s)",
+                    s5b::WRITE_TIMEOUT.as_secs()
+                ))
+            }
+        }
+        left -= n as u64;
+        done += n as u64;
+        progress.update(done);
+    }
+    sock.shutdown().await.map_err(|e| format!("closing the stream failed: {e}"))?;
+    let mut scratch = [0u8; 64];
+    let _ = tokio::time::timeout(Duration::from_secs(30), sock.read(&mut scratch)).await;
+    Ok(())
+}
+
+/// Offers interrupted transfers again when their receiver comes back online.
+pub(super) async fn reoffer_loop(t: Transfers) {
+    let mut events = t.inner.client.events();
+    loop {
+        let ev = match events.recv().await {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return,
+        };
+        let Event::Presence { jid, available: true, .. } = ev else { continue };
+        let Ok(list) = t.inner.store.interrupted_outgoing(&t.inner.account, &jid) else { continue };
+        for rec in list {
+            if rec.attempts >= 5 || t.is_active(rec.id) {
+                continue;
+            }
+            tracing::info!("{jid} is back: offering {} again", rec.file_name);
+            let t = t.clone();
+            tokio::spawn(async move {
+                // Its client may announce file transfer a moment after its presence.
+                for attempt in 1..=3 {
+                    match t.resume(rec.id).await {
+                        Ok(_) => return,
+                        Err(e @ TransferError::NoFileTransfer(_)) if attempt < 3 => {
+                            tracing::debug!("{e}; trying again");
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                        }
+                        Err(e) => {
+                            tracing::info!("cannot offer {} again: {e}", rec.file_name);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    }
+}
