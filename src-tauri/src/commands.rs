@@ -21,6 +21,7 @@ use skiff_proto::jid::Jid;
 use tauri::ipc::{CommandArg, CommandItem, InvokeBody, InvokeError};
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_dialog::DialogExt;
+use tauri_plugin_opener::OpenerExt;
 
 use crate::error::{AppError, AppResult};
 use crate::files;
@@ -333,30 +334,32 @@ async fn local_file(state: &AppState, id: i64) -> AppResult<PathBuf> {
     Ok(path)
 }
 
-/// Runs `xdg-open ARG` (no shell) and reaps it in the background.
-fn xdg_open(arg: &std::path::Path) -> AppResult<()> {
-    let mut child = std::process::Command::new("xdg-open")
-        .arg(arg)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| AppError::new(crate::error::ErrorCode::Io, format!("cannot run xdg-open: {e}")))?;
-    std::thread::spawn(move || {
-        let _ = child.wait();
+/// What the opener plugin could not do, for the user.
+fn opener_error(e: tauri_plugin_opener::Error) -> AppError {
+    AppError::new(crate::error::ErrorCode::Io, format!("cannot open it: {e}"))
+}
+
+/// Opens the transfer's file with its default application.
+#[tauri::command]
+pub async fn open_file(app: AppHandle, state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<()> {
+    let path = local_file(&state, args.0.id).await?;
+    app.opener().open_path(path.to_string_lossy(), None::<&str>).map_err(opener_error)
+}
+
+/// Shows the transfer's file in the file manager, selected where the platform allows
+/// (on Linux: a file manager's FileManager1 service, else the desktop portal); where
+/// neither is there, its folder is opened.
+#[tauri::command]
+pub async fn show_in_folder(app: AppHandle, state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<()> {
+    let path = local_file(&state, args.0.id).await?;
+    // D-Bus calls that wait: off the async workers.
+    let shown = tauri::async_runtime::spawn_blocking(move || {
+        app.opener().reveal_item_in_dir(&path).or_else(|e| {
+            tracing::debug!("cannot reveal {} ({e}); opening its folder", path.display());
+            app.opener().open_path(path.parent().unwrap_or(&path).to_string_lossy(), None::<&str>)
+        })
     });
-    Ok(())
-}
-
-#[tauri::command]
-pub async fn open_file(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<()> {
-    let id = args.0.id;
-    xdg_open(&local_file(&state, id).await?)
-}
-
-#[tauri::command]
-pub async fn show_in_folder(state: State<'_, AppState>, args: Args<IdArgs>) -> AppResult<()> {
-    let id = args.0.id;
-    let path = local_file(&state, id).await?;
-    xdg_open(path.parent().unwrap_or(&path))
+    shown.await.map_err(AppError::internal)?.map_err(opener_error)
 }
 
 #[tauri::command]

@@ -59,6 +59,7 @@ fn main() -> anyhow::Result<()> {
             hand_over_files(app, files);
         }))
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
         .manage(AppState::new(store))
         // Files dragged into the window are hashed from that moment on, before they
         // are dropped on a contact, so their offers carry the hashes.
@@ -217,6 +218,7 @@ async fn start_demo(app: &AppHandle) {
 }
 
 /// SIGTERM / SIGINT end the app like closing the window (so the demo server stops).
+#[cfg(unix)]
 async fn exit_on_signal(app: AppHandle) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
@@ -228,6 +230,15 @@ async fn exit_on_signal(app: AppHandle) {
     }
     tracing::info!("signal: quitting");
     app.exit(0);
+}
+
+/// Ctrl+C in a console ends the app like closing the window.
+#[cfg(not(unix))]
+async fn exit_on_signal(app: AppHandle) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        tracing::info!("ctrl-c: quitting");
+        app.exit(0);
+    }
 }
 
 async fn shutdown(app: AppHandle) {

@@ -104,10 +104,18 @@ impl Desktop {
         let dir = tempfile::Builder::new().prefix("skiff-desktop-").tempdir()?;
         let root = dir.path().to_path_buf();
         let home = root.join("home");
-        for d in ["home", "home/Downloads", "config", "data", "cache", "runtime"] {
+        for d in ["home", "home/Downloads", "config", "data", "cache", "runtime", "bin"] {
             std::fs::create_dir_all(root.join(d))?;
         }
         set_mode_700(&root.join("runtime"))?;
+        // What the app opens (a file, a folder) is written down, not shown: a stand-in
+        // for xdg-open first on the app's PATH ([`Desktop::opened`]).
+        let opener = root.join("bin/xdg-open");
+        std::fs::write(
+            &opener,
+            format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\n", root.join("opened.log").display()),
+        )?;
+        std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
 
         // X display: Xvfb picks a free number and writes it to fd 1.
         let mut xcmd = Command::new("Xvfb");
@@ -277,6 +285,25 @@ impl Desktop {
     }
 
     /// Every notification shown so far, oldest first.
+    /// What the app asked the desktop to open (files, folders), oldest first.
+    pub fn opened(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir().join("opened.log")).unwrap_or_default();
+        log.lines().map(str::to_owned).collect()
+    }
+
+    /// Waits until the app has asked to open `target`.
+    pub async fn wait_opened(&self, target: &Path, secs: u64) -> Result<()> {
+        let want = target.display().to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if self.opened().contains(&want) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(anyhow!("the app did not open {want} within {secs} s (opened: {:?})", self.opened()))
+    }
+
     pub fn notifications(&self) -> Vec<Notification> {
         let text = std::fs::read_to_string(&self.notify_log).unwrap_or_default();
         text.split('\x1e')
@@ -473,6 +500,7 @@ impl Env<'_> {
             .env("XDG_DATA_HOME", r.join("data"))
             .env("XDG_CACHE_HOME", r.join("cache"))
             .env("XDG_RUNTIME_DIR", r.join("runtime"))
+            .env("PATH", format!("{}:{}", r.join("bin").display(), std::env::var("PATH").unwrap_or_default()))
             .env("SKIFF_NO_DEMO", "1")
             .env("SKIFF_LOG", "info")
             .env_remove("WAYLAND_DISPLAY")

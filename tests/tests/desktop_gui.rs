@@ -352,6 +352,13 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
         .unwrap();
     }
     shots.take(&desktop, &app, "history").await;
+    // The received file opens with its application, and shows in its folder (no file
+    // manager on this bus: the folder opens).
+    let photos = file_named(&desktop.downloads(), "photos.tar");
+    app.click(&format!("history-{in_id}-open")).await.unwrap();
+    desktop.wait_opened(&photos, 10).await.unwrap();
+    app.click(&format!("history-{in_id}-show")).await.unwrap();
+    desktop.wait_opened(photos.parent().unwrap(), 10).await.unwrap();
 
     // 简体中文.
     let before = app.text("tab-history").await.unwrap();

@@ -3,6 +3,7 @@
 use super::part::move_into_place;
 use super::*;
 use skiff_proto::dates::parse_xep82;
+use std::io;
 use std::path::{Path, PathBuf};
 
 const HELLO_MD5: &str = "5d41402abc4b2a76b9719d911017c592";
