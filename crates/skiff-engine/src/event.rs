@@ -82,8 +82,8 @@ impl From<Option<skiff_proto::stanza::Show>> for Show {
     }
 }
 
-wire_names!(Subscription { None => "none", To => "to", From => "from", Both => "both" });
-wire_names!(Show { Available => "available", Away => "away", Chat => "chat", Dnd => "dnd", Xa => "xa", Unavailable => "unavailable" });
+skiff_proto::wire_enum!(Subscription, "subscription", { None => "none", To => "to", From => "from", Both => "both" });
+skiff_proto::wire_enum!(Show, "presence", { Available => "available", Away => "away", Chat => "chat", Dnd => "dnd", Xa => "xa", Unavailable => "unavailable" });
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -209,7 +209,7 @@ pub enum FatalCode {
     Conflict,
 }
 
-wire_names!(FatalCode {
+skiff_proto::wire_enum!(FatalCode, "fatal code", {
     Resolve => "resolve",
     Connect => "connect",
     Tls => "tls",
