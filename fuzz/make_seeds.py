@@ -87,6 +87,8 @@ XEP.update({
  # XEP-0300 Example 1, and Skiff's checksum after the data (and its announcement).
  'hash_xep0300': """<hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>2XarmwTlNxDAMkvymloX3S5+VbylNrJt/l5QyPa+YoU=</hash>""",
  'hash_checksum': """<iq type='set' id='c1' to='bob@example.com/skiff' from='alice@example.com/skiff'><checksum xmlns='urn:x-skiff:si-checksum:0' sid='s1'><hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</hash></checksum></iq>""",
+ 'batch_manifest': """<iq type='set' id='b1-1' to='receiver@jabber.org/resource' from='sender@jabber.org/resource'><batch xmlns='urn:x-skiff:batch:0' id='b1' name='photos' files='3' size='30'><file path='2024/a.jpg' size='10' sha256='2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824'/><file path='2023/a.jpg' size='10'/><file path='empty/zero.txt' size='10'/></batch></iq>""",
+ 'batch_in': """<iq type='set' id='offer3' to='receiver@jabber.org/resource' from='sender@jabber.org/resource'><si xmlns='http://jabber.org/protocol/si' id='a3' profile='http://jabber.org/protocol/si/profile/file-transfer'><file xmlns='http://jabber.org/protocol/si/profile/file-transfer' name='a.jpg' size='10'><range/></file><in-batch xmlns='urn:x-skiff:batch:0' id='b1' path='2024/a.jpg'/></si></iq>""",
  'hash_offer': """<iq type='set' id='offer2' to='receiver@jabber.org/resource' from='sender@jabber.org/resource'><si xmlns='http://jabber.org/protocol/si' id='a1' profile='http://jabber.org/protocol/si/profile/file-transfer'><file xmlns='http://jabber.org/protocol/si/profile/file-transfer' name='test.txt' size='1022'><hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</hash><checksum-follows xmlns='urn:x-skiff:si-checksum:0' algo='sha-256'/><range/></file><feature xmlns='http://jabber.org/protocol/feature-neg'><x xmlns='jabber:x:data' type='form'><field var='stream-method' type='list-single'><option><value>http://jabber.org/protocol/bytestreams</value></option></field></x></feature></si></iq>""",
 })
 
@@ -98,6 +100,7 @@ PICK = {
  'upload': ['upload_'], 'roster': ['roster'], 'stanza': ['presence', 'message', 'iq_', 'stanza_error', 'bind', 'si_no', 'si_declined', 'ibb_smaller', 'roster'],
  'stream_error': ['stream_error'],
  'hashes': ['hash_'],
+ 'batch': ['batch_'],
 }
 
 NEGOTIATION = [
@@ -131,11 +134,18 @@ def seed_doc_stanzas():
 
 def unit_literals(module):
     """The XML string literals of a module's unit tests."""
+    tests = ''
+    # A module is `name.rs` or `name/mod.rs`, its tests inline or in `name/tests.rs`.
+    for path in [module + '.rs', os.path.join(module, 'mod.rs')]:
+        try:
+            text = open(os.path.join(SRC, path), encoding='utf-8').read()
+        except OSError:
+            continue
+        tests += text[text.find('#[cfg(test)]'):] if '#[cfg(test)]' in text else ''
     try:
-        text = open(os.path.join(SRC, module + '.rs'), encoding='utf-8').read()
+        tests += open(os.path.join(SRC, module, 'tests.rs'), encoding='utf-8').read()
     except OSError:
-        return []
-    tests = text[text.find('#[cfg(test)]'):] if '#[cfg(test)]' in text else ''
+        pass
     out = []
     for m in re.finditer(r'r(#*)"(<.*?)"\1', tests, re.S):
         out.append(m.group(2))

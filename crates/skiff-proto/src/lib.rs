@@ -4,6 +4,7 @@
 //! (`skiff-engine`) is the thin tokio layer that moves bytes between these types and
 //! the network.
 
+pub mod batch;
 pub mod bytestreams;
 pub mod dataforms;
 pub mod dates;

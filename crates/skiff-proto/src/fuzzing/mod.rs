@@ -59,6 +59,7 @@ pub type Target = fn(&[u8]);
 /// `fuzz/regressions/`).
 pub const TARGETS: &[(&str, Target)] = &[
     ("stream", stream),
+    ("batch", batch),
     ("si", si),
     ("bytestreams", bytestreams),
     ("ibb", ibb),
@@ -308,6 +309,35 @@ pub fn hashes(data: &[u8]) {
             assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "{sha}");
         }
         let _ = crate::hashes::has_checksum_follows(&el);
+    }
+}
+
+/// Skiff's batch manifest: parts and offer markers round-trip; whatever the
+/// assembler makes of the parts found holds its promises (the announced count and
+/// size, distinct paths that stay inside the batch).
+pub fn batch(data: &[u8]) {
+    use crate::batch::{InBatch, ManifestAssembler, ManifestPart, RelPath};
+    let mut assembler = ManifestAssembler::default();
+    for el in elements(data) {
+        round_trip::<InBatch>(&el);
+        let Ok(part) = ManifestPart::try_from(&el) else { continue };
+        let back = ManifestPart::try_from(&Element::from(&part)).expect("what we write parses");
+        assert_eq!(back, part);
+        match assembler.add(part) {
+            Ok(Some(m)) => {
+                assert_eq!(m.entries.len() as u64, m.head.files);
+                assert_eq!(m.entries.iter().map(|e| e.size).sum::<u64>(), m.head.size);
+                let mut seen = HashSet::new();
+                for e in &m.entries {
+                    assert!(seen.insert(e.path.as_str().to_ascii_lowercase()), "{} twice", e.path);
+                    assert_eq!(RelPath::new(e.path.as_str()).as_ref(), Ok(&e.path));
+                    assert!(e.path.components().all(|c| !c.is_empty() && c != "." && c != ".."));
+                }
+                assembler = ManifestAssembler::default();
+            }
+            Ok(None) => {}
+            Err(_) => assembler = ManifestAssembler::default(),
+        }
     }
 }
 
