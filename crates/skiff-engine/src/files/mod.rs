@@ -15,6 +15,7 @@ mod part;
 mod source;
 #[cfg(test)]
 mod tests;
+mod tree;
 
 use std::path::Path;
 
@@ -22,6 +23,7 @@ pub use hash::{hash_file, hash_file_blocking, Hashes, StreamHasher};
 pub use names::{is_safe_file_name, part_path, sanitize_file_name, unique_path};
 pub use part::{Finished, PartFile, VerifyError};
 pub use source::{file_meta, FileMeta, SourceFile};
+pub use tree::{plan as plan_batch, unique_dir, BatchTree};
 
 /// Longest file name [`sanitize_file_name`] produces, in bytes (most file systems
 /// allow 255; the rest leaves room for ` (n)` and `.part`).

@@ -86,7 +86,7 @@ fn is_windows_reserved(name: &str) -> bool {
 
 /// Splits `name` at its last dot into stem and extension (with the dot); a name
 /// whose only dot is its first character has no extension.
-fn split_extension(name: &str) -> (&str, &str) {
+pub(super) fn split_extension(name: &str) -> (&str, &str) {
     match name.rfind('.') {
         Some(i) if i > 0 => name.split_at(i),
         _ => (name, ""),
