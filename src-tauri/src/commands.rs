@@ -24,7 +24,6 @@ use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_opener::OpenerExt;
 
 use crate::error::{AppError, AppResult};
-use crate::files;
 use crate::secrets;
 use crate::settings::{RememberedAccount, RememberedView, Settings};
 use crate::state::{AccountView, AppState, ContactView};
@@ -238,17 +237,18 @@ fn parse_jid(to: &str) -> AppResult<Jid> {
     to.trim().parse().map_err(|e| AppError::invalid(format!("'{to}' is not a valid address: {e}")))
 }
 
-/// Offers files to `to`; a folder becomes one offer per file inside it (see `files`).
-/// Returns the transfer ids in order.
+/// Offers files to `to`; a folder becomes one offer per file inside it, described by
+/// its path inside the folder (`skiff_engine::files::expand`). Returns the transfer ids
+/// in order.
 #[tauri::command]
 pub async fn send_files(state: State<'_, AppState>, args: Args<SendFilesArgs>) -> AppResult<Vec<i64>> {
     let SendFilesArgs { to, paths } = args.0;
     let to = parse_jid(&to)?;
     let transfers = state.transfers().await?;
-    let offers = files::expand(&paths.iter().map(PathBuf::from).collect::<Vec<_>>())?;
-    let mut ids = Vec::with_capacity(offers.len());
-    for o in offers {
-        ids.push(transfers.send(&to, &o.path, o.description, SendMethod::Auto).await?);
+    let chosen = skiff_engine::files::expand(&paths.iter().map(PathBuf::from).collect::<Vec<_>>())?;
+    let mut ids = Vec::with_capacity(chosen.len());
+    for c in chosen {
+        ids.push(transfers.send(&to, &c.path, c.rel, SendMethod::Auto).await?);
     }
     Ok(ids)
 }

@@ -176,6 +176,18 @@ fn transfer_code(e: &TransferError) -> ErrorCode {
     }
 }
 
+impl From<skiff_engine::files::SelectionError> for AppError {
+    fn from(e: skiff_engine::files::SelectionError) -> AppError {
+        use skiff_engine::files::SelectionError as E;
+        let code = match &e {
+            E::Missing { .. } => ErrorCode::NotFound,
+            E::Unreadable { .. } => ErrorCode::Io,
+            E::Nothing | E::EmptyFolder(_) | E::TooMany => ErrorCode::Invalid,
+        };
+        AppError::new(code, e.to_string())
+    }
+}
+
 impl From<skiff_engine::transfer::SettingsError> for AppError {
     fn from(e: skiff_engine::transfer::SettingsError) -> AppError {
         AppError::invalid(e.to_string())

@@ -8,7 +8,6 @@ mod commands;
 mod demo;
 mod error;
 mod events;
-mod files;
 mod secrets;
 mod settings;
 mod state;

@@ -90,6 +90,8 @@ pub(crate) enum Command {
     /// Send files to a contact (a bare JID picks their best client, a full JID that one).
     Send {
         to: String,
+        /// Files and folders; a folder sends every file inside it, each described by its
+        /// path inside the folder (`photos/2024/a.jpg`).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// How to send: auto = SI file transfer (SOCKS5, then in-band), or HTTP upload

@@ -1,6 +1,5 @@
 //! Each `skiff` command: engine calls, then the events they cause, printed.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -54,9 +53,14 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Some(store) => Some(Transfers::start(client.clone(), store, transfer_config(&cli)?, &account_jid)?),
         None => None,
     };
-    // The files to send are hashed while we sign in, so their offers carry the hashes.
-    if let (Command::Send { files, .. }, Some(t)) = (&cli.command, &transfers) {
-        t.prepare(files);
+    // The files to send (a folder: the files inside) are found now, and hashed while
+    // we sign in, so that their offers carry the hashes.
+    let chosen = match &cli.command {
+        Command::Send { files, .. } => skiff_engine::files::expand(files)?,
+        _ => Vec::new(),
+    };
+    if let Some(t) = &transfers {
+        t.prepare(&chosen.iter().map(|c| c.path.clone()).collect::<Vec<_>>());
     }
     let jid = match client.wait_online().await {
         Ok(jid) => jid,
@@ -85,14 +89,14 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         (Command::Roster { wait }, _) => roster(&client, &mut events, &out, *wait).await,
         (Command::Whoami, _) => whoami(&client, &jid, &out).await,
         (Command::Online { seconds }, _) => online(&client, &mut events, &out, *seconds).await,
-        (Command::Send { to, files, wait, desc, method, .. }, Some(t)) => {
+        (Command::Send { to, wait, desc, method, .. }, Some(t)) => {
             let how = match method {
                 MethodArg::Auto => SendMethod::Auto,
                 MethodArg::S5b | MethodArg::Ibb => SendMethod::Si,
                 MethodArg::Upload => SendMethod::Upload,
                 MethodArg::Oob => SendMethod::Oob,
             };
-            send(&t, &mut events, &out, to, files, *wait, desc.clone(), how).await
+            send(&t, &mut events, &out, to, &chosen, *wait, desc.clone(), how).await
         }
         (Command::Receive { count, timeout, .. }, Some(t)) => receive(&t, &mut events, &out, *count, *timeout).await,
         (Command::Resume { id, by_upload }, Some(t)) => resume(&t, &mut events, &out, *id, *by_upload).await,
@@ -108,7 +112,7 @@ pub(crate) async fn send(
     events: &mut Receiver<Event>,
     out: &Output,
     to: &str,
-    files: &[PathBuf],
+    files: &[skiff_engine::files::Chosen],
     wait: f64,
     desc: Option<String>,
     how: SendMethod,
@@ -120,7 +124,9 @@ pub(crate) async fn send(
         t.wait_for_presence(&to, Duration::from_secs_f64(wait.max(0.0))).await;
     }
     for f in files {
-        let id = t.send(&to, f, desc.clone(), how).await.with_context(|| format!("cannot send {}", f.display()))?;
+        // A file from a folder says where it belongs, unless --desc says otherwise.
+        let desc = desc.clone().or_else(|| f.rel.clone());
+        let id = t.send(&to, &f.path, desc, how).await.with_context(|| format!("cannot send {}", f.path.display()))?;
         ids.push(id);
     }
     follow(events, out, ids).await

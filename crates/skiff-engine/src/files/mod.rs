@@ -12,6 +12,7 @@
 mod hash;
 mod names;
 mod part;
+mod selection;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -22,6 +23,7 @@ use std::path::Path;
 pub use hash::{hash_file, hash_file_blocking, Hashes, StreamHasher};
 pub use names::{is_safe_file_name, part_path, sanitize_file_name, unique_path};
 pub use part::{Finished, PartFile, VerifyError};
+pub use selection::{expand, Chosen, SelectionError};
 pub use source::{file_meta, FileMeta, SourceFile};
 pub use tree::{plan as plan_batch, unique_dir, BatchTree};
 
