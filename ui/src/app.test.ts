@@ -106,6 +106,41 @@ describe('app with the mock backend', () => {
     expect(dialog.dataset.offerId).toBe(String(first + 2));
   });
 
+  it("asks about a folder from Bob in one prompt, then 李雷's offer on its own", async () => {
+    // Bob's holiday photos and 李雷's plan, then Bob's folder of three files.
+    await boot({ offers: 2, burst: 3 });
+    const dialog = q('[data-testid="offer-dialog"]')!;
+    const rows = () => [...document.querySelectorAll<HTMLElement>('[data-testid="offer-group-list"] > li')];
+    await vi.waitFor(() => expect(rows()).toHaveLength(4));
+    expect(dialog.closest('.modal-backdrop')!.hasAttribute('hidden')).toBe(false);
+    expect(q('#offer-title')!.textContent).toBe('Bob wants to send 4 files');
+    expect(q('[data-testid="offer-queue"]')!.textContent).toBe('1 of 2');
+    expect(rows()[1]!.querySelector('.offer-group-path')!.textContent).toBe('lake-trip/IMG_4102.jpg');
+    const ids = rows().map((r) => Number(r.dataset.offerId));
+    // Another file from Bob joins; one he withdraws leaves.
+    const [late] = backend!.offerBurst(1);
+    await vi.waitFor(() => expect(rows()).toHaveLength(5));
+    await backend!.cancel(ids[2]!);
+    await vi.waitFor(() => expect(rows().map((r) => Number(r.dataset.offerId))).toEqual([ids[0], ids[1], ids[3], late]));
+    // Choose: all but the first; into another folder.
+    q('[data-testid="offer-change-folder"]')!.click();
+    await vi.waitFor(() => expect(q('[data-testid="offer-folder"]')!.textContent).toBe('/home/alice/Downloads/Skiff'));
+    q(`[data-testid="offer-group-check-${ids[0]}"]`)!.click();
+    expect(q('[data-testid="offer-accept"]')!.textContent).toBe('Accept 3');
+    const accept = vi.spyOn(backend!, 'accept');
+    const reject = vi.spyOn(backend!, 'reject');
+    q('[data-testid="offer-accept"]')!.click();
+    await vi.waitFor(() => expect(accept).toHaveBeenCalledTimes(3));
+    expect(accept.mock.calls.map((c) => c[0]).sort()).toEqual([ids[1], ids[3], late].sort());
+    expect(accept.mock.calls.every((c) => c[1] === '/home/alice/Downloads/Skiff')).toBe(true);
+    expect(reject.mock.calls).toEqual([[ids[0]]]);
+    // 李雷's offer shows next, on its own.
+    await vi.waitFor(() => expect(q('#offer-title')!.textContent).toBe('Incoming file'));
+    expect(q('[data-testid="offer-file"]')!.textContent).toBe('项目计划书_最终版.pdf');
+    expect(q('[data-testid="offer-accept"]')!.textContent).toBe('Accept');
+    expect(q('[data-testid="offer-queue"]')!.hidden).toBe(true);
+  });
+
   it('shows peer-supplied text as text, and a flood of refused offers as one toast', async () => {
     await boot();
     const evil = '<img src=x onerror=alert(1)>';

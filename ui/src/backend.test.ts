@@ -351,6 +351,33 @@ describe('MockBackend', () => {
     return { b, events, of };
   }
 
+  it('sends a folder of files from Bob at once with burst=N, each described by its path inside it', async () => {
+    expect(mockOptionsFromQuery('?mock').burst).toBe(0);
+    expect(mockOptionsFromQuery('?mock&burst').burst).toBe(3);
+    expect(mockOptionsFromQuery('?mock&burst=12').burst).toBe(12);
+    expect(mockOptionsFromQuery('?mock&burst=5000').burst).toBe(300);
+    const { b, events } = await fast('&burst');
+    try {
+      await b.account(); // starts the demo
+      vi.advanceTimersByTime(10);
+      type Offered = Extract<EngineEvent, { type: 'transfer_offered' }>;
+      const offers = events.filter((e): e is Offered => e.type === 'transfer_offered' && e.direction === 'incoming' && e.size < 1024 * 1024 * 1024);
+      expect(offers.map((o) => [o.peer, o.name, o.description])).toEqual([
+        ['bob@localhost/laptop', 'IMG_4102.jpg', 'lake-trip/IMG_4102.jpg'],
+        ['bob@localhost/laptop', 'IMG_4107.jpg', 'lake-trip/IMG_4107.jpg'],
+        ['bob@localhost/laptop', 'route.gpx', 'lake-trip/notes/route.gpx'],
+      ]);
+      // More on demand, answered like any offer.
+      const more = b.offerBurst(2);
+      expect(more).toHaveLength(2);
+      await b.reject(more[0]!);
+      expect(events.at(-1)).toMatchObject({ type: 'transfer_rejected', id: more[0] });
+    } finally {
+      b.dispose();
+      vi.useRealTimers();
+    }
+  });
+
   it('sends to an offline contact by HTTP upload while uploads are allowed', async () => {
     const { b, events, of } = await fast();
     try {

@@ -69,7 +69,7 @@ describe('dictionaries', () => {
       .map((f) => readFileSync(f, 'utf8'))
       .join('\n');
     // Keys built at run time from a prefix.
-    const dynamicPrefixes = ['state.', 'route.', 'presence.', 'theme.', 'method.', 'signin.tls.', 'error.', 'lang.', 'toast.sending.', 'toast.offersRefused.', 'history.count.', 'sendTo.title.'];
+    const dynamicPrefixes = ['state.', 'route.', 'presence.', 'theme.', 'method.', 'signin.tls.', 'error.', 'lang.', 'toast.sending.', 'toast.offersRefused.', 'history.count.', 'sendTo.title.', 'offer.groupTitle.'];
     const unused = (Object.keys(en) as Key[]).filter(
       (k) => !all.includes(`'${k}'`) && !dynamicPrefixes.some((p) => k.startsWith(p)),
     );
@@ -128,6 +128,39 @@ describe('"Send N files" strings', () => {
       expect(en[k].trim(), k).not.toBe('');
       expect(/[\u4e00-\u9fff]/.test(zh[k]), `${k}: ${zh[k]}`).toBe(true);
     }
+  });
+});
+
+describe('grouped offer strings', () => {
+  it('exist in English and Simplified Chinese', () => {
+    const keys: Key[] = [
+      'offer.groupTitle.one',
+      'offer.groupTitle.other',
+      'offer.groupWants',
+      'offer.total',
+      'offer.totalAtLeast',
+      'offer.files',
+      'offer.selectAll',
+      'offer.chosen',
+      'offer.acceptAll',
+      'offer.acceptSome',
+      'offer.declineAll',
+      'offer.groupHint',
+    ];
+    for (const k of keys) {
+      expect(hasKey(k), k).toBe(true);
+      expect(en[k].trim(), k).not.toBe('');
+      expect(/[\u4e00-\u9fff]/.test(zh[k]), `${k}: ${zh[k]}`).toBe(true);
+    }
+    expect(tn('offer.groupTitle', 3, { name: 'bob' })).toBe('bob wants to send 3 files');
+    expect(tn('offer.groupTitle', 1, { name: 'bob' })).toBe('bob wants to send 1 file');
+    expect(tn('offer.groupTitle', 3, { name: 'bob' }, 'zh-CN')).toBe('bob 想发送 3 个文件');
+    expect(t('offer.acceptAll')).toBe('Accept all');
+    expect(t('offer.acceptSome', { n: 2 })).toBe('Accept 2');
+    expect(t('offer.declineAll')).toBe('Decline all');
+    expect(t('offer.acceptAll', undefined, 'zh-CN')).toBe('全部接受');
+    expect(t('offer.acceptSome', { n: 2 }, 'zh-CN')).toBe('接受 2 个');
+    expect(t('offer.declineAll', undefined, 'zh-CN')).toBe('全部拒绝');
   });
 });
 

@@ -22,7 +22,10 @@
 // contacts, with markup in its name, at start; refused like the engine does, with no
 // record and no event, while the setting says "Refuse"), open=PATH,PATH (files handed
 // over by the launch, as with "Open with Skiff": `take_pending_files` returns them once;
-// `openFiles()` hands more over while running, like a second launch).
+// `openFiles()` hands more over while running, like a second launch), burst=N (Bob sends
+// a folder of N files at start, N = 3 when not given, at most 300: one offer per file,
+// each described by its path inside the folder, as the engine sends a folder; the
+// desktop asks about them in one prompt. `offerBurst()` sends more).
 //
 // Server certificates at sign-in (the trust dialog), by the address's domain:
 // - `selfsigned.example` presents a self-signed certificate: `certificate-untrusted`
@@ -103,6 +106,8 @@ export interface MockOptions {
   startError?: string;
   /** Files handed over by the launch (`take_pending_files`). */
   open?: string[];
+  /** Bob sends a folder of this many files at start (0 = none). */
+  burst?: number;
 }
 
 export function mockOptionsFromQuery(search: string): MockOptions {
@@ -128,6 +133,7 @@ export function mockOptionsFromQuery(search: string): MockOptions {
       .split(',')
       .map((p) => p.trim())
       .filter(Boolean),
+    burst: q.has('burst') ? Math.min(300, Math.max(1, Number(q.get('burst')) || 3)) : 0,
   };
 }
 
@@ -515,6 +521,7 @@ export class MockBackend implements Backend {
       }
       for (let i = 0; i < this.opts.offers; i++) this.offerIncoming(i);
       if (this.opts.strangerOffer) this.offerFromStranger();
+      if (this.opts.burst) this.offerBurst(this.opts.burst);
     });
     if (this.opts.offerAfterMs > 0) this.later(this.opts.offerAfterMs, () => this.offerIncoming(0));
   }
@@ -529,6 +536,30 @@ export class MockBackend implements Backend {
     const r = this.record('incoming', peer, name, Math.round(size), 'offered', { description, local_path: null });
     this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description, resume_from: 0 });
     return r.id;
+  }
+
+  /**
+   * A folder from `peer` (Bob's laptop): `n` offers at once, one per file, each described
+   * by its path inside the folder like the engine describes a folder's files. Returns
+   * the ids, in the order offered.
+   */
+  offerBurst(n = 3, peer = 'bob@localhost/laptop', folder = 'lake-trip'): number[] {
+    const first: [string, number][] = [
+      ['IMG_4102.jpg', 4.8 * MIB],
+      ['IMG_4107.jpg', 5.3 * MIB],
+      ['notes/route.gpx', 184 * 1024],
+      ['2024/sunset over the lake (edited).heic', 3.1 * MIB],
+    ];
+    const ids: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const [rel, size] = first[i] ?? [`more/IMG_${4200 + i}.jpg`, (2 + ((i * 7) % 10) * 0.35) * MIB];
+      const description = `${folder}/${rel}`;
+      const name = baseName(rel);
+      const r = this.record('incoming', peer, name, Math.round(size), 'offered', { description, local_path: null });
+      this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description, resume_from: 0 });
+      ids.push(r.id);
+    }
+    return ids;
   }
 
   /**

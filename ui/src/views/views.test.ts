@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SETTINGS } from '../app';
-import { domWrites } from '../dom';
+import { domWrites, focusables } from '../dom';
 import { setLanguage } from '../i18n';
 import { applyEvent, emptyDirty, initialState, setContacts, Store, type AppState, type SchedulerDeps, type TransferView } from '../store';
 import type { ContactView, EngineEvent, HistoryEntry, RecordActions, Route, Settings, TransferRecord, Untrusted, UntrustedReason } from '../types';
@@ -38,6 +38,18 @@ const offer = (id: number, direction: 'incoming' | 'outgoing' = 'incoming', name
   name,
   size: 5 * 1024 * 1024,
   description: id === 1 ? 'Holiday pictures' : null,
+  resume_from: 0,
+});
+
+/** Offer `id` from `peer` (offers from one sender are asked about together). */
+const offerFrom = (id: number, peer: string, name = `f${id}.zip`, description: string | null = null, size = 5 * 1024 * 1024): EngineEvent => ({
+  type: 'transfer_offered',
+  id,
+  direction: 'incoming',
+  peer,
+  name,
+  size,
+  description,
   resume_from: 0,
 });
 
@@ -421,7 +433,7 @@ describe('offer dialog', () => {
 
   it('shows the first offer, labelled, modal, with the queue count', () => {
     const { dialog, main } = setup();
-    dialog.render(stateWith([offer(1), offer(2)]));
+    dialog.render(stateWith([offer(1), offerFrom(2, 'carol@localhost/home')]));
     const box = document.querySelector('[role=dialog]') as HTMLElement;
     expect(box.getAttribute('aria-modal')).toBe('true');
     expect(document.getElementById(box.getAttribute('aria-labelledby')!)!.textContent).toBe('Incoming file');
@@ -448,7 +460,7 @@ describe('offer dialog', () => {
 
   it('accepts with Enter (into the folder chosen with Change…) and declines with Esc', async () => {
     const { dialog, actions } = setup();
-    dialog.render(stateWith([offer(1), offer(2)]));
+    dialog.render(stateWith([offer(1), offerFrom(2, 'carol@localhost/home')]));
     (document.querySelector('[data-testid="offer-change-folder"]') as HTMLButtonElement).click();
     await vi.waitFor(() => expect(document.querySelector('[data-testid="offer-folder"]')!.textContent).toBe('/tmp/elsewhere'));
     const box = document.querySelector('[role=dialog]') as HTMLElement;
@@ -456,7 +468,7 @@ describe('offer dialog', () => {
     box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
     await vi.waitFor(() => expect(actions.accept).toHaveBeenCalledWith(1, '/tmp/elsewhere'));
     // The app removes answered offers; the next one shows.
-    dialog.render(stateWith([offer(2)]));
+    dialog.render(stateWith([offerFrom(2, 'carol@localhost/home')]));
     expect(box.dataset.offerId).toBe('2');
     expect(document.querySelector('[data-testid="offer-folder"]')!.textContent).toBe('/home/alice/Downloads');
     box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
@@ -477,6 +489,240 @@ describe('offer dialog', () => {
     expect(dialog.isOpen).toBe(false);
     expect(main.inert).toBe(false);
     expect(document.activeElement).toBe(outside);
+  });
+});
+
+describe('grouped offer prompt (several offers from one sender)', () => {
+  function setup() {
+    const { host, main, outside } = modalHost();
+    const actions = {
+      accept: vi.fn(async (_id: number, _dir: string | undefined) => {}),
+      decline: vi.fn(async (_id: number) => {}),
+      pickFolder: vi.fn(async () => '/tmp/elsewhere'),
+      defaultDir: () => '/home/alice/Downloads',
+    };
+    const dialog = new OfferDialog(host, () => [main], actions);
+    outside.focus();
+    return { dialog, actions, main, outside };
+  }
+  const $ = (id: string) => document.querySelector<HTMLElement>(`[data-testid="${id}"]`)!;
+  const box = () => $('offer-dialog');
+  const rows = () => [...document.querySelectorAll<HTMLElement>('[data-testid="offer-group-list"] > li')].map((li) => li.dataset.testid);
+  const check = (id: number) => $(`offer-group-check-${id}`) as HTMLInputElement;
+  const isShown = (el: HTMLElement) => !el.closest('[hidden]');
+  // Bob sends two files of a folder (described by their path inside it) and a note; Carol one file.
+  const bob = (id: number, name = `f${id}.zip`, description: string | null = null) => offerFrom(id, 'bob@localhost/pc', name, description);
+  const three = () => [bob(1, 'a.jpg', 'photos/2024/a.jpg'), bob(2, 'b.jpg', 'photos/2024/b.jpg'), bob(3, 'notes.txt', 'Read me first')];
+  const carol = offerFrom(4, 'carol@localhost/home', 'menu.pdf');
+  const apply = (s: AppState, ...events: EngineEvent[]) => {
+    for (const e of events) applyEvent(s, e, emptyDirty(), 2000);
+    return s;
+  };
+
+  it("asks about Bob's three offers in one prompt; Carol's, queued after them, gets her own afterwards", async () => {
+    const { dialog, actions, main } = setup();
+    dialog.render(stateWith([...three(), carol]));
+    expect(dialog.isOpen).toBe(true);
+    expect(main.inert).toBe(true);
+    expect(box().getAttribute('aria-modal')).toBe('true');
+    expect(box().dataset.offerGroup).toBe('bob@localhost');
+    expect(box().classList.contains('is-group')).toBe(true);
+    expect(document.getElementById(box().getAttribute('aria-labelledby')!)!.textContent).toBe('Bob wants to send 3 files');
+    expect(document.getElementById(box().getAttribute('aria-describedby')!)!.textContent).toBe('Check the files to accept; the others are declined.');
+    expect($('offer-group-total').textContent).toBe('15.0 MiB');
+    expect($('offer-folder').textContent).toBe('/home/alice/Downloads');
+    expect(isShown($('offer-change-folder'))).toBe(true);
+    // One prompt for Bob, then one for Carol.
+    expect($('offer-queue').textContent).toBe('1 of 2');
+    expect(rows()).toEqual(['offer-group-item-1', 'offer-group-item-2', 'offer-group-item-3']);
+    // A folder's files show their path inside it; another description shows as a message.
+    expect($('offer-group-item-1').querySelector('.offer-group-path')!.textContent).toBe('photos/2024/a.jpg');
+    expect($('offer-group-item-1').querySelector('.offer-group-name')!.textContent).toBe('a.jpg');
+    expect(isShown($('offer-group-item-1').querySelector<HTMLElement>('.offer-group-desc')!)).toBe(false);
+    expect($('offer-group-item-3').querySelector('.offer-group-path')!.textContent).toBe('notes.txt');
+    expect($('offer-group-item-3').querySelector('.offer-group-desc')!.textContent).toBe('Read me first');
+    expect($('offer-group-item-3').querySelector('.offer-group-size')!.textContent).toBe('5.0 MiB');
+    // Each box labelled by its file, all checked.
+    expect([1, 2, 3].map((id) => check(id).checked)).toEqual([true, true, true]);
+    expect(document.querySelector(`label[for="${check(2).id}"]`)!.textContent).toBe('photos/2024/b.jpg');
+    expect(($('offer-group-all') as HTMLInputElement).checked).toBe(true);
+    expect($('offer-group-chosen').textContent).toBe('3 of 3 selected');
+    // The single offer's rows are not shown.
+    expect(isShown($('offer-file'))).toBe(false);
+    expect(isShown($('offer-group-list'))).toBe(true);
+    expect($('offer-accept').textContent).toBe('Accept all');
+    expect($('offer-decline').textContent).toBe('Decline all');
+    expect(document.activeElement).toBe($('offer-accept'));
+
+    $('offer-accept').click();
+    await vi.waitFor(() => expect(actions.accept).toHaveBeenCalledTimes(3));
+    expect(actions.accept.mock.calls).toEqual([[1, undefined], [2, undefined], [3, undefined]]);
+    expect(actions.decline).not.toHaveBeenCalled();
+    // The app removes answered offers: Carol's shows, as a single offer.
+    dialog.render(stateWith([carol]));
+    expect(dialog.isOpen).toBe(true);
+    expect(box().dataset.offerId).toBe('4');
+    expect(box().dataset.offerGroup).toBeUndefined();
+    expect(box().classList.contains('is-group')).toBe(false);
+    expect(document.getElementById('offer-title')!.textContent).toBe('Incoming file');
+    expect(document.getElementById('offer-wants')!.textContent).toBe('Carol wants to send you a file');
+    expect($('offer-file').textContent).toBe('menu.pdf');
+    expect(isShown($('offer-file'))).toBe(true);
+    expect(isShown($('offer-group-list'))).toBe(false);
+    expect($('offer-accept').textContent).toBe('Accept');
+    expect($('offer-decline').textContent).toBe('Decline');
+    expect(($('offer-accept') as HTMLButtonElement).disabled).toBe(false);
+    expect($('offer-queue').hidden).toBe(true);
+    expect(document.activeElement).toBe($('offer-accept'));
+  });
+
+  it('accepts the checked offers into the folder chosen, and declines the unchecked one', async () => {
+    const { dialog, actions } = setup();
+    dialog.render(stateWith(three()));
+    $('offer-change-folder').click();
+    await vi.waitFor(() => expect($('offer-folder').textContent).toBe('/tmp/elsewhere'));
+    check(2).click();
+    expect(check(2).checked).toBe(false);
+    expect($('offer-accept').textContent).toBe('Accept 2');
+    expect($('offer-group-chosen').textContent).toBe('2 of 3 selected');
+    expect(($('offer-group-all') as HTMLInputElement).indeterminate).toBe(true);
+    // Enter on a box accepts, as anywhere in the dialog.
+    check(2).focus();
+    check(2).dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+    await vi.waitFor(() => expect(actions.decline).toHaveBeenCalledTimes(1));
+    expect(actions.accept.mock.calls).toEqual([[1, '/tmp/elsewhere'], [3, '/tmp/elsewhere']]);
+    expect(actions.decline).toHaveBeenCalledWith(2);
+  });
+
+  it('accepts nothing with every box unchecked; "Select all" checks them again', async () => {
+    const { dialog, actions } = setup();
+    dialog.render(stateWith(three()));
+    const all = $('offer-group-all') as HTMLInputElement;
+    all.click();
+    expect([1, 2, 3].map((id) => check(id).checked)).toEqual([false, false, false]);
+    expect($('offer-accept').textContent).toBe('Accept 0');
+    expect(($('offer-accept') as HTMLButtonElement).disabled).toBe(true);
+    box().dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+    await Promise.resolve();
+    expect(actions.accept).not.toHaveBeenCalled();
+    expect(actions.decline).not.toHaveBeenCalled();
+    all.click();
+    expect([1, 2, 3].map((id) => check(id).checked)).toEqual([true, true, true]);
+    expect($('offer-accept').textContent).toBe('Accept all');
+    expect(($('offer-accept') as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it('declines them all with "Decline all", checked or not', async () => {
+    const { dialog, actions } = setup();
+    dialog.render(stateWith(three()));
+    check(1).click();
+    $('offer-decline').click();
+    await vi.waitFor(() => expect(actions.decline).toHaveBeenCalledTimes(3));
+    expect(actions.decline.mock.calls).toEqual([[1], [2], [3]]);
+    expect(actions.accept).not.toHaveBeenCalled();
+  });
+
+  it('declines them all with Esc, as the single dialog declines its offer', async () => {
+    const { dialog, actions } = setup();
+    dialog.render(stateWith([...three(), carol]));
+    box().dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
+    await vi.waitFor(() => expect(actions.decline).toHaveBeenCalledTimes(3));
+    expect(actions.decline.mock.calls).toEqual([[1], [2], [3]]);
+  });
+
+  it('lets offers that end meanwhile leave the list, and closes when the last one goes', () => {
+    const { dialog, main, outside } = setup();
+    const s = stateWith(three());
+    dialog.render(s);
+    check(3).click();
+    // Bob withdraws the second; the first is answered from a notification.
+    dialog.render(apply(s, { type: 'transfer_failed', id: 2, name: 'b.jpg', reason: 'cancelled', error: 'cancelled', resumable: false, upload_fallback: false }));
+    expect(rows()).toEqual(['offer-group-item-1', 'offer-group-item-3']);
+    expect(document.getElementById('offer-title')!.textContent).toBe('Bob wants to send 2 files');
+    expect($('offer-group-total').textContent).toBe('10.0 MiB');
+    dialog.render(apply(s, { type: 'transfer_started', id: 1, route: 's5b-direct', streamhost: null, offset: 0 }));
+    expect(rows()).toEqual(['offer-group-item-3']);
+    expect(document.getElementById('offer-title')!.textContent).toBe('Bob wants to send 1 file');
+    expect(box().dataset.offerId).toBe('3');
+    // Still the same prompt, with the choice made.
+    expect(check(3).checked).toBe(false);
+    expect($('offer-accept').textContent).toBe('Accept 0');
+    dialog.render(apply(s, { type: 'transfer_rejected', id: 3, name: 'notes.txt', reason: 'declined' }));
+    expect(dialog.isOpen).toBe(false);
+    expect(main.inert).toBe(false);
+    expect(document.activeElement).toBe(outside);
+  });
+
+  it('lets offers from Bob arriving while it is open join the list, checked; a single offer becomes a group', () => {
+    const { dialog } = setup();
+    const s = stateWith([bob(1, 'a.jpg', 'photos/2024/a.jpg')]);
+    dialog.render(s);
+    expect(box().dataset.offerGroup).toBeUndefined();
+    expect(document.getElementById('offer-title')!.textContent).toBe('Incoming file');
+    // The focus stays where the person put it when the prompt grows.
+    $('offer-change-folder').focus();
+    dialog.render(apply(s, bob(2, 'b.jpg', 'photos/2024/b.jpg'), carol));
+    expect(box().dataset.offerGroup).toBe('bob@localhost');
+    expect(rows()).toEqual(['offer-group-item-1', 'offer-group-item-2']);
+    expect(document.activeElement).toBe($('offer-change-folder'));
+    check(1).click();
+    dialog.render(apply(s, bob(5, 'c.jpg', 'photos/2024/c.jpg')));
+    expect(rows()).toEqual(['offer-group-item-1', 'offer-group-item-2', 'offer-group-item-5']);
+    expect([1, 2, 5].map((id) => check(id).checked)).toEqual([false, true, true]);
+    expect(document.getElementById('offer-title')!.textContent).toBe('Bob wants to send 3 files');
+    expect($('offer-accept').textContent).toBe('Accept 2');
+    expect($('offer-queue').textContent).toBe('1 of 2');
+    // From another resource of Bob's: the same sender.
+    dialog.render(apply(s, offerFrom(6, 'bob@localhost/phone', 'd.jpg')));
+    expect(rows()).toHaveLength(4);
+  });
+
+  it('keeps the list in the Tab order, ↑/↓ moving between the boxes, the focus starting on Accept', () => {
+    const { dialog } = setup();
+    dialog.render(stateWith(three()));
+    expect(document.activeElement).toBe($('offer-accept'));
+    const order = focusables(box()).map((el) => el.dataset.testid);
+    expect(order).toEqual(['offer-change-folder', 'offer-group-all', 'offer-group-check-1', 'offer-group-check-2', 'offer-group-check-3', 'offer-decline', 'offer-accept']);
+    // Tab from Accept wraps to the first control, inside the dialog.
+    $('offer-accept').dispatchEvent(new KeyboardEvent('keydown', { key: 'Tab', bubbles: true }));
+    expect(document.activeElement).toBe($('offer-change-folder'));
+    check(1).focus();
+    check(1).dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowDown', bubbles: true, cancelable: true }));
+    expect(document.activeElement).toBe(check(2));
+    check(2).dispatchEvent(new KeyboardEvent('keydown', { key: 'End', bubbles: true, cancelable: true }));
+    expect(document.activeElement).toBe(check(3));
+    check(3).dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowUp', bubbles: true, cancelable: true }));
+    expect(document.activeElement).toBe(check(2));
+  });
+
+  it('lists 300 files from a folder, the total summed', () => {
+    const { dialog } = setup();
+    const many = Array.from({ length: 300 }, (_, i) => offerFrom(i + 1, 'bob@localhost/pc', `IMG_${i}.jpg`, `trip/IMG_${i}.jpg`, 1024 * 1024));
+    dialog.render(stateWith(many));
+    expect(rows()).toHaveLength(300);
+    expect(document.getElementById('offer-title')!.textContent).toBe('Bob wants to send 300 files');
+    expect($('offer-group-total').textContent).toBe('300 MiB');
+  });
+
+  it('says when sizes are unknown (links)', () => {
+    const { dialog } = setup();
+    dialog.render(stateWith([bob(1), offerFrom(2, 'bob@localhost/pc', 'link.bin', null, 0)]));
+    expect($('offer-group-total').textContent).toBe('At least 5.0 MiB');
+    expect($('offer-group-item-2').querySelector('.offer-group-size')!.textContent).toBe('—');
+  });
+
+  it('reads in Simplified Chinese', () => {
+    const { dialog } = setup();
+    setLanguage('zh-CN');
+    dialog.render(stateWith(three()));
+    expect(document.getElementById('offer-title')!.textContent).toBe('Bob 想发送 3 个文件');
+    expect($('offer-accept').textContent).toBe('全部接受');
+    expect($('offer-decline').textContent).toBe('全部拒绝');
+    expect($('offer-group-chosen').textContent).toBe('已选 3 个，共 3 个');
+    check(1).click();
+    expect($('offer-accept').textContent).toBe('接受 2 个');
+    expect($('offer-group-list').getAttribute('aria-label')).toBe('对方发来的文件');
+    expect($('offer-group-total').textContent).toBe('15.0 MiB');
   });
 });
 
