@@ -273,9 +273,9 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     assert!(!desktop.downloads().join("notes.txt").exists());
     drop(bob_send);
 
-    // Three offers at once: one notification for bob, updated in place as they arrive
-    // ("bob wants to send 3 files"), with Open and Decline all but no Accept; one
-    // declined in the window updates it; Decline all declines the other two.
+    // Three offers at once: one prompt in the window listing the three (accept all,
+    // decline all, or choose), one notification for bob ("bob wants to send 3 files").
+    // Unchecking part2 and accepting takes part1 and part3 and declines part2.
     let parts: Vec<String> = (1..=3u64)
         .map(|i| random_file(files.path(), &format!("part{i}.bin"), 1000 + i, 20 + i).display().to_string())
         .collect();
@@ -283,22 +283,64 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     args.extend(parts.iter().map(String::as_str));
     let mut bob_send = SkiffProcess::start(&server, "bob", bob_data.path(), &args);
     app.wait_js(
-        "return document.querySelector('[data-testid=offer-queue]')?.textContent === '1 of 3'",
+        "return document.querySelectorAll('[data-testid=offer-dialog].is-group [data-testid^=offer-group-item-]').length === 3",
         60,
-        "three offers",
+        "one prompt for bob's three offers",
     )
     .await
-    .expect("three offers in the window");
+    .expect("three offers in one prompt");
     let note = desktop
         .wait_notification(30, "for the three offers", |n| n.body == "bob wants to send 3 files")
         .await
         .unwrap_or_else(|e| panic!("{e}\napp log:\n{}", desktop.app_log_tail()));
     assert_eq!(note.summary, "Incoming files");
-    app.click("offer-decline").await.unwrap();
-    desktop.wait_notification(30, "updated to two", |n| n.body == "bob wants to send 2 files").await.unwrap();
+    shots.take(&desktop, &app, "offer-group").await;
+    app.js(
+        "const li = [...document.querySelectorAll('[data-testid^=offer-group-item-]')].find(l => l.textContent.includes('part2.bin')); li.querySelector('input[type=checkbox]').click();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(app.text("offer-accept").await.unwrap().trim(), "Accept 2");
+    app.click("offer-accept").await.unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let answer = bob_send
+            .expect(60, "bob's answers", |v| {
+                ["transfer_rejected", "transfer_completed", "transfer_failed"]
+                    .contains(&v["type"].as_str().unwrap_or(""))
+            })
+            .await;
+        answers.push((answer["name"].as_str().unwrap_or("").to_owned(), answer["type"].as_str().unwrap().to_owned()));
+    }
+    answers.sort();
+    assert_eq!(
+        answers,
+        [
+            ("part1.bin".to_owned(), "transfer_completed".to_owned()),
+            ("part2.bin".to_owned(), "transfer_rejected".to_owned()),
+            ("part3.bin".to_owned(), "transfer_completed".to_owned())
+        ]
+    );
+    app.wait_hidden("offer-dialog", 10).await.expect("the prompt to close once all three were answered");
+    for n in ["part1.bin", "part3.bin"] {
+        file_named(&desktop.downloads(), n);
+    }
+    assert!(!desktop.downloads().join("part2.bin").exists(), "the declined file arrived");
+    drop(bob_send);
+
+    // Four more from bob (a count the first prompt's notification never showed),
+    // declined from the notification: "Decline all" there, no Accept for several files.
+    let more: Vec<String> = (4..=7u64)
+        .map(|i| random_file(files.path(), &format!("part{i}.bin"), 1000 + i, 20 + i).display().to_string())
+        .collect();
+    let mut args = vec!["send", "alice@localhost"];
+    args.extend(more.iter().map(String::as_str));
+    let mut bob_send = SkiffProcess::start(&server, "bob", bob_data.path(), &args);
+    desktop.wait_notification(30, "for four offers", |n| n.body == "bob wants to send 4 files").await.unwrap();
     let menu = desktop.invoke_action("reject").unwrap();
     assert!(!menu.contains(",accept]"), "no Accept for several files from a notification: {menu}");
-    for _ in 0..3 {
+    for _ in 0..4 {
         let answer = bob_send
             .expect(60, "bob's answers", |v| {
                 ["transfer_rejected", "transfer_completed", "transfer_failed"]
@@ -307,7 +349,7 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
             .await;
         assert_eq!(answer["type"], "transfer_rejected", "{answer}");
     }
-    app.wait_hidden("offer-dialog", 10).await.expect("the dialog to close once all three were declined");
+    app.wait_hidden("offer-dialog", 10).await.expect("the prompt to close once all four were declined");
     drop(bob_send);
 
     // bob shares a file the way Conversations does (HTTP upload + a link): the same
