@@ -92,25 +92,24 @@ impl Transfers {
         let records = self.inner.store.list(q)?;
         Ok(records
             .into_iter()
-            .map(|record| {
-                let running = self.is_active(record.id);
-                // Only an upload needs the file looked at.
-                let file_exists = upload_allowed && record.direction == Direction::Outgoing && file_exists(&record);
-                entry(record, Circumstances { running, upload_allowed, file_exists })
-            })
+            .map(|record| HistoryEntry { actions: self.actions_now(&record, upload_allowed), record })
             .collect())
+    }
+
+    /// What `rec` allows now. Its file is looked at only where that decides something
+    /// (an upload), not for every record of a long history.
+    fn actions_now(&self, rec: &TransferRecord, upload_allowed: bool) -> RecordActions {
+        let c = Circumstances { running: self.is_active(rec.id), upload_allowed, file_exists: true };
+        let mut actions = RecordActions::of(rec, c);
+        actions.upload = actions.upload && file_exists(rec);
+        actions
     }
 
     /// Whether [`Transfers::upload_instead`] can take over transfer `id`: an outgoing
     /// transfer that was not an upload, its file still there, uploads allowed.
     pub fn can_upload_instead(&self, id: i64) -> bool {
         let Ok(rec) = self.inner.store.get(id) else { return false };
-        let c = Circumstances {
-            running: self.is_active(id),
-            upload_allowed: self.cfg().allow_upload,
-            file_exists: file_exists(&rec),
-        };
-        RecordActions::of(&rec, c).upload
+        self.actions_now(&rec, self.cfg().allow_upload).upload
     }
 }
 
