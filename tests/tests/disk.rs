@@ -56,7 +56,7 @@ fn nix_is_root() -> bool {
 
 fn offer(sid: &str, name: &str, size: u64) -> Element {
     let file = FileInfo::new(name, size);
-    FileOffer { sid: sid.into(), mime_type: None, file, methods: vec![ns::IBB.into()] }.into()
+    FileOffer { sid: sid.into(), mime_type: None, file, methods: vec![ns::IBB.into()], batch: None }.into()
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {

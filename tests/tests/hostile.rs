@@ -29,8 +29,14 @@ fn offer(sid: &str, name: &str, size: u64, hash: Option<&str>, methods: &[&str])
     let mut file = FileInfo::new(name, size);
     file.hash = hash.map(str::to_owned);
     file.range = true;
-    FileOffer { sid: sid.into(), mime_type: None, file, methods: methods.iter().map(|m| m.to_string()).collect() }
-        .into()
+    FileOffer {
+        sid: sid.into(),
+        mime_type: None,
+        file,
+        methods: methods.iter().map(|m| m.to_string()).collect(),
+        batch: None,
+    }
+    .into()
 }
 
 /// Offers `data` in-band under `name`, announcing `size` and `hash`; returns the

@@ -26,7 +26,14 @@ fn server() -> Prosody {
 
 fn offer(sid: &str, name: &str) -> Element {
     let file = FileInfo::new(name, 1000);
-    FileOffer { sid: sid.into(), mime_type: None, file, methods: vec![ns::BYTESTREAMS.into(), ns::IBB.into()] }.into()
+    FileOffer {
+        sid: sid.into(),
+        mime_type: None,
+        file,
+        methods: vec![ns::BYTESTREAMS.into(), ns::IBB.into()],
+        batch: None,
+    }
+    .into()
 }
 
 async fn stranger(server: &Prosody) -> Client {

@@ -358,11 +358,24 @@ impl ManifestAssembler {
     }
 }
 
-/// The marker in an SI offer of a batch's file: which batch, which entry.
+/// The marker in an SI offer of a batch's files: which batch, and which run of its
+/// entries the offered stream carries, one after the other (`first`, `first + 1`, ...,
+/// `count` of them). Small files travel many to a stream, so that a folder of
+/// thousands does not pay a negotiation per file; the offered size is the run's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InBatch {
     pub id: String,
-    pub path: RelPath,
+    pub first: u64,
+    pub count: u64,
+}
+
+impl InBatch {
+    /// The entries of `m` this run names, or `None` when it runs outside the batch.
+    pub fn entries<'a>(&self, m: &'a Manifest) -> Option<&'a [Entry]> {
+        let first = usize::try_from(self.first).ok()?;
+        let end = first.checked_add(usize::try_from(self.count).ok()?)?;
+        m.entries.get(first..end)
+    }
 }
 
 impl TryFrom<&Element> for InBatch {
@@ -374,14 +387,23 @@ impl TryFrom<&Element> for InBatch {
         }
         let bad = |e: ManifestError| ParseError::Invalid { element: "in-batch", reason: e.to_string() };
         let id = short_text(el, "id").map_err(bad)?;
-        let path = RelPath::new(attr(el, "path").map_err(bad)?).map_err(bad)?;
-        Ok(InBatch { id, path })
+        let first = number(el, "first").map_err(bad)?;
+        let count = el.attr("count").map(|_| number(el, "count")).transpose().map_err(bad)?.unwrap_or(1);
+        if count == 0 || count > MAX_FILES || first >= MAX_FILES {
+            return Err(ParseError::Invalid { element: "in-batch", reason: "the run is empty or too long".into() });
+        }
+        Ok(InBatch { id, first, count })
     }
 }
 
 impl From<&InBatch> for Element {
     fn from(m: &InBatch) -> Element {
-        Element::new("in-batch", NS).with_attr("id", &m.id).with_attr("path", m.path.as_str())
+        let el = Element::new("in-batch", NS).with_attr("id", &m.id).with_attr("first", m.first.to_string());
+        if m.count == 1 {
+            el
+        } else {
+            el.with_attr("count", m.count.to_string())
+        }
     }
 }
 

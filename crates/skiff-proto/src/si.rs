@@ -139,6 +139,8 @@ pub struct FileOffer {
     pub file: FileInfo,
     /// The stream methods offered, in the sender's order.
     pub methods: Vec<String>,
+    /// Skiff's marker: the stream carries files of a batch announced before.
+    pub batch: Option<crate::batch::InBatch>,
 }
 
 impl FileOffer {
@@ -165,7 +167,10 @@ impl TryFrom<&Element> for FileOffer {
         // The default type and none at all mean the same (so an offer reads back as
         // it was written).
         let mime_type = el.attr("mime-type").filter(|m| *m != DEFAULT_MIME_TYPE).map(str::to_owned);
-        Ok(FileOffer { sid, mime_type, file, methods })
+        // A malformed marker refuses the offer: taken alone, it would ask the user
+        // about a file that belongs to a batch.
+        let batch = el.child("in-batch", crate::batch::NS).map(crate::batch::InBatch::try_from).transpose()?;
+        Ok(FileOffer { sid, mime_type, file, methods, batch })
     }
 }
 
@@ -179,6 +184,7 @@ impl From<&FileOffer> for Element {
             .with_attr("profile", ns::SI_FILE_TRANSFER)
             .with_child((&o.file).into())
             .with_child(feature(form))
+            .with_children(o.batch.as_ref().map(Element::from))
     }
 }
 
@@ -334,6 +340,18 @@ mod tests {
         let written = Element::from(&o);
         assert_eq!(written.attr("mime-type"), Some(DEFAULT_MIME_TYPE));
         assert_eq!(FileOffer::try_from(&written).unwrap(), o);
+    }
+
+    #[test]
+    fn an_offer_in_a_batch_says_so_and_a_bad_marker_refuses_it() {
+        let mut o = FileOffer::try_from(&el(OFFER)).unwrap();
+        assert_eq!(o.batch, None);
+        o.batch = Some(crate::batch::InBatch { id: "b1".into(), first: 4, count: 2 });
+        let written = Element::from(&o);
+        assert!(written.to_xml().contains("<in-batch xmlns='urn:x-skiff:batch:0' id='b1' first='4' count='2'/>"));
+        assert_eq!(FileOffer::try_from(&written).unwrap(), o);
+        let bad = OFFER.replace("</si>", "<in-batch xmlns='urn:x-skiff:batch:0' id='b1' first='x'/></si>");
+        assert!(FileOffer::try_from(&el(&bad)).is_err());
     }
 
     #[test]

@@ -49,6 +49,15 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up("ALTER TABLE transfers ADD COLUMN verified TEXT;"),
     // Why a transfer ended without the file (`FailReason`), beside the `error` text.
     M::up("ALTER TABLE transfers ADD COLUMN fail_reason TEXT;"),
+    // Batches (a folder, many files offered together): one row for the batch (`files`
+    // set: how many it holds), one per file with `parent` pointing at it and its path
+    // inside the batch. Removing the batch's row removes its files' rows.
+    M::up(
+        "ALTER TABLE transfers ADD COLUMN parent INTEGER REFERENCES transfers (id) ON DELETE CASCADE;
+         ALTER TABLE transfers ADD COLUMN files INTEGER;
+         ALTER TABLE transfers ADD COLUMN rel_path TEXT;
+         CREATE INDEX transfers_parent ON transfers (parent);",
+    ),
 ];
 
 /// The migrations applied by [`Store::open`].
@@ -56,7 +65,7 @@ pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRAT
 
 /// The columns of [`TransferRecord`], in the order `record_from_row` reads them.
 const COLUMNS: &str = "id, sid, direction, account, peer_jid, file_name, local_path, size, md5, sha256, date, \
-    description, route, streamhost, state, bytes_done, error, created_at, updated_at, finished_at, \"offset\", attempts, url, verified, fail_reason";
+    description, route, streamhost, state, bytes_done, error, created_at, updated_at, finished_at, \"offset\", attempts, url, verified, fail_reason, parent, files, rel_path";
 
 /// Why the history could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -209,29 +218,62 @@ impl Store {
 
     /// Records a new transfer (attempt 1, nothing done yet) and returns its id.
     pub fn insert(&self, t: &NewTransfer) -> Result<i64, StoreError> {
+        insert_row(&self.conn(), t, None)
+    }
+
+    /// Records a batch (`batch.files` set) and its files, all or nothing, in one
+    /// transaction: the batch's id, and its files' ids in the order given.
+    pub fn insert_batch(&self, batch: &NewTransfer, files: &[NewTransfer]) -> Result<(i64, Vec<i64>), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let id = insert_row(&tx, batch, None)?;
+        let ids = files.iter().map(|f| insert_row(&tx, f, Some(id))).collect::<Result<Vec<_>, _>>()?;
+        tx.commit()?;
+        Ok((id, ids))
+    }
+
+    /// The files of batch `id`, in the order they were recorded.
+    pub fn batch_files(&self, id: i64) -> Result<Vec<TransferRecord>, StoreError> {
+        let mut q = Query::default();
+        q.and("parent = ?", [id.into()]);
+        q.sql.push_str(" ORDER BY id");
+        self.query(&q)
+    }
+
+    /// Marks the files `ids` of a batch completed, with their SHA-256 and how they
+    /// were verified, in one transaction.
+    pub fn complete_files(&self, done: &[(i64, String, Verification)]) -> Result<(), StoreError> {
         let now = now_ms();
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO transfers (sid, direction, account, peer_jid, file_name, local_path, size, md5, date, \
-             description, state, created_at, updated_at, finished_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
-            params![
-                t.sid,
-                t.direction,
-                t.account,
-                t.peer_jid,
-                t.file_name,
-                t.local_path,
-                to_i64(t.size)?,
-                t.md5,
-                t.date,
-                t.description,
-                t.state,
-                now,
-                t.state.is_final().then_some(now),
-            ],
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE transfers SET state = 'completed', sha256 = ?2, verified = ?3, bytes_done = size, \
+                 error = NULL, fail_reason = NULL, finished_at = ?4, updated_at = ?4 WHERE id = ?1",
+            )?;
+            for (id, sha256, verified) in done {
+                stmt.execute(params![id, sha256, verified, now])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Moves every file of batch `id` that is not completed to `state` (with why).
+    pub fn set_open_files_state(
+        &self,
+        id: i64,
+        state: TransferState,
+        failure: Option<(FailReason, &str)>,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let (reason, error) = failure.filter(|_| state.keeps_error()).map(|(r, e)| (Wire(r), e)).unzip();
+        self.conn().execute(
+            "UPDATE transfers SET state = ?2, error = ?3, fail_reason = ?4, finished_at = ?5, updated_at = ?6 \
+             WHERE parent = ?1 AND state != 'completed'",
+            params![id, state, error, reason, state.is_final().then_some(now), now],
         )?;
-        Ok(conn.last_insert_rowid())
+        Ok(())
     }
 
     /// The transfer with this id, or [`StoreError::NotFound`].
@@ -320,6 +362,11 @@ impl Store {
         let mut q = Query::default();
         if let Some(peer) = f.peer.as_deref().filter(|p| !p.is_empty()) {
             q.peer(peer);
+        }
+        // The files of one batch, or the history's rows (a batch is one of them).
+        match f.parent {
+            Some(parent) => q.and("parent = ?", [parent.into()]),
+            None => q.and("parent IS NULL", []),
         }
         if let Some(direction) = f.direction {
             q.and("direction = ?", [text(direction.as_str())]);
@@ -421,6 +468,35 @@ impl Store {
         let rows = stmt.query_map(params_from_iter(&q.args), record_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Inserts one row (a file of batch `parent`, when given).
+fn insert_row(conn: &Connection, t: &NewTransfer, parent: Option<i64>) -> Result<i64, StoreError> {
+    let now = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO transfers (sid, direction, account, peer_jid, file_name, local_path, size, md5, date, \
+         description, state, created_at, updated_at, finished_at, parent, files, rel_path) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(params![
+        t.sid,
+        t.direction,
+        t.account,
+        t.peer_jid,
+        t.file_name,
+        t.local_path,
+        to_i64(t.size)?,
+        t.md5,
+        t.date,
+        t.description,
+        t.state,
+        now,
+        t.state.is_final().then_some(now),
+        parent,
+        t.files.map(to_i64).transpose()?,
+        t.rel_path,
+    ])?;
+    Ok(conn.last_insert_rowid())
 }
 
 /// A `WHERE` clause built from optional criteria, with its `?` arguments in order.

@@ -160,6 +160,12 @@ pub struct TransferRecord {
     /// How the file was checked once complete ([`Verification::None`] before, or
     /// when it could not be: "received, not verified").
     pub verified: Verification,
+    /// For a file of a batch: the batch's record.
+    pub parent: Option<i64>,
+    /// For a batch: how many files it holds (its `size` is theirs together).
+    pub files: Option<u64>,
+    /// For a file of a batch: its path inside the batch (`photos/2024/a.jpg`).
+    pub rel_path: Option<String>,
 }
 
 /// What [`Store::insert`] needs; the rest starts empty.
@@ -176,6 +182,10 @@ pub struct NewTransfer {
     pub date: Option<String>,
     pub description: Option<String>,
     pub state: TransferState,
+    /// For a batch: how many files it holds.
+    pub files: Option<u64>,
+    /// For a file of a batch: its path inside the batch.
+    pub rel_path: Option<String>,
 }
 
 /// What [`Store::list`] returns: every field set must match (an empty text counts as
@@ -197,6 +207,9 @@ pub struct HistoryQuery {
     /// Created before this time (Unix milliseconds).
     pub until_ms: Option<i64>,
     pub limit: Option<u32>,
+    /// The files of this batch; unset: the history's own rows (a batch is one row,
+    /// its files are not listed beside it).
+    pub parent: Option<i64>,
 }
 
 pub(super) fn text(s: &str) -> Value {
@@ -246,6 +259,9 @@ pub(super) fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TransferRecord> {
         verified: r.get::<_, Option<String>>(23)?.and_then(|v| v.parse().ok()).unwrap_or(Verification::None),
         // Likewise: a reason this version does not know reads as none.
         fail_reason: r.get::<_, Option<String>>(24)?.and_then(|v| v.parse().ok()),
+        parent: r.get(25)?,
+        files: r.get::<_, Option<i64>>(26)?.and_then(|v| u64::try_from(v).ok()),
+        rel_path: r.get(27)?,
     })
 }
 

@@ -16,6 +16,8 @@ fn offer(sid: &str, direction: Direction, peer: &str, name: &str) -> NewTransfer
         date: None,
         description: None,
         state: Offered,
+        files: None,
+        rel_path: None,
     }
 }
 
@@ -275,6 +277,7 @@ fn list_filters_and_order() {
         since_ms: Some(1000),
         until_ms: Some(1001),
         limit: Some(5),
+        parent: None,
     };
     assert_eq!(list(all), [a]);
     // Empty texts (a cleared form field) do not filter.
@@ -450,4 +453,40 @@ fn killed_process_leaves_consistent_records() {
     assert_eq!((r.state, r.bytes_done), (Active, 4096));
     assert_eq!(store.interrupt_unfinished(ME).unwrap(), 1);
     assert_eq!(store.get(id).unwrap().state, Interrupted);
+}
+
+#[test]
+fn a_batch_is_one_row_that_opens_to_its_files() {
+    let s = Store::open_in_memory().unwrap();
+    let lone = s.insert(&offer("l", Direction::Incoming, "bob@x/pc", "lone.txt")).unwrap();
+    let batch = NewTransfer { files: Some(2), size: 3, ..offer("b1", Direction::Incoming, "bob@x/pc", "photos") };
+    let file = |rel: &str, size| NewTransfer {
+        rel_path: Some(rel.into()),
+        size,
+        ..offer("b1", Direction::Incoming, "bob@x/pc", rel.rsplit('/').next().unwrap())
+    };
+    let (id, files) = s.insert_batch(&batch, &[file("photos/2024/a.jpg", 1), file("photos/2023/a.jpg", 2)]).unwrap();
+    let ids = |v: Vec<TransferRecord>| v.iter().map(|r| r.id).collect::<Vec<_>>();
+    // The history lists the batch as one row beside the lone file, not its files.
+    assert_eq!(ids(s.list(&HistoryQuery::default()).unwrap()), [id, lone]);
+    let row = s.get(id).unwrap();
+    assert_eq!((row.files, row.parent, row.size), (Some(2), None, 3));
+    // Its files, in order, each pointing at it with its path inside the batch.
+    let listed = s.list(&HistoryQuery { parent: Some(id), ..Default::default() }).unwrap();
+    assert_eq!(ids(listed), [files[1], files[0]]);
+    let inside = s.batch_files(id).unwrap();
+    assert_eq!(ids(inside.clone()), files);
+    assert_eq!(inside[0].rel_path.as_deref(), Some("photos/2024/a.jpg"));
+    assert!(inside.iter().all(|r| r.parent == Some(id)));
+    // Completed files keep their state when the rest of the batch is interrupted.
+    s.complete_files(&[(files[0], "ab".repeat(32), Verification::Sha256)]).unwrap();
+    s.set_open_files_state(id, TransferState::Interrupted, Some((FailReason::Network, "cut"))).unwrap();
+    let inside = s.batch_files(id).unwrap();
+    assert_eq!((inside[0].state, inside[0].bytes_done, inside[0].verified), (Completed, 1, Verification::Sha256));
+    assert_eq!((inside[1].state, inside[1].fail_reason), (TransferState::Interrupted, Some(FailReason::Network)));
+    // Removing the batch removes its files; the lone file stays.
+    s.delete(id).unwrap();
+    assert!(s.batch_files(id).unwrap().is_empty());
+    assert!(matches!(s.get(files[0]), Err(StoreError::NotFound(_))));
+    assert_eq!(s.get(lone).unwrap().id, lone);
 }

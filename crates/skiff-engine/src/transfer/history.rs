@@ -145,6 +145,9 @@ mod tests {
             attempts: 1,
             url: None,
             verified: Verification::None,
+            parent: None,
+            files: None,
+            rel_path: None,
         }
     }
 

@@ -199,6 +199,8 @@ fn record_offer(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Res
         date: f.date.clone(),
         description: f.desc.clone(),
         state: TransferState::Offered,
+        files: None,
+        rel_path: None,
     })?)
 }
 

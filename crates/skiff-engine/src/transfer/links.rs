@@ -270,6 +270,8 @@ fn record_link(
         date: None,
         description: desc.clone(),
         state: TransferState::Offered,
+        files: None,
+        rel_path: None,
     })?;
     if let Some(url) = url {
         let _ = store.set_url(id, url);

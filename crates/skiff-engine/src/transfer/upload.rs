@@ -334,6 +334,8 @@ impl Transfers {
             date: None,
             description: description.clone(),
             state: TransferState::Offered,
+            files: None,
+            rel_path: None,
         })?)
     }
 }

@@ -156,12 +156,31 @@ fn hostile_parts_are_refused_before_they_are_read() {
 
 #[test]
 fn the_offer_marker_round_trips() {
-    let m = InBatch { id: "b1".into(), path: RelPath::new("2024/a.jpg").unwrap() };
+    let m = InBatch { id: "b1".into(), first: 2, count: 3 };
     let el = Element::from(&m);
-    assert_eq!(el.to_xml(), "<in-batch xmlns='urn:x-skiff:batch:0' id='b1' path='2024/a.jpg'/>");
-    assert_eq!(InBatch::try_from(&el), Ok(m));
-    let bad = parse_element(b"<in-batch xmlns='urn:x-skiff:batch:0' id='b1' path='/etc/passwd'/>").unwrap();
-    assert!(matches!(InBatch::try_from(&bad), Err(ParseError::Invalid { .. })));
+    assert_eq!(el.to_xml(), "<in-batch xmlns='urn:x-skiff:batch:0' id='b1' first='2' count='3'/>");
+    assert_eq!(InBatch::try_from(&el), Ok(m.clone()));
+    let one = InBatch { id: "b1".into(), first: 0, count: 1 };
+    assert_eq!(Element::from(&one).to_xml(), "<in-batch xmlns='urn:x-skiff:batch:0' id='b1' first='0'/>");
+    assert_eq!(InBatch::try_from(&Element::from(&one)), Ok(one.clone()));
+    for bad in [
+        "<in-batch xmlns='urn:x-skiff:batch:0' id='b1'/>",
+        "<in-batch xmlns='urn:x-skiff:batch:0' id='b1' first='0' count='0'/>",
+        "<in-batch xmlns='urn:x-skiff:batch:0' id='b1' first='0' count='20001'/>",
+        "<in-batch xmlns='urn:x-skiff:batch:0' id='b1' first='-1'/>",
+        "<in-batch xmlns='urn:x-skiff:batch:0' first='1'/>",
+    ] {
+        let el = parse_element(bad.as_bytes()).unwrap();
+        assert!(matches!(InBatch::try_from(&el), Err(ParseError::Invalid { .. })), "{bad}");
+    }
     let other = parse_element(b"<x xmlns='urn:x-skiff:batch:0'/>").unwrap();
     assert!(matches!(InBatch::try_from(&other), Err(ParseError::NotMine { .. })));
+    // The entries a run names, none when it leaves the batch (or overflows).
+    let entries =
+        (0..5).map(|i| Entry { path: RelPath::new(&format!("f{i}")).unwrap(), size: i, sha256: None }).collect();
+    let manifest = Manifest::new("b1", "n", entries).unwrap();
+    let paths = |r: &InBatch| r.entries(&manifest).map(|e| e.iter().map(|e| e.path.to_string()).collect::<Vec<_>>());
+    assert_eq!(paths(&m), Some(vec!["f2".to_owned(), "f3".into(), "f4".into()]));
+    assert_eq!(paths(&InBatch { first: 3, ..m.clone() }), None);
+    assert_eq!(paths(&InBatch { first: u64::MAX, count: 2, ..m.clone() }), None);
 }

@@ -268,6 +268,7 @@ pub(super) fn receiver(data: &[u8]) {
         mime_type: None,
         file,
         methods: methods.iter().map(|m| (*m).to_owned()).collect(),
+        batch: None,
     };
     let iq = Iq { from: Some(jids.peer.clone()), ..Iq::set("offer1", Some(jids.me.clone()), Element::from(&offer)) };
     let cfg = ReceiverConfig { max_block_size: 64 + b.u16() % 8192, ..ReceiverConfig::default() };

@@ -82,6 +82,8 @@ pub(super) async fn start(
         date: Some(meta.date.clone()),
         description: description.clone(),
         state: TransferState::Offered,
+        files: None,
+        rel_path: None,
     };
     let id = record_attempt(&t, resume_id, &new)?;
     let o = Outgoing {

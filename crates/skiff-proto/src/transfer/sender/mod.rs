@@ -58,6 +58,8 @@ pub struct SenderConfig {
     pub streamhosts_timeout: Duration,
     /// The receiver is Skiff: in-band blocks start at `ibb_block_size`.
     pub skiff_peer: bool,
+    /// The stream carries these files of a batch (the offer says so).
+    pub batch: Option<crate::batch::InBatch>,
 }
 
 impl Default for SenderConfig {
@@ -72,6 +74,7 @@ impl Default for SenderConfig {
             iq_timeout: Duration::from_secs(30),
             streamhosts_timeout: STREAMHOSTS_TIMEOUT,
             skiff_peer: false,
+            batch: None,
         }
     }
 }
@@ -481,6 +484,7 @@ impl Sender {
             mime_type: None,
             file: self.file.clone(),
             methods: self.cfg.methods.iter().map(|m| m.namespace().to_owned()).collect(),
+            batch: self.cfg.batch.clone(),
         };
         let id = self.send_set(self.peer.clone(), offer.into(), out);
         self.state = State::Offered { id, deadline: now.saturating_add(self.cfg.offer_timeout) };
