@@ -11,6 +11,7 @@
 
 mod hash;
 mod names;
+mod pack;
 mod part;
 mod selection;
 mod source;
@@ -22,10 +23,11 @@ use std::path::Path;
 
 pub use hash::{hash_file, hash_file_blocking, Hashes, StreamHasher};
 pub use names::{is_safe_file_name, part_path, sanitize_file_name, unique_path};
+pub use pack::{unpack, unpack_blocking, PackEntry, UnpackError};
 pub use part::{Finished, PartFile, VerifyError};
 pub use selection::{expand, Chosen, SelectionError};
 pub use source::{file_meta, FileMeta, SourceFile};
-pub use tree::{plan as plan_batch, unique_dir, BatchTree};
+pub use tree::{layout as layout_batch, plan as plan_batch, unique_dir, BatchTree};
 
 /// Longest file name [`sanitize_file_name`] produces, in bytes (most file systems
 /// allow 255; the rest leaves room for ` (n)` and `.part`).

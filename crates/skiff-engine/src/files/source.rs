@@ -1,16 +1,22 @@
 //! The sending side: a file read from an offset, and what an offer says about it.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-/// The sending side's reader: a file opened at an offset, read in blocks.
+/// The sending side's reader: a file, or several read one after the other (a run of
+/// a batch's small files, sent as one stream), opened at an offset and read in blocks.
 #[derive(Debug)]
 pub struct SourceFile {
-    file: File,
+    /// The files and the size each had when the offer was made.
+    files: Vec<(PathBuf, u64)>,
+    /// The file being read, its index and how much of it is left.
+    current: Option<(usize, File, u64)>,
+    /// Index of the next file to open.
+    next: usize,
     size: u64,
     position: u64,
 }
@@ -19,6 +25,44 @@ impl SourceFile {
     /// Opens `path` for sending from byte `offset` (0 for a new transfer). Fails with
     /// `InvalidInput` when `offset` is past the end of the file.
     pub async fn open(path: &Path, offset: u64) -> io::Result<SourceFile> {
+        let size = regular_file_len(path).await?;
+        SourceFile::open_many(vec![(path.to_path_buf(), size)], offset).await
+    }
+
+    /// Opens `files` (each with the size it was announced with) as one stream, from
+    /// byte `offset` of the whole. A file whose size is no longer the announced one
+    /// fails the read that reaches it.
+    pub async fn open_many(files: Vec<(PathBuf, u64)>, offset: u64) -> io::Result<SourceFile> {
+        let size = files.iter().map(|f| f.1).fold(0u64, u64::saturating_add);
+        if offset > size {
+            let what = match files.as_slice() {
+                [(p, _)] => p.display().to_string(),
+                _ => format!("{} files", files.len()),
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot send {what} from byte {offset}: it has only {size} bytes"),
+            ));
+        }
+        let mut src = SourceFile { files, current: None, next: 0, size, position: offset };
+        // Skip the files wholly before `offset`; open the one it falls in there.
+        let mut skip = offset;
+        while src.next < src.files.len() {
+            let len = src.files[src.next].1;
+            if skip < len || (skip == 0 && len == 0) {
+                src.open_next(skip).await?;
+                break;
+            }
+            skip -= len;
+            src.next += 1;
+        }
+        Ok(src)
+    }
+
+    /// Opens the next file at `at`, checking it still has its announced size.
+    async fn open_next(&mut self, at: u64) -> io::Result<()> {
+        let index = self.next;
+        let (path, len) = &self.files[index];
         let mut file = File::open(path).await?;
         let meta = file.metadata().await?;
         if !meta.is_file() {
@@ -27,34 +71,70 @@ impl SourceFile {
                 format!("{} is not a regular file", path.display()),
             ));
         }
-        let size = meta.len();
-        if offset > size {
+        if self.files.len() > 1 && meta.len() != *len {
             return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot send {} from byte {offset}: it has only {size} bytes", path.display()),
+                io::ErrorKind::InvalidData,
+                format!("{} changed size after it was offered ({len} bytes then, {} now)", path.display(), meta.len()),
             ));
         }
-        file.seek(io::SeekFrom::Start(offset)).await?;
-        Ok(SourceFile { file, size, position: offset })
+        if at > meta.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot send {} from byte {at}: it has only {} bytes", path.display(), meta.len()),
+            ));
+        }
+        file.seek(io::SeekFrom::Start(at)).await?;
+        // A single file is sent as it is now (its end is where reading stops).
+        let left = if self.files.len() > 1 { len - at } else { u64::MAX };
+        self.current = Some((index, file, left));
+        self.next = index + 1;
+        Ok(())
     }
 
-    /// Reads the next block into `buf`, filling it unless the end of the file comes
-    /// first. Returns the number of bytes read; 0 at the end of the file.
+    /// Reads the next block into `buf`, filling it unless the end comes first. Returns
+    /// the number of bytes read; 0 at the end.
     pub async fn read_block(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut filled = 0;
         while filled < buf.len() {
-            match self.file.read(&mut buf[filled..]).await {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            let Some((index, file, left)) = self.current.as_mut() else {
+                if self.next >= self.files.len() {
+                    break;
+                }
+                self.open_next(0).await?;
+                continue;
+            };
+            let want = (buf.len() - filled).min(usize::try_from(*left).unwrap_or(usize::MAX));
+            let n = if want == 0 {
+                0
+            } else {
+                match file.read(&mut buf[filled..filled + want]).await {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            if n == 0 {
+                if self.files.len() > 1 && *left > 0 {
+                    let path = self.files[*index].0.display().to_string();
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{path} got shorter while it was being sent"),
+                    ));
+                }
+                self.current = None;
+                if self.files.len() == 1 {
+                    break;
+                }
+                continue;
             }
+            *left -= n as u64;
+            filled += n;
         }
         self.position += filled as u64;
         Ok(filled)
     }
 
-    /// Size of the file when it was opened.
+    /// Size of the file (or of the files together) when opened.
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -63,6 +143,15 @@ impl SourceFile {
     pub fn position(&self) -> u64 {
         self.position
     }
+}
+
+/// The size of the regular file at `path`.
+async fn regular_file_len(path: &Path) -> io::Result<u64> {
+    let meta = tokio::fs::metadata(path).await?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
+    }
+    Ok(meta.len())
 }
 
 /// What an offer says about a file to send.

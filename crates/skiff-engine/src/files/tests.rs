@@ -558,6 +558,42 @@ async fn source_file_reads_from_an_offset() {
 }
 
 #[tokio::test]
+async fn several_files_read_as_one_stream_from_any_offset() {
+    let d = dir();
+    let mut files = Vec::new();
+    for (name, data) in [("a", &b"abc"[..]), ("empty", b""), ("b", b"defgh"), ("c", b"ij")] {
+        let p = d.path().join(name);
+        std::fs::write(&p, data).expect("write");
+        files.push((p, data.len() as u64));
+    }
+    let all = b"abcdefghij";
+    for offset in 0..=10u64 {
+        for block in [1usize, 2, 4, 64] {
+            let mut src = SourceFile::open_many(files.clone(), offset).await.expect("open");
+            assert_eq!((src.size(), src.position()), (10, offset));
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; block];
+            loop {
+                let n = src.read_block(&mut buf).await.expect("read");
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, &all[offset as usize..], "from {offset} in blocks of {block}");
+            assert_eq!(src.position(), 10);
+        }
+    }
+    assert!(SourceFile::open_many(files.clone(), 11).await.is_err());
+    // A file that changed after the offer fails the read that reaches it.
+    std::fs::write(&files[2].0, b"de").expect("shrink");
+    let mut src = SourceFile::open_many(files.clone(), 0).await.expect("open");
+    let mut buf = [0u8; 16];
+    let err = src.read_block(&mut buf).await.expect_err("changed");
+    assert!(err.to_string().contains("changed size"), "{err}");
+}
+
+#[tokio::test]
 async fn source_file_fills_whole_blocks() {
     let d = dir();
     let path = d.path().join("big.bin");
@@ -593,4 +629,55 @@ fn file_meta_reports_size_name_and_date() {
     assert_eq!(meta.date, "2009-07-14T04:52:25.650Z");
     assert_eq!(file_meta(d.path()).expect_err("directory").kind(), io::ErrorKind::InvalidInput);
     assert_eq!(file_meta(&d.path().join("missing")).expect_err("missing").kind(), io::ErrorKind::NotFound);
+}
+
+// --- packs -------------------------------------------------------------------
+
+fn sha256_hex(data: &[u8]) -> String {
+    let mut h = StreamHasher::new();
+    h.update(data);
+    h.finish().sha256
+}
+
+#[test]
+fn a_pack_is_cut_into_its_files_each_checked() {
+    let d = dir();
+    let root = d.path().join("photos");
+    let files: [(&str, &[u8]); 4] =
+        [("2024/a.jpg", b"first"), ("2023/a.jpg", b"second!"), ("empty.txt", b""), ("deep/er/x", b"xyz")];
+    let pack = d.path().join("pack");
+    std::fs::write(&pack, files.iter().flat_map(|f| f.1.iter().copied()).collect::<Vec<u8>>()).unwrap();
+    let entries: Vec<PackEntry> = files
+        .iter()
+        .map(|(p, data)| PackEntry { path: root.join(p), size: data.len() as u64, sha256: sha256_hex(data) })
+        .collect();
+    let hashes = unpack_blocking(&pack, &entries).expect("unpack");
+    for ((p, data), h) in files.iter().zip(&hashes) {
+        assert_eq!(std::fs::read(root.join(p)).unwrap(), *data, "{p}");
+        assert_eq!(h.sha256, sha256_hex(data));
+        assert!(!part_path(&root.join(p)).exists());
+    }
+    // Again into the same places: nothing is written over.
+    assert!(matches!(unpack_blocking(&pack, &entries), Err(UnpackError::Exists(_))));
+    assert_eq!(std::fs::read(root.join("2024/a.jpg")).unwrap(), b"first");
+}
+
+#[test]
+fn a_pack_with_a_damaged_file_leaves_nothing() {
+    let d = dir();
+    let root = d.path().join("b");
+    let pack = d.path().join("pack");
+    std::fs::write(&pack, b"goodbad").unwrap();
+    let entries = vec![
+        PackEntry { path: root.join("good"), size: 4, sha256: sha256_hex(b"good") },
+        PackEntry { path: root.join("bad"), size: 3, sha256: sha256_hex(b"BAD") },
+    ];
+    let err = unpack_blocking(&pack, &entries).expect_err("damaged");
+    assert!(matches!(err, UnpackError::HashMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("bad"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&root).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A stream of another length than its files is refused before anything is written.
+    let short = vec![PackEntry { path: root.join("good"), size: 5, sha256: sha256_hex(b"good") }];
+    assert!(matches!(unpack_blocking(&pack, &short), Err(UnpackError::SizeMismatch { expected: 5, got: 7 })));
 }

@@ -30,7 +30,12 @@ pub fn unique_dir(dir: &Path, name: &str) -> PathBuf {
 
 /// Plans where `manifest`'s files go under a new folder in `dir` (nothing is created).
 pub fn plan(dir: &Path, manifest: &Manifest) -> BatchTree {
-    let root = unique_dir(dir, &sanitize_file_name(&manifest.head.name));
+    layout(unique_dir(dir, &sanitize_file_name(&manifest.head.name)), manifest)
+}
+
+/// Where `manifest`'s files go under `root`: the same for the same manifest, so a
+/// batch resumed later finds its files where the first attempt put them.
+pub fn layout(root: PathBuf, manifest: &Manifest) -> BatchTree {
     let safe: Vec<Vec<String>> =
         manifest.entries.iter().map(|e| e.path.components().map(sanitize_file_name).collect::<Vec<_>>()).collect();
     // Folders first: a file may then take a name of its own, a folder never has to.
