@@ -60,7 +60,7 @@ pub fn auto_accepts(settings: &Settings, size: u64, from_contact: bool) -> bool 
 /// What the shell itself does about an event.
 fn react(app: &AppHandle, client: &Client, transfers: &Transfers, store: &Arc<Store>, event: &Event) {
     match event {
-        Event::TransferOffered { id, direction, peer, name, size, description: _, resume_from }
+        Event::TransferOffered { id, direction, peer, name, size, description: _, resume_from, files }
             if *direction == Direction::Incoming && *resume_from == 0 =>
         {
             let settings = Settings::load(store);
@@ -77,7 +77,7 @@ fn react(app: &AppHandle, client: &Client, transfers: &Transfers, store: &Arc<St
             }
             let stranger = contact.is_none();
             let who = contact.and_then(|c| c.name).filter(|n| !n.trim().is_empty()).unwrap_or_else(|| bare.to_owned());
-            let offer = Offer { id: *id, name: name.clone(), size: *size };
+            let offer = Offer { id: *id, name: name.clone(), size: *size, files: *files };
             offer_waiting(app, transfers, store, bare, &who, stranger, offer);
         }
         Event::TransferStarted { id, .. } | Event::TransferRejected { id, .. } => {
@@ -140,6 +140,8 @@ struct Offer {
     id: i64,
     name: String,
     size: u64,
+    /// A batch (a folder) of this many files.
+    files: Option<u64>,
 }
 
 /// The offers waiting for an answer and the peers notified about them.
@@ -307,6 +309,17 @@ pub fn plain_text(s: &str, max_chars: usize) -> String {
 fn note_view(note: &PeerNote) -> NoteView {
     let who = if note.stranger { format!("{} (not in your contacts)", note.who) } else { note.who.clone() };
     match note.offers.as_slice() {
+        [o @ Offer { files: Some(n), .. }] => NoteView {
+            summary: "Incoming folder",
+            body: format!(
+                "{who} wants to send the folder {} ({n} {}, {})",
+                plain_text(&o.name, 120),
+                if *n == 1 { "file" } else { "files" },
+                human_size(o.size)
+            ),
+            actions: vec![("default", "Open"), ("accept", "Accept"), ("reject", "Reject")],
+            offers: note.offers.clone(),
+        },
         [o] => NoteView {
             summary: "Incoming file",
             body: format!("{who} wants to send {} ({})", plain_text(&o.name, 120), offer_size(o.size)),
@@ -315,7 +328,7 @@ fn note_view(note: &PeerNote) -> NoteView {
         },
         many => NoteView {
             summary: "Incoming files",
-            body: format!("{who} wants to send {} files", many.len()),
+            body: format!("{who} wants to send {} files", many.iter().map(|o| o.files.unwrap_or(1)).sum::<u64>()),
             actions: vec![("default", "Open"), ("reject", "Decline all")],
             offers: note.offers.clone(),
         },
@@ -559,7 +572,7 @@ mod tests {
     }
 
     fn offer(id: i64, name: &str, size: u64) -> Offer {
-        Offer { id, name: name.into(), size }
+        Offer { id, name: name.into(), size, files: None }
     }
 
     #[test]
@@ -575,6 +588,20 @@ mod tests {
         let keys: Vec<_> = v.actions.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, ["default", "accept", "reject"]);
         assert_eq!(v.actions[0].1, "Open");
+    }
+
+    #[test]
+    fn a_folder_reads_as_one_offer_with_its_file_count() {
+        let mut o = Offers::default();
+        let folder = Offer { files: Some(312), ..offer(1, "photos<b>", 1_503_238_553) };
+        o.add("bob@example.com", "bob", false, folder);
+        let v = o.view("bob@example.com", 1).unwrap();
+        assert_eq!(v.summary, "Incoming folder");
+        assert_eq!(v.body, "bob wants to send the folder photos&lt;b&gt; (312 files, 1.4 GiB)");
+        assert!(v.actions.iter().any(|(k, _)| *k == "accept"));
+        // Beside a single file, the notification counts files, not offers.
+        o.add("bob@example.com", "bob", false, offer(2, "a.txt", 1));
+        assert_eq!(o.view("bob@example.com", 1).unwrap().body, "bob wants to send 313 files");
     }
 
     #[test]
@@ -696,6 +723,7 @@ mod tests {
             size: 3,
             description: None,
             resume_from: 0,
+            files: None,
         };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["type"], "transfer_offered");

@@ -122,6 +122,13 @@ pub enum Event {
     /// acceptance; the download tells it, in `TransferProgress.total` and the record),
     /// and an empty file otherwise; either way it says nothing about how much an
     /// accepted link will bring, so it is no ground for accepting by size.
+    ///
+    /// A batch (a folder, several files offered together) is one offer: `files` says
+    /// how many it holds, `name` is its folder's name and `size` the files' together.
+    /// Accepted, it lands as a new folder of that name in the folder chosen; its
+    /// progress, start, end and failure come as for one file, under its id, with
+    /// [`Event::BatchProgress`] counting the files done. Its files are in the history
+    /// under it (`HistoryQuery.parent`).
     TransferOffered {
         id: i64,
         direction: crate::store::Direction,
@@ -130,6 +137,8 @@ pub enum Event {
         size: u64,
         description: Option<String>,
         resume_from: u64,
+        /// A batch of this many files; `None` for a single file.
+        files: Option<u64>,
     },
     /// Data starts to flow over `route` (`s5b-direct`, `s5b-proxy`, `ibb`).
     TransferStarted { id: i64, route: crate::store::Route, streamhost: Option<String>, offset: u64 },
@@ -162,6 +171,8 @@ pub enum Event {
         resumable: bool,
         upload_fallback: bool,
     },
+    /// Files of batch `id` done so far (verified and named), of `files`.
+    BatchProgress { id: i64, files_done: u64, files: u64 },
     /// Something the user should know about a running transfer (e.g. why it is slow).
     TransferNotice { id: i64, message: String },
     /// The receiver declined, or we did.

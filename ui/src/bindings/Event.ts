@@ -8,7 +8,11 @@ import type { Show } from "./Show";
 import type { Untrusted } from "./Untrusted";
 import type { Verification } from "./Verification";
 
-export type Event = { "type": "connecting", attempt: number, } | { "type": "online", jid: string, tls: boolean, mechanism: string, } | { "type": "offline", reason: string, will_retry: boolean, } | { "type": "reconnecting", attempt: number, delay_ms: number, } | { "type": "interrupted", reason: string, } | { "type": "resumed", jid: string, tls: boolean, mechanism: string, } | { "type": "roster", contacts: Array<Contact>, } | { "type": "contact_changed", contact: Contact, } | { "type": "contact_removed", jid: string, } | { "type": "presence", jid: string, resource: string, available: boolean, show: Show, status: string | null, priority: number, } | { "type": "subscription_request", from: string, } | { "type": "transfer_offered", id: number, direction: Direction, peer: string, name: string, size: number, description: string | null, resume_from: number, } | { "type": "transfer_started", id: number, route: Route, streamhost: string | null, offset: number, } | { "type": "transfer_progress", id: number, bytes: number, total: number, bytes_per_sec: number, } | { "type": "transfer_completed", id: number, name: string, path: string, size: number, bytes: number, sha256: string, route: Route, seconds: number, 
+export type Event = { "type": "connecting", attempt: number, } | { "type": "online", jid: string, tls: boolean, mechanism: string, } | { "type": "offline", reason: string, will_retry: boolean, } | { "type": "reconnecting", attempt: number, delay_ms: number, } | { "type": "interrupted", reason: string, } | { "type": "resumed", jid: string, tls: boolean, mechanism: string, } | { "type": "roster", contacts: Array<Contact>, } | { "type": "contact_changed", contact: Contact, } | { "type": "contact_removed", jid: string, } | { "type": "presence", jid: string, resource: string, available: boolean, show: Show, status: string | null, priority: number, } | { "type": "subscription_request", from: string, } | { "type": "transfer_offered", id: number, direction: Direction, peer: string, name: string, size: number, description: string | null, resume_from: number, 
+/**
+ * A batch of this many files; `None` for a single file.
+ */
+files: number | null, } | { "type": "transfer_started", id: number, route: Route, streamhost: string | null, offset: number, } | { "type": "transfer_progress", id: number, bytes: number, total: number, bytes_per_sec: number, } | { "type": "transfer_completed", id: number, name: string, path: string, size: number, bytes: number, sha256: string, route: Route, seconds: number, 
 /**
  * How the content was checked; `none` = "received, not verified" (only the
  * size matched), which the shells must say instead of a plain "completed".
@@ -21,4 +25,4 @@ reason: FailReason,
 /**
  * The sentence for the user.
  */
-error: string, resumable: boolean, upload_fallback: boolean, } | { "type": "transfer_notice", id: number, message: string, } | { "type": "transfer_rejected", id: number, name: string, reason: string, } | { "type": "offers_refused", peer: string, count: number, reason: string, } | { "type": "fatal", code: FatalCode, message: string, untrusted: Untrusted | null, };
+error: string, resumable: boolean, upload_fallback: boolean, } | { "type": "batch_progress", id: number, files_done: number, files: number, } | { "type": "transfer_notice", id: number, message: string, } | { "type": "transfer_rejected", id: number, name: string, reason: string, } | { "type": "offers_refused", peer: string, count: number, reason: string, } | { "type": "fatal", code: FatalCode, message: string, untrusted: Untrusted | null, };

@@ -58,4 +58,16 @@ url: string | null,
  * How the file was checked once complete ([`Verification::None`] before, or
  * when it could not be: "received, not verified").
  */
-verified: Verification, };
+verified: Verification, 
+/**
+ * For a file of a batch: the batch's record.
+ */
+parent: number | null, 
+/**
+ * For a batch: how many files it holds (its `size` is theirs together).
+ */
+files: number | null, 
+/**
+ * For a file of a batch: its path inside the batch (`photos/2024/a.jpg`).
+ */
+rel_path: string | null, };

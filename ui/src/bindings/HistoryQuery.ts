@@ -24,4 +24,9 @@ sinceMs?: number,
 /**
  * Created before this time (Unix milliseconds).
  */
-untilMs?: number, limit?: number, };
+untilMs?: number, limit?: number, 
+/**
+ * The files of this batch; unset: the history's own rows (a batch is one row,
+ * its files are not listed beside it).
+ */
+parent?: number, };

@@ -145,6 +145,7 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
         size: f.size,
         description: f.desc.clone(),
         resume_from: resume.as_ref().map(|r| r.2).unwrap_or(0),
+        files: None,
     });
     // A resumption of a transfer already accepted is accepted without asking again.
     let decision = if resume.is_some() { Decision::Accept(None) } else { t.answer(id, from, asked).await };

@@ -168,6 +168,7 @@ async fn incoming(t: Transfers, link: Link) {
         size,
         description: desc.clone(),
         resume_from: 0,
+        files: None,
     });
     let (url, http) = match (checked, http) {
         (Ok(u), Ok(h)) => (u, h),

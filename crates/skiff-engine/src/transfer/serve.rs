@@ -279,6 +279,7 @@ impl Transfers {
             size,
             description: description.clone(),
             resume_from: 0,
+            files: None,
         });
         let offer = ServedOffer { id, name, size, path, target, description, server };
         let t = self.clone();

@@ -169,6 +169,7 @@ impl Transfers {
             size,
             description: desc.clone(),
             resume_from: 0,
+            files: None,
         });
         let t = self.clone();
         tokio::spawn(async move {

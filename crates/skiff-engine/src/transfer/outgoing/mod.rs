@@ -129,6 +129,7 @@ fn record_attempt(t: &Transfers, resume_id: Option<i64>, new: &NewTransfer) -> R
         size: new.size,
         description: new.description.clone(),
         resume_from: 0,
+        files: None,
     });
     Ok(id)
 }
