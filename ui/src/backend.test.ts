@@ -528,6 +528,7 @@ describe('MockBackend', () => {
       id: 1, sid: 's1', direction: 'outgoing', account: 'alice@x', peer_jid: 'bob@x/pc', file_name: 'a.bin', local_path: '/home/alice/a.bin', size: 10,
       md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state: 'interrupted',
       bytes_done: 0, error: null, fail_reason: null, created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null, verified: 'none',
+      parent: null, files: null, rel_path: null,
     };
     const idle = { running: false, uploadAllowed: true, fileExists: true };
     const on = (rec: TransferRecord, c = idle) => Object.entries(mockRecordActions(rec, c)).filter(([, v]) => v).map(([k]) => k);

@@ -467,6 +467,9 @@ export class MockBackend implements Backend {
       attempts: 1,
       url: null,
       verified: 'none',
+      parent: null,
+      files: null,
+      rel_path: null,
       ...extra,
     };
     if (state === 'completed' && extra.verified === undefined) r.verified = mockVerification(r);
@@ -534,7 +537,7 @@ export class MockBackend implements Backend {
     ];
     const [peer, name, size, description] = samples[i % samples.length]!;
     const r = this.record('incoming', peer, name, Math.round(size), 'offered', { description, local_path: null });
-    this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description, resume_from: 0 });
+    this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description, resume_from: 0, files: null });
     return r.id;
   }
 
@@ -556,7 +559,7 @@ export class MockBackend implements Backend {
       const description = `${folder}/${rel}`;
       const name = baseName(rel);
       const r = this.record('incoming', peer, name, Math.round(size), 'offered', { description, local_path: null });
-      this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description, resume_from: 0 });
+      this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description, resume_from: 0, files: null });
       ids.push(r.id);
     }
     return ids;
@@ -571,14 +574,14 @@ export class MockBackend implements Backend {
     if (this.settings.strangers === 'refuse') return null;
     const description = 'Open <i>now</i> & see';
     const r = this.record('incoming', peer, name, 73_728, 'offered', { description, local_path: null });
-    this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description, resume_from: 0 });
+    this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description, resume_from: 0, files: null });
     return r.id;
   }
 
   private startOutgoing(peer: string, name: string, size: number, route: Route, at: number, bps: number): number {
     const r = this.record('outgoing', peer, name, Math.round(size), 'active', { route, created_at: Date.now(), local_path: `/home/alice/Documents/${name}` });
     r.bytes_done = Math.round(r.size * at);
-    this.emit({ type: 'transfer_offered', id: r.id, direction: 'outgoing', peer, name, size: r.size, description: null, resume_from: 0 });
+    this.emit({ type: 'transfer_offered', id: r.id, direction: 'outgoing', peer, name, size: r.size, description: null, resume_from: 0, files: null });
     this.emit({ type: 'transfer_started', id: r.id, route, streamhost: route === 's5b-proxy' ? 'proxy.localhost' : null, offset: 0 });
     this.run(r.id, bps);
     return r.id;
@@ -587,7 +590,7 @@ export class MockBackend implements Backend {
   private startIncoming(peer: string, name: string, size: number, route: Route, at: number, bps: number): number {
     const r = this.record('incoming', peer, name, Math.round(size), 'active', { route, streamhost: route === 's5b-proxy' ? 'proxy.localhost' : null });
     r.bytes_done = Math.round(r.size * at);
-    this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description: null, resume_from: 0 });
+    this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description: null, resume_from: 0, files: null });
     this.emit({ type: 'transfer_started', id: r.id, route, streamhost: r.streamhost, offset: 0 });
     this.run(r.id, bps);
     return r.id;
@@ -749,7 +752,7 @@ export class MockBackend implements Backend {
       const name = baseName(path);
       const size = Math.round((3 + Math.random() * 120) * MIB);
       const r = this.record('outgoing', peer, name, size, 'offered', { local_path: path });
-      this.emit({ type: 'transfer_offered', id: r.id, direction: 'outgoing', peer, name, size, description: null, resume_from: 0 });
+      this.emit({ type: 'transfer_offered', id: r.id, direction: 'outgoing', peer, name, size, description: null, resume_from: 0, files: null });
       if (!bySi) {
         this.startUpload(r, 500);
         return r.id;
@@ -806,7 +809,7 @@ export class MockBackend implements Backend {
     r.attempts++;
     r.error = null;
     r.finished_at = null;
-    this.emit({ type: 'transfer_offered', id, direction: 'outgoing', peer: r.peer_jid, name: r.file_name, size: r.size, description: r.description, resume_from: r.bytes_done });
+    this.emit({ type: 'transfer_offered', id, direction: 'outgoing', peer: r.peer_jid, name: r.file_name, size: r.size, description: r.description, resume_from: r.bytes_done, files: r.files });
     this.later(700, () => {
       this.emit({ type: 'transfer_started', id, route: r.route ?? 's5b-direct', streamhost: r.streamhost, offset: r.offset });
       this.run(id, 11 * MIB);
@@ -836,7 +839,7 @@ export class MockBackend implements Backend {
     r.attempts++;
     r.error = null;
     r.finished_at = null;
-    this.emit({ type: 'transfer_offered', id, direction: 'outgoing', peer: bareJid(r.peer_jid), name: r.file_name, size: r.size, description: r.description, resume_from: 0 });
+    this.emit({ type: 'transfer_offered', id, direction: 'outgoing', peer: bareJid(r.peer_jid), name: r.file_name, size: r.size, description: r.description, resume_from: 0, files: r.files });
     this.startUpload(r, 400);
     return id;
   }

@@ -32,6 +32,7 @@ const offered = (id: number, direction: 'incoming' | 'outgoing' = 'outgoing', ex
   size: 1000,
   description: null,
   resume_from: 0,
+  files: null,
   ...extra,
 });
 
@@ -234,6 +235,9 @@ describe('transfer reducer', () => {
       attempts: 1,
       url: null,
       verified: 'sha256',
+      parent: null,
+      files: null,
+      rel_path: null,
       ...extra,
     });
     const { state } = reduce([{ type: 'transfer_progress', id: 2, bytes: 50, total: 100, bytes_per_sec: 10 }]);
@@ -272,7 +276,7 @@ describe('transfer reducer', () => {
     const rec = (id: number, extra: Partial<TransferRecord>): TransferRecord => ({
       id, sid: 's', direction: 'incoming', account: 'a@b', peer_jid: 'bob@localhost/pc', file_name: `r${id}`, local_path: '/x', size: 10,
       md5: null, sha256: null, date: null, description: null, route: 'ibb', streamhost: null, state: 'completed', bytes_done: 10, error: null,
-      fail_reason: null, created_at: id, updated_at: id, finished_at: id, offset: 0, attempts: 1, url: null, verified: 'sha256', ...extra,
+      fail_reason: null, created_at: id, updated_at: id, finished_at: id, offset: 0, attempts: 1, url: null, verified: 'sha256', parent: null, files: null, rel_path: null, ...extra,
     });
     const seeded = initialState();
     seedTransfers(seeded, [rec(10, {}), rec(11, { verified: 'md5' }), rec(12, { verified: 'none', route: 'oob' }), rec(13, { state: 'interrupted', verified: 'sha256' })], emptyDirty());
@@ -506,7 +510,7 @@ describe('100 concurrent transfers x 1000 progress events', () => {
 
 describe('engine typed fields', () => {
   it("takes an offer's direction as the Direction the engine sends", () => {
-    const s = reduce([{ type: 'transfer_offered', id: 1, direction: 'incoming', peer: 'b@x/r', name: 'a', size: 1, description: null, resume_from: 0 }]).state;
+    const s = reduce([{ type: 'transfer_offered', id: 1, direction: 'incoming', peer: 'b@x/r', name: 'a', size: 1, description: null, resume_from: 0, files: null }]).state;
     expect(s.transfers.get(1)!.direction).toBe('incoming');
   });
 });

@@ -39,6 +39,7 @@ const offer = (id: number, direction: 'incoming' | 'outgoing' = 'incoming', name
   size: 5 * 1024 * 1024,
   description: id === 1 ? 'Holiday pictures' : null,
   resume_from: 0,
+  files: null,
 });
 
 /** Offer `id` from `peer` (offers from one sender are asked about together). */
@@ -51,6 +52,7 @@ const offerFrom = (id: number, peer: string, name = `f${id}.zip`, description: s
   size,
   description,
   resume_from: 0,
+  files: null,
 });
 
 const noopTransferActions = () => ({
@@ -1216,6 +1218,7 @@ describe('history helpers', () => {
     id, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
     md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state: 'interrupted',
     bytes_done: 0, error: 'lost', fail_reason: 'network', created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null, verified: 'none',
+    parent: null, files: null, rel_path: null,
     ...extra,
     actions: { ...NONE, ...actions },
   });
@@ -1310,6 +1313,7 @@ describe('history view', () => {
     id, sid: '', direction: 'incoming', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
     md5: null, sha256: null, date: null, description: null, route: 's5b-direct', streamhost: null, state: 'completed',
     bytes_done: 1, error: null, fail_reason: null, created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null, verified: 'sha256',
+    parent: null, files: null, rel_path: null,
     actions: { open: true, show: true, resend: false, resume: false, upload: false, remove: true },
     ...extra,
   });
