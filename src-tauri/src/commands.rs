@@ -246,11 +246,7 @@ pub async fn send_files(state: State<'_, AppState>, args: Args<SendFilesArgs>) -
     let to = parse_jid(&to)?;
     let transfers = state.transfers().await?;
     let chosen = skiff_engine::files::expand(&paths.iter().map(PathBuf::from).collect::<Vec<_>>())?;
-    let mut ids = Vec::with_capacity(chosen.len());
-    for c in chosen {
-        ids.push(transfers.send(&to, &c.path, c.rel, SendMethod::Auto).await?);
-    }
-    Ok(ids)
+    Ok(transfers.send_chosen(&to, &chosen, None, SendMethod::Auto).await?)
 }
 
 #[tauri::command]

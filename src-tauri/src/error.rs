@@ -164,7 +164,7 @@ fn transfer_code(e: &TransferError) -> ErrorCode {
     match e {
         TransferError::UploadTurnedOff { reason } => transfer_code(reason),
         TransferError::Offline(_) => ErrorCode::ContactOffline,
-        TransferError::NoFileTransfer(_) => ErrorCode::NoFileTransfer,
+        TransferError::NoFileTransfer(_) | TransferError::NoBatches(_) => ErrorCode::NoFileTransfer,
         TransferError::Source { .. } => ErrorCode::Io,
         TransferError::Unknown(_) => ErrorCode::NotFound,
         TransferError::NotPending(_) => ErrorCode::NotPending,

@@ -1,68 +1,109 @@
-//! Folders from the command line (issue 14, first step): `skiff send JID DIR` sends every
-//! file inside the folder, each offer described by its path inside it, against a real
-//! Prosody and a real receiving Skiff. (Batches, with one answer and the tree kept on
-//! the receiving side, come next.)
+//! Folders as batches (issue 14): `skiff send JID DIR` offers the folder to a Skiff as
+//! one batch that is answered once and lands as the same tree, against a real Prosody
+//! and a real receiving Skiff; small files travel many to a stream, a big one alone.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
+use skiff_engine::store::{HistoryQuery, TransferState};
+use skiff_engine::transfer::AcceptPolicy;
 use skiff_engine::Event;
 use skiff_tests::cli::SkiffProcess;
 use skiff_tests::peer::{random_file, sha256_file, Peer};
 use skiff_tests::{Prosody, ProsodyOptions};
 
+/// Every file under `root`, by its path relative to it, with its SHA-256.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, sha256_file(&p));
+            }
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_sends_a_folder_file_by_file_with_relative_paths() {
+async fn a_folder_arrives_as_one_batch_with_its_tree() {
     let server = Prosody::start(ProsodyOptions::default()).unwrap();
-    let mut bob = Peer::start(&server, "bob", |_| {}).await;
+    let mut bob = Peer::start(&server, "bob", |c| c.accept = AcceptPolicy::Ask).await;
     let src = tempfile::tempdir().unwrap();
     let photos = src.path().join("photos");
-    for d in ["2024", "2023", "空/深"] {
-        std::fs::create_dir_all(photos.join(d)).unwrap();
-    }
-    // Same names in different folders, an empty file, unicode names, a nested one.
-    let mut sent = BTreeMap::new();
-    for (i, (rel, size)) in [
-        ("2024/a.jpg", 40_000),
-        ("2023/a.jpg", 50_000),
-        ("2023/empty.txt", 0),
-        ("空/深/写真.jpg", 30_000),
-        ("z.txt", 7),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    // Same names in different folders, empty files, unicode names, a nested one, many
+    // small files (they share streams) and a 100 MiB one (alone).
+    let mut files: Vec<(String, u64)> = vec![
+        ("2024/a.jpg".into(), 40_000),
+        ("2023/a.jpg".into(), 50_000),
+        ("2023/empty.txt".into(), 0),
+        ("empty".into(), 0),
+        ("空/深/写真.jpg".into(), 30_000),
+        ("big.bin".into(), 100 << 20),
+        ("z.txt".into(), 7),
+    ];
+    files.extend((0..200).map(|i| (format!("many/{i:03}.txt"), 1000 + i)));
+    for (i, (rel, size)) in files.iter().enumerate() {
         let path = photos.join(rel);
-        random_file(path.parent().unwrap(), path.file_name().unwrap().to_str().unwrap(), size, i as u64);
-        sent.insert(format!("photos/{rel}"), sha256_file(&path));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        random_file(path.parent().unwrap(), path.file_name().unwrap().to_str().unwrap(), *size, i as u64);
     }
+    let sent = tree(&photos);
+    let total: u64 = files.iter().map(|f| f.1).sum();
     let data = tempfile::tempdir().unwrap();
     let dir_arg = photos.display().to_string();
     let mut send = SkiffProcess::start(&server, "alice", data.path(), &["send", "bob@localhost", &dir_arg]);
 
-    // bob gets one offer per file, each saying where it belongs, and every file intact.
-    let mut described = BTreeMap::new();
-    let mut arrived = BTreeMap::new();
-    while arrived.len() < sent.len() {
-        let e = skiff_tests::peer::wait_for(&mut bob.events, 60, "the folder's files", |e| {
-            matches!(e, Event::TransferOffered { .. } | Event::TransferCompleted { .. } | Event::TransferFailed { .. })
-        })
-        .await;
-        match e {
-            Event::TransferOffered { id, description, .. } => {
-                described.insert(id, description.expect("a file from a folder says where it belongs"));
-            }
-            Event::TransferCompleted { id, path, .. } => {
-                let rel = described[&id].clone();
-                arrived.insert(rel, sha256_file(std::path::Path::new(&path)));
-            }
-            other => panic!("{other:?}"),
+    // One offer: the folder, how many files, how big.
+    let offered = skiff_tests::peer::wait_for(&mut bob.events, 60, "the batch's offer", |e| {
+        matches!(e, Event::TransferOffered { .. })
+    })
+    .await;
+    let Event::TransferOffered { id, name, size, files: Some(n), .. } = offered else { panic!("{offered:?}") };
+    assert_eq!((name.as_str(), size, n), ("photos", total, files.len() as u64));
+    // Accepted once, into a folder of bob's choosing that already has a "photos".
+    let target = bob.dir.path().join("chosen");
+    std::fs::create_dir_all(target.join("photos")).unwrap();
+    bob.transfers.accept(id, Some(target.clone())).unwrap();
+    let mut files_done = 0;
+    let end = skiff_tests::peer::wait_for(&mut bob.events, 180, "the batch's end", |e| {
+        matches!(e, Event::TransferCompleted { .. } | Event::TransferFailed { .. } | Event::BatchProgress { .. })
+            && !matches!(e, Event::BatchProgress { files_done, .. } if *files_done < files.len() as u64)
+    })
+    .await;
+    let end = match end {
+        Event::BatchProgress { files_done: d, .. } => {
+            files_done = d;
+            bob.finished(id, 60).await
         }
-    }
-    assert_eq!(arrived, sent);
+        other => other,
+    };
+    let Event::TransferCompleted { path, verified, size: got, .. } = end else { panic!("{end:?}") };
+    assert_eq!(files_done, files.len() as u64);
+    assert_eq!(got, total);
+    assert!(verified.is_verified());
+    // A clash renamed the new folder, never a file inside; the tree is the same.
+    assert_eq!(Path::new(&path), target.join("photos (1)"));
+    assert_eq!(tree(&target.join("photos (1)")), sent);
+    assert!(std::fs::read_dir(target.join("photos")).unwrap().next().is_none(), "the existing folder is untouched");
+    // The history: one row for the batch, opening to its files.
+    let rows = bob.transfers.store().list(&HistoryQuery::default()).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].id, rows[0].files, rows[0].state), (id, Some(files.len() as u64), TransferState::Completed));
+    let inside = bob.transfers.store().list(&HistoryQuery { parent: Some(id), ..Default::default() }).unwrap();
+    assert_eq!(inside.len(), files.len());
+    assert!(inside.iter().all(|r| r.state == TransferState::Completed && r.verified.is_verified()));
+    // The sender saw the batch complete, confirmed.
     let last = send.expect(60, "the sender's end", |v| v["type"] == "transfer_completed").await;
-    assert_eq!(last["type"], "transfer_completed");
+    assert_eq!(last["verified"], "sha256");
     drop(send);
 
+    while bob.events.try_recv().is_ok() {}
     // A missing path is refused before anything is offered (or even signed in).
     let missing = src.path().join("nope").display().to_string();
     let out = std::process::Command::new(skiff_tests::cli::skiff_binary())
@@ -73,5 +114,7 @@ async fn the_cli_sends_a_folder_file_by_file_with_relative_paths() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("nope"), "{stderr}");
-    assert!(bob.events.try_recv().is_err(), "something was offered");
+    while let Ok(e) = bob.events.try_recv() {
+        assert!(!matches!(e, Event::TransferOffered { .. }), "something was offered: {e:?}");
+    }
 }

@@ -118,17 +118,13 @@ pub(crate) async fn send(
     how: SendMethod,
 ) -> Result<()> {
     let to: Jid = to.parse().with_context(|| format!("'{to}' is not a valid XMPP address"))?;
-    let mut ids = Vec::new();
     if how != SendMethod::Upload {
         // A full JID is offered at once; a contact's presence is awaited while it can come.
         t.wait_for_presence(&to, Duration::from_secs_f64(wait.max(0.0))).await;
     }
-    for f in files {
-        // A file from a folder says where it belongs, unless --desc says otherwise.
-        let desc = desc.clone().or_else(|| f.rel.clone());
-        let id = t.send(&to, &f.path, desc, how).await.with_context(|| format!("cannot send {}", f.path.display()))?;
-        ids.push(id);
-    }
+    // Several files go as one batch to a Skiff; one by one to other clients, each
+    // from a folder saying where it belongs (unless --desc says otherwise).
+    let ids = t.send_chosen(&to, files, desc, how).await.context("cannot send")?;
     follow(events, out, ids).await
 }
 

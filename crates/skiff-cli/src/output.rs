@@ -16,7 +16,8 @@ pub(crate) fn transfer_id(e: &Event) -> Option<i64> {
         | Event::TransferCompleted { id, .. }
         | Event::TransferFailed { id, .. }
         | Event::TransferRejected { id, .. }
-        | Event::TransferNotice { id, .. } => Some(*id),
+        | Event::TransferNotice { id, .. }
+        | Event::BatchProgress { id, .. } => Some(*id),
         _ => None,
     }
 }
@@ -46,7 +47,7 @@ impl Bars {
             return;
         };
         match ev {
-            Event::TransferOffered { id, direction, peer, name, size, resume_from, .. } => {
+            Event::TransferOffered { id, direction, peer, name, size, resume_from, files, .. } => {
                 let bar = multi.add(indicatif::ProgressBar::new(*size));
                 bar.set_style(
                     indicatif::ProgressStyle::with_template(
@@ -59,9 +60,10 @@ impl Bars {
                 bar.set_position(*resume_from);
                 self.bars.insert(*id, bar);
                 // An incoming link's size is unknown until its download tells it.
-                let size = match (direction, *size) {
-                    (Direction::Incoming, 0) => "size unknown".to_owned(),
-                    (_, n) => format!("{n} bytes"),
+                let size = match (direction, *size, files) {
+                    (_, n, Some(files)) => format!("folder of {files} files, {n} bytes"),
+                    (Direction::Incoming, 0, None) => "size unknown".to_owned(),
+                    (_, n, None) => format!("{n} bytes"),
                 };
                 let _ = multi.println(format!("#{id} {direction} {name} ({size}) {arrow} {peer}"));
             }
@@ -105,6 +107,11 @@ impl Bars {
                     eprintln!("#{id} {name}: cancelled{hint}");
                 } else {
                     eprintln!("#{id} {name} failed ({reason}): {error}{hint}");
+                }
+            }
+            Event::BatchProgress { id, files_done, files } => {
+                if let Some(b) = self.bars.get(id) {
+                    b.set_message(format!("{files_done}/{files} files"));
                 }
             }
             Event::TransferNotice { id, message } => {

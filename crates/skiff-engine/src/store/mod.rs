@@ -240,19 +240,19 @@ impl Store {
         self.query(&q)
     }
 
-    /// Marks the files `ids` of a batch completed, with their SHA-256 and how they
-    /// were verified, in one transaction.
-    pub fn complete_files(&self, done: &[(i64, String, Verification)]) -> Result<(), StoreError> {
+    /// Marks files of a batch completed (id, where the file is, its SHA-256, how it was
+    /// verified), in one transaction.
+    pub fn complete_files(&self, done: &[(i64, String, String, Verification)]) -> Result<(), StoreError> {
         let now = now_ms();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "UPDATE transfers SET state = 'completed', sha256 = ?2, verified = ?3, bytes_done = size, \
-                 error = NULL, fail_reason = NULL, finished_at = ?4, updated_at = ?4 WHERE id = ?1",
+                "UPDATE transfers SET state = 'completed', local_path = ?2, sha256 = ?3, verified = ?4, \
+                 bytes_done = size, error = NULL, fail_reason = NULL, finished_at = ?5, updated_at = ?5 WHERE id = ?1",
             )?;
-            for (id, sha256, verified) in done {
-                stmt.execute(params![id, sha256, verified, now])?;
+            for (id, path, sha256, verified) in done {
+                stmt.execute(params![id, path, sha256, verified, now])?;
             }
         }
         tx.commit()?;

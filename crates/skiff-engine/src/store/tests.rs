@@ -479,10 +479,11 @@ fn a_batch_is_one_row_that_opens_to_its_files() {
     assert_eq!(inside[0].rel_path.as_deref(), Some("photos/2024/a.jpg"));
     assert!(inside.iter().all(|r| r.parent == Some(id)));
     // Completed files keep their state when the rest of the batch is interrupted.
-    s.complete_files(&[(files[0], "ab".repeat(32), Verification::Sha256)]).unwrap();
+    s.complete_files(&[(files[0], "/dl/photos/2024/a.jpg".into(), "ab".repeat(32), Verification::Sha256)]).unwrap();
     s.set_open_files_state(id, TransferState::Interrupted, Some((FailReason::Network, "cut"))).unwrap();
     let inside = s.batch_files(id).unwrap();
     assert_eq!((inside[0].state, inside[0].bytes_done, inside[0].verified), (Completed, 1, Verification::Sha256));
+    assert_eq!(inside[0].local_path.as_deref(), Some("/dl/photos/2024/a.jpg"));
     assert_eq!((inside[1].state, inside[1].fail_reason), (TransferState::Interrupted, Some(FailReason::Network)));
     // Removing the batch removes its files; the lone file stays.
     s.delete(id).unwrap();

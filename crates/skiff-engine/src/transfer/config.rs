@@ -122,6 +122,9 @@ pub enum TransferError {
     Offline(String),
     #[error("none of {0}'s online clients can receive files (no SI file transfer support)")]
     NoFileTransfer(String),
+    /// The contact's client takes files, but not batches: send them one by one.
+    #[error("{0} does not take several files as one batch")]
+    NoBatches(String),
     #[error("cannot read {path}: {reason}")]
     Source { path: String, reason: String },
     #[error("no transfer with id {0}")]

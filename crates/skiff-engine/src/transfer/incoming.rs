@@ -55,6 +55,9 @@ enum Decided {
 }
 
 async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
+    if let Some(marker) = m.offer().batch.clone() {
+        return super::batch::receive_run(t, m, clock, marker).await;
+    }
     let offer = m.offer().clone();
     let from = m.peer().clone();
     let name = files::sanitize_file_name(&offer.file.name);
@@ -94,13 +97,22 @@ async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
         );
         return;
     };
-    if let Err(Stop::Failed(f)) = drive(&t, m, clock, cancel, id, final_path, offset).await {
+    if let Err(Stop::Failed(f)) = drive(&t, m, clock, cancel, id, final_path, offset, Landing::File).await {
         t.fail(id, &name, f);
     }
 }
 
+/// Where an accepted stream's bytes end up, and who records its end.
+pub(super) enum Landing {
+    /// A file of its own, whose record completes.
+    File,
+    /// A run of a batch's files ([`super::batch`]): `pack` when several travel
+    /// together and are cut apart once the stream is verified.
+    Batch { batch: Arc<super::batch::IncomingBatch>, run: skiff_proto::batch::InBatch },
+}
+
 /// Answers the offer with an error: the machine's `forbidden`, or `error` instead.
-fn refuse(t: &Transfers, m: &mut Receiver, clock: &Clock, error: Option<StanzaError>) {
+pub(super) fn refuse(t: &Transfers, m: &mut Receiver, clock: &Clock, error: Option<StanzaError>) {
     for a in m.handle(ReceiverInput::Reject, clock.now()) {
         if let ReceiverAction::SendIq(mut iq) = a {
             if let (Some(e), IqKind::Error(_)) = (&error, &iq.kind) {
@@ -206,7 +218,8 @@ fn record_offer(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Res
 }
 
 /// Drives the sans-IO [`Receiver`] machine once the offer is accepted.
-async fn drive(
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn drive(
     t: &Transfers,
     mut m: Receiver,
     clock: Clock,
@@ -214,6 +227,7 @@ async fn drive(
     id: i64,
     final_path: PathBuf,
     offset: u64,
+    landing: Landing,
 ) -> Result<(), Stop> {
     let size = m.offer().file.size;
     let opened = if offset > 0 {
@@ -229,12 +243,23 @@ async fn drive(
             return Err(Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display())));
         }
     };
-    let _ = t.inner.store.set_local_path(id, &final_path.display().to_string());
-    let _ = t.inner.store.set_state(id, TransferState::Accepted, None);
+    if let Landing::File = landing {
+        let _ = t.inner.store.set_local_path(id, &final_path.display().to_string());
+        let _ = t.inner.store.set_state(id, TransferState::Accepted, None);
+    }
     // IQs for this stream reach us from now on (before the accept goes out).
     let mut route = t.route(m.sid(), m.peer());
     let mut inputs = Inputs::new();
     let file = &m.offer().file;
+    let progress = match &landing {
+        Landing::File => Progress::new(t, id, size, offset),
+        Landing::Batch { batch, run } => Progress::within(t, id, batch.size(), batch.base_for(run), offset),
+    };
+    // The manifest's SHA-256 of a file travelling alone is checked like the offer's.
+    let offered_sha256 = match &landing {
+        Landing::Batch { batch, run } if run.count == 1 => batch.sha256_of(run).or(file.sha256.clone()),
+        _ => file.sha256.clone(),
+    };
     let mut d = ReceiveDriver {
         t,
         id,
@@ -243,9 +268,10 @@ async fn drive(
         final_path,
         size,
         md5: file.hash.clone(),
-        offered_sha256: file.sha256.clone(),
+        offered_sha256,
         part,
-        progress: Progress::new(t, id, size, offset),
+        progress,
+        landing,
         sock: None,
         reader: None,
         all_in: None,
@@ -285,6 +311,7 @@ struct ReceiveDriver<'a> {
     /// Every byte is in (the machine's `Done`): the file is checked once the stream's
     /// routing is gone.
     all_in: Option<(Route, Option<String>, Option<Iq>)>,
+    landing: Landing,
 }
 
 impl Driver<Receiver> for ReceiveDriver<'_> {
@@ -345,9 +372,9 @@ impl ReceiveDriver<'_> {
         let Some(s) = self.sock.take() else {
             return Step::End(Err(Stop::resumable(FailReason::Network, "the bytestream is gone")));
         };
-        let (part, tx, t, id, size) = (self.part.clone(), self.results.clone(), self.t.clone(), self.id, self.size);
+        let (part, tx) = (self.part.clone(), self.results.clone());
+        let mut p = self.progress.again(0);
         self.reader = Some(tokio::spawn(async move {
-            let mut p = Progress::new(&t, id, size, 0);
             let _ = tx.send(read_socket(s, &part, expected, &mut p).await);
         }));
         Step::Quiet
@@ -380,7 +407,7 @@ impl ReceiveDriver<'_> {
         }
         drop(guard);
         self.t.record_started(self.id, route, streamhost, offset);
-        self.progress = Progress::new(self.t, self.id, self.size, offset);
+        self.progress = self.progress.again(offset);
         Step::Quiet
     }
 
@@ -393,38 +420,52 @@ impl ReceiveDriver<'_> {
         let offered = self.offered_sha256.as_deref();
         let mut sha: Vec<&str> = offered.into_iter().collect();
         sha.extend(sha256.as_deref().filter(|h| Some(*h) != offered));
-        finish(self.t, self.id, p, self.md5.as_deref(), &sha, checksum, route, &self.progress).await
+        let checked = Checked { md5: self.md5.as_deref(), sha256: &sha, checksum };
+        finish(self.t, self.id, p, checked, route, &self.progress, &self.landing).await
     }
 }
 
-/// Verifies and renames the received file, answers the sender's checksum, records
-/// and announces the result.
-#[allow(clippy::too_many_arguments)]
+/// What a received stream is checked against, and the sender's question whether it
+/// arrived intact (answered once the answer is known).
+struct Checked<'a> {
+    md5: Option<&'a str>,
+    sha256: &'a [&'a str],
+    checksum: Option<Iq>,
+}
+
+/// Verifies and renames the received file (a batch's run: cuts it into its files),
+/// answers the sender's checksum, records and announces the result.
 async fn finish(
     t: &Transfers,
     id: i64,
     part: PartFile,
-    md5: Option<&str>,
-    sha256: &[&str],
-    checksum: Option<Iq>,
+    checked: Checked<'_>,
     route: Route,
     progress: &Progress,
+    landing: &Landing,
 ) -> Result<(), Stop> {
-    let store = &t.inner.store;
     let transferred = part.written().saturating_sub(progress.start_bytes);
-    let result = part.finish_checked(md5, sha256).await;
+    let result = match part.finish_checked(checked.md5, checked.sha256).await {
+        Ok(done) => match landing {
+            Landing::File => Ok(Landed::File(done)),
+            Landing::Batch { batch, run } => batch.place(run, done).await.map(Landed::Batch),
+        },
+        Err(e @ VerifyError::SizeMismatch { .. }) => Err(Stop::resumable(FailReason::Protocol, e.to_string())),
+        Err(e @ VerifyError::HashMismatch { .. }) => Err(Stop::fatal(FailReason::Integrity, e.to_string())),
+        Err(e @ VerifyError::Io(_)) => Err(Stop::fatal(FailReason::Storage, e.to_string())),
+    };
     // The sender asked whether its file arrived intact: told before anything here
     // announces the end (a `skiff receive --count` stops right after it).
-    if let Some(request) = checksum {
+    if let Some(request) = checked.checksum {
         let answer = match &result {
             Ok(_) => checksum_matches(&request),
             Err(_) => checksum_differs(&request),
         };
         let _ = t.client().send(answer);
     }
-    match result {
-        Ok(done) => {
-            let _ = store.set_local_path(id, &done.path.display().to_string());
+    match result? {
+        Landed::File(done) => {
+            let _ = t.inner.store.set_local_path(id, &done.path.display().to_string());
             t.record_completed(super::Completed {
                 id,
                 name: done.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -437,12 +478,20 @@ async fn finish(
                 seconds: progress.seconds(),
                 verified: done.verified,
             });
-            Ok(())
         }
-        Err(e @ VerifyError::SizeMismatch { .. }) => Err(Stop::resumable(FailReason::Protocol, e.to_string())),
-        Err(e @ VerifyError::HashMismatch { .. }) => Err(Stop::fatal(FailReason::Integrity, e.to_string())),
-        Err(e @ VerifyError::Io(_)) => Err(Stop::fatal(FailReason::Storage, e.to_string())),
+        Landed::Batch(placed) => {
+            if let Landing::Batch { batch, run } = landing {
+                batch.run_done(t, run, placed, route, transferred);
+            }
+        }
     }
+    Ok(())
+}
+
+/// A verified stream, in its place.
+enum Landed {
+    File(files::Finished),
+    Batch(Vec<super::batch::PlacedFile>),
 }
 
 /// Reads exactly `expected` bytes of the bytestream into the part file, then checks

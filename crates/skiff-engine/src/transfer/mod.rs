@@ -7,6 +7,7 @@
 //! state change is written to the store first, then announced as an [`Event`].
 
 mod admission;
+pub mod batch;
 mod config;
 mod driver;
 pub mod history;
@@ -75,6 +76,8 @@ struct Inner {
     hashing: Mutex<HashMap<(PathBuf, u64, i64), outgoing::SharedHashes>>,
     /// One file hashed ahead at a time (a folder of 300 files must not start 300).
     prehash_slots: Arc<tokio::sync::Semaphore>,
+    /// Batches announced to us or being received.
+    batches: batch::Registry,
 }
 
 /// The transfer engine of one account.
@@ -119,6 +122,7 @@ impl Transfers {
             refused: Mutex::default(),
             hashing: Mutex::default(),
             prehash_slots: Arc::new(tokio::sync::Semaphore::new(1)),
+            batches: batch::Registry::default(),
         });
         client.add_feature(ns::SI_FILE_TRANSFER);
         // XEP-0300 SHA-256 in offers, and the checksum after the data.
@@ -133,8 +137,11 @@ impl Transfers {
         let checksums = client.handle_iqs("checksum", ns::SKIFF_CHECKSUM);
         let messages = client.handle_messages();
         let oob_requests = client.handle_iqs("query", ns::IQ_OOB);
+        // Batches between Skiffs (also advertises the namespace).
+        let manifests = client.handle_iqs("batch", skiff_proto::batch::NS);
         let t = Transfers { inner };
         tokio::spawn(incoming::offer_loop(t.clone(), offers));
+        tokio::spawn(batch::manifest_loop(t.clone(), manifests));
         for rx in [bytestreams, ibb_open, ibb_data, ibb_close, checksums] {
             tokio::spawn(route_loop(t.clone(), rx));
         }
@@ -163,6 +170,46 @@ impl Transfers {
         description: Option<String>,
     ) -> Result<i64, TransferError> {
         outgoing::start(self.clone(), to, path, description, None).await
+    }
+
+    /// Sends `chosen` (see [`crate::files::expand`]) to `to` as one batch: one offer the
+    /// receiver answers once, the tree kept, small files many to a stream. Returns the
+    /// batch's id once it is recorded; the rest is reported as events under that id.
+    /// [`TransferError::NoBatches`] when the contact's client does not take batches:
+    /// then send the files one by one ([`Transfers::send`]).
+    pub async fn send_batch(&self, to: &Jid, chosen: &[crate::files::Chosen]) -> Result<i64, TransferError> {
+        batch::send_batch(self, to, chosen).await
+    }
+
+    /// Sends what a person chose (see [`crate::files::expand`]) to `to`: several files
+    /// as one batch when the contact's client takes batches (and `method` allows SI);
+    /// otherwise file by file by `method`, each described by `description` or, for a
+    /// file found in a folder, its path there. Returns the ids started: the batch's, or
+    /// one per file. Stops at the first file that cannot be sent.
+    pub async fn send_chosen(
+        &self,
+        to: &Jid,
+        chosen: &[crate::files::Chosen],
+        description: Option<String>,
+        method: SendMethod,
+    ) -> Result<Vec<i64>, TransferError> {
+        if chosen.len() > 1 && matches!(method, SendMethod::Auto | SendMethod::Si) {
+            match self.send_batch(to, chosen).await {
+                Ok(id) => return Ok(vec![id]),
+                Err(TransferError::NoBatches(peer)) => {
+                    tracing::info!("{peer} does not take batches: sending {} files one by one", chosen.len());
+                }
+                // Offline or no SI at all: the route is chosen per file below.
+                Err(TransferError::Offline(_) | TransferError::NoFileTransfer(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut ids = Vec::with_capacity(chosen.len());
+        for c in chosen {
+            let desc = description.clone().or_else(|| c.rel.clone());
+            ids.push(self.send(to, &c.path, desc, method).await?);
+        }
+        Ok(ids)
     }
 
     /// Waits until the presence of `to` is known, for as long as it can still come:

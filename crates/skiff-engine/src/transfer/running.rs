@@ -71,7 +71,7 @@ impl Transfers {
         }
         let (tx, rx) = watch::channel(false);
         cancels.insert(id, tx);
-        Some(CancelGuard { t: self.clone(), id, rx })
+        Some(CancelGuard { t: self.clone(), id, rx, owner: true })
     }
 
     /// Whether transfer `id` is running in this engine.
@@ -116,9 +116,18 @@ pub(super) struct CancelGuard {
     pub(super) t: Transfers,
     pub(super) id: i64,
     pub(super) rx: watch::Receiver<bool>,
+    /// The claim itself (dropping it frees the record); a [`follow`](CancelGuard::follow)er
+    /// only listens.
+    pub(super) owner: bool,
 }
 
 impl CancelGuard {
+    /// A switch that sees the same Cancel without holding the claim: for each stream
+    /// of a batch, while the batch holds it.
+    pub(super) fn follow(&self) -> CancelGuard {
+        CancelGuard { t: self.t.clone(), id: self.id, rx: self.rx.clone(), owner: false }
+    }
+
     /// Resolves when the transfer is cancelled.
     pub(super) async fn cancelled(&mut self) {
         while !*self.rx.borrow_and_update() {
@@ -140,6 +149,9 @@ impl CancelGuard {
 
 impl Drop for CancelGuard {
     fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
         self.t.inner.cancels.lock().unwrap().remove(&self.id);
     }
 }
@@ -161,6 +173,9 @@ pub(super) struct Progress {
     pub(super) t: Transfers,
     pub(super) id: i64,
     pub(super) total: u64,
+    /// Bytes of the record done before this stream's first byte (a batch's earlier
+    /// streams); added to what the stream reports.
+    pub(super) base: u64,
     pub(super) started: Instant,
     pub(super) start_bytes: u64,
     /// `None` until the first bytes move: that first event goes out at once.
@@ -171,24 +186,36 @@ pub(super) struct Progress {
 impl Progress {
     pub(super) fn new(t: &Transfers, id: i64, total: u64, start_bytes: u64) -> Progress {
         let now = Instant::now();
-        Progress { t: t.clone(), id, total, started: now, start_bytes, last_event: None, last_store: now }
+        Progress { t: t.clone(), id, total, base: 0, started: now, start_bytes, last_event: None, last_store: now }
     }
 
-    /// `done` counts bytes of the whole file (including a resumed prefix).
+    /// Progress of a stream that carries part of record `id` (a batch of `total`
+    /// bytes), `base` bytes of which were done before it.
+    pub(super) fn within(t: &Transfers, id: i64, total: u64, base: u64, start_bytes: u64) -> Progress {
+        Progress { base, ..Progress::new(t, id, total, start_bytes) }
+    }
+
+    /// A fresh count for the same record, the stream starting at `start_bytes`.
+    pub(super) fn again(&self, start_bytes: u64) -> Progress {
+        Progress::within(&self.t, self.id, self.total, self.base, start_bytes)
+    }
+
+    /// `done` counts bytes of the whole stream (including a resumed prefix).
     pub(super) fn update(&mut self, done: u64) {
+        let (done, start_bytes) = (self.base + done, self.base + self.start_bytes);
         let now = Instant::now();
         if now.duration_since(self.last_store) >= Duration::from_millis(250) {
             self.last_store = now;
             let _ = self.t.inner.store.set_progress(self.id, done);
         }
         let due = match self.last_event {
-            None => done > self.start_bytes,
+            None => done > start_bytes,
             Some(last) => now.duration_since(last) >= Duration::from_millis(100),
         };
         if due || done == self.total {
             self.last_event = Some(now);
             let secs = now.duration_since(self.started).as_secs_f64().max(1e-3);
-            let rate = ((done - self.start_bytes.min(done)) as f64 / secs) as u64;
+            let rate = ((done - start_bytes.min(done)) as f64 / secs) as u64;
             self.t.emit(Event::TransferProgress { id: self.id, bytes: done, total: self.total, bytes_per_sec: rate });
         }
     }

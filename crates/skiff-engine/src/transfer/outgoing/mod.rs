@@ -48,6 +48,82 @@ struct Outgoing {
     checksum: bool,
     description: Option<String>,
     hashes: HashJob,
+    /// A stream of a batch: what it carries and where it stands in the batch; its
+    /// end is recorded by the batch (`outcome`), not here.
+    pack: Option<PackRun>,
+    outcome: std::sync::Mutex<Option<RunOutcome>>,
+}
+
+/// One stream of a batch: the files it carries, one after the other, and the marker
+/// its offer bears.
+pub(in crate::transfer) struct PackRun {
+    pub(in crate::transfer) files: Vec<(PathBuf, u64)>,
+    pub(in crate::transfer) marker: skiff_proto::batch::InBatch,
+    /// Bytes of the batch done before this stream.
+    pub(in crate::transfer) base: u64,
+    pub(in crate::transfer) batch_size: u64,
+}
+
+/// How a stream of a batch ended well.
+#[derive(Debug, Clone)]
+pub(in crate::transfer) struct RunOutcome {
+    pub(in crate::transfer) route: Route,
+    /// Bytes that travelled.
+    pub(in crate::transfer) bytes: u64,
+    /// The receiver confirmed the SHA-256.
+    pub(in crate::transfer) verified: bool,
+    /// The stream's SHA-256 (a single file's: its own).
+    pub(in crate::transfer) sha256: Option<String>,
+}
+
+/// What a stream of a batch needs besides its [`PackRun`].
+pub(in crate::transfer) struct RunSpec {
+    pub(in crate::transfer) batch_id: i64,
+    pub(in crate::transfer) target: Jid,
+    /// Shown in logs and the offer: the first file's path in the batch.
+    pub(in crate::transfer) name: String,
+    pub(in crate::transfer) date: String,
+    /// Digests of the whole stream, when known before the offer.
+    pub(in crate::transfer) hashes: Option<Hashes>,
+}
+
+/// Sends one stream of a batch (the batch holds the claim; `cancel` follows it).
+pub(in crate::transfer) async fn send_run(
+    t: &Transfers,
+    spec: RunSpec,
+    run: PackRun,
+    cancel: &mut super::CancelGuard,
+) -> Result<RunOutcome, Stop> {
+    let size = run.files.iter().map(|f| f.1).sum();
+    let path = run.files.first().map(|f| f.0.clone()).unwrap_or_default();
+    let (md5, sha256, job) = match spec.hashes {
+        Some(h) => (Some(h.md5.clone()), Some(h.sha256.clone()), tokio::spawn(async move { Ok(h) })),
+        None => {
+            let meta = files::file_meta(&path).map_err(|e| Stop::fatal(FailReason::Source, e.to_string()))?;
+            offer_hashes(t, &path, &meta).await.map_err(|e| Stop::fatal(FailReason::Source, e.to_string()))?
+        }
+    };
+    let o = Outgoing {
+        t: t.clone(),
+        id: spec.batch_id,
+        sid: random_sid(),
+        target: spec.target,
+        skiff_peer: true,
+        path,
+        name: spec.name,
+        size,
+        date: spec.date,
+        md5,
+        sha256,
+        checksum: true,
+        description: None,
+        hashes: HashJob::new(job),
+        pack: Some(run),
+        outcome: std::sync::Mutex::new(None),
+    };
+    o.transfer(cancel).await?;
+    let outcome = o.outcome.lock().unwrap().take();
+    outcome.ok_or_else(|| Stop::fatal(FailReason::Protocol, "the stream ended without its end"))
 }
 
 /// Records and launches an outgoing transfer (or a new attempt of `resume_id`).
@@ -62,7 +138,7 @@ pub(super) async fn start(
         |e: std::io::Error| TransferError::Source { path: path.display().to_string(), reason: e.to_string() };
     let meta = files::file_meta(path).map_err(source_err)?;
     let path = std::fs::canonicalize(path).map_err(source_err)?;
-    let (target, skiff_peer, checksum) = pick_resource(&t, to).await?;
+    let Peer { jid: target, skiff: skiff_peer, checksum, .. } = pick_resource(&t, to).await?;
     let (md5, sha256, hashes) = offer_hashes(&t, &path, &meta).await?;
     let sid = random_sid();
     // One attempt at a time per record (a manual resume may race the automatic one).
@@ -101,6 +177,8 @@ pub(super) async fn start(
         checksum,
         description,
         hashes: HashJob::new(hashes),
+        pack: None,
+        outcome: std::sync::Mutex::new(None),
     };
     let cancel = match claim {
         Some(c) => c,
@@ -134,10 +212,21 @@ fn record_attempt(t: &Transfers, resume_id: Option<i64>, new: &NewTransfer) -> R
     Ok(id)
 }
 
+/// The client a transfer goes to, and what it takes beside SI.
+pub(in crate::transfer) struct Peer {
+    pub(in crate::transfer) jid: Jid,
+    /// Skiff (which takes the largest in-band blocks).
+    pub(in crate::transfer) skiff: bool,
+    /// Confirms a SHA-256 sent after the data.
+    pub(in crate::transfer) checksum: bool,
+    /// Takes batches ([`skiff_proto::batch`]).
+    pub(in crate::transfer) batches: bool,
+}
+
 /// The full JID to offer to: `to` itself when it has a resource, else the online
-/// resource with the highest priority that advertises SI file transfer. Also tells
-/// whether that client is Skiff (which takes the largest in-band blocks).
-async fn pick_resource(t: &Transfers, to: &Jid) -> Result<(Jid, bool, bool), TransferError> {
+/// resource with the highest priority that advertises SI file transfer, with what it
+/// takes besides.
+pub(in crate::transfer) async fn pick_resource(t: &Transfers, to: &Jid) -> Result<Peer, TransferError> {
     let candidates: Vec<Jid> = if to.is_bare() {
         let online = t.inner.client.presence_of(to);
         if online.is_empty() {
@@ -164,11 +253,17 @@ async fn pick_resource(t: &Transfers, to: &Jid) -> Result<(Jid, bool, bool), Tra
         let info = info.ok().flatten().and_then(|el| DiscoInfoResult::try_from(&el).ok());
         match info {
             Some(i) if i.has_feature(ns::SI_FILE_TRANSFER) => {
-                let skiff = i.identities.iter().any(|id| id.name.as_deref() == Some("Skiff"));
-                return Ok((full.clone(), skiff, i.has_feature(ns::SKIFF_CHECKSUM)));
+                return Ok(Peer {
+                    jid: full.clone(),
+                    skiff: i.identities.iter().any(|id| id.name.as_deref() == Some("Skiff")),
+                    checksum: i.has_feature(ns::SKIFF_CHECKSUM),
+                    batches: i.has_feature(skiff_proto::batch::NS),
+                });
             }
             // A full JID that does not answer disco: try anyway, the offer will tell.
-            None if !to.is_bare() => return Ok((full.clone(), false, false)),
+            None if !to.is_bare() => {
+                return Ok(Peer { jid: full.clone(), skiff: false, checksum: false, batches: false })
+            }
             _ => {}
         }
     }
@@ -181,10 +276,10 @@ pub(super) fn random_sid() -> String {
 }
 
 impl Outgoing {
-    async fn run(self, cancel: super::CancelGuard) {
+    async fn run(self, mut cancel: super::CancelGuard) {
         let t = self.t.clone();
         let (id, name) = (self.id, self.name.clone());
-        match self.transfer(cancel).await {
+        match self.transfer(&mut cancel).await {
             Ok(()) => {}
             Err(Stop::Declined(reason)) => t.declined(id, name, reason),
             Err(Stop::Failed(f)) if f.reason == FailReason::Cancelled => t.cancelled(id, name, f.resumable),
@@ -193,7 +288,7 @@ impl Outgoing {
     }
 
     /// Drives the sans-IO [`Sender`] machine with a [`SendDriver`].
-    async fn transfer(&self, mut cancel: super::CancelGuard) -> Result<(), Stop> {
+    async fn transfer(&self, cancel: &mut super::CancelGuard) -> Result<(), Stop> {
         let cfg = self.t.cfg();
         let client = self.t.inner.client.clone();
         let me = client.jid().ok_or_else(|| Stop::resumable(FailReason::Offline, "signed out"))?;
@@ -216,6 +311,7 @@ impl Outgoing {
             ibb_window: cfg.ibb_window,
             offer_timeout: cfg.offer_timeout,
             skiff_peer: self.skiff_peer,
+            batch: self.pack.as_ref().map(|p| p.marker.clone()),
             ..SenderConfig::default()
         };
         let clock = Clock::new();
@@ -227,17 +323,41 @@ impl Outgoing {
             me,
             client,
             results: inputs.tx.clone(),
-            progress: Progress::new(&self.t, self.id, self.size, 0),
+            progress: self.progress(0),
             expected: None,
             proxy_problems: Vec::new(),
             sock: None,
             src: None,
             streaming: None,
         };
-        driver::run(&mut m, &mut d, SenderInput::Start, &clock, &mut cancel, &mut inputs, None).await
+        driver::run(&mut m, &mut d, SenderInput::Start, &clock, cancel, &mut inputs, None).await
+    }
+
+    /// Progress of this stream from `start` (of a batch's, within the batch).
+    fn progress(&self, start: u64) -> Progress {
+        match &self.pack {
+            Some(p) => Progress::within(&self.t, self.id, p.batch_size, p.base, start),
+            None => Progress::new(&self.t, self.id, self.size, start),
+        }
+    }
+
+    /// The data to send, from `offset` (a future that owns what it needs).
+    fn open_source(&self, offset: u64) -> impl std::future::Future<Output = std::io::Result<SourceFile>> + 'static {
+        let (path, many) = (self.path.clone(), self.pack.as_ref().map(|p| p.files.clone()));
+        async move {
+            match many {
+                Some(files) => SourceFile::open_many(files, offset).await,
+                None => SourceFile::open(&path, offset).await,
+            }
+        }
     }
 
     async fn completed(&self, route: Route, bytes: u64, verified: bool, progress: &Progress) -> Result<(), Stop> {
+        if self.pack.is_some() {
+            let sha256 = self.hashes.get().await.map(|h| h.sha256);
+            *self.outcome.lock().unwrap() = Some(RunOutcome { route, bytes, verified, sha256 });
+            return Ok(());
+        }
         let hashes = self.hashes.get().await;
         self.t.record_completed(super::Completed {
             id: self.id,
@@ -260,12 +380,13 @@ impl Outgoing {
 /// and waits for the receiver to close its side (it has everything then).
 async fn send_socket(
     mut sock: TcpStream,
+    src: std::io::Result<SourceFile>,
     path: &Path,
     offset: u64,
     length: u64,
     progress: &mut Progress,
 ) -> Result<(), String> {
-    let mut src = SourceFile::open(path, offset).await.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut src = src.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut left = length;
     let mut done = offset;

@@ -152,9 +152,9 @@ impl SendDriver<'_> {
     async fn started(&mut self, route: Route, streamhost: Option<String>, offset: u64) -> Step<SenderInput> {
         let o = self.o;
         o.t.record_started(o.id, route, streamhost, offset);
-        self.progress = Progress::new(&o.t, o.id, o.size, offset);
+        self.progress = o.progress(offset);
         if route == Route::Ibb {
-            match SourceFile::open(&o.path, offset).await {
+            match o.open_source(offset).await {
                 Ok(f) => self.src = Some(f),
                 Err(e) => {
                     let error = format!("cannot read {}: {e}", o.path.display());
@@ -171,10 +171,11 @@ impl SendDriver<'_> {
             return Step::End(Err(Stop::resumable(FailReason::Network, "the bytestream is gone")));
         };
         let o = self.o;
-        let (t, id, size, path, tx) = (o.t.clone(), o.id, o.size, o.path.clone(), self.results.clone());
+        let (path, tx) = (o.path.clone(), self.results.clone());
+        let mut p = o.progress(offset);
+        let src = o.open_source(offset);
         self.streaming = Some(AbortOnDrop(tokio::spawn(async move {
-            let mut p = Progress::new(&t, id, size, offset);
-            let r = send_socket(s, &path, offset, length, &mut p).await;
+            let r = send_socket(s, src.await, &path, offset, length, &mut p).await;
             let _ = tx.send(match r {
                 Ok(()) => SenderInput::SocketDone,
                 Err(e) => SenderInput::SocketFailed(e),

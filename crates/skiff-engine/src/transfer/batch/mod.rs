@@ -1,0 +1,117 @@
+//! Batches (`urn:x-skiff:batch:0`, [`skiff_proto::batch`]): the files of a folder or a
+//! multi-select offered together, between Skiffs, as one offer answered once.
+//!
+//! The sender announces the manifest in IQ-sets ([`send`]); the receiver checks it as
+//! it comes ([`ManifestAssembler`]), records the batch and its files, asks once (or its
+//! policy decides), plans the tree under a new folder and answers the last part. The
+//! files then travel as SI streams whose offers carry an `<in-batch/>` marker: small
+//! files many to a stream (one negotiation for hundreds of them), big ones alone. The
+//! receiver takes those offers without asking, only from the same full JID, only for
+//! runs of the batch not yet received, only with the sizes the manifest gave
+//! ([`receive`]). Everything a batch's streams report comes under the batch's record.
+
+mod receive;
+mod send;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use skiff_proto::batch::{InBatch, Manifest, ManifestAssembler};
+use skiff_proto::jid::Jid;
+
+use super::admission::PendingSlot;
+use super::CancelGuard;
+use crate::files::BatchTree;
+use crate::store::Verification;
+
+pub(super) use receive::{manifest_loop, receive_run};
+pub(super) use send::send_batch;
+pub use send::NAME_FOR_LOOSE_FILES;
+
+/// Files up to this size travel together in one stream.
+pub(super) const SMALL_FILE: u64 = 4 << 20;
+/// Most bytes in one stream of small files.
+pub(super) const RUN_BYTES: u64 = 64 << 20;
+/// Most files in one stream of small files.
+pub(super) const RUN_FILES: u64 = 2_000;
+/// How long an accepted batch waits for its next stream before it counts as
+/// interrupted (the sender went away).
+pub(super) const IDLE: std::time::Duration = std::time::Duration::from_secs(120);
+/// How long a manifest may take to arrive whole.
+pub(super) const ASSEMBLY_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Batches being announced to us or received, by (sender's full JID, batch id).
+#[derive(Default)]
+pub(super) struct Registry {
+    batches: Mutex<HashMap<(String, String), Slot>>,
+}
+
+enum Slot {
+    /// Parts are arriving; the place among the offers waiting for an answer is held.
+    Assembling { parts: Box<ManifestAssembler>, _pending: Option<PendingSlot>, since: Instant },
+    /// Announced whole; the user (or the policy) is deciding.
+    Deciding,
+    /// Accepted: its streams are taken.
+    Accepted(Arc<IncomingBatch>),
+}
+
+/// One file of a run, verified and under its name.
+#[derive(Debug, Clone)]
+pub(super) struct PlacedFile {
+    /// Its index in the manifest.
+    pub(super) index: usize,
+    pub(super) path: PathBuf,
+    pub(super) sha256: String,
+    pub(super) verified: Verification,
+}
+
+/// A batch accepted here, while its streams arrive.
+pub(super) struct IncomingBatch {
+    pub(super) id: i64,
+    pub(super) peer: Jid,
+    pub(super) name: String,
+    pub(super) manifest: Manifest,
+    pub(super) tree: BatchTree,
+    /// The files' records, in manifest order.
+    pub(super) file_ids: Vec<i64>,
+    /// A follower of the batch's cancel switch, for each stream.
+    cancel: CancelGuard,
+    progress: Mutex<Received>,
+    /// Wakes the batch's watcher: a stream started or ended, or the batch ended.
+    activity: tokio::sync::Notify,
+    started: Instant,
+}
+
+/// What of a batch is here.
+struct Received {
+    /// Per entry: verified and named.
+    done: Vec<bool>,
+    /// Per entry: a stream carrying it is running.
+    busy: Vec<bool>,
+    files_done: u64,
+    bytes_done: u64,
+    /// Bytes that travelled in this attempt.
+    transferred: u64,
+    all_verified: bool,
+    route: Option<crate::store::Route>,
+    /// The batch is over (completed, failed, cancelled): nothing more is taken.
+    ended: bool,
+}
+
+impl IncomingBatch {
+    pub(super) fn size(&self) -> u64 {
+        self.manifest.head.size
+    }
+
+    /// Bytes of the batch done before a run starts (for its progress).
+    pub(super) fn base_for(&self, _run: &InBatch) -> u64 {
+        self.progress.lock().unwrap().bytes_done
+    }
+
+    /// The manifest's SHA-256 of a run's only file.
+    pub(super) fn sha256_of(&self, run: &InBatch) -> Option<String> {
+        run.entries(&self.manifest).and_then(|e| e.first()).and_then(|e| e.sha256.clone())
+    }
+}
