@@ -24,6 +24,7 @@ import {
   seedTransfers,
   setContacts,
   Store,
+  type AppState,
   type Dirty,
   type OfferPolicy,
 } from './store';
@@ -76,6 +77,18 @@ export function autoAcceptPolicy(settings: () => Settings): OfferPolicy {
     const max = settings().autoAcceptMaxBytes;
     return !(max > 0 && offer.size <= max && state.contacts.has(bareJid(offer.peer)));
   };
+}
+
+/**
+ * The toast after `send_files`: "Sending the folder photos to Bob" when one folder went
+ * as one batch (its offer already seen), else "Sending N files to Bob", N the offers
+ * made or, when they are fewer (several files offered together as one batch), the
+ * things chosen.
+ */
+export function sendingText(ids: number[], paths: string[], state: AppState, name: string): string {
+  const only = ids.length === 1 ? state.transfers.get(ids[0]!) : undefined;
+  if (only?.files != null && paths.length === 1) return t('toast.sendingFolder', { folder: only.name, name });
+  return tn('toast.sending', Math.max(ids.length, paths.length), { name });
 }
 
 export class App {
@@ -154,6 +167,7 @@ export class App {
           d.order = true;
         }),
       clearFinished: () => this.store.update((s, d) => void clearFinished(s, d)),
+      listFiles: (id) => b.history({ parent: id }),
     });
     this.history = new HistoryView({
       load: (q) => b.history(q),
@@ -211,6 +225,7 @@ export class App {
       },
       pickFolder: () => b.pickFolder(),
       defaultDir: () => this.settings.downloadDir,
+      listFiles: (id) => b.history({ parent: id }),
     });
 
     this.store.subscribe((d) => this.render(d));
@@ -414,6 +429,10 @@ export class App {
         // One line per burst: the engine already coalesced the refusals.
         this.toasts.show(tn('toast.offersRefused', e.count, { jid: e.peer }), 'error');
         break;
+      case 'batch_progress':
+        // An opened batch row lists its files with their states: it reloads them.
+        if (this.view === 'history' && this.signedIn) this.history.batchChanged(e.id);
+        break;
       case 'transfer_completed':
       case 'transfer_failed':
       case 'transfer_rejected':
@@ -485,7 +504,7 @@ export class App {
     try {
       const ids = await this.backend.sendFiles(jid, paths);
       const c = this.store.state.contacts.get(jid);
-      this.toasts.show(tn('toast.sending', ids.length, { name: c ? displayName(c) : jid }));
+      this.toasts.show(sendingText(ids, paths, this.store.state, c ? displayName(c) : jid));
     } catch (e) {
       this.toastError(e);
     }

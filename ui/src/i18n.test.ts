@@ -69,7 +69,7 @@ describe('dictionaries', () => {
       .map((f) => readFileSync(f, 'utf8'))
       .join('\n');
     // Keys built at run time from a prefix.
-    const dynamicPrefixes = ['state.', 'route.', 'presence.', 'theme.', 'method.', 'signin.tls.', 'error.', 'lang.', 'toast.sending.', 'toast.offersRefused.', 'history.count.', 'sendTo.title.', 'offer.groupTitle.'];
+    const dynamicPrefixes = ['state.', 'route.', 'presence.', 'theme.', 'method.', 'signin.tls.', 'error.', 'lang.', 'toast.sending.', 'toast.offersRefused.', 'history.count.', 'sendTo.title.', 'offer.groupTitle.', 'batch.files.', 'batch.filesOf.', 'offer.batchWants.', 'offer.batchShow.'];
     const unused = (Object.keys(en) as Key[]).filter(
       (k) => !all.includes(`'${k}'`) && !dynamicPrefixes.some((p) => k.startsWith(p)),
     );

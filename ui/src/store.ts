@@ -65,6 +65,17 @@ export interface TransferView {
   verified: Verification;
   createdAt: number;
   finishedAt: number | null;
+  /**
+   * A batch (a folder, or several files offered together as one offer) of this many
+   * files, or null for a single file. Its `name` is the folder's, `size` and the
+   * progress are the files' together.
+   */
+  files: number | null;
+  /**
+   * Files of the batch verified and named so far (`batch_progress`); null when not
+   * known (a single file, or a batch loaded from the history before it completed).
+   */
+  filesDone: number | null;
 }
 
 export const MAX_NOTICES = 3;
@@ -156,6 +167,8 @@ function blankTransfer(id: number, now: number): TransferView {
     verified: 'none',
     createdAt: now,
     finishedAt: null,
+    files: null,
+    filesDone: null,
   };
 }
 
@@ -189,6 +202,9 @@ export function transferFromRecord(r: TransferRecord): TransferView {
     verified: r.state === 'completed' ? asVerification(r.verified) : 'none',
     createdAt: r.created_at,
     finishedAt: r.finished_at,
+    files: r.files,
+    // The record does not count the files done; a completed batch has them all.
+    filesDone: r.files != null && r.state === 'completed' ? r.files : null,
   };
 }
 
@@ -364,6 +380,9 @@ export function applyEvent(
       t.finishedAt = null;
       t.seconds = null;
       t.verified = 'none';
+      t.files = e.files ?? null;
+      // A resumed batch keeps the files it had (the next batch_progress says); a new one has none yet.
+      t.filesDone = t.files == null ? null : e.resume_from > 0 ? (existing?.filesDone ?? null) : 0;
       if (!existing) {
         state.transfers.set(e.id, t);
         state.order.unshift(e.id);
@@ -424,8 +443,17 @@ export function applyEvent(
       t.resumable = false;
       t.uploadFallback = false;
       t.finishedAt = now;
+      if (t.files != null) t.filesDone = t.files;
       dirty.transfers.add(e.id);
       dropOffer(state, e.id, dirty);
+      return;
+    }
+    case 'batch_progress': {
+      const t = getOrCreate(state, e.id, now, dirty);
+      if (isFinal(t.state)) return; // The end already said how it went.
+      t.files = e.files;
+      t.filesDone = Math.min(e.files_done, e.files);
+      dirty.transfers.add(e.id);
       return;
     }
     case 'transfer_failed': {

@@ -1,6 +1,10 @@
 // History: every transfer ever, from the `history` command, with filters (contact,
 // direction, state, dates), name search, and per-row actions: those the engine allows
 // on each record (its `actions`), none that would restart or drop a running transfer.
+// A batch (a folder, or several files sent as one offer) is one row: a folder, its name,
+// how many files, their size together; it opens (its chevron, a click on the folder or
+// its name) to a row under it listing its files with their states, from
+// `history({parent})`, which a batch_progress or the history's reload refreshes.
 
 import { h, setText } from '../dom';
 import { bareJid, formatBytes, formatDateTime, formatRelative, fromDateInput } from '../format';
@@ -8,6 +12,7 @@ import { icon, type IconName } from '../icons';
 import { language, t, tn, type Key } from '../i18n';
 import { asVerification, displayName, type AppState } from '../store';
 import { TRANSFER_STATES, type Direction, type HistoryEntry, type HistoryQuery, type RecordActions, type TransferRecord, type TransferState } from '../types';
+import { BatchFileList } from './batchfiles';
 import { routeLabel, routeTip, verificationText } from './transfers';
 
 export const HISTORY_LIMIT = 500;
@@ -98,6 +103,10 @@ export class HistoryView {
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
   private state: AppState | null = null;
   private readonly byId = new Map<number, HistoryEntry>();
+  /** Batch rows opened to their files. */
+  private readonly expanded = new Set<number>();
+  /** The file lists of the batches opened, kept while their rows are listed. */
+  private readonly lists = new Map<number, BatchFileList>();
 
   constructor(private readonly actions: HistoryActions) {
     this.peer = h('select', { class: 'input', testid: 'history-peer', 'i18n-aria-label': 'history.contact' });
@@ -248,12 +257,51 @@ export class HistoryView {
       if (seq === this.seq) this.loading = false;
     }
     this.renderRows();
+    // What made the history reload (a transfer event) may have moved the files too.
+    for (const id of this.expanded) this.lists.get(id)?.refreshSoon();
+  }
+
+  /** A file of batch `id` is done (`batch_progress`): its open list loads again, throttled. */
+  batchChanged(id: number): void {
+    if (this.expanded.has(id)) this.lists.get(id)?.refreshSoon();
+  }
+
+  /** Opens or folds batch row `id` (its files load when first opened). */
+  toggleBatch(id: number, open = !this.expanded.has(id)): void {
+    const r = this.byId.get(id);
+    if (!r || r.files == null) return;
+    if (open) this.expanded.add(id);
+    else this.expanded.delete(id);
+    const focused = document.activeElement;
+    this.renderRows();
+    // The expander was made again: the focus stays on it.
+    if (focused instanceof HTMLElement && focused.dataset.testid === `history-${id}-expand`) {
+      this.tbody.querySelector<HTMLElement>(`[data-testid="history-${id}-expand"]`)?.focus();
+    }
+  }
+
+  /** The list of batch `id`'s files, made when first opened. */
+  private listOf(id: number): BatchFileList {
+    let list = this.lists.get(id);
+    if (!list) {
+      list = new BatchFileList({
+        id: `history-${id}-files-box`,
+        testid: `history-${id}-files`,
+        rowTestid: (f) => `history-${id}-file-${f}`,
+        states: true,
+        load: () => this.actions.load({ parent: id }),
+      });
+      this.lists.set(id, list);
+      void list.load();
+    }
+    return list;
   }
 
   /** Re-renders the texts (language change). */
   relabel(): void {
     this.fillSelects();
     this.renderRows();
+    for (const list of this.lists.values()) list.relabel();
   }
 
   private renderStatus(): void {
@@ -270,8 +318,15 @@ export class HistoryView {
     const lang = language();
     const now = Date.now();
     this.byId.clear();
-    const rows = this.records.map((r) => {
-      this.byId.set(r.id, r);
+    for (const r of this.records) this.byId.set(r.id, r);
+    // Opened batches no longer listed (filtered out, removed) fold up and drop their list.
+    for (const id of [...this.expanded]) if (!this.byId.has(id)) this.expanded.delete(id);
+    for (const [id, list] of this.lists) {
+      if (this.byId.get(id)?.files != null) continue;
+      list.dispose();
+      this.lists.delete(id);
+    }
+    const rows = this.records.flatMap((r) => {
       const can = rowActions(r, this.actions.isLive(r.id));
       const peerBare = bareJid(r.peer_jid);
       const contact = this.state?.contacts.get(peerBare);
@@ -298,24 +353,58 @@ export class HistoryView {
         btn('remove', 'trash', 'history.remove'),
       ];
       for (const b of buttons) if (b instanceof HTMLButtonElement) b.dataset.action = b.dataset.testid!.split('-').pop()!;
-      const dirLabel = t(r.direction === 'incoming' ? 'history.received' : 'history.sent');
+      const batch = r.files != null;
+      const open = batch && this.expanded.has(r.id);
+      const dirLabel = batch
+        ? t(r.direction === 'incoming' ? 'batch.incoming' : 'batch.outgoing')
+        : t(r.direction === 'incoming' ? 'history.received' : 'history.sent');
+      const toggleLabel = t(open ? 'batch.hideFilesOf' : 'batch.showFilesOf', { name: r.file_name });
+      const expander = batch
+        ? h(
+            'button',
+            {
+              type: 'button',
+              class: 'batch-expander',
+              testid: `history-${r.id}-expand`,
+              'aria-expanded': String(open),
+              'aria-controls': `history-${r.id}-files-box`,
+              'aria-label': toggleLabel,
+              title: toggleLabel,
+              'data-toggle': 'files',
+            },
+            icon('chevronDown', 'icon batch-chevron'),
+          )
+        : null;
       // A completed record says how it was checked ("Verified", "Not verified", …).
       const verified = r.state === 'completed' ? asVerification(r.verified) : null;
       const check = verified ? verificationText(r.direction, verified) : null;
       const tr = h(
         'tr',
-        { testid: `history-${r.id}`, 'data-state': r.state, 'data-direction': r.direction, 'data-verified': verified },
+        {
+          testid: `history-${r.id}`,
+          class: open ? 'is-expanded' : null,
+          'data-state': r.state,
+          'data-direction': r.direction,
+          'data-verified': verified,
+          'data-kind': batch ? 'batch' : null,
+        },
         h(
           'td',
           { class: 'col-file' },
           h(
             'div',
             { class: 'file-cell' },
-            h('span', { class: 'dir-icon', 'data-dir': r.direction, role: 'img', 'aria-label': dirLabel, title: dirLabel }, icon(r.direction === 'incoming' ? 'down' : 'up')),
+            expander,
+            h(
+              'span',
+              { class: 'dir-icon', 'data-dir': r.direction, 'data-kind': batch ? 'batch' : null, 'data-toggle': batch ? 'files' : null, role: 'img', 'aria-label': dirLabel, title: dirLabel },
+              icon(batch ? 'folder' : r.direction === 'incoming' ? 'down' : 'up'),
+            ),
             h(
               'div',
               { class: 'file-lines' },
-              h('span', { class: 'cell-main', title: r.local_path ?? r.file_name }, r.file_name),
+              h('span', { class: 'cell-main', title: r.local_path ?? r.file_name, 'data-toggle': batch ? 'files' : null }, r.file_name),
+              batch ? h('span', { class: 'cell-sub batch-count', testid: `history-${r.id}-count` }, tn('batch.files', r.files!)) : null,
               errorNote(r) ? h('span', { class: 'cell-sub cell-error', title: r.error! }, errorNote(r)) : null,
             ),
           ),
@@ -346,7 +435,11 @@ export class HistoryView {
         h('td', { class: 'col-actions' }, h('div', { class: 'row-actions' }, ...buttons)),
       );
       tr.dataset.id = String(r.id);
-      return tr;
+      if (!open) return [tr];
+      const list = this.listOf(r.id);
+      const files = h('tr', { class: 'batch-files-row' }, h('td', { colspan: '7' }, list.el));
+      files.dataset.batch = String(r.id);
+      return [tr, files];
     });
     this.tbody.replaceChildren(...rows);
     this.table.hidden = rows.length === 0;
@@ -354,6 +447,12 @@ export class HistoryView {
   }
 
   private onClick(e: MouseEvent): void {
+    const toggle = (e.target as HTMLElement).closest<HTMLElement>('[data-toggle]');
+    const row = toggle?.closest<HTMLElement>('tr[data-id]');
+    if (toggle && row) {
+      this.toggleBatch(Number(row.dataset.id));
+      return;
+    }
     const b = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-action]');
     const tr = b?.closest<HTMLElement>('tr[data-id]');
     if (!b || !tr) return;

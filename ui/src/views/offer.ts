@@ -8,12 +8,19 @@
 // the others; "Decline all" (Esc) declines them all. Offers from that sender arriving
 // while it is open join the list, checked; offers that end meanwhile (withdrawn,
 // answered from a notification or a card) leave it, and it closes when none is left.
+//
+// A batch (a folder, or several files offered together as one offer) is never merged
+// into that list: it gets its own prompt, "Bob wants to send the folder photos — 312
+// files, 1.4 GiB", with its files one click away (loaded from `history({parent})` when
+// first shown), the save folder (the batch lands as a new folder in it), Accept / Decline.
 
-import { h, keyed, setHidden, setText } from '../dom';
+import { h, keyed, setAttr, setHidden, setText } from '../dom';
 import { bareJid, formatBytes } from '../format';
-import { icon } from '../icons';
+import { icon, type IconName } from '../icons';
 import { t, tn, type Key } from '../i18n';
 import { displayName, type AppState, type TransferView } from '../store';
+import type { HistoryEntry } from '../types';
+import { BatchFileList } from './batchfiles';
 import { Modal } from './modal';
 
 export interface OfferActions {
@@ -21,29 +28,34 @@ export interface OfferActions {
   decline(id: number): Promise<void>;
   pickFolder(): Promise<string | null>;
   defaultDir(): string;
+  /** The files of batch `id` (`history({parent: id})`). */
+  listFiles(id: number): Promise<HistoryEntry[]>;
 }
 
-/** Who an offer is from, for grouping: its bare JID, case folded. */
-function senderOf(v: TransferView): string {
-  return bareJid(v.peer).toLowerCase();
+/**
+ * Which prompt an offer is asked about in: its sender's bare JID, case folded (the
+ * single files of one sender are asked about together), or for a batch its own.
+ */
+export function promptOf(v: TransferView): string {
+  return v.files != null ? `batch:${v.id}` : bareJid(v.peer).toLowerCase();
 }
 
-/** The offers waiting from `sender` (see `senderOf`), in queue order. */
-export function offersFrom(state: AppState, sender: string): number[] {
+/** The offers waiting for prompt `key` (see `promptOf`), in queue order. */
+export function offersFrom(state: AppState, key: string): number[] {
   return state.offers.filter((id) => {
     const v = state.transfers.get(id);
-    return !!v && senderOf(v) === sender;
+    return !!v && promptOf(v) === key;
   });
 }
 
-/** The senders of the waiting offers: one prompt each. */
-export function waitingSenders(state: AppState): Set<string> {
-  const senders = new Set<string>();
+/** The prompts the waiting offers make: a sender's single files, each batch. */
+export function waitingPrompts(state: AppState): Set<string> {
+  const prompts = new Set<string>();
   for (const id of state.offers) {
     const v = state.transfers.get(id);
-    if (v) senders.add(senderOf(v));
+    if (v) prompts.add(promptOf(v));
   }
-  return senders;
+  return prompts;
 }
 
 /**
@@ -113,6 +125,20 @@ export class OfferDialog {
   /** Offers whose box was unchecked (new ones come checked). */
   private readonly unchecked = new Set<number>();
   private state: AppState | null = null;
+  // The batch prompt's parts.
+  private readonly headIcon: HTMLElement;
+  private readonly folderRow: HTMLElement;
+  private readonly folderName: HTMLElement;
+  private readonly countRow: HTMLElement;
+  private readonly count: HTMLElement;
+  private readonly lands: HTMLElement;
+  private readonly batchSection: HTMLElement;
+  private readonly batchToggle: HTMLButtonElement;
+  private readonly batchToggleText: HTMLElement;
+  private readonly batchRegion: HTMLElement;
+  /** The open batch's file list, made when first shown. */
+  private batchList: BatchFileList | null = null;
+  private batchListFor: number | null = null;
 
   constructor(
     host: HTMLElement,
@@ -147,6 +173,21 @@ export class OfferDialog {
     this.fileRow = h('div', { class: 'dl-row' }, h('dt', { i18n: 'offer.file' }), h('dd', null, icon('file'), this.file));
     this.sizeRow = h('div', { class: 'dl-row' }, h('dt', { i18n: 'offer.size' }), h('dd', null, this.size));
     this.descRow = h('div', { class: 'dl-row' }, h('dt', { i18n: 'offer.description' }), h('dd', null, this.desc));
+    this.folderName = h('span', { class: 'offer-file', testid: 'offer-batch-name' });
+    this.folderRow = h('div', { class: 'dl-row', hidden: true }, h('dt', { i18n: 'offer.folderName' }), h('dd', null, icon('folder'), this.folderName));
+    this.count = h('span', { class: 'offer-size', testid: 'offer-batch-count' });
+    this.countRow = h('div', { class: 'dl-row', hidden: true }, h('dt', { i18n: 'offer.fileCount' }), h('dd', null, this.count));
+    this.lands = h('p', { class: 'offer-batch-lands', testid: 'offer-batch-lands', hidden: true });
+    this.batchToggleText = h('span', { class: 'btn-label' });
+    this.batchToggle = h(
+      'button',
+      { type: 'button', class: 'btn btn-small btn-ghost batch-toggle', testid: 'offer-batch-toggle', 'aria-expanded': 'false', 'aria-controls': 'offer-batch-files' },
+      icon('chevronDown', 'icon batch-chevron'),
+      this.batchToggleText,
+    );
+    this.batchToggle.addEventListener('click', () => this.toggleBatchFiles());
+    this.batchRegion = h('div', { class: 'batch-region', id: 'offer-batch-files', hidden: true });
+    this.batchSection = h('div', { class: 'offer-batch', testid: 'offer-batch', hidden: true }, this.batchToggle, this.batchRegion);
     this.total = h('span', { class: 'offer-size', testid: 'offer-group-total' });
     this.totalRow = h('div', { class: 'dl-row', hidden: true }, h('dt', { i18n: 'offer.total' }), h('dd', null, this.total));
 
@@ -170,15 +211,19 @@ export class OfferDialog {
       this.list,
     );
 
+    this.headIcon = h('span', { class: 'modal-icon' }, icon('down'));
+    this.headIcon.dataset.icon = 'down';
     this.modal.box.append(
-      h('div', { class: 'modal-head' }, h('span', { class: 'modal-icon' }, icon('down')), this.title, this.queue),
+      h('div', { class: 'modal-head' }, this.headIcon, this.title, this.queue),
       this.wants,
       this.stranger,
       h(
         'dl',
         { class: 'offer-details' },
         h('div', { class: 'dl-row' }, h('dt', { i18n: 'offer.from' }), h('dd', { class: 'offer-from' }, this.from, this.fromJid)),
+        this.folderRow,
         this.fileRow,
+        this.countRow,
         this.sizeRow,
         this.descRow,
         this.totalRow,
@@ -189,6 +234,8 @@ export class OfferDialog {
           h('dd', { class: 'offer-folder-row' }, icon('folder'), this.folder, this.change),
         ),
       ),
+      this.lands,
+      this.batchSection,
       this.groupSection,
       h('div', { class: 'modal-foot' }, this.hint, h('span', { class: 'spacer' }), this.decline, this.accept),
     );
@@ -210,11 +257,12 @@ export class OfferDialog {
       this.close();
       return;
     }
-    const sender = senderOf(v);
+    const sender = promptOf(v);
     const members = offersFrom(state, sender);
+    const batch = v.files != null;
     // Choices are kept only for what still waits.
     const waiting = new Set(state.offers);
-    const senders = waitingSenders(state);
+    const senders = waitingPrompts(state);
     for (const x of this.unchecked) if (!waiting.has(x)) this.unchecked.delete(x);
     for (const x of this.dirs.keys()) if (!waiting.has(x)) this.dirs.delete(x);
     for (const x of this.groupDirs.keys()) if (!senders.has(x)) this.groupDirs.delete(x);
@@ -243,11 +291,20 @@ export class OfferDialog {
     setHidden(this.queue, senders.size < 2);
     this.modal.box.dataset.offerId = String(id);
     this.modal.box.classList.toggle('is-group', grouped);
-    setHidden(this.fileRow, grouped);
+    this.modal.box.classList.toggle('is-batch', batch);
+    setAttr(this.modal.box, 'data-offer-batch', batch ? String(id) : null);
+    this.setHeadIcon(batch ? 'folder' : 'down');
+    setHidden(this.fileRow, grouped || batch);
     setHidden(this.sizeRow, grouped);
     setHidden(this.totalRow, !grouped);
     setHidden(this.groupSection, !grouped);
+    setHidden(this.folderRow, !batch);
+    setHidden(this.countRow, !batch);
+    setHidden(this.lands, !batch);
+    setHidden(this.batchSection, !batch);
+    if (!batch || this.batchListFor !== id) this.resetBatchList();
     if (grouped) this.renderGroup(state, name, sender);
+    else if (batch) this.renderBatch(v, id, name);
     else this.renderSingle(v, id, name);
 
     if (!continuing) {
@@ -273,6 +330,73 @@ export class OfferDialog {
     label(this.accept, 'offer.accept');
     label(this.hint, 'offer.hint');
     this.accept.disabled = this.busy;
+  }
+
+  private setHeadIcon(name: IconName): void {
+    if (this.headIcon.dataset.icon === name) return;
+    this.headIcon.dataset.icon = name;
+    this.headIcon.replaceChildren(icon(name));
+  }
+
+  /** A batch: its folder's name, how many files, their size, the list one click away. */
+  private renderBatch(v: TransferView, id: number, name: string): void {
+    delete this.modal.box.dataset.offerGroup;
+    keyed(this.list, this.rows, [], (x) => this.makeRow(x));
+    const n = v.files ?? 0;
+    const size = v.size > 0 ? formatBytes(v.size) : t('offer.sizeUnknown');
+    label(this.title, 'offer.batchTitle');
+    label(this.wants, 'offer.wants', tn('offer.batchWants', n, { name, folder: v.name, size }));
+    setText(this.folderName, v.name);
+    this.folderName.title = v.name;
+    setText(this.count, tn('batch.files', n));
+    setText(this.size, size);
+    this.size.title = v.size > 0 ? `${v.size.toLocaleString()} B` : '';
+    setText(this.desc, v.description ?? '');
+    setHidden(this.descRow, !v.description);
+    this.showFolder(this.dirs.get(id));
+    setText(this.lands, t('offer.batchLands', { name: v.name }));
+    const open = this.batchToggle.getAttribute('aria-expanded') === 'true';
+    setText(this.batchToggleText, open ? t('offer.batchHide') : tn('offer.batchShow', n));
+    this.batchList?.relabel();
+    label(this.decline, 'offer.decline');
+    label(this.accept, 'offer.accept');
+    label(this.hint, 'offer.hint');
+    this.accept.disabled = this.busy;
+  }
+
+  /** Shows or hides the open batch's files, loading them the first time. */
+  private toggleBatchFiles(): void {
+    const id = this.current;
+    const v = id != null ? this.state?.transfers.get(id) : undefined;
+    if (id == null || v?.files == null) return;
+    const open = this.batchToggle.getAttribute('aria-expanded') !== 'true';
+    this.batchToggle.setAttribute('aria-expanded', String(open));
+    this.batchRegion.hidden = !open;
+    this.modal.box.classList.toggle('is-expanded', open);
+    setText(this.batchToggleText, open ? t('offer.batchHide') : tn('offer.batchShow', v.files));
+    if (open && !this.batchList) {
+      this.batchList = new BatchFileList({
+        id: 'offer-batch-box',
+        testid: 'offer-batch-list',
+        rowTestid: (f) => `offer-batch-file-${f}`,
+        states: false,
+        load: () => this.actions.listFiles(id),
+      });
+      this.batchListFor = id;
+      this.batchRegion.replaceChildren(this.batchList.el);
+      void this.batchList.load();
+    }
+  }
+
+  /** Another prompt: the list of the batch asked about before goes (folded up). */
+  private resetBatchList(): void {
+    this.batchList?.dispose();
+    this.batchList = null;
+    this.batchListFor = null;
+    this.batchRegion.replaceChildren();
+    this.batchRegion.hidden = true;
+    this.batchToggle.setAttribute('aria-expanded', 'false');
+    this.modal.box.classList.remove('is-expanded');
   }
 
   private renderGroup(state: AppState, name: string, sender: string): void {
@@ -383,6 +507,7 @@ export class OfferDialog {
     this.current = null;
     this.group = null;
     this.members = [];
+    this.resetBatchList();
     keyed(this.list, this.rows, [], (x) => this.makeRow(x));
     this.modal.hide();
   }

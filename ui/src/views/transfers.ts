@@ -7,7 +7,8 @@ import { bareJid, formatBytes, formatDuration, formatEta, formatProgressBytes, f
 import { icon, type IconName } from '../icons';
 import { language, t, tDynamic, type Key } from '../i18n';
 import { displayName, isFinal, isLive, type AppState, type Dirty, type TransferView } from '../store';
-import type { Direction, Verification } from '../types';
+import type { Direction, HistoryEntry, Verification } from '../types';
+import { BatchFileList, filesText } from './batchfiles';
 
 export interface TransferActions {
   cancel(id: number): void;
@@ -21,6 +22,8 @@ export interface TransferActions {
   uploadInstead(id: number): void;
   dismiss(id: number): void;
   clearFinished(): void;
+  /** The files of batch `id` (`history({parent: id})`). */
+  listFiles(id: number): Promise<HistoryEntry[]>;
 }
 
 type ActionName = 'accept' | 'decline' | 'cancel' | 'open' | 'showInFolder' | 'resume' | 'retry' | 'upload' | 'dismiss';
@@ -45,6 +48,21 @@ interface CardParts {
   notices: HTMLElement;
   error: HTMLElement;
   buttons: Record<ActionName, HTMLButtonElement>;
+  /** Made when the transfer turns out to be a batch. */
+  batch: BatchParts | null;
+}
+
+/** What a batch card has besides a file's: the file count and the expandable file list. */
+interface BatchParts {
+  files: HTMLElement;
+  toggle: HTMLButtonElement;
+  toggleText: HTMLElement;
+  region: HTMLElement;
+  /** Made when first expanded. */
+  list: BatchFileList | null;
+  /** What the list was loaded for (files done, state): a change reloads it. */
+  seen: string;
+  lang: string;
 }
 
 const BUTTON_LABELS: Record<ActionName, Parameters<typeof t>[0]> = {
@@ -212,7 +230,11 @@ export class TransfersPane {
   render(state: AppState, dirty: Dirty, all = false): void {
     if (all || dirty.order) {
       keyed(this.list, this.cards, state.order, (id) => this.createCard(id));
-      for (const id of this.parts.keys()) if (!this.cards.has(id)) this.parts.delete(id);
+      for (const [id, p] of this.parts) {
+        if (this.cards.has(id)) continue;
+        p.batch?.list?.dispose();
+        this.parts.delete(id);
+      }
     }
     // Peer names come from the roster: a roster change re-labels every card.
     const ids = all || dirty.order || dirty.contacts ? state.order : dirty.transfers;
@@ -278,6 +300,7 @@ export class TransfersPane {
       notices: h('ul', { class: 'transfer-notices', hidden: true }),
       error: h('p', { class: 'transfer-error', hidden: true, role: 'status' }),
       buttons,
+      batch: null,
     };
     parts.bar.append(parts.fill);
     const card = h(
@@ -312,10 +335,18 @@ export class TransfersPane {
     card.dataset.state = v.state;
     card.dataset.direction = v.direction;
 
-    const dirLabel = t(v.direction === 'incoming' ? 'dir.incoming' : 'dir.outgoing');
-    if (p.dir.dataset.dir !== v.direction) {
+    const isBatch = v.files != null;
+    if (isBatch && !p.batch) this.makeBatch(card, p, v.id);
+    setAttr(card, 'data-kind', isBatch ? 'batch' : null);
+    const dirLabel = isBatch
+      ? t(v.direction === 'incoming' ? 'batch.incoming' : 'batch.outgoing')
+      : t(v.direction === 'incoming' ? 'dir.incoming' : 'dir.outgoing');
+    // A batch shows a folder, coloured by its direction like the arrows of single files.
+    const glyph: IconName = isBatch ? 'folder' : v.direction === 'incoming' ? 'down' : 'up';
+    if (p.dir.dataset.dir !== v.direction || p.dir.dataset.icon !== glyph) {
       p.dir.dataset.dir = v.direction;
-      p.dir.replaceChildren(icon(v.direction === 'incoming' ? 'down' : 'up'));
+      p.dir.dataset.icon = glyph;
+      p.dir.replaceChildren(icon(glyph));
     }
     setAttr(p.dir, 'title', dirLabel);
     setAttr(p.dir, 'aria-label', dirLabel);
@@ -384,10 +415,13 @@ export class TransfersPane {
     setHidden(p.error, !err);
     p.error.classList.toggle('is-info', v.state === 'offered');
 
+    if (p.batch) this.updateBatch(v, p.batch);
+
     const show = new Set(cardButtons(v));
     for (const [name, b] of Object.entries(p.buttons) as [ActionName, HTMLButtonElement][]) {
       setHidden(b, !show.has(name));
-      const label = t(BUTTON_LABELS[name]);
+      // Opening a batch opens its folder.
+      const label = t(name === 'open' && isBatch ? 'transfer.openFolder' : BUTTON_LABELS[name]);
       if (name === 'dismiss') {
         setAttr(b, 'aria-label', label);
         setAttr(b, 'title', label);
@@ -397,7 +431,85 @@ export class TransfersPane {
     }
   }
 
+  /** The parts a batch card adds: its file count, and its files behind a button. */
+  private makeBatch(card: HTMLElement, p: CardParts, id: number): void {
+    const files = h('span', { class: 'transfer-files', testid: `transfer-${id}-files` });
+    const toggleText = h('span', { class: 'btn-label' });
+    const regionId = `transfer-${id}-filelist`;
+    const toggle = h(
+      'button',
+      { type: 'button', class: 'btn btn-small btn-ghost batch-toggle', testid: `transfer-${id}-expand`, 'aria-expanded': 'false', 'aria-controls': regionId },
+      icon('chevronDown', 'icon batch-chevron'),
+      toggleText,
+    );
+    toggle.dataset.toggle = 'files';
+    const region = h('div', { class: 'batch-region', hidden: true });
+    // The count right after the bytes; the button first among the actions.
+    p.bytes.after(files);
+    p.buttons.accept.parentElement!.prepend(toggle);
+    card.append(region);
+    p.batch = { files, toggle, toggleText, region, list: null, seen: '', lang: '' };
+    region.id = regionId;
+  }
+
+  private updateBatch(v: TransferView, b: BatchParts): void {
+    setText(b.files, filesText(v.files ?? 0, v.filesDone, v.state === 'completed'));
+    const open = b.toggle.getAttribute('aria-expanded') === 'true';
+    setText(b.toggleText, t('batch.showFiles'));
+    setAttr(b.toggle, 'title', t(open ? 'batch.hideFilesOf' : 'batch.showFilesOf', { name: v.name }));
+    setAttr(b.toggle, 'aria-label', t(open ? 'batch.hideFilesOf' : 'batch.showFilesOf', { name: v.name }));
+    if (!b.list) return;
+    const lang = t('batch.showFiles');
+    if (b.lang !== lang) {
+      b.lang = lang;
+      b.list.relabel();
+    }
+    // A file done or the batch's end: the list is loaded again (throttled).
+    const seen = `${v.filesDone ?? ''}:${v.state}`;
+    if (seen !== b.seen) {
+      b.seen = seen;
+      if (open) b.list.refreshSoon();
+    }
+  }
+
+  /** Shows or hides the files of batch `id`, loading them the first time. */
+  toggleFiles(id: number, open?: boolean): void {
+    const p = this.parts.get(id);
+    const b = p?.batch;
+    if (!b) return;
+    const show = open ?? b.toggle.getAttribute('aria-expanded') !== 'true';
+    setAttr(b.toggle, 'aria-expanded', String(show));
+    this.cards.get(id)!.classList.toggle('is-expanded', show);
+    setHidden(b.region, !show);
+    if (show) {
+      if (!b.list) {
+        b.list = new BatchFileList({
+          id: `transfer-${id}-files-box`,
+          testid: `transfer-${id}-filelist`,
+          rowTestid: (f) => `transfer-${id}-file-${f}`,
+          states: true,
+          load: () => this.actions.listFiles(id),
+        });
+        b.region.replaceChildren(b.list.el);
+        b.lang = t('batch.showFiles');
+        void b.list.load();
+      } else {
+        b.list.refreshSoon();
+      }
+    }
+    const name = this.cards.get(id)!.querySelector('.transfer-name')!.textContent ?? '';
+    const label = t(show ? 'batch.hideFilesOf' : 'batch.showFilesOf', { name });
+    setAttr(b.toggle, 'title', label);
+    setAttr(b.toggle, 'aria-label', label);
+  }
+
   private onClick(e: MouseEvent): void {
+    const toggle = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-toggle]');
+    if (toggle) {
+      const card = toggle.closest<HTMLElement>('[data-id]');
+      if (card) this.toggleFiles(Number(card.dataset.id));
+      return;
+    }
     const b = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-action]');
     const card = b?.closest<HTMLElement>('[data-id]');
     if (!b || !card) return;

@@ -66,6 +66,7 @@ const noopTransferActions = () => ({
   uploadInstead: vi.fn(),
   dismiss: vi.fn(),
   clearFinished: vi.fn(),
+  listFiles: vi.fn(async (): Promise<HistoryEntry[]> => []),
 });
 
 beforeEach(() => {
@@ -428,6 +429,7 @@ describe('offer dialog', () => {
       decline: vi.fn(async () => {}),
       pickFolder: vi.fn(async () => '/tmp/elsewhere'),
       defaultDir: () => '/home/alice/Downloads',
+      listFiles: vi.fn(async (): Promise<HistoryEntry[]> => []),
     };
     const dialog = new OfferDialog(host, () => [main], actions);
     return { dialog, actions, main, outside };
@@ -502,6 +504,7 @@ describe('grouped offer prompt (several offers from one sender)', () => {
       decline: vi.fn(async (_id: number) => {}),
       pickFolder: vi.fn(async () => '/tmp/elsewhere'),
       defaultDir: () => '/home/alice/Downloads',
+      listFiles: vi.fn(async (): Promise<HistoryEntry[]> => []),
     };
     const dialog = new OfferDialog(host, () => [main], actions);
     outside.focus();
@@ -883,7 +886,7 @@ describe('"Send N files" dialog', () => {
     const { dialog } = setup();
     const host = document.querySelector('main + div') as HTMLElement;
     // The offer dialog was made after this one, yet opened first.
-    const offers = new OfferDialog(host, () => [], { accept: vi.fn(async () => {}), decline: vi.fn(async () => {}), pickFolder: vi.fn(async () => null), defaultDir: () => '' });
+    const offers = new OfferDialog(host, () => [], { accept: vi.fn(async () => {}), decline: vi.fn(async () => {}), pickFolder: vi.fn(async () => null), defaultDir: () => '', listFiles: vi.fn(async () => []) });
     offers.render(stateWith([offer(1)]));
     dialog.add(files, stateWith([]));
     const sendTo = $('send-to-dialog').closest<HTMLElement>('.modal-backdrop')!;
