@@ -192,8 +192,12 @@ describe('app with the mock backend', () => {
     await boot();
     const before = document.querySelectorAll('.transfer-card').length;
     q('[data-testid="send-bob@localhost"]')!.click();
-    await vi.waitFor(() => expect(document.querySelectorAll('.transfer-card').length).toBe(before + 2));
+    // The two files picked are offered together, as one batch: one card for both.
+    await vi.waitFor(() => expect(document.querySelectorAll('.transfer-card').length).toBe(before + 1));
     expect(q('[data-testid="toast-info"]')!.textContent).toContain('Sending 2 files to Bob');
+    const card = document.querySelector<HTMLElement>('.transfer-card')!;
+    expect(card.dataset.kind).toBe('batch');
+    expect(q(`[data-testid="transfer-${card.dataset.id}-files"]`)!.textContent).toBe('0 / 2 files');
   });
 
   it('shows the error when sending to an offline contact with uploads turned off', async () => {

@@ -24,8 +24,21 @@
 // over by the launch, as with "Open with Skiff": `take_pending_files` returns them once;
 // `openFiles()` hands more over while running, like a second launch), burst=N (Bob sends
 // a folder of N files at start, N = 3 when not given, at most 300: one offer per file,
-// each described by its path inside the folder, as the engine sends a folder; the
-// desktop asks about them in one prompt. `offerBurst()` sends more).
+// each described by its path inside the folder, as the engine sent a folder before
+// batches; the desktop asks about them in one prompt. `offerBurst()` sends more),
+// batch=N (Bob offers the folder `photos` as one batch of N files, 312 when not given,
+// about 1.4 GiB for 312: the batch prompt. `offerBatch()` offers more).
+//
+// Batches (a folder, or several files offered together as one offer): sending a path
+// that looks like a folder (a trailing separator, or no extension) or several paths at
+// once to a contact that takes SI offers makes one outgoing batch of made-up files
+// (a folder's files are the same every time); its progress counts the files done
+// (`batch_progress`) as the bytes pass their ends, and it completes with the folder's
+// path. To a contact reached by HTTP upload each path is still one upload. Accepted,
+// an incoming batch lands as a new folder in the folder chosen (`name (1)` when that
+// is taken). The history lists a batch as one row; `history({parent})` its files, each
+// with its path inside the batch and its own state. The seeded history holds a folder
+// Carol sent twelve days ago.
 //
 // Server certificates at sign-in (the trust dialog), by the address's domain:
 // - `selfsigned.example` presents a self-signed certificate: `certificate-untrusted`
@@ -53,6 +66,7 @@
 
 import { type Backend, type Unlisten } from './backend';
 import { bareJid, baseName } from './format';
+import { isFinal as isFinalState } from './store';
 import { isErrorCode } from './types';
 import type {
   AccountView,
@@ -108,6 +122,8 @@ export interface MockOptions {
   open?: string[];
   /** Bob sends a folder of this many files at start (0 = none). */
   burst?: number;
+  /** Bob offers a folder as one batch of this many files at start (0 = none). */
+  batch?: number;
 }
 
 export function mockOptionsFromQuery(search: string): MockOptions {
@@ -134,12 +150,73 @@ export function mockOptionsFromQuery(search: string): MockOptions {
       .map((p) => p.trim())
       .filter(Boolean),
     burst: q.has('burst') ? Math.min(300, Math.max(1, Number(q.get('burst')) || 3)) : 0,
+    batch: q.has('batch') ? Math.min(20_000, Math.max(1, Number(q.get('batch')) || 312)) : 0,
   };
 }
 
 function parsePoint(v: string | null): { x: number; y: number } | null {
   const m = v ? /^(\d+),(\d+)$/.exec(v) : null;
   return m ? { x: Number(m[1]), y: Number(m[2]) } : null;
+}
+
+/** A file of a made-up batch: its path inside the batch (from the folder's name on) and size. */
+export interface MockBatchEntry {
+  rel: string;
+  size: number;
+}
+
+/** Looks like a folder to the mock: a trailing separator, or a last name without an extension. */
+export function mockLooksLikeFolder(path: string): boolean {
+  if (/[\\/]$/.test(path)) return true;
+  return !/\.[^.]+$/.test(baseName(path));
+}
+
+/** A small deterministic generator: the same seed, the same numbers. */
+function seeded(seed: string): () => number {
+  let x = 2166136261;
+  for (let i = 0; i < seed.length; i++) x = Math.imul(x ^ seed.charCodeAt(i), 16777619);
+  return () => {
+    x = Math.imul(x ^ (x >>> 15), 2246822507);
+    x = Math.imul(x ^ (x >>> 13), 3266489909);
+    x ^= x >>> 16;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * `n` made-up files inside folder `folder` (their paths start with it, as the engine
+ * gives a folder's files their path from the folder's parent), about `avg` bytes each,
+ * in name order. The same folder and count make the same files.
+ */
+export function madeUpFiles(folder: string, n: number, avg: number): MockBatchEntry[] {
+  const rnd = seeded(`${folder}:${n}`);
+  const subs = ['', '', '', '2023/', '2024/', '2024/edited/', 'raw/', 'notes/'];
+  const out: MockBatchEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const sub = subs[Math.floor(rnd() * subs.length)]!;
+    const jitter = 0.4 + rnd() * 1.2;
+    let name: string;
+    let size: number;
+    if (sub === 'notes/') {
+      name = `note-${String(i + 1).padStart(3, '0')}.txt`;
+      size = Math.round(2048 + rnd() * 30_000);
+    } else if (sub === 'raw/') {
+      name = `DSC_${5000 + i}.arw`;
+      size = Math.round(avg * jitter * 1.6);
+    } else {
+      name = `IMG_${String(1000 + i).padStart(4, '0')}.jpg`;
+      size = Math.round(avg * jitter);
+    }
+    out.push({ rel: `${folder}/${sub}${name}`, size });
+  }
+  return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+}
+
+/** The folder holding `path` (`/home/alice` for `/home/alice/a.pdf` or `/home/alice/Photos/`). */
+function parentOf(path: string): string {
+  const trimmed = path.replace(/[\\/]+$/, '');
+  const i = Math.max(trimmed.lastIndexOf('/'), trimmed.lastIndexOf('\\'));
+  return i > 0 ? trimmed.slice(0, i) : '/';
 }
 
 const ME = 'alice@localhost';
@@ -382,6 +459,10 @@ export class MockBackend implements Backend {
   startError: AppError | null = null;
   /** Files handed over by launches and not taken yet (open=…, `openFiles()`). */
   pendingFiles: string[];
+  /** Files done last said of each running batch (`batch_progress`). */
+  private readonly batchDone = new Map<number, number>();
+  /** Folders incoming batches landed as (a new one with the same name gets ` (1)`). */
+  private readonly landed = new Set<string>();
 
   constructor(private readonly opts: MockOptions = mockOptionsFromQuery('')) {
     this.account_ = opts.signedIn ? { jid: ME, online: true, demo: true } : null;
@@ -477,6 +558,90 @@ export class MockBackend implements Backend {
     return r;
   }
 
+  /**
+   * A batch record and one record per file under it (`parent`, `rel_path`), as the
+   * engine keeps them. `root`: the folder the files' paths start from (the folder
+   * holding the batch's folder), or null while they are nowhere yet (an incoming offer).
+   */
+  private batch(
+    direction: Direction,
+    peer: string,
+    name: string,
+    entries: MockBatchEntry[],
+    state: TransferState,
+    root: string | null,
+    extra: Partial<TransferRecord> = {},
+  ): TransferRecord {
+    const size = entries.reduce((sum, e) => sum + e.size, 0);
+    const local_path = root == null ? null : `${root}/${name}`;
+    const b = this.record(direction, peer, name, size, state, { local_path, files: entries.length, ...extra });
+    for (const e of entries) {
+      this.record(direction, peer, baseName(e.rel), e.size, state, {
+        parent: b.id,
+        rel_path: e.rel,
+        local_path: root == null ? null : `${root}/${e.rel}`,
+        route: b.route,
+        streamhost: b.streamhost,
+        created_at: b.created_at,
+        updated_at: b.updated_at,
+        finished_at: b.finished_at,
+      });
+    }
+    return b;
+  }
+
+  /** The files of batch `id`, in the batch's order. */
+  private filesOf(id: number): TransferRecord[] {
+    return [...this.records.values()].filter((r) => r.parent === id).sort((a, b) => a.id - b.id);
+  }
+
+  /** Moves the files of batch `id` that are not completed to `state`. */
+  private setOpenFiles(id: number, state: TransferState, extra: Partial<TransferRecord> = {}): void {
+    const now = Date.now();
+    for (const f of this.filesOf(id)) {
+      if (f.state === 'completed') continue;
+      Object.assign(f, { state, updated_at: now, finished_at: isFinalState(state) ? now : null, ...extra });
+    }
+  }
+
+  /**
+   * Batch `r`'s files as its bytes pass their ends: done ones completed (and checked
+   * like the batch), the one under way active; `batch_progress` when the count moved.
+   */
+  private batchTick(r: TransferRecord): void {
+    const now = Date.now();
+    let end = 0;
+    let done = 0;
+    const files = this.filesOf(r.id);
+    for (const f of files) {
+      const start = end;
+      end += f.size;
+      if (f.state === 'completed') {
+        done++;
+        continue;
+      }
+      f.route = r.route;
+      f.streamhost = r.streamhost;
+      f.updated_at = now;
+      if (end <= r.bytes_done) {
+        f.state = 'completed';
+        f.bytes_done = f.size;
+        f.finished_at = now;
+        f.error = null;
+        f.fail_reason = null;
+        f.verified = mockVerification(f);
+        done++;
+      } else {
+        f.state = 'active';
+        f.bytes_done = Math.max(0, Math.min(f.size, r.bytes_done - start));
+      }
+    }
+    if (this.batchDone.get(r.id) !== done) {
+      this.batchDone.set(r.id, done);
+      this.emit({ type: 'batch_progress', id: r.id, files_done: done, files: files.length });
+    }
+  }
+
   private seedHistory(): void {
     const day = 24 * 3600 * 1000;
     const now = Date.now();
@@ -496,6 +661,10 @@ export class MockBackend implements Backend {
       fail_reason: 'integrity',
       ...old(6 * day, 70),
     });
+    // A folder Carol sent as one batch: one row, its files under it.
+    const wedding = madeUpFiles('wedding-photos', 36, 3.2 * MIB);
+    this.batch('incoming', 'carol@localhost/home', 'wedding-photos', wedding, 'completed', '/home/alice/Downloads', { route: 's5b-direct', ...old(12 * day, 48) });
+    this.landed.add('/home/alice/Downloads/wedding-photos');
     // Recent ones: these start on the transfers pane.
     this.record('incoming', 'lilei@jabber.example.cn/mobile', 'boarding-pass.pdf', 412 * 1024, 'completed', { route: 'oob', url: 'https://upload.jabber.example.cn/share/c41d/boarding-pass.pdf', ...old(2 * 3600 * 1000, 2) });
     this.record('outgoing', 'erin@localhost/pc', 'notes.txt', 12_345, 'completed', { route: 'ibb', ...old(25 * 60 * 1000, 1) });
@@ -525,6 +694,7 @@ export class MockBackend implements Backend {
       for (let i = 0; i < this.opts.offers; i++) this.offerIncoming(i);
       if (this.opts.strangerOffer) this.offerFromStranger();
       if (this.opts.burst) this.offerBurst(this.opts.burst);
+      if (this.opts.batch) this.offerBatch(this.opts.batch);
     });
     if (this.opts.offerAfterMs > 0) this.later(this.opts.offerAfterMs, () => this.offerIncoming(0));
   }
@@ -563,6 +733,18 @@ export class MockBackend implements Backend {
       ids.push(r.id);
     }
     return ids;
+  }
+
+  /**
+   * A folder from `peer` (Bob's laptop) offered as one batch of `n` made-up files,
+   * about 1.4 GiB for the 312 of the default, as the engine announces a batch: one
+   * `transfer_offered` with `files`. Returns its id.
+   */
+  offerBatch(n = 312, peer = 'bob@localhost/laptop', folder = 'photos'): number {
+    const entries = madeUpFiles(folder, n, (1.4 * GIB) / 312);
+    const r = this.batch('incoming', peer, folder, entries, 'offered', null);
+    this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name: folder, size: r.size, description: null, resume_from: 0, files: n });
+    return r.id;
   }
 
   /**
@@ -608,6 +790,7 @@ export class MockBackend implements Backend {
       r.bytes_done = Math.min(r.size, r.bytes_done + Math.round((rate * this.opts.tickMs) / 1000));
       r.updated_at = Date.now();
       this.emit({ type: 'transfer_progress', id, bytes: r.bytes_done, total: r.size, bytes_per_sec: rate });
+      if (r.files != null) this.batchTick(r);
       if (r.bytes_done >= r.size) this.complete(id);
     };
     this.emit({ type: 'transfer_progress', id, bytes: r.bytes_done, total: r.size, bytes_per_sec: run.bytesPerSec });
@@ -623,9 +806,15 @@ export class MockBackend implements Backend {
   private complete(id: number): void {
     this.stop(id);
     const r = this.records.get(id)!;
+    if (r.files != null) {
+      // Every file done; the batch's path is its folder (where it was accepted into).
+      r.bytes_done = r.size;
+      this.batchTick(r);
+      this.batchDone.delete(id);
+    }
     r.state = 'completed';
     r.finished_at = Date.now();
-    if (r.direction === 'incoming') r.local_path = `${this.settings.downloadDir}/${r.file_name}`;
+    if (r.direction === 'incoming' && r.files == null) r.local_path = `${this.settings.downloadDir}/${r.file_name}`;
     r.verified = mockVerification(r);
     this.emit({
       type: 'transfer_completed',
@@ -660,7 +849,10 @@ export class MockBackend implements Backend {
     r.error = 'No transfer method worked: the direct connection, the proxy and in-band were all refused.';
     r.fail_reason = 'network';
     r.finished_at = Date.now();
-    this.emit({ type: 'transfer_failed', id: r.id, name: r.file_name, reason: 'network', error: r.error, resumable: false, upload_fallback: this.settings.allowUpload });
+    if (r.files != null) this.setOpenFiles(r.id, 'failed', { error: r.error, fail_reason: 'network' });
+    // A folder is not uploaded as one: no upload is offered for a batch.
+    const upload = this.settings.allowUpload && r.files == null;
+    this.emit({ type: 'transfer_failed', id: r.id, name: r.file_name, reason: 'network', error: r.error, resumable: false, upload_fallback: upload });
   }
 
   private need(id: number): TransferRecord {
@@ -748,6 +940,8 @@ export class MockBackend implements Backend {
     // A link goes to the bare JID; an SI offer to the best resource.
     const res = offline ? null : [...c!.resources].sort((a, b) => b.priority - a.priority)[0]!;
     const peer = bySi && res ? `${bare}/${res.resource}` : bare;
+    // A folder, or several files at once, go as one batch (by SI; an upload is per file).
+    if (bySi && (paths.length > 1 || paths.some(mockLooksLikeFolder))) return [this.sendBatch(peer, bare, paths)];
     return paths.map((path) => {
       const name = baseName(path);
       const size = Math.round((3 + Math.random() * 120) * MIB);
@@ -769,9 +963,46 @@ export class MockBackend implements Backend {
     });
   }
 
+  /**
+   * `paths` to `peer` as one outgoing batch: each file-like path one file, each
+   * folder-like one its made-up files; named for the folder (one path) or for the
+   * folder holding the first path. Started and run like a file.
+   */
+  private sendBatch(peer: string, bare: string, paths: string[]): number {
+    const entries: MockBatchEntry[] = [];
+    for (const p of paths) {
+      const name = baseName(p);
+      if (mockLooksLikeFolder(p)) entries.push(...madeUpFiles(name, 8 + Math.floor(seeded(name)() * 40), 2.5 * MIB));
+      else entries.push({ rel: name, size: Math.round((0.3 + seeded(p)() * 9) * MIB) });
+    }
+    const root = parentOf(paths[0]!);
+    const name = paths.length === 1 ? baseName(paths[0]!) : baseName(root) || 'files';
+    const r = this.batch('outgoing', peer, name, entries, 'offered', root);
+    if (paths.length > 1) r.local_path = root;
+    this.emit({ type: 'transfer_offered', id: r.id, direction: 'outgoing', peer, name, size: r.size, description: null, resume_from: 0, files: entries.length });
+    this.later(900, () => {
+      if (r.state !== 'offered') return;
+      if (SI_FAILS.has(bare)) return this.failSi(r);
+      r.route = 's5b-direct';
+      this.setOpenFiles(r.id, 'active');
+      this.emit({ type: 'transfer_started', id: r.id, route: 's5b-direct', streamhost: null, offset: 0 });
+      this.run(r.id, (20 + Math.random() * 30) * MIB);
+    });
+    return r.id;
+  }
+
+  /** The folder incoming batch `name` lands as in `dir`: `name`, else `name (1)`, `name (2)`, … */
+  private landingFolder(dir: string, name: string): string {
+    let path = `${dir}/${name}`;
+    for (let n = 1; this.landed.has(path); n++) path = `${dir}/${name} (${n})`;
+    this.landed.add(path);
+    return path;
+  }
+
   async accept(id: number, dir?: string): Promise<void> {
     const r = this.need(id);
     if (r.state !== 'offered') throw err('not-found', 'This offer was withdrawn.');
+    if (r.files != null) return this.acceptBatch(r, dir || this.settings.downloadDir);
     r.state = 'accepted';
     r.local_path = `${dir ?? this.settings.downloadDir}/${r.file_name}.part`;
     this.later(400, () => {
@@ -781,8 +1012,31 @@ export class MockBackend implements Backend {
     });
   }
 
+  /** A batch lands as a new folder in `dir`, each file at its path inside it. */
+  private acceptBatch(r: TransferRecord, dir: string): void {
+    const id = r.id;
+    const folder = this.landingFolder(dir, r.file_name);
+    r.state = 'accepted';
+    r.local_path = folder;
+    for (const f of this.filesOf(id)) {
+      // The path inside the batch starts with the folder's name; the folder may be renamed.
+      const rel = f.rel_path ?? f.file_name;
+      const inside = rel.startsWith(`${r.file_name}/`) ? rel.slice(r.file_name.length + 1) : rel;
+      f.local_path = `${folder}/${inside}`;
+      f.state = 'accepted';
+    }
+    this.later(400, () => {
+      if (r.state !== 'accepted') return;
+      r.route = 's5b-direct';
+      this.setOpenFiles(id, 'active');
+      this.emit({ type: 'transfer_started', id, route: 's5b-direct', streamhost: null, offset: 0 });
+      this.run(id, 48 * MIB);
+    });
+  }
+
   async reject(id: number): Promise<void> {
     const r = this.need(id);
+    if (r.files != null) this.setOpenFiles(id, 'rejected', { error: 'declined', fail_reason: 'declined' });
     r.state = 'rejected';
     r.fail_reason = 'declined';
     r.error = 'declined';
@@ -797,6 +1051,10 @@ export class MockBackend implements Backend {
     r.error = 'cancelled';
     r.fail_reason = 'cancelled';
     r.finished_at = Date.now();
+    if (r.files != null) {
+      this.setOpenFiles(id, 'cancelled', { error: 'cancelled', fail_reason: 'cancelled' });
+      this.batchDone.delete(id);
+    }
     this.emit({ type: 'transfer_failed', id, name: r.file_name, reason: 'cancelled', error: 'cancelled', resumable: r.direction === 'outgoing', upload_fallback: false });
   }
 
@@ -809,8 +1067,15 @@ export class MockBackend implements Backend {
     r.attempts++;
     r.error = null;
     r.finished_at = null;
+    if (r.files != null) {
+      // Sent afresh from byte 0: every file again; resumed: the files not done yet.
+      if (r.offset === 0) for (const f of this.filesOf(id)) Object.assign(f, { state: 'offered', bytes_done: 0, verified: 'none', finished_at: null });
+      this.setOpenFiles(id, 'offered', { error: null, fail_reason: null });
+      this.batchDone.delete(id);
+    }
     this.emit({ type: 'transfer_offered', id, direction: 'outgoing', peer: r.peer_jid, name: r.file_name, size: r.size, description: r.description, resume_from: r.bytes_done, files: r.files });
     this.later(700, () => {
+      if (r.files != null) this.setOpenFiles(id, 'active');
       this.emit({ type: 'transfer_started', id, route: r.route ?? 's5b-direct', streamhost: r.streamhost, offset: r.offset });
       this.run(id, 11 * MIB);
     });
@@ -863,7 +1128,8 @@ export class MockBackend implements Backend {
   }
 
   async history(q: HistoryQuery): Promise<HistoryEntry[]> {
-    let list = [...this.records.values()];
+    // The files of one batch, or the history's rows (a batch is one of them).
+    let list = [...this.records.values()].filter((r) => (q.parent != null ? r.parent === q.parent : r.parent == null));
     if (q.peer) list = list.filter((r) => bareJid(r.peer_jid).toLowerCase() === q.peer!.toLowerCase());
     if (q.direction) list = list.filter((r) => r.direction === q.direction);
     if (q.state) list = list.filter((r) => r.state === q.state);
@@ -876,6 +1142,8 @@ export class MockBackend implements Backend {
 
   async removeFromHistory(id: number): Promise<void> {
     this.need(id);
+    // A batch goes with its files.
+    for (const f of this.filesOf(id)) this.records.delete(f.id);
     this.records.delete(id);
   }
 
