@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use skiff_engine::store::{HistoryQuery, TransferState};
+use skiff_engine::store::{HistoryQuery, Store, TransferState};
 use skiff_engine::transfer::AcceptPolicy;
 use skiff_engine::Event;
 use skiff_tests::cli::SkiffProcess;
@@ -117,4 +117,78 @@ async fn a_folder_arrives_as_one_batch_with_its_tree() {
     while let Ok(e) = bob.events.try_recv() {
         assert!(!matches!(e, Event::TransferOffered { .. }), "something was offered: {e:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_receiver_was_killed_continues_with_only_what_was_missing() {
+    const BIG: u64 = 200 << 20;
+    let server = Prosody::start(ProsodyOptions::default()).unwrap();
+    let bob_data = tempfile::tempdir().unwrap();
+    let downloads = bob_data.path().join("in");
+    let dl = downloads.display().to_string();
+    let mut bob = SkiffProcess::start(&server, "bob", bob_data.path(), &["receive", "--dir", &dl, "--accept", "all"]);
+    bob.expect(20, "ready", |v| v["type"] == "ready").await;
+    // Through the proxy: slow enough to stop inside the big file.
+    let mut alice = Peer::start(&server, "alice", |c| c.use_direct = false).await;
+    alice.sees(&"bob@localhost".parse().unwrap()).await;
+    let src = tempfile::tempdir().unwrap();
+    let album = src.path().join("album");
+    let mut files: Vec<(String, u64)> = (0..60).map(|i| (format!("a/{i:03}.txt"), 20_000 + i)).collect();
+    files.push(("m-big.bin".into(), BIG));
+    files.extend((0..60).map(|i| (format!("z/{i:03}.txt"), 10_000 + i)));
+    for (i, (rel, size)) in files.iter().enumerate() {
+        let path = album.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        random_file(path.parent().unwrap(), path.file_name().unwrap().to_str().unwrap(), *size, 100 + i as u64);
+    }
+    let sent = tree(&album);
+    let total: u64 = files.iter().map(|f| f.1).sum();
+    let chosen = skiff_engine::files::expand(std::slice::from_ref(&album)).unwrap();
+    let to: skiff_proto::jid::Jid = "bob@localhost".parse().unwrap();
+    let ids = alice.transfers.send_chosen(&to, &chosen, None, Default::default()).await.unwrap();
+    assert_eq!(ids.len(), 1, "one batch");
+    let id = ids[0];
+    bob.expect(60, "40 %", |v| v["type"] == "transfer_progress" && v["bytes"].as_u64().unwrap_or(0) * 10 >= total * 4)
+        .await;
+    bob.kill_9().await;
+
+    // The sender sees the break: the batch is interrupted, the files before the big
+    // one are done, the rest not.
+    let end = alice.finished(id, 90).await;
+    assert!(matches!(end, Event::TransferFailed { resumable: true, .. }), "{end:?}");
+    let store = alice.transfers.store();
+    assert_eq!(store.get(id).unwrap().state, TransferState::Interrupted);
+    let states: Vec<TransferState> = store.batch_files(id).unwrap().iter().map(|r| r.state).collect();
+    assert!(states[..60].iter().all(|s| *s == TransferState::Completed), "{states:?}");
+    assert!(states[60..].iter().all(|s| *s != TransferState::Completed), "{states:?}");
+    let root = downloads.join("album");
+    let had = std::fs::metadata(root.join("m-big.bin.part")).unwrap().len();
+    assert!(had > BIG / 5, "{had}");
+
+    // bob comes back, accepting nothing new: alice continues by herself, bob takes
+    // it up without asking, and only the rest travels.
+    let mut bob = SkiffProcess::start(
+        &server,
+        "bob",
+        bob_data.path(),
+        &["receive", "--dir", &dl, "--accept", "none", "--count", "1"],
+    );
+    let offered = bob.expect(60, "the batch again", |v| v["type"] == "transfer_offered").await;
+    assert_eq!(offered["files"], files.len() as u64, "{offered}");
+    let small: u64 = files[..60].iter().map(|f| f.1).sum();
+    assert_eq!(offered["resume_from"].as_u64(), Some(small), "{offered}");
+    let done =
+        bob.expect(120, "completion", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed").await;
+    assert_eq!(done["type"], "transfer_completed", "{done}");
+    assert_eq!(tree(&root), sent);
+    let again = alice.finished(id, 60).await;
+    let Event::TransferCompleted { bytes, verified, .. } = again else { panic!("{again:?}") };
+    assert!(verified.is_verified());
+    assert!(bytes + had - (1 << 20) <= total - small, "{bytes} bytes travelled again, {had} were there");
+    // One batch in each history, completed, every file with it.
+    let recs = Store::open(&bob_data.path().join("history.sqlite3")).unwrap().list(&HistoryQuery::default()).unwrap();
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].state, recs[0].attempts, recs[0].files), (TransferState::Completed, 2, Some(121)));
+    let store = alice.transfers.store();
+    assert!(store.batch_files(id).unwrap().iter().all(|r| r.state == TransferState::Completed));
 }

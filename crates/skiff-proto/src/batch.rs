@@ -407,5 +407,70 @@ impl From<&InBatch> for Element {
     }
 }
 
+/// The receiver's answer to a batch announced again (to continue it): the runs of
+/// entries it holds already, verified, which the sender need not send again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub id: String,
+    /// `(first, count)` runs, in order, not overlapping.
+    pub have: Vec<(u64, u64)>,
+}
+
+impl Received {
+    /// The runs of `done` (one flag per entry) that are set.
+    pub fn from_flags(id: &str, done: &[bool]) -> Received {
+        let mut have: Vec<(u64, u64)> = Vec::new();
+        for (i, d) in done.iter().enumerate() {
+            if !*d {
+                continue;
+            }
+            match have.last_mut() {
+                Some((first, count)) if *first + *count == i as u64 => *count += 1,
+                _ => have.push((i as u64, 1)),
+            }
+        }
+        Received { id: id.to_owned(), have }
+    }
+
+    /// One flag per entry of a batch of `files`: whether the receiver holds it. Runs
+    /// outside the batch are refused.
+    pub fn flags(&self, files: u64) -> Result<Vec<bool>, ManifestError> {
+        let mut out = vec![false; usize::try_from(files).unwrap_or(0)];
+        for &(first, count) in &self.have {
+            let end =
+                first.checked_add(count).filter(|e| *e <= files).ok_or(ManifestError::MoreFilesThanAnnounced(files))?;
+            for f in &mut out[first as usize..end as usize] {
+                *f = true;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl TryFrom<&Element> for Received {
+    type Error = ManifestError;
+
+    fn try_from(el: &Element) -> Result<Received, ManifestError> {
+        if el.name != "received" || el.ns != NS {
+            return Err(ManifestError::Malformed(format!("<{}> is not a batch's receipt", el.name)));
+        }
+        let id = short_text(el, "id")?;
+        let runs: Vec<&Element> = el.children_named("have", NS).collect();
+        if runs.len() as u64 > MAX_FILES {
+            return Err(ManifestError::TooManyFiles(runs.len() as u64));
+        }
+        let have = runs.iter().map(|r| Ok((number(r, "first")?, number(r, "count")?))).collect::<Result<_, _>>()?;
+        Ok(Received { id, have })
+    }
+}
+
+impl From<&Received> for Element {
+    fn from(r: &Received) -> Element {
+        Element::new("received", NS).with_attr("id", &r.id).with_children(r.have.iter().map(|(first, count)| {
+            Element::new("have", NS).with_attr("first", first.to_string()).with_attr("count", count.to_string())
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -232,6 +232,22 @@ impl Store {
         Ok((id, ids))
     }
 
+    /// The newest batch of this account with this batch id and direction.
+    pub fn batch_by_sid(
+        &self,
+        account: &str,
+        sid: &str,
+        direction: Direction,
+    ) -> Result<Option<TransferRecord>, StoreError> {
+        let mut q = Query::default();
+        q.and(
+            "account = ? AND sid = ? AND direction = ? AND files IS NOT NULL",
+            [text(account), text(sid), text(direction.as_str())],
+        );
+        q.sql.push_str(" ORDER BY id DESC LIMIT 1");
+        Ok(self.query(&q)?.into_iter().next())
+    }
+
     /// The files of batch `id`, in the order they were recorded.
     pub fn batch_files(&self, id: i64) -> Result<Vec<TransferRecord>, StoreError> {
         let mut q = Query::default();
@@ -430,7 +446,8 @@ impl Store {
     /// to offer again when the peer comes back.
     pub fn interrupted_outgoing(&self, account: &str, peer_bare: &str) -> Result<Vec<TransferRecord>, StoreError> {
         let mut q = Query::default();
-        q.and("account = ? AND direction = 'outgoing' AND state = 'interrupted'", [text(account)]);
+        // A batch is offered again as a whole, never its files one by one.
+        q.and("account = ? AND direction = 'outgoing' AND state = 'interrupted' AND parent IS NULL", [text(account)]);
         q.peer(peer_bare);
         q.sql.push_str(" ORDER BY created_at, id");
         self.query(&q)

@@ -467,6 +467,9 @@ fn a_batch_is_one_row_that_opens_to_its_files() {
     };
     let (id, files) = s.insert_batch(&batch, &[file("photos/2024/a.jpg", 1), file("photos/2023/a.jpg", 2)]).unwrap();
     let ids = |v: Vec<TransferRecord>| v.iter().map(|r| r.id).collect::<Vec<_>>();
+    // Found by its batch id, not by its files that share it.
+    assert_eq!(s.batch_by_sid(ME, "b1", Direction::Incoming).unwrap().map(|r| r.id), Some(id));
+    assert_eq!(s.batch_by_sid(ME, "b1", Direction::Outgoing).unwrap(), None);
     // The history lists the batch as one row beside the lone file, not its files.
     assert_eq!(ids(s.list(&HistoryQuery::default()).unwrap()), [id, lone]);
     let row = s.get(id).unwrap();

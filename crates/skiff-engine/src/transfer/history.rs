@@ -53,20 +53,26 @@ impl RecordActions {
         let done = rec.state == TransferState::Completed;
         let idle = !c.running;
         let broke_off = rec.state.is_resumable();
+        // A batch is sent, continued and removed as a whole; its files are only looked at.
+        let batch = rec.files.is_some();
+        let whole = rec.parent.is_none();
+        let sendable = has_path || batch;
         RecordActions {
             open: done && has_path,
             show: has_path && (done || outgoing),
-            resend: outgoing && has_path && idle,
-            resume: idle && broke_off && ((outgoing && has_path) || (!outgoing && rec.url.is_some())),
+            resend: outgoing && sendable && idle && whole,
+            resume: idle && broke_off && whole && ((outgoing && sendable) || (!outgoing && rec.url.is_some())),
             upload: c.upload_allowed
                 && outgoing
                 && has_path
                 && idle
+                && whole
+                && !batch
                 && c.file_exists
                 && rec.route != Some(Route::Upload)
                 && !rec.sid.starts_with(upload::SID_PREFIX)
                 && !matches!(rec.state, TransferState::Completed | TransferState::Rejected),
-            remove: idle,
+            remove: idle && whole,
         }
     }
 }
@@ -194,6 +200,18 @@ mod tests {
         // Without a known path nothing refers to the file.
         let nopath = TransferRecord { local_path: None, ..rec(Outgoing, Failed) };
         assert_eq!(of(&nopath, IDLE), ["remove"]);
+        // A batch goes again, continues and is removed as a whole, never by upload,
+        // also when it has no folder (loose files); its files are only looked at.
+        let batch = TransferRecord { files: Some(3), local_path: None, ..rec(Outgoing, Interrupted) };
+        assert_eq!(of(&batch, IDLE), ["resend", "resume", "remove"]);
+        let folder = TransferRecord { files: Some(3), ..rec(Outgoing, Failed) };
+        assert_eq!(of(&folder, IDLE), ["show", "resend", "resume", "remove"]);
+        let received = TransferRecord { files: Some(3), ..rec(Incoming, Completed) };
+        assert_eq!(of(&received, IDLE), ["open", "show", "remove"]);
+        let inside = TransferRecord { parent: Some(9), ..rec(Outgoing, Interrupted) };
+        assert_eq!(of(&inside, IDLE), ["show"]);
+        let inside = TransferRecord { parent: Some(9), ..rec(Incoming, Completed) };
+        assert_eq!(of(&inside, IDLE), ["open", "show"]);
     }
 
     #[test]

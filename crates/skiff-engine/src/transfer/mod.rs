@@ -320,10 +320,25 @@ impl Transfers {
                 other => return other,
             }
         }
+        let peer: Jid = rec.peer_jid.parse().map_err(|e| TransferError::Other(format!("stored peer address: {e}")))?;
+        if rec.files.is_some() {
+            // A batch afresh: its files again, under the same folder name.
+            let chosen: Vec<crate::files::Chosen> = self
+                .inner
+                .store
+                .batch_files(id)?
+                .into_iter()
+                .filter_map(|r| {
+                    let rel = r.rel_path.map(|p| format!("{}/{p}", rec.file_name));
+                    Some(crate::files::Chosen { path: r.local_path?.into(), rel })
+                })
+                .collect();
+            let ids = self.send_chosen(&peer.bare(), &chosen, None, SendMethod::Auto).await?;
+            return ids.first().copied().ok_or(TransferError::NotResumable { id, reason: "it holds no file".into() });
+        }
         let path = rec
             .local_path
             .ok_or_else(|| TransferError::NotResumable { id, reason: "the source file is unknown".into() })?;
-        let peer: Jid = rec.peer_jid.parse().map_err(|e| TransferError::Other(format!("stored peer address: {e}")))?;
         let how = if rec.route == Some(crate::store::Route::Upload) { SendMethod::Upload } else { SendMethod::Auto };
         self.send(&peer.bare(), std::path::Path::new(&path), rec.description, how).await
     }
@@ -347,6 +362,9 @@ impl Transfers {
                     rec.peer_jid, rec.bytes_done
                 ),
             });
+        }
+        if rec.files.is_some() {
+            return batch::resume_outgoing(self, rec).await;
         }
         if rec.state == TransferState::Completed {
             return Err(TransferError::NotResumable { id, reason: "it is already complete".into() });

@@ -184,3 +184,23 @@ fn the_offer_marker_round_trips() {
     assert_eq!(paths(&InBatch { first: 3, ..m.clone() }), None);
     assert_eq!(paths(&InBatch { first: u64::MAX, count: 2, ..m.clone() }), None);
 }
+
+#[test]
+fn a_receipt_lists_the_runs_held_and_round_trips() {
+    let done = [true, true, false, true, false, false, true];
+    let r = Received::from_flags("b1", &done);
+    assert_eq!(r.have, [(0, 2), (3, 1), (6, 1)]);
+    let el = Element::from(&r);
+    assert_eq!(
+        el.to_xml(),
+        "<received xmlns='urn:x-skiff:batch:0' id='b1'><have first='0' count='2'/><have first='3' count='1'/>\
+         <have first='6' count='1'/></received>"
+    );
+    let back = Received::try_from(&el).unwrap();
+    assert_eq!(back, r);
+    assert_eq!(back.flags(7).unwrap(), done);
+    // Runs past the batch's end, or overflowing, are refused.
+    assert!(back.flags(6).is_err());
+    assert!(Received { id: "b".into(), have: vec![(u64::MAX, 2)] }.flags(10).is_err());
+    assert_eq!(Received::from_flags("b", &[false; 3]).have, []);
+}

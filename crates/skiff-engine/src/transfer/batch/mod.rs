@@ -27,8 +27,8 @@ use crate::files::BatchTree;
 use crate::store::Verification;
 
 pub(super) use receive::{manifest_loop, receive_run};
-pub(super) use send::send_batch;
 pub use send::NAME_FOR_LOOSE_FILES;
+pub(super) use send::{resume as resume_outgoing, send_batch};
 
 /// Files up to this size travel together in one stream.
 pub(super) const SMALL_FILE: u64 = 4 << 20;

@@ -51,6 +51,15 @@ fn take_part(t: &Transfers, iq: &Iq) -> Option<Iq> {
     let mut batches = t.inner.batches.batches.lock().unwrap();
     // Announcements left unfinished free their place.
     batches.retain(|_, s| !matches!(s, Slot::Assembling { since, .. } if since.elapsed() > ASSEMBLY_TIME));
+    // Announced again from the start by the same client: the sender lost the batch's
+    // streams and continues it; the running attempt ends, interrupted.
+    if part.first == 0 {
+        if let Some(Slot::Accepted(old)) = batches.get(&key) {
+            let old = old.clone();
+            batches.remove(&key);
+            old.end(t, Err(Failure::new(FailReason::Network, "the sender started the batch again", true)));
+        }
+    }
     match batches.get(&key) {
         None if part.first == 0 => {
             let pending = match t.admit(&from) {
@@ -93,7 +102,7 @@ async fn decide(
     pending: Option<super::PendingSlot>,
 ) {
     let reply = match accept(&t, &from, manifest, &key, pending).await {
-        Ok(()) => iq.result_for(None),
+        Ok(receipt) => iq.result_for(receipt.as_ref().map(skiff_proto::xml::Element::from)),
         Err(e) => {
             t.inner.batches.batches.lock().unwrap().remove(&key);
             iq.error_for(e)
@@ -108,12 +117,16 @@ async fn accept(
     manifest: Manifest,
     key: &(String, String),
     pending: Option<super::PendingSlot>,
-) -> Result<(), StanzaError> {
+) -> Result<Option<skiff_proto::batch::Received>, StanzaError> {
     let internal = |e: &dyn std::fmt::Display| {
         tracing::warn!("batch from {from}: {e}");
         StanzaError::new(Condition::InternalServerError).with_text("the batch could not be recorded")
     };
     let name = files::sanitize_file_name(&manifest.head.name);
+    if let Some(earlier) = earlier_attempt(t, from, &manifest) {
+        drop(pending);
+        return resume(t, from, manifest, key, earlier);
+    }
     let (id, file_ids) = record(t, from, &manifest, &name).map_err(|e| internal(&e))?;
     let asked = t.ask(id);
     t.emit(Event::TransferOffered {
@@ -161,23 +174,48 @@ async fn accept(
     let store = &t.inner.store;
     let _ = store.set_local_path(id, &tree.root.display().to_string());
     let _ = store.set_state(id, TransferState::Accepted, None);
-    let Some(owner) = t.claim(id) else {
+    let files = manifest.entries.len();
+    let start = Start { id, name, tree, file_ids, done: vec![false; files] };
+    begin(t, from, manifest, key, start).map(|_| None)
+}
+
+/// A batch about to take its streams.
+struct Start {
+    id: i64,
+    name: String,
+    tree: files::BatchTree,
+    file_ids: Vec<i64>,
+    /// Per entry: here already (an earlier attempt).
+    done: Vec<bool>,
+}
+
+/// Registers an accepted batch and starts its watcher.
+fn begin(
+    t: &Transfers,
+    from: &Jid,
+    manifest: Manifest,
+    key: &(String, String),
+    s: Start,
+) -> Result<Arc<IncomingBatch>, StanzaError> {
+    let Some(owner) = t.claim(s.id) else {
         return Err(StanzaError::new(Condition::Conflict).with_text("this batch is being received already"));
     };
-    let files = manifest.entries.len();
+    let (files_done, bytes_done) =
+        s.done.iter().zip(&manifest.entries).filter(|(d, _)| **d).fold((0, 0), |(n, b), (_, e)| (n + 1, b + e.size));
+    let busy = vec![false; s.done.len()];
     let batch = Arc::new(IncomingBatch {
-        id,
+        id: s.id,
         peer: from.clone(),
-        name,
+        name: s.name,
         manifest,
-        tree,
-        file_ids,
+        tree: s.tree,
+        file_ids: s.file_ids,
         cancel: owner.follow(),
         progress: std::sync::Mutex::new(Received {
-            done: vec![false; files],
-            busy: vec![false; files],
-            files_done: 0,
-            bytes_done: 0,
+            done: s.done,
+            busy,
+            files_done,
+            bytes_done,
             transferred: 0,
             all_verified: true,
             route: None,
@@ -187,8 +225,73 @@ async fn accept(
         started: Instant::now(),
     });
     t.inner.batches.batches.lock().unwrap().insert(key.clone(), Slot::Accepted(batch.clone()));
-    tokio::spawn(watch(t.clone(), batch, owner, key.clone()));
-    Ok(())
+    tokio::spawn(watch(t.clone(), batch.clone(), owner, key.clone()));
+    Ok(batch)
+}
+
+/// The same batch from the same peer, left unfinished here, whose files are as the
+/// manifest says: continued without asking again. Its record and files' records.
+fn earlier_attempt(
+    t: &Transfers,
+    from: &Jid,
+    manifest: &Manifest,
+) -> Option<(crate::store::TransferRecord, Vec<crate::store::TransferRecord>)> {
+    let store = &t.inner.store;
+    let rec = store.batch_by_sid(&t.inner.account, &manifest.head.id, Direction::Incoming).ok()??;
+    let same_peer = rec.peer_jid.split('/').next() == Some(from.bare().to_string().as_str());
+    let unfinished = matches!(
+        rec.state,
+        TransferState::Interrupted | TransferState::Failed | TransferState::Active | TransferState::Accepted
+    );
+    let same = rec.files == Some(manifest.head.files) && rec.size == manifest.head.size;
+    let root_there = rec.local_path.as_deref().is_some_and(|p| std::path::Path::new(p).is_dir());
+    if !(same_peer && unfinished && same && root_there) {
+        return None;
+    }
+    let files = store.batch_files(rec.id).ok()?;
+    let matches = files.len() == manifest.entries.len()
+        && files
+            .iter()
+            .zip(&manifest.entries)
+            .all(|(r, e)| r.rel_path.as_deref() == Some(e.path.as_str()) && r.size == e.size);
+    matches.then_some((rec, files))
+}
+
+/// Continues an earlier attempt of a batch: the files verified then are kept (those
+/// still on disk), the rest will come; the answer tells the sender which it may skip.
+fn resume(
+    t: &Transfers,
+    from: &Jid,
+    manifest: Manifest,
+    key: &(String, String),
+    (rec, files): (crate::store::TransferRecord, Vec<crate::store::TransferRecord>),
+) -> Result<Option<skiff_proto::batch::Received>, StanzaError> {
+    let root = PathBuf::from(rec.local_path.clone().unwrap_or_default());
+    let tree = files::layout_batch(root, &manifest);
+    let done: Vec<bool> =
+        files.iter().zip(&tree.files).map(|(r, path)| r.state == TransferState::Completed && path.is_file()).collect();
+    let receipt = skiff_proto::batch::Received::from_flags(&manifest.head.id, &done);
+    let have: u64 = done.iter().zip(&manifest.entries).filter(|(d, _)| **d).map(|(_, e)| e.size).sum();
+    let _ = t.inner.store.start_attempt(rec.id, &manifest.head.id, &from.to_string(), have);
+    let name = rec.file_name.clone();
+    t.emit(Event::TransferOffered {
+        id: rec.id,
+        direction: Direction::Incoming,
+        peer: from.to_string(),
+        name: name.clone(),
+        size: manifest.head.size,
+        description: None,
+        resume_from: have,
+        files: Some(manifest.head.files),
+    });
+    tracing::info!("continuing batch {} from {from}: {} of {} files here", rec.id, receipt.have.len(), files.len());
+    let file_ids = files.iter().map(|r| r.id).collect();
+    let batch = begin(t, from, manifest, key, Start { id: rec.id, name, tree, file_ids, done })?;
+    // Everything was here already: done at once.
+    if batch.progress.lock().unwrap().files_done == batch.manifest.head.files {
+        batch.end(t, Ok(()));
+    }
+    Ok(Some(receipt))
 }
 
 /// The batch and its files in the history, offered.

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::path::PathBuf;
 
-use skiff_proto::batch::{Entry, InBatch, Manifest, RelPath, MAX_PART_ENTRIES};
+use skiff_proto::batch::{Entry, InBatch, Manifest, Received, RelPath, MAX_PART_ENTRIES};
 use skiff_proto::jid::Jid;
 use skiff_proto::stanza::{Condition, Iq};
 
@@ -160,6 +160,56 @@ pub(in crate::transfer) async fn send_batch(t: &Transfers, to: &Jid, chosen: &[C
     Ok(id)
 }
 
+/// Continues batch `rec` (ours, unfinished): announced again with the same id, so
+/// that the receiver answers with what it holds; only the rest is sent.
+pub(in crate::transfer) async fn resume(
+    t: &Transfers,
+    rec: crate::store::TransferRecord,
+) -> Result<i64, TransferError> {
+    let id = rec.id;
+    let not = |reason: String| TransferError::NotResumable { id, reason };
+    if rec.state == TransferState::Completed {
+        return Err(not("it is already complete".into()));
+    }
+    let recorded = t.inner.store.batch_files(id)?;
+    let mut items = Vec::with_capacity(recorded.len());
+    for r in &recorded {
+        let (Some(path), Some(rel)) = (r.local_path.as_deref(), r.rel_path.as_deref()) else {
+            return Err(not("a file's source is unknown".into()));
+        };
+        let meta = files::file_meta(std::path::Path::new(path)).map_err(|e| not(format!("{path}: {e}")))?;
+        if meta.size != r.size {
+            return Err(not(format!("{path} changed since it was offered")));
+        }
+        let rel = RelPath::new(rel).map_err(|e| not(e.to_string()))?;
+        items.push(BatchItem { path: PathBuf::from(path), rel, size: r.size, date: meta.date });
+    }
+    let peer_jid: Jid = rec.peer_jid.parse().map_err(|e| TransferError::Other(format!("stored peer address: {e}")))?;
+    let to = if t.client().presence_of(&peer_jid.bare()).is_empty() { peer_jid } else { peer_jid.bare() };
+    let peer = pick_resource(t, &to).await?;
+    if !peer.batches {
+        return Err(not(format!("{} no longer takes batches", peer.jid)));
+    }
+    let cancel = t.claim(id).ok_or(TransferError::AlreadyActive(id))?;
+    t.inner.store.start_attempt(id, &rec.sid, &peer.jid.to_string(), 0)?;
+    t.inner.store.set_state(id, TransferState::Offered, None)?;
+    let resume_from = recorded.iter().filter(|r| r.state == TransferState::Completed).map(|r| r.size).sum();
+    t.emit(Event::TransferOffered {
+        id,
+        direction: Direction::Outgoing,
+        peer: peer.jid.to_string(),
+        name: rec.file_name.clone(),
+        size: rec.size,
+        description: None,
+        resume_from,
+        files: Some(items.len() as u64),
+    });
+    let file_ids = recorded.iter().map(|r| r.id).collect();
+    let job = Outgoing { t: t.clone(), id, wire_id: rec.sid, target: peer.jid, name: rec.file_name, items, file_ids };
+    tokio::spawn(job.run(cancel));
+    Ok(id)
+}
+
 /// A batch on its way.
 struct Outgoing {
     t: Transfers,
@@ -194,6 +244,22 @@ impl Outgoing {
         }
     }
 
+    /// Files the receiver holds from an earlier attempt: completed here too.
+    fn held(&self, run: Range<usize>, hashes: &[Option<String>]) {
+        let store = &self.t.inner.store;
+        let done: Vec<_> = run
+            .filter_map(|i| {
+                let rec = store.get(self.file_ids[i]).ok()?;
+                let sha = hashes[i].clone().or(rec.sha256.clone()).unwrap_or_default();
+                let verified = if rec.state == TransferState::Completed { rec.verified } else { Verification::Sha256 };
+                Some((self.file_ids[i], self.items[i].path.display().to_string(), sha, verified))
+            })
+            .collect();
+        if let Err(e) = store.complete_files(&done) {
+            tracing::warn!("history: {e}");
+        }
+    }
+
     async fn send(&self, cancel: &mut CancelGuard) -> Result<(), Stop> {
         let started = std::time::Instant::now();
         let runs = plan_runs(&self.items.iter().map(|i| i.size).collect::<Vec<_>>());
@@ -207,11 +273,17 @@ impl Outgoing {
             .collect();
         let manifest = Manifest::new(&self.wire_id, &self.name, entries)
             .map_err(|e| Stop::fatal(FailReason::Source, format!("the files cannot go as one batch: {e}")))?;
-        cancel.or_cancel(self.announce(&manifest)).await.ok_or_else(cancelled)??;
+        let have = cancel.or_cancel(self.announce(&manifest)).await.ok_or_else(cancelled)??;
         let _ = self.t.inner.store.set_state(self.id, TransferState::Accepted, None);
         let (mut base, mut bytes, mut route, mut all_verified) = (0u64, 0u64, None, true);
         for (run, stream_hashes) in runs.iter().zip(hashed.runs) {
             let size: u64 = self.items[run.clone()].iter().map(|i| i.size).sum();
+            // Held by the receiver from an earlier attempt: not sent again.
+            if have[run.clone()].iter().all(|h| *h) {
+                self.held(run.clone(), &hashed.files);
+                base += size;
+                continue;
+            }
             let spec = RunSpec {
                 batch_id: self.id,
                 target: self.target.clone(),
@@ -259,15 +331,24 @@ impl Outgoing {
         Ok(())
     }
 
-    /// Sends the manifest's parts; the last one's answer is the receiver's decision.
-    async fn announce(&self, manifest: &Manifest) -> Result<(), Stop> {
+    /// Sends the manifest's parts; the last one's answer is the receiver's decision,
+    /// with what it holds already when it continues an earlier attempt (one flag per
+    /// file).
+    async fn announce(&self, manifest: &Manifest) -> Result<Vec<bool>, Stop> {
         let client = self.t.client();
         let parts = manifest.parts(MAX_PART_ENTRIES);
         let last = parts.len() - 1;
+        let mut have = vec![false; manifest.entries.len()];
         for (i, part) in parts.iter().enumerate() {
             let timeout = (i == last).then(|| self.t.cfg().offer_timeout);
             let iq = Iq::set("", Some(self.target.clone()), part.into());
             match client.iq_within(iq, timeout).await {
+                Ok(Some(answer)) if i == last => {
+                    let receipt = Received::try_from(&answer)
+                        .and_then(|r| r.flags(manifest.head.files))
+                        .map_err(|e| Stop::fatal(FailReason::Protocol, format!("the receiver's answer: {e}")))?;
+                    have = receipt;
+                }
                 Ok(_) => {}
                 Err(ClientError::Stanza { error, .. }) if error.condition == Condition::Forbidden => {
                     return Err(Stop::Declined(error.text.clone().unwrap_or_else(|| "declined".into())));
@@ -280,7 +361,7 @@ impl Outgoing {
                 Err(e) => return Err(Stop::resumable(FailReason::Offline, e.to_string())),
             }
         }
-        Ok(())
+        Ok(have)
     }
 }
 
