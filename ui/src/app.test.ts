@@ -602,6 +602,47 @@ describe('sign-in with a server certificate that is not trusted', () => {
   });
 });
 
+describe('batches with the mock backend', () => {
+  it('asks about a folder from Bob in its own prompt, lists its files, accepts it into another folder, and follows it on its card', async () => {
+    const { backend: b } = await boot({ batch: 312, tickMs: 50 });
+    const dialog = q('[data-testid="offer-dialog"]')!;
+    await vi.waitFor(() => expect(dialog.classList.contains('is-batch')).toBe(true));
+    const id = Number(dialog.dataset.offerBatch);
+    expect(dialog.dataset.offerId).toBe(String(id));
+    expect(q('#offer-wants')!.textContent).toMatch(/^Bob wants to send the folder photos — 312 files, 1\.\d GiB$/);
+    // The files, one click away.
+    q('[data-testid="offer-batch-toggle"]')!.click();
+    await vi.waitFor(() => expect(document.querySelectorAll('[data-testid="offer-batch-list"] > li')).toHaveLength(200));
+    // Into another folder.
+    const accept = vi.spyOn(b, 'accept');
+    q('[data-testid="offer-change-folder"]')!.click();
+    await vi.waitFor(() => expect(q('[data-testid="offer-folder"]')!.textContent).toBe('/home/alice/Downloads/Skiff'));
+    q('[data-testid="offer-accept"]')!.click();
+    await vi.waitFor(() => expect(accept).toHaveBeenCalledWith(id, '/home/alice/Downloads/Skiff'));
+    await vi.waitFor(() => expect(dialog.closest('.modal-backdrop')!.hasAttribute('hidden')).toBe(true));
+    // Its card: a folder, files done as they finish, its files behind a button.
+    const card = q(`[data-testid="transfer-${id}"]`)!;
+    expect(card.dataset.kind).toBe('batch');
+    await vi.waitFor(() => expect(card.dataset.state).toBe('active'));
+    await vi.waitFor(() => expect(q(`[data-testid="transfer-${id}-files"]`)!.textContent).toMatch(/^([1-9]\d*) \/ 312 files$/), { timeout: 3000 });
+    q(`[data-testid="transfer-${id}-expand"]`)!.click();
+    await vi.waitFor(() => expect(card.querySelectorAll('[data-testid^="transfer-' + id + '-file-"][data-state="completed"]').length).toBeGreaterThan(0));
+    // The history: one row, opening to its files.
+    q('[data-testid="tab-history"]')!.click();
+    await vi.waitFor(() => expect(q(`[data-testid="history-${id}"]`)).not.toBeNull());
+    expect(q(`[data-testid="history-${id}-count"]`)!.textContent).toBe('312 files');
+    q(`[data-testid="history-${id}-expand"]`)!.click();
+    await vi.waitFor(() => expect(document.querySelectorAll(`[data-testid="history-${id}-files"] > li`)).toHaveLength(200));
+  });
+
+  it('says which folder is on its way when one folder is sent', async () => {
+    const { app } = await boot();
+    await app.sendTo('bob@localhost', ['/home/alice/Pictures/Holiday/']);
+    await vi.waitFor(() => expect(q('[data-testid="toast-info"]')!.textContent).toContain('Sending the folder Holiday to Bob'));
+    await vi.waitFor(() => expect(document.querySelector('.transfer-card[data-kind="batch"] .transfer-name')?.textContent).toBe('Holiday'));
+  });
+});
+
 describe('dropping files on a contact', () => {
   /** A mock that hands the test the drag-and-drop handler (the webview's events). */
   class DragMock extends MockBackend {

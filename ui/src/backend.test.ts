@@ -565,4 +565,152 @@ describe('MockBackend', () => {
     await expect(b.openFile(id)).rejects.toMatchObject({ code: 'not-found' });
     b.dispose();
   });
+  describe('batches', () => {
+    type Offered = Extract<EngineEvent, { type: 'transfer_offered' }>;
+    type Progress = Extract<EngineEvent, { type: 'batch_progress' }>;
+    const progressOf = (events: EngineEvent[], id: number) => events.filter((e): e is Progress => e.type === 'batch_progress' && e.id === id);
+    /** A mock at the demo's own speed (`fast` finishes anything in one tick). */
+    async function slow() {
+      vi.useFakeTimers();
+      const b = new MockBackend({ ...mockOptionsFromQuery('?mock&quiet'), tickMs: 100, speed: 1 });
+      const events: EngineEvent[] = [];
+      await b.onEvent((e) => events.push(e));
+      const of = (id: number) => events.filter((e) => 'id' in e && e.id === id).map((e) => (e.type === 'transfer_started' || e.type === 'transfer_completed' ? `${e.type}:${e.route}` : e.type));
+      return { b, events, of };
+    }
+
+    it('offers a folder from Bob as one batch with ?mock&batch, its files under it in the history', async () => {
+      expect(mockOptionsFromQuery('?mock').batch).toBe(0);
+      expect(mockOptionsFromQuery('?mock&batch').batch).toBe(312);
+      expect(mockOptionsFromQuery('?mock&batch=5').batch).toBe(5);
+      const { b, events } = await fast('&batch');
+      try {
+        await b.account(); // starts the demo
+        vi.advanceTimersByTime(10);
+        const offer = events.find((e): e is Offered => e.type === 'transfer_offered' && e.files != null)!;
+        expect(offer).toMatchObject({ direction: 'incoming', peer: 'bob@localhost/laptop', name: 'photos', files: 312, resume_from: 0 });
+        // About 1.4 GiB.
+        expect(offer.size / 1024 ** 3).toBeGreaterThan(1.2);
+        expect(offer.size / 1024 ** 3).toBeLessThan(1.6);
+        // The history: the batch is one row, its files are not beside it.
+        const rows = await b.history({});
+        expect(rows.filter((r) => r.id === offer.id)).toEqual([expect.objectContaining({ files: 312, parent: null, size: offer.size, state: 'offered' })]);
+        expect(rows.some((r) => r.parent != null)).toBe(false);
+        const files = await b.history({ parent: offer.id });
+        expect(files).toHaveLength(312);
+        expect(files.every((f) => f.parent === offer.id && f.rel_path && f.files === null && f.state === 'offered')).toBe(true);
+        expect(files.reduce((sum, f) => sum + f.size, 0)).toBe(offer.size);
+        // Paths inside the folder, the same every time.
+        const rels = files.map((f) => f.rel_path!);
+        expect(rels.some((r) => r.includes('/'))).toBe(true);
+        expect(rels.some((r) => r.startsWith('photos/'))).toBe(false);
+        expect(new Set(rels).size).toBe(312);
+        expect(await b.history({ parent: 99_999 })).toEqual([]);
+      } finally {
+        b.dispose();
+        vi.useRealTimers();
+      }
+    });
+
+    it('lands an accepted batch as a new folder in the folder chosen, counting its files done, "photos (1)" the second time', async () => {
+      const { b, events, of } = await slow();
+      try {
+        const first = b.offerBatch(40);
+        await b.accept(first, '/media/backup');
+        vi.advanceTimersByTime(60_000);
+        expect([...new Set(of(first))]).toEqual(['transfer_offered', 'transfer_started:s5b-direct', 'transfer_progress', 'batch_progress', 'transfer_completed:s5b-direct']);
+        const counts = progressOf(events, first).map((e) => e.files_done);
+        expect(counts.length).toBeGreaterThan(1);
+        expect(counts).toEqual([...counts].sort((x, y) => x - y));
+        expect(counts.at(-1)).toBe(40);
+        expect(progressOf(events, first).every((e) => e.files === 40)).toBe(true);
+        expect(events.find((e) => e.type === 'transfer_completed' && e.id === first)).toMatchObject({ path: '/media/backup/photos', verified: 'sha256' });
+        const files = await b.history({ parent: first });
+        expect(files.every((f) => f.state === 'completed' && f.verified === 'sha256' && f.local_path === `/media/backup/photos/${f.rel_path}`)).toBe(true);
+        // The same folder again: the name is taken.
+        const second = b.offerBatch(3);
+        await b.accept(second, '/media/backup');
+        vi.advanceTimersByTime(60_000);
+        expect(events.find((e) => e.type === 'transfer_completed' && e.id === second)).toMatchObject({ path: '/media/backup/photos (1)' });
+        // Removed from the history, its files go too.
+        await b.removeFromHistory(first);
+        expect(await b.history({ parent: first })).toEqual([]);
+      } finally {
+        b.dispose();
+        vi.useRealTimers();
+      }
+    });
+
+    it('declines and cancels a batch with its files', async () => {
+      const { b, events } = await slow();
+      try {
+        const declined = b.offerBatch(5);
+        await b.reject(declined);
+        expect(events.at(-1)).toEqual({ type: 'transfer_rejected', id: declined, name: 'photos', reason: 'declined' });
+        expect((await b.history({ parent: declined })).every((f) => f.state === 'rejected')).toBe(true);
+        const running = b.offerBatch(300);
+        await b.accept(running);
+        vi.advanceTimersByTime(5_000);
+        await b.cancel(running);
+        expect(events.at(-1)).toMatchObject({ type: 'transfer_failed', id: running, reason: 'cancelled' });
+        const states = new Set((await b.history({ parent: running })).map((f) => f.state));
+        expect(states).toEqual(new Set(['completed', 'cancelled']));
+      } finally {
+        b.dispose();
+        vi.useRealTimers();
+      }
+    });
+
+    it('sends a folder, or several files at once, to a contact as one batch; by upload each path is one file', async () => {
+      const { b, events, of } = await fast();
+      try {
+        const [folder, ...more] = await b.sendFiles('bob@localhost', ['/home/alice/Pictures/Holiday/']);
+        expect(more).toEqual([]);
+        const offered = events.find((e): e is Offered => e.type === 'transfer_offered' && e.id === folder)!;
+        expect(offered).toMatchObject({ direction: 'outgoing', name: 'Holiday', peer: 'bob@localhost/laptop' });
+        expect(offered.files).toBeGreaterThanOrEqual(8);
+        vi.advanceTimersByTime(60_000);
+        expect(of(folder!)).toContain('transfer_completed:s5b-direct');
+        expect(progressOf(events, folder!).at(-1)).toMatchObject({ files_done: offered.files, files: offered.files });
+        expect(events.find((e) => e.type === 'transfer_completed' && e.id === folder)).toMatchObject({ path: '/home/alice/Pictures/Holiday', verified: 'sha256' });
+        const files = await b.history({ parent: folder });
+        expect(files).toHaveLength(offered.files!);
+        expect(files.every((f) => f.direction === 'outgoing' && f.local_path === `/home/alice/Pictures/Holiday/${f.rel_path}`)).toBe(true);
+        // A path without an extension is taken for a folder too; its files are the same every time.
+        const [again] = await b.sendFiles('bob@localhost', ['/home/alice/Pictures/Holiday']);
+        expect((await b.history({ parent: again })).map((f) => f.rel_path)).toEqual(files.map((f) => f.rel_path));
+        // Several paths: one batch named like the engine names loose files.
+        const [loose] = await b.sendFiles('bob@localhost', ['/x/a.txt', '/x/b.pdf', '/x/Scans']);
+        const looseOffer = events.find((e): e is Offered => e.type === 'transfer_offered' && e.id === loose)!;
+        expect(looseOffer.name).toMatch(/^Files \d{4}-\d{2}-\d{2}$/);
+        const looseFiles = (await b.history({ parent: loose })).map((f) => f.rel_path!);
+        expect(looseFiles).toEqual(expect.arrayContaining(['a.txt', 'b.pdf']));
+        expect(looseFiles.filter((r) => r.startsWith('Scans/')).length).toBeGreaterThanOrEqual(8);
+        // Carol is offline: uploaded, one file per path.
+        const up = await b.sendFiles('carol@localhost', ['/x/a.txt', '/x/b.pdf']);
+        expect(up).toHaveLength(2);
+        expect(up.every((id) => events.some((e) => e.type === 'transfer_offered' && e.id === id && e.files === null))).toBe(true);
+        // One file to Bob is one file.
+        const [one] = await b.sendFiles('bob@localhost', ['/x/c.txt']);
+        expect(events.find((e) => e.type === 'transfer_offered' && e.id === one)).toMatchObject({ files: null });
+      } finally {
+        b.dispose();
+        vi.useRealTimers();
+      }
+    });
+
+    it('seeds the history with a folder from Carol, one row opening to its verified files', async () => {
+      const b = make();
+      const rows = await b.history({});
+      const wedding = rows.find((r) => r.file_name === 'wedding-photos')!;
+      expect(wedding).toMatchObject({ files: 36, parent: null, state: 'completed', verified: 'sha256', local_path: '/home/alice/Downloads/wedding-photos' });
+      expect(wedding.actions).toMatchObject({ open: true, show: true, remove: true });
+      const files = await b.history({ parent: wedding.id });
+      expect(files).toHaveLength(36);
+      expect(files.every((f) => f.state === 'completed' && f.verified === 'sha256')).toBe(true);
+      // Filters apply to the rows: a file of the batch is not found beside it.
+      expect(await b.history({ nameContains: files[0]!.file_name })).toEqual([]);
+      b.dispose();
+    });
+  });
 });

@@ -31,14 +31,15 @@
 //
 // Batches (a folder, or several files offered together as one offer): sending a path
 // that looks like a folder (a trailing separator, or no extension) or several paths at
-// once to a contact that takes SI offers makes one outgoing batch of made-up files
-// (a folder's files are the same every time); its progress counts the files done
-// (`batch_progress`) as the bytes pass their ends, and it completes with the folder's
-// path. To a contact reached by HTTP upload each path is still one upload. Accepted,
-// an incoming batch lands as a new folder in the folder chosen (`name (1)` when that
-// is taken). The history lists a batch as one row; `history({parent})` its files, each
-// with its path inside the batch and its own state. The seeded history holds a folder
-// Carol sent twelve days ago.
+// once to a contact that takes SI offers makes one outgoing batch, named like the
+// engine names it (one folder: its name, its files by their paths inside it; else
+// `Files <date>`), of made-up files (a folder's are the same every time). Its progress
+// counts the files done (`batch_progress`) as the bytes pass their ends, and it
+// completes with the folder's path. To a contact reached by HTTP upload each path is
+// still one upload. Accepted, an incoming batch lands as a new folder in the folder
+// chosen (`name (1)` when that is taken). The history lists a batch as one row;
+// `history({parent})` its files, each with its path inside the batch and its own
+// state. The seeded history holds a folder Carol sent twelve days ago.
 //
 // Server certificates at sign-in (the trust dialog), by the address's domain:
 // - `selfsigned.example` presents a self-signed certificate: `certificate-untrusted`
@@ -159,10 +160,11 @@ function parsePoint(v: string | null): { x: number; y: number } | null {
   return m ? { x: Number(m[1]), y: Number(m[2]) } : null;
 }
 
-/** A file of a made-up batch: its path inside the batch (from the folder's name on) and size. */
+/** A file of a made-up batch: its path inside the batch, its size, and (sent) where it is. */
 export interface MockBatchEntry {
   rel: string;
   size: number;
+  path?: string;
 }
 
 /** Looks like a folder to the mock: a trailing separator, or a last name without an extension. */
@@ -184,9 +186,8 @@ function seeded(seed: string): () => number {
 }
 
 /**
- * `n` made-up files inside folder `folder` (their paths start with it, as the engine
- * gives a folder's files their path from the folder's parent), about `avg` bytes each,
- * in name order. The same folder and count make the same files.
+ * `n` made-up files of folder `folder`, by their paths inside it (`2024/IMG_1003.jpg`),
+ * about `avg` bytes each, in name order. The same folder and count make the same files.
  */
 export function madeUpFiles(folder: string, n: number, avg: number): MockBatchEntry[] {
   const rnd = seeded(`${folder}:${n}`);
@@ -207,16 +208,9 @@ export function madeUpFiles(folder: string, n: number, avg: number): MockBatchEn
       name = `IMG_${String(1000 + i).padStart(4, '0')}.jpg`;
       size = Math.round(avg * jitter);
     }
-    out.push({ rel: `${folder}/${sub}${name}`, size });
+    out.push({ rel: `${sub}${name}`, size });
   }
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-}
-
-/** The folder holding `path` (`/home/alice` for `/home/alice/a.pdf` or `/home/alice/Photos/`). */
-function parentOf(path: string): string {
-  const trimmed = path.replace(/[\\/]+$/, '');
-  const i = Math.max(trimmed.lastIndexOf('/'), trimmed.lastIndexOf('\\'));
-  return i > 0 ? trimmed.slice(0, i) : '/';
 }
 
 const ME = 'alice@localhost';
@@ -560,8 +554,9 @@ export class MockBackend implements Backend {
 
   /**
    * A batch record and one record per file under it (`parent`, `rel_path`), as the
-   * engine keeps them. `root`: the folder the files' paths start from (the folder
-   * holding the batch's folder), or null while they are nowhere yet (an incoming offer).
+   * engine keeps them. `folder`: the batch's folder (the one sent, or the one it
+   * landed as), its files at their paths inside it unless an entry says where it is;
+   * null when there is none (loose files, an offer not accepted yet).
    */
   private batch(
     direction: Direction,
@@ -569,17 +564,16 @@ export class MockBackend implements Backend {
     name: string,
     entries: MockBatchEntry[],
     state: TransferState,
-    root: string | null,
+    folder: string | null,
     extra: Partial<TransferRecord> = {},
   ): TransferRecord {
     const size = entries.reduce((sum, e) => sum + e.size, 0);
-    const local_path = root == null ? null : `${root}/${name}`;
-    const b = this.record(direction, peer, name, size, state, { local_path, files: entries.length, ...extra });
+    const b = this.record(direction, peer, name, size, state, { local_path: folder, files: entries.length, ...extra });
     for (const e of entries) {
       this.record(direction, peer, baseName(e.rel), e.size, state, {
         parent: b.id,
         rel_path: e.rel,
-        local_path: root == null ? null : `${root}/${e.rel}`,
+        local_path: e.path ?? (folder == null ? null : `${folder}/${e.rel}`),
         route: b.route,
         streamhost: b.streamhost,
         created_at: b.created_at,
@@ -663,7 +657,7 @@ export class MockBackend implements Backend {
     });
     // A folder Carol sent as one batch: one row, its files under it.
     const wedding = madeUpFiles('wedding-photos', 36, 3.2 * MIB);
-    this.batch('incoming', 'carol@localhost/home', 'wedding-photos', wedding, 'completed', '/home/alice/Downloads', { route: 's5b-direct', ...old(12 * day, 48) });
+    this.batch('incoming', 'carol@localhost/home', 'wedding-photos', wedding, 'completed', '/home/alice/Downloads/wedding-photos', { route: 's5b-direct', ...old(12 * day, 48) });
     this.landed.add('/home/alice/Downloads/wedding-photos');
     // Recent ones: these start on the transfers pane.
     this.record('incoming', 'lilei@jabber.example.cn/mobile', 'boarding-pass.pdf', 412 * 1024, 'completed', { route: 'oob', url: 'https://upload.jabber.example.cn/share/c41d/boarding-pass.pdf', ...old(2 * 3600 * 1000, 2) });
@@ -964,22 +958,33 @@ export class MockBackend implements Backend {
   }
 
   /**
-   * `paths` to `peer` as one outgoing batch: each file-like path one file, each
-   * folder-like one its made-up files; named for the folder (one path) or for the
-   * folder holding the first path. Started and run like a file.
+   * `paths` to `peer` as one outgoing batch, named as the engine names it: one folder,
+   * its name and its (made-up) files by their paths inside it; anything else
+   * `Files <date>`, each file by its name and a folder's files by their path from the
+   * folder's name on. Started and run like a file.
    */
   private sendBatch(peer: string, bare: string, paths: string[]): number {
-    const entries: MockBatchEntry[] = [];
-    for (const p of paths) {
+    const folderFiles = (p: string) => {
       const name = baseName(p);
-      if (mockLooksLikeFolder(p)) entries.push(...madeUpFiles(name, 8 + Math.floor(seeded(name)() * 40), 2.5 * MIB));
-      else entries.push({ rel: name, size: Math.round((0.3 + seeded(p)() * 9) * MIB) });
+      const dir = p.replace(/[\\/]+$/, '');
+      return madeUpFiles(name, 8 + Math.floor(seeded(name)() * 40), 2.5 * MIB).map((e) => ({ ...e, path: `${dir}/${e.rel}` }));
+    };
+    const one = paths.length === 1 ? paths[0]! : null;
+    let r: TransferRecord;
+    let name: string;
+    if (one) {
+      name = baseName(one);
+      r = this.batch('outgoing', peer, name, folderFiles(one), 'offered', one.replace(/[\\/]+$/, ''));
+    } else {
+      name = `Files ${new Date().toISOString().slice(0, 10)}`;
+      const entries: MockBatchEntry[] = [];
+      for (const p of paths) {
+        if (mockLooksLikeFolder(p)) entries.push(...folderFiles(p).map((e) => ({ ...e, rel: `${baseName(p)}/${e.rel}` })));
+        else entries.push({ rel: baseName(p), size: Math.round((0.3 + seeded(p)() * 9) * MIB), path: p });
+      }
+      r = this.batch('outgoing', peer, name, entries, 'offered', null);
     }
-    const root = parentOf(paths[0]!);
-    const name = paths.length === 1 ? baseName(paths[0]!) : baseName(root) || 'files';
-    const r = this.batch('outgoing', peer, name, entries, 'offered', root);
-    if (paths.length > 1) r.local_path = root;
-    this.emit({ type: 'transfer_offered', id: r.id, direction: 'outgoing', peer, name, size: r.size, description: null, resume_from: 0, files: entries.length });
+    this.emit({ type: 'transfer_offered', id: r.id, direction: 'outgoing', peer, name, size: r.size, description: null, resume_from: 0, files: r.files });
     this.later(900, () => {
       if (r.state !== 'offered') return;
       if (SI_FAILS.has(bare)) return this.failSi(r);
@@ -1019,10 +1024,7 @@ export class MockBackend implements Backend {
     r.state = 'accepted';
     r.local_path = folder;
     for (const f of this.filesOf(id)) {
-      // The path inside the batch starts with the folder's name; the folder may be renamed.
-      const rel = f.rel_path ?? f.file_name;
-      const inside = rel.startsWith(`${r.file_name}/`) ? rel.slice(r.file_name.length + 1) : rel;
-      f.local_path = `${folder}/${inside}`;
+      f.local_path = `${folder}/${f.rel_path ?? f.file_name}`;
       f.state = 'accepted';
     }
     this.later(400, () => {

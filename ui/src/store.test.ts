@@ -514,3 +514,71 @@ describe('engine typed fields', () => {
     expect(s.transfers.get(1)!.direction).toBe('incoming');
   });
 });
+
+describe('batches (a folder, or several files offered as one)', () => {
+  const batch = (id: number, files: number, direction: 'incoming' | 'outgoing' = 'incoming', resume_from = 0): EngineEvent => ({
+    ...offered(id, direction, { name: 'photos', size: 1_503_238_553, resume_from }),
+    files,
+  } as EngineEvent);
+
+  it('counts the files done from batch_progress, under the batch id, and all of them once completed', () => {
+    const { state, dirty } = reduce([batch(7, 312), offered(8)]);
+    expect(state.transfers.get(7)).toMatchObject({ name: 'photos', size: 1_503_238_553, files: 312, filesDone: 0, state: 'offered' });
+    // A single file is no batch.
+    expect(state.transfers.get(8)).toMatchObject({ files: null, filesDone: null });
+    // An incoming batch is asked about like any offer.
+    expect(state.offers).toEqual([7]);
+    expect(dirty.offers).toBe(true);
+
+    const d = emptyDirty();
+    applyEvent(state, { type: 'transfer_started', id: 7, route: 's5b-direct', streamhost: null, offset: 0 }, d, 2000);
+    applyEvent(state, { type: 'transfer_progress', id: 7, bytes: 1024, total: 1_503_238_553, bytes_per_sec: 512 }, d, 2000);
+    applyEvent(state, { type: 'batch_progress', id: 7, files_done: 12, files: 312 }, d, 2000);
+    expect([...d.transfers]).toEqual([7]);
+    expect(state.offers).toEqual([]);
+    expect(state.transfers.get(7)).toMatchObject({ state: 'active', bytes: 1024, total: 1_503_238_553, files: 312, filesDone: 12 });
+
+    // A count past the total is held at it.
+    reduce([{ type: 'batch_progress', id: 7, files_done: 400, files: 312 }], state);
+    expect(state.transfers.get(7)!.filesDone).toBe(312);
+    reduce([{ type: 'batch_progress', id: 7, files_done: 100, files: 312 }], state);
+    expect(state.transfers.get(7)!.filesDone).toBe(100);
+
+    reduce([{ type: 'transfer_completed', id: 7, name: 'photos', path: '/dl/photos (1)', size: 1_503_238_553, bytes: 1_503_238_553, sha256: '', route: 's5b-direct', seconds: 30, verified: 'sha256' }], state);
+    expect(state.transfers.get(7)).toMatchObject({ state: 'completed', path: '/dl/photos (1)', files: 312, filesDone: 312, verified: 'sha256' });
+    // A late count after the end changes nothing.
+    const late = emptyDirty();
+    applyEvent(state, { type: 'batch_progress', id: 7, files_done: 3, files: 312 }, late, 3000);
+    expect(state.transfers.get(7)!.filesDone).toBe(312);
+    expect(late.transfers.size).toBe(0);
+  });
+
+  it('keeps the files done of a batch that is resumed, and makes a card for a count it never saw offered', () => {
+    const { state } = reduce([
+      batch(1, 20, 'outgoing'),
+      { type: 'batch_progress', id: 1, files_done: 5, files: 20 },
+      { type: 'transfer_failed', id: 1, name: 'photos', reason: 'network', error: 'lost', resumable: true, upload_fallback: false },
+    ]);
+    expect(state.transfers.get(1)).toMatchObject({ state: 'interrupted', filesDone: 5 });
+    reduce([batch(1, 20, 'outgoing', 4096)], state, 5000);
+    expect(state.transfers.get(1)).toMatchObject({ state: 'offered', files: 20, filesDone: 5, offset: 4096 });
+    // Sent afresh: none done yet.
+    reduce([batch(1, 20, 'outgoing', 0)], state, 6000);
+    expect(state.transfers.get(1)!.filesDone).toBe(0);
+    reduce([{ type: 'batch_progress', id: 9, files_done: 2, files: 3 }], state);
+    expect(state.transfers.get(9)).toMatchObject({ files: 3, filesDone: 2 });
+  });
+
+  it('seeds a batch from the history: its file count, all done when completed, unknown otherwise', () => {
+    const rec = (id: number, extra: Partial<TransferRecord>): TransferRecord => ({
+      id, sid: 's', direction: 'incoming', account: 'a@b', peer_jid: 'bob@localhost/pc', file_name: 'photos', local_path: '/dl/photos', size: 10,
+      md5: null, sha256: null, date: null, description: null, route: 'ibb', streamhost: null, state: 'completed', bytes_done: 10, error: null,
+      fail_reason: null, created_at: id, updated_at: id, finished_at: id, offset: 0, attempts: 1, url: null, verified: 'sha256', parent: null, files: 312, rel_path: null, ...extra,
+    });
+    const s = initialState();
+    seedTransfers(s, [rec(1, {}), rec(2, { state: 'interrupted', bytes_done: 4 }), rec(3, { files: null })], emptyDirty());
+    expect(s.transfers.get(1)).toMatchObject({ files: 312, filesDone: 312 });
+    expect(s.transfers.get(2)).toMatchObject({ files: 312, filesDone: null, bytes: 4 });
+    expect(s.transfers.get(3)).toMatchObject({ files: null, filesDone: null });
+  });
+});

@@ -88,6 +88,15 @@ export class BatchFileList {
     return this.phase !== 'idle';
   }
 
+  /** How far the box is scrolled (kept when the list moves to a row made anew). */
+  get scrollTop(): number {
+    return this.list.scrollTop;
+  }
+
+  set scrollTop(v: number) {
+    this.list.scrollTop = v;
+  }
+
   /** The files listed now, in the batch's order. */
   get entries(): readonly HistoryEntry[] {
     return this.files;
@@ -119,11 +128,16 @@ export class BatchFileList {
 
   /**
    * Loads the list again soon (a file finished, the batch ended): at once when the last
-   * load is older than `refreshMs`, else once that long after it. Nothing before it was
-   * first shown.
+   * load is older than `refreshMs` (or `now`: the batch ended), else once that long
+   * after it. Nothing before it was first shown.
    */
-  refreshSoon(): void {
-    if (this.phase === 'idle' || this.timer !== undefined) return;
+  refreshSoon(now = false): void {
+    if (this.phase === 'idle') return;
+    if (now) {
+      void this.load();
+      return;
+    }
+    if (this.timer !== undefined) return;
     const wait = this.lastLoad + this.refreshMs - Date.now();
     if (wait <= 0) {
       void this.load();

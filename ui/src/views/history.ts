@@ -258,7 +258,8 @@ export class HistoryView {
     }
     this.renderRows();
     // What made the history reload (a transfer event) may have moved the files too.
-    for (const id of this.expanded) this.lists.get(id)?.refreshSoon();
+    // (The history's own reloads are already spaced out: the lists follow at once.)
+    for (const id of this.expanded) this.lists.get(id)?.refreshSoon(true);
   }
 
   /** A file of batch `id` is done (`batch_progress`): its open list loads again, throttled. */
@@ -441,7 +442,16 @@ export class HistoryView {
       files.dataset.batch = String(r.id);
       return [tr, files];
     });
+    // The open lists move into the rows made anew: where they were scrolled to, and a
+    // focus inside them, stay.
+    const scrolled = [...this.lists].map(([id, list]) => [id, list.scrollTop] as const);
+    const active = document.activeElement as HTMLElement | null;
     this.tbody.replaceChildren(...rows);
+    for (const [id, top] of scrolled) {
+      const list = this.lists.get(id);
+      if (list && top) list.scrollTop = top;
+    }
+    if (active && active !== document.activeElement && active.isConnected && this.tbody.contains(active)) active.focus({ preventScroll: true });
     this.table.hidden = rows.length === 0;
     this.renderStatus();
   }

@@ -468,7 +468,8 @@ export class TransfersPane {
     const seen = `${v.filesDone ?? ''}:${v.state}`;
     if (seen !== b.seen) {
       b.seen = seen;
-      if (open) b.list.refreshSoon();
+      // Its end shows at once; files done meanwhile at most once a second.
+      if (open) b.list.refreshSoon(isFinal(v.state));
     }
   }
 
