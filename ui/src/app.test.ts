@@ -197,7 +197,7 @@ describe('app with the mock backend', () => {
     expect(q('[data-testid="toast-info"]')!.textContent).toContain('Sending 2 files to Bob');
     const card = document.querySelector<HTMLElement>('.transfer-card')!;
     expect(card.dataset.kind).toBe('batch');
-    expect(q(`[data-testid="transfer-${card.dataset.id}-files"]`)!.textContent).toBe('0 / 2 files');
+    expect(q(`[data-testid="transfer-${card.dataset.id}-count"]`)!.textContent).toBe('0 / 2 files');
   });
 
   it('shows the error when sending to an offline contact with uploads turned off', async () => {
@@ -624,7 +624,7 @@ describe('batches with the mock backend', () => {
     const card = q(`[data-testid="transfer-${id}"]`)!;
     expect(card.dataset.kind).toBe('batch');
     await vi.waitFor(() => expect(card.dataset.state).toBe('active'));
-    await vi.waitFor(() => expect(q(`[data-testid="transfer-${id}-files"]`)!.textContent).toMatch(/^([1-9]\d*) \/ 312 files$/), { timeout: 3000 });
+    await vi.waitFor(() => expect(q(`[data-testid="transfer-${id}-count"]`)!.textContent).toMatch(/^([1-9]\d*) \/ 312 files$/), { timeout: 3000 });
     q(`[data-testid="transfer-${id}-expand"]`)!.click();
     await vi.waitFor(() => expect(card.querySelectorAll('[data-testid^="transfer-' + id + '-file-"][data-state="completed"]').length).toBeGreaterThan(0));
     // The history: one row, opening to its files.

@@ -41,7 +41,11 @@ export interface Backend {
   rememberedAccount(): Promise<RememberedView | null>;
   /** `roster`: contacts with their online resources. */
   roster(): Promise<ContactView[]>;
-  /** `send_files`: one transfer id per file (a folder sends every file in it). */
+  /**
+   * `send_files`: the ids started. Several files (a folder's, or several chosen) go as
+   * one batch, one id, when the contact's client takes batches; else one id per file
+   * (a folder sends every file in it).
+   */
   sendFiles(to: string, paths: string[]): Promise<number[]>;
   /** `accept`: `dir` overrides the download folder for this file. */
   accept(id: number, dir?: string): Promise<void>;
@@ -65,7 +69,8 @@ export interface Backend {
   uploadInstead(id: number): Promise<number>;
   /**
    * `history`: the transfers matching `query`, newest first, each with the `actions`
-   * the engine allows on it now (the rows offer exactly these).
+   * the engine allows on it now (the rows offer exactly these). A batch is one record
+   * (`files` set); `{ parent: id }` lists the files of batch `id` instead.
    */
   history(query: HistoryQuery): Promise<HistoryEntry[]>;
   /** `remove_from_history`. */

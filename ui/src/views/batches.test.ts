@@ -134,7 +134,7 @@ describe('batch card', () => {
     expect(card.querySelector('.dir-icon')!.getAttribute('aria-label')).toBe('Outgoing folder');
     expect(card.querySelector('.transfer-name')!.textContent).toBe('photos');
     expect(card.querySelector('.transfer-peer')!.textContent).toBe('to Bob');
-    expect($('transfer-5-files').textContent).toBe('12 / 312 files');
+    expect($('transfer-5-count').textContent).toBe('12 / 312 files');
     expect(card.querySelector('.transfer-bytes')!.textContent).toBe('512 MiB / 1.0 GiB');
     expect(card.querySelector('.transfer-speed')!.textContent).toBe('64.0 MiB/s');
     expect(card.querySelector('.transfer-eta')!.textContent).toBe('8 s left');
@@ -146,7 +146,7 @@ describe('batch card', () => {
     const d = emptyDirty();
     d.transfers.add(5);
     pane.render(s, d);
-    expect($('transfer-5-files').textContent).toBe('13 / 312 files');
+    expect($('transfer-5-count').textContent).toBe('13 / 312 files');
   });
 
   it('counts one file as one, and routes cancel, retry and open (the folder) to the batch id', () => {
@@ -161,14 +161,14 @@ describe('batch card', () => {
       { type: 'transfer_completed', id: 3, name: 'photos', path: '/dl/photos (1)', size: 1.4 * GIB, bytes: 1.4 * GIB, sha256: '', route: 's5b-direct', seconds: 20, verified: 'sha256' },
     );
     pane.render(s, emptyDirty(), true);
-    expect($('transfer-1-files').textContent).toBe('0 / 1 file');
+    expect($('transfer-1-count').textContent).toBe('0 / 1 file');
     $('transfer-1-cancel').click();
     expect(actions.cancel).toHaveBeenCalledWith(1);
     expect(visibleButtons(2)).toEqual(['retry', 'dismiss']);
     $('transfer-2-retry').click();
     expect(actions.retry).toHaveBeenCalledWith(2);
     // Completed: every file counted; "Open folder" opens the batch's folder (same command as a file).
-    expect($('transfer-3-files').textContent).toBe('40 files');
+    expect($('transfer-3-count').textContent).toBe('40 files');
     expect($('transfer-3-open').textContent).toBe('Open folder');
     expect($('transfer-3').querySelector('.dir-icon')!.getAttribute('aria-label')).toBe('Incoming folder');
     $('transfer-3-open').click();
@@ -182,7 +182,7 @@ describe('batch card', () => {
     const card = $('transfer-4');
     expect(card.hasAttribute('data-kind')).toBe(false);
     expect(card.querySelector<HTMLElement>('.dir-icon')!.dataset.icon).toBe('down');
-    expect(document.querySelector('[data-testid="transfer-4-files"]')).toBeNull();
+    expect(document.querySelector('[data-testid="transfer-4-count"]')).toBeNull();
     expect(document.querySelector('[data-testid="transfer-4-expand"]')).toBeNull();
   });
 
@@ -208,7 +208,7 @@ describe('batch card', () => {
     expect(toggle.getAttribute('aria-label')).toBe('Hide the files in photos');
     expect(region.hidden).toBe(false);
     expect(actions.listFiles).toHaveBeenCalledWith(5);
-    await vi.waitFor(() => expect(document.querySelectorAll('[data-testid="transfer-5-filelist"] > li')).toHaveLength(200));
+    await vi.waitFor(() => expect(document.querySelectorAll('[data-testid="transfer-5-files"] > li')).toHaveLength(200));
     const row = $('transfer-5-file-6');
     expect(row.dataset.state).toBe('completed');
     expect(row.querySelector('.batch-file-path')!.textContent).toBe('2024/IMG_1000.jpg');
@@ -220,9 +220,9 @@ describe('batch card', () => {
     expect($('transfer-5-file-20').querySelector('.batch-file-state')!.textContent).toBe('In progress');
     // Thousands of files are rendered a page at a time.
     expect(region.textContent).toContain('Showing 200 of 312 files');
-    ($('transfer-5-filelist-more') as HTMLButtonElement).click();
-    expect(document.querySelectorAll('[data-testid="transfer-5-filelist"] > li')).toHaveLength(312);
-    expect($('transfer-5-filelist-more').hidden).toBe(true);
+    ($('transfer-5-files-more') as HTMLButtonElement).click();
+    expect(document.querySelectorAll('[data-testid="transfer-5-files"] > li')).toHaveLength(312);
+    expect($('transfer-5-files-more').hidden).toBe(true);
     expect(document.activeElement).toBe(toggle);
 
     toggle.click();
@@ -231,7 +231,7 @@ describe('batch card', () => {
     // Opened again: the list is there, loaded again for what changed meanwhile.
     toggle.click();
     expect(region.hidden).toBe(false);
-    expect(document.querySelectorAll('[data-testid="transfer-5-filelist"] > li')).toHaveLength(312);
+    expect(document.querySelectorAll('[data-testid="transfer-5-files"] > li')).toHaveLength(312);
   });
 
   it('reloads the open list when files finish (batch_progress) and when the batch completes', async () => {
@@ -242,7 +242,7 @@ describe('batch card', () => {
     const s = running(4);
     pane.render(s, emptyDirty(), true);
     $('transfer-5-expand').click();
-    await vi.waitFor(() => expect(document.querySelectorAll('[data-testid="transfer-5-filelist"] > li[data-state="completed"]')).toHaveLength(1));
+    await vi.waitFor(() => expect(document.querySelectorAll('[data-testid="transfer-5-files"] > li[data-state="completed"]')).toHaveLength(1));
     const calls = () => actions.listFiles.mock.calls.length;
     const before = calls();
     const dirty = () => {
@@ -254,15 +254,15 @@ describe('batch card', () => {
     apply(s, { type: 'batch_progress', id: 5, files_done: 3, files: 4 });
     pane.render(s, dirty());
     // At most one reload a second while files keep finishing.
-    await vi.waitFor(() => expect(document.querySelectorAll('[data-testid="transfer-5-filelist"] > li[data-state="completed"]')).toHaveLength(3), { timeout: 2500 });
+    await vi.waitFor(() => expect(document.querySelectorAll('[data-testid="transfer-5-files"] > li[data-state="completed"]')).toHaveLength(3), { timeout: 2500 });
     expect(calls()).toBe(before + 1);
     // The end shows at once.
     done = 4;
     apply(s, { type: 'transfer_completed', id: 5, name: 'photos', path: '/home/alice/photos', size: 4, bytes: 4, sha256: '', route: 's5b-direct', seconds: 1, verified: 'sha256' });
     pane.render(s, dirty());
     expect(calls()).toBe(before + 2);
-    await vi.waitFor(() => expect(document.querySelectorAll('[data-testid="transfer-5-filelist"] > li[data-state="completed"]')).toHaveLength(4));
-    expect($('transfer-5-files').textContent).toBe('4 files');
+    await vi.waitFor(() => expect(document.querySelectorAll('[data-testid="transfer-5-files"] > li[data-state="completed"]')).toHaveLength(4));
+    expect($('transfer-5-count').textContent).toBe('4 files');
     // Progress of a batch whose list is closed loads nothing.
     $('transfer-5-expand').click();
     const closed = calls();
@@ -280,7 +280,7 @@ describe('batch card', () => {
     await vi.waitFor(() => expect($('transfer-5').textContent).toContain('The list of files could not be loaded.'));
     setLanguage('zh-CN');
     pane.render(s, emptyDirty(), true);
-    expect($('transfer-5-files').textContent).toBe('12 / 312 个文件');
+    expect($('transfer-5-count').textContent).toBe('12 / 312 个文件');
     expect($('transfer-5-expand').textContent).toBe('文件');
     expect($('transfer-5-expand').getAttribute('aria-label')).toBe('隐藏 photos 中的文件');
     expect($('transfer-5').textContent).toContain('无法加载文件列表。');

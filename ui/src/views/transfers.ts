@@ -433,9 +433,9 @@ export class TransfersPane {
 
   /** The parts a batch card adds: its file count, and its files behind a button. */
   private makeBatch(card: HTMLElement, p: CardParts, id: number): void {
-    const files = h('span', { class: 'transfer-files', testid: `transfer-${id}-files` });
+    const files = h('span', { class: 'transfer-files', testid: `transfer-${id}-count` });
     const toggleText = h('span', { class: 'btn-label' });
-    const regionId = `transfer-${id}-filelist`;
+    const regionId = `transfer-${id}-files-region`;
     const toggle = h(
       'button',
       { type: 'button', class: 'btn btn-small btn-ghost batch-toggle', testid: `transfer-${id}-expand`, 'aria-expanded': 'false', 'aria-controls': regionId },
@@ -486,7 +486,7 @@ export class TransfersPane {
       if (!b.list) {
         b.list = new BatchFileList({
           id: `transfer-${id}-files-box`,
-          testid: `transfer-${id}-filelist`,
+          testid: `transfer-${id}-files`,
           rowTestid: (f) => `transfer-${id}-file-${f}`,
           states: true,
           load: () => this.actions.listFiles(id),
