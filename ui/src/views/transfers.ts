@@ -60,8 +60,9 @@ interface BatchParts {
   region: HTMLElement;
   /** Made when first expanded. */
   list: BatchFileList | null;
-  /** What the list was loaded for (files done, state): a change reloads it. */
+  /** The files done and state last shown: a change reloads an open list. */
   seen: string;
+  /** The language the list was labelled in. */
   lang: string;
 }
 
@@ -458,19 +459,17 @@ export class TransfersPane {
     setText(b.toggleText, t('batch.showFiles'));
     setAttr(b.toggle, 'title', t(open ? 'batch.hideFilesOf' : 'batch.showFilesOf', { name: v.name }));
     setAttr(b.toggle, 'aria-label', t(open ? 'batch.hideFilesOf' : 'batch.showFilesOf', { name: v.name }));
+    // A file done or the batch's end: an open list is loaded again. Its end shows at
+    // once; files done meanwhile at most once a second.
+    const seen = `${v.filesDone ?? ''}:${v.state}`;
+    const moved = seen !== b.seen;
+    b.seen = seen;
     if (!b.list) return;
-    const lang = t('batch.showFiles');
-    if (b.lang !== lang) {
-      b.lang = lang;
+    if (b.lang !== language()) {
+      b.lang = language();
       b.list.relabel();
     }
-    // A file done or the batch's end: the list is loaded again (throttled).
-    const seen = `${v.filesDone ?? ''}:${v.state}`;
-    if (seen !== b.seen) {
-      b.seen = seen;
-      // Its end shows at once; files done meanwhile at most once a second.
-      if (open) b.list.refreshSoon(isFinal(v.state));
-    }
+    if (moved && open) b.list.refreshSoon(isFinal(v.state));
   }
 
   /** Shows or hides the files of batch `id`, loading them the first time. */
@@ -492,7 +491,7 @@ export class TransfersPane {
           load: () => this.actions.listFiles(id),
         });
         b.region.replaceChildren(b.list.el);
-        b.lang = t('batch.showFiles');
+        b.lang = language();
         void b.list.load();
       } else {
         b.list.refreshSoon();
