@@ -7,7 +7,8 @@
 //! receiving process reports the offer (or the start) and the last byte, so every
 //! contender is timed the same way. Contenders alternate within a round.
 //!
-//! Options: `--sizes 10M,200M,1G` `--ibb-max 200M` `--slix-max 10M` `--rounds N`
+//! Options: `--sizes 10M,200M,1G` (or `none`) `--ibb-max 200M` `--slix-max 10M` `--rounds N`
+//! `--batches 1000x16K,10x100M` (folders as one batch against one file of the same total)
 //! `--write FILE` (markdown report). Child modes (`raw-recv`, `raw-send`) are the
 //! raw copies' two processes.
 
@@ -307,9 +308,10 @@ impl Env {
     }
 }
 
-/// Skiff to Skiff over one route: `skiff receive` and `skiff send`.
+/// Skiff to Skiff over one route: `skiff receive` and `skiff send`. `file` may be a
+/// folder (`skiff batch ...`): then `sha` is empty and the batch must arrive verified.
 async fn skiff_run(env: &Env, contender: &'static str, file: &Path, sha: &str) -> Result<Sample> {
-    let size = std::fs::metadata(file)?.len();
+    let size = if file.is_dir() { folder_size(file)? } else { std::fs::metadata(file)?.len() };
     let (bob_data, alice_data, dl) = (env.fresh_dir("bob")?, env.fresh_dir("alice")?, env.fresh_dir("dl")?);
     let mut bob = Proc::spawn(env.skiff("bob", &bob_data).args([
         "receive",
@@ -322,7 +324,7 @@ async fn skiff_run(env: &Env, contender: &'static str, file: &Path, sha: &str) -
     ]))?;
     bob.until(30, "bob ready", |l| json(l)["type"] == "ready").await?;
     let route: &[&str] = match contender {
-        "skiff s5b direct" => &["--method", "s5b", "--no-proxy"],
+        "skiff s5b direct" | "skiff batch s5b direct" => &["--method", "s5b", "--no-proxy"],
         "skiff s5b proxy" => &["--method", "s5b", "--no-direct"],
         "skiff ibb" => &["--method", "ibb"],
         _ => unreachable!(),
@@ -353,11 +355,12 @@ async fn skiff_run(env: &Env, contender: &'static str, file: &Path, sha: &str) -
         bail!("{contender}: {done}");
     }
     let want_route = match contender {
-        "skiff s5b direct" => "s5b-direct",
+        "skiff s5b direct" | "skiff batch s5b direct" => "s5b-direct",
         "skiff s5b proxy" => "s5b-proxy",
         _ => "ibb",
     };
-    if v["route"] != want_route || v["sha256"] != sha {
+    let content_ok = if file.is_dir() { v["verified"] == "sha256" } else { v["sha256"] == sha };
+    if v["route"] != want_route || !content_ok {
         bail!("{contender}: wrong route or content: {done}");
     }
     let receiver = bob.finish(30).await?;
@@ -371,6 +374,106 @@ async fn skiff_run(env: &Env, contender: &'static str, file: &Path, sha: &str) -
         receiver,
         server_cpu_s: 0.0,
     })
+}
+
+/// Bytes in the files of `dir`, recursively.
+fn folder_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        total += if e.file_type()?.is_dir() { folder_size(&e.path())? } else { e.metadata()?.len() };
+    }
+    Ok(total)
+}
+
+/// Batches against one file of the same total, Skiff to Skiff over SOCKS5 direct:
+/// `specs` like `1000x16K,10x100M`. Returns the report's section.
+async fn batch_bench(env: &Env, specs: &str, rounds: u32) -> Result<String> {
+    let mut rows = Vec::new();
+    for (i, spec) in specs.split(',').enumerate() {
+        let (n, each) = spec.split_once('x').ok_or_else(|| anyhow!("--batches wants NxSIZE, not {spec}"))?;
+        let (n, each): (u64, u64) = (n.parse()?, parse_size(each)?);
+        let dir = env.fresh_dir(&format!("batch-{i}"))?.join("folder");
+        std::fs::create_dir_all(&dir)?;
+        for f in 0..n {
+            random_file(&dir, &format!("{f:05}.bin"), each, 1000 + f);
+        }
+        let whole = random_file(&env.fresh_dir(&format!("whole-{i}"))?, "whole.bin", n * each, 999);
+        let sha = sha256_file(&whole);
+        let (mut batch, mut single, mut copies) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            // The floor: the same folder copied on the same disk (no network, no sync).
+            let _ = Command::new("sync").status().await;
+            let copy = env.fresh_dir("copy")?.join("folder");
+            let started = Instant::now();
+            let status = Command::new("cp").arg("-r").arg(&dir).arg(&copy).status().await?;
+            if status.success() {
+                copies.push(started.elapsed().as_secs_f64());
+            }
+            for c in if round % 2 == 0 {
+                ["skiff s5b direct", "skiff batch s5b direct"]
+            } else {
+                ["skiff batch s5b direct", "skiff s5b direct"]
+            } {
+                // What earlier runs wrote is on disk first: file systems make new
+                // entries slowly while they write back.
+                let _ = Command::new("sync").status().await;
+                eprint!("{spec:>10} {c:<24} round {} ... ", round + 1);
+                let r = if c == "skiff s5b direct" {
+                    skiff_run(env, c, &whole, &sha).await
+                } else {
+                    skiff_run(env, c, &dir, "").await
+                };
+                match r {
+                    Ok(s) => {
+                        eprintln!("{:.1} MiB/s", s.size as f64 / MIB as f64 / s.secs);
+                        if c == "skiff s5b direct" {
+                            single.push(s)
+                        } else {
+                            batch.push(s)
+                        }
+                    }
+                    Err(e) => eprintln!("FAILED: {e:#}"),
+                }
+            }
+        }
+        let (Some(b), Some(w)) =
+            (median(&batch.iter().collect::<Vec<_>>()), median(&single.iter().collect::<Vec<_>>()))
+        else {
+            continue;
+        };
+        let rate = |s: &Sample| s.size as f64 / MIB as f64 / s.secs;
+        copies.sort_by(f64::total_cmp);
+        let copy = copies.get(copies.len() / 2).copied().unwrap_or(f64::NAN);
+        rows.push(format!(
+            "| {n} × {} | {:.1} MiB/s | {:.1} MiB/s | {:.2}× | {:.1} MiB/s | {:.2}× | {:.1} MiB | {:.1} MiB |",
+            human_small(each),
+            rate(&b),
+            rate(&w),
+            w.secs / b.secs,
+            b.size as f64 / MIB as f64 / copy,
+            copy / b.secs,
+            b.sender.peak_rss_kib as f64 / 1024.0,
+            b.receiver.peak_rss_kib as f64 / 1024.0,
+        ));
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap_or(&dir));
+    }
+    let mut s = String::from(
+        "\n| batch | batch | one file of the same total | batch / one file | `cp -r` of the folder | batch / `cp -r` | batch sender peak RSS | batch receiver peak RSS |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        s.push_str(&r);
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+fn human_small(size: u64) -> String {
+    if size >= MIB {
+        human(size)
+    } else {
+        format!("{} KiB", size >> 10)
+    }
 }
 
 /// The ceiling: a plain read/write copy between two processes over loopback TCP.
@@ -524,6 +627,7 @@ async fn bench(args: &[String]) -> Result<()> {
                 "write" => "write",
                 "only" => "only",
                 "ibb-block" => "ibb-block",
+                "batches" => "batches",
                 _ => bail!("unknown option --{key}"),
             },
             it.next().cloned().ok_or_else(|| anyhow!("--{key} needs a value"))?,
@@ -534,6 +638,7 @@ async fn bench(args: &[String]) -> Result<()> {
         .map(String::as_str)
         .unwrap_or("10M,200M,1G")
         .split(',')
+        .filter(|s| *s != "none")
         .map(parse_size)
         .collect::<Result<_>>()?;
     let ibb_max = parse_size(opt.get("ibb-max").map(String::as_str).unwrap_or("200M"))?;
@@ -603,7 +708,10 @@ async fn bench(args: &[String]) -> Result<()> {
         }
         let _ = std::fs::remove_file(&file);
     }
-    let report = report(&samples, &sizes, rounds, args);
+    let mut report = report(&samples, &sizes, rounds, args);
+    if let Some(specs) = opt.get("batches") {
+        report.push_str(&batch_bench(&env, specs, rounds).await?);
+    }
     println!("{report}");
     if let Some(path) = opt.get("write") {
         std::fs::write(path, &report).with_context(|| format!("write {path}"))?;

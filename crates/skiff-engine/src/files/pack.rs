@@ -68,15 +68,22 @@ fn write_all(pack: &Path, entries: &[PackEntry], written: &mut Vec<PathBuf>) -> 
     let mut buf = vec![0u8; 256 * 1024];
     let mut hashes = Vec::with_capacity(entries.len());
     let mut files = Vec::with_capacity(entries.len());
+    // Each folder made once (a file system's slowest work here is making entries).
+    let mut made: BTreeSet<&Path> = BTreeSet::new();
     for e in entries {
-        if exists_no_follow(&e.path) {
-            return Err(UnpackError::Exists(e.path.display().to_string()));
-        }
-        if let Some(dir) = e.path.parent() {
+        if let Some(dir) = e.path.parent().filter(|d| !made.contains(d)) {
             std::fs::create_dir_all(dir)?;
+            made.insert(dir);
         }
+        // Nothing is written over: the `.part` must be new, and naming it later
+        // refuses a taken name ([`place_all`]).
         let part = part_path(&e.path);
-        let mut out = std::fs::OpenOptions::new().write(true).create_new(true).open(&part)?;
+        let mut out = match std::fs::OpenOptions::new().write(true).create_new(true).open(&part) {
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(UnpackError::Exists(part.display().to_string()))
+            }
+            other => other?,
+        };
         written.push(part);
         let mut hasher = StreamHasher::new();
         let mut left = e.size;
@@ -107,7 +114,7 @@ fn write_all(pack: &Path, entries: &[PackEntry], written: &mut Vec<PathBuf>) -> 
 
 /// `sync_data` for each file, a few at a time: the file system commits them together.
 fn sync_files(files: Vec<std::fs::File>) -> io::Result<()> {
-    const THREADS: usize = 4;
+    const THREADS: usize = 8;
     let chunk = files.len().div_ceil(THREADS).max(1);
     std::thread::scope(|s| {
         let jobs: Vec<_> =
@@ -116,22 +123,19 @@ fn sync_files(files: Vec<std::fs::File>) -> io::Result<()> {
     })
 }
 
-/// Gives each `.part` its final name (a hard link then removing the `.part`: no file is
-/// ever replaced), then makes the folders durable, each once.
+/// Gives each `.part` its final name, never replacing a file, then makes the folders
+/// durable, each once.
 fn place_all(entries: &[PackEntry]) -> Result<(), UnpackError> {
     let mut dirs = BTreeSet::new();
     for e in entries {
         let part = part_path(&e.path);
-        match std::fs::hard_link(&part, &e.path) {
-            Ok(()) => std::fs::remove_file(&part)?,
+        match rename_no_replace(&part, &e.path) {
+            Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
                 let _ = std::fs::remove_file(&part);
                 return Err(UnpackError::Exists(e.path.display().to_string()));
             }
-            // No hard links on this file system (FAT, some shares): a rename after
-            // checking that the name is free.
-            Err(_) if !exists_no_follow(&e.path) => std::fs::rename(&part, &e.path)?,
-            Err(_) => return Err(UnpackError::Exists(e.path.display().to_string())),
+            Err(err) => return Err(err.into()),
         }
         if let Some(dir) = e.path.parent() {
             dirs.insert(dir.to_path_buf());
@@ -141,4 +145,27 @@ fn place_all(entries: &[PackEntry]) -> Result<(), UnpackError> {
         sync_dir(&dir);
     }
     Ok(())
+}
+
+/// Renames `from` to `to` unless `to` exists (`AlreadyExists` then): one step where
+/// the system has it (Linux), else a hard link and removing `from`; where neither
+/// works (FAT, some shares), a rename after checking that the name is free.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+        match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::EEXIST) => return Err(io::ErrorKind::AlreadyExists.into()),
+            // Not supported by this file system: the portable way below.
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match std::fs::hard_link(from, to) {
+        Ok(()) => std::fs::remove_file(from),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) if !exists_no_follow(to) => std::fs::rename(from, to),
+        Err(_) => Err(io::ErrorKind::AlreadyExists.into()),
+    }
 }

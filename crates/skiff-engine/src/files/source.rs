@@ -17,9 +17,15 @@ pub struct SourceFile {
     current: Option<(usize, File, u64)>,
     /// Index of the next file to open.
     next: usize,
+    /// A small file of several, read whole at once, and how much of it was sent.
+    buffered: Option<(Vec<u8>, usize)>,
     size: u64,
     position: u64,
 }
+
+/// Files of several up to this size are read whole, in one step each (opening and
+/// reading a small file step by step costs more than the bytes).
+const READ_WHOLE: u64 = 1 << 20;
 
 impl SourceFile {
     /// Opens `path` for sending from byte `offset` (0 for a new transfer). Fails with
@@ -44,7 +50,7 @@ impl SourceFile {
                 format!("cannot send {what} from byte {offset}: it has only {size} bytes"),
             ));
         }
-        let mut src = SourceFile { files, current: None, next: 0, size, position: offset };
+        let mut src = SourceFile { files, current: None, next: 0, buffered: None, size, position: offset };
         // Skip the files wholly before `offset`; open the one it falls in there.
         let mut skip = offset;
         while src.next < src.files.len() {
@@ -91,16 +97,56 @@ impl SourceFile {
         Ok(())
     }
 
+    /// Reads the next (small) file whole, checking it still has its announced size.
+    async fn read_whole(&mut self) -> io::Result<()> {
+        let (path, len) = self.files[self.next].clone();
+        let data = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
+            let data = std::fs::read(&path)?;
+            if data.len() as u64 != len {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{} changed size after it was offered ({len} bytes then, {} now)",
+                        path.display(),
+                        data.len()
+                    ),
+                ));
+            }
+            Ok(data)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        self.next += 1;
+        if !data.is_empty() {
+            self.buffered = Some((data, 0));
+        }
+        Ok(())
+    }
+
     /// Reads the next block into `buf`, filling it unless the end comes first. Returns
     /// the number of bytes read; 0 at the end.
     pub async fn read_block(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut filled = 0;
         while filled < buf.len() {
+            if let Some((data, sent)) = self.buffered.as_mut() {
+                let n = (buf.len() - filled).min(data.len() - *sent);
+                buf[filled..filled + n].copy_from_slice(&data[*sent..*sent + n]);
+                *sent += n;
+                filled += n;
+                if *sent == data.len() {
+                    self.buffered = None;
+                }
+                continue;
+            }
             let Some((index, file, left)) = self.current.as_mut() else {
                 if self.next >= self.files.len() {
                     break;
                 }
-                self.open_next(0).await?;
+                if self.files.len() > 1 && self.files[self.next].1 <= READ_WHOLE {
+                    self.read_whole().await?;
+                } else {
+                    self.open_next(0).await?;
+                }
                 continue;
             };
             let want = (buf.len() - filled).min(usize::try_from(*left).unwrap_or(usize::MAX));

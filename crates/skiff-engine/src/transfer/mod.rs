@@ -283,10 +283,17 @@ impl Transfers {
     /// Starts hashing `paths` (MD5 and SHA-256, into the hash cache) now, ahead of
     /// their offers: when files are chosen or dropped, or a command starts. An offer
     /// of a file still being hashed waits on the same job (up to the usual second), so
-    /// most offers carry their hashes. Files already cached, folders, and paths that
-    /// cannot be read are skipped; one file is hashed at a time.
+    /// most offers carry their hashes. Files already cached, small files (up to
+    /// 4 MiB), folders, and paths that cannot be read are skipped; one file is hashed
+    /// at a time.
     pub fn prepare(&self, paths: &[PathBuf]) {
         for path in paths {
+            // Small files are hashed in a moment when they are offered (a batch's
+            // together, in one read); ahead of time they would only cost a history
+            // write each.
+            if std::fs::metadata(path).is_ok_and(|m| m.len() <= batch::SMALL_FILE) {
+                continue;
+            }
             outgoing::hash_ahead(self, path);
         }
     }
