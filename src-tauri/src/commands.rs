@@ -237,9 +237,10 @@ fn parse_jid(to: &str) -> AppResult<Jid> {
     to.trim().parse().map_err(|e| AppError::invalid(format!("'{to}' is not a valid address: {e}")))
 }
 
-/// Offers files to `to`; a folder becomes one offer per file inside it, described by
-/// its path inside the folder (`skiff_engine::files::expand`). Returns the transfer ids
-/// in order.
+/// Offers what was chosen to `to` (a folder: the files inside it,
+/// `skiff_engine::files::expand`): several files as one batch to a Skiff, else one offer
+/// per file, each described by its path inside the folder (`Transfers::send_chosen`).
+/// Returns the ids started: the batch's, or the files' in order.
 #[tauri::command]
 pub async fn send_files(state: State<'_, AppState>, args: Args<SendFilesArgs>) -> AppResult<Vec<i64>> {
     let SendFilesArgs { to, paths } = args.0;

@@ -16,8 +16,6 @@ use skiff_proto::xml::Element;
 use skiff_tests::peer::{account, wait_for, Peer};
 use skiff_tests::{Prosody, ProsodyOptions};
 
-const NS: &str = "urn:x-skiff:batch:0";
-
 fn el(xml: &str) -> Element {
     xml.parse().unwrap()
 }

@@ -547,6 +547,12 @@ describe('MockBackend', () => {
     expect(mockRecordActions({ ...r, state: 'failed', route: 'upload' }, idle).upload).toBe(false);
     expect(mockRecordActions({ ...r, state: 'failed', sid: 'upload-x' }, idle).upload).toBe(false);
     expect(on({ ...r, state: 'failed', local_path: null })).toEqual(['remove']);
+    // Batches as a whole; their files only looked at.
+    expect(on({ ...r, files: 3, local_path: null })).toEqual(['resend', 'resume', 'remove']);
+    expect(on({ ...r, files: 3, state: 'failed' })).toEqual(['show', 'resend', 'resume', 'remove']);
+    expect(on({ ...r, files: 3, direction: 'incoming', state: 'completed' })).toEqual(['open', 'show', 'remove']);
+    expect(on({ ...r, parent: 9 })).toEqual(['show']);
+    expect(on({ ...r, parent: 9, direction: 'incoming', state: 'completed' })).toEqual(['open', 'show']);
   });
 
   it('filters its history like the engine', async () => {

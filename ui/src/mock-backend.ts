@@ -362,22 +362,28 @@ export function mockRecordActions(r: TransferRecord, c: MockCircumstances): Reco
   const idle = !c.running;
   // `TransferState::is_resumable`.
   const brokeOff = r.state === 'failed' || r.state === 'interrupted' || r.state === 'active' || r.state === 'accepted';
+  // A batch is sent, continued and removed as a whole; its files are only looked at.
+  const batch = r.files != null;
+  const whole = r.parent == null;
+  const sendable = hasPath || batch;
   return {
     open: done && hasPath,
     show: hasPath && (done || outgoing),
-    resend: outgoing && hasPath && idle,
-    resume: idle && brokeOff && ((outgoing && hasPath) || (!outgoing && r.url != null)),
+    resend: outgoing && sendable && idle && whole,
+    resume: idle && brokeOff && whole && ((outgoing && sendable) || (!outgoing && r.url != null)),
     upload:
       c.uploadAllowed &&
       outgoing &&
       hasPath &&
       idle &&
+      whole &&
+      !batch &&
       c.fileExists &&
       r.route !== 'upload' &&
       !r.sid.startsWith(UPLOAD_SID_PREFIX) &&
       r.state !== 'completed' &&
       r.state !== 'rejected',
-    remove: idle,
+    remove: idle && whole,
   };
 }
 

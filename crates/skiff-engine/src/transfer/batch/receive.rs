@@ -125,7 +125,7 @@ async fn accept(
     let name = files::sanitize_file_name(&manifest.head.name);
     if let Some(earlier) = earlier_attempt(t, from, &manifest) {
         drop(pending);
-        return resume(t, from, manifest, key, earlier);
+        return resume(t, from, manifest, key, earlier).map_err(|e| *e);
     }
     let (id, file_ids) = record(t, from, &manifest, &name).map_err(|e| internal(&e))?;
     let asked = t.ask(id);
@@ -176,7 +176,7 @@ async fn accept(
     let _ = store.set_state(id, TransferState::Accepted, None);
     let files = manifest.entries.len();
     let start = Start { id, name, tree, file_ids, done: vec![false; files] };
-    begin(t, from, manifest, key, start).map(|_| None)
+    begin(t, from, manifest, key, start).map(|_| None).map_err(|e| *e)
 }
 
 /// A batch about to take its streams.
@@ -196,9 +196,9 @@ fn begin(
     manifest: Manifest,
     key: &(String, String),
     s: Start,
-) -> Result<Arc<IncomingBatch>, StanzaError> {
+) -> Result<Arc<IncomingBatch>, Box<StanzaError>> {
     let Some(owner) = t.claim(s.id) else {
-        return Err(StanzaError::new(Condition::Conflict).with_text("this batch is being received already"));
+        return Err(Box::new(StanzaError::new(Condition::Conflict).with_text("this batch is being received already")));
     };
     let (files_done, bytes_done) =
         s.done.iter().zip(&manifest.entries).filter(|(d, _)| **d).fold((0, 0), |(n, b), (_, e)| (n + 1, b + e.size));
@@ -265,7 +265,7 @@ fn resume(
     manifest: Manifest,
     key: &(String, String),
     (rec, files): (crate::store::TransferRecord, Vec<crate::store::TransferRecord>),
-) -> Result<Option<skiff_proto::batch::Received>, StanzaError> {
+) -> Result<Option<skiff_proto::batch::Received>, Box<StanzaError>> {
     let root = PathBuf::from(rec.local_path.clone().unwrap_or_default());
     let tree = files::layout_batch(root, &manifest);
     let done: Vec<bool> =
