@@ -279,7 +279,8 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     let parts: Vec<String> = (1..=3u64)
         .map(|i| random_file(files.path(), &format!("part{i}.bin"), 1000 + i, 20 + i).display().to_string())
         .collect();
-    let mut args = vec!["send", "alice@localhost"];
+    // One by one, as from a client without batches.
+    let mut args = vec!["send", "--one-by-one", "alice@localhost"];
     args.extend(parts.iter().map(String::as_str));
     let mut bob_send = SkiffProcess::start(&server, "bob", bob_data.path(), &args);
     app.wait_js(
@@ -334,7 +335,7 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
     let more: Vec<String> = (4..=7u64)
         .map(|i| random_file(files.path(), &format!("part{i}.bin"), 1000 + i, 20 + i).display().to_string())
         .collect();
-    let mut args = vec!["send", "alice@localhost"];
+    let mut args = vec!["send", "--one-by-one", "alice@localhost"];
     args.extend(more.iter().map(String::as_str));
     let mut bob_send = SkiffProcess::start(&server, "bob", bob_data.path(), &args);
     desktop.wait_notification(30, "for four offers", |n| n.body == "bob wants to send 4 files").await.unwrap();
@@ -350,6 +351,74 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
         assert_eq!(answer["type"], "transfer_rejected", "{answer}");
     }
     app.wait_hidden("offer-dialog", 10).await.expect("the prompt to close once all four were declined");
+    drop(bob_send);
+
+    // A folder from bob (a Skiff): one prompt for the whole folder, accepted once; it
+    // lands as the same tree; one card counts its files.
+    let album = files.path().join("album");
+    let mut album_files = std::collections::BTreeMap::new();
+    for (i, rel) in ["2024/a.jpg", "2023/a.jpg", "notes/empty.txt", "写真/b.png", "z.bin"].iter().enumerate() {
+        let path = album.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let size = if rel.ends_with("empty.txt") { 0 } else { 3000 + i as u64 * 1000 };
+        random_file(path.parent().unwrap(), path.file_name().unwrap().to_str().unwrap(), size, 40 + i as u64);
+        album_files.insert(rel.to_string(), sha256_file(&path));
+    }
+    let album_arg = album.display().to_string();
+    let mut bob_send = SkiffProcess::start(&server, "bob", bob_data.path(), &["send", "alice@localhost", &album_arg]);
+    app.wait_shown("offer-batch", 60).await.expect("one prompt for bob's folder");
+    assert_eq!(app.text("offer-batch-name").await.unwrap().trim(), "album");
+    assert!(app.text("offer-dialog").await.unwrap().contains("5 files"), "the prompt counts the files");
+    desktop
+        .wait_notification(30, "for the folder", |n| n.body.starts_with("bob wants to send the folder album (5 files"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\napp log:\n{}", desktop.app_log_tail()));
+    app.click("offer-batch-toggle").await.unwrap();
+    app.wait_js(
+        "return document.querySelectorAll('[data-testid^=offer-batch-file-]').length === 5",
+        20,
+        "the folder's five files listed",
+    )
+    .await
+    .expect("the file list");
+    shots.take(&desktop, &app, "offer-folder").await;
+    app.click("offer-accept").await.unwrap();
+    let done =
+        bob_send.expect(60, "bob's end", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed").await;
+    assert_eq!(done["type"], "transfer_completed", "{done}");
+    assert_eq!(done["verified"], "sha256", "{done}");
+    let landed = desktop.downloads().join("album");
+    for (rel, sha) in &album_files {
+        let got = landed.join(rel);
+        assert!(got.is_file(), "{} is missing", got.display());
+        assert_eq!(&sha256_file(&got), sha, "{rel}");
+    }
+    let album_card = app
+        .wait_js(
+            "for (const c of document.querySelectorAll('[data-testid^=transfer-][data-kind=batch]')) {
+               const m = /^transfer-(\\d+)$/.exec(c.dataset.testid);
+               if (m && c.textContent.includes('album')) return Number(m[1]);
+             }
+             return 0;",
+            30,
+            "the folder's card",
+        )
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    wait_card_done(&app, album_card, "sha256", 30).await;
+    assert_eq!(app.text(&format!("transfer-{album_card}-count")).await.unwrap().trim(), "5 files");
+    app.click(&format!("transfer-{album_card}-expand")).await.unwrap();
+    app.wait_js_args(
+        "return document.querySelectorAll(`[data-testid^=transfer-${arguments[0]}-file-]`).length === 5",
+        vec![json!(album_card)],
+        20,
+        "the card's five files",
+    )
+    .await
+    .unwrap();
+    shots.take(&desktop, &app, "folder-card").await;
     drop(bob_send);
 
     // bob shares a file the way Conversations does (HTTP upload + a link): the same
@@ -393,6 +462,34 @@ async fn desktop_app_sends_receives_notifies_and_keeps_history() {
         .await
         .unwrap();
     }
+    // The folder is one row that opens to its five files.
+    let folder_row = app
+        .wait_js(
+            "const r = document.querySelector('[data-testid^=history-][data-kind=batch]'); return r ? Number(r.dataset.testid.slice(8)) : 0",
+            20,
+            "the folder's history row",
+        )
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    let count = app
+        .js(
+            "return document.querySelector(`[data-testid=history-${arguments[0]}-count]`)?.textContent ?? ''",
+            vec![json!(folder_row)],
+        )
+        .await
+        .unwrap();
+    assert!(count.as_str().is_some_and(|c| c.contains("5 files")), "{count} (row {folder_row})");
+    app.click(&format!("history-{folder_row}-expand")).await.unwrap();
+    app.wait_js_args(
+        "return document.querySelectorAll(`[data-testid^=history-${arguments[0]}-file-]`).length === 5",
+        vec![json!(folder_row)],
+        20,
+        "the folder's files in the history",
+    )
+    .await
+    .unwrap();
     shots.take(&desktop, &app, "history").await;
     // The received file opens with its application, and shows in its folder (no file
     // manager on this bus: the folder opens).

@@ -90,8 +90,9 @@ pub(crate) enum Command {
     /// Send files to a contact (a bare JID picks their best client, a full JID that one).
     Send {
         to: String,
-        /// Files and folders; a folder sends every file inside it, each described by its
-        /// path inside the folder (`photos/2024/a.jpg`).
+        /// Files and folders; a folder sends every file inside it. Several files go to a
+        /// Skiff as one batch (one offer, the tree kept); to other clients one by one,
+        /// each described by its path inside the folder (`photos/2024/a.jpg`).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// How to send: auto = SI file transfer (SOCKS5, then in-band), or HTTP upload
@@ -120,6 +121,10 @@ pub(crate) enum Command {
         /// Seconds to wait for the recipient to come online.
         #[arg(long, default_value_t = 10.0)]
         wait: f64,
+        /// Offer several files one by one, also to a Skiff (which otherwise gets them
+        /// as one batch: one offer, the tree kept).
+        #[arg(long)]
+        one_by_one: bool,
     },
     /// Stay online and receive files.
     Receive {
@@ -249,7 +254,8 @@ pub(crate) fn transfer_config(cli: &Cli) -> Result<TransferConfig> {
     cfg.streamhost_addrs = cli.streamhost_addrs.clone();
     cfg.http_ca_file = cli.ca_file.clone();
     match &cli.command {
-        Command::Send { method, proxy, no_direct, no_proxy, ibb_block_size, no_upload, .. } => {
+        Command::Send { method, proxy, no_direct, no_proxy, ibb_block_size, no_upload, one_by_one, .. } => {
+            cfg.batches = !one_by_one;
             cfg.methods = match method {
                 MethodArg::S5b => vec![Method::S5b],
                 MethodArg::Ibb => vec![Method::Ibb],

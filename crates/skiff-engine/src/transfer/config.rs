@@ -76,6 +76,9 @@ pub struct TransferConfig {
     /// streamhost addresses. Off by default: it opens a port for as long as the
     /// transfer runs.
     pub serve_http: bool,
+    /// Several files to a client that takes batches go as one batch (one offer, the
+    /// tree kept); off: one offer per file.
+    pub batches: bool,
     pub accept: AcceptPolicy,
     /// Offers from people not in the roster.
     pub strangers: StrangerPolicy,
@@ -108,6 +111,7 @@ impl TransferConfig {
             http_ca_file: None,
             allow_upload: true,
             serve_http: false,
+            batches: true,
             accept: AcceptPolicy::Ask,
             strangers: StrangerPolicy::Ask,
             max_pending_per_peer: MAX_PENDING_PER_PEER,

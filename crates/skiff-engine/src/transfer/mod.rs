@@ -193,7 +193,7 @@ impl Transfers {
         description: Option<String>,
         method: SendMethod,
     ) -> Result<Vec<i64>, TransferError> {
-        if chosen.len() > 1 && matches!(method, SendMethod::Auto | SendMethod::Si) {
+        if chosen.len() > 1 && self.cfg().batches && matches!(method, SendMethod::Auto | SendMethod::Si) {
             match self.send_batch(to, chosen).await {
                 Ok(id) => return Ok(vec![id]),
                 Err(TransferError::NoBatches(peer)) => {
