@@ -275,21 +275,33 @@ impl Store {
         Ok(())
     }
 
-    /// Moves every file of batch `id` that is not completed to `state` (with why).
+    /// Moves every file of batch `id` that is not completed to `state` (with why), as
+    /// [`Store::set_state`] moves one.
     pub fn set_open_files_state(
         &self,
         id: i64,
         state: TransferState,
         failure: Option<(FailReason, &str)>,
     ) -> Result<(), StoreError> {
+        self.move_to(id, "parent = ?1 AND state != 'completed'", state, failure).map(|_| ())
+    }
+
+    /// `UPDATE ... SET state` (with why, and when it finished) for the rows `which`
+    /// picks (`?1` is `id`); how many changed.
+    fn move_to(
+        &self,
+        id: i64,
+        which: &str,
+        state: TransferState,
+        failure: Option<(FailReason, &str)>,
+    ) -> Result<usize, StoreError> {
         let now = now_ms();
         let (reason, error) = failure.filter(|_| state.keeps_error()).map(|(r, e)| (Wire(r), e)).unzip();
-        self.conn().execute(
-            "UPDATE transfers SET state = ?2, error = ?3, fail_reason = ?4, finished_at = ?5, updated_at = ?6 \
-             WHERE parent = ?1 AND state != 'completed'",
-            params![id, state, error, reason, state.is_final().then_some(now), now],
-        )?;
-        Ok(())
+        let sql = format!(
+            "UPDATE transfers SET state = ?2, error = ?3, fail_reason = ?4, finished_at = ?5, updated_at = ?6 WHERE {which}"
+        );
+        let params = params![id, state, error, reason, state.is_final().then_some(now), now];
+        Ok(self.conn().prepare_cached(&sql)?.execute(params)?)
     }
 
     /// The transfer with this id, or [`StoreError::NotFound`].
@@ -315,14 +327,10 @@ impl Store {
         state: TransferState,
         failure: Option<(FailReason, &str)>,
     ) -> Result<(), StoreError> {
-        let now = now_ms();
-        let (reason, error) = failure.filter(|_| state.keeps_error()).map(|(r, e)| (Wire(r), e)).unzip();
-        self.update(
-            id,
-            "UPDATE transfers SET state = ?2, error = ?3, fail_reason = ?4, finished_at = ?5, updated_at = ?6 \
-             WHERE id = ?1",
-            params![id, state, error, reason, state.is_final().then_some(now), now],
-        )
+        match self.move_to(id, "id = ?1", state, failure)? {
+            0 => Err(StoreError::NotFound(id)),
+            _ => Ok(()),
+        }
     }
 
     /// Records how many bytes of the file are done (counted from the file start).

@@ -111,6 +111,28 @@ pub(super) enum Landing {
     Batch { batch: Arc<super::batch::IncomingBatch>, run: skiff_proto::batch::InBatch },
 }
 
+impl Landing {
+    /// The stream's progress (a batch's: within the batch) from `offset`, and the
+    /// SHA-256 the file must have (a batch's file travelling alone: the manifest's too).
+    fn progress_and_sha256(
+        &self,
+        t: &Transfers,
+        id: i64,
+        size: u64,
+        offset: u64,
+        file: &skiff_proto::si::FileInfo,
+    ) -> (Progress, Option<String>) {
+        match self {
+            Landing::File => (Progress::new(t, id, size, offset), file.sha256.clone()),
+            Landing::Batch { batch, run } => {
+                let progress = Progress::within(t, id, batch.size(), batch.base_for(run), offset);
+                let sha256 = if run.count == 1 { batch.sha256_of(run) } else { None };
+                (progress, sha256.or(file.sha256.clone()))
+            }
+        }
+    }
+}
+
 /// Answers the offer with an error: the machine's `forbidden`, or `error` instead.
 pub(super) fn refuse(t: &Transfers, m: &mut Receiver, clock: &Clock, error: Option<StanzaError>) {
     for a in m.handle(ReceiverInput::Reject, clock.now()) {
@@ -217,6 +239,31 @@ fn record_offer(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Res
     })?)
 }
 
+/// The `.part` to write to (continued from `offset`), shared with the socket reader;
+/// when it cannot be written, the offer is answered with an error.
+async fn open_part(
+    t: &Transfers,
+    m: &mut Receiver,
+    clock: &Clock,
+    final_path: &std::path::Path,
+    offset: u64,
+    size: u64,
+) -> Result<Arc<Mutex<Option<PartFile>>>, Stop> {
+    let opened = if offset > 0 {
+        PartFile::resume(final_path.to_path_buf(), offset, size).await
+    } else {
+        PartFile::create(final_path.to_path_buf(), size).await
+    };
+    match opened {
+        Ok(p) => Ok(Arc::new(Mutex::new(Some(p)))),
+        Err(e) => {
+            let error = StanzaError::new(Condition::InternalServerError).with_text("cannot write the file");
+            refuse(t, m, clock, Some(error));
+            Err(Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display())))
+        }
+    }
+}
+
 /// Drives the sans-IO [`Receiver`] machine once the offer is accepted.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn drive(
@@ -230,19 +277,7 @@ pub(super) async fn drive(
     landing: Landing,
 ) -> Result<(), Stop> {
     let size = m.offer().file.size;
-    let opened = if offset > 0 {
-        PartFile::resume(final_path.clone(), offset, size).await
-    } else {
-        PartFile::create(final_path.clone(), size).await
-    };
-    let part = match opened {
-        Ok(p) => Arc::new(Mutex::new(Some(p))),
-        Err(e) => {
-            let error = StanzaError::new(Condition::InternalServerError).with_text("cannot write the file");
-            refuse(t, &mut m, &clock, Some(error));
-            return Err(Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display())));
-        }
-    };
+    let part = open_part(t, &mut m, &clock, &final_path, offset, size).await?;
     if let Landing::File = landing {
         let _ = t.inner.store.set_local_path(id, &final_path.display().to_string());
         let _ = t.inner.store.set_state(id, TransferState::Accepted, None);
@@ -251,15 +286,7 @@ pub(super) async fn drive(
     let mut route = t.route(m.sid(), m.peer());
     let mut inputs = Inputs::new();
     let file = &m.offer().file;
-    let progress = match &landing {
-        Landing::File => Progress::new(t, id, size, offset),
-        Landing::Batch { batch, run } => Progress::within(t, id, batch.size(), batch.base_for(run), offset),
-    };
-    // The manifest's SHA-256 of a file travelling alone is checked like the offer's.
-    let offered_sha256 = match &landing {
-        Landing::Batch { batch, run } if run.count == 1 => batch.sha256_of(run).or(file.sha256.clone()),
-        _ => file.sha256.clone(),
-    };
+    let (progress, offered_sha256) = landing.progress_and_sha256(t, id, size, offset, file);
     let mut d = ReceiveDriver {
         t,
         id,

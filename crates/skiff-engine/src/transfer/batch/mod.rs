@@ -57,6 +57,43 @@ enum Slot {
     Accepted(Arc<IncomingBatch>),
 }
 
+/// What a batch's record and its files' records share: its id (as `sid`), direction,
+/// account, peer; a new record is offered.
+pub(super) struct Rows<'a> {
+    pub(super) t: &'a super::Transfers,
+    pub(super) batch_id: &'a str,
+    pub(super) direction: crate::store::Direction,
+    pub(super) peer: String,
+}
+
+impl Rows<'_> {
+    /// One record: the batch's (`files` set) or a file's (`rel_path` set).
+    pub(super) fn row(
+        &self,
+        file_name: String,
+        local_path: Option<String>,
+        size: u64,
+        files: Option<u64>,
+        rel_path: Option<String>,
+    ) -> crate::store::NewTransfer {
+        crate::store::NewTransfer {
+            sid: self.batch_id.to_owned(),
+            direction: self.direction,
+            account: self.t.inner.account.clone(),
+            peer_jid: self.peer.clone(),
+            file_name,
+            local_path,
+            size,
+            md5: None,
+            date: None,
+            description: None,
+            state: crate::store::TransferState::Offered,
+            files,
+            rel_path,
+        }
+    }
+}
+
 /// One file of a run, verified and under its name.
 #[derive(Debug, Clone)]
 pub(super) struct PlacedFile {

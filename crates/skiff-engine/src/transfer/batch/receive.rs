@@ -153,30 +153,43 @@ async fn accept(
         }
         Decision::Accept(dir) => dir.unwrap_or_else(|| t.cfg().download_dir.clone()),
     };
-    let fail = |reason, sentence: String, condition, text: &str| {
-        let _ = t.inner.store.set_open_files_state(id, TransferState::Failed, Some((reason, &sentence)));
-        t.fail(id, &name, Failure::new(reason, sentence, false));
-        StanzaError::new(condition).with_text(text)
-    };
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        let sentence = format!("cannot create {}: {e}", dir.display());
-        return Err(fail(FailReason::Storage, sentence, Condition::InternalServerError, "cannot write the files"));
-    }
-    if let Err(sentence) = files::check_free_space(&dir, manifest.head.size) {
-        let text = "not enough disk space for these files";
-        return Err(fail(FailReason::Storage, sentence, Condition::ResourceConstraint, text));
-    }
-    let tree = files::plan_batch(&dir, &manifest);
-    if let Err(e) = std::fs::create_dir(&tree.root) {
-        let sentence = format!("cannot create {}: {e}", tree.root.display());
-        return Err(fail(FailReason::Storage, sentence, Condition::InternalServerError, "cannot write the files"));
-    }
+    let tree = make_room(t, id, &name, &dir, &manifest).map_err(|e| *e)?;
     let store = &t.inner.store;
     let _ = store.set_local_path(id, &tree.root.display().to_string());
     let _ = store.set_state(id, TransferState::Accepted, None);
     let files = manifest.entries.len();
     let start = Start { id, name, tree, file_ids, done: vec![false; files] };
     begin(t, from, manifest, key, start).map(|_| None).map_err(|e| *e)
+}
+
+/// The new folder for an accepted batch in `dir`, with room for it; else the batch
+/// fails (said to the user) and the error answers the sender.
+fn make_room(
+    t: &Transfers,
+    id: i64,
+    name: &str,
+    dir: &std::path::Path,
+    manifest: &Manifest,
+) -> Result<files::BatchTree, Box<StanzaError>> {
+    let fail = |reason, sentence: String, condition, text: &str| {
+        let _ = t.inner.store.set_open_files_state(id, TransferState::Failed, Some((reason, &sentence)));
+        t.fail(id, name, Failure::new(reason, sentence, false));
+        Box::new(StanzaError::new(condition).with_text(text))
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        let sentence = format!("cannot create {}: {e}", dir.display());
+        return Err(fail(FailReason::Storage, sentence, Condition::InternalServerError, "cannot write the files"));
+    }
+    if let Err(sentence) = files::check_free_space(dir, manifest.head.size) {
+        let text = "not enough disk space for these files";
+        return Err(fail(FailReason::Storage, sentence, Condition::ResourceConstraint, text));
+    }
+    let tree = files::plan_batch(dir, manifest);
+    if let Err(e) = std::fs::create_dir(&tree.root) {
+        let sentence = format!("cannot create {}: {e}", tree.root.display());
+        return Err(fail(FailReason::Storage, sentence, Condition::InternalServerError, "cannot write the files"));
+    }
+    Ok(tree)
 }
 
 /// A batch about to take its streams.
@@ -301,21 +314,8 @@ fn record(
     manifest: &Manifest,
     name: &str,
 ) -> Result<(i64, Vec<i64>), crate::store::StoreError> {
-    let row = |file_name: String, size, files, rel_path| NewTransfer {
-        sid: manifest.head.id.clone(),
-        direction: Direction::Incoming,
-        account: t.inner.account.clone(),
-        peer_jid: from.to_string(),
-        file_name,
-        local_path: None,
-        size,
-        md5: None,
-        date: None,
-        description: None,
-        state: TransferState::Offered,
-        files,
-        rel_path,
-    };
+    let rows = super::Rows { t, batch_id: &manifest.head.id, direction: Direction::Incoming, peer: from.to_string() };
+    let row = |file_name: String, size, files, rel_path| rows.row(file_name, None, size, files, rel_path);
     let batch = row(name.to_owned(), manifest.head.size, Some(manifest.head.files), None);
     let entries: Vec<NewTransfer> = manifest
         .entries

@@ -115,20 +115,9 @@ pub(in crate::transfer) async fn send_batch(t: &Transfers, to: &Jid, chosen: &[C
     }
     let (name, items) = items(chosen)?;
     let wire_id = random_sid()[..20].to_owned();
-    let row = |file_name: String, local_path: Option<String>, size, files, rel_path| NewTransfer {
-        sid: wire_id.clone(),
-        direction: Direction::Outgoing,
-        account: t.inner.account.clone(),
-        peer_jid: peer.jid.to_string(),
-        file_name,
-        local_path,
-        size,
-        md5: None,
-        date: None,
-        description: None,
-        state: TransferState::Offered,
-        files,
-        rel_path,
+    let rows = super::Rows { t, batch_id: &wire_id, direction: Direction::Outgoing, peer: peer.jid.to_string() };
+    let row = |file_name: String, local_path: Option<String>, size, files, rel_path| {
+        rows.row(file_name, local_path, size, files, rel_path)
     };
     let total: u64 = items.iter().map(|i| i.size).fold(0, u64::saturating_add);
     let folder = chosen[0].rel.as_ref().and_then(|_| {
@@ -244,6 +233,44 @@ impl Outgoing {
         }
     }
 
+    /// Sends the files `run` as one stream, `base` bytes into the batch, and records
+    /// them completed.
+    async fn send_one(
+        &self,
+        run: Range<usize>,
+        hashes: Option<Hashes>,
+        base: u64,
+        batch_size: u64,
+        file_hashes: &[Option<String>],
+        cancel: &mut CancelGuard,
+    ) -> Result<crate::transfer::outgoing::RunOutcome, Stop> {
+        let spec = RunSpec {
+            batch_id: self.id,
+            target: self.target.clone(),
+            name: format!("{}/{}", self.name, self.items[run.start].rel),
+            date: self.items[run.start].date.clone(),
+            hashes,
+        };
+        let pack = PackRun {
+            files: self.items[run.clone()].iter().map(|i| (i.path.clone(), i.size)).collect(),
+            marker: InBatch { id: self.wire_id.clone(), first: run.start as u64, count: run.len() as u64 },
+            base,
+            batch_size,
+        };
+        let outcome = send_run(&self.t, spec, pack, cancel).await?;
+        let verified = if outcome.verified { Verification::Sha256 } else { Verification::None };
+        let done: Vec<_> = run
+            .map(|i| {
+                let sha = file_hashes[i].clone().or_else(|| outcome.sha256.clone()).unwrap_or_default();
+                (self.file_ids[i], self.items[i].path.display().to_string(), sha, verified)
+            })
+            .collect();
+        if let Err(e) = self.t.inner.store.complete_files(&done) {
+            tracing::warn!("history: {e}");
+        }
+        Ok(outcome)
+    }
+
     /// Files the receiver holds from an earlier attempt: completed here too.
     fn held(&self, run: Range<usize>, hashes: &[Option<String>]) {
         let store = &self.t.inner.store;
@@ -284,31 +311,8 @@ impl Outgoing {
                 base += size;
                 continue;
             }
-            let spec = RunSpec {
-                batch_id: self.id,
-                target: self.target.clone(),
-                name: format!("{}/{}", self.name, self.items[run.start].rel),
-                date: self.items[run.start].date.clone(),
-                hashes: stream_hashes,
-            };
-            let pack = PackRun {
-                files: self.items[run.clone()].iter().map(|i| (i.path.clone(), i.size)).collect(),
-                marker: InBatch { id: self.wire_id.clone(), first: run.start as u64, count: run.len() as u64 },
-                base,
-                batch_size: manifest.head.size,
-            };
-            let outcome = send_run(&self.t, spec, pack, cancel).await?;
-            let done: Vec<_> = run
-                .clone()
-                .map(|i| {
-                    let sha = hashed.files[i].clone().or_else(|| outcome.sha256.clone()).unwrap_or_default();
-                    let verified = if outcome.verified { Verification::Sha256 } else { Verification::None };
-                    (self.file_ids[i], self.items[i].path.display().to_string(), sha, verified)
-                })
-                .collect();
-            if let Err(e) = self.t.inner.store.complete_files(&done) {
-                tracing::warn!("history: {e}");
-            }
+            let outcome =
+                self.send_one(run.clone(), stream_hashes, base, manifest.head.size, &hashed.files, cancel).await?;
             base += size;
             bytes += outcome.bytes;
             route = Some(outcome.route);
