@@ -316,10 +316,17 @@ pub fn hashes(data: &[u8]) {
 /// assembler makes of the parts found holds its promises (the announced count and
 /// size, distinct paths that stay inside the batch).
 pub fn batch(data: &[u8]) {
-    use crate::batch::{InBatch, ManifestAssembler, ManifestPart, RelPath};
+    use crate::batch::{InBatch, ManifestAssembler, ManifestPart, Received, RelPath, MAX_FILES};
     let mut assembler = ManifestAssembler::default();
     for el in elements(data) {
         round_trip::<InBatch>(&el);
+        // A receipt names runs inside the batch or is refused; what it names, it names
+        // again when written from its flags.
+        if let Some(r) = round_trip::<Received>(&el) {
+            if let Ok(flags) = r.flags(MAX_FILES) {
+                assert_eq!(Received::from_flags(&r.id, &flags).flags(MAX_FILES).unwrap(), flags);
+            }
+        }
         let Ok(part) = ManifestPart::try_from(&el) else { continue };
         let back = ManifestPart::try_from(&Element::from(&part)).expect("what we write parses");
         assert_eq!(back, part);

@@ -214,6 +214,8 @@ impl Outgoing {
     async fn run(self, mut cancel: CancelGuard) {
         let (t, id) = (self.t.clone(), self.id);
         let ended = self.send(&mut cancel).await;
+        // Not running any more when its end is recorded.
+        drop(cancel);
         let store = &t.inner.store;
         match ended {
             Ok(()) => {}

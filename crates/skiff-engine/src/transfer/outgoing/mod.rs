@@ -279,7 +279,11 @@ impl Outgoing {
     async fn run(self, mut cancel: super::CancelGuard) {
         let t = self.t.clone();
         let (id, name) = (self.id, self.name.clone());
-        match self.transfer(&mut cancel).await {
+        let ended = self.transfer(&mut cancel).await;
+        // Not running any more when its end is recorded (what the record allows then
+        // depends on it: "send by upload instead").
+        drop(cancel);
+        match ended {
             Ok(()) => {}
             Err(Stop::Declined(reason)) => t.declined(id, name, reason),
             Err(Stop::Failed(f)) if f.reason == FailReason::Cancelled => t.cancelled(id, name, f.resumable),
