@@ -353,7 +353,11 @@ async fn watch(t: Transfers, b: Arc<IncomingBatch>, mut owner: crate::transfer::
             }
         }
     }
-    t.inner.batches.batches.lock().unwrap().remove(&key);
+    // Only this batch's slot: the same batch announced again meanwhile has its own.
+    let mut batches = t.inner.batches.batches.lock().unwrap();
+    if matches!(batches.get(&key), Some(Slot::Accepted(now)) if Arc::ptr_eq(now, &b)) {
+        batches.remove(&key);
+    }
 }
 
 /// An SI offer carrying a batch's files: taken without asking when it belongs to a

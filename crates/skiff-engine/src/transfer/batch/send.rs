@@ -31,10 +31,18 @@ pub(in crate::transfer) struct BatchItem {
     pub(in crate::transfer) date: String,
 }
 
+/// What was chosen as a batch.
+struct Selection {
+    name: String,
+    /// The folder, when one folder was chosen.
+    folder: Option<PathBuf>,
+    items: Vec<BatchItem>,
+}
+
 /// What was chosen as a batch: its name and files, each with its path in the batch.
 /// One folder: its name, the paths inside it. Anything else: a made-up name, each
 /// file by the path it was chosen with (loose files by their names, made distinct).
-fn items(chosen: &[Chosen]) -> Result<(String, Vec<BatchItem>), TransferError> {
+fn items(chosen: &[Chosen]) -> Result<Selection, TransferError> {
     let top = |c: &Chosen| c.rel.as_deref().and_then(|r| r.split_once('/')).map(|(top, _)| top.to_owned());
     let one_folder = top(&chosen[0]).filter(|f| chosen.iter().all(|c| top(c).as_deref() == Some(f.as_str())));
     let name = match &one_folder {
@@ -59,7 +67,9 @@ fn items(chosen: &[Chosen]) -> Result<(String, Vec<BatchItem>), TransferError> {
         let rel = RelPath::new(&rel).map_err(|e| TransferError::Other(format!("{}: {e}", c.path.display())))?;
         out.push(BatchItem { path, rel, size: meta.size, date: meta.date });
     }
-    Ok((name, out))
+    // The chosen folder: above the first file by as many steps as its path inside it.
+    let folder = one_folder.and_then(|_| out[0].path.ancestors().nth(out[0].rel.components().count()).map(Into::into));
+    Ok(Selection { name, folder, items: out })
 }
 
 /// `path`, or `path` with ` (n)` before its extension when taken (case folded).
@@ -113,17 +123,14 @@ pub(in crate::transfer) async fn send_batch(t: &Transfers, to: &Jid, chosen: &[C
     if !peer.batches {
         return Err(TransferError::NoBatches(peer.jid.to_string()));
     }
-    let (name, items) = items(chosen)?;
+    let Selection { name, folder, items } = items(chosen)?;
     let wire_id = random_sid()[..20].to_owned();
     let rows = super::Rows { t, batch_id: &wire_id, direction: Direction::Outgoing, peer: peer.jid.to_string() };
     let row = |file_name: String, local_path: Option<String>, size, files, rel_path| {
         rows.row(file_name, local_path, size, files, rel_path)
     };
     let total: u64 = items.iter().map(|i| i.size).fold(0, u64::saturating_add);
-    let folder = chosen[0].rel.as_ref().and_then(|_| {
-        let depth = items[0].rel.components().count();
-        items[0].path.ancestors().nth(depth).map(|p| p.display().to_string())
-    });
+    let folder = folder.map(|f| f.display().to_string());
     let batch = row(name.clone(), folder, total, Some(items.len() as u64), None);
     let files: Vec<NewTransfer> = items
         .iter()
@@ -467,15 +474,17 @@ mod tests {
         std::fs::write(photos.join("2024/a.jpg"), b"a").unwrap();
         std::fs::write(photos.join("b.jpg"), b"bb").unwrap();
         let chosen = files::expand(std::slice::from_ref(&photos)).unwrap();
-        let (name, inside) = items(&chosen).unwrap();
+        let Selection { name, folder, items: inside } = items(&chosen).unwrap();
         assert_eq!(name, "photos");
+        assert_eq!(folder, Some(std::fs::canonicalize(&photos).unwrap()));
         let rels: Vec<_> = inside.iter().map(|i| i.rel.to_string()).collect();
         assert_eq!(rels, ["2024/a.jpg", "b.jpg"]);
         // Loose files and a folder: a made-up name, each by the path it was chosen with.
         std::fs::write(d.path().join("b.jpg"), b"other").unwrap();
         let chosen = files::expand(&[photos, d.path().join("b.jpg")]).unwrap();
-        let (name, loose) = items(&chosen).unwrap();
+        let Selection { name, folder, items: loose } = items(&chosen).unwrap();
         assert!(name.starts_with("Files 20"), "{name}");
+        assert_eq!(folder, None, "no one folder was chosen");
         let rels: Vec<_> = loose.iter().map(|i| i.rel.to_string()).collect();
         assert_eq!(rels, ["photos/2024/a.jpg", "photos/b.jpg", "b.jpg"]);
     }
