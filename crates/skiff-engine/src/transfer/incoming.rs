@@ -125,7 +125,7 @@ impl Landing {
         match self {
             Landing::File => (Progress::new(t, id, size, offset), file.sha256.clone()),
             Landing::Batch { batch, run } => {
-                let progress = Progress::within(t, id, batch.size(), batch.base_for(run), offset);
+                let progress = Progress::within(t, id, batch.size(), batch.bytes_done(), offset);
                 let sha256 = if run.count == 1 { batch.sha256_of(run) } else { None };
                 (progress, sha256.or(file.sha256.clone()))
             }
@@ -507,8 +507,8 @@ async fn finish(
             });
         }
         Landed::Batch(placed) => {
-            if let Landing::Batch { batch, run } = landing {
-                batch.run_done(t, run, placed, route, transferred);
+            if let Landing::Batch { batch, .. } = landing {
+                batch.run_done(t, placed, route, transferred);
             }
         }
     }

@@ -94,6 +94,31 @@ impl Rows<'_> {
     }
 }
 
+/// Records how batch `id` ended short of completion, for it and its files not yet
+/// done (the same state), and announces it: declined, cancelled, or failed
+/// (interrupted when it can go on).
+pub(super) fn record_stop(t: &super::Transfers, id: i64, name: String, stop: super::driver::Stop) {
+    use super::driver::Stop;
+    use crate::store::TransferState;
+    let store = &t.inner.store;
+    match stop {
+        Stop::Declined(reason) => {
+            let _ =
+                store.set_open_files_state(id, TransferState::Rejected, Some((super::FailReason::Declined, &reason)));
+            t.declined(id, name, reason);
+        }
+        Stop::Failed(f) if f.reason == super::FailReason::Cancelled => {
+            let _ = store.set_open_files_state(id, TransferState::Cancelled, Some((f.reason, &f.error)));
+            t.cancelled(id, name, f.resumable);
+        }
+        Stop::Failed(f) => {
+            let state = if f.resumable { TransferState::Interrupted } else { TransferState::Failed };
+            let _ = store.set_open_files_state(id, state, Some((f.reason, &f.error)));
+            t.fail(id, &name, f);
+        }
+    }
+}
+
 /// One file of a run, verified and under its name.
 #[derive(Debug, Clone)]
 pub(super) struct PlacedFile {
@@ -127,8 +152,6 @@ struct Received {
     done: Vec<bool>,
     /// Per entry: a stream carrying it is running.
     busy: Vec<bool>,
-    files_done: u64,
-    bytes_done: u64,
     /// Bytes that travelled in this attempt.
     transferred: u64,
     all_verified: bool,
@@ -137,14 +160,26 @@ struct Received {
     ended: bool,
 }
 
+impl Received {
+    /// Files verified and named so far.
+    fn files_done(&self) -> u64 {
+        self.done.iter().filter(|d| **d).count() as u64
+    }
+
+    /// Their bytes, by `manifest`.
+    fn bytes_done(&self, manifest: &Manifest) -> u64 {
+        self.done.iter().zip(&manifest.entries).filter(|(d, _)| **d).map(|(_, e)| e.size).sum()
+    }
+}
+
 impl IncomingBatch {
     pub(super) fn size(&self) -> u64 {
         self.manifest.head.size
     }
 
-    /// Bytes of the batch done before a run starts (for its progress).
-    pub(super) fn base_for(&self, _run: &InBatch) -> u64 {
-        self.progress.lock().unwrap().bytes_done
+    /// Bytes of the batch done so far (where a new stream's progress starts).
+    pub(super) fn bytes_done(&self) -> u64 {
+        self.progress.lock().unwrap().bytes_done(&self.manifest)
     }
 
     /// The manifest's SHA-256 of a run's only file.

@@ -143,12 +143,7 @@ async fn accept(
     drop(pending);
     let dir = match decision {
         Decision::Reject => {
-            let _ = t.inner.store.set_open_files_state(
-                id,
-                TransferState::Rejected,
-                Some((FailReason::Declined, "declined")),
-            );
-            t.declined(id, name, "declined".into());
+            super::record_stop(t, id, name, Stop::Declined("declined".into()));
             return Err(StanzaError::new(Condition::Forbidden).with_text("declined"));
         }
         Decision::Accept(dir) => dir.unwrap_or_else(|| t.cfg().download_dir.clone()),
@@ -213,8 +208,6 @@ fn begin(
     let Some(owner) = t.claim(s.id) else {
         return Err(Box::new(StanzaError::new(Condition::Conflict).with_text("this batch is being received already")));
     };
-    let (files_done, bytes_done) =
-        s.done.iter().zip(&manifest.entries).filter(|(d, _)| **d).fold((0, 0), |(n, b), (_, e)| (n + 1, b + e.size));
     let busy = vec![false; s.done.len()];
     let batch = Arc::new(IncomingBatch {
         id: s.id,
@@ -227,8 +220,6 @@ fn begin(
         progress: std::sync::Mutex::new(Received {
             done: s.done,
             busy,
-            files_done,
-            bytes_done,
             transferred: 0,
             all_verified: true,
             route: None,
@@ -252,10 +243,7 @@ fn earlier_attempt(
     let store = &t.inner.store;
     let rec = store.batch_by_sid(&t.inner.account, &manifest.head.id, Direction::Incoming).ok()??;
     let same_peer = rec.peer_jid.split('/').next() == Some(from.bare().to_string().as_str());
-    let unfinished = matches!(
-        rec.state,
-        TransferState::Interrupted | TransferState::Failed | TransferState::Active | TransferState::Accepted
-    );
+    let unfinished = rec.state.is_resumable();
     let same = rec.files == Some(manifest.head.files) && rec.size == manifest.head.size;
     let root_there = rec.local_path.as_deref().is_some_and(|p| std::path::Path::new(p).is_dir());
     if !(same_peer && unfinished && same && root_there) {
@@ -301,7 +289,7 @@ fn resume(
     let file_ids = files.iter().map(|r| r.id).collect();
     let batch = begin(t, from, manifest, key, Start { id: rec.id, name, tree, file_ids, done })?;
     // Everything was here already: done at once.
-    if batch.progress.lock().unwrap().files_done == batch.manifest.head.files {
+    if batch.progress.lock().unwrap().files_done() == batch.manifest.head.files {
         batch.end(t, Ok(()));
     }
     Ok(Some(receipt))
@@ -490,7 +478,6 @@ impl IncomingBatch {
     pub(in crate::transfer) fn run_done(
         &self,
         t: &Transfers,
-        run: &InBatch,
         placed: Vec<PlacedFile>,
         route: crate::store::Route,
         transferred: u64,
@@ -505,18 +492,14 @@ impl IncomingBatch {
         let (files_done, complete) = {
             let mut p = self.progress.lock().unwrap();
             for f in &placed {
-                if !p.done[f.index] {
-                    p.done[f.index] = true;
-                    p.files_done += 1;
-                    p.bytes_done += self.manifest.entries[f.index].size;
-                }
+                p.done[f.index] = true;
                 p.all_verified &= f.verified.is_verified();
             }
             p.transferred += transferred;
             p.route = Some(route);
-            (p.files_done, p.files_done == self.manifest.head.files)
+            let files_done = p.files_done();
+            (files_done, files_done == self.manifest.head.files)
         };
-        let _ = run;
         t.emit(Event::BatchProgress { id: self.id, files_done, files: self.manifest.head.files });
         if complete {
             self.end(t, Ok(()));
@@ -548,16 +531,7 @@ impl IncomingBatch {
                 seconds: self.started.elapsed().as_secs_f64(),
                 verified,
             }),
-            Err(f) => {
-                let state = if f.resumable { TransferState::Interrupted } else { TransferState::Failed };
-                let state = if f.reason == FailReason::Cancelled { TransferState::Cancelled } else { state };
-                let _ = t.inner.store.set_open_files_state(self.id, state, Some((f.reason, &f.error)));
-                if f.reason == FailReason::Cancelled {
-                    t.cancelled(self.id, self.name.clone(), f.resumable);
-                } else {
-                    t.fail(self.id, &self.name, f);
-                }
-            }
+            Err(f) => super::record_stop(t, self.id, self.name.clone(), Stop::Failed(f)),
         }
     }
 }

@@ -141,19 +141,7 @@ pub(in crate::transfer) async fn send_batch(t: &Transfers, to: &Jid, chosen: &[C
         .collect();
     let (id, file_ids) = t.inner.store.insert_batch(&batch, &files)?;
     let cancel = t.claim(id).ok_or(TransferError::AlreadyActive(id))?;
-    t.emit(Event::TransferOffered {
-        id,
-        direction: Direction::Outgoing,
-        peer: peer.jid.to_string(),
-        name: name.clone(),
-        size: total,
-        description: None,
-        resume_from: 0,
-        files: Some(items.len() as u64),
-    });
-    let job = Outgoing { t: t.clone(), id, wire_id, target: peer.jid, name, items, file_ids };
-    tokio::spawn(job.run(cancel));
-    Ok(id)
+    Ok(Outgoing { t: t.clone(), id, wire_id, target: peer.jid, name, items, file_ids }.launch(cancel, total, 0))
 }
 
 /// Continues batch `rec` (ours, unfinished): announced again with the same id, so
@@ -190,20 +178,9 @@ pub(in crate::transfer) async fn resume(
     t.inner.store.start_attempt(id, &rec.sid, &peer.jid.to_string(), 0)?;
     t.inner.store.set_state(id, TransferState::Offered, None)?;
     let resume_from = recorded.iter().filter(|r| r.state == TransferState::Completed).map(|r| r.size).sum();
-    t.emit(Event::TransferOffered {
-        id,
-        direction: Direction::Outgoing,
-        peer: peer.jid.to_string(),
-        name: rec.file_name.clone(),
-        size: rec.size,
-        description: None,
-        resume_from,
-        files: Some(items.len() as u64),
-    });
     let file_ids = recorded.iter().map(|r| r.id).collect();
     let job = Outgoing { t: t.clone(), id, wire_id: rec.sid, target: peer.jid, name: rec.file_name, items, file_ids };
-    tokio::spawn(job.run(cancel));
-    Ok(id)
+    Ok(job.launch(cancel, rec.size, resume_from))
 }
 
 /// A batch on its way.
@@ -218,27 +195,31 @@ struct Outgoing {
 }
 
 impl Outgoing {
+    /// Announces the batch (claimed by `cancel`; `resume_from` bytes already across)
+    /// and runs it in the background. Returns its id.
+    fn launch(self, cancel: CancelGuard, size: u64, resume_from: u64) -> i64 {
+        let (t, id) = (self.t.clone(), self.id);
+        t.emit(Event::TransferOffered {
+            id,
+            direction: Direction::Outgoing,
+            peer: self.target.to_string(),
+            name: self.name.clone(),
+            size,
+            description: None,
+            resume_from,
+            files: Some(self.items.len() as u64),
+        });
+        tokio::spawn(self.run(cancel));
+        id
+    }
+
     async fn run(self, mut cancel: CancelGuard) {
         let (t, id) = (self.t.clone(), self.id);
         let ended = self.send(&mut cancel).await;
         // Not running any more when its end is recorded.
         drop(cancel);
-        let store = &t.inner.store;
-        match ended {
-            Ok(()) => {}
-            Err(Stop::Declined(reason)) => {
-                let _ = store.set_open_files_state(id, TransferState::Rejected, Some((FailReason::Declined, &reason)));
-                t.declined(id, self.name, reason);
-            }
-            Err(Stop::Failed(f)) if f.reason == FailReason::Cancelled => {
-                let _ = store.set_open_files_state(id, TransferState::Cancelled, Some((f.reason, &f.error)));
-                t.cancelled(id, self.name, f.resumable);
-            }
-            Err(Stop::Failed(f)) => {
-                let state = if f.resumable { TransferState::Interrupted } else { TransferState::Failed };
-                let _ = store.set_open_files_state(id, state, Some((f.reason, &f.error)));
-                t.fail(id, &self.name, f);
-            }
+        if let Err(stop) = ended {
+            super::record_stop(&t, id, self.name, stop);
         }
     }
 
@@ -280,12 +261,13 @@ impl Outgoing {
         Ok(outcome)
     }
 
-    /// Files the receiver holds from an earlier attempt: completed here too.
-    fn held(&self, run: Range<usize>, hashes: &[Option<String>]) {
+    /// Files the receiver holds from an earlier attempt: completed here too (`recorded`:
+    /// the batch's files' records, in order).
+    fn held(&self, run: Range<usize>, hashes: &[Option<String>], recorded: &[crate::store::TransferRecord]) {
         let store = &self.t.inner.store;
         let done: Vec<_> = run
             .filter_map(|i| {
-                let rec = store.get(self.file_ids[i]).ok()?;
+                let rec = recorded.get(i).filter(|r| r.id == self.file_ids[i])?;
                 let sha = hashes[i].clone().or(rec.sha256.clone()).unwrap_or_default();
                 let verified = if rec.state == TransferState::Completed { rec.verified } else { Verification::Sha256 };
                 Some((self.file_ids[i], self.items[i].path.display().to_string(), sha, verified))
@@ -312,11 +294,14 @@ impl Outgoing {
         let have = cancel.or_cancel(self.announce(&manifest)).await.ok_or_else(cancelled)??;
         let _ = self.t.inner.store.set_state(self.id, TransferState::Accepted, None);
         let (mut base, mut bytes, mut route, mut all_verified) = (0u64, 0u64, None, true);
+        // The files' records, read once when the receiver holds some already.
+        let (store, mut recorded) = (&self.t.inner.store, None);
         for (run, stream_hashes) in runs.iter().zip(hashed.runs) {
             let size: u64 = self.items[run.clone()].iter().map(|i| i.size).sum();
             // Held by the receiver from an earlier attempt: not sent again.
             if have[run.clone()].iter().all(|h| *h) {
-                self.held(run.clone(), &hashed.files);
+                let recorded = recorded.get_or_insert_with(|| store.batch_files(self.id).unwrap_or_default());
+                self.held(run.clone(), &hashed.files, recorded);
                 base += size;
                 continue;
             }
