@@ -14,6 +14,7 @@ mod names;
 mod pack;
 mod part;
 mod selection;
+mod sink;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -23,9 +24,10 @@ use std::path::Path;
 
 pub use hash::{hash_file, hash_file_blocking, Hashes, StreamHasher};
 pub use names::{is_safe_file_name, part_path, sanitize_file_name, unique_path};
-pub use pack::{unpack, unpack_blocking, PackEntry, UnpackError};
+pub use pack::{PackEntry, PackWriter, UnpackError};
 pub use part::{Finished, PartFile, VerifyError};
 pub use selection::{expand, Chosen, SelectionError};
+pub use sink::Sink;
 pub use source::{file_meta, FileMeta, SourceFile};
 pub use tree::{layout as layout_batch, plan as plan_batch, unique_dir, BatchTree};
 

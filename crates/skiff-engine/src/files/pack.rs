@@ -1,14 +1,22 @@
-//! A run of a batch's small files that travelled as one stream (a pack): once the
-//! stream arrived whole and verified, it is cut into its files, each checked against
-//! its own SHA-256 from the manifest, written to `<final>.part`, made durable, and
-//! only then given its name (never over an existing file). Many small files thus cost
-//! one negotiation, and each still lands only whole and verified.
+//! A run of a batch's small files that travels as one stream (a pack), cut into its
+//! files as the bytes arrive: each file goes to `<final>.part`, is checked against its
+//! own SHA-256 from the manifest, made durable together with the others, and only
+//! then given its name (never over an existing file). Many small files thus cost one
+//! negotiation and one pass over their bytes, and each still lands only whole and
+//! verified.
+//!
+//! The cutting runs on a blocking thread of its own, fed through a bounded channel,
+//! so that making the files overlaps with the network. Files the run finished before
+//! it was interrupted can be kept ([`PackWriter::keep_whole`]): a resume then sends
+//! only the rest.
 
 use std::collections::BTreeSet;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::hash::{Hashes, StreamHasher};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
 use super::names::{exists_no_follow, part_path};
 use super::sync_dir;
 
@@ -34,93 +42,304 @@ pub enum UnpackError {
     Io(#[from] io::Error),
 }
 
-/// Cuts the verified stream at `pack` into `entries` (blocking; see [`unpack`]). Returns
-/// each file's digests, in order.
-pub fn unpack_blocking(pack: &Path, entries: &[PackEntry]) -> Result<Vec<Hashes>, UnpackError> {
-    let expected: u64 = entries.iter().map(|e| e.size).sum();
-    let got = std::fs::metadata(pack)?.len();
-    if got != expected {
-        return Err(UnpackError::SizeMismatch { expected, got });
+/// From this many files on, a pack is made durable with one `syncfs` of its file
+/// system (where there is one) instead of one sync per file, which costs a journal
+/// commit each.
+const SYNC_TOGETHER_FROM: usize = 8;
+
+/// Chunks in flight between the network and the cutting thread (of up to 256 KiB).
+const CHANNEL_CHUNKS: usize = 32;
+
+/// Writes a pack's bytes into its files as they come (see the module documentation).
+#[derive(Debug)]
+pub struct PackWriter {
+    entries: Vec<PackEntry>,
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+    worker: Option<tokio::task::JoinHandle<Cut>>,
+    /// What the cutting thread ended with, once it ended.
+    ended: Option<Cut>,
+    written: u64,
+    expected: u64,
+}
+
+/// What the cutting thread did: the files complete and verified (their SHA-256, in
+/// order, as `.part`s), every `.part` it created, and why it stopped early.
+#[derive(Debug, Default)]
+struct Cut {
+    whole: Vec<String>,
+    created: Vec<PathBuf>,
+    error: Option<UnpackError>,
+}
+
+impl PackWriter {
+    /// Starts cutting a stream into `entries` (on a blocking thread).
+    pub fn new(entries: Vec<PackEntry>) -> PackWriter {
+        let expected = entries.iter().map(|e| e.size).fold(0, u64::saturating_add);
+        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let for_worker = entries.clone();
+        let worker = tokio::task::spawn_blocking(move || cut(&for_worker, rx));
+        PackWriter { entries, tx: Some(tx), worker: Some(worker), ended: None, written: 0, expected }
     }
-    let mut written: Vec<PathBuf> = Vec::with_capacity(entries.len());
-    let result = write_all(pack, entries, &mut written);
-    if result.is_err() {
-        for p in &written {
+
+    /// Bytes taken so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Takes the stream's next bytes. Fails when they pass the announced size, or when
+    /// the files cannot be written (a full disk keeps its `StorageFull` kind).
+    pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.written + data.len() as u64 > self.expected {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "more bytes than the files announced"));
+        }
+        let sent = match &self.tx {
+            Some(tx) => tx.send(data.to_vec()).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            self.end().await;
+            let error = match self.ended.as_ref().and_then(|c| c.error.as_ref()) {
+                Some(UnpackError::Io(e)) => io::Error::new(e.kind(), e.to_string()),
+                Some(e) => io::Error::other(e.to_string()),
+                None => io::Error::other("the files are closed"),
+            };
+            return Err(error);
+        }
+        self.written += data.len() as u64;
+        Ok(())
+    }
+
+    /// Lets the cutting thread finish what it has and waits for it.
+    async fn end(&mut self) {
+        self.tx = None;
+        if let Some(worker) = self.worker.take() {
+            let cut = worker.await.unwrap_or_else(|e| Cut {
+                error: Some(UnpackError::Io(io::Error::other(format!("writing the files was interrupted: {e}")))),
+                ..Cut::default()
+            });
+            self.ended = Some(cut);
+        }
+    }
+
+    /// Every byte is in: each file checked, all made durable, then named. Returns each
+    /// file's SHA-256, in order. On any failure no `.part` of the pack is left.
+    pub async fn finish(mut self) -> Result<Vec<String>, UnpackError> {
+        self.end().await;
+        let cut = self.ended.take().unwrap_or_default();
+        let done = cut.whole.len();
+        let failure = match cut.error {
+            Some(e) => Some(e),
+            None if done < self.entries.len() || self.written != self.expected => {
+                Some(UnpackError::SizeMismatch { expected: self.expected, got: self.written })
+            }
+            None => None,
+        };
+        if let Some(e) = failure {
+            remove_all(cut.created).await;
+            return Err(e);
+        }
+        let entries = std::mem::take(&mut self.entries);
+        let placed = blocking(move || {
+            sync_together(&entries)?;
+            place_all(&entries)
+        })
+        .await;
+        match placed {
+            Ok(()) => Ok(cut.whole),
+            Err(e) => {
+                remove_all(cut.created).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The stream stopped early: the files that had arrived whole and verified are
+    /// made durable and named; the rest (a file cut short) is removed. Returns how many
+    /// of the pack's files, from its first, are in place, with their SHA-256.
+    pub async fn keep_whole(mut self) -> Vec<String> {
+        self.end().await;
+        let cut = self.ended.take().unwrap_or_default();
+        if cut.error.is_some() || cut.whole.is_empty() {
+            remove_all(cut.created).await;
+            return Vec::new();
+        }
+        let kept: Vec<PackEntry> = self.entries[..cut.whole.len()].to_vec();
+        let rest: Vec<PathBuf> = cut.created.iter().skip(kept.len()).cloned().collect();
+        remove_all(rest).await;
+        let placed = blocking(move || {
+            sync_together(&kept)?;
+            place_all(&kept)
+        })
+        .await;
+        match placed {
+            Ok(()) => cut.whole,
+            Err(e) => {
+                tracing::warn!("the files received before the stream stopped could not be kept: {e}");
+                remove_all(cut.created).await;
+                Vec::new()
+            }
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, UnpackError> + Send + 'static,
+) -> Result<T, UnpackError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| UnpackError::Io(io::Error::other(format!("writing the files was interrupted: {e}"))))?
+}
+
+/// Removes `.part` files (those already named are not among them any more).
+async fn remove_all(paths: Vec<PathBuf>) {
+    let _ = tokio::task::spawn_blocking(move || {
+        for p in paths {
             let _ = std::fs::remove_file(p);
         }
+    })
+    .await;
+}
+
+/// The file being written.
+struct Current {
+    out: std::fs::File,
+    hasher: Sha256,
+    left: u64,
+}
+
+/// The cutting thread: the stream's chunks, in order, into the entries' `.part`s.
+fn cut(entries: &[PackEntry], mut rx: mpsc::Receiver<Vec<u8>>) -> Cut {
+    let mut c = Cut::default();
+    let sync_each = !cfg!(target_os = "linux") || entries.len() < SYNC_TOGETHER_FROM;
+    let mut folders = Folders::default();
+    let mut next = 0usize;
+    let mut current: Option<Current> = None;
+    // Files of no bytes at the start are complete before any byte comes.
+    if let Err(e) = open_next(entries, &mut next, &mut current, &mut c, &mut folders, sync_each) {
+        return stopped(c, e, rx);
     }
-    let hashes = result?;
-    place_all(entries)?;
-    Ok(hashes)
-}
-
-/// [`unpack_blocking`] on a blocking thread.
-pub async fn unpack(pack: PathBuf, entries: Vec<PackEntry>) -> Result<Vec<Hashes>, UnpackError> {
-    tokio::task::spawn_blocking(move || unpack_blocking(&pack, &entries))
-        .await
-        .map_err(|e| UnpackError::Io(io::Error::other(format!("unpacking was interrupted: {e}"))))?
-}
-
-/// Writes every entry to its `.part` (recorded in `written` as it is created), checked
-/// against its SHA-256, then makes them durable together.
-fn write_all(pack: &Path, entries: &[PackEntry], written: &mut Vec<PathBuf>) -> Result<Vec<Hashes>, UnpackError> {
-    let mut src = io::BufReader::with_capacity(super::IO_BUFFER, std::fs::File::open(pack)?);
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut hashes = Vec::with_capacity(entries.len());
-    let mut files = Vec::with_capacity(entries.len());
-    // Each folder made once (a file system's slowest work here is making entries).
-    let mut made: BTreeSet<&Path> = BTreeSet::new();
-    for e in entries {
-        if let Some(dir) = e.path.parent().filter(|d| !made.contains(d)) {
-            std::fs::create_dir_all(dir)?;
-            made.insert(dir);
+    while let Some(chunk) = rx.blocking_recv() {
+        let mut data = &chunk[..];
+        while !data.is_empty() {
+            let Some(cur) = current.as_mut() else {
+                c.error = Some(UnpackError::SizeMismatch { expected: 0, got: data.len() as u64 });
+                return c;
+            };
+            let n = data.len().min(usize::try_from(cur.left).unwrap_or(usize::MAX));
+            cur.hasher.update(&data[..n]);
+            if let Err(e) = cur.out.write_all(&data[..n]) {
+                c.error = Some(e.into());
+                return c;
+            }
+            cur.left -= n as u64;
+            data = &data[n..];
+            if cur.left == 0 {
+                let done = current.take().expect("checked");
+                let closed = close(entries, next - 1, done, &mut c, sync_each);
+                let opened =
+                    closed.and_then(|()| open_next(entries, &mut next, &mut current, &mut c, &mut folders, sync_each));
+                if let Err(e) = opened {
+                    return stopped(c, e, rx);
+                }
+            }
         }
+    }
+    c
+}
+
+/// The cutting stopped on `e`. A damaged file lets the stream run to its end
+/// unwritten, so that the transfer ends as damaged, not as a broken write; anything
+/// else (a full disk) stops the stream at once.
+fn stopped(mut c: Cut, e: UnpackError, mut rx: mpsc::Receiver<Vec<u8>>) -> Cut {
+    let damaged = matches!(e, UnpackError::HashMismatch { .. });
+    c.error = Some(e);
+    if damaged {
+        while rx.blocking_recv().is_some() {}
+    }
+    c
+}
+
+/// Opens the next entry's `.part`; entries of no bytes are completed on the way.
+fn open_next(
+    entries: &[PackEntry],
+    next: &mut usize,
+    current: &mut Option<Current>,
+    c: &mut Cut,
+    folders: &mut Folders,
+    sync_each: bool,
+) -> Result<(), UnpackError> {
+    while let Some(e) = entries.get(*next) {
+        folders.make(&e.path)?;
         // Nothing is written over: the `.part` must be new, and naming it later
         // refuses a taken name ([`place_all`]).
         let part = part_path(&e.path);
-        let mut out = match std::fs::OpenOptions::new().write(true).create_new(true).open(&part) {
+        let out = match std::fs::OpenOptions::new().write(true).create_new(true).open(&part) {
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
                 return Err(UnpackError::Exists(part.display().to_string()))
             }
             other => other?,
         };
-        written.push(part);
-        let mut hasher = StreamHasher::new();
-        let mut left = e.size;
-        while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = src.read(&mut buf[..want])?;
-            if n == 0 {
-                return Err(UnpackError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "the stream ended early")));
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])?;
-            left -= n as u64;
+        c.created.push(part);
+        *next += 1;
+        let file = Current { out, hasher: Sha256::new(), left: e.size };
+        if e.size > 0 {
+            *current = Some(file);
+            return Ok(());
         }
-        let h = hasher.finish();
-        if !h.sha256.eq_ignore_ascii_case(e.sha256.trim()) {
-            return Err(UnpackError::HashMismatch {
-                path: e.path.display().to_string(),
-                expected: e.sha256.clone(),
-                got: h.sha256,
-            });
-        }
-        hashes.push(h);
-        files.push(out);
+        close(entries, *next - 1, file, c, sync_each)?;
     }
-    sync_files(files)?;
-    Ok(hashes)
+    Ok(())
 }
 
-/// `sync_data` for each file, a few at a time: the file system commits them together.
-fn sync_files(files: Vec<std::fs::File>) -> io::Result<()> {
-    const THREADS: usize = 8;
-    let chunk = files.len().div_ceil(THREADS).max(1);
-    std::thread::scope(|s| {
-        let jobs: Vec<_> =
-            files.chunks(chunk).map(|c| s.spawn(move || c.iter().try_for_each(std::fs::File::sync_data))).collect();
-        jobs.into_iter().try_for_each(|j| j.join().unwrap_or_else(|_| Err(io::Error::other("a sync thread failed"))))
+/// A file's last byte is in: checked against its SHA-256 (and synced, when files are
+/// synced one by one).
+fn close(entries: &[PackEntry], index: usize, file: Current, c: &mut Cut, sync_each: bool) -> Result<(), UnpackError> {
+    let e = &entries[index];
+    let got = hex(&file.hasher.finalize());
+    if !got.eq_ignore_ascii_case(e.sha256.trim()) {
+        return Err(UnpackError::HashMismatch { path: e.path.display().to_string(), expected: e.sha256.clone(), got });
+    }
+    if sync_each {
+        file.out.sync_data()?;
+    }
+    c.whole.push(got);
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
     })
+}
+
+/// Each folder made once (a file system's slowest work here is making entries).
+#[derive(Default)]
+struct Folders(BTreeSet<PathBuf>);
+
+impl Folders {
+    fn make(&mut self, file: &Path) -> io::Result<()> {
+        if let Some(dir) = file.parent().filter(|d| !self.0.contains(*d)) {
+            std::fs::create_dir_all(dir)?;
+            self.0.insert(dir.to_path_buf());
+        }
+        Ok(())
+    }
+}
+
+/// Makes the written files durable together: one `syncfs` of their file system for
+/// many (where there is one; the files were synced one by one otherwise).
+fn sync_together(entries: &[PackEntry]) -> Result<(), UnpackError> {
+    #[cfg(target_os = "linux")]
+    if entries.len() >= SYNC_TOGETHER_FROM {
+        if let Some(dir) = entries.first().and_then(|e| e.path.parent()) {
+            let dir = std::fs::File::open(dir)?;
+            nix::unistd::syncfs(&dir).map_err(io::Error::from)?;
+        }
+    }
+    let _ = entries;
+    Ok(())
 }
 
 /// Gives each `.part` its final name, never replacing a file, then makes the folders

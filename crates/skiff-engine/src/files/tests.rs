@@ -639,45 +639,111 @@ fn sha256_hex(data: &[u8]) -> String {
     h.finish().sha256
 }
 
-#[test]
-fn a_pack_is_cut_into_its_files_each_checked() {
-    let d = dir();
-    let root = d.path().join("photos");
-    let files: [(&str, &[u8]); 4] =
-        [("2024/a.jpg", b"first"), ("2023/a.jpg", b"second!"), ("empty.txt", b""), ("deep/er/x", b"xyz")];
-    let pack = d.path().join("pack");
-    std::fs::write(&pack, files.iter().flat_map(|f| f.1.iter().copied()).collect::<Vec<u8>>()).unwrap();
-    let entries: Vec<PackEntry> = files
+/// Feeds `stream` to a new pack writer in chunks of `chunk` bytes.
+async fn feed(entries: &[PackEntry], stream: &[u8], chunk: usize) -> PackWriter {
+    let mut w = PackWriter::new(entries.to_vec());
+    for c in stream.chunks(chunk) {
+        w.write(c).await.expect("write");
+    }
+    w
+}
+
+fn pack_of(root: &Path, files: &[(&str, &[u8])]) -> (Vec<PackEntry>, Vec<u8>) {
+    let entries = files
         .iter()
         .map(|(p, data)| PackEntry { path: root.join(p), size: data.len() as u64, sha256: sha256_hex(data) })
         .collect();
-    let hashes = unpack_blocking(&pack, &entries).expect("unpack");
-    for ((p, data), h) in files.iter().zip(&hashes) {
-        assert_eq!(std::fs::read(root.join(p)).unwrap(), *data, "{p}");
-        assert_eq!(h.sha256, sha256_hex(data));
-        assert!(!part_path(&root.join(p)).exists());
-    }
-    // Again into the same places: nothing is written over.
-    assert!(matches!(unpack_blocking(&pack, &entries), Err(UnpackError::Exists(_))));
-    assert_eq!(std::fs::read(root.join("2024/a.jpg")).unwrap(), b"first");
+    (entries, files.iter().flat_map(|f| f.1.iter().copied()).collect())
 }
 
-#[test]
-fn a_pack_with_a_damaged_file_leaves_nothing() {
+#[tokio::test]
+async fn a_pack_is_cut_into_its_files_each_checked() {
+    let d = dir();
+    let root = d.path().join("photos");
+    let mut files: Vec<(&str, &[u8])> = vec![
+        ("empty-first", b""),
+        ("2024/a.jpg", b"first"),
+        ("2023/a.jpg", b"second!"),
+        ("empty.txt", b""),
+        ("deep/er/x", b"xyz"),
+        ("empty-last", b""),
+    ];
+    let many: Vec<(String, Vec<u8>)> = (0..20).map(|i| (format!("many/{i}"), vec![i as u8; i * 7])).collect();
+    files.extend(many.iter().map(|(p, d)| (p.as_str(), d.as_slice())));
+    let (entries, stream) = pack_of(&root, &files);
+    // Chunks that cross the files' boundaries anywhere.
+    for (round, chunk) in [1usize, 3, 1000].into_iter().enumerate() {
+        let root = d.path().join(format!("r{round}"));
+        let (entries, _) = pack_of(&root, &files);
+        let w = feed(&entries, &stream, chunk).await;
+        assert_eq!(w.written(), stream.len() as u64);
+        let hashes = w.finish().await.expect("finish");
+        for ((p, data), h) in files.iter().zip(&hashes) {
+            assert_eq!(std::fs::read(root.join(p)).unwrap(), *data, "{p}");
+            assert_eq!(*h, sha256_hex(data));
+            assert!(!part_path(&root.join(p)).exists());
+        }
+    }
+    // Into places taken meanwhile: nothing is written over, no `.part` is left.
+    std::fs::create_dir_all(root.join("2024")).unwrap();
+    std::fs::write(root.join("2024/a.jpg"), b"mine").unwrap();
+    let err = feed(&entries, &stream, 4).await.finish().await.expect_err("taken");
+    assert!(matches!(err, UnpackError::Exists(_)), "{err}");
+    assert_eq!(std::fs::read(root.join("2024/a.jpg")).unwrap(), b"mine");
+    assert!(!part_path(&root.join("2023/a.jpg")).exists());
+    // More bytes than the files: refused at the write.
+    let mut w = feed(&entries, &stream, 64).await;
+    let more = w.write(b"!").await.expect_err("past the end");
+    assert_eq!(more.kind(), io::ErrorKind::InvalidData);
+}
+
+#[tokio::test]
+async fn a_pack_with_a_damaged_file_leaves_nothing() {
     let d = dir();
     let root = d.path().join("b");
-    let pack = d.path().join("pack");
-    std::fs::write(&pack, b"goodbad").unwrap();
     let entries = vec![
         PackEntry { path: root.join("good"), size: 4, sha256: sha256_hex(b"good") },
         PackEntry { path: root.join("bad"), size: 3, sha256: sha256_hex(b"BAD") },
+        PackEntry { path: root.join("after"), size: 5, sha256: sha256_hex(b"after") },
     ];
-    let err = unpack_blocking(&pack, &entries).expect_err("damaged");
+    // The stream runs to its end; the damage is reported then.
+    let w = feed(&entries, b"goodbadafter", 2).await;
+    let err = w.finish().await.expect_err("damaged");
     assert!(matches!(err, UnpackError::HashMismatch { .. }), "{err}");
     assert!(err.to_string().contains("bad"), "{err}");
     let left: Vec<_> = std::fs::read_dir(&root).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
-    // A stream of another length than its files is refused before anything is written.
-    let short = vec![PackEntry { path: root.join("good"), size: 5, sha256: sha256_hex(b"good") }];
-    assert!(matches!(unpack_blocking(&pack, &short), Err(UnpackError::SizeMismatch { expected: 5, got: 7 })));
+    // A stream shorter than its files.
+    let w = feed(&entries[..1], b"goo", 2).await;
+    assert!(matches!(w.finish().await, Err(UnpackError::SizeMismatch { expected: 4, got: 3 })));
+    assert!(std::fs::read_dir(&root).unwrap().next().is_none());
+}
+
+#[tokio::test]
+async fn a_pack_cut_short_keeps_its_whole_files() {
+    let d = dir();
+    let root = d.path().join("k");
+    let files: Vec<(String, Vec<u8>)> = (0..12).map(|i| (format!("f{i}"), vec![b'a' + i as u8; 10])).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (p.as_str(), d.as_slice())).collect();
+    let (entries, stream) = pack_of(&root, &refs);
+    // 9 files and a half arrived.
+    let w = feed(&entries, &stream[..95], 7).await;
+    let kept = w.keep_whole().await;
+    assert_eq!(kept.len(), 9);
+    for (p, data) in &files[..9] {
+        assert_eq!(&std::fs::read(root.join(p)).unwrap(), data);
+    }
+    let mut left: Vec<String> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8"], "the half file's .part is gone");
+    // A damaged file among them: nothing is kept.
+    let mut bad = entries.clone();
+    bad[1].sha256 = sha256_hex(b"other");
+    let root2 = d.path().join("k2");
+    for e in &mut bad {
+        e.path = root2.join(e.path.file_name().unwrap());
+    }
+    assert!(feed(&bad, &stream[..50], 7).await.keep_whole().await.is_empty());
+    assert!(std::fs::read_dir(&root2).unwrap().next().is_none());
 }

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, Mutex};
 use super::driver::{self, bridge_iq, Clock, Driver, Inputs, Step, Stop};
 use super::{s5b, Decision, FailReason, Failure, Progress, Transfers};
 use crate::event::Event;
-use crate::files::{self, PartFile, VerifyError};
+use crate::files::{self, PartFile, Sink, VerifyError};
 use crate::store::{Direction, NewTransfer, Route, TransferState};
 
 /// Answers every SI request: malformed ones at once, good offers in their own task.
@@ -106,8 +106,8 @@ async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
 pub(super) enum Landing {
     /// A file of its own, whose record completes.
     File,
-    /// A run of a batch's files ([`super::batch`]): `pack` when several travel
-    /// together and are cut apart once the stream is verified.
+    /// A run of a batch's files ([`super::batch`]): when several travel together,
+    /// they are cut apart as the bytes arrive.
     Batch { batch: Arc<super::batch::IncomingBatch>, run: skiff_proto::batch::InBatch },
 }
 
@@ -239,20 +239,21 @@ fn record_offer(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Res
     })?)
 }
 
-/// The `.part` to write to (continued from `offset`), shared with the socket reader;
-/// when it cannot be written, the offer is answered with an error.
+/// The `.part` to write to (continued from `offset`; a batch's run of several files:
+/// their `.part`s), shared with the socket reader; when it cannot be written, the
+/// offer is answered with an error.
 async fn open_part(
     t: &Transfers,
     m: &mut Receiver,
     clock: &Clock,
-    final_path: &std::path::Path,
-    offset: u64,
-    size: u64,
-) -> Result<Arc<Mutex<Option<PartFile>>>, Stop> {
-    let opened = if offset > 0 {
-        PartFile::resume(final_path.to_path_buf(), offset, size).await
-    } else {
-        PartFile::create(final_path.to_path_buf(), size).await
+    (final_path, offset): (&std::path::Path, u64),
+    landing: &Landing,
+) -> Result<Arc<Mutex<Option<Sink>>>, Stop> {
+    let size = m.offer().file.size;
+    let opened = match landing {
+        Landing::Batch { batch, run } if run.count > 1 => Ok(Sink::Pack(batch.pack_writer(run))),
+        _ if offset > 0 => PartFile::resume(final_path.to_path_buf(), offset, size).await.map(Sink::File),
+        _ => PartFile::create(final_path.to_path_buf(), size).await.map(Sink::File),
     };
     match opened {
         Ok(p) => Ok(Arc::new(Mutex::new(Some(p)))),
@@ -277,7 +278,7 @@ pub(super) async fn drive(
     landing: Landing,
 ) -> Result<(), Stop> {
     let size = m.offer().file.size;
-    let part = open_part(t, &mut m, &clock, &final_path, offset, size).await?;
+    let part = open_part(t, &mut m, &clock, (&final_path, offset), &landing).await?;
     if let Landing::File = landing {
         let _ = t.inner.store.set_local_path(id, &final_path.display().to_string());
         let _ = t.inner.store.set_state(id, TransferState::Accepted, None);
@@ -312,10 +313,7 @@ pub(super) async fn drive(
     if let Some((route, sha256, checksum)) = d.all_in.take() {
         result = d.done(route, sha256, checksum).await;
     }
-    // Whatever arrived stays on disk for a resume.
-    if let Some(p) = d.part.lock().await.as_mut() {
-        let _ = p.flush().await;
-    }
+    d.keep().await;
     result
 }
 
@@ -330,8 +328,8 @@ struct ReceiveDriver<'a> {
     size: u64,
     md5: Option<String>,
     offered_sha256: Option<String>,
-    /// The `.part` file, shared with the socket reader.
-    part: Arc<Mutex<Option<PartFile>>>,
+    /// The `.part` file(s), shared with the socket reader.
+    part: Arc<Mutex<Option<Sink>>>,
     progress: Progress,
     sock: Option<TcpStream>,
     reader: Option<tokio::task::JoinHandle<()>>,
@@ -386,6 +384,22 @@ impl Driver<Receiver> for ReceiveDriver<'_> {
 }
 
 impl ReceiveDriver<'_> {
+    /// Whatever arrived stays on disk for a resume (of a run of several files: those
+    /// that arrived whole, named and recorded).
+    async fn keep(&mut self) {
+        match self.part.lock().await.take() {
+            Some(Sink::File(mut p)) => {
+                let _ = p.flush().await;
+            }
+            Some(Sink::Pack(p)) => {
+                if let Landing::Batch { batch, run } = &self.landing {
+                    batch.kept(self.t, run, p.keep_whole().await);
+                }
+            }
+            None => {}
+        }
+    }
+
     /// The bytestream is done with: its reader stopped, the socket closed.
     fn stop_reading(&mut self) {
         if let Some(r) = self.reader.take() {
@@ -423,9 +437,13 @@ impl ReceiveDriver<'_> {
     /// reopened there when the machine starts elsewhere (e.g. no range possible).
     async fn started(&mut self, route: Route, streamhost: Option<String>, offset: u64) -> Step<ReceiverInput> {
         let mut guard = self.part.lock().await;
+        if let Some(Sink::Pack(_)) = guard.as_ref().filter(|_| offset != 0) {
+            let error = "a stream of several files starts at its beginning";
+            return Step::End(Err(Stop::fatal(FailReason::Protocol, error)));
+        }
         if guard.as_ref().is_some_and(|p| p.written() != offset) {
             match PartFile::resume(self.final_path.clone(), offset, self.size).await {
-                Ok(p) => *guard = Some(p),
+                Ok(p) => *guard = Some(Sink::File(p)),
                 Err(e) => {
                     let error = format!("cannot write {}: {e}", self.final_path.display());
                     return Step::End(Err(Stop::fatal(FailReason::Storage, error)));
@@ -465,21 +483,25 @@ struct Checked<'a> {
 async fn finish(
     t: &Transfers,
     id: i64,
-    part: PartFile,
+    part: Sink,
     checked: Checked<'_>,
     route: Route,
     progress: &Progress,
     landing: &Landing,
 ) -> Result<(), Stop> {
     let transferred = part.written().saturating_sub(progress.start_bytes);
-    let result = match part.finish_checked(checked.md5, checked.sha256).await {
-        Ok(done) => match landing {
-            Landing::File => Ok(Landed::File(done)),
-            Landing::Batch { batch, run } => batch.place(run, done).await.map(Landed::Batch),
+    let result = match (part, landing) {
+        (Sink::Pack(pack), Landing::Batch { batch, run }) => batch.place_pack(run, pack).await.map(Landed::Batch),
+        (Sink::Pack(_), Landing::File) => Err(Stop::fatal(FailReason::Storage, "several files for one")),
+        (Sink::File(part), landing) => match part.finish_checked(checked.md5, checked.sha256).await {
+            Ok(done) => match landing {
+                Landing::File => Ok(Landed::File(done)),
+                Landing::Batch { batch, run } => Ok(Landed::Batch(vec![batch.placed_alone(run, done)])),
+            },
+            Err(e @ VerifyError::SizeMismatch { .. }) => Err(Stop::resumable(FailReason::Protocol, e.to_string())),
+            Err(e @ VerifyError::HashMismatch { .. }) => Err(Stop::fatal(FailReason::Integrity, e.to_string())),
+            Err(e @ VerifyError::Io(_)) => Err(Stop::fatal(FailReason::Storage, e.to_string())),
         },
-        Err(e @ VerifyError::SizeMismatch { .. }) => Err(Stop::resumable(FailReason::Protocol, e.to_string())),
-        Err(e @ VerifyError::HashMismatch { .. }) => Err(Stop::fatal(FailReason::Integrity, e.to_string())),
-        Err(e @ VerifyError::Io(_)) => Err(Stop::fatal(FailReason::Storage, e.to_string())),
     };
     // The sender asked whether its file arrived intact: told before anything here
     // announces the end (a `skiff receive --count` stops right after it).
@@ -534,7 +556,7 @@ fn write_failed(e: std::io::Error) -> ReceiverInput {
 
 async fn read_socket(
     mut sock: TcpStream,
-    part: &Mutex<Option<PartFile>>,
+    part: &Mutex<Option<Sink>>,
     expected: u64,
     progress: &mut Progress,
 ) -> ReceiverInput {

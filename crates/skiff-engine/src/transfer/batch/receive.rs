@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::{IncomingBatch, PlacedFile, Received, Slot, ASSEMBLY_TIME, IDLE};
 use crate::event::Event;
-use crate::files::{self, PackEntry};
+use crate::files::{self, PackEntry, PackWriter};
 use crate::store::{Direction, NewTransfer, TransferState, Verification};
 use crate::transfer::driver::{Clock, Stop};
 use crate::transfer::incoming::{drive, refuse, Landing};
@@ -404,7 +404,11 @@ impl IncomingBatch {
         }
         p.busy[range].iter_mut().for_each(|b| *b = true);
         drop(p);
-        let path = if run.count == 1 { self.tree.files[first].clone() } else { self.pack_path(run) };
+        // Several files are written where they belong as they come, from the first.
+        if run.count > 1 {
+            return Ok((self.tree.root.clone(), 0));
+        }
+        let path = self.tree.files[first].clone();
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -421,30 +425,12 @@ impl IncomingBatch {
         self.activity.notify_one();
     }
 
-    /// Where a run of several files arrives before it is cut apart: a hidden file in
-    /// the batch's folder (no name from a manifest can start with a dot).
-    fn pack_path(&self, run: &InBatch) -> PathBuf {
-        self.tree.root.join(format!(".skiff-run-{}-{}", run.first, run.count))
-    }
-
-    /// A verified stream of this batch, put in place: a single file is where it
-    /// belongs already; a pack is cut into its files (each checked) and removed.
-    pub(in crate::transfer) async fn place(
-        &self,
-        run: &InBatch,
-        done: files::Finished,
-    ) -> Result<Vec<PlacedFile>, Stop> {
+    /// Writes a run of several files as its bytes arrive, each file checked against
+    /// the manifest's SHA-256.
+    pub(in crate::transfer) fn pack_writer(&self, run: &InBatch) -> PackWriter {
         let first = run.first as usize;
         let entries = run.entries(&self.manifest).unwrap_or_default();
-        if run.count == 1 {
-            return Ok(vec![PlacedFile {
-                index: first,
-                path: done.path,
-                sha256: done.hashes.sha256,
-                verified: done.verified,
-            }]);
-        }
-        let pack: Vec<PackEntry> = entries
+        let pack = entries
             .iter()
             .enumerate()
             .map(|(i, e)| PackEntry {
@@ -453,24 +439,57 @@ impl IncomingBatch {
                 sha256: e.sha256.clone().unwrap_or_default(),
             })
             .collect();
-        let paths: Vec<PathBuf> = pack.iter().map(|p| p.path.clone()).collect();
-        let result = files::unpack(done.path.clone(), pack).await;
-        let _ = tokio::fs::remove_file(&done.path).await;
-        match result {
-            Ok(hashes) => Ok(hashes
-                .into_iter()
-                .zip(paths)
-                .enumerate()
-                .map(|(i, (h, path))| PlacedFile {
-                    index: first + i,
-                    path,
-                    sha256: h.sha256,
-                    verified: Verification::Sha256,
-                })
-                .collect()),
+        PackWriter::new(pack)
+    }
+
+    /// A file of this batch that travelled alone, verified where it belongs already.
+    pub(in crate::transfer) fn placed_alone(&self, run: &InBatch, done: files::Finished) -> PlacedFile {
+        PlacedFile { index: run.first as usize, path: done.path, sha256: done.hashes.sha256, verified: done.verified }
+    }
+
+    /// A run of several files, all in: each checked, made durable, named.
+    pub(in crate::transfer) async fn place_pack(
+        &self,
+        run: &InBatch,
+        pack: PackWriter,
+    ) -> Result<Vec<PlacedFile>, Stop> {
+        match pack.finish().await {
+            Ok(hashes) => Ok(self.placed(run, hashes)),
             Err(e @ files::UnpackError::HashMismatch { .. }) => Err(Stop::fatal(FailReason::Integrity, e.to_string())),
+            Err(e @ files::UnpackError::SizeMismatch { .. }) => {
+                Err(Stop::resumable(FailReason::Protocol, e.to_string()))
+            }
             Err(e) => Err(Stop::fatal(FailReason::Storage, e.to_string())),
         }
+    }
+
+    /// The run's first files, by their SHA-256, as placed.
+    fn placed(&self, run: &InBatch, hashes: Vec<String>) -> Vec<PlacedFile> {
+        let first = run.first as usize;
+        hashes
+            .into_iter()
+            .enumerate()
+            .map(|(i, sha256)| PlacedFile {
+                index: first + i,
+                path: self.tree.files[first + i].clone(),
+                sha256,
+                verified: Verification::Sha256,
+            })
+            .collect()
+    }
+
+    /// A run of several files stopped early: those that arrived whole (`hashes`, from
+    /// its first) are kept and recorded, so that a resume sends only the rest.
+    pub(in crate::transfer) fn kept(&self, t: &Transfers, run: &InBatch, hashes: Vec<String>) {
+        if hashes.is_empty() {
+            return;
+        }
+        let bytes: u64 =
+            run.entries(&self.manifest).unwrap_or_default().iter().take(hashes.len()).map(|e| e.size).sum();
+        let placed = self.placed(run, hashes);
+        tracing::info!("batch {}: kept {} files of a stream that stopped early", self.id, placed.len());
+        let route = self.progress.lock().unwrap().route.unwrap_or(crate::store::Route::S5bDirect);
+        self.run_done(t, placed, route, bytes);
     }
 
     /// A run's files are in: recorded, counted, announced; the batch completes with

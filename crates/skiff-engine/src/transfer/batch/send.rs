@@ -111,6 +111,27 @@ pub(in crate::transfer) fn plan_runs(sizes: &[u64]) -> Vec<Range<usize>> {
     runs
 }
 
+/// The runs of consecutive indexes whose flag is `value`.
+fn ranges(flags: &[bool], value: bool) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for (i, _) in flags.iter().enumerate().filter(|(_, f)| **f == value) {
+        match out.last_mut() {
+            Some(r) if r.end == i => r.end = i + 1,
+            _ => out.push(i..i + 1),
+        }
+    }
+    out
+}
+
+/// The streams for the files the receiver lacks (`have`: one flag per file): runs
+/// planned over each stretch of missing files.
+pub(in crate::transfer) fn plan_missing(sizes: &[u64], have: &[bool]) -> Vec<Range<usize>> {
+    ranges(have, false)
+        .into_iter()
+        .flat_map(|gap| plan_runs(&sizes[gap.clone()]).into_iter().map(move |r| r.start + gap.start..r.end + gap.start))
+        .collect()
+}
+
 /// Starts sending `chosen` to `to` as one batch: the batch and its files are recorded
 /// and announced (`TransferOffered` with `files`), the rest runs in the background.
 /// [`TransferError::NoBatches`] when the contact's client does not take batches (then
@@ -280,7 +301,8 @@ impl Outgoing {
 
     async fn send(&self, cancel: &mut CancelGuard) -> Result<(), Stop> {
         let started = std::time::Instant::now();
-        let runs = plan_runs(&self.items.iter().map(|i| i.size).collect::<Vec<_>>());
+        let sizes: Vec<u64> = self.items.iter().map(|i| i.size).collect();
+        let runs = plan_runs(&sizes);
         let cancelled = || Stop::Failed(Failure { resumable: false, ..Failure::cancelled() });
         let hashed = cancel.or_cancel(hash_runs(&self.t, &self.items, &runs)).await.ok_or_else(cancelled)??;
         let entries = self
@@ -293,26 +315,29 @@ impl Outgoing {
             .map_err(|e| Stop::fatal(FailReason::Source, format!("the files cannot go as one batch: {e}")))?;
         let have = cancel.or_cancel(self.announce(&manifest)).await.ok_or_else(cancelled)??;
         let _ = self.t.inner.store.set_state(self.id, TransferState::Accepted, None);
-        let (mut base, mut bytes, mut route, mut all_verified) = (0u64, 0u64, None, true);
-        // The files' records, read once when the receiver holds some already.
-        let (store, mut recorded) = (&self.t.inner.store, None);
-        for (run, stream_hashes) in runs.iter().zip(hashed.runs) {
-            let size: u64 = self.items[run.clone()].iter().map(|i| i.size).sum();
-            // Held by the receiver from an earlier attempt: not sent again.
-            if have[run.clone()].iter().all(|h| *h) {
-                let recorded = recorded.get_or_insert_with(|| store.batch_files(self.id).unwrap_or_default());
-                self.held(run.clone(), &hashed.files, recorded);
-                base += size;
-                continue;
-            }
+        let (mut bytes, mut route, mut all_verified) = (0u64, None, true);
+        // Held by the receiver from an earlier attempt: not sent again.
+        let held = ranges(&have, true);
+        if !held.is_empty() {
+            let recorded = self.t.inner.store.batch_files(self.id).unwrap_or_default();
+            held.into_iter().for_each(|run| self.held(run, &hashed.files, &recorded));
+        }
+        let mut files_done = have.iter().filter(|h| **h).count() as u64;
+        // The rest, in runs planned over it (a run cut short before is not sent whole).
+        for run in plan_missing(&sizes, &have) {
+            let stream_hashes = match runs.iter().position(|r| *r == run) {
+                Some(k) => hashed.runs[k].clone(),
+                None => self.stream_hashes(run.clone(), cancel).await?,
+            };
+            let base: u64 = sizes[..run.start].iter().sum();
             let outcome =
                 self.send_one(run.clone(), stream_hashes, base, manifest.head.size, &hashed.files, cancel).await?;
-            base += size;
             bytes += outcome.bytes;
             route = Some(outcome.route);
             all_verified &= outcome.verified;
+            files_done += run.len() as u64;
             let files = self.items.len() as u64;
-            self.t.emit(Event::BatchProgress { id: self.id, files_done: run.end as u64, files });
+            self.t.emit(Event::BatchProgress { id: self.id, files_done, files });
         }
         self.t.record_completed(Completed {
             id: self.id,
@@ -327,6 +352,24 @@ impl Outgoing {
             verified: if all_verified { Verification::Sha256 } else { Verification::None },
         });
         Ok(())
+    }
+
+    /// The digests of a run of several files as one stream (for its offer); a file
+    /// alone finds its own.
+    async fn stream_hashes(&self, run: Range<usize>, cancel: &mut CancelGuard) -> Result<Option<Hashes>, Stop> {
+        if run.len() < 2 {
+            return Ok(None);
+        }
+        let paths: Vec<(PathBuf, u64)> = self.items[run].iter().map(|i| (i.path.clone(), i.size)).collect();
+        let hashing = tokio::task::spawn_blocking(move || hash_together(&paths));
+        let cancelled = || Stop::Failed(Failure { resumable: false, ..Failure::cancelled() });
+        let (_, whole) = cancel
+            .or_cancel(hashing)
+            .await
+            .ok_or_else(cancelled)?
+            .map_err(|e| Stop::fatal(FailReason::Source, format!("hashing was interrupted: {e}")))?
+            .map_err(|e| Stop::fatal(FailReason::Source, e))?;
+        Ok(Some(whole))
     }
 
     /// Sends the manifest's parts; the last one's answer is the receiver's decision,
@@ -439,6 +482,20 @@ mod tests {
         let runs = plan_runs(&vec![1; 4_500]);
         assert_eq!(runs, [0..2000, 2000..4000, 4000..4500]);
         assert!(plan_runs(&[]).is_empty());
+    }
+
+    #[test]
+    fn only_missing_files_travel_again() {
+        let big = SMALL_FILE + 1;
+        let sizes = [1, 1, 1, 1, big, 1, 1];
+        let none = [false; 7];
+        assert_eq!(plan_missing(&sizes, &none), plan_runs(&sizes));
+        // The first run arrived in part, the big file whole.
+        let have = [true, true, false, false, true, false, false];
+        assert_eq!(plan_missing(&sizes, &have), [2..4, 5..7]);
+        assert!(plan_missing(&sizes, &[true; 7]).is_empty());
+        assert_eq!(ranges(&have, true), [0..2, 4..5]);
+        assert_eq!(plan_missing(&sizes, &[false, true, false, true, false, true, false]), [0..1, 2..3, 4..5, 6..7]);
     }
 
     #[test]
