@@ -192,3 +192,73 @@ async fn a_batch_whose_receiver_was_killed_continues_with_only_what_was_missing(
     let store = alice.transfers.store();
     assert!(store.batch_files(id).unwrap().iter().all(|r| r.state == TransferState::Completed));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_small_files_cut_short_by_a_kill_continues_with_only_the_rest() {
+    // The server throttles what clients send, so that the one stream takes seconds,
+    // and forgets a killed client at once (no session kept for it to resume).
+    let options =
+        ProsodyOptions { c2s_rate_limit: Some("1mb/s".into()), stream_management: false, ..ProsodyOptions::default() };
+    let server = Prosody::start(options).unwrap();
+    let bob_data = tempfile::tempdir().unwrap();
+    let downloads = bob_data.path().join("in");
+    let dl = downloads.display().to_string();
+    let mut bob = SkiffProcess::start(&server, "bob", bob_data.path(), &["receive", "--dir", &dl, "--accept", "all"]);
+    bob.expect(20, "ready", |v| v["type"] == "ready").await;
+    // In band, in small blocks.
+    let mut alice = Peer::start(&server, "alice", |c| {
+        c.methods = vec![skiff_engine::transfer::Method::Ibb];
+        c.ibb_block_size = 4096;
+    })
+    .await;
+    alice.sees(&"bob@localhost".parse().unwrap()).await;
+    let src = tempfile::tempdir().unwrap();
+    let notes = src.path().join("notes");
+    let files: Vec<(String, u64)> = (0..150).map(|i| (format!("d{}/{i:03}.txt", i % 7), 12_000 + i)).collect();
+    for (i, (rel, size)) in files.iter().enumerate() {
+        let path = notes.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        random_file(path.parent().unwrap(), path.file_name().unwrap().to_str().unwrap(), *size, 500 + i as u64);
+    }
+    let sent = tree(&notes);
+    let total: u64 = files.iter().map(|f| f.1).sum();
+    let chosen = skiff_engine::files::expand(std::slice::from_ref(&notes)).unwrap();
+    let to: skiff_proto::jid::Jid = "bob@localhost".parse().unwrap();
+    let ids = alice.transfers.send_chosen(&to, &chosen, None, Default::default()).await.unwrap();
+    let id = ids[0];
+    // Killed past half the stream, once files were named (that happens every second).
+    bob.expect(90, "half", |v| v["type"] == "transfer_progress" && v["bytes"].as_u64().unwrap_or(0) * 2 >= total).await;
+    let root = downloads.join("notes");
+    let any_named = || tree(&root).keys().any(|p| !p.ends_with(".part"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !any_named() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    bob.kill_9().await;
+    let end = alice.finished(id, 90).await;
+    assert!(matches!(end, Event::TransferFailed { resumable: true, .. }), "{end:?}");
+    let named = tree(&root).into_iter().filter(|(p, _)| !p.ends_with(".part")).count();
+    assert!(named > 0 && named < files.len(), "{named} files were named before the kill");
+
+    // bob comes back: the files named before the kill are found by their SHA-256 and
+    // only the rest travels, in a run of its own.
+    let mut bob = SkiffProcess::start(
+        &server,
+        "bob",
+        bob_data.path(),
+        &["receive", "--dir", &dl, "--accept", "none", "--count", "1"],
+    );
+    let offered = bob.expect(60, "the batch again", |v| v["type"] == "transfer_offered").await;
+    let held = offered["resume_from"].as_u64().unwrap();
+    assert!(held > 0, "{offered}");
+    let done =
+        bob.expect(120, "completion", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed").await;
+    assert_eq!(done["type"], "transfer_completed", "{done}");
+    assert_eq!(tree(&root), sent, "the same tree, no .part left");
+    let again = alice.finished(id, 60).await;
+    let Event::TransferCompleted { bytes, verified, .. } = again else { panic!("{again:?}") };
+    assert!(verified.is_verified());
+    assert!(bytes <= total - held, "{bytes} bytes travelled again, {held} were there");
+    let recs = Store::open(&bob_data.path().join("history.sqlite3")).unwrap().list(&HistoryQuery::default()).unwrap();
+    assert_eq!((recs[0].state, recs[0].attempts, recs[0].files), (TransferState::Completed, 2, Some(150)));
+}

@@ -6,9 +6,11 @@
 //! verified.
 //!
 //! The cutting runs on a blocking thread of its own, fed through a bounded channel,
-//! so that making the files overlaps with the network. Files the run finished before
-//! it was interrupted can be kept ([`PackWriter::keep_whole`]): a resume then sends
-//! only the rest.
+//! so that making the files overlaps with the network. The files that arrived whole
+//! are named about every second, and those the run finished before it was
+//! interrupted are kept ([`PackWriter::keep_whole`]): a resume then sends only the
+//! rest, also after the receiver was killed (it finds the named files by their
+//! SHA-256).
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
@@ -50,6 +52,10 @@ const SYNC_TOGETHER_FROM: usize = 8;
 /// Chunks in flight between the network and the cutting thread (of up to 256 KiB).
 const CHANNEL_CHUNKS: usize = 32;
 
+/// How often the files that arrived whole are made durable and named while the
+/// stream goes on.
+const NAME_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Writes a pack's bytes into its files as they come (see the module documentation).
 #[derive(Debug)]
 pub struct PackWriter {
@@ -60,13 +66,17 @@ pub struct PackWriter {
     ended: Option<Cut>,
     written: u64,
     expected: u64,
+    /// Each file is synced as it is complete (few files, or no `syncfs` here).
+    sync_each: bool,
 }
 
 /// What the cutting thread did: the files complete and verified (their SHA-256, in
-/// order, as `.part`s), every `.part` it created, and why it stopped early.
+/// order), how many of them are named already, every `.part` it created, and why it
+/// stopped early.
 #[derive(Debug, Default)]
 struct Cut {
     whole: Vec<String>,
+    named: usize,
     created: Vec<PathBuf>,
     error: Option<UnpackError>,
 }
@@ -77,8 +87,9 @@ impl PackWriter {
         let expected = entries.iter().map(|e| e.size).fold(0, u64::saturating_add);
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let for_worker = entries.clone();
-        let worker = tokio::task::spawn_blocking(move || cut(&for_worker, rx));
-        PackWriter { entries, tx: Some(tx), worker: Some(worker), ended: None, written: 0, expected }
+        let sync_each = !cfg!(target_os = "linux") || entries.len() < SYNC_TOGETHER_FROM;
+        let worker = tokio::task::spawn_blocking(move || cut(&for_worker, rx, sync_each));
+        PackWriter { entries, tx: Some(tx), worker: Some(worker), ended: None, written: 0, expected, sync_each }
     }
 
     /// Bytes taken so far.
@@ -138,12 +149,9 @@ impl PackWriter {
             remove_all(cut.created).await;
             return Err(e);
         }
-        let entries = std::mem::take(&mut self.entries);
-        let placed = blocking(move || {
-            sync_together(&entries)?;
-            place_all(&entries)
-        })
-        .await;
+        let rest = self.entries.split_off(cut.named);
+        let sync_each = self.sync_each;
+        let placed = blocking(move || name_together(&rest, sync_each)).await;
         match placed {
             Ok(()) => Ok(cut.whole),
             Err(e) => {
@@ -161,22 +169,19 @@ impl PackWriter {
         let cut = self.ended.take().unwrap_or_default();
         if cut.error.is_some() || cut.whole.is_empty() {
             remove_all(cut.created).await;
-            return Vec::new();
+            return cut.whole.into_iter().take(cut.named).collect();
         }
-        let kept: Vec<PackEntry> = self.entries[..cut.whole.len()].to_vec();
-        let rest: Vec<PathBuf> = cut.created.iter().skip(kept.len()).cloned().collect();
+        let kept: Vec<PackEntry> = self.entries[cut.named..cut.whole.len()].to_vec();
+        let rest: Vec<PathBuf> = cut.created.iter().skip(cut.whole.len()).cloned().collect();
         remove_all(rest).await;
-        let placed = blocking(move || {
-            sync_together(&kept)?;
-            place_all(&kept)
-        })
-        .await;
+        let sync_each = self.sync_each;
+        let placed = blocking(move || name_together(&kept, sync_each)).await;
         match placed {
             Ok(()) => cut.whole,
             Err(e) => {
-                tracing::warn!("the files received before the stream stopped could not be kept: {e}");
+                tracing::warn!("the files received before the stream stopped could not all be kept: {e}");
                 remove_all(cut.created).await;
-                Vec::new()
+                cut.whole.into_iter().take(cut.named).collect()
             }
         }
     }
@@ -208,9 +213,9 @@ struct Current {
 }
 
 /// The cutting thread: the stream's chunks, in order, into the entries' `.part`s.
-fn cut(entries: &[PackEntry], mut rx: mpsc::Receiver<Vec<u8>>) -> Cut {
+fn cut(entries: &[PackEntry], mut rx: mpsc::Receiver<Vec<u8>>, sync_each: bool) -> Cut {
     let mut c = Cut::default();
-    let sync_each = !cfg!(target_os = "linux") || entries.len() < SYNC_TOGETHER_FROM;
+    let mut named_at = std::time::Instant::now();
     let mut folders = Folders::default();
     let mut next = 0usize;
     let mut current: Option<Current> = None;
@@ -243,6 +248,14 @@ fn cut(entries: &[PackEntry], mut rx: mpsc::Receiver<Vec<u8>>) -> Cut {
                 }
             }
         }
+        // Now and then, what is whole takes its name (a kill loses at most that much).
+        if named_at.elapsed() >= NAME_EVERY && c.whole.len() > c.named {
+            if let Err(e) = name_together(&entries[c.named..c.whole.len()], sync_each) {
+                return stopped(c, e, rx);
+            }
+            c.named = c.whole.len();
+            named_at = std::time::Instant::now();
+        }
     }
     c
 }
@@ -270,15 +283,10 @@ fn open_next(
 ) -> Result<(), UnpackError> {
     while let Some(e) = entries.get(*next) {
         folders.make(&e.path)?;
-        // Nothing is written over: the `.part` must be new, and naming it later
-        // refuses a taken name ([`place_all`]).
+        // Naming it later refuses a taken name ([`place_all`]); a `.part` there is
+        // what an earlier attempt of this batch left (never followed if a link).
         let part = part_path(&e.path);
-        let out = match std::fs::OpenOptions::new().write(true).create_new(true).open(&part) {
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(UnpackError::Exists(part.display().to_string()))
-            }
-            other => other?,
-        };
+        let out = open_part(&part)?;
         c.created.push(part);
         *next += 1;
         let file = Current { out, hasher: Sha256::new(), left: e.size };
@@ -289,6 +297,23 @@ fn open_next(
         close(entries, *next - 1, file, c, sync_each)?;
     }
     Ok(())
+}
+
+/// Opens `part` empty, created or cut to nothing; a symbolic link there is refused.
+fn open_part(part: &Path) -> Result<std::fs::File, UnpackError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, nix::libc::O_NOFOLLOW);
+    match options.open(part) {
+        Ok(f) if f.metadata()?.is_file() => Ok(f),
+        Ok(_) => Err(UnpackError::Exists(part.display().to_string())),
+        Err(e) if exists_no_follow(part) && !part.is_file() => {
+            tracing::debug!("{}: {e}", part.display());
+            Err(UnpackError::Exists(part.display().to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A file's last byte is in: checked against its SHA-256 (and synced, when files are
@@ -328,18 +353,18 @@ impl Folders {
     }
 }
 
-/// Makes the written files durable together: one `syncfs` of their file system for
-/// many (where there is one; the files were synced one by one otherwise).
-fn sync_together(entries: &[PackEntry]) -> Result<(), UnpackError> {
+/// Makes written files durable (one `syncfs` of their file system, unless each was
+/// synced as it was complete), then names them.
+fn name_together(entries: &[PackEntry], sync_each: bool) -> Result<(), UnpackError> {
     #[cfg(target_os = "linux")]
-    if entries.len() >= SYNC_TOGETHER_FROM {
+    if !sync_each {
         if let Some(dir) = entries.first().and_then(|e| e.path.parent()) {
             let dir = std::fs::File::open(dir)?;
             nix::unistd::syncfs(&dir).map_err(io::Error::from)?;
         }
     }
-    let _ = entries;
-    Ok(())
+    let _ = sync_each;
+    place_all(entries)
 }
 
 /// Gives each `.part` its final name, never replacing a file, then makes the folders

@@ -10,6 +10,7 @@
 //! runs of the batch not yet received, only with the sizes the manifest gave
 //! ([`receive`]). Everything a batch's streams report comes under the batch's record.
 
+mod continued;
 mod receive;
 mod send;
 

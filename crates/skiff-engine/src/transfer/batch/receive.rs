@@ -11,7 +11,7 @@ use skiff_proto::stanza::{Condition, Iq, IqKind, StanzaError};
 use skiff_proto::transfer::Receiver;
 use tokio::sync::mpsc;
 
-use super::{IncomingBatch, PlacedFile, Received, Slot, ASSEMBLY_TIME, IDLE};
+use super::{continued, IncomingBatch, PlacedFile, Received, Slot, ASSEMBLY_TIME, IDLE};
 use crate::event::Event;
 use crate::files::{self, PackEntry, PackWriter};
 use crate::store::{Direction, NewTransfer, TransferState, Verification};
@@ -123,9 +123,12 @@ async fn accept(
         StanzaError::new(Condition::InternalServerError).with_text("the batch could not be recorded")
     };
     let name = files::sanitize_file_name(&manifest.head.name);
-    if let Some(earlier) = earlier_attempt(t, from, &manifest) {
+    if let Some(earlier) = continued::earlier_attempt(t, from, &manifest) {
         drop(pending);
-        return resume(t, from, manifest, key, earlier).map_err(|e| *e);
+        let root = PathBuf::from(earlier.0.local_path.clone().unwrap_or_default());
+        let tree = files::layout_batch(root, &manifest);
+        let done = continued::held_files(t, &tree, &manifest, &earlier.1).await;
+        return continued::resume(t, from, manifest, key, earlier, (tree, done)).map_err(|e| *e);
     }
     let (id, file_ids) = record(t, from, &manifest, &name).map_err(|e| internal(&e))?;
     let asked = t.ask(id);
@@ -188,17 +191,17 @@ fn make_room(
 }
 
 /// A batch about to take its streams.
-struct Start {
-    id: i64,
-    name: String,
-    tree: files::BatchTree,
-    file_ids: Vec<i64>,
+pub(super) struct Start {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) tree: files::BatchTree,
+    pub(super) file_ids: Vec<i64>,
     /// Per entry: here already (an earlier attempt).
-    done: Vec<bool>,
+    pub(super) done: Vec<bool>,
 }
 
 /// Registers an accepted batch and starts its watcher.
-fn begin(
+pub(super) fn begin(
     t: &Transfers,
     from: &Jid,
     manifest: Manifest,
@@ -231,68 +234,6 @@ fn begin(
     t.inner.batches.batches.lock().unwrap().insert(key.clone(), Slot::Accepted(batch.clone()));
     tokio::spawn(watch(t.clone(), batch.clone(), owner, key.clone()));
     Ok(batch)
-}
-
-/// The same batch from the same peer, left unfinished here, whose files are as the
-/// manifest says: continued without asking again. Its record and files' records.
-fn earlier_attempt(
-    t: &Transfers,
-    from: &Jid,
-    manifest: &Manifest,
-) -> Option<(crate::store::TransferRecord, Vec<crate::store::TransferRecord>)> {
-    let store = &t.inner.store;
-    let rec = store.batch_by_sid(&t.inner.account, &manifest.head.id, Direction::Incoming).ok()??;
-    let same_peer = rec.peer_jid.split('/').next() == Some(from.bare().to_string().as_str());
-    let unfinished = rec.state.is_resumable();
-    let same = rec.files == Some(manifest.head.files) && rec.size == manifest.head.size;
-    let root_there = rec.local_path.as_deref().is_some_and(|p| std::path::Path::new(p).is_dir());
-    if !(same_peer && unfinished && same && root_there) {
-        return None;
-    }
-    let files = store.batch_files(rec.id).ok()?;
-    let matches = files.len() == manifest.entries.len()
-        && files
-            .iter()
-            .zip(&manifest.entries)
-            .all(|(r, e)| r.rel_path.as_deref() == Some(e.path.as_str()) && r.size == e.size);
-    matches.then_some((rec, files))
-}
-
-/// Continues an earlier attempt of a batch: the files verified then are kept (those
-/// still on disk), the rest will come; the answer tells the sender which it may skip.
-fn resume(
-    t: &Transfers,
-    from: &Jid,
-    manifest: Manifest,
-    key: &(String, String),
-    (rec, files): (crate::store::TransferRecord, Vec<crate::store::TransferRecord>),
-) -> Result<Option<skiff_proto::batch::Received>, Box<StanzaError>> {
-    let root = PathBuf::from(rec.local_path.clone().unwrap_or_default());
-    let tree = files::layout_batch(root, &manifest);
-    let done: Vec<bool> =
-        files.iter().zip(&tree.files).map(|(r, path)| r.state == TransferState::Completed && path.is_file()).collect();
-    let receipt = skiff_proto::batch::Received::from_flags(&manifest.head.id, &done);
-    let have: u64 = done.iter().zip(&manifest.entries).filter(|(d, _)| **d).map(|(_, e)| e.size).sum();
-    let _ = t.inner.store.start_attempt(rec.id, &manifest.head.id, &from.to_string(), have);
-    let name = rec.file_name.clone();
-    t.emit(Event::TransferOffered {
-        id: rec.id,
-        direction: Direction::Incoming,
-        peer: from.to_string(),
-        name: name.clone(),
-        size: manifest.head.size,
-        description: None,
-        resume_from: have,
-        files: Some(manifest.head.files),
-    });
-    tracing::info!("continuing batch {} from {from}: {} of {} files here", rec.id, receipt.have.len(), files.len());
-    let file_ids = files.iter().map(|r| r.id).collect();
-    let batch = begin(t, from, manifest, key, Start { id: rec.id, name, tree, file_ids, done })?;
-    // Everything was here already: done at once.
-    if batch.progress.lock().unwrap().files_done() == batch.manifest.head.files {
-        batch.end(t, Ok(()));
-    }
-    Ok(Some(receipt))
 }
 
 /// The batch and its files in the history, offered.
