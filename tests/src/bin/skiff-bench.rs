@@ -9,7 +9,8 @@
 //!
 //! Options: `--sizes 10M,200M,1G` (or `none`) `--ibb-max 200M` `--slix-max 10M` `--rounds N`
 //! `--batches 1000x16K,10x100M` (folders as one batch against one file of the same total)
-//! `--write FILE` (markdown report). Child modes (`raw-recv`, `raw-send`) are the
+//! `--download-dir DIR` (where the receivers write, e.g. a tmpfs such as `/dev/shm`, to
+//! take the disk out of the figures) `--write FILE` (markdown report). Child modes (`raw-recv`, `raw-send`) are the
 //! raw copies' two processes.
 
 use std::collections::BTreeMap;
@@ -260,6 +261,8 @@ struct Env {
     skiff: PathBuf,
     me: PathBuf,
     work: tempfile::TempDir,
+    /// Where the receivers write, when not beside the rest (`--download-dir`).
+    downloads: Option<tempfile::TempDir>,
 }
 
 impl Env {
@@ -302,6 +305,10 @@ impl Env {
 
     fn fresh_dir(&self, name: &str) -> Result<PathBuf> {
         let d = self.work.path().join(name);
+        let d = match &self.downloads {
+            Some(dl) if name == "dl" || name == "copy" => dl.path().join(name),
+            _ => d,
+        };
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d)?;
         Ok(d)
@@ -628,6 +635,7 @@ async fn bench(args: &[String]) -> Result<()> {
                 "only" => "only",
                 "ibb-block" => "ibb-block",
                 "batches" => "batches",
+                "download-dir" => "download-dir",
                 _ => bail!("unknown option --{key}"),
             },
             it.next().cloned().ok_or_else(|| anyhow!("--{key} needs a value"))?,
@@ -658,6 +666,10 @@ async fn bench(args: &[String]) -> Result<()> {
         skiff,
         me,
         work: tempfile::Builder::new().prefix("skiff-bench-").tempdir()?,
+        downloads: match opt.get("download-dir") {
+            Some(dir) => Some(tempfile::Builder::new().prefix("skiff-bench-dl-").tempdir_in(dir)?),
+            None => None,
+        },
     };
     let activator = skiff_engine::Client::start(skiff_tests::peer::account(&env.server, "alice", "relay"));
     activator.wait_online().await.map_err(|e| anyhow!("sign-in: {e}"))?;
