@@ -16,6 +16,7 @@ pub mod hashes;
 pub mod ibb;
 pub mod iq;
 pub mod jid;
+pub mod jingle;
 pub mod negotiation;
 pub mod ns;
 pub mod oob;

@@ -51,3 +51,19 @@ pub const XML: &str = "http://www.w3.org/XML/1998/namespace";
 pub const HASHES: &str = "urn:xmpp:hashes:2";
 /// Skiff's SHA-256 checksum after the data of an SI transfer ([`crate::hashes`]).
 pub const SKIFF_CHECKSUM: &str = "urn:x-skiff:si-checksum:0";
+/// XEP-0300 hashes, the older namespace (Jingle File Transfer before `:5`).
+pub const HASHES_1: &str = "urn:xmpp:hashes:1";
+/// XEP-0166 Jingle.
+pub const JINGLE: &str = "urn:xmpp:jingle:1";
+/// XEP-0166 Jingle error conditions.
+pub const JINGLE_ERRORS: &str = "urn:xmpp:jingle:errors:1";
+/// XEP-0234 Jingle File Transfer.
+pub const JINGLE_FT5: &str = "urn:xmpp:jingle:apps:file-transfer:5";
+/// XEP-0234 Jingle File Transfer, namespace version 4 (0.16–0.17).
+pub const JINGLE_FT4: &str = "urn:xmpp:jingle:apps:file-transfer:4";
+/// XEP-0234 Jingle File Transfer, namespace version 3 (0.14–0.15, `<offer/>` wrapper).
+pub const JINGLE_FT3: &str = "urn:xmpp:jingle:apps:file-transfer:3";
+/// XEP-0260 Jingle SOCKS5 Bytestreams transport.
+pub const JINGLE_S5B: &str = "urn:xmpp:jingle:transports:s5b:1";
+/// XEP-0261 Jingle In-Band Bytestreams transport.
+pub const JINGLE_IBB: &str = "urn:xmpp:jingle:transports:ibb:1";

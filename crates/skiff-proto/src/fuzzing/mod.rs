@@ -60,6 +60,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("stream", stream),
     ("batch", batch),
+    ("jingle", jingle),
     ("si", si),
     ("bytestreams", bytestreams),
     ("ibb", ibb),
@@ -315,6 +316,36 @@ pub fn hashes(data: &[u8]) {
 /// Skiff's batch manifest: parts and offer markers round-trip; whatever the
 /// assembler makes of the parts found holds its promises (the announced count and
 /// size, distinct paths that stay inside the batch).
+/// Jingle (XEP-0166) and what rides in it (XEP-0234, XEP-0260, XEP-0261): every
+/// payload round-trips; what is accepted keeps the caps (contents, candidates,
+/// hashes) and unique names.
+pub fn jingle(data: &[u8]) {
+    use crate::jingle::{ft, ibb, s5b, Jingle, Reason, MAX_CONTENTS};
+    for el in elements(data) {
+        if let Some(j) = round_trip::<Jingle>(&el) {
+            assert!(j.contents.len() <= MAX_CONTENTS);
+            let names: HashSet<_> = j.contents.iter().map(|c| (c.creator, c.name.clone())).collect();
+            assert_eq!(names.len(), j.contents.len(), "content names are unique");
+            for c in &j.contents {
+                if let Some(d) = c.description.as_ref().and_then(|d| ft::Description::try_from(d).ok()) {
+                    assert!(d.file.hashes.len() <= ft::MAX_HASHES);
+                }
+                if let Some(t) = c.transport.as_ref().and_then(|t| s5b::Transport::try_from(t).ok()) {
+                    assert!(t.candidates.len() <= s5b::MAX_CANDIDATES);
+                    assert!(t.signal.is_none() || t.candidates.is_empty());
+                }
+            }
+        }
+        round_trip::<ft::Description>(&el);
+        round_trip::<ft::Checksum>(&el);
+        round_trip::<ft::Received>(&el);
+        round_trip::<s5b::Transport>(&el);
+        round_trip::<s5b::Candidate>(&el);
+        round_trip::<ibb::Transport>(&el);
+        round_trip::<Reason>(&el);
+    }
+}
+
 pub fn batch(data: &[u8]) {
     use crate::batch::{InBatch, ManifestAssembler, ManifestPart, Received, RelPath, MAX_FILES};
     let mut assembler = ManifestAssembler::default();
