@@ -194,9 +194,7 @@ impl TryFrom<&Element> for Description {
     type Error = ParseError;
 
     fn try_from(el: &Element) -> Result<Description, ParseError> {
-        let version = FtVersion::of(&el.ns).filter(|_| el.name == "description").ok_or_else(|| {
-            ParseError::NotMine { expected: "description", found: format!("{{{}}}{}", el.ns, el.name) }
-        })?;
+        let version = version_of(el, "description")?;
         let holder = match version {
             FtVersion::V3 => el
                 .child("offer", version.ns())
@@ -221,6 +219,13 @@ impl From<&Description> for Element {
             _ => el.with_child(file),
         }
     }
+}
+
+/// The namespace version of `<name/>` in one of the file-transfer namespaces.
+fn version_of(el: &Element, name: &'static str) -> Result<FtVersion, ParseError> {
+    FtVersion::of(&el.ns)
+        .filter(|_| el.name == name)
+        .ok_or_else(|| ParseError::NotMine { expected: name, found: format!("{{{}}}{}", el.ns, el.name) })
 }
 
 fn content_ref(el: &Element, element: &'static str) -> Result<(Creator, String), ParseError> {
@@ -248,9 +253,7 @@ impl TryFrom<&Element> for Checksum {
     type Error = ParseError;
 
     fn try_from(el: &Element) -> Result<Checksum, ParseError> {
-        let version = FtVersion::of(&el.ns)
-            .filter(|_| el.name == "checksum")
-            .ok_or_else(|| ParseError::NotMine { expected: "checksum", found: format!("{{{}}}{}", el.ns, el.name) })?;
+        let version = version_of(el, "checksum")?;
         let (creator, name) = content_ref(el, "checksum")?;
         let file =
             el.child("file", version.ns()).ok_or(ParseError::MissingChild { element: "checksum", child: "file" })?;
@@ -279,9 +282,7 @@ impl TryFrom<&Element> for Received {
     type Error = ParseError;
 
     fn try_from(el: &Element) -> Result<Received, ParseError> {
-        let version = FtVersion::of(&el.ns)
-            .filter(|_| el.name == "received")
-            .ok_or_else(|| ParseError::NotMine { expected: "received", found: format!("{{{}}}{}", el.ns, el.name) })?;
+        let version = version_of(el, "received")?;
         let (creator, name) = content_ref(el, "received")?;
         Ok(Received { version, creator, name })
     }
