@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Skiff's build and end-to-end tests need on Debian 12 / Ubuntu:
-#   prosody (test XMPP server), python3-slixmpp (third-party test peer),
+#   prosody (test XMPP server), python3-slixmpp and gajim (third-party test peers),
 #   build-essential, pkg-config, ca-certificates, curl,
 #   the desktop app's build libraries (WebKitGTK 4.1, libxdo, OpenSSL, appindicator,
 #   librsvg) and what runs it headless in tests (Xvfb, xdotool, ImageMagick, D-Bus,
@@ -27,6 +27,8 @@ fi
 
 PACKAGES=(
     prosody python3-slixmpp build-essential pkg-config ca-certificates curl
+    # Jingle file-transfer test peer (tests/peers/gajim_peer.py; also needs xvfb, dbus)
+    gajim
     # desktop app (src-tauri): build
     libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
     # desktop app: run headless, screenshots, notifications, opening files
@@ -98,4 +100,6 @@ command -v prosody >/dev/null && command -v prosodyctl >/dev/null \
     || { log "prosody/prosodyctl not on PATH after install" >&2; exit 1; }
 /usr/bin/python3 -c 'import slixmpp' 2>/dev/null \
     || { log "/usr/bin/python3 cannot import slixmpp" >&2; exit 1; }
-log "ok: $(dpkg-query -W -f='prosody ${Version}' prosody), $(dpkg-query -W -f='python3-slixmpp ${Version}' python3-slixmpp)"
+/usr/bin/python3 -c 'import gajim, nbxmpp' 2>/dev/null \
+    || { log "/usr/bin/python3 cannot import gajim/nbxmpp" >&2; exit 1; }
+log "ok: $(dpkg-query -W -f='prosody ${Version}' prosody), $(dpkg-query -W -f='python3-slixmpp ${Version}' python3-slixmpp), $(dpkg-query -W -f='gajim ${Version}' gajim)"

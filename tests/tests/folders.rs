@@ -30,6 +30,17 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
+/// Writes `files` (path inside `root`, size) with random contents from `seed` on;
+/// returns the tree and its total size.
+fn make_folder(root: &Path, files: &[(String, u64)], seed: u64) -> (BTreeMap<String, String>, u64) {
+    for (i, (rel, size)) in files.iter().enumerate() {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        random_file(path.parent().unwrap(), path.file_name().unwrap().to_str().unwrap(), *size, seed + i as u64);
+    }
+    (tree(root), files.iter().map(|f| f.1).sum())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_arrives_as_one_batch_with_its_tree() {
     let server = Prosody::start(ProsodyOptions::default()).unwrap();
@@ -48,13 +59,7 @@ async fn a_folder_arrives_as_one_batch_with_its_tree() {
         ("z.txt".into(), 7),
     ];
     files.extend((0..200).map(|i| (format!("many/{i:03}.txt"), 1000 + i)));
-    for (i, (rel, size)) in files.iter().enumerate() {
-        let path = photos.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        random_file(path.parent().unwrap(), path.file_name().unwrap().to_str().unwrap(), *size, i as u64);
-    }
-    let sent = tree(&photos);
-    let total: u64 = files.iter().map(|f| f.1).sum();
+    let (sent, total) = make_folder(&photos, &files, 0);
     let data = tempfile::tempdir().unwrap();
     let dir_arg = photos.display().to_string();
     let mut send = SkiffProcess::start(&server, "alice", data.path(), &["send", "bob@localhost", &dir_arg]);
@@ -136,13 +141,7 @@ async fn a_batch_whose_receiver_was_killed_continues_with_only_what_was_missing(
     let mut files: Vec<(String, u64)> = (0..60).map(|i| (format!("a/{i:03}.txt"), 20_000 + i)).collect();
     files.push(("m-big.bin".into(), BIG));
     files.extend((0..60).map(|i| (format!("z/{i:03}.txt"), 10_000 + i)));
-    for (i, (rel, size)) in files.iter().enumerate() {
-        let path = album.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        random_file(path.parent().unwrap(), path.file_name().unwrap().to_str().unwrap(), *size, 100 + i as u64);
-    }
-    let sent = tree(&album);
-    let total: u64 = files.iter().map(|f| f.1).sum();
+    let (sent, total) = make_folder(&album, &files, 100);
     let chosen = skiff_engine::files::expand(std::slice::from_ref(&album)).unwrap();
     let to: skiff_proto::jid::Jid = "bob@localhost".parse().unwrap();
     let ids = alice.transfers.send_chosen(&to, &chosen, None, Default::default()).await.unwrap();
@@ -215,13 +214,7 @@ async fn a_run_of_small_files_cut_short_by_a_kill_continues_with_only_the_rest()
     let src = tempfile::tempdir().unwrap();
     let notes = src.path().join("notes");
     let files: Vec<(String, u64)> = (0..150).map(|i| (format!("d{}/{i:03}.txt", i % 7), 12_000 + i)).collect();
-    for (i, (rel, size)) in files.iter().enumerate() {
-        let path = notes.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        random_file(path.parent().unwrap(), path.file_name().unwrap().to_str().unwrap(), *size, 500 + i as u64);
-    }
-    let sent = tree(&notes);
-    let total: u64 = files.iter().map(|f| f.1).sum();
+    let (sent, total) = make_folder(&notes, &files, 500);
     let chosen = skiff_engine::files::expand(std::slice::from_ref(&notes)).unwrap();
     let to: skiff_proto::jid::Jid = "bob@localhost".parse().unwrap();
     let ids = alice.transfers.send_chosen(&to, &chosen, None, Default::default()).await.unwrap();
