@@ -210,7 +210,7 @@ impl Prosody {
             c2s_port,
             proxy_port,
             http_port,
-            direct_tls_port: free_port(),
+            direct_tls_port: free_port_besides(&[c2s_port, proxy_port, http_port]),
             ca_file,
             config_file: dir.join("prosody.cfg.lua"),
             log_file: dir.join("prosody.log"),
@@ -235,7 +235,8 @@ impl Prosody {
                 Err(LaunchError::PortInUse(e)) if attempt < attempts => {
                     tracing::warn!("Prosody could not bind its ports, retrying with others: {e:#}");
                     (prosody.c2s_port, prosody.proxy_port, prosody.http_port) = free_ports3();
-                    prosody.direct_tls_port = free_port();
+                    prosody.direct_tls_port =
+                        free_port_besides(&[prosody.c2s_port, prosody.proxy_port, prosody.http_port]);
                     prosody.write_config()?;
                     attempt += 1;
                 }
@@ -495,12 +496,19 @@ impl Prosody {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(LaunchError::Other(anyhow!(
+        let error = anyhow!(
             "Prosody was not ready after {} s; still waiting for {}\n{}",
             READY_TIMEOUT.as_secs(),
             waiting_for.join(", "),
             self.diagnostics()
-        )))
+        );
+        // A service Prosody never activated: most likely its port was taken meanwhile
+        // (it may say so in a way not matched above): tried again on other ports.
+        let log = read_from(&self.log_file, log_offset);
+        let never_activated = services
+            .iter()
+            .any(|(name, port)| !log.contains(&format!("Activated service '{name}' on [127.0.0.1]:{port}")));
+        Err(if never_activated { LaunchError::PortInUse(error) } else { LaunchError::Other(error) })
     }
 
     /// The end of Prosody's log and of its stdout/stderr, for error messages.

@@ -88,6 +88,16 @@ pub fn free_port() -> u16 {
         .expect("binding 127.0.0.1:0")
 }
 
+/// A free port other than `taken` (ports just chosen and not yet bound).
+pub(super) fn free_port_besides(taken: &[u16]) -> u16 {
+    loop {
+        let port = free_port();
+        if !taken.contains(&port) {
+            return port;
+        }
+    }
+}
+
 /// Three distinct free ports (all held at once while choosing).
 pub(super) fn free_ports3() -> (u16, u16, u16) {
     let bind = || TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
