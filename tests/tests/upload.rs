@@ -162,7 +162,9 @@ async fn bad_http_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>
                     .and_then(|r| r.trim().trim_end_matches('-').parse::<usize>().ok());
                 let mut reply: Vec<u8>;
                 if text.contains(" /loop ") {
-                    reply = b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n".to_vec();
+                    // Every reply closes its connection (the server shuts it down after one reply).
+                    reply = b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_vec();
                 } else if text.contains(" /flaky/") || text.contains(" /norange/") {
                     let honour = text.contains(" /flaky/");
                     if let Some(r) = range {
