@@ -461,7 +461,12 @@ impl Desktop {
 
     /// What the app started by [`Desktop::spawn_app`] wrote so far.
     pub fn spawned_app_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("app-direct.log")).unwrap_or_default()
+        self.log_named("app-direct.log")
+    }
+
+    /// What an app started with [`Desktop::spawn_app_with`] wrote to `log_name`.
+    pub fn log_named(&self, log_name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(log_name)).unwrap_or_default()
     }
 
     /// The end of the app's stderr (for failure messages).

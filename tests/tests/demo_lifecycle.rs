@@ -127,7 +127,8 @@ fn a_second_launch_hands_its_files_to_the_first_and_exits() {
     let mut second =
         desktop.spawn_app_with(false, &[&photo_arg, "--not-a-file", "/no/such/file"], "second.log").unwrap();
     let took = wait_until(20, "the second launch to exit", &log, || second.try_wait().unwrap().is_some());
-    assert_eq!(second.wait().unwrap().code(), Some(0));
+    let status = second.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "the second launch ended with {status}:\n{}", desktop.log_named("second.log"));
     wait_until(10, "the hand-over", &log, || {
         log().contains("another launch: focusing the window; it hands over 1 file(s)")
     });
