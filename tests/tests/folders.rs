@@ -41,6 +41,22 @@ fn make_folder(root: &Path, files: &[(String, u64)], seed: u64) -> (BTreeMap<Str
     (tree(root), files.iter().map(|f| f.1).sum())
 }
 
+/// The receiving CLI started again after a kill, accepting nothing new, and the
+/// batch it is offered again (taken up without asking).
+async fn back_again(server: &Prosody, data: &Path, dl: &str) -> (SkiffProcess, serde_json::Value) {
+    let mut bob =
+        SkiffProcess::start(server, "bob", data, &["receive", "--dir", dl, "--accept", "none", "--count", "1"]);
+    let offered = bob.expect(60, "the batch again", |v| v["type"] == "transfer_offered").await;
+    (bob, offered)
+}
+
+/// The receiving CLI reports the batch completed (not failed).
+async fn completes(bob: &mut SkiffProcess) {
+    let done =
+        bob.expect(120, "completion", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed").await;
+    assert_eq!(done["type"], "transfer_completed", "{done}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_arrives_as_one_batch_with_its_tree() {
     let server = Prosody::start(ProsodyOptions::default()).unwrap();
@@ -166,19 +182,11 @@ async fn a_batch_whose_receiver_was_killed_continues_with_only_what_was_missing(
 
     // bob comes back, accepting nothing new: alice continues by herself, bob takes
     // it up without asking, and only the rest travels.
-    let mut bob = SkiffProcess::start(
-        &server,
-        "bob",
-        bob_data.path(),
-        &["receive", "--dir", &dl, "--accept", "none", "--count", "1"],
-    );
-    let offered = bob.expect(60, "the batch again", |v| v["type"] == "transfer_offered").await;
+    let (mut bob, offered) = back_again(&server, bob_data.path(), &dl).await;
     assert_eq!(offered["files"], files.len() as u64, "{offered}");
     let small: u64 = files[..60].iter().map(|f| f.1).sum();
     assert_eq!(offered["resume_from"].as_u64(), Some(small), "{offered}");
-    let done =
-        bob.expect(120, "completion", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed").await;
-    assert_eq!(done["type"], "transfer_completed", "{done}");
+    completes(&mut bob).await;
     assert_eq!(tree(&root), sent);
     let again = alice.finished(id, 60).await;
     let Event::TransferCompleted { bytes, verified, .. } = again else { panic!("{again:?}") };
@@ -235,18 +243,10 @@ async fn a_run_of_small_files_cut_short_by_a_kill_continues_with_only_the_rest()
 
     // bob comes back: the files named before the kill are found by their SHA-256 and
     // only the rest travels, in a run of its own.
-    let mut bob = SkiffProcess::start(
-        &server,
-        "bob",
-        bob_data.path(),
-        &["receive", "--dir", &dl, "--accept", "none", "--count", "1"],
-    );
-    let offered = bob.expect(60, "the batch again", |v| v["type"] == "transfer_offered").await;
+    let (mut bob, offered) = back_again(&server, bob_data.path(), &dl).await;
     let held = offered["resume_from"].as_u64().unwrap();
     assert!(held > 0, "{offered}");
-    let done =
-        bob.expect(120, "completion", |v| v["type"] == "transfer_completed" || v["type"] == "transfer_failed").await;
-    assert_eq!(done["type"], "transfer_completed", "{done}");
+    completes(&mut bob).await;
     assert_eq!(tree(&root), sent, "the same tree, no .part left");
     let again = alice.finished(id, 60).await;
     let Event::TransferCompleted { bytes, verified, .. } = again else { panic!("{again:?}") };

@@ -482,10 +482,7 @@ impl Prosody {
             }
             waiting_for = services
                 .iter()
-                .filter(|(name, port)| {
-                    let marker = format!("Activated service '{name}' on [127.0.0.1]:{port}");
-                    !(log.contains(&marker) && accepts(*port))
-                })
+                .filter(|(name, port)| !(activated(&log, name, *port) && accepts(*port)))
                 .map(|(name, port)| format!("{name} on 127.0.0.1:{port}"))
                 .collect();
             if waiting_for.is_empty() {
@@ -505,9 +502,7 @@ impl Prosody {
         // A service Prosody never activated: most likely its port was taken meanwhile
         // (it may say so in a way not matched above): tried again on other ports.
         let log = read_from(&self.log_file, log_offset);
-        let never_activated = services
-            .iter()
-            .any(|(name, port)| !log.contains(&format!("Activated service '{name}' on [127.0.0.1]:{port}")));
+        let never_activated = services.iter().any(|(name, port)| !activated(&log, name, *port));
         Err(if never_activated { LaunchError::PortInUse(error) } else { LaunchError::Other(error) })
     }
 
@@ -522,6 +517,11 @@ impl Prosody {
         }
         s
     }
+}
+
+/// Whether Prosody's `log` says it listens for `service` on 127.0.0.1:`port`.
+fn activated(log: &str, service: &str, port: u16) -> bool {
+    log.contains(&format!("Activated service '{service}' on [127.0.0.1]:{port}"))
 }
 
 impl Drop for Prosody {

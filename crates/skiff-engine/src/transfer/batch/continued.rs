@@ -2,6 +2,8 @@
 //! taken up without asking again, and the files already here (recorded, or found
 //! whole by their SHA-256 after a kill) are not asked for again.
 
+use std::path::PathBuf;
+
 use skiff_proto::batch::Manifest;
 use skiff_proto::jid::Jid;
 use skiff_proto::stanza::StanzaError;
@@ -40,7 +42,7 @@ pub(super) fn earlier_attempt(
 /// Which of an earlier attempt's files are here: those recorded complete and still on
 /// disk, and small files found under their name with the manifest's size and SHA-256
 /// (named just before the receiver was stopped, not yet recorded: recorded now).
-pub(super) async fn held_files(
+async fn held_files(
     t: &Transfers,
     tree: &files::BatchTree,
     manifest: &Manifest,
@@ -83,16 +85,17 @@ pub(super) async fn held_files(
     done
 }
 
-/// Continues an earlier attempt of a batch: the files verified then are kept (those
-/// still on disk), the rest will come; the answer tells the sender which it may skip.
-pub(super) fn resume(
+/// Continues an earlier attempt of a batch in its folder: the files here are kept
+/// ([`held_files`]), the rest will come; the answer tells the sender which it may skip.
+pub(super) async fn resume(
     t: &Transfers,
     from: &Jid,
     manifest: Manifest,
     key: &(String, String),
     (rec, files): (crate::store::TransferRecord, Vec<crate::store::TransferRecord>),
-    (tree, done): (files::BatchTree, Vec<bool>),
 ) -> Result<Option<skiff_proto::batch::Received>, Box<StanzaError>> {
+    let tree = files::layout_batch(PathBuf::from(rec.local_path.clone().unwrap_or_default()), &manifest);
+    let done = held_files(t, &tree, &manifest, &files).await;
     let receipt = skiff_proto::batch::Received::from_flags(&manifest.head.id, &done);
     let have: u64 = done.iter().zip(&manifest.entries).filter(|(d, _)| **d).map(|(_, e)| e.size).sum();
     let _ = t.inner.store.start_attempt(rec.id, &manifest.head.id, &from.to_string(), have);

@@ -125,10 +125,7 @@ async fn accept(
     let name = files::sanitize_file_name(&manifest.head.name);
     if let Some(earlier) = continued::earlier_attempt(t, from, &manifest) {
         drop(pending);
-        let root = PathBuf::from(earlier.0.local_path.clone().unwrap_or_default());
-        let tree = files::layout_batch(root, &manifest);
-        let done = continued::held_files(t, &tree, &manifest, &earlier.1).await;
-        return continued::resume(t, from, manifest, key, earlier, (tree, done)).map_err(|e| *e);
+        return continued::resume(t, from, manifest, key, earlier).await.map_err(|e| *e);
     }
     let (id, file_ids) = record(t, from, &manifest, &name).map_err(|e| internal(&e))?;
     let asked = t.ask(id);

@@ -325,9 +325,13 @@ impl Outgoing {
         let mut files_done = have.iter().filter(|h| **h).count() as u64;
         // The rest, in runs planned over it (a run cut short before is not sent whole).
         for run in plan_missing(&sizes, &have) {
+            // A run planned anew (part of it is held) is hashed as a stream again.
             let stream_hashes = match runs.iter().position(|r| *r == run) {
                 Some(k) => hashed.runs[k].clone(),
-                None => self.stream_hashes(run.clone(), cancel).await?,
+                None => {
+                    let again = hash_runs(&self.t, &self.items, std::slice::from_ref(&run));
+                    cancel.or_cancel(again).await.ok_or_else(cancelled)??.runs.pop().flatten()
+                }
             };
             let base: u64 = sizes[..run.start].iter().sum();
             let outcome =
@@ -352,24 +356,6 @@ impl Outgoing {
             verified: if all_verified { Verification::Sha256 } else { Verification::None },
         });
         Ok(())
-    }
-
-    /// The digests of a run of several files as one stream (for its offer); a file
-    /// alone finds its own.
-    async fn stream_hashes(&self, run: Range<usize>, cancel: &mut CancelGuard) -> Result<Option<Hashes>, Stop> {
-        if run.len() < 2 {
-            return Ok(None);
-        }
-        let paths: Vec<(PathBuf, u64)> = self.items[run].iter().map(|i| (i.path.clone(), i.size)).collect();
-        let hashing = tokio::task::spawn_blocking(move || hash_together(&paths));
-        let cancelled = || Stop::Failed(Failure { resumable: false, ..Failure::cancelled() });
-        let (_, whole) = cancel
-            .or_cancel(hashing)
-            .await
-            .ok_or_else(cancelled)?
-            .map_err(|e| Stop::fatal(FailReason::Source, format!("hashing was interrupted: {e}")))?
-            .map_err(|e| Stop::fatal(FailReason::Source, e))?;
-        Ok(Some(whole))
     }
 
     /// Sends the manifest's parts; the last one's answer is the receiver's decision,
