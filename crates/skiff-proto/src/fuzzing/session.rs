@@ -20,12 +20,16 @@ pub fn negotiation(data: &[u8]) {
     let asked = resume.is_some();
     let mut n = Negotiator::new(jid, "pencil", policy).require_scram(first & 4 != 0).resume(resume);
     let mut done = false;
+    // Our SCRAM nonce is random: the RFC 5802 example's client nonce in a challenge
+    // stands for it, so that inputs get past the nonce check to the server-first
+    // message's other checks and the client-final message.
+    let mut nonce: Option<String> = None;
     for piece in data.split(|&b| b == 0xff).take(64) {
         let event = match piece {
             [] => StreamEvent::Open(StreamHeader { attrs: Vec::new(), default_ns: ns::CLIENT.into() }),
             [0xfe] => StreamEvent::Close,
             _ => match parse_element(piece) {
-                Ok(el) => StreamEvent::Stanza(el),
+                Ok(el) => StreamEvent::Stanza(with_our_nonce(el, nonce.as_deref())),
                 Err(_) => continue,
             },
         };
@@ -47,7 +51,12 @@ pub fn negotiation(data: &[u8]) {
                                 assert_eq!(result.jid, old, "a resumed session keeps its address");
                             }
                         }
-                        Action::Send(el) => reparse(&el),
+                        Action::Send(el) => {
+                            if el.name == "auth" {
+                                nonce = scram_nonce(&el.text());
+                            }
+                            reparse(&el)
+                        }
                         _ => {}
                     }
                 }
@@ -58,6 +67,32 @@ pub fn negotiation(data: &[u8]) {
             }
         }
     }
+}
+
+/// The client nonce of the RFC 5802 example exchange, which seeds use.
+const EXAMPLE_NONCE: &str = "fyko+d2lbbFgONRv9qkxdawL";
+
+/// The nonce (`r=`) of our SCRAM client-first message, base64 in `<auth/>`.
+fn scram_nonce(b64: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.split(',').find_map(|a| a.strip_prefix("r=")).map(str::to_owned)
+}
+
+/// A SASL challenge whose (base64) text holds the example nonce gets ours in its place.
+fn with_our_nonce(mut el: Element, nonce: Option<&str>) -> Element {
+    use base64::Engine as _;
+    let (Some(nonce), "challenge") = (nonce, el.name.as_str()) else { return el };
+    let engine = base64::engine::general_purpose::STANDARD;
+    let Ok(bytes) = engine.decode(el.text().trim()) else { return el };
+    let Ok(text) = String::from_utf8(bytes) else { return el };
+    if !text.contains(EXAMPLE_NONCE) {
+        return el;
+    }
+    let text = text.replace(EXAMPLE_NONCE, nonce);
+    el.children.clear();
+    el.with_text(engine.encode(text))
 }
 
 // ------------------------------------------------------------- XEP-0198 stream management
