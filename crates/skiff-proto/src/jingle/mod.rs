@@ -11,6 +11,9 @@
 pub mod ft;
 pub mod ibb;
 pub mod s5b;
+pub mod session;
+
+pub use session::{JingleAction, JingleConfig, JingleInput, JingleSession, JingleState, Refusal, Role};
 
 use crate::error::{expect, req_attr, ParseError};
 use crate::ns;

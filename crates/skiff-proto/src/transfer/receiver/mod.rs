@@ -287,6 +287,47 @@ impl Receiver {
         })
     }
 
+    /// Only the in-band data phase of a transfer negotiated elsewhere (a Jingle
+    /// session whose transport is XEP-0261): waits for `peer` to open in-band stream
+    /// `sid` and takes the file (`size` bytes in all) from `offset` on. Its Done
+    /// carries no digest: checking the file is the caller's.
+    pub fn in_band(
+        cfg: ReceiverConfig,
+        me: Jid,
+        peer: Jid,
+        sid: String,
+        size: u64,
+        offset: u64,
+        now: Instant,
+    ) -> Receiver {
+        let cfg = ReceiverConfig { methods: vec![Method::Ibb], ..cfg };
+        let offer = FileOffer {
+            sid: sid.clone(),
+            mime_type: None,
+            file: si::FileInfo::new(String::new(), size),
+            methods: vec![ns::IBB.to_owned()],
+            batch: None,
+        };
+        let offset = offset.min(size);
+        let deadline = now.saturating_add(cfg.stream_timeout);
+        Receiver {
+            offer_iq: Iq::set(sid, Some(peer.clone()), Element::from(&offer)),
+            cfg,
+            me,
+            peer,
+            offer,
+            method: Method::Ibb,
+            state: State::Waiting { deadline },
+            offset,
+            written: offset,
+            queue: VecDeque::new(),
+            seq_start: 0,
+            streamhost_lists: 0,
+            last_list_failed: false,
+            early_checksum: None,
+        }
+    }
+
     /// Expects the in-band sequence numbers to start at `start` (to test the wrap).
     #[cfg(test)]
     pub(in crate::transfer) fn set_seq_start(&mut self, start: u16) {

@@ -310,6 +310,8 @@ pub struct Sender {
     seq_start: u16,
     /// [`SenderAction::RefreshProxies`] was asked (once per transfer).
     proxies_refreshed: bool,
+    /// Made by [`Sender::in_band`]: Start opens the in-band stream, no offer.
+    in_band_only: bool,
 }
 
 impl Sender {
@@ -331,7 +333,31 @@ impl Sender {
             slow_judged: false,
             seq_start: 0,
             proxies_refreshed: false,
+            in_band_only: false,
         }
+    }
+
+    /// Only the in-band data phase of a transfer negotiated elsewhere (a Jingle
+    /// session whose transport is XEP-0261): on Start it opens in-band stream `sid`
+    /// to `peer` and sends `length` bytes of `file` from `offset`, then ends with
+    /// Done once the close is acknowledged (no offer, no checksum step). `file.size`
+    /// is the whole file's.
+    pub fn in_band(
+        cfg: SenderConfig,
+        me: Jid,
+        peer: Jid,
+        sid: String,
+        file: FileInfo,
+        offset: u64,
+        length: u64,
+    ) -> Sender {
+        let file = FileInfo { checksum_follows: false, ..file };
+        let length = length.min(file.size.saturating_sub(offset));
+        let mut s = Sender::new(cfg, me, peer, sid, file, Duration::ZERO);
+        s.offset = offset;
+        s.length = length;
+        s.in_band_only = true;
+        s
     }
 
     /// Starts the in-band sequence numbers at `start` instead of 0 (to test the wrap).
@@ -478,6 +504,9 @@ impl Sender {
     fn start(&mut self, now: Instant, out: &mut Vec<SenderAction>) {
         if !matches!(self.state, State::Idle) {
             return;
+        }
+        if self.in_band_only {
+            return self.start_ibb(now, out);
         }
         let offer = FileOffer {
             sid: self.sid.clone(),
