@@ -12,11 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-600}"
 shift || true
-all=(stream si bytestreams ibb oob disco dataforms upload roster stanza stream_error jid socks5 transfer negotiation hashes sm batch jingle)
+all=(stream si bytestreams ibb oob disco dataforms upload roster stanza stream_error jid socks5 transfer negotiation hashes sm batch jingle jingle_session)
 targets=("${@:-${all[@]}}")
 work="${SKIFF_FUZZ_DIR:-$HOME/.cache/skiff/fuzz}"
 # Inputs longer than this are cut (XML stanzas and input sequences fit well within).
-declare -A max_len=([socks5]=1024 [transfer]=2048 [jid]=3200 [negotiation]=8192)
+declare -A max_len=([socks5]=1024 [transfer]=2048 [jingle_session]=2048 [jid]=3200 [negotiation]=8192)
 [ -f "${CARGO_HOME:-$HOME/.cargo}/env" ] && . "${CARGO_HOME:-$HOME/.cargo}/env"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cd fuzz

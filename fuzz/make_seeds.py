@@ -239,6 +239,25 @@ write('transfer', 'receiver_resume', transfer(1, 1000, 5, 4096, [0, 1, 7, 1, 1, 
 write('transfer', 'receiver_timeout', transfer(1, 10, 0, 4096, [17, 0, 17, 0, 2, 0, 1, 2, 1]))
 write('transfer', 'receiver_refused', transfer(1, 10, 6, 4096, []))
 
+# Jingle sessions (skiff_proto::fuzzing::jingle_session): the first byte is the flags
+# (1 receiver, 2 in-band only, 4 ranges, 8 hash in the offer), then the size and the
+# in-band block size (little-endian), then operations (see the target).
+def jsession(flags, size, block, ops):
+    return bytes([flags]) + struct.pack('<H', size) + struct.pack('<H', block) + bytes(ops)
+# Sender, SOCKS5: candidates, the offer acked, accepted with one candidate, ours used
+# by the receiver (it has the higher priority), its connection arrived, data, the
+# checksum, success.
+write('jingle_session', 'sender_s5b', jsession(0, 1000, 0, [14, 1, 0, 0, 2, 6, 1, 1, 1, 1, 0x00, 0x10, 0, 0, 0, 1,
+    15, 1, 7, 1, 1, 1, 0, 1, 16, 0, 17, 0, 19, 0, 11, 1, 1, 1, 0, 1]))
+# Receiver, SOCKS5: accepted, candidates, the sender's connected, its candidate-error,
+# data, the checksum, verified.
+write('jingle_session', 'receiver_s5b', jsession(1, 1000, 0, [20, 1, 0, 0, 14, 1, 15, 1, 8, 1, 1, 1, 0, 1,
+    17, 0, 10, 1, 1, 1, 0, 1, 19, 2, 0]))
+# Receiver, in-band: accepted, open, one block, written, close, no checksum (the
+# wait), verified.
+write('jingle_session', 'receiver_ibb', jsession(3, 100, 4096, [20, 1, 0, 0, 12, 0, 0, 0x00, 0x10,
+    12, 0, 1, 100, 0, 0, 0, 18, 1, 12, 0, 2, 22, 0, 19, 2, 0]))
+
 # Negotiation: the first byte picks the TLS policy (0 direct, 1 STARTTLS, 2 none; 4
 # adds "SCRAM required"), then pieces separated by 0xff (empty: a stream header).
 N = NEGOTIATION

@@ -44,11 +44,13 @@ use crate::upload::{service_limit, Slot};
 use crate::xml::Element;
 
 mod handshakes;
+mod jingle_session;
 mod session;
 mod transfer;
 
 pub use self::handshakes::socks5;
 use self::handshakes::*;
+pub use self::jingle_session::jingle_session;
 pub use self::session::{negotiation, sm};
 pub use self::transfer::transfer;
 
@@ -61,6 +63,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("stream", stream),
     ("batch", batch),
     ("jingle", jingle),
+    ("jingle_session", jingle_session),
     ("si", si),
     ("bytestreams", bytestreams),
     ("ibb", ibb),

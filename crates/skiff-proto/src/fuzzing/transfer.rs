@@ -13,10 +13,10 @@ pub(super) const MAX_STEPS: usize = 300;
 
 /// The JIDs of a run, parsed once.
 pub(super) struct Jids {
-    me: Jid,
-    peer: Jid,
-    proxy: Jid,
-    stranger: Jid,
+    pub(super) me: Jid,
+    pub(super) peer: Jid,
+    pub(super) proxy: Jid,
+    pub(super) stranger: Jid,
 }
 
 impl Jids {

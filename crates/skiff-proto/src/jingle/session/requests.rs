@@ -99,7 +99,10 @@ impl JingleSession {
 
     pub(super) fn on_iq(&mut self, iq: Iq, now: Instant, out: &mut Vec<JingleAction>) {
         if !iq.is_request() {
-            return self.on_answer(iq, now, out);
+            if !self.is_finished() {
+                self.on_answer(iq, now, out);
+            }
+            return;
         }
         let Some(payload) = iq.request_payload() else { return };
         if !payload.is("jingle", ns::JINGLE) {

@@ -757,3 +757,33 @@ fn malformed_offers_are_refused_with_the_right_answer() {
         assert_eq!(j.reason.map(|r| r.condition), Some(condition), "{xml}");
     }
 }
+
+#[test]
+fn a_finished_session_ignores_answers_and_refuses_requests() {
+    // Found by the fuzz target: an error answer to our accept after the session had
+    // ended failed it a second time.
+    let (mut r, _) = from_xml(&initiate_xml("", "")).unwrap();
+    let t = Duration::ZERO;
+    let _ = r.handle(JingleInput::Accept { offset: 0 }, t);
+    let out = r.handle(JingleInput::Candidates(Vec::new()), t);
+    let accept_id = out
+        .iter()
+        .find_map(|a| match a {
+            JingleAction::SendIq(iq) if iq.is_request() => Some(iq.id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let out = r.handle(JingleInput::Cancel, t);
+    assert!(out.iter().any(|a| matches!(a, JingleAction::Failed { .. })));
+    let late = Iq {
+        id: accept_id,
+        from: Some(jid("alice@example.com/g")),
+        to: Some(bob()),
+        kind: IqKind::Error(StanzaError::new(Condition::ServiceUnavailable)),
+    };
+    assert!(r.handle(JingleInput::Iq(late), t).is_empty());
+    let j = Jingle::new(Action::SessionInfo, "g1");
+    let ping = Iq { from: Some(jid("alice@example.com/g")), ..Iq::set("p", Some(bob()), Element::from(&j)) };
+    let out = r.handle(JingleInput::Iq(ping), t);
+    assert!(matches!(&out[..], [JingleAction::SendIq(Iq { kind: IqKind::Error(_), .. })]), "{out:?}");
+}
