@@ -57,6 +57,11 @@ pub(super) trait Machine {
     fn cancel() -> Self::Input;
     /// The input for an IQ of this stream, request or answer.
     fn iq(iq: Iq) -> Self::Input;
+    /// A second stream id whose IQs are this machine's too (Jingle's in-band
+    /// transport), once it is known.
+    fn extra_sid(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl Machine for Sender {
@@ -99,6 +104,29 @@ impl Machine for Receiver {
     }
 }
 
+impl Machine for skiff_proto::jingle::JingleSession {
+    type Input = skiff_proto::jingle::JingleInput;
+    type Action = skiff_proto::jingle::JingleAction;
+    fn handle(&mut self, input: Self::Input, now: Instant) -> Vec<Self::Action> {
+        skiff_proto::jingle::JingleSession::handle(self, input, now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        skiff_proto::jingle::JingleSession::poll_timeout(self)
+    }
+    fn tick() -> Self::Input {
+        Self::Input::Tick
+    }
+    fn cancel() -> Self::Input {
+        Self::Input::Cancel
+    }
+    fn iq(iq: Iq) -> Self::Input {
+        Self::Input::Iq(iq)
+    }
+    fn extra_sid(&self) -> Option<&str> {
+        self.ibb_sid()
+    }
+}
+
 /// The I/O side of one machine: carries out its actions.
 pub(super) trait Driver<M: Machine> {
     async fn act(&mut self, action: M::Action, cancel: &mut CancelGuard) -> Step<M::Input>;
@@ -126,7 +154,7 @@ pub(super) async fn run<M: Machine, D: Driver<M>>(
     clock: &Clock,
     cancel: &mut CancelGuard,
     inputs: &mut Inputs<M::Input>,
-    mut routed: Option<&mut mpsc::Receiver<Iq>>,
+    mut routed: Option<&mut super::running::RouteGuard>,
 ) -> Result<(), Stop> {
     let mut actions: VecDeque<M::Action> = m.handle(first, clock.now()).into();
     loop {
@@ -137,9 +165,12 @@ pub(super) async fn run<M: Machine, D: Driver<M>>(
                 Step::End(result) => return result,
             }
         }
+        if let (Some(r), Some(sid)) = (routed.as_deref_mut(), m.extra_sid()) {
+            r.also(sid);
+        }
         let routed_iq = async {
             match routed.as_deref_mut() {
-                Some(rx) => rx.recv().await,
+                Some(r) => r.rx.recv().await,
                 None => std::future::pending().await,
             }
         };

@@ -4,23 +4,20 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use skiff_proto::jid::Jid;
 use skiff_proto::si::FileOffer;
 use skiff_proto::stanza::{Condition, Iq, IqKind, StanzaError};
-use skiff_proto::transfer::{
-    checksum_differs, checksum_matches, Receiver, ReceiverAction, ReceiverConfig, ReceiverInput, IDLE_TIMEOUT,
-};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use skiff_proto::transfer::{Receiver, ReceiverAction, ReceiverConfig, ReceiverInput};
 use tokio::sync::{mpsc, Mutex};
 
-use super::driver::{self, bridge_iq, Clock, Driver, Inputs, Step, Stop};
-use super::{s5b, Decision, FailReason, Failure, Progress, Transfers};
+use super::driver::{self, Clock, Inputs, Stop};
+pub(super) use super::receive::Landing;
+use super::receive::ReceiveDriver;
+use super::{Decision, FailReason, Failure, Transfers};
 use crate::event::Event;
-use crate::files::{self, PartFile, Sink, VerifyError};
-use crate::store::{Direction, NewTransfer, Route, TransferState};
+use crate::files::{self, PartFile, Sink};
+use crate::store::{Direction, NewTransfer, TransferState};
 
 /// Answers every SI request: malformed ones at once, good offers in their own task.
 pub(super) async fn offer_loop(t: Transfers, mut rx: mpsc::Receiver<Iq>) {
@@ -99,37 +96,6 @@ async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
     };
     if let Err(Stop::Failed(f)) = drive(&t, m, clock, cancel, id, final_path, offset, Landing::File).await {
         t.fail(id, &name, f);
-    }
-}
-
-/// Where an accepted stream's bytes end up, and who records its end.
-pub(super) enum Landing {
-    /// A file of its own, whose record completes.
-    File,
-    /// A run of a batch's files ([`super::batch`]): when several travel together,
-    /// they are cut apart as the bytes arrive.
-    Batch { batch: Arc<super::batch::IncomingBatch>, run: skiff_proto::batch::InBatch },
-}
-
-impl Landing {
-    /// The stream's progress (a batch's: within the batch) from `offset`, and the
-    /// SHA-256 the file must have (a batch's file travelling alone: the manifest's too).
-    fn progress_and_sha256(
-        &self,
-        t: &Transfers,
-        id: i64,
-        size: u64,
-        offset: u64,
-        file: &skiff_proto::si::FileInfo,
-    ) -> (Progress, Option<String>) {
-        match self {
-            Landing::File => (Progress::new(t, id, size, offset), file.sha256.clone()),
-            Landing::Batch { batch, run } => {
-                let progress = Progress::within(t, id, batch.size(), batch.bytes_done(), offset);
-                let sha256 = if run.count == 1 { batch.sha256_of(run) } else { None };
-                (progress, sha256.or(file.sha256.clone()))
-            }
-        }
     }
 }
 
@@ -300,12 +266,13 @@ pub(super) async fn drive(
         part,
         progress,
         landing,
-        sock: None,
+        bs: Default::default(),
         reader: None,
         all_in: None,
+        placed: None,
     };
     let first = ReceiverInput::Accept { offset };
-    let mut result = driver::run(&mut m, &mut d, first, &clock, &mut cancel, &mut inputs, Some(&mut route.rx)).await;
+    let mut result = driver::run(&mut m, &mut d, first, &clock, &mut cancel, &mut inputs, Some(&mut route)).await;
     d.stop_reading();
     // The stream is over: IQs for it are answered as for an unknown stream while the
     // file is checked.
@@ -315,275 +282,4 @@ pub(super) async fn drive(
     }
     d.keep().await;
     result
-}
-
-/// The I/O side of one accepted incoming SI transfer: one method per [`ReceiverAction`].
-struct ReceiveDriver<'a> {
-    t: &'a Transfers,
-    id: i64,
-    client: crate::session::Client,
-    /// Where background work (IQ answers, the socket reader) reports to the machine.
-    results: mpsc::UnboundedSender<ReceiverInput>,
-    final_path: PathBuf,
-    size: u64,
-    md5: Option<String>,
-    offered_sha256: Option<String>,
-    /// The `.part` file(s), shared with the socket reader.
-    part: Arc<Mutex<Option<Sink>>>,
-    progress: Progress,
-    sock: Option<TcpStream>,
-    reader: Option<tokio::task::JoinHandle<()>>,
-    /// Every byte is in (the machine's `Done`): the file is checked once the stream's
-    /// routing is gone.
-    all_in: Option<(Route, Option<String>, Option<Iq>)>,
-    landing: Landing,
-}
-
-impl Driver<Receiver> for ReceiveDriver<'_> {
-    async fn act(&mut self, action: ReceiverAction, cancel: &mut super::CancelGuard) -> Step<ReceiverInput> {
-        match action {
-            ReceiverAction::SendIq(iq) => {
-                bridge_iq(&self.client, iq, &self.results, ReceiverInput::Iq);
-                Step::Quiet
-            }
-            ReceiverAction::ConnectCandidates { hosts, dst_addr } => {
-                Step::Input(match cancel.or_cancel(s5b::connect_first(&hosts, &dst_addr)).await {
-                    Some(Ok((host, s))) => {
-                        self.sock = Some(s);
-                        ReceiverInput::CandidateConnected { jid: host.jid }
-                    }
-                    Some(Err(errors)) => ReceiverInput::CandidatesFailed(errors.join("; ")),
-                    None => ReceiverInput::Cancel,
-                })
-            }
-            ReceiverAction::ReadSocket { expected } => self.read_socket(expected),
-            ReceiverAction::CloseSocket => {
-                self.stop_reading();
-                Step::Quiet
-            }
-            ReceiverAction::Write(data) => self.write(&data).await,
-            ReceiverAction::Started { route, streamhost, offset } => self.started(route, streamhost, offset).await,
-            ReceiverAction::Progress { bytes } => {
-                self.progress.update(bytes);
-                Step::Quiet
-            }
-            ReceiverAction::Done { route, sha256, checksum } => {
-                self.all_in = Some((route, sha256, checksum));
-                Step::End(Ok(()))
-            }
-            ReceiverAction::Rejected => {
-                let declined = Some((FailReason::Declined, "declined"));
-                let _ = self.t.inner.store.set_state(self.id, TransferState::Rejected, declined);
-                Step::End(Ok(()))
-            }
-            ReceiverAction::Failed { reason, error, resumable } => {
-                Step::End(Err(Stop::Failed(Failure { reason, error, resumable })))
-            }
-        }
-    }
-}
-
-impl ReceiveDriver<'_> {
-    /// Whatever arrived stays on disk for a resume (of a run of several files: those
-    /// that arrived whole, named and recorded).
-    async fn keep(&mut self) {
-        match self.part.lock().await.take() {
-            Some(Sink::File(mut p)) => {
-                let _ = p.flush().await;
-            }
-            Some(Sink::Pack(p)) => {
-                if let Landing::Batch { batch, run } = &self.landing {
-                    batch.kept(self.t, run, p.keep_whole().await);
-                }
-            }
-            None => {}
-        }
-    }
-
-    /// The bytestream is done with: its reader stopped, the socket closed.
-    fn stop_reading(&mut self) {
-        if let Some(r) = self.reader.take() {
-            r.abort();
-        }
-        self.sock = None;
-    }
-
-    /// Reads the SOCKS5 bytestream into the `.part` file in the background.
-    fn read_socket(&mut self, expected: u64) -> Step<ReceiverInput> {
-        let Some(s) = self.sock.take() else {
-            return Step::End(Err(Stop::resumable(FailReason::Network, "the bytestream is gone")));
-        };
-        let (part, tx) = (self.part.clone(), self.results.clone());
-        let mut p = self.progress.again(0);
-        self.reader = Some(tokio::spawn(async move {
-            let _ = tx.send(read_socket(s, &part, expected, &mut p).await);
-        }));
-        Step::Quiet
-    }
-
-    /// One in-band block into the `.part` file.
-    async fn write(&mut self, data: &[u8]) -> Step<ReceiverInput> {
-        let mut guard = self.part.lock().await;
-        Step::Input(match guard.as_mut() {
-            Some(p) => match p.write(data).await {
-                Ok(()) => ReceiverInput::Written,
-                Err(e) => write_failed(e),
-            },
-            None => ReceiverInput::WriteFailed("the file is closed".into()),
-        })
-    }
-
-    /// The data starts to flow over `route` from `offset`: recorded; the `.part` file
-    /// reopened there when the machine starts elsewhere (e.g. no range possible).
-    async fn started(&mut self, route: Route, streamhost: Option<String>, offset: u64) -> Step<ReceiverInput> {
-        let mut guard = self.part.lock().await;
-        if let Some(Sink::Pack(_)) = guard.as_ref().filter(|_| offset != 0) {
-            let error = "a stream of several files starts at its beginning";
-            return Step::End(Err(Stop::fatal(FailReason::Protocol, error)));
-        }
-        if guard.as_ref().is_some_and(|p| p.written() != offset) {
-            match PartFile::resume(self.final_path.clone(), offset, self.size).await {
-                Ok(p) => *guard = Some(Sink::File(p)),
-                Err(e) => {
-                    let error = format!("cannot write {}: {e}", self.final_path.display());
-                    return Step::End(Err(Stop::fatal(FailReason::Storage, error)));
-                }
-            }
-        }
-        drop(guard);
-        self.t.record_started(self.id, route, streamhost, offset);
-        self.progress = self.progress.again(offset);
-        Step::Quiet
-    }
-
-    /// Every byte is in: checked against every SHA-256 known (the offer's, the
-    /// checksum's), then named.
-    async fn done(&mut self, route: Route, sha256: Option<String>, checksum: Option<Iq>) -> Result<(), Stop> {
-        let Some(p) = self.part.lock().await.take() else {
-            return Err(Stop::fatal(FailReason::Storage, "the file is closed"));
-        };
-        let offered = self.offered_sha256.as_deref();
-        let mut sha: Vec<&str> = offered.into_iter().collect();
-        sha.extend(sha256.as_deref().filter(|h| Some(*h) != offered));
-        let checked = Checked { md5: self.md5.as_deref(), sha256: &sha, checksum };
-        finish(self.t, self.id, p, checked, route, &self.progress, &self.landing).await
-    }
-}
-
-/// What a received stream is checked against, and the sender's question whether it
-/// arrived intact (answered once the answer is known).
-struct Checked<'a> {
-    md5: Option<&'a str>,
-    sha256: &'a [&'a str],
-    checksum: Option<Iq>,
-}
-
-/// Verifies and renames the received file (a batch's run: cuts it into its files),
-/// answers the sender's checksum, records and announces the result.
-async fn finish(
-    t: &Transfers,
-    id: i64,
-    part: Sink,
-    checked: Checked<'_>,
-    route: Route,
-    progress: &Progress,
-    landing: &Landing,
-) -> Result<(), Stop> {
-    let transferred = part.written().saturating_sub(progress.start_bytes);
-    let result = match (part, landing) {
-        (Sink::Pack(pack), Landing::Batch { batch, run }) => batch.place_pack(run, pack).await.map(Landed::Batch),
-        (Sink::Pack(_), Landing::File) => Err(Stop::fatal(FailReason::Storage, "several files for one")),
-        (Sink::File(part), landing) => match part.finish_checked(checked.md5, checked.sha256).await {
-            Ok(done) => match landing {
-                Landing::File => Ok(Landed::File(done)),
-                Landing::Batch { batch, run } => Ok(Landed::Batch(vec![batch.placed_alone(run, done)])),
-            },
-            Err(e @ VerifyError::SizeMismatch { .. }) => Err(Stop::resumable(FailReason::Protocol, e.to_string())),
-            Err(e @ VerifyError::HashMismatch { .. }) => Err(Stop::fatal(FailReason::Integrity, e.to_string())),
-            Err(e @ VerifyError::Io(_)) => Err(Stop::fatal(FailReason::Storage, e.to_string())),
-        },
-    };
-    // The sender asked whether its file arrived intact: told before anything here
-    // announces the end (a `skiff receive --count` stops right after it).
-    if let Some(request) = checked.checksum {
-        let answer = match &result {
-            Ok(_) => checksum_matches(&request),
-            Err(_) => checksum_differs(&request),
-        };
-        let _ = t.client().send(answer);
-    }
-    match result? {
-        Landed::File(done) => {
-            let _ = t.inner.store.set_local_path(id, &done.path.display().to_string());
-            t.record_completed(super::Completed {
-                id,
-                name: done.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                path: done.path.display().to_string(),
-                size: done.size,
-                bytes: transferred,
-                md5: Some(done.hashes.md5),
-                sha256: Some(done.hashes.sha256),
-                route,
-                seconds: progress.seconds(),
-                verified: done.verified,
-            });
-        }
-        Landed::Batch(placed) => {
-            if let Landing::Batch { batch, .. } = landing {
-                batch.run_done(t, placed, route, transferred);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A verified stream, in its place.
-enum Landed {
-    File(files::Finished),
-    Batch(Vec<super::batch::PlacedFile>),
-}
-
-/// Reads exactly `expected` bytes of the bytestream into the part file, then checks
-/// that nothing more follows (a lie about the size).
-/// A failed write to the part file as the machine's input: a full disk keeps the data
-/// for a resume, anything else ends the transfer.
-fn write_failed(e: std::io::Error) -> ReceiverInput {
-    match e.kind() {
-        std::io::ErrorKind::StorageFull => ReceiverInput::OutOfSpace(e.to_string()),
-        _ => ReceiverInput::WriteFailed(e.to_string()),
-    }
-}
-
-async fn read_socket(
-    mut sock: TcpStream,
-    part: &Mutex<Option<Sink>>,
-    expected: u64,
-    progress: &mut Progress,
-) -> ReceiverInput {
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut got = 0u64;
-    while got < expected {
-        let want = buf.len().min(usize::try_from(expected - got).unwrap_or(usize::MAX));
-        let n = match tokio::time::timeout(IDLE_TIMEOUT, sock.read(&mut buf[..want])).await {
-            Ok(Ok(0)) => {
-                return ReceiverInput::SocketFailed(format!(
-                    "the sender closed the stream after {got} of {expected} bytes"
-                ))
-            }
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => return ReceiverInput::SocketFailed(format!("the connection broke after {got} bytes: {e}")),
-            Err(_) => return ReceiverInput::SocketFailed(format!("no data for {} seconds", IDLE_TIMEOUT.as_secs())),
-        };
-        let mut guard = part.lock().await;
-        let Some(p) = guard.as_mut() else { return ReceiverInput::SocketFailed("the file is closed".into()) };
-        if let Err(e) = p.write(&buf[..n]).await {
-            return write_failed(e);
-        }
-        progress.update(p.written());
-        got += n as u64;
-    }
-    match tokio::time::timeout(Duration::from_secs(2), sock.read(&mut buf)).await {
-        Ok(Ok(n)) if n > 0 => ReceiverInput::SocketOverrun,
-        _ => ReceiverInput::SocketDone,
-    }
 }

@@ -8,12 +8,14 @@
 
 mod admission;
 pub mod batch;
+mod bytestream;
 mod config;
 mod driver;
 pub mod history;
 mod incoming;
 pub mod links;
 mod outgoing;
+mod receive;
 mod running;
 pub mod s5b;
 pub mod serve;

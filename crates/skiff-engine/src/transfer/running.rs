@@ -82,8 +82,8 @@ impl Transfers {
     /// Routes IQs for `sid` from `peer` to the returned receiver until the guard drops.
     pub(super) fn route(&self, sid: &str, peer: &Jid) -> RouteGuard {
         let (tx, rx) = mpsc::channel(64);
-        self.inner.routes.lock().unwrap().insert(sid.to_owned(), (peer.clone(), tx));
-        RouteGuard { t: self.clone(), sid: sid.to_owned(), rx }
+        self.inner.routes.lock().unwrap().insert(sid.to_owned(), (peer.clone(), tx.clone()));
+        RouteGuard { t: self.clone(), sids: vec![sid.to_owned()], peer: peer.clone(), tx, rx }
     }
 }
 
@@ -158,13 +158,34 @@ impl Drop for CancelGuard {
 
 pub(super) struct RouteGuard {
     pub(super) t: Transfers,
-    pub(super) sid: String,
+    sids: Vec<String>,
+    peer: Jid,
+    tx: mpsc::Sender<Iq>,
     pub(super) rx: mpsc::Receiver<Iq>,
+}
+
+impl RouteGuard {
+    /// IQs for `sid` (from the same peer) come here too, until the guard drops. A sid
+    /// another transfer routes already stays theirs.
+    pub(super) fn also(&mut self, sid: &str) {
+        if self.sids.iter().any(|s| s == sid) {
+            return;
+        }
+        let mut routes = self.t.inner.routes.lock().unwrap();
+        if routes.contains_key(sid) {
+            return;
+        }
+        routes.insert(sid.to_owned(), (self.peer.clone(), self.tx.clone()));
+        self.sids.push(sid.to_owned());
+    }
 }
 
 impl Drop for RouteGuard {
     fn drop(&mut self) {
-        self.t.inner.routes.lock().unwrap().remove(&self.sid);
+        let mut routes = self.t.inner.routes.lock().unwrap();
+        for sid in &self.sids {
+            routes.remove(sid);
+        }
     }
 }
 

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use skiff_proto::bytestreams::StreamHost;
 use skiff_proto::disco::DiscoInfoResult;
 use skiff_proto::jid::Jid;
 use skiff_proto::ns;
@@ -328,9 +327,7 @@ impl Outgoing {
             client,
             results: inputs.tx.clone(),
             progress: self.progress(0),
-            expected: None,
-            proxy_problems: Vec::new(),
-            sock: None,
+            bs: Default::default(),
             src: None,
             streaming: None,
         };

@@ -337,29 +337,6 @@ impl Sender {
         }
     }
 
-    /// Only the in-band data phase of a transfer negotiated elsewhere (a Jingle
-    /// session whose transport is XEP-0261): on Start it opens in-band stream `sid`
-    /// to `peer` and sends `length` bytes of `file` from `offset`, then ends with
-    /// Done once the close is acknowledged (no offer, no checksum step). `file.size`
-    /// is the whole file's.
-    pub fn in_band(
-        cfg: SenderConfig,
-        me: Jid,
-        peer: Jid,
-        sid: String,
-        file: FileInfo,
-        offset: u64,
-        length: u64,
-    ) -> Sender {
-        let file = FileInfo { checksum_follows: false, ..file };
-        let length = length.min(file.size.saturating_sub(offset));
-        let mut s = Sender::new(cfg, me, peer, sid, file, Duration::ZERO);
-        s.offset = offset;
-        s.length = length;
-        s.in_band_only = true;
-        s
-    }
-
     /// Starts the in-band sequence numbers at `start` instead of 0 (to test the wrap).
     #[cfg(test)]
     pub(in crate::transfer) fn set_seq_start(&mut self, start: u16) {
