@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-600}"
 shift || true
-all=(stream si bytestreams ibb oob disco dataforms upload roster stanza stream_error jid socks5 transfer negotiation hashes sm batch jingle jingle_session)
+all=(stream si bytestreams ibb oob disco dataforms upload roster stanza stream_error jid socks5 transfer negotiation hashes sm batch jingle jingle_session caps)
 targets=("${@:-${all[@]}}")
 work="${SKIFF_FUZZ_DIR:-$HOME/.cache/skiff/fuzz}"
 # Inputs longer than this are cut (XML stanzas and input sequences fit well within).

@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod bytestreams;
+pub mod caps;
 pub mod dataforms;
 pub mod dates;
 pub mod disco;

@@ -69,6 +69,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ibb", ibb),
     ("oob", oob),
     ("disco", disco),
+    ("caps", caps),
     ("dataforms", dataforms),
     ("upload", upload),
     ("roster", roster),
@@ -401,6 +402,79 @@ pub fn disco(data: &[u8]) {
             let _ = service_limit(&info);
         }
         round_trip::<DiscoItemsResult>(&el);
+    }
+}
+
+/// XEP-0115: `<c/>` round-trips; the verification string of any disco#info result does
+/// not depend on the order of its parts, and our own caps for it are refused only for a
+/// rule, never as a mismatch; a small cache fed the input's presences, answers and
+/// errors in turn asks only about caps it was given, stays within its bounds, keeps
+/// features sorted, and caches no `ver` but the SHA-1 of a well-formed answer it saw.
+pub fn caps(data: &[u8]) {
+    use crate::caps::{self, Caps, CapsCache, Rejection};
+    let (mut cache, mut good) = (CapsCache::with_limits(4, 8), HashSet::new());
+    let romeo: Jid = "romeo@montague.lit/orchard".parse().unwrap();
+    // The ver of a well-formed answer (our own caps for it are refused for a rule only).
+    let well_formed = |q: &Element| {
+        let info = DiscoInfoResult::try_from(q).ok()?;
+        let ours = caps::our_caps("n", &info);
+        match caps::check(&ours, &info) {
+            Ok(()) => caps::check_forms(q).is_ok().then_some(ours.ver),
+            Err(r) => {
+                assert_ne!(r, Rejection::Mismatch, "{}", q.to_xml());
+                None
+            }
+        }
+    };
+    for (i, el) in elements(data).into_iter().enumerate() {
+        let from = el.attr("from").and_then(|f| f.parse::<Jid>().ok()).unwrap_or_else(|| romeo.clone());
+        let c = round_trip::<Caps>(&el);
+        if let Ok(info) = DiscoInfoResult::try_from(&el) {
+            let mut mixed = info.clone();
+            mixed.identities.reverse();
+            mixed.features.reverse();
+            mixed.extensions.reverse();
+            for form in &mut mixed.extensions {
+                form.fields.reverse();
+                form.fields.iter_mut().for_each(|f| f.values.reverse());
+            }
+            assert_eq!(caps::ver_string(&mixed), caps::ver_string(&info));
+            good.extend(well_formed(&el));
+        }
+        let payloads: Vec<Element> = el.elements().cloned().collect();
+        let query = el.child("query", ns::DISCO_INFO);
+        let (asked, of) = match (el.name.as_str(), el.attr("type"), query) {
+            ("presence", kind, _) => {
+                let found = Caps::find(&payloads);
+                (cache.on_presence(&from, found.as_ref(), kind != Some("unavailable")), found)
+            }
+            ("iq", Some("result"), Some(q)) => {
+                good.extend(well_formed(q));
+                cache.on_disco_element(&from, q);
+                (None, None)
+            }
+            ("iq", Some("error"), q) => {
+                cache.on_disco_error(&from, q.and_then(|q| q.attr("node")));
+                (None, None)
+            }
+            // A bare <c/>: as a presence from Romeo.
+            _ if i == 0 => (c.as_ref().and_then(|c| cache.on_presence(&romeo, Some(c), true)), c.clone()),
+            _ => (None, None),
+        };
+        if let Some(q) = asked {
+            assert_eq!(Some(q.node), of.map(|c| c.disco_node()));
+        }
+        while let Some(q) = cache.poll_query() {
+            assert_eq!(Some(q.node), cache.caps(&q.to).map(Caps::disco_node));
+        }
+        let (vers, jids, unverified, in_flight) = cache.sizes();
+        assert!(vers <= 4 && jids <= 8 && unverified <= 8 && in_flight <= 4);
+        for (ver, features) in cache.verified() {
+            assert!(good.contains(ver), "{ver} cached for {}", el.to_xml());
+            assert!(features.windows(2).all(|w| w[0] < w[1]));
+        }
+        let features = cache.features(&from).unwrap_or_default();
+        assert!(features.windows(2).all(|w| w[0] < w[1]));
     }
 }
 
