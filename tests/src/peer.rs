@@ -123,3 +123,36 @@ pub fn random_file(dir: &std::path::Path, name: &str, size: u64, seed: u64) -> s
 pub fn sha256_file(path: &std::path::Path) -> String {
     skiff_engine::files::hash_file_blocking(path, None).expect("hash").sha256
 }
+
+/// Sends `path` from `from` to `to` and checks both ends: event, route, bytes, history.
+pub async fn check_transfer(from: &mut Peer, to: &mut Peer, path: &std::path::Path, route: &str) {
+    let id = from.transfers.send_file(&to.jid.bare(), path, None).await.unwrap();
+    let sent = from.finished(id, 300).await;
+    let got = to.next_finished(300).await;
+    let skiff_engine::Event::TransferCompleted { route: r, sha256, size, .. } = &sent else {
+        panic!("sender: {sent:?}")
+    };
+    assert_eq!(r, route, "sender's route for {}", path.display());
+    let skiff_engine::Event::TransferCompleted { path: out, sha256: sha_in, route: r_in, id: in_id, .. } = &got else {
+        panic!("receiver: {got:?}")
+    };
+    assert_eq!(r_in, route);
+    let want = sha256_file(path);
+    assert_eq!(sha256, &want);
+    assert_eq!(sha_in, &want);
+    assert_eq!(sha256_file(std::path::Path::new(out)), want, "bytes on disk");
+    assert_eq!(std::fs::metadata(out).unwrap().len(), *size);
+    assert!(!std::path::Path::new(&format!("{out}.part")).exists());
+    let rec = to.transfers.store().get(*in_id).unwrap();
+    assert_eq!(
+        (rec.state, rec.direction, rec.route.map(|r| r.as_str())),
+        (skiff_engine::store::TransferState::Completed, skiff_engine::store::Direction::Incoming, Some(route))
+    );
+    assert_eq!(rec.sha256.as_deref(), Some(want.as_str()));
+    assert_eq!(rec.bytes_done, *size);
+    let rec = from.transfers.store().get(id).unwrap();
+    assert_eq!(
+        (rec.state, rec.route.map(|r| r.as_str())),
+        (skiff_engine::store::TransferState::Completed, Some(route))
+    );
+}

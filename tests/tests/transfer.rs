@@ -2,10 +2,10 @@
 //! SOCKS5 through Prosody's proxy65, in-band), several sizes, checked byte for byte
 //! and in the SQLite history of both ends.
 
-use skiff_engine::store::{Direction, HistoryQuery, TransferState};
+use skiff_engine::store::{HistoryQuery, TransferState};
 use skiff_engine::transfer::Method;
 use skiff_engine::Event;
-use skiff_tests::peer::{random_file, sha256_file, Peer};
+use skiff_tests::peer::{check_transfer, random_file, sha256_file, Peer};
 use skiff_tests::{Prosody, ProsodyOptions};
 
 fn server(users: &[&str]) -> Prosody {
@@ -16,34 +16,6 @@ fn server(users: &[&str]) -> Prosody {
         ..ProsodyOptions::default()
     })
     .unwrap()
-}
-
-/// Sends `path` from `from` to `to` and checks both ends: event, route, bytes, history.
-async fn check_transfer(from: &mut Peer, to: &mut Peer, path: &std::path::Path, route: &str) {
-    let id = from.transfers.send_file(&to.jid.bare(), path, None).await.unwrap();
-    let sent = from.finished(id, 300).await;
-    let got = to.next_finished(300).await;
-    let Event::TransferCompleted { route: r, sha256, size, .. } = &sent else { panic!("sender: {sent:?}") };
-    assert_eq!(r, route, "sender's route for {}", path.display());
-    let Event::TransferCompleted { path: out, sha256: sha_in, route: r_in, id: in_id, .. } = &got else {
-        panic!("receiver: {got:?}")
-    };
-    assert_eq!(r_in, route);
-    let want = sha256_file(path);
-    assert_eq!(sha256, &want);
-    assert_eq!(sha_in, &want);
-    assert_eq!(sha256_file(std::path::Path::new(out)), want, "bytes on disk");
-    assert_eq!(std::fs::metadata(out).unwrap().len(), *size);
-    assert!(!std::path::Path::new(&format!("{out}.part")).exists());
-    let rec = to.transfers.store().get(*in_id).unwrap();
-    assert_eq!(
-        (rec.state, rec.direction, rec.route.map(|r| r.as_str())),
-        (TransferState::Completed, Direction::Incoming, Some(route))
-    );
-    assert_eq!(rec.sha256.as_deref(), Some(want.as_str()));
-    assert_eq!(rec.bytes_done, *size);
-    let rec = from.transfers.store().get(id).unwrap();
-    assert_eq!((rec.state, rec.route.map(|r| r.as_str())), (TransferState::Completed, Some(route)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

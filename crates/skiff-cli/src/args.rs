@@ -99,6 +99,11 @@ pub(crate) enum Command {
         /// when the contact is offline or none of their clients takes SI offers.
         #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
         method: MethodArg,
+        /// Which signalling sets the transfer up: auto = Jingle file transfer for a
+        /// client that takes it and is not Skiff, else SI; si or jingle force one
+        /// (with --method s5b or ibb as the transport).
+        #[arg(long, value_enum, default_value_t = ProtocolArg::Auto)]
+        protocol: ProtocolArg,
         /// With auto: never fall back to HTTP upload.
         #[arg(long)]
         no_upload: bool,
@@ -164,6 +169,15 @@ pub(crate) enum Command {
         #[arg(long)]
         by_upload: bool,
     },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProtocolArg {
+    Auto,
+    /// XEP-0096 SI file transfer.
+    Si,
+    /// XEP-0234 Jingle file transfer.
+    Jingle,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -254,8 +268,15 @@ pub(crate) fn transfer_config(cli: &Cli) -> Result<TransferConfig> {
     cfg.streamhost_addrs = cli.streamhost_addrs.clone();
     cfg.http_ca_file = cli.ca_file.clone();
     match &cli.command {
-        Command::Send { method, proxy, no_direct, no_proxy, ibb_block_size, no_upload, one_by_one, .. } => {
+        Command::Send {
+            method, protocol, proxy, no_direct, no_proxy, ibb_block_size, no_upload, one_by_one, ..
+        } => {
             cfg.batches = !one_by_one;
+            cfg.protocol = match protocol {
+                ProtocolArg::Auto => None,
+                ProtocolArg::Si => Some(skiff_proto::transfer::Protocol::Si),
+                ProtocolArg::Jingle => Some(skiff_proto::transfer::Protocol::Jingle),
+            };
             cfg.methods = match method {
                 MethodArg::S5b => vec![Method::S5b],
                 MethodArg::Ibb => vec![Method::Ibb],

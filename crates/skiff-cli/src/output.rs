@@ -67,9 +67,12 @@ impl Bars {
                 };
                 let _ = multi.println(format!("#{id} {direction} {name} ({size}) {arrow} {peer}"));
             }
-            Event::TransferStarted { id, route, .. } => {
+            Event::TransferStarted { id, route, protocol, .. } => {
                 if let Some(b) = self.bars.get(id) {
-                    b.set_message(format!("[{route}]"));
+                    match protocol {
+                        Some(p) => b.set_message(format!("[{p} {route}]")),
+                        None => b.set_message(format!("[{route}]")),
+                    }
                 }
             }
             Event::TransferProgress { id, bytes, total, .. } => {

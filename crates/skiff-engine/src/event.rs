@@ -141,7 +141,14 @@ pub enum Event {
         files: Option<u64>,
     },
     /// Data starts to flow over `route` (`s5b-direct`, `s5b-proxy`, `ibb`).
-    TransferStarted { id: i64, route: crate::store::Route, streamhost: Option<String>, offset: u64 },
+    TransferStarted {
+        id: i64,
+        route: crate::store::Route,
+        /// The signalling that set it up (none for links and uploads).
+        protocol: Option<crate::store::Protocol>,
+        streamhost: Option<String>,
+        offset: u64,
+    },
     /// Progress, at most about ten times a second per transfer.
     TransferProgress { id: i64, bytes: u64, total: u64, bytes_per_sec: u64 },
     /// Done and verified. `bytes` counts what travelled in this attempt.

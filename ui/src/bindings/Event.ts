@@ -3,6 +3,7 @@ import type { Contact } from "./Contact";
 import type { Direction } from "./Direction";
 import type { FailReason } from "./FailReason";
 import type { FatalCode } from "./FatalCode";
+import type { Protocol } from "./Protocol";
 import type { Route } from "./Route";
 import type { Show } from "./Show";
 import type { Untrusted } from "./Untrusted";
@@ -12,7 +13,11 @@ export type Event = { "type": "connecting", attempt: number, } | { "type": "onli
 /**
  * A batch of this many files; `None` for a single file.
  */
-files: number | null, } | { "type": "transfer_started", id: number, route: Route, streamhost: string | null, offset: number, } | { "type": "transfer_progress", id: number, bytes: number, total: number, bytes_per_sec: number, } | { "type": "transfer_completed", id: number, name: string, path: string, size: number, bytes: number, sha256: string, route: Route, seconds: number, 
+files: number | null, } | { "type": "transfer_started", id: number, route: Route, 
+/**
+ * The signalling that set it up (none for links and uploads).
+ */
+protocol: Protocol | null, streamhost: string | null, offset: number, } | { "type": "transfer_progress", id: number, bytes: number, total: number, bytes_per_sec: number, } | { "type": "transfer_completed", id: number, name: string, path: string, size: number, bytes: number, sha256: string, route: Route, seconds: number, 
 /**
  * How the content was checked; `none` = "received, not verified" (only the
  * size matched), which the shells must say instead of a plain "completed".

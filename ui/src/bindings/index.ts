@@ -17,6 +17,7 @@ export type * from "./IdArgs";
 export type * from "./Language";
 export type * from "./Method";
 export type * from "./PickFolderArgs";
+export type * from "./Protocol";
 export type * from "./RecordActions";
 export type * from "./RememberedView";
 export type * from "./ResourcePresence";

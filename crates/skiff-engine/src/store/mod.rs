@@ -20,7 +20,7 @@ mod settings;
 mod tests;
 
 pub use records::*;
-pub use skiff_proto::transfer::{FailReason, Route};
+pub use skiff_proto::transfer::{FailReason, Protocol, Route};
 pub use skiff_proto::vocab::UnknownValue;
 
 /// The schema, one step per version; never edit a released step, append a new one.
@@ -58,6 +58,9 @@ const MIGRATION_STEPS: &[M<'static>] = &[
          ALTER TABLE transfers ADD COLUMN rel_path TEXT;
          CREATE INDEX transfers_parent ON transfers (parent);",
     ),
+    // The signalling that set the transfer up (`Protocol`: si, jingle); NULL before
+    // it started, and for links and uploads.
+    M::up("ALTER TABLE transfers ADD COLUMN protocol TEXT;"),
 ];
 
 /// The migrations applied by [`Store::open`].
@@ -65,7 +68,7 @@ pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRAT
 
 /// The columns of [`TransferRecord`], in the order `record_from_row` reads them.
 const COLUMNS: &str = "id, sid, direction, account, peer_jid, file_name, local_path, size, md5, sha256, date, \
-    description, route, streamhost, state, bytes_done, error, created_at, updated_at, finished_at, \"offset\", attempts, url, verified, fail_reason, parent, files, rel_path";
+    description, route, streamhost, state, bytes_done, error, created_at, updated_at, finished_at, \"offset\", attempts, url, verified, fail_reason, parent, files, rel_path, protocol";
 
 /// Why the history could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -343,6 +346,12 @@ impl Store {
     pub fn set_route(&self, id: i64, route: Route, streamhost: Option<&str>) -> Result<(), StoreError> {
         let sql = "UPDATE transfers SET route = ?2, streamhost = ?3, updated_at = ?4 WHERE id = ?1";
         self.update(id, sql, params![id, Wire(route), streamhost, now_ms()])
+    }
+
+    /// Records the signalling that set the transfer up.
+    pub fn set_protocol(&self, id: i64, protocol: Protocol) -> Result<(), StoreError> {
+        let sql = "UPDATE transfers SET protocol = ?2, updated_at = ?3 WHERE id = ?1";
+        self.update(id, sql, params![id, Wire(protocol), now_ms()])
     }
 
     /// Records the hashes; `None` leaves that column as it is.

@@ -166,6 +166,8 @@ pub struct TransferRecord {
     pub files: Option<u64>,
     /// For a file of a batch: its path inside the batch (`photos/2024/a.jpg`).
     pub rel_path: Option<String>,
+    /// The signalling that set it up (SI or Jingle), once it started.
+    pub protocol: Option<Protocol>,
 }
 
 /// What [`Store::insert`] needs; the rest starts empty.
@@ -262,6 +264,8 @@ pub(super) fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TransferRecord> {
         parent: r.get(25)?,
         files: r.get::<_, Option<i64>>(26)?.and_then(|v| u64::try_from(v).ok()),
         rel_path: r.get(27)?,
+        // A value this version does not know reads as none.
+        protocol: r.get::<_, Option<String>>(28)?.and_then(|v| v.parse().ok()),
     })
 }
 

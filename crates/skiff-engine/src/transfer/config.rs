@@ -59,6 +59,9 @@ pub struct TransferConfig {
     pub use_proxy: bool,
     /// Allowed methods in preference order.
     pub methods: Vec<Method>,
+    /// The signalling for files sent to a client: `None` picks per client (Jingle for
+    /// a client that takes Jingle file transfer but is not Skiff, else SI).
+    pub protocol: Option<skiff_proto::transfer::Protocol>,
     /// Largest in-band block we ask for from another Skiff (the peer may make us step
     /// down; other clients get 4096). Default [`DEFAULT_IBB_BLOCK`].
     pub ibb_block_size: u16,
@@ -105,6 +108,7 @@ impl TransferConfig {
             use_direct: true,
             use_proxy: true,
             methods: vec![Method::S5b, Method::Ibb],
+            protocol: None,
             ibb_block_size: DEFAULT_IBB_BLOCK,
             ibb_window: 16,
             offer_timeout: Duration::from_secs(300),

@@ -154,6 +154,7 @@ mod tests {
             parent: None,
             files: None,
             rel_path: None,
+            protocol: None,
         }
     }
 

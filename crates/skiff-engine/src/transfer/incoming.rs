@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use skiff_proto::jid::Jid;
-use skiff_proto::si::FileOffer;
+use skiff_proto::si::FileInfo;
 use skiff_proto::stanza::{Condition, Iq, IqKind, StanzaError};
 use skiff_proto::transfer::{Receiver, ReceiverAction, ReceiverConfig, ReceiverInput};
 use tokio::sync::{mpsc, Mutex};
@@ -38,7 +38,7 @@ pub(super) async fn offer_loop(t: Transfers, mut rx: mpsc::Receiver<Iq>) {
 }
 
 /// The outcome of the decision about an offer.
-enum Decided {
+pub(super) enum Decided {
     Accepted {
         id: i64,
         final_path: PathBuf,
@@ -58,7 +58,7 @@ async fn receive(t: Transfers, mut m: Receiver, clock: Clock) {
     let offer = m.offer().clone();
     let from = m.peer().clone();
     let name = files::sanitize_file_name(&offer.file.name);
-    let decided = match prepare(&t, &offer, &from, &name).await {
+    let decided = match prepare(&t, &offer.sid, &offer.file, &from, &name).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!("offer of {name} from {from}: {e}");
@@ -112,9 +112,14 @@ pub(super) fn refuse(t: &Transfers, m: &mut Receiver, clock: &Clock, error: Opti
 }
 
 /// Records the offer, announces it and waits for the decision. `None` when declined.
-async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Result<Decided, super::TransferError> {
+pub(super) async fn prepare(
+    t: &Transfers,
+    sid: &str,
+    f: &FileInfo,
+    from: &Jid,
+    name: &str,
+) -> Result<Decided, super::TransferError> {
     let store = &t.inner.store;
-    let f = &offer.file;
     // The gate first, in memory only (strangers, the caps on offers waiting for an
     // answer), so that a flood of offers costs no history lookup. A new offer keeps
     // its place until it is answered; a resumption gives it back below. (A resumption
@@ -124,16 +129,16 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
         Ok(slot) => slot,
         Err(r) => return Ok(Decided::Refused(r)),
     };
-    let resume = earlier_part(t, offer, from, name)?;
+    let resume = earlier_part(t, f, from, name)?;
     // A resumption of one accepted before does not ask again, nor wait.
     let _slot = if resume.is_some() { None } else { slot };
     let id = match &resume {
         Some((id, _, have)) => {
-            store.start_attempt(*id, &offer.sid, &from.to_string(), *have)?;
+            store.start_attempt(*id, sid, &from.to_string(), *have)?;
             store.set_state(*id, TransferState::Offered, None)?;
             *id
         }
-        None => record_offer(t, offer, from, name)?,
+        None => record_offer(t, sid, f, from, name)?,
     };
     // Ready for an answer before anyone can see the offer.
     let asked = if resume.is_none() { t.ask(id) } else { None };
@@ -167,11 +172,10 @@ async fn prepare(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Re
 /// goes, what is there): resumed rather than asked about again.
 fn earlier_part(
     t: &Transfers,
-    offer: &FileOffer,
+    f: &FileInfo,
     from: &Jid,
     name: &str,
 ) -> Result<Option<(i64, PathBuf, u64)>, super::TransferError> {
-    let f = &offer.file;
     if !f.range {
         return Ok(None);
     }
@@ -186,10 +190,9 @@ fn earlier_part(
 }
 
 /// A new incoming offer in the history.
-fn record_offer(t: &Transfers, offer: &FileOffer, from: &Jid, name: &str) -> Result<i64, super::TransferError> {
-    let f = &offer.file;
+fn record_offer(t: &Transfers, sid: &str, f: &FileInfo, from: &Jid, name: &str) -> Result<i64, super::TransferError> {
     Ok(t.inner.store.insert(&NewTransfer {
-        sid: offer.sid.clone(),
+        sid: sid.to_owned(),
         direction: Direction::Incoming,
         account: t.inner.account.clone(),
         peer_jid: from.to_string(),
@@ -270,6 +273,7 @@ pub(super) async fn drive(
         reader: None,
         all_in: None,
         placed: None,
+        protocol: skiff_proto::transfer::Protocol::Si,
     };
     let first = ReceiverInput::Accept { offset };
     let mut result = driver::run(&mut m, &mut d, first, &clock, &mut cancel, &mut inputs, Some(&mut route)).await;

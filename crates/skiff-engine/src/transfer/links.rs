@@ -422,7 +422,7 @@ async fn fetch(
             files::check_free_space(dir, n.saturating_sub(offset)).map_err(|e| Broken::lost(FailReason::Storage, e))?;
         }
     }
-    t.record_started(id, Route::Oob, None, offset);
+    t.record_started(id, super::Started { route: Route::Oob, protocol: None, streamhost: None, offset });
     let expected = size.unwrap_or(UNKNOWN_SIZE_CAP);
     let part = if have > 0 || offset > 0 {
         PartFile::resume(final_path, offset, expected).await

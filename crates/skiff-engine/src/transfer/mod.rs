@@ -13,6 +13,7 @@ mod config;
 mod driver;
 pub mod history;
 mod incoming;
+mod jingle;
 pub mod links;
 mod outgoing;
 mod receive;
@@ -44,7 +45,7 @@ pub use config::{
     AcceptPolicy, SendMethod, StrangerPolicy, TransferConfig, TransferError, DEFAULT_IBB_BLOCK, MAX_PENDING,
     MAX_PENDING_PER_PEER,
 };
-use running::{AbortOnDrop, CancelGuard, Completed, Progress};
+use running::{AbortOnDrop, CancelGuard, Completed, Progress, Started};
 pub use s5b::StreamhostServer;
 pub use settings::{SettingsError, TransferSettings};
 
@@ -126,11 +127,8 @@ impl Transfers {
             prehash_slots: Arc::new(tokio::sync::Semaphore::new(1)),
             batches: batch::Registry::default(),
         });
-        client.add_feature(ns::SI_FILE_TRANSFER);
-        // XEP-0300 SHA-256 in offers, and the checksum after the data.
-        client.add_feature(ns::HASHES);
-        client.add_feature("urn:xmpp:hash-function-text-names:sha-256");
-        client.add_feature(ns::SKIFF_CHECKSUM);
+        advertise(&client);
+        let jingles = client.handle_iqs("jingle", ns::JINGLE);
         let offers = client.handle_iqs("si", ns::SI);
         let bytestreams = client.handle_iqs("query", ns::BYTESTREAMS);
         let ibb_open = client.handle_iqs("open", ns::IBB);
@@ -143,6 +141,7 @@ impl Transfers {
         let manifests = client.handle_iqs("batch", skiff_proto::batch::NS);
         let t = Transfers { inner };
         tokio::spawn(incoming::offer_loop(t.clone(), offers));
+        tokio::spawn(jingle::jingle_loop(t.clone(), jingles));
         tokio::spawn(batch::manifest_loop(t.clone(), manifests));
         for rx in [bytestreams, ibb_open, ibb_data, ibb_close, checksums] {
             tokio::spawn(route_loop(t.clone(), rx));
@@ -459,6 +458,20 @@ impl Transfers {
     }
 }
 
+/// What the engine takes, in our disco#info: SI and Jingle file transfer, the
+/// hashes in offers and the checksum after the data.
+fn advertise(client: &Client) {
+    client.add_feature(ns::SI_FILE_TRANSFER);
+    // XEP-0300 SHA-256 in offers, and the checksum after the data.
+    client.add_feature(ns::HASHES);
+    client.add_feature("urn:xmpp:hash-function-text-names:sha-256");
+    client.add_feature(ns::SKIFF_CHECKSUM);
+    // Jingle file transfer over SOCKS5 and in-band (XEP-0166/0234/0260/0261).
+    for feature in [ns::JINGLE, ns::JINGLE_FT5, ns::JINGLE_S5B, ns::JINGLE_IBB] {
+        client.add_feature(feature);
+    }
+}
+
 /// Remembers that the account signs in with SCRAM, so that later sign-ins refuse a
 /// server offering only PLAIN (a downgrade).
 async fn remember_sign_ins(t: Transfers, mut events: tokio::sync::broadcast::Receiver<Event>) {
@@ -476,19 +489,21 @@ async fn remember_sign_ins(t: Transfers, mut events: tokio::sync::broadcast::Rec
 /// Hands bytestreams and IBB requests to the transfer they belong to.
 async fn route_loop(t: Transfers, mut rx: mpsc::Receiver<Iq>) {
     while let Some(iq) = rx.recv().await {
+        if let Err(unrouted) = t.deliver(iq).await {
+            let _ = t.inner.client.send(skiff_proto::transfer::no_such_stream(&unrouted));
+        }
+    }
+}
+
+impl Transfers {
+    /// Gives a request to the transfer routing its `sid` from its sender; back when
+    /// there is none.
+    async fn deliver(&self, iq: Iq) -> Result<(), Iq> {
         let sid = iq.request_payload().and_then(|p| p.attr("sid")).unwrap_or_default().to_owned();
-        let route = t.inner.routes.lock().unwrap().get(&sid).cloned();
-        let deliver = match route {
-            Some((peer, tx)) if iq.from.as_ref() == Some(&peer) => Some(tx),
-            _ => None,
-        };
-        let unrouted = match deliver {
-            Some(tx) => match tx.send(iq).await {
-                Ok(()) => continue,
-                Err(e) => e.0,
-            },
-            None => iq,
-        };
-        let _ = t.inner.client.send(skiff_proto::transfer::no_such_stream(&unrouted));
+        let route = self.inner.routes.lock().unwrap().get(&sid).cloned();
+        match route {
+            Some((peer, tx)) if iq.from.as_ref() == Some(&peer) => tx.send(iq).await.map_err(|e| e.0),
+            _ => Err(iq),
+        }
     }
 }

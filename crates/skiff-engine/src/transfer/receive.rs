@@ -113,6 +113,8 @@ pub(super) struct ReceiveDriver<'a, I> {
     pub(super) all_in: Option<(Route, Option<String>, Option<Iq>)>,
     /// Jingle: the file checked and in its place (Verify), recorded at Done.
     pub(super) placed: Option<(Landed, u64)>,
+    /// The signalling this stream came by.
+    pub(super) protocol: skiff_proto::transfer::Protocol,
     pub(super) landing: Landing,
 }
 
@@ -305,7 +307,8 @@ impl<I: ReceiveInput> ReceiveDriver<'_, I> {
             }
         }
         drop(guard);
-        self.t.record_started(self.id, route, streamhost, offset);
+        let protocol = Some(self.protocol);
+        self.t.record_started(self.id, super::Started { route, protocol, streamhost, offset });
         self.progress = self.progress.again(offset);
         Step::Quiet
     }

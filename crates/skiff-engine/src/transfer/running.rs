@@ -33,12 +33,16 @@ impl Transfers {
 
     /// Records that the data of transfer `id` starts to flow over `route`, then
     /// announces it.
-    pub(super) fn record_started(&self, id: i64, route: crate::store::Route, streamhost: Option<String>, offset: u64) {
+    pub(super) fn record_started(&self, id: i64, started: super::Started) {
+        let super::Started { route, protocol, streamhost, offset } = started;
         let store = &self.inner.store;
         let _ = store.set_route(id, route, streamhost.as_deref());
+        if let Some(p) = protocol {
+            let _ = store.set_protocol(id, p);
+        }
         let _ = store.set_state(id, TransferState::Active, None);
         let _ = store.set_progress(id, offset);
-        self.emit(Event::TransferStarted { id, route, streamhost, offset });
+        self.emit(Event::TransferStarted { id, route, protocol, streamhost, offset });
     }
 
     /// Records a finished transfer (hashes when known, all bytes done, completed),
@@ -85,6 +89,14 @@ impl Transfers {
         self.inner.routes.lock().unwrap().insert(sid.to_owned(), (peer.clone(), tx.clone()));
         RouteGuard { t: self.clone(), sids: vec![sid.to_owned()], peer: peer.clone(), tx, rx }
     }
+}
+
+/// How a transfer's data phase began: [`Transfers::record_started`].
+pub(super) struct Started {
+    pub(super) route: crate::store::Route,
+    pub(super) protocol: Option<crate::store::Protocol>,
+    pub(super) streamhost: Option<String>,
+    pub(super) offset: u64,
 }
 
 /// What [`Transfers::record_completed`] records and announces.

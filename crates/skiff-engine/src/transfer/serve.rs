@@ -210,7 +210,7 @@ async fn respond(
         let mut started = s.started.lock().unwrap();
         if !*started {
             *started = true;
-            s.t.record_started(s.id, Route::Oob, None, offset);
+            s.t.record_started(s.id, super::Started { route: Route::Oob, protocol: None, streamhost: None, offset });
         }
     }
     let (parts, _) = resp.into_parts();

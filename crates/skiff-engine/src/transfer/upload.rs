@@ -215,7 +215,10 @@ impl Transfers {
         let (service, slot) = self.upload_slot(name, size).await?;
         let put = check_url(&slot.put_url).map_err(fail(FailReason::Policy))?;
         let get = check_url(&slot.get_url).map_err(fail(FailReason::Policy))?;
-        self.record_started(id, Route::Upload, Some(service.to_string()), 0);
+        self.record_started(
+            id,
+            super::Started { route: Route::Upload, protocol: None, streamhost: Some(service.to_string()), offset: 0 },
+        );
         self.put(id, path, size, put, &slot.put_headers).await?;
         let oob = XOob { url: get.to_string(), desc: description };
         let msg = Message {

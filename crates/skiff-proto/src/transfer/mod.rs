@@ -100,6 +100,19 @@ impl Method {
 
 crate::wire_enum!(Method, "method", { S5b => "s5b", Ibb => "ibb" });
 
+/// The signalling that set a transfer up: XEP-0096 SI file transfer, or XEP-0234
+/// Jingle file transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum Protocol {
+    Si,
+    Jingle,
+}
+
+crate::wire_enum!(Protocol, "protocol", { Si => "si", Jingle => "jingle" });
+
 /// The way the bytes actually travelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

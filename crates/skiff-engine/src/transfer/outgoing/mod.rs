@@ -23,10 +23,12 @@ use crate::session::Client;
 use crate::store::{Direction, NewTransfer, Route, TransferState};
 
 mod hashing;
+mod jingle;
 mod send;
 
 pub(super) use hashing::{hash_ahead, SharedHashes};
 use hashing::{offer_hashes, HashJob};
+pub(super) use jingle::session_config;
 use send::SendDriver;
 
 struct Outgoing {
@@ -45,6 +47,8 @@ struct Outgoing {
     sha256: Option<String>,
     /// The receiver confirms a checksum sent after the data (a Skiff).
     checksum: bool,
+    /// Set up by Jingle file transfer (else SI).
+    jingle: bool,
     description: Option<String>,
     hashes: HashJob,
     /// A stream of a batch: what it carries and where it stands in the batch; its
@@ -115,6 +119,7 @@ pub(in crate::transfer) async fn send_run(
         md5,
         sha256,
         checksum: true,
+        jingle: false,
         description: None,
         hashes: HashJob::new(job),
         pack: Some(run),
@@ -137,14 +142,11 @@ pub(super) async fn start(
         |e: std::io::Error| TransferError::Source { path: path.display().to_string(), reason: e.to_string() };
     let meta = files::file_meta(path).map_err(source_err)?;
     let path = std::fs::canonicalize(path).map_err(source_err)?;
-    let Peer { jid: target, skiff: skiff_peer, checksum, .. } = pick_resource(&t, to).await?;
+    let (Peer { jid: target, skiff: skiff_peer, checksum, .. }, jingle) = jingle::pick(&t, to).await?;
     let (md5, sha256, hashes) = offer_hashes(&t, &path, &meta).await?;
     let sid = random_sid();
     // One attempt at a time per record (a manual resume may race the automatic one).
-    let claim = match resume_id {
-        Some(id) => Some(t.claim(id).ok_or(TransferError::AlreadyActive(id))?),
-        None => None,
-    };
+    let claim = resume_id.map(|id| t.claim(id).ok_or(TransferError::AlreadyActive(id))).transpose()?;
     let new = NewTransfer {
         sid: sid.clone(),
         direction: Direction::Outgoing,
@@ -174,6 +176,7 @@ pub(super) async fn start(
         md5,
         sha256,
         checksum,
+        jingle,
         description,
         hashes: HashJob::new(hashes),
         pack: None,
@@ -220,6 +223,10 @@ pub(in crate::transfer) struct Peer {
     pub(in crate::transfer) checksum: bool,
     /// Takes batches ([`skiff_proto::batch`]).
     pub(in crate::transfer) batches: bool,
+    /// Takes SI file transfer (XEP-0096).
+    pub(in crate::transfer) si: bool,
+    /// Takes Jingle file transfer (XEP-0234) over a transport we have.
+    pub(in crate::transfer) jingle: bool,
 }
 
 /// The full JID to offer to: `to` itself when it has a resource, else the online
@@ -251,17 +258,20 @@ pub(in crate::transfer) async fn pick_resource(t: &Transfers, to: &Jid) -> Resul
         }
         let info = info.ok().flatten().and_then(|el| DiscoInfoResult::try_from(&el).ok());
         match info {
-            Some(i) if i.has_feature(ns::SI_FILE_TRANSFER) => {
+            Some(i) if i.has_feature(ns::SI_FILE_TRANSFER) || jingle::takes_jingle(&i) => {
                 return Ok(Peer {
                     jid: full.clone(),
                     skiff: i.identities.iter().any(|id| id.name.as_deref() == Some("Skiff")),
                     checksum: i.has_feature(ns::SKIFF_CHECKSUM),
                     batches: i.has_feature(skiff_proto::batch::NS),
+                    si: i.has_feature(ns::SI_FILE_TRANSFER),
+                    jingle: jingle::takes_jingle(&i),
                 });
             }
             // A full JID that does not answer disco: try anyway, the offer will tell.
             None if !to.is_bare() => {
-                return Ok(Peer { jid: full.clone(), skiff: false, checksum: false, batches: false })
+                let jid = full.clone();
+                return Ok(Peer { jid, skiff: false, checksum: false, batches: false, si: true, jingle: false });
             }
             _ => {}
         }
@@ -290,8 +300,11 @@ impl Outgoing {
         }
     }
 
-    /// Drives the sans-IO [`Sender`] machine with a [`SendDriver`].
+    /// Drives the sans-IO [`Sender`] machine (or a Jingle session) with a [`SendDriver`].
     async fn transfer(&self, cancel: &mut super::CancelGuard) -> Result<(), Stop> {
+        if self.jingle {
+            return self.transfer_jingle(cancel).await;
+        }
         let cfg = self.t.cfg();
         let client = self.t.inner.client.clone();
         let me = client.jid().ok_or_else(|| Stop::resumable(FailReason::Offline, "signed out"))?;

@@ -3,6 +3,7 @@
 //! shared [`Bytestream`]; the file side (reading, the socket copy, the end) is here.
 
 use skiff_proto::jingle::{JingleAction, JingleInput, JingleSession};
+use skiff_proto::transfer::Protocol;
 
 use super::*;
 use crate::transfer::bytestream::Bytestream;
@@ -164,7 +165,8 @@ impl<I: SendInput> SendDriver<'_, I> {
     /// The data starts to flow over `route`: recorded; in-band reads the file here.
     async fn started(&mut self, route: Route, streamhost: Option<String>, offset: u64) -> Step<I> {
         let o = self.o;
-        o.t.record_started(o.id, route, streamhost, offset);
+        let protocol = Some(if o.jingle { Protocol::Jingle } else { Protocol::Si });
+        o.t.record_started(o.id, crate::transfer::Started { route, protocol, streamhost, offset });
         self.progress = o.progress(offset);
         if route == Route::Ibb {
             match o.open_source(offset).await {

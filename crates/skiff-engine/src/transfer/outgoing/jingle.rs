@@ -1,0 +1,84 @@
+//! Sending by Jingle file transfer (XEP-0234): which clients get it, and the session
+//! run by the same [`SendDriver`] as SI.
+
+use skiff_proto::jingle::{ft, JingleConfig, JingleInput, JingleSession};
+use skiff_proto::transfer::{Protocol, INTEROP_BLOCK_SIZE};
+
+use super::*;
+use crate::transfer::{CancelGuard, TransferConfig};
+
+/// A client that takes Jingle file transfer over a transport Skiff has.
+pub(in crate::transfer) fn takes_jingle(info: &DiscoInfoResult) -> bool {
+    info.has_feature(ns::JINGLE)
+        && info.has_feature(ns::JINGLE_FT5)
+        && (info.has_feature(ns::JINGLE_S5B) || info.has_feature(ns::JINGLE_IBB))
+}
+
+/// Whether a file to `peer` goes by Jingle: as the settings force, or (`None`) for a
+/// client that takes Jingle and is not Skiff (between Skiffs SI carries Skiff's own
+/// extensions: batches, the confirmed checksum). A forced protocol the client does
+/// not take is an error.
+pub(in crate::transfer) fn chosen(cfg: &TransferConfig, peer: &Peer) -> Result<bool, TransferError> {
+    match cfg.protocol {
+        Some(Protocol::Jingle) if peer.jingle => Ok(true),
+        Some(Protocol::Si) if peer.si => Ok(false),
+        Some(p) => {
+            Err(TransferError::Other(format!("{} does not take {} file transfer", peer.jid, p.as_str().to_uppercase())))
+        }
+        None => Ok(peer.jingle && (!peer.si || !peer.skiff)),
+    }
+}
+
+/// The client to send to, and whether it gets Jingle.
+pub(super) async fn pick(t: &Transfers, to: &Jid) -> Result<(Peer, bool), TransferError> {
+    let peer = pick_resource(t, to).await?;
+    let jingle = chosen(&t.cfg(), &peer)?;
+    Ok((peer, jingle))
+}
+
+/// The session's settings from the engine's.
+pub(in crate::transfer) fn session_config(cfg: &TransferConfig, skiff_peer: bool) -> JingleConfig {
+    JingleConfig {
+        methods: cfg.methods.clone(),
+        // Other clients take the XEP's recommended block size; another Skiff more.
+        ibb_block_size: if skiff_peer { cfg.ibb_block_size } else { INTEROP_BLOCK_SIZE },
+        ibb_window: cfg.ibb_window,
+        offer_timeout: cfg.offer_timeout,
+        ..JingleConfig::default()
+    }
+}
+
+impl Outgoing {
+    /// Drives a sending Jingle session with a [`SendDriver`].
+    pub(super) async fn transfer_jingle(&self, cancel: &mut CancelGuard) -> Result<(), Stop> {
+        let cfg = self.t.cfg();
+        let client = self.t.inner.client.clone();
+        let me = client.jid().ok_or_else(|| Stop::resumable(FailReason::Offline, "signed out"))?;
+        let mut file = ft::File {
+            name: Some(self.name.clone()),
+            size: Some(self.size),
+            date: Some(self.date.clone()),
+            desc: self.description.clone(),
+            ..Default::default()
+        };
+        file.hashes.extend(self.sha256.as_deref().and_then(skiff_proto::hashes::Hash::sha256_from_hex));
+        let clock = Clock::new();
+        let jcfg = session_config(&cfg, self.skiff_peer);
+        let mut m = JingleSession::offer(jcfg, me.clone(), self.target.clone(), self.sid.clone(), file);
+        // The receiver's requests (accept, transport-info, the end) come by the sid.
+        let mut route = self.t.route(&self.sid, &self.target);
+        let mut inputs = Inputs::new();
+        let mut d = SendDriver {
+            o: self,
+            cfg,
+            me,
+            client,
+            results: inputs.tx.clone(),
+            progress: self.progress(0),
+            bs: Default::default(),
+            src: None,
+            streaming: None,
+        };
+        driver::run(&mut m, &mut d, JingleInput::Start, &clock, cancel, &mut inputs, Some(&mut route)).await
+    }
+}
