@@ -378,6 +378,35 @@ describe('MockBackend', () => {
     }
   });
 
+  it('gives each started transfer its protocol: SI between Skiffs, Jingle with Dave\'s client, none for uploads', async () => {
+    const { b, events } = await fast();
+    try {
+      type Started = Extract<EngineEvent, { type: 'transfer_started' }>;
+      const started = (id: number) => events.find((e): e is Started => e.type === 'transfer_started' && e.id === id);
+      const [toBob] = await b.sendFiles('bob@localhost', ['/x/a.pdf']);
+      const [toDave] = await b.sendFiles('dave.from.the.research.department@conference-and-files.example.org', ['/x/b.pdf']);
+      const [toCarol] = await b.sendFiles('carol@localhost', ['/x/c.pdf']); // offline: an upload
+      vi.advanceTimersByTime(1000);
+      expect(started(toBob!)).toMatchObject({ route: 's5b-direct', protocol: 'si' });
+      expect(started(toDave!)).toMatchObject({ route: 's5b-proxy', protocol: 'jingle' });
+      expect(started(toCarol!)).toMatchObject({ route: 'upload', protocol: null });
+      vi.advanceTimersByTime(60_000);
+      expect((await b.history({ nameContains: 'b.pdf' }))[0]).toMatchObject({ protocol: 'jingle', state: 'completed' });
+      // The seeded history: SI for most, Jingle for the other apps, none for links and uploads.
+      const all = await b.history({ limit: 500 });
+      const protocol = (name: string) => all.find((r) => r.file_name === name)!.protocol;
+      expect(protocol('thesis-draft-v7.pdf')).toBe('si');
+      expect(protocol('dataset.tar.gz')).toBe('jingle');
+      expect(protocol('slides-final.pdf')).toBeNull();
+      expect(protocol('boarding-pass.pdf')).toBeNull();
+      expect(protocol('budget.xlsx')).toBeNull(); // declined: never started
+      expect(protocol('wedding-photos')).toBe('si'); // batches are Skiff's, over SI
+    } finally {
+      b.dispose();
+      vi.useRealTimers();
+    }
+  });
+
   it('sends to an offline contact by HTTP upload while uploads are allowed', async () => {
     const { b, events, of } = await fast();
     try {
@@ -528,7 +557,7 @@ describe('MockBackend', () => {
       id: 1, sid: 's1', direction: 'outgoing', account: 'alice@x', peer_jid: 'bob@x/pc', file_name: 'a.bin', local_path: '/home/alice/a.bin', size: 10,
       md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state: 'interrupted',
       bytes_done: 0, error: null, fail_reason: null, created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null, verified: 'none',
-      parent: null, files: null, rel_path: null,
+      parent: null, files: null, rel_path: null, protocol: null,
     };
     const idle = { running: false, uploadAllowed: true, fileExists: true };
     const on = (rec: TransferRecord, c = idle) => Object.entries(mockRecordActions(rec, c)).filter(([, v]) => v).map(([k]) => k);

@@ -32,7 +32,8 @@ describe('dictionaries', () => {
   });
 
   it('translate into Chinese (everything except names and examples)', () => {
-    const sameOk = new Set<Key>(['app.name', 'lang.en', 'lang.zh-CN', 'signin.jidPlaceholder', 'signin.caFilePlaceholder']);
+    // Product and protocol names are not translated.
+    const sameOk = new Set<Key>(['app.name', 'lang.en', 'lang.zh-CN', 'signin.jidPlaceholder', 'signin.caFilePlaceholder', 'protocol.si', 'protocol.jingle']);
     for (const k of Object.keys(en) as Key[]) {
       if (sameOk.has(k)) continue;
       expect(zh[k], k).not.toBe(en[k]);
@@ -180,6 +181,20 @@ describe('verification strings', () => {
     expect(t('verify.tip.none')).toContain('the sender did not provide a checksum');
     expect(t('verify.line.sha256', undefined, 'zh-CN')).toBe('已接收 · 已校验（SHA-256）');
     expect(t('verify.badge.none', undefined, 'zh-CN')).toBe('未校验');
+  });
+});
+
+describe('protocol strings', () => {
+  it('name SI and Jingle as they are and explain them in both languages', () => {
+    for (const p of ['si', 'jingle']) {
+      for (const k of [`protocol.${p}`, `protocol.tip.${p}`]) expect(hasKey(k), k).toBe(true);
+      expect(/[\u4e00-\u9fff]/.test(zh[`protocol.tip.${p}` as Key]), p).toBe(true);
+    }
+    expect(t('protocol.jingle')).toBe('Jingle');
+    expect(t('protocol.si', undefined, 'zh-CN')).toBe('SI');
+    expect(t('protocol.tip.jingle')).toBe('Set up by Jingle file transfer (XEP-0234)');
+    expect(t('protocol.tip.si')).toContain('XEP-0096');
+    expect(t('protocol.tip.jingle', undefined, 'zh-CN')).toBe('由 Jingle 文件传输协议（XEP-0234）建立');
   });
 });
 

@@ -141,6 +141,10 @@ const en = {
   'route.tip.ibb': 'Sent inside the XMPP connection (slower, works everywhere)',
   'route.tip.upload': 'Uploaded to the server over HTTP',
   'route.tip.oob': 'Fetched from a link',
+  'protocol.si': 'SI',
+  'protocol.jingle': 'Jingle',
+  'protocol.tip.si': 'Set up by SI file transfer (XEP-0096)',
+  'protocol.tip.jingle': 'Set up by Jingle file transfer (XEP-0234)',
 
   'state.offered': 'Pending',
   'state.accepted': 'Starting',
@@ -476,6 +480,10 @@ const zhCN: Record<Key, string> = {
   'route.tip.ibb': '通过 XMPP 连接本身发送（较慢，但到处可用）',
   'route.tip.upload': '通过 HTTP 上传到服务器',
   'route.tip.oob': '通过链接获取',
+  'protocol.si': 'SI',
+  'protocol.jingle': 'Jingle',
+  'protocol.tip.si': '由 SI 文件传输协议（XEP-0096）建立',
+  'protocol.tip.jingle': '由 Jingle 文件传输协议（XEP-0234）建立',
 
   'state.offered': '待答复',
   'state.accepted': '正在开始',

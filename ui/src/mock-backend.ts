@@ -81,6 +81,7 @@ import type {
   HistoryEntry,
   HistoryQuery,
   Language,
+  Protocol,
   RecordActions,
   RememberedView,
   Route,
@@ -218,6 +219,12 @@ const ME = 'alice@localhost';
 const NO_SI_OFFERS = new Set(['lilei@jabber.example.cn']);
 /** Contacts with whom every SI route fails (the demo of "Send by upload"). */
 const SI_FAILS = new Set(['erin@localhost']);
+/**
+ * Contacts whose clients take Jingle file transfer and are not Skiff: a single file to
+ * or from them goes by Jingle, as the engine picks it (`--protocol auto`); between Skiffs
+ * SI. Dave's desktop client; 李雷's phone sends by Jingle too (it takes no offers).
+ */
+const JINGLE_PEERS = new Set(['dave.from.the.research.department@conference-and-files.example.org', 'lilei@jabber.example.cn']);
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 
@@ -336,6 +343,16 @@ function mockVerification(r: TransferRecord): Verification {
   // Another app: its offers carry an MD5 at best, and it confirms nothing it receives.
   if (NO_SI_OFFERS.has(bare)) return r.direction === 'incoming' ? 'md5' : 'none';
   return 'sha256';
+}
+
+/**
+ * The signalling that set transfer `r` up over `route`, as the engine records it: none for
+ * links and uploads, Jingle for a single file with a client that prefers it, else SI
+ * (batches are Skiff's own, over SI).
+ */
+export function mockProtocol(r: TransferRecord, route: Route | null = r.route): Protocol | null {
+  if (route == null || route === 'upload' || route === 'oob') return null;
+  return r.files == null && r.parent == null && JINGLE_PEERS.has(bareJid(r.peer_jid)) ? 'jingle' : 'si';
 }
 
 /** The engine's sid prefix of an upload (`upload::SID_PREFIX`). */
@@ -551,8 +568,10 @@ export class MockBackend implements Backend {
       parent: null,
       files: null,
       rel_path: null,
+      protocol: null,
       ...extra,
     };
+    if (extra.protocol === undefined) r.protocol = mockProtocol(r);
     if (state === 'completed' && extra.verified === undefined) r.verified = mockVerification(r);
     this.records.set(id, r);
     return r;
@@ -582,6 +601,7 @@ export class MockBackend implements Backend {
         local_path: e.path ?? (folder == null ? null : `${folder}/${e.rel}`),
         route: b.route,
         streamhost: b.streamhost,
+        protocol: b.protocol,
         created_at: b.created_at,
         updated_at: b.updated_at,
         finished_at: b.finished_at,
@@ -622,6 +642,7 @@ export class MockBackend implements Backend {
       }
       f.route = r.route;
       f.streamhost = r.streamhost;
+      f.protocol = r.protocol;
       f.updated_at = now;
       if (end <= r.bytes_done) {
         f.state = 'completed';
@@ -764,7 +785,7 @@ export class MockBackend implements Backend {
     const r = this.record('outgoing', peer, name, Math.round(size), 'active', { route, created_at: Date.now(), local_path: `/home/alice/Documents/${name}` });
     r.bytes_done = Math.round(r.size * at);
     this.emit({ type: 'transfer_offered', id: r.id, direction: 'outgoing', peer, name, size: r.size, description: null, resume_from: 0, files: null });
-    this.emit({ type: 'transfer_started', id: r.id, route, streamhost: route === 's5b-proxy' ? 'proxy.localhost' : null, offset: 0 });
+    this.emit({ type: 'transfer_started', id: r.id, route, protocol: r.protocol, streamhost: route === 's5b-proxy' ? 'proxy.localhost' : null, offset: 0 });
     this.run(r.id, bps);
     return r.id;
   }
@@ -773,7 +794,7 @@ export class MockBackend implements Backend {
     const r = this.record('incoming', peer, name, Math.round(size), 'active', { route, streamhost: route === 's5b-proxy' ? 'proxy.localhost' : null });
     r.bytes_done = Math.round(r.size * at);
     this.emit({ type: 'transfer_offered', id: r.id, direction: 'incoming', peer, name, size: r.size, description: null, resume_from: 0, files: null });
-    this.emit({ type: 'transfer_started', id: r.id, route, streamhost: r.streamhost, offset: 0 });
+    this.emit({ type: 'transfer_started', id: r.id, route, protocol: r.protocol, streamhost: r.streamhost, offset: 0 });
     this.run(r.id, bps);
     return r.id;
   }
@@ -835,9 +856,10 @@ export class MockBackend implements Backend {
   private startUpload(r: TransferRecord, delayMs: number): void {
     r.route = 'upload';
     r.streamhost = null;
+    r.protocol = null;
     this.later(delayMs, () => {
       if (r.state !== 'offered') return;
-      this.emit({ type: 'transfer_started', id: r.id, route: 'upload', streamhost: null, offset: 0 });
+      this.emit({ type: 'transfer_started', id: r.id, route: 'upload', protocol: null, streamhost: null, offset: 0 });
       this.run(r.id, (2 + Math.random() * 6) * MIB);
     });
   }
@@ -956,7 +978,8 @@ export class MockBackend implements Backend {
         if (SI_FAILS.has(bare)) return this.failSi(r);
         const route: Route = bare === 'dave.from.the.research.department@conference-and-files.example.org' ? 's5b-proxy' : 's5b-direct';
         r.route = route;
-        this.emit({ type: 'transfer_started', id: r.id, route, streamhost: route === 's5b-proxy' ? 'proxy.localhost' : null, offset: 0 });
+        r.protocol = mockProtocol(r);
+        this.emit({ type: 'transfer_started', id: r.id, route, protocol: r.protocol, streamhost: route === 's5b-proxy' ? 'proxy.localhost' : null, offset: 0 });
         this.run(r.id, (4 + Math.random() * 20) * MIB);
       });
       return r.id;
@@ -995,8 +1018,9 @@ export class MockBackend implements Backend {
       if (r.state !== 'offered') return;
       if (SI_FAILS.has(bare)) return this.failSi(r);
       r.route = 's5b-direct';
-      this.setOpenFiles(r.id, 'active');
-      this.emit({ type: 'transfer_started', id: r.id, route: 's5b-direct', streamhost: null, offset: 0 });
+      r.protocol = mockProtocol(r);
+      this.setOpenFiles(r.id, 'active', { protocol: r.protocol });
+      this.emit({ type: 'transfer_started', id: r.id, route: 's5b-direct', protocol: r.protocol, streamhost: null, offset: 0 });
       this.run(r.id, (20 + Math.random() * 30) * MIB);
     });
     return r.id;
@@ -1018,7 +1042,8 @@ export class MockBackend implements Backend {
     r.local_path = `${dir ?? this.settings.downloadDir}/${r.file_name}.part`;
     this.later(400, () => {
       r.route = 's5b-direct';
-      this.emit({ type: 'transfer_started', id, route: 's5b-direct', streamhost: null, offset: 0 });
+      r.protocol = mockProtocol(r);
+      this.emit({ type: 'transfer_started', id, route: 's5b-direct', protocol: r.protocol, streamhost: null, offset: 0 });
       this.run(id, 9 * MIB);
     });
   }
@@ -1036,8 +1061,9 @@ export class MockBackend implements Backend {
     this.later(400, () => {
       if (r.state !== 'accepted') return;
       r.route = 's5b-direct';
-      this.setOpenFiles(id, 'active');
-      this.emit({ type: 'transfer_started', id, route: 's5b-direct', streamhost: null, offset: 0 });
+      r.protocol = mockProtocol(r);
+      this.setOpenFiles(id, 'active', { protocol: r.protocol });
+      this.emit({ type: 'transfer_started', id, route: 's5b-direct', protocol: r.protocol, streamhost: null, offset: 0 });
       this.run(id, 48 * MIB);
     });
   }
@@ -1084,7 +1110,9 @@ export class MockBackend implements Backend {
     this.emit({ type: 'transfer_offered', id, direction: 'outgoing', peer: r.peer_jid, name: r.file_name, size: r.size, description: r.description, resume_from: r.bytes_done, files: r.files });
     this.later(700, () => {
       if (r.files != null) this.setOpenFiles(id, 'active');
-      this.emit({ type: 'transfer_started', id, route: r.route ?? 's5b-direct', streamhost: r.streamhost, offset: r.offset });
+      const route = r.route ?? 's5b-direct';
+      r.protocol = mockProtocol(r, route);
+      this.emit({ type: 'transfer_started', id, route, protocol: r.protocol, streamhost: r.streamhost, offset: r.offset });
       this.run(id, 11 * MIB);
     });
     return id;

@@ -71,7 +71,7 @@ describe('transfer reducer', () => {
   it('follows an outgoing transfer from offer to completion', () => {
     const { state, dirty } = reduce([
       offered(1),
-      { type: 'transfer_started', id: 1, route: 's5b-direct', streamhost: null, offset: 0 },
+      { type: 'transfer_started', id: 1, route: 's5b-direct', protocol: 'si', streamhost: null, offset: 0 },
       { type: 'transfer_progress', id: 1, bytes: 400, total: 1000, bytes_per_sec: 200 },
     ]);
     const t = state.transfers.get(1)!;
@@ -106,7 +106,7 @@ describe('transfer reducer', () => {
     expect(state.offers).toEqual([1, 2]);
     expect(dirty.offers).toBe(true);
     expect(state.order).toEqual([3, 2, 1]);
-    reduce([{ type: 'transfer_started', id: 1, route: 'ibb', streamhost: null, offset: 0 }], state);
+    reduce([{ type: 'transfer_started', id: 1, route: 'ibb', protocol: 'si', streamhost: null, offset: 0 }], state);
     expect(state.offers).toEqual([2]);
     reduce([{ type: 'transfer_rejected', id: 2, name: 'file-2.bin', reason: 'declined' }], state);
     expect(state.offers).toEqual([]);
@@ -168,7 +168,7 @@ describe('transfer reducer', () => {
     reduce([offered(1)], state);
     expect(state.transfers.get(1)!.uploadFallback).toBe(false);
     reduce([{ type: 'transfer_failed', id: 1, name: 'a', reason: 'network', error: 'x', resumable: false, upload_fallback: true }], state);
-    reduce([{ type: 'transfer_started', id: 1, route: 'upload', streamhost: null, offset: 0 }], state);
+    reduce([{ type: 'transfer_started', id: 1, route: 'upload', protocol: null, streamhost: null, offset: 0 }], state);
     expect(state.transfers.get(1)).toMatchObject({ state: 'active', route: 'upload', uploadFallback: false });
     reduce([{ type: 'transfer_failed', id: 1, name: 'a', reason: 'cancelled', error: 'cancelled', resumable: false, upload_fallback: true }], state);
     expect(state.transfers.get(1)).toMatchObject({ state: 'cancelled', uploadFallback: false });
@@ -238,6 +238,7 @@ describe('transfer reducer', () => {
       parent: null,
       files: null,
       rel_path: null,
+      protocol: null,
       ...extra,
     });
     const { state } = reduce([{ type: 'transfer_progress', id: 2, bytes: 50, total: 100, bytes_per_sec: 10 }]);
@@ -276,11 +277,35 @@ describe('transfer reducer', () => {
     const rec = (id: number, extra: Partial<TransferRecord>): TransferRecord => ({
       id, sid: 's', direction: 'incoming', account: 'a@b', peer_jid: 'bob@localhost/pc', file_name: `r${id}`, local_path: '/x', size: 10,
       md5: null, sha256: null, date: null, description: null, route: 'ibb', streamhost: null, state: 'completed', bytes_done: 10, error: null,
-      fail_reason: null, created_at: id, updated_at: id, finished_at: id, offset: 0, attempts: 1, url: null, verified: 'sha256', parent: null, files: null, rel_path: null, ...extra,
+      fail_reason: null, created_at: id, updated_at: id, finished_at: id, offset: 0, attempts: 1, url: null, verified: 'sha256', parent: null, files: null, rel_path: null, protocol: null, ...extra,
     });
     const seeded = initialState();
     seedTransfers(seeded, [rec(10, {}), rec(11, { verified: 'md5' }), rec(12, { verified: 'none', route: 'oob' }), rec(13, { state: 'interrupted', verified: 'sha256' })], emptyDirty());
     expect([10, 11, 12, 13].map((id) => seeded.transfers.get(id)!.verified)).toEqual(['sha256', 'md5', 'none', 'none']);
+  });
+
+  it('keeps the protocol that set a transfer up, from transfer_started or the record', () => {
+    const { state } = reduce([
+      offered(1, 'incoming'),
+      { type: 'transfer_started', id: 1, route: 's5b-direct', protocol: 'jingle', streamhost: null, offset: 0 },
+      offered(2),
+      { type: 'transfer_started', id: 2, route: 'upload', protocol: null, streamhost: null, offset: 0 },
+      offered(3),
+    ]);
+    expect([1, 2, 3].map((id) => state.transfers.get(id)!.protocol)).toEqual(['jingle', null, null]);
+    // Started again over another protocol: the new one.
+    reduce([{ type: 'transfer_started', id: 1, route: 'ibb', protocol: 'si', streamhost: null, offset: 10 }], state);
+    expect(state.transfers.get(1)).toMatchObject({ route: 'ibb', protocol: 'si' });
+
+    const rec = (id: number, protocol: TransferRecord['protocol']): TransferRecord => ({
+      id, sid: 's', direction: 'outgoing', account: 'a@b', peer_jid: 'bob@localhost/pc', file_name: `r${id}`, local_path: '/x', size: 10,
+      md5: null, sha256: null, date: null, description: null, route: protocol ? 's5b-proxy' : 'upload', streamhost: null, state: 'completed', bytes_done: 10,
+      error: null, fail_reason: null, created_at: id, updated_at: id, finished_at: id, offset: 0, attempts: 1, url: null, verified: 'sha256', parent: null,
+      files: null, rel_path: null, protocol,
+    });
+    const seeded = initialState();
+    seedTransfers(seeded, [rec(10, 'jingle'), rec(11, 'si'), rec(12, null)], emptyDirty());
+    expect([10, 11, 12].map((id) => seeded.transfers.get(id)!.protocol)).toEqual(['jingle', 'si', null]);
   });
 
   it('reads the verification as checked only when the engine said so', () => {
@@ -444,7 +469,7 @@ describe('100 concurrent transfers x 1000 progress events', () => {
   function feedOffers(store: Store) {
     for (let id = 1; id <= N; id++) {
       store.dispatch(offered(id, 'outgoing', { size: SIZE }));
-      store.dispatch({ type: 'transfer_started', id, route: id % 2 ? 's5b-direct' : 'ibb', streamhost: null, offset: 0 });
+      store.dispatch({ type: 'transfer_started', id, route: id % 2 ? 's5b-direct' : 'ibb', protocol: 'si', streamhost: null, offset: 0 });
     }
   }
 
@@ -531,7 +556,7 @@ describe('batches (a folder, or several files offered as one)', () => {
     expect(dirty.offers).toBe(true);
 
     const d = emptyDirty();
-    applyEvent(state, { type: 'transfer_started', id: 7, route: 's5b-direct', streamhost: null, offset: 0 }, d, 2000);
+    applyEvent(state, { type: 'transfer_started', id: 7, route: 's5b-direct', protocol: 'si', streamhost: null, offset: 0 }, d, 2000);
     applyEvent(state, { type: 'transfer_progress', id: 7, bytes: 1024, total: 1_503_238_553, bytes_per_sec: 512 }, d, 2000);
     applyEvent(state, { type: 'batch_progress', id: 7, files_done: 12, files: 312 }, d, 2000);
     expect([...d.transfers]).toEqual([7]);
@@ -573,7 +598,7 @@ describe('batches (a folder, or several files offered as one)', () => {
     const rec = (id: number, extra: Partial<TransferRecord>): TransferRecord => ({
       id, sid: 's', direction: 'incoming', account: 'a@b', peer_jid: 'bob@localhost/pc', file_name: 'photos', local_path: '/dl/photos', size: 10,
       md5: null, sha256: null, date: null, description: null, route: 'ibb', streamhost: null, state: 'completed', bytes_done: 10, error: null,
-      fail_reason: null, created_at: id, updated_at: id, finished_at: id, offset: 0, attempts: 1, url: null, verified: 'sha256', parent: null, files: 312, rel_path: null, ...extra,
+      fail_reason: null, created_at: id, updated_at: id, finished_at: id, offset: 0, attempts: 1, url: null, verified: 'sha256', parent: null, files: 312, rel_path: null, protocol: null, ...extra,
     });
     const s = initialState();
     seedTransfers(s, [rec(1, {}), rec(2, { state: 'interrupted', bytes_done: 4 }), rec(3, { files: null })], emptyDirty());

@@ -11,6 +11,7 @@ import type {
   ContactView,
   Direction,
   EngineEvent,
+  Protocol,
   ResourcePresence,
   TransferRecord,
   TransferState,
@@ -43,6 +44,8 @@ export interface TransferView {
   total: number;
   bytesPerSec: number;
   route: string | null;
+  /** The signalling that set it up (SI or Jingle); null for links, uploads, and before it started. */
+  protocol: Protocol | null;
   streamhost: string | null;
   /** Where this attempt started (resume). */
   offset: number;
@@ -156,6 +159,7 @@ function blankTransfer(id: number, now: number): TransferView {
     total: 0,
     bytesPerSec: 0,
     route: null,
+    protocol: null,
     streamhost: null,
     offset: 0,
     path: null,
@@ -190,6 +194,7 @@ export function transferFromRecord(r: TransferRecord): TransferView {
     total: r.size,
     bytesPerSec: 0,
     route: r.route,
+    protocol: r.protocol ?? null,
     streamhost: r.streamhost,
     offset: r.offset,
     path: r.local_path,
@@ -406,6 +411,7 @@ export function applyEvent(
       t.state = 'active';
       t.uploadFallback = false;
       t.route = e.route;
+      t.protocol = e.protocol ?? null;
       t.streamhost = e.streamhost;
       t.offset = e.offset;
       t.bytes = Math.max(t.bytes, e.offset);

@@ -20,6 +20,7 @@ export type {
   IdArgs,
   Language,
   Method,
+  Protocol,
   RecordActions,
   RememberedView,
   ResourcePresence,

@@ -64,7 +64,7 @@ function entry(id: number, extra: Partial<TransferRecord> = {}, actions: Partial
     id, sid: 's', direction: 'incoming', account: 'alice@localhost', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: null, size: 1024,
     md5: null, sha256: null, date: null, description: null, route: 's5b-direct', streamhost: null, state: 'completed', bytes_done: 1024,
     error: null, fail_reason: null, created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null, verified: 'sha256',
-    parent: null, files: null, rel_path: null,
+    parent: null, files: null, rel_path: null, protocol: null,
     ...extra,
     actions: { ...NONE, ...actions },
   };
@@ -117,7 +117,7 @@ describe('batch card', () => {
   function running(files = 312) {
     return stateWith([
       batchOffer(5, files, 'outgoing'),
-      { type: 'transfer_started', id: 5, route: 's5b-proxy', streamhost: 'proxy.localhost', offset: 0 },
+      { type: 'transfer_started', id: 5, route: 's5b-proxy', protocol: 'si', streamhost: 'proxy.localhost', offset: 0 },
       { type: 'transfer_progress', id: 5, bytes: 512 * MIB, total: 1024 * MIB, bytes_per_sec: 64 * MIB },
       { type: 'batch_progress', id: 5, files_done: 12, files },
     ]);
@@ -157,7 +157,7 @@ describe('batch card', () => {
     apply(
       s,
       { type: 'transfer_failed', id: 2, name: 'photos', reason: 'declined', error: 'declined', resumable: false, upload_fallback: false },
-      { type: 'transfer_started', id: 3, route: 's5b-direct', streamhost: null, offset: 0 },
+      { type: 'transfer_started', id: 3, route: 's5b-direct', protocol: 'si', streamhost: null, offset: 0 },
       { type: 'transfer_completed', id: 3, name: 'photos', path: '/dl/photos (1)', size: 1.4 * GIB, bytes: 1.4 * GIB, sha256: '', route: 's5b-direct', seconds: 20, verified: 'sha256' },
     );
     pane.render(s, emptyDirty(), true);

@@ -13,7 +13,7 @@ import { language, t, tn, type Key } from '../i18n';
 import { asVerification, displayName, type AppState } from '../store';
 import { TRANSFER_STATES, type Direction, type HistoryEntry, type HistoryQuery, type RecordActions, type TransferRecord, type TransferState } from '../types';
 import { BatchFileList } from './batchfiles';
-import { routeLabel, routeTip, verificationText } from './transfers';
+import { routeLabel, routeTip, setProtocolBadge, verificationText } from './transfers';
 
 export const HISTORY_LIMIT = 500;
 
@@ -420,7 +420,7 @@ export class HistoryView {
         h(
           'td',
           { class: 'col-route' },
-          r.route ? h('span', { class: 'badge route-badge', 'data-route': r.route, title: routeTip(r.route, r.streamhost) }, routeLabel(r.route)) : '—',
+          r.route ? this.routePair(r) : '—',
         ),
         h(
           'td',
@@ -454,6 +454,18 @@ export class HistoryView {
     if (active && active !== document.activeElement && active.isConnected && this.tbody.contains(active)) active.focus({ preventScroll: true });
     this.table.hidden = rows.length === 0;
     this.renderStatus();
+  }
+
+  /** The route badge of record `r`, after the protocol that set it up (SI, Jingle) when known. */
+  private routePair(r: HistoryEntry): HTMLElement {
+    const protocol = h('span', { class: 'badge protocol-badge', role: 'img', testid: `history-${r.id}-protocol` });
+    setProtocolBadge(protocol, r.protocol ?? null);
+    return h(
+      'span',
+      { class: 'route-pair' },
+      protocol,
+      h('span', { class: 'badge route-badge', 'data-route': r.route, title: routeTip(r.route, r.streamhost), testid: `history-${r.id}-route` }, routeLabel(r.route)),
+    );
   }
 
   private onClick(e: MouseEvent): void {

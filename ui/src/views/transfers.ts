@@ -7,7 +7,7 @@ import { bareJid, formatBytes, formatDuration, formatEta, formatProgressBytes, f
 import { icon, type IconName } from '../icons';
 import { language, t, tDynamic, type Key } from '../i18n';
 import { displayName, isFinal, isLive, type AppState, type Dirty, type TransferView } from '../store';
-import type { Direction, HistoryEntry, Verification } from '../types';
+import type { Direction, HistoryEntry, Protocol, Verification } from '../types';
 import { BatchFileList, filesText } from './batchfiles';
 
 export interface TransferActions {
@@ -31,6 +31,7 @@ type ActionName = 'accept' | 'decline' | 'cancel' | 'open' | 'showInFolder' | 'r
 interface CardParts {
   dir: HTMLElement;
   name: HTMLElement;
+  protocol: HTMLElement;
   route: HTMLElement;
   state: HTMLElement;
   stateIcon: HTMLElement;
@@ -93,6 +94,39 @@ export function routeTip(route: string | null, streamhost: string | null): strin
   if (!route) return '';
   if (route === 's5b-proxy' && streamhost) return t('route.tip.s5b-proxyVia', { host: streamhost });
   return tDynamic(`route.tip.${route}`, route);
+}
+
+const PROTOCOL_KEYS: Record<Protocol, { label: Key; tip: Key }> = {
+  si: { label: 'protocol.si', tip: 'protocol.tip.si' },
+  jingle: { label: 'protocol.jingle', tip: 'protocol.tip.jingle' },
+};
+
+/** Protocol badge text: SI / Jingle (names, the same in every language); '' for none. */
+export function protocolLabel(protocol: Protocol | null): string {
+  if (!protocol) return '';
+  const keys = PROTOCOL_KEYS[protocol] as (typeof PROTOCOL_KEYS)[Protocol] | undefined;
+  return keys ? t(keys.label) : protocol;
+}
+
+/** What set the transfer up, for the protocol badge's tooltip and accessible name. */
+export function protocolTip(protocol: Protocol | null): string {
+  if (!protocol) return '';
+  const keys = PROTOCOL_KEYS[protocol] as (typeof PROTOCOL_KEYS)[Protocol] | undefined;
+  return keys ? t(keys.tip) : protocol;
+}
+
+/**
+ * The protocol badge (`protocolLabel`) with its tooltip and accessible name, for `protocol`
+ * (hidden for none). Shown just before the route badge, the two reading as one:
+ * "Jingle | Direct".
+ */
+export function setProtocolBadge(el: HTMLElement, protocol: Protocol | null): void {
+  setText(el, protocolLabel(protocol));
+  const tip = protocolTip(protocol) || null;
+  setAttr(el, 'title', tip);
+  setAttr(el, 'aria-label', tip);
+  setAttr(el, 'data-protocol', protocol);
+  setHidden(el, !protocol);
 }
 
 /** What a completed transfer says about its check: incoming `Verification`s, or for a sent file whether the receiver confirmed it. */
@@ -284,6 +318,8 @@ export class TransfersPane {
     const parts: CardParts = {
       dir: h('span', { class: 'dir-icon' }),
       name: h('span', { class: 'transfer-name' }),
+      // role=img: its name (the tooltip) is read instead of the bare "SI" / "Jingle".
+      protocol: h('span', { class: 'badge protocol-badge', role: 'img', hidden: true, testid: `transfer-${id}-protocol` }),
       route: h('span', { class: 'badge route-badge', testid: `transfer-${id}-route` }),
       state: h('span', { class: 'badge state-badge', testid: `transfer-${id}-state` }, stateIcon, stateText),
       stateIcon,
@@ -312,7 +348,7 @@ export class TransfersPane {
         { class: 'card-row card-top' },
         parts.dir,
         h('div', { class: 'transfer-title' }, parts.name, parts.peer),
-        h('div', { class: 'badges' }, parts.route, parts.state),
+        h('div', { class: 'badges' }, h('span', { class: 'route-pair' }, parts.protocol, parts.route), parts.state),
       ),
       parts.bar,
       h(
@@ -360,6 +396,8 @@ export class TransfersPane {
     setText(p.peer, peer);
     setAttr(p.peer, 'title', v.peer);
 
+    // Only with a route: the protocol badge is the first half of the route's pill.
+    setProtocolBadge(p.protocol, v.route ? v.protocol : null);
     setText(p.route, routeLabel(v.route));
     setAttr(p.route, 'title', routeTip(v.route, v.streamhost));
     setHidden(p.route, !v.route);

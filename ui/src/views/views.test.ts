@@ -80,7 +80,7 @@ describe('transfer cards', () => {
   it('render name, peer, route badge, state and progress with test ids', () => {
     const s = stateWith([
       offer(3, 'outgoing', 'report.pdf'),
-      { type: 'transfer_started', id: 3, route: 's5b-proxy', streamhost: 'proxy.localhost', offset: 0 },
+      { type: 'transfer_started', id: 3, route: 's5b-proxy', protocol: 'si', streamhost: 'proxy.localhost', offset: 0 },
       { type: 'transfer_progress', id: 3, bytes: 2 * 1024 * 1024, total: 5 * 1024 * 1024, bytes_per_sec: 1024 * 1024 },
     ]);
     const pane = new TransfersPane(noopTransferActions());
@@ -193,7 +193,7 @@ describe('transfer cards', () => {
     };
     for (let id = 1; id <= 100; id++) {
       store.dispatch(offer(id, 'outgoing'));
-      store.dispatch({ type: 'transfer_started', id, route: 'ibb', streamhost: null, offset: 0 });
+      store.dispatch({ type: 'transfer_started', id, route: 'ibb', protocol: 'si', streamhost: null, offset: 0 });
     }
     now += 100;
     frame();
@@ -229,7 +229,7 @@ describe('transfer cards', () => {
   it('say how a completed transfer was checked, never a plain "Completed"', () => {
     const done = (id: number, direction: 'incoming' | 'outgoing', verified: 'sha256' | 'md5' | 'none', route: Route = 's5b-direct'): EngineEvent[] => [
       offer(id, direction, `f${id}.bin`),
-      { type: 'transfer_started', id, route, streamhost: null, offset: 0 },
+      { type: 'transfer_started', id, route, protocol: route === 'upload' || route === 'oob' ? null : 'si', streamhost: null, offset: 0 },
       { type: 'transfer_completed', id, name: `f${id}.bin`, path: `/dl/f${id}.bin`, size: 1024, bytes: 1024, sha256: 'ab', route, seconds: 2, verified },
     ];
     const s = stateWith([
@@ -239,7 +239,7 @@ describe('transfer cards', () => {
       ...done(4, 'outgoing', 'sha256'),
       ...done(5, 'outgoing', 'none', 'upload'),
       offer(6, 'outgoing'),
-      { type: 'transfer_started', id: 6, route: 'ibb', streamhost: null, offset: 0 },
+      { type: 'transfer_started', id: 6, route: 'ibb', protocol: 'si', streamhost: null, offset: 0 },
     ]);
     const pane = new TransfersPane(noopTransferActions());
     document.body.append(pane.el);
@@ -305,8 +305,50 @@ describe('transfer cards', () => {
     expect(verificationText('outgoing', 'none')).toMatchObject({ line: 'Sent · not confirmed', ok: false });
   });
 
+  it('show the protocol that set the transfer up beside its route: Jingle, SI, or nothing', () => {
+    const s = stateWith([
+      offer(1, 'incoming'),
+      { type: 'transfer_started', id: 1, route: 's5b-direct', protocol: 'jingle', streamhost: null, offset: 0 },
+      offer(2, 'outgoing'),
+      { type: 'transfer_started', id: 2, route: 's5b-proxy', protocol: 'si', streamhost: 'proxy.localhost', offset: 0 },
+      offer(3, 'outgoing'),
+      { type: 'transfer_started', id: 3, route: 'upload', protocol: null, streamhost: null, offset: 0 },
+      offer(4, 'incoming'),
+    ]);
+    const pane = new TransfersPane(noopTransferActions());
+    document.body.append(pane.el);
+    pane.render(s, emptyDirty(), true);
+    const badge = (id: number) => document.querySelector<HTMLElement>(`[data-testid="transfer-${id}-protocol"]`)!;
+    const route = (id: number) => document.querySelector<HTMLElement>(`[data-testid="transfer-${id}-route"]`)!;
+    expect(badge(1).hidden).toBe(false);
+    expect(badge(1).textContent).toBe('Jingle');
+    expect(badge(1).dataset.protocol).toBe('jingle');
+    expect(badge(1).title).toBe('Set up by Jingle file transfer (XEP-0234)');
+    expect(badge(1).getAttribute('aria-label')).toBe('Set up by Jingle file transfer (XEP-0234)');
+    // Right before the route, in the same pill.
+    expect(badge(1).nextElementSibling).toBe(route(1));
+    expect(route(1).textContent).toBe('Direct');
+    expect(badge(2).hidden).toBe(false);
+    expect(badge(2).textContent).toBe('SI');
+    expect(badge(2).title).toContain('XEP-0096');
+    expect(route(2).textContent).toBe('Proxy');
+    // An upload (or a link) has no protocol; an offer has not started yet.
+    expect(badge(3).hidden).toBe(true);
+    expect(badge(3).textContent).toBe('');
+    expect(badge(3).hasAttribute('aria-label')).toBe(false);
+    expect(route(3).textContent).toBe('Upload');
+    expect(badge(4).hidden).toBe(true);
+    // The names stay; the tooltip is translated.
+    setLanguage('zh-CN');
+    pane.render(s, emptyDirty(), true);
+    expect(badge(1).textContent).toBe('Jingle');
+    expect(badge(1).title).toBe('由 Jingle 文件传输协议（XEP-0234）建立');
+    expect(badge(2).textContent).toBe('SI');
+    expect(badge(2).getAttribute('aria-label')).toBe('由 SI 文件传输协议（XEP-0096）建立');
+  });
+
   it('switch language live', () => {
-    const s = stateWith([offer(1, 'outgoing'), { type: 'transfer_started', id: 1, route: 's5b-direct', streamhost: null, offset: 0 }]);
+    const s = stateWith([offer(1, 'outgoing'), { type: 'transfer_started', id: 1, route: 's5b-direct', protocol: 'si', streamhost: null, offset: 0 }]);
     const pane = new TransfersPane(noopTransferActions());
     document.body.append(pane.el);
     pane.render(s, emptyDirty(), true);
@@ -645,7 +687,7 @@ describe('grouped offer prompt (several offers from one sender)', () => {
     expect(rows()).toEqual(['offer-group-item-1', 'offer-group-item-3']);
     expect(document.getElementById('offer-title')!.textContent).toBe('Bob wants to send 2 files');
     expect($('offer-group-total').textContent).toBe('10.0 MiB');
-    dialog.render(apply(s, { type: 'transfer_started', id: 1, route: 's5b-direct', streamhost: null, offset: 0 }));
+    dialog.render(apply(s, { type: 'transfer_started', id: 1, route: 's5b-direct', protocol: 'si', streamhost: null, offset: 0 }));
     expect(rows()).toEqual(['offer-group-item-3']);
     expect(document.getElementById('offer-title')!.textContent).toBe('Bob wants to send 1 file');
     expect(box().dataset.offerId).toBe('3');
@@ -1221,7 +1263,7 @@ describe('history helpers', () => {
     id, sid: '', direction: 'outgoing', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
     md5: null, sha256: null, date: null, description: null, route: null, streamhost: null, state: 'interrupted',
     bytes_done: 0, error: 'lost', fail_reason: 'network', created_at: 0, updated_at: 0, finished_at: null, offset: 0, attempts: 1, url: null, verified: 'none',
-    parent: null, files: null, rel_path: null,
+    parent: null, files: null, rel_path: null, protocol: null,
     ...extra,
     actions: { ...NONE, ...actions },
   });
@@ -1316,7 +1358,7 @@ describe('history view', () => {
     id, sid: '', direction: 'incoming', account: '', peer_jid: 'bob@localhost/pc', file_name: `f${id}`, local_path: `/f${id}`, size: 1,
     md5: null, sha256: null, date: null, description: null, route: 's5b-direct', streamhost: null, state: 'completed',
     bytes_done: 1, error: null, fail_reason: null, created_at: 0, updated_at: 0, finished_at: 0, offset: 0, attempts: 1, url: null, verified: 'sha256',
-    parent: null, files: null, rel_path: null,
+    parent: null, files: null, rel_path: null, protocol: null,
     actions: { open: true, show: true, resend: false, resume: false, upload: false, remove: true },
     ...extra,
   });
@@ -1359,6 +1401,36 @@ describe('history view', () => {
     setLanguage('zh-CN');
     v.relabel();
     expect([1, 3, 5].map((id) => badge(id).textContent)).toEqual(['已校验', '未校验', '未确认']);
+  });
+
+  it('shows the protocol beside the route: Jingle, SI, nothing for none', async () => {
+    const v = view([
+      rec(1, { protocol: 'jingle', route: 's5b-proxy', streamhost: 'proxy.localhost' }),
+      rec(2, { protocol: 'si' }),
+      rec(3, { protocol: null, route: 'oob', verified: 'none' }),
+      rec(4, { protocol: null, route: null, state: 'rejected', error: 'declined', verified: 'none' }),
+    ]);
+    document.body.append(v.el);
+    await v.refresh();
+    const cell = (id: number) => document.querySelector<HTMLElement>(`[data-testid="history-${id}"] .col-route`)!;
+    const badge = (id: number) => document.querySelector<HTMLElement>(`[data-testid="history-${id}-protocol"]`);
+    expect(badge(1)!.hidden).toBe(false);
+    expect(badge(1)!.textContent).toBe('Jingle');
+    expect(badge(1)!.title).toBe('Set up by Jingle file transfer (XEP-0234)');
+    expect(badge(1)!.getAttribute('aria-label')).toBe('Set up by Jingle file transfer (XEP-0234)');
+    expect(badge(1)!.nextElementSibling!.textContent).toBe('Proxy');
+    expect(badge(2)!.textContent).toBe('SI');
+    expect(badge(2)!.title).toContain('XEP-0096');
+    expect(badge(3)!.hidden).toBe(true);
+    expect(cell(3).querySelector('.route-badge')!.textContent).toBe('Link');
+    expect(cell(3).querySelector('.protocol-badge:not([hidden])')).toBeNull();
+    expect(badge(4)).toBeNull();
+    expect(cell(4).textContent).toBe('—');
+    setLanguage('zh-CN');
+    v.relabel();
+    expect(badge(1)!.textContent).toBe('Jingle');
+    expect(badge(1)!.title).toBe('由 Jingle 文件传输协议（XEP-0234）建立');
+    expect(badge(2)!.textContent).toBe('SI');
   });
 
   it('filters completed transfers as completed, verified or not', async () => {
