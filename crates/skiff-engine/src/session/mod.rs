@@ -91,6 +91,8 @@ struct Shared {
     stream_features: Vec<String>,
     /// The SASL mechanism of the current (or last) sign-in.
     mechanism: String,
+    /// Our presence priority (the account's setting).
+    priority: i8,
 }
 
 struct Inner {
@@ -115,6 +117,38 @@ impl std::fmt::Debug for Client {
 /// Features every Skiff session answers in disco#info.
 const BASE_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::PING, "jabber:iq:version"];
 
+/// The XEP-0115 node that names Skiff in our entity capabilities.
+pub const CAPS_NODE: &str = "urn:x-skiff:client";
+
+/// What our disco#info says (features sorted, each once), for `node` when asked.
+fn our_info(features: &[String], node: Option<String>) -> skiff_proto::disco::DiscoInfoResult {
+    let mut features = features.to_vec();
+    features.sort();
+    features.dedup();
+    skiff_proto::disco::DiscoInfoResult {
+        node,
+        identities: vec![skiff_proto::disco::Identity {
+            category: "client".into(),
+            kind: "pc".into(),
+            name: Some("Skiff".into()),
+            lang: None,
+        }],
+        features,
+        extensions: Vec::new(),
+    }
+}
+
+/// Our available presence, with the entity capabilities (XEP-0115) of what we take:
+/// clients such as Gajim offer files only to a contact whose caps list Jingle file
+/// transfer, and pick the hash they send from it.
+fn available(features: &[String], priority: i8) -> skiff_proto::stanza::Presence {
+    let mut presence = skiff_proto::stanza::Presence::new(skiff_proto::stanza::PresenceType::Available);
+    presence.priority = priority;
+    let caps = skiff_proto::caps::our_caps(CAPS_NODE, &our_info(features, None));
+    presence.payloads.push(Element::from(&caps));
+    presence
+}
+
 impl Client {
     /// Starts the session task; it connects at once and keeps reconnecting after
     /// drops. Subscribe to events with [`Client::events`] (no event is lost if you
@@ -129,6 +163,7 @@ impl Client {
             state: state_rx,
             shared: Mutex::new(Shared {
                 features: BASE_FEATURES.iter().map(|s| s.to_string()).collect(),
+                priority: cfg.priority,
                 ..Shared::default()
             }),
         });
@@ -238,6 +273,18 @@ impl Client {
         let mut sh = self.inner.shared.lock().unwrap();
         if !sh.features.iter().any(|f| f == feature) {
             sh.features.push(feature.to_owned());
+        }
+    }
+
+    /// Says again what we take (our presence with the current entity caps), after
+    /// features were added while online.
+    pub fn announce(&self) {
+        if matches!(*self.inner.state.borrow(), ConnState::Online(_)) {
+            let presence = {
+                let sh = self.inner.shared.lock().unwrap();
+                available(&sh.features, sh.priority)
+            };
+            let _ = self.send(presence);
         }
     }
 

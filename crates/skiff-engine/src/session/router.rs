@@ -296,21 +296,14 @@ impl Router {
     }
 
     pub(super) fn disco_info(&self, node: Option<String>) -> Element {
-        let mut features = self.inner.shared.lock().unwrap().features.clone();
-        features.sort();
-        features.dedup();
-        skiff_proto::disco::DiscoInfoResult {
-            node,
-            identities: vec![skiff_proto::disco::Identity {
-                category: "client".into(),
-                kind: "pc".into(),
-                name: Some("Skiff".into()),
-                lang: None,
-            }],
-            features,
-            extensions: Vec::new(),
-        }
-        .into()
+        let features = self.inner.shared.lock().unwrap().features.clone();
+        super::our_info(&features, node).into()
+    }
+
+    /// Our available presence, with our entity capabilities.
+    pub(super) fn our_presence(&self) -> skiff_proto::stanza::Presence {
+        let sh = self.inner.shared.lock().unwrap();
+        super::available(&sh.features, sh.priority)
     }
 
     pub(super) fn roster_result(&mut self, payload: &Element) {

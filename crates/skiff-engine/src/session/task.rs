@@ -291,8 +291,7 @@ impl SessionTask {
                 }
                 // RFC 6121: fetch the roster before sending initial presence.
                 router.request(Iq::get("", None, Element::new("query", ns::ROSTER)), Waiter::Roster);
-                let mut presence = Presence::new(PresenceType::Available);
-                presence.priority = self.cfg.priority;
+                let presence = router.our_presence();
                 router.send(presence.into());
                 self.state.send_replace(ConnState::Online(negotiated.jid.clone()));
                 self.emit(Event::Online {

@@ -150,6 +150,9 @@ impl Transfers {
         tokio::spawn(links::message_loop(t.clone(), messages));
         tokio::spawn(links::iq_loop(t.clone(), oob_requests));
         tokio::spawn(remember_sign_ins(t.clone(), client.events()));
+        // Signed in before the handlers above added their features: say them again
+        // (our entity caps must match what disco#info answers).
+        client.announce();
         Ok(t)
     }
 

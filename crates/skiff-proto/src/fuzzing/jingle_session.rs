@@ -298,7 +298,8 @@ fn peer_jingle(
                 0 => {
                     let mut file = ft::File::default();
                     file.hashes.extend(hash);
-                    let ck = ft::Checksum { version: ft::FtVersion::V5, creator, name: name.into(), file };
+                    let content = (!b.or(0).is_multiple_of(4)).then(|| (creator, name.to_owned()));
+                    let ck = ft::Checksum { version: ft::FtVersion::V5, content, file };
                     j = j.with_info(Element::from(&ck));
                 }
                 1 => {

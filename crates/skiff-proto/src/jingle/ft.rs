@@ -244,8 +244,9 @@ fn content_ref(el: &Element, element: &'static str) -> Result<(Creator, String),
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checksum {
     pub version: FtVersion,
-    pub creator: Creator,
-    pub name: String,
+    /// The content it is about (`creator`, `name`). The XEP wants both; Gajim sends
+    /// neither (its sessions hold one file): `None` then.
+    pub content: Option<(Creator, String)>,
     pub file: File,
 }
 
@@ -254,19 +255,23 @@ impl TryFrom<&Element> for Checksum {
 
     fn try_from(el: &Element) -> Result<Checksum, ParseError> {
         let version = version_of(el, "checksum")?;
-        let (creator, name) = content_ref(el, "checksum")?;
+        let content = match (el.attr("creator"), el.attr("name")) {
+            (None, None) => None,
+            _ => Some(content_ref(el, "checksum")?),
+        };
         let file =
             el.child("file", version.ns()).ok_or(ParseError::MissingChild { element: "checksum", child: "file" })?;
-        Ok(Checksum { version, creator, name, file: File::parse(file, version)? })
+        Ok(Checksum { version, content, file: File::parse(file, version)? })
     }
 }
 
 impl From<&Checksum> for Element {
     fn from(c: &Checksum) -> Element {
-        Element::new("checksum", c.version.ns())
-            .with_attr("creator", c.creator.as_str())
-            .with_attr("name", c.name.as_str())
-            .with_child(c.file.write(c.version))
+        let mut el = Element::new("checksum", c.version.ns());
+        if let Some((creator, name)) = &c.content {
+            el = el.with_attr("creator", creator.as_str()).with_attr("name", name.as_str());
+        }
+        el.with_child(c.file.write(c.version))
     }
 }
 

@@ -156,7 +156,19 @@ fn checksum_received_and_reasons() {
         <file><hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</hash></file></checksum>"))
     .unwrap();
     assert_eq!(c.file.sha256().as_deref(), Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+    assert_eq!(c.content, Some((Creator::Initiator, "a-file-offer".to_owned())));
     round_trip(&c);
+    // As Gajim sends it: no creator or name (its sessions hold one file).
+    let g = Checksum::try_from(&el("<checksum xmlns='urn:xmpp:jingle:apps:file-transfer:5'>\
+        <file><hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</hash></file></checksum>"))
+    .unwrap();
+    assert_eq!((g.content.is_none(), g.file.sha256().is_some()), (true, true));
+    round_trip(&g);
+    // One of the two is not enough.
+    assert!(Checksum::try_from(&el(
+        "<checksum xmlns='urn:xmpp:jingle:apps:file-transfer:5' name='x'><file/></checksum>"
+    ))
+    .is_err());
     let r = Received::try_from(&el(
         "<received xmlns='urn:xmpp:jingle:apps:file-transfer:5' creator='initiator' name='a-file-offer'/>",
     ))

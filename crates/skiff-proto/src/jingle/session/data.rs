@@ -197,7 +197,7 @@ impl JingleSession {
                 file.hashes.push(hash);
             }
             let checksum =
-                ft::Checksum { version: self.version, creator: Creator::Initiator, name: self.content.clone(), file };
+                ft::Checksum { version: self.version, content: Some((Creator::Initiator, self.content.clone())), file };
             let j = self.jingle(Action::SessionInfo).with_info(Element::from(&checksum));
             self.send_jingle(j, Pending::Other, out);
             self.sha256 = Some(h);
@@ -235,7 +235,8 @@ impl JingleSession {
     pub(super) fn on_session_info(&mut self, iq: &Iq, j: Jingle, now: Instant, out: &mut Vec<JingleAction>) {
         let Some(info) = j.info.first() else { return reply(iq, Ok(()), out) };
         if let Ok(c) = ft::Checksum::try_from(info) {
-            if self.role != Role::Receiver || c.creator != Creator::Initiator || c.name != self.content {
+            let ours = c.content.as_ref().is_none_or(|(cr, n)| *cr == Creator::Initiator && *n == self.content);
+            if self.role != Role::Receiver || !ours {
                 return reply(iq, Err(StanzaError::new(Condition::BadRequest).with_text("no such file here")), out);
             }
             reply(iq, Ok(()), out);
