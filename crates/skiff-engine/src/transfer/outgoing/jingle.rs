@@ -14,12 +14,19 @@ pub(in crate::transfer) fn takes_jingle(info: &DiscoInfoResult) -> bool {
         && (info.has_feature(ns::JINGLE_S5B) || info.has_feature(ns::JINGLE_IBB))
 }
 
-/// Whether a file to `peer` goes by Jingle: as the settings force, or (`None`) for a
-/// client that takes Jingle and is not Skiff (between Skiffs SI carries Skiff's own
+/// Whether a file to `peer` goes by Jingle: as the settings force; else as the
+/// attempt before (`earlier`) went, if the client still takes it; else for a client
+/// that takes Jingle and is not Skiff (between Skiffs SI carries Skiff's own
 /// extensions: batches, the confirmed checksum). A forced protocol the client does
 /// not take is an error.
-pub(in crate::transfer) fn chosen(cfg: &TransferConfig, peer: &Peer) -> Result<bool, TransferError> {
+pub(in crate::transfer) fn chosen(
+    cfg: &TransferConfig,
+    peer: &Peer,
+    earlier: Option<Protocol>,
+) -> Result<bool, TransferError> {
     match cfg.protocol {
+        None if earlier == Some(Protocol::Jingle) && peer.jingle => Ok(true),
+        None if earlier == Some(Protocol::Si) && peer.si => Ok(false),
         Some(Protocol::Jingle) if peer.jingle => Ok(true),
         Some(Protocol::Si) if peer.si => Ok(false),
         Some(p) => {
@@ -30,9 +37,12 @@ pub(in crate::transfer) fn chosen(cfg: &TransferConfig, peer: &Peer) -> Result<b
 }
 
 /// The client to send to, and whether it gets Jingle.
-pub(super) async fn pick(t: &Transfers, to: &Jid) -> Result<(Peer, bool), TransferError> {
+/// A new attempt of `resume_id` goes by the signalling of the one before (when the
+/// peer still takes it): the receiver continues what that one left.
+pub(super) async fn pick(t: &Transfers, to: &Jid, resume_id: Option<i64>) -> Result<(Peer, bool), TransferError> {
+    let earlier = resume_id.and_then(|id| t.inner.store.get(id).ok()).and_then(|r| r.protocol);
     let peer = pick_resource(t, to).await?;
-    let jingle = chosen(&t.cfg(), &peer)?;
+    let jingle = chosen(&t.cfg(), &peer, earlier)?;
     Ok((peer, jingle))
 }
 

@@ -142,7 +142,7 @@ pub(super) async fn start(
         |e: std::io::Error| TransferError::Source { path: path.display().to_string(), reason: e.to_string() };
     let meta = files::file_meta(path).map_err(source_err)?;
     let path = std::fs::canonicalize(path).map_err(source_err)?;
-    let (Peer { jid: target, skiff: skiff_peer, checksum, .. }, jingle) = jingle::pick(&t, to).await?;
+    let (Peer { jid: target, skiff: skiff_peer, checksum, .. }, jingle) = jingle::pick(&t, to, resume_id).await?;
     let (md5, sha256, hashes) = offer_hashes(&t, &path, &meta).await?;
     let sid = random_sid();
     // One attempt at a time per record (a manual resume may race the automatic one).
