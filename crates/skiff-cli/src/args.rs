@@ -149,6 +149,13 @@ pub(crate) enum Command {
         /// Leave (with an error) after this many seconds.
         #[arg(long)]
         timeout: Option<f64>,
+        /// Jingle offers: do not offer our own streamhost as a candidate (the sender's
+        /// candidates, a proxy or in-band then carry the file).
+        #[arg(long)]
+        no_direct: bool,
+        /// Jingle offers: do not offer a proxy as a candidate.
+        #[arg(long)]
+        no_proxy: bool,
     },
     /// List past and current transfers.
     History {
@@ -291,10 +298,12 @@ pub(crate) fn transfer_config(cli: &Cli) -> Result<TransferConfig> {
             cfg.use_proxy = !no_proxy;
             cfg.ibb_block_size = *ibb_block_size;
         }
-        Command::Receive { dir, accept, from_strangers, .. } => {
+        Command::Receive { dir, accept, from_strangers, no_direct, no_proxy, .. } => {
             if let Some(d) = dir {
                 cfg.download_dir = d.clone();
             }
+            cfg.use_direct = !no_direct;
+            cfg.use_proxy = !no_proxy;
             cfg.strangers = match from_strangers {
                 StrangersArg::Refuse => StrangerPolicy::Refuse,
                 StrangersArg::Accept => StrangerPolicy::Ask,

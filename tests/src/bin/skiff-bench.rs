@@ -320,25 +320,26 @@ impl Env {
 async fn skiff_run(env: &Env, contender: &'static str, file: &Path, sha: &str) -> Result<Sample> {
     let size = if file.is_dir() { folder_size(file)? } else { std::fs::metadata(file)?.len() };
     let (bob_data, alice_data, dl) = (env.fresh_dir("bob")?, env.fresh_dir("alice")?, env.fresh_dir("dl")?);
-    let mut bob = Proc::spawn(env.skiff("bob", &bob_data).args([
-        "receive",
-        "--dir",
-        &dl.display().to_string(),
-        "--accept",
-        "all",
-        "--count",
-        "1",
-    ]))?;
+    let mut bob_cmd = env.skiff("bob", &bob_data);
+    bob_cmd.args(["receive", "--dir", &dl.display().to_string(), "--accept", "all", "--count", "1"]);
+    // Jingle: the receiver offers candidates too; through the proxy only its proxy.
+    if contender == "jingle s5b proxy" {
+        bob_cmd.arg("--no-direct");
+    }
+    let mut bob = Proc::spawn(&mut bob_cmd)?;
     bob.until(30, "bob ready", |l| json(l)["type"] == "ready").await?;
     let route: &[&str] = match contender {
-        "skiff s5b direct" | "skiff batch s5b direct" => &["--method", "s5b", "--no-proxy"],
-        "skiff s5b proxy" => &["--method", "s5b", "--no-direct"],
-        "skiff ibb" => &["--method", "ibb"],
+        "skiff s5b direct" | "skiff batch s5b direct" => &["--method", "s5b", "--no-proxy", "--protocol", "si"],
+        "skiff s5b proxy" => &["--method", "s5b", "--no-direct", "--protocol", "si"],
+        "skiff ibb" => &["--method", "ibb", "--protocol", "si"],
+        "jingle s5b direct" => &["--method", "s5b", "--no-proxy", "--protocol", "jingle"],
+        "jingle s5b proxy" => &["--method", "s5b", "--no-direct", "--protocol", "jingle"],
+        "jingle ibb" => &["--method", "ibb", "--protocol", "jingle"],
         _ => unreachable!(),
     };
     let mut cmd = env.skiff("alice", &alice_data);
     cmd.args(["send", "bob@localhost/bench", &file.display().to_string()]).args(route);
-    if let (Some(b), "skiff ibb") = (&env.ibb_block, contender) {
+    if let (Some(b), "skiff ibb" | "jingle ibb") = (&env.ibb_block, contender) {
         cmd.args(["--ibb-block-size", b]);
     }
     let alice = Proc::spawn(&mut cmd)?;
@@ -362,8 +363,8 @@ async fn skiff_run(env: &Env, contender: &'static str, file: &Path, sha: &str) -
         bail!("{contender}: {done}");
     }
     let want_route = match contender {
-        "skiff s5b direct" | "skiff batch s5b direct" => "s5b-direct",
-        "skiff s5b proxy" => "s5b-proxy",
+        "skiff s5b direct" | "skiff batch s5b direct" | "jingle s5b direct" => "s5b-direct",
+        "skiff s5b proxy" | "jingle s5b proxy" => "s5b-proxy",
         _ => "ibb",
     };
     let content_ok = if file.is_dir() { v["verified"] == "sha256" } else { v["sha256"] == sha };
@@ -680,10 +681,16 @@ async fn bench(args: &[String]) -> Result<()> {
     for (i, &size) in sizes.iter().enumerate() {
         let file = random_file(&files_dir, &format!("bench-{size}.bin"), size, 100 + i as u64);
         let sha = sha256_file(&file);
-        let mut contenders: Vec<&'static str> =
-            vec!["raw tcp copy", "skiff s5b direct", "raw relay (proxy65)", "skiff s5b proxy"];
+        let mut contenders: Vec<&'static str> = vec![
+            "raw tcp copy",
+            "skiff s5b direct",
+            "jingle s5b direct",
+            "raw relay (proxy65)",
+            "skiff s5b proxy",
+            "jingle s5b proxy",
+        ];
         if size <= ibb_max {
-            contenders.push("skiff ibb");
+            contenders.extend(["skiff ibb", "jingle ibb"]);
         }
         if size <= slix_max {
             contenders.extend(["slixmpp ibb", "slixmpp s5b proxy"]);
@@ -702,7 +709,7 @@ async fn bench(args: &[String]) -> Result<()> {
                 let r = match c {
                     "raw tcp copy" => raw_tcp_run(&env, &file, &sha).await,
                     "raw relay (proxy65)" => raw_relay_run(&env, &activator, &file, &sha, n).await,
-                    c if c.starts_with("skiff") => skiff_run(&env, c, &file, &sha).await,
+                    c if c.starts_with("skiff") || c.starts_with("jingle") => skiff_run(&env, c, &file, &sha).await,
                     c => slix_run(&env, c, &file, &sha).await,
                 };
                 let r = r.map(|mut s| {
@@ -778,18 +785,21 @@ fn report(samples: &[Sample], sizes: &[u64], rounds: u32, args: &[String]) -> St
     for &size in sizes {
         let of = |c: &str| median(&samples.iter().filter(|x| x.size == size && x.contender == c).collect::<Vec<_>>());
         let ceiling = |c: &str| match c {
-            "skiff s5b direct" => Some(("raw tcp copy", of("raw tcp copy"))),
-            "skiff s5b proxy" => Some(("raw relay (proxy65)", of("raw relay (proxy65)"))),
-            "skiff ibb" => Some(("slixmpp ibb", of("slixmpp ibb"))),
+            "skiff s5b direct" | "jingle s5b direct" => Some(("raw tcp copy", of("raw tcp copy"))),
+            "skiff s5b proxy" | "jingle s5b proxy" => Some(("raw relay (proxy65)", of("raw relay (proxy65)"))),
+            "skiff ibb" | "jingle ibb" => Some(("slixmpp ibb", of("slixmpp ibb"))),
             "slixmpp s5b proxy" => Some(("raw relay (proxy65)", of("raw relay (proxy65)"))),
             _ => None,
         };
         for c in [
             "raw tcp copy",
             "skiff s5b direct",
+            "jingle s5b direct",
             "raw relay (proxy65)",
             "skiff s5b proxy",
+            "jingle s5b proxy",
             "skiff ibb",
+            "jingle ibb",
             "slixmpp ibb",
             "slixmpp s5b proxy",
         ] {

@@ -93,6 +93,8 @@ struct Shared {
     mechanism: String,
     /// Our presence priority (the account's setting).
     priority: i8,
+    /// What the contacts' clients take, by their entity capabilities (XEP-0115).
+    caps: skiff_proto::caps::CapsCache,
 }
 
 struct Inner {
@@ -286,6 +288,12 @@ impl Client {
             };
             let _ = self.send(presence);
         }
+    }
+
+    /// What the client at `jid` (a full JID) takes, from its entity capabilities when
+    /// they are known (no disco#info round trip then).
+    pub fn caps_features(&self, jid: &Jid) -> Option<Vec<String>> {
+        self.inner.shared.lock().unwrap().caps.features(jid).map(<[String]>::to_vec)
     }
 
     /// Our disco#info features, sorted.

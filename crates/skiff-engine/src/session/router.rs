@@ -8,6 +8,11 @@ pub(super) enum Waiter {
     External(oneshot::Sender<Result<Option<Element>, ClientError>>),
     Roster,
     Ping,
+    /// A disco#info query for a contact's entity capabilities (XEP-0115).
+    Caps {
+        from: Jid,
+        node: String,
+    },
 }
 
 /// Stanza routing of one connected session.
@@ -201,6 +206,7 @@ impl Router {
                         }
                         Waiter::Roster => tracing::warn!("the roster answer was dropped: {}", d.limit),
                         Waiter::Ping => {}
+                        Waiter::Caps { from, node } => self.caps_answer(&from, &node, None),
                     }
                 }
             }
@@ -292,7 +298,32 @@ impl Router {
                 Err(e) => tracing::warn!("roster fetch failed: {e}"),
             },
             Waiter::Ping => {}
+            Waiter::Caps { from, node } => self.caps_answer(&from, &node, result.ok().flatten()),
         }
+    }
+
+    /// A contact's disco#info for its caps (or `None`: no usable answer): kept when
+    /// it verifies; then the next query the cache wants.
+    fn caps_answer(&mut self, from: &Jid, node: &str, answer: Option<Element>) {
+        let next = {
+            let mut sh = self.inner.shared.lock().unwrap();
+            match answer.filter(|a| a.is("query", ns::DISCO_INFO)) {
+                Some(query) => {
+                    sh.caps.on_disco_element(from, &query);
+                }
+                None => sh.caps.on_disco_error(from, Some(node)),
+            }
+            sh.caps.poll_query()
+        };
+        if let Some(q) = next {
+            self.ask_caps(q);
+        }
+    }
+
+    /// Asks for the disco#info behind a contact's caps.
+    fn ask_caps(&mut self, q: skiff_proto::caps::Query) {
+        let iq = Iq::get("", Some(q.to.clone()), Element::from(q.payload()));
+        self.request(iq, Waiter::Caps { from: q.to, node: q.node });
     }
 
     pub(super) fn disco_info(&self, node: Option<String>) -> Element {
@@ -352,6 +383,15 @@ impl Router {
         let Some(from) = p.from.clone() else { return };
         if from == self.own {
             return;
+        }
+        // Entity capabilities: what the client takes, learnt once per version.
+        if matches!(p.kind, PresenceType::Available | PresenceType::Unavailable) && from.resource().is_some() {
+            let caps = skiff_proto::caps::Caps::find(&p.payloads);
+            let available = p.kind == PresenceType::Available;
+            let query = self.inner.shared.lock().unwrap().caps.on_presence(&from, caps.as_ref(), available);
+            if let Some(q) = query {
+                self.ask_caps(q);
+            }
         }
         let bare = from.bare();
         let resource = from.resource().unwrap_or_default().to_owned();
@@ -461,6 +501,16 @@ impl Router {
                     return Some(End::Dropped(format!("the server did not answer a ping within {secs} seconds")))
                 }
                 Waiter::Roster => tracing::warn!("the server did not send the roster"),
+                Waiter::Caps { from, node } => {
+                    let next = {
+                        let mut sh = self.inner.shared.lock().unwrap();
+                        sh.caps.on_disco_error(&from, Some(&node));
+                        sh.caps.poll_query()
+                    };
+                    if let Some(q) = next {
+                        self.ask_caps(q);
+                    }
+                }
             }
         }
         None

@@ -243,6 +243,14 @@ pub(in crate::transfer) async fn pick_resource(t: &Transfers, to: &Jid) -> Resul
         vec![to.clone()]
     };
     for full in &candidates {
+        // What its entity capabilities say, when known: no round trip.
+        if let Some(features) = t.inner.client.caps_features(full) {
+            let info = DiscoInfoResult { node: None, identities: Vec::new(), features, extensions: Vec::new() };
+            match peer_of(full, &info) {
+                Some(peer) => return Ok(peer),
+                None => continue,
+            }
+        }
         let info = t.inner.client.get(Some(full.clone()), Element::new("query", ns::DISCO_INFO)).await;
         // The server answers for a resource that is not there (RFC 6121 §8.5.3.2.1).
         if let Err(crate::session::ClientError::Stanza { error, .. }) = &info {
@@ -256,27 +264,37 @@ pub(in crate::transfer) async fn pick_resource(t: &Transfers, to: &Jid) -> Resul
                 return Err(TransferError::Offline(to.to_string()));
             }
         }
-        let info = info.ok().flatten().and_then(|el| DiscoInfoResult::try_from(&el).ok());
-        match info {
-            Some(i) if i.has_feature(ns::SI_FILE_TRANSFER) || jingle::takes_jingle(&i) => {
-                return Ok(Peer {
-                    jid: full.clone(),
-                    skiff: i.identities.iter().any(|id| id.name.as_deref() == Some("Skiff")),
-                    checksum: i.has_feature(ns::SKIFF_CHECKSUM),
-                    batches: i.has_feature(skiff_proto::batch::NS),
-                    si: i.has_feature(ns::SI_FILE_TRANSFER),
-                    jingle: jingle::takes_jingle(&i),
-                });
+        match info.ok().flatten().and_then(|el| DiscoInfoResult::try_from(&el).ok()) {
+            Some(i) => {
+                if let Some(peer) = peer_of(full, &i) {
+                    return Ok(peer);
+                }
             }
             // A full JID that does not answer disco: try anyway, the offer will tell.
             None if !to.is_bare() => {
                 let jid = full.clone();
                 return Ok(Peer { jid, skiff: false, checksum: false, batches: false, si: true, jingle: false });
             }
-            _ => {}
+            None => {}
         }
     }
     Err(TransferError::NoFileTransfer(to.to_string()))
+}
+
+/// What a client at `full` takes, from its disco#info (or caps): `None` when it
+/// takes neither SI nor Jingle file transfer.
+fn peer_of(full: &Jid, i: &DiscoInfoResult) -> Option<Peer> {
+    let (si, jingle) = (i.has_feature(ns::SI_FILE_TRANSFER), jingle::takes_jingle(i));
+    (si || jingle).then(|| Peer {
+        jid: full.clone(),
+        // Skiff by its name, or (from caps, which carry no names) by its own features.
+        skiff: i.identities.iter().any(|id| id.name.as_deref() == Some("Skiff"))
+            || (i.has_feature(ns::SKIFF_CHECKSUM) && i.has_feature(skiff_proto::batch::NS)),
+        checksum: i.has_feature(ns::SKIFF_CHECKSUM),
+        batches: i.has_feature(skiff_proto::batch::NS),
+        si,
+        jingle,
+    })
 }
 
 pub(super) fn random_sid() -> String {
