@@ -63,6 +63,9 @@ impl Peer {
         let mut cfg = TransferConfig::new(dir.path().join("downloads"));
         cfg.streamhost_addrs = vec!["127.0.0.1".parse().expect("ip")];
         cfg.accept = AcceptPolicy::All;
+        // SI unless a test says otherwise: the tests of SI's routes predate Jingle,
+        // whose tests (jingle.rs, interop_gajim.rs, ...) choose it.
+        cfg.protocol = Some(skiff_engine::store::Protocol::Si);
         tweak(&mut cfg);
         let transfers = Transfers::start(client.clone(), store, cfg, &jid).expect("transfers");
         Peer { client, transfers, jid, dir, events }

@@ -88,6 +88,10 @@ pub fn in_netns(test: &str) -> bool {
     if std::env::var_os(MARK).is_some() {
         return true;
     }
+    // One namespace run at a time: each starts Prosody and Gajim (seconds of CPU at
+    // start), and the candidates' timeouts should not measure the other runs.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let exe = std::env::current_exe().expect("the test binary");
     let status = std::process::Command::new("unshare")
         .args(["-n", "--", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"])

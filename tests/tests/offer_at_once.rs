@@ -41,7 +41,7 @@ async fn a_full_jid_outside_the_roster_is_offered_at_once() {
         .args(["--jid", &server.jid("alice"), "--server", &format!("127.0.0.1:{}", server.c2s_port)])
         .args(["--ca-file", &server.ca_file.display().to_string(), "--streamhost-addr", "127.0.0.1"])
         .args(["--data-dir", &tmp.path().join("data").display().to_string()])
-        .args(["send", "bob@localhost/cli"])
+        .args(["send", "bob@localhost/cli", "--protocol", "si"])
         .arg(&file)
         .env("SKIFF_PASSWORD", server.password("alice"))
         .env("SKIFF_LOG", "skiff::xml=debug")
@@ -82,7 +82,7 @@ async fn a_transfer_to_a_full_jid_outside_the_roster_resumes_to_it() {
         &server,
         "alice",
         alice_data.path(),
-        &["send", "bob@localhost/cli", &path, "--method", "ibb"],
+        &["send", "bob@localhost/cli", &path, "--method", "ibb", "--protocol", "si"],
     );
     let offered = alice.expect(20, "the offer", |v| v["type"] == "transfer_offered").await;
     let id = offered["id"].as_i64().unwrap();

@@ -97,7 +97,7 @@ async fn receiver_killed(protocol: Option<Protocol>, size: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sender_killed_mid_transfer_is_interrupted_and_resumable() {
-    sender_killed(&["--no-direct"], SIZE).await;
+    sender_killed(&["--no-direct", "--protocol", "si"], SIZE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,8 +100,8 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
         method: MethodArg,
         /// Which signalling sets the transfer up: auto = Jingle file transfer for a
-        /// client that takes it and is not Skiff, else SI; si or jingle force one
-        /// (with --method s5b or ibb as the transport).
+        /// client that takes it, else SI (several files to a Skiff go as one SI batch);
+        /// si or jingle force one (with --method s5b or ibb as the transport).
         #[arg(long, value_enum, default_value_t = ProtocolArg::Auto)]
         protocol: ProtocolArg,
         /// With auto: never fall back to HTTP upload.

@@ -60,7 +60,7 @@ pub struct TransferConfig {
     /// Allowed methods in preference order.
     pub methods: Vec<Method>,
     /// The signalling for files sent to a client: `None` picks per client (Jingle for
-    /// a client that takes Jingle file transfer but is not Skiff, else SI).
+    /// a client that takes Jingle file transfer, else SI).
     pub protocol: Option<skiff_proto::transfer::Protocol>,
     /// Largest in-band block we ask for from another Skiff (the peer may make us step
     /// down; other clients get 4096). Default [`DEFAULT_IBB_BLOCK`].

@@ -1,8 +1,8 @@
 //! What the transfer drivers share: each direction has a small driver (outgoing's
-//! `SendDriver`, incoming's `ReceiveDriver`) with one method per action of its sans-IO
-//! machine; [`run`] is the loop around them (actions out; their results, the clock,
-//! the cancel switch, routed IQs and background results in). Jingle's drivers will
-//! plug into the same loop.
+//! `SendDriver`, receive.rs's `ReceiveDriver`, each for SI's machine and a Jingle
+//! session) with one method per action of its sans-IO machine; [`run`] is the loop
+//! around them (actions out; their results, the clock, the cancel switch, routed IQs
+//! and background results in).
 
 use std::collections::VecDeque;
 use std::time::Duration;

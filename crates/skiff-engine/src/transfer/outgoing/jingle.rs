@@ -15,10 +15,10 @@ pub(in crate::transfer) fn takes_jingle(info: &DiscoInfoResult) -> bool {
 }
 
 /// Whether a file to `peer` goes by Jingle: as the settings force; else as the
-/// attempt before (`earlier`) went, if the client still takes it; else for a client
-/// that takes Jingle and is not Skiff (between Skiffs SI carries Skiff's own
-/// extensions: batches, the confirmed checksum). A forced protocol the client does
-/// not take is an error.
+/// attempt before (`earlier`) went, if the client still takes it; else whenever the
+/// client takes Jingle file transfer (SI for one that takes only SI). Batches between
+/// Skiffs are SI's own extension and do not come here. A forced protocol the client
+/// does not take is an error.
 pub(in crate::transfer) fn chosen(
     cfg: &TransferConfig,
     peer: &Peer,
@@ -32,11 +32,10 @@ pub(in crate::transfer) fn chosen(
         Some(p) => {
             Err(TransferError::Other(format!("{} does not take {} file transfer", peer.jid, p.as_str().to_uppercase())))
         }
-        None => Ok(peer.jingle && (!peer.si || !peer.skiff)),
+        None => Ok(peer.jingle),
     }
 }
 
-/// The client to send to, and whether it gets Jingle.
 /// A new attempt of `resume_id` goes by the signalling of the one before (when the
 /// peer still takes it): the receiver continues what that one left.
 pub(super) async fn pick(t: &Transfers, to: &Jid, resume_id: Option<i64>) -> Result<(Peer, bool), TransferError> {
