@@ -61,8 +61,7 @@ impl Outgoing {
     /// Drives a sending Jingle session with a [`SendDriver`].
     pub(super) async fn transfer_jingle(&self, cancel: &mut CancelGuard) -> Result<(), Stop> {
         let cfg = self.t.cfg();
-        let client = self.t.inner.client.clone();
-        let me = client.jid().ok_or_else(|| Stop::resumable(FailReason::Offline, "signed out"))?;
+        let me = self.t.inner.client.jid().ok_or_else(|| Stop::resumable(FailReason::Offline, "signed out"))?;
         let mut file = ft::File {
             name: Some(self.name.clone()),
             size: Some(self.size),
@@ -77,17 +76,7 @@ impl Outgoing {
         // The receiver's requests (accept, transport-info, the end) come by the sid.
         let mut route = self.t.route(&self.sid, &self.target);
         let mut inputs = Inputs::new();
-        let mut d = SendDriver {
-            o: self,
-            cfg,
-            me,
-            client,
-            results: inputs.tx.clone(),
-            progress: self.progress(0),
-            bs: Default::default(),
-            src: None,
-            streaming: None,
-        };
+        let mut d = SendDriver::new(self, cfg, me, inputs.tx.clone());
         driver::run(&mut m, &mut d, JingleInput::Start, &clock, cancel, &mut inputs, Some(&mut route)).await
     }
 }

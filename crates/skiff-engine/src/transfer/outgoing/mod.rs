@@ -351,17 +351,7 @@ impl Outgoing {
         let clock = Clock::new();
         let mut m = Sender::new(machine_cfg, me.clone(), self.target.clone(), self.sid.clone(), file, clock.now());
         let mut inputs = Inputs::new();
-        let mut d = SendDriver {
-            o: self,
-            cfg,
-            me,
-            client,
-            results: inputs.tx.clone(),
-            progress: self.progress(0),
-            bs: Default::default(),
-            src: None,
-            streaming: None,
-        };
+        let mut d = SendDriver::new(self, cfg, me.clone(), inputs.tx.clone());
         driver::run(&mut m, &mut d, SenderInput::Start, &clock, cancel, &mut inputs, None).await
     }
 

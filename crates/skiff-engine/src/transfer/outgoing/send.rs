@@ -52,6 +52,24 @@ pub(super) struct SendDriver<'a, I> {
     pub(super) streaming: Option<AbortOnDrop>,
 }
 
+impl<'a, I> SendDriver<'a, I> {
+    /// The driver of `o`'s attempt, reporting to `results`.
+    pub(super) fn new(o: &'a Outgoing, cfg: TransferConfig, me: Jid, results: mpsc::UnboundedSender<I>) -> Self {
+        let client = o.t.inner.client.clone();
+        SendDriver {
+            o,
+            cfg,
+            me,
+            client,
+            results,
+            progress: o.progress(0),
+            bs: Bytestream::default(),
+            src: None,
+            streaming: None,
+        }
+    }
+}
+
 impl Driver<Sender> for SendDriver<'_, SenderInput> {
     async fn act(&mut self, action: SenderAction, cancel: &mut CancelGuard) -> Step<SenderInput> {
         match action {

@@ -163,15 +163,30 @@ impl JingleSession {
     /// part asked for.
     pub fn offer(cfg: JingleConfig, me: Jid, peer: Jid, sid: String, file: ft::File) -> JingleSession {
         let size = file.size.unwrap_or(0);
-        let sha256 = file.sha256();
         let file = ft::File { range: Some(ft::Range::default()), size: Some(size), ..file };
+        JingleSession::with(cfg, Role::Sender, (me, peer), sid, CONTENT.to_owned(), FtVersion::V5, file)
+    }
+
+    /// A session at its start, on `role`'s side of `file` (its size required).
+    fn with(
+        cfg: JingleConfig,
+        role: Role,
+        (me, peer): (Jid, Jid),
+        sid: String,
+        content: String,
+        version: FtVersion,
+        file: ft::File,
+    ) -> JingleSession {
+        let size = file.size.unwrap_or(0);
         JingleSession {
             cfg,
-            role: Role::Sender,
+            role,
             me,
             peer,
-            content: CONTENT.to_owned(),
-            version: FtVersion::V5,
+            sid,
+            content,
+            version,
+            sha256: file.sha256(),
             file,
             size,
             state: State::Idle,
@@ -181,8 +196,6 @@ impl JingleSession {
             length: size,
             s5b: None,
             ibb: None,
-            sha256,
-            sid,
         }
     }
 

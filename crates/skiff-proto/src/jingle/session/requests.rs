@@ -53,28 +53,11 @@ impl JingleSession {
         if c.senders != Senders::Initiator && c.senders != Senders::Both {
             return Err(end(ReasonCondition::UnsupportedApplications, "Skiff takes file offers, not requests"));
         }
-        let Some(size) = desc.file.size else {
+        if desc.file.size.is_none() {
             return Err(end(ReasonCondition::FailedApplication, "the offer does not say the file's size"));
-        };
-        let mut session = JingleSession {
-            cfg,
-            role: Role::Receiver,
-            me,
-            peer,
-            sid: j.sid.clone(),
-            content: c.name.clone(),
-            version: desc.version,
-            sha256: desc.file.sha256(),
-            file: desc.file,
-            size,
-            state: State::Deciding { deadline: now.saturating_add(Duration::ZERO) },
-            pending: HashMap::new(),
-            next_id: 0,
-            offset: 0,
-            length: size,
-            s5b: None,
-            ibb: None,
-        };
+        }
+        let (sid, content) = (j.sid.clone(), c.name.clone());
+        let mut session = JingleSession::with(cfg, Role::Receiver, (me, peer), sid, content, desc.version, desc.file);
         session.state = State::Deciding { deadline: now.saturating_add(session.cfg.decision_timeout) };
         let transport = c.transport.as_ref();
         match transport.map(|t| t.ns.as_str()) {

@@ -175,32 +175,14 @@ impl JingleSession {
                         }
                         self.begin_trying(now, out);
                     }
-                    _ => {
-                        let why = format!("{} accepted with a SOCKS5 transport that is not ours", self.peer);
-                        reply(iq, Err(StanzaError::new(Condition::BadRequest).with_text(why.clone())), out);
-                        self.fail(Some(ReasonCondition::FailedTransport), FailReason::Protocol, why, false, now, out);
-                    }
+                    _ => self.refuse_transport(iq, "accepted with a SOCKS5 transport that is not ours", now, out),
                 }
             }
-            Some(ns::JINGLE_IBB) if self.ibb.is_some() => match transport.map(jibb::Transport::try_from) {
-                Some(Ok(t)) if Some(t.sid.as_str()) == self.ibb_sid() => {
-                    reply(iq, Ok(()), out);
-                    if let Some(ours) = &mut self.ibb {
-                        ours.block_size = ours.block_size.min(t.block_size);
-                    }
-                    self.start_in_band(now, out);
-                }
-                _ => {
-                    let why = format!("{} accepted with an in-band transport that is not ours", self.peer);
-                    reply(iq, Err(StanzaError::new(Condition::BadRequest).with_text(why.clone())), out);
-                    self.fail(Some(ReasonCondition::FailedTransport), FailReason::Protocol, why, false, now, out);
-                }
-            },
-            _ => {
-                let why = format!("{} accepted with a transport Skiff did not offer", self.peer);
-                reply(iq, Err(StanzaError::new(Condition::BadRequest).with_text(why.clone())), out);
-                self.fail(Some(ReasonCondition::FailedTransport), FailReason::Protocol, why, false, now, out);
+            Some(ns::JINGLE_IBB) if self.ibb.is_some() => {
+                let t = transport.map(jibb::Transport::try_from);
+                self.take_in_band(iq, t, "accepted with an in-band transport that is not ours", now, out);
             }
+            _ => self.refuse_transport(iq, "accepted with a transport Skiff did not offer", now, out),
         }
     }
 
@@ -442,6 +424,19 @@ impl JingleSession {
             return reply(iq, Err(JingleError::OutOfOrder.stanza_error("no transport-replace is pending")), out);
         }
         let t = j.contents.first().and_then(|c| c.transport.as_ref()).map(jibb::Transport::try_from);
+        self.take_in_band(iq, t, "accepted a transport Skiff did not propose", now, out);
+    }
+
+    /// Sender: the receiver's answer with an in-band transport: ours (its block size
+    /// may be lower) starts the stream; anything else is refused with `lie`.
+    fn take_in_band(
+        &mut self,
+        iq: &Iq,
+        t: Option<Result<jibb::Transport, crate::error::ParseError>>,
+        lie: &str,
+        now: Instant,
+        out: &mut Vec<JingleAction>,
+    ) {
         match t {
             Some(Ok(t)) if Some(t.sid.as_str()) == self.ibb_sid() => {
                 reply(iq, Ok(()), out);
@@ -450,11 +445,15 @@ impl JingleSession {
                 }
                 self.start_in_band(now, out);
             }
-            _ => {
-                let why = format!("{} accepted a transport Skiff did not propose", self.peer);
-                reply(iq, Err(StanzaError::new(Condition::BadRequest).with_text(why.clone())), out);
-                self.fail(Some(ReasonCondition::FailedTransport), FailReason::Protocol, why, false, now, out);
-            }
+            _ => self.refuse_transport(iq, lie, now, out),
         }
+    }
+
+    /// The peer answered with a transport that is not the one agreed: refused, the
+    /// session ends with `failed-transport`.
+    fn refuse_transport(&mut self, iq: &Iq, lie: &str, now: Instant, out: &mut Vec<JingleAction>) {
+        let why = format!("{} {lie}", self.peer);
+        reply(iq, Err(StanzaError::new(Condition::BadRequest).with_text(why.clone())), out);
+        self.fail(Some(ReasonCondition::FailedTransport), FailReason::Protocol, why, false, now, out);
     }
 }
