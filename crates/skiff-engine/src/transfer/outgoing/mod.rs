@@ -243,12 +243,13 @@ pub(in crate::transfer) async fn pick_resource(t: &Transfers, to: &Jid) -> Resul
         vec![to.clone()]
     };
     for full in &candidates {
-        // What its entity capabilities say, when known: no round trip.
+        // What its entity capabilities say, when they show file transfer: no round
+        // trip. (Caps can lag: a client that added features since, its new caps not
+        // learnt yet; then disco#info asks.)
         if let Some(features) = t.inner.client.caps_features(full) {
             let info = DiscoInfoResult { node: None, identities: Vec::new(), features, extensions: Vec::new() };
-            match peer_of(full, &info) {
-                Some(peer) => return Ok(peer),
-                None => continue,
+            if let Some(peer) = peer_of(full, &info) {
+                return Ok(peer);
             }
         }
         let info = t.inner.client.get(Some(full.clone()), Element::new("query", ns::DISCO_INFO)).await;
