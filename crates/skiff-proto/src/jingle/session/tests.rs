@@ -50,6 +50,9 @@ struct Net {
     hash_in_offer: bool,
     /// The sender never sends a checksum (a client that does not).
     no_checksum: bool,
+    /// The receiver says it connected to the sender's streamhost, but the connection
+    /// never arrives there (a lie, or a wrong DST.ADDR our listener refused).
+    direct_lost: bool,
 }
 
 impl Default for Net {
@@ -62,6 +65,7 @@ impl Default for Net {
             damage: false,
             hash_in_offer: false,
             no_checksum: false,
+            direct_lost: false,
         }
     }
 }
@@ -241,7 +245,7 @@ impl Harness {
                     None => JingleInput::CandidatesFailed("refused".into()),
                 }));
             }
-            JingleAction::AwaitDirect => self.queue.push_back(Ev::S(if self.net.to_sender {
+            JingleAction::AwaitDirect => self.queue.push_back(Ev::S(if self.net.to_sender && !self.net.direct_lost {
                 JingleInput::DirectConnected
             } else {
                 JingleInput::DirectMissing
@@ -421,6 +425,19 @@ fn direct_to_the_senders_streamhost_when_only_that_works() {
     let h = Harness::default_run(70_000, net);
     h.assert_complete(Route::S5bDirect, true);
     assert!(h.s_log.contains(&JingleAction::AwaitDirect));
+}
+
+#[test]
+fn a_candidate_used_whose_connection_never_arrives_falls_back_to_in_band() {
+    let net = Net { to_receiver: false, direct_lost: true, ..Net::default() };
+    let h = Harness::default_run(30_000, net);
+    h.assert_complete(Route::Ibb, true);
+    assert!(h.s_log.contains(&JingleAction::AwaitDirect));
+    let fell = h.s_log.iter().find_map(|a| match a {
+        JingleAction::FellBack { reason } => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(fell.as_deref().is_some_and(|r| r.contains("never arrived")), "{fell:?}");
 }
 
 #[test]
