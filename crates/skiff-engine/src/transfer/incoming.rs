@@ -3,20 +3,19 @@
 //! or in-band into a `.part` file, which is verified and renamed.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use skiff_proto::jid::Jid;
 use skiff_proto::si::FileInfo;
 use skiff_proto::stanza::{Condition, Iq, IqKind, StanzaError};
 use skiff_proto::transfer::{Receiver, ReceiverAction, ReceiverConfig, ReceiverInput};
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::mpsc;
 
 use super::driver::{self, Clock, Inputs, Stop};
 pub(super) use super::receive::Landing;
 use super::receive::ReceiveDriver;
 use super::{Decision, FailReason, Failure, Transfers};
 use crate::event::Event;
-use crate::files::{self, PartFile, Sink};
+use crate::files;
 use crate::store::{Direction, NewTransfer, TransferState};
 
 /// Answers every SI request: malformed ones at once, good offers in their own task.
@@ -208,32 +207,6 @@ fn record_offer(t: &Transfers, sid: &str, f: &FileInfo, from: &Jid, name: &str) 
     })?)
 }
 
-/// The `.part` to write to (continued from `offset`; a batch's run of several files:
-/// their `.part`s), shared with the socket reader; when it cannot be written, the
-/// offer is answered with an error.
-async fn open_part(
-    t: &Transfers,
-    m: &mut Receiver,
-    clock: &Clock,
-    (final_path, offset): (&std::path::Path, u64),
-    landing: &Landing,
-) -> Result<Arc<Mutex<Option<Sink>>>, Stop> {
-    let size = m.offer().file.size;
-    let opened = match landing {
-        Landing::Batch { batch, run } if run.count > 1 => Ok(Sink::Pack(batch.pack_writer(run))),
-        _ if offset > 0 => PartFile::resume(final_path.to_path_buf(), offset, size).await.map(Sink::File),
-        _ => PartFile::create(final_path.to_path_buf(), size).await.map(Sink::File),
-    };
-    match opened {
-        Ok(p) => Ok(Arc::new(Mutex::new(Some(p)))),
-        Err(e) => {
-            let error = StanzaError::new(Condition::InternalServerError).with_text("cannot write the file");
-            refuse(t, m, clock, Some(error));
-            Err(Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display())))
-        }
-    }
-}
-
 /// Drives the sans-IO [`Receiver`] machine once the offer is accepted.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn drive(
@@ -246,8 +219,15 @@ pub(super) async fn drive(
     offset: u64,
     landing: Landing,
 ) -> Result<(), Stop> {
-    let size = m.offer().file.size;
-    let part = open_part(t, &mut m, &clock, (&final_path, offset), &landing).await?;
+    let file = m.offer().file.clone();
+    let part = match landing.open(&final_path, offset, file.size).await {
+        Ok(p) => p,
+        Err(e) => {
+            let error = StanzaError::new(Condition::InternalServerError).with_text("cannot write the file");
+            refuse(t, &mut m, &clock, Some(error));
+            return Err(Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display())));
+        }
+    };
     if let Landing::File = landing {
         let _ = t.inner.store.set_local_path(id, &final_path.display().to_string());
         let _ = t.inner.store.set_state(id, TransferState::Accepted, None);
@@ -255,26 +235,8 @@ pub(super) async fn drive(
     // IQs for this stream reach us from now on (before the accept goes out).
     let mut route = t.route(m.sid(), m.peer());
     let mut inputs = Inputs::new();
-    let file = &m.offer().file;
-    let (progress, offered_sha256) = landing.progress_and_sha256(t, id, size, offset, file);
-    let mut d = ReceiveDriver {
-        t,
-        id,
-        client: t.client().clone(),
-        results: inputs.tx.clone(),
-        final_path,
-        size,
-        md5: file.hash.clone(),
-        offered_sha256,
-        part,
-        progress,
-        landing,
-        bs: Default::default(),
-        reader: None,
-        all_in: None,
-        placed: None,
-        protocol: skiff_proto::transfer::Protocol::Si,
-    };
+    let (results, si) = (inputs.tx.clone(), skiff_proto::transfer::Protocol::Si);
+    let mut d = ReceiveDriver::new((t, id), results, &file, (final_path, offset), part, landing, si);
     let first = ReceiverInput::Accept { offset };
     let mut result = driver::run(&mut m, &mut d, first, &clock, &mut cancel, &mut inputs, Some(&mut route)).await;
     d.stop_reading();

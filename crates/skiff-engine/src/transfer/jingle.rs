@@ -3,20 +3,18 @@
 //! and history), the rest goes to its session. The session runs with the same
 //! [`ReceiveDriver`] as SI.
 
-use std::sync::Arc;
-
 use skiff_proto::jid::Jid;
 use skiff_proto::jingle::{ft, JingleError, JingleInput, JingleSession};
 use skiff_proto::si::FileInfo;
 use skiff_proto::stanza::Iq;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::mpsc;
 
 use super::driver::{self, Clock, Inputs, Stop};
 use super::incoming::{prepare, Decided};
 use super::outgoing::session_config;
 use super::receive::{Landing, ReceiveDriver};
 use super::{FailReason, Failure, Transfers};
-use crate::files::{self, PartFile, Sink};
+use crate::files;
 use crate::store::TransferState;
 
 /// Answers every Jingle request: new offers in their own task, the rest routed to
@@ -116,14 +114,9 @@ async fn drive(
     offset: u64,
     info: &FileInfo,
 ) -> Result<(), Stop> {
-    let size = info.size;
-    let opened = if offset > 0 {
-        PartFile::resume(final_path.clone(), offset, size).await
-    } else {
-        PartFile::create(final_path.clone(), size).await
-    };
-    let part = match opened {
-        Ok(p) => Arc::new(Mutex::new(Some(Sink::File(p)))),
+    let landing = Landing::File;
+    let part = match landing.open(&final_path, offset, info.size).await {
+        Ok(p) => p,
         Err(e) => {
             decline(t, &mut m, &clock);
             return Err(Stop::fatal(FailReason::Storage, format!("cannot write {}: {e}", final_path.display())));
@@ -135,26 +128,8 @@ async fn drive(
     // there is one: the driver adds it).
     let mut route = t.route(m.sid(), from);
     let mut inputs = Inputs::new();
-    let landing = Landing::File;
-    let (progress, offered_sha256) = landing.progress_and_sha256(t, id, size, offset, info);
-    let mut d = ReceiveDriver {
-        t,
-        id,
-        client: t.client().clone(),
-        results: inputs.tx.clone(),
-        final_path,
-        size,
-        md5: None,
-        offered_sha256,
-        part,
-        progress,
-        bs: Default::default(),
-        reader: None,
-        all_in: None,
-        placed: None,
-        protocol: skiff_proto::transfer::Protocol::Jingle,
-        landing,
-    };
+    let (results, jingle) = (inputs.tx.clone(), skiff_proto::transfer::Protocol::Jingle);
+    let mut d = ReceiveDriver::new((t, id), results, info, (final_path, offset), part, landing, jingle);
     let first = JingleInput::Accept { offset };
     let result = driver::run(&mut m, &mut d, first, &clock, &mut cancel, &mut inputs, Some(&mut route)).await;
     d.stop_reading();

@@ -71,7 +71,23 @@ pub(super) enum Landing {
 impl Landing {
     /// The stream's progress (a batch's: within the batch) from `offset`, and the
     /// SHA-256 the file must have (a batch's file travelling alone: the manifest's too).
-    pub(super) fn progress_and_sha256(
+    /// Where the stream's bytes go: the `.part` of `final_path` (continued from
+    /// `offset`), or a run of several files' `.part`s; shared with the socket reader.
+    pub(super) async fn open(
+        &self,
+        final_path: &std::path::Path,
+        offset: u64,
+        size: u64,
+    ) -> std::io::Result<Arc<Mutex<Option<Sink>>>> {
+        let opened = match self {
+            Landing::Batch { batch, run } if run.count > 1 => Sink::Pack(batch.pack_writer(run)),
+            _ if offset > 0 => Sink::File(PartFile::resume(final_path.to_path_buf(), offset, size).await?),
+            _ => Sink::File(PartFile::create(final_path.to_path_buf(), size).await?),
+        };
+        Ok(Arc::new(Mutex::new(Some(opened))))
+    }
+
+    fn progress_and_sha256(
         &self,
         t: &Transfers,
         id: i64,
@@ -116,6 +132,40 @@ pub(super) struct ReceiveDriver<'a, I> {
     /// The signalling this stream came by.
     pub(super) protocol: skiff_proto::transfer::Protocol,
     pub(super) landing: Landing,
+}
+
+impl<'a, I> ReceiveDriver<'a, I> {
+    /// The driver of transfer `id` receiving `file` by `protocol` into `part`
+    /// (continued from `offset`), reporting to `results`.
+    pub(super) fn new(
+        (t, id): (&'a Transfers, i64),
+        results: mpsc::UnboundedSender<I>,
+        file: &skiff_proto::si::FileInfo,
+        (final_path, offset): (PathBuf, u64),
+        part: Arc<Mutex<Option<Sink>>>,
+        landing: Landing,
+        protocol: skiff_proto::transfer::Protocol,
+    ) -> Self {
+        let (progress, offered_sha256) = landing.progress_and_sha256(t, id, file.size, offset, file);
+        ReceiveDriver {
+            t,
+            id,
+            client: t.client().clone(),
+            results,
+            final_path,
+            size: file.size,
+            md5: file.hash.clone(),
+            offered_sha256,
+            part,
+            progress,
+            bs: Bytestream::default(),
+            reader: None,
+            all_in: None,
+            placed: None,
+            protocol,
+            landing,
+        }
+    }
 }
 
 impl Driver<Receiver> for ReceiveDriver<'_, ReceiverInput> {
